@@ -1,0 +1,13 @@
+#!/bin/sh
+# scripts/test.sh: installs what is missing, builds levee with ASan+UBSan, runs every test
+# (unit + integration) with ctest. Usage: scripts/test.sh [extra ctest args, e.g. -L unit]
+set -eu
+cd "$(dirname "$0")/.."
+./scripts/deps.sh
+BUILD=${LV_TEST_BUILD_DIR:-build/dev}
+cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Debug -DLV_SANITIZE=ON >/dev/null
+cmake --build "$BUILD" -j"$(nproc)"
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+cd "$BUILD"
+ctest --output-on-failure -j2 --timeout 600 "$@"

@@ -1,0 +1,72 @@
+/* admin/metrics.h: per-worker metric shards (single writer: the worker) and the registry of
+ * service slots. The admin thread sums shards at scrape time; nothing is locked on the hot path. */
+#ifndef LV_ADMIN_METRICS_H
+#define LV_ADMIN_METRICS_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define LV_METRICS_MAX_SERVICES 256
+#define LV_METRICS_N_METHODS 10 /* GET HEAD POST PUT DELETE PATCH OPTIONS CONNECT TRACE other */
+#define LV_METRICS_N_CLASSES 5  /* 1xx..5xx */
+/* Latency histogram bucket upper bounds in ms; the last bucket is +Inf. */
+#define LV_METRICS_N_BUCKETS 16
+extern const double lv_metrics_bucket_le_ms[LV_METRICS_N_BUCKETS - 1];
+
+/* A counter written by one thread and read by others: relaxed atomics, no lock prefix. */
+typedef _Atomic uint64_t lv_counter_t;
+
+static inline void lv_counter_add(lv_counter_t *c, uint64_t n)
+{
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
+                          memory_order_relaxed);
+}
+static inline uint64_t lv_counter_get(lv_counter_t *c)
+{
+    return atomic_load_explicit(c, memory_order_relaxed);
+}
+
+typedef struct lv_service_metrics {
+    lv_counter_t requests[LV_METRICS_N_METHODS][LV_METRICS_N_CLASSES];
+    lv_counter_t latency_buckets[LV_METRICS_N_BUCKETS]; /* total time, not cumulative */
+    lv_counter_t latency_sum_us;
+    lv_counter_t upstream_connects;      /* new TCP connections opened */
+    lv_counter_t upstream_reuses;        /* requests sent on a kept-alive connection */
+    lv_counter_t upstream_connect_errors;
+    lv_counter_t upstream_errors;        /* reset, bad response, closed early -> 502 */
+    lv_counter_t upstream_timeouts;      /* -> 504 */
+    lv_counter_t upstream_retries;       /* connect failure retried on the next host */
+    lv_counter_t in_flight;              /* gauge (written by the worker) */
+} lv_service_metrics_t;
+
+/* One per worker thread. */
+typedef struct lv_metrics_shard {
+    lv_counter_t connections_open;     /* gauge */
+    lv_counter_t connections_accepted;
+    lv_counter_t connections_refused;  /* over limits.connections */
+    lv_counter_t client_errors[6];     /* 400, 408, 413, 414, 431, other 4xx from parsing */
+    lv_counter_t requests_unrouted;    /* 404: no route */
+    lv_counter_t bytes_in, bytes_out;  /* client side */
+    lv_service_metrics_t services[LV_METRICS_MAX_SERVICES];
+} lv_metrics_shard_t;
+
+enum { LV_CERR_400, LV_CERR_408, LV_CERR_413, LV_CERR_414, LV_CERR_431, LV_CERR_OTHER };
+
+/* Method index for the requests table (llhttp method -> 0..9). */
+unsigned lv_metrics_method_index(uint8_t llhttp_method);
+/* Records one finished request: method, status, total time. */
+void lv_metrics_record_request(lv_service_metrics_t *m, uint8_t llhttp_method, int status,
+                               uint64_t total_us);
+
+/* Registry (main thread only): maps a service name to a stable slot, so counters survive a
+ * reload. Returns the slot, or -1 when LV_METRICS_MAX_SERVICES names are already taken. */
+int lv_metrics_slot_for(const char *service_name);
+/* Name of a slot, or NULL if unused. */
+const char *lv_metrics_slot_name(uint32_t slot);
+uint32_t lv_metrics_n_slots(void);
+
+/* Writes the Prometheus text exposition of the summed shards to out (main thread). */
+void lv_metrics_write_prometheus(FILE *out, lv_metrics_shard_t *const *shards, uint32_t n_shards);
+
+#endif

@@ -1,0 +1,125 @@
+/* http/parser.h: the strict HTTP/1.1 message parser (llhttp underneath) for requests from
+ * clients and responses from upstreams: heads copied into a bounded block, bodies as spans. */
+#ifndef LV_HTTP_PARSER_H
+#define LV_HTTP_PARSER_H
+
+#include <llhttp.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/common.h"
+
+#define LV_HTTP_MAX_HEADERS 100
+
+typedef struct lv_http_header {
+    lv_str_t name;
+    lv_str_t value;
+} lv_http_header_t;
+
+/* A parsed message head. All spans point into the parser's head block and stay valid
+ * until lv_http_parser_release_head() or the next message's first byte is fed. */
+typedef struct lv_http_head {
+    uint8_t method;        /* llhttp_method_t (requests) */
+    uint8_t version_major; /* 1 */
+    uint8_t version_minor; /* 0 or 1 */
+    uint16_t status;       /* responses */
+    lv_str_t target;       /* requests: the request-target as sent */
+    lv_str_t path;         /* requests: target up to '?' (origin-form) or the path of absolute-form */
+    lv_str_t reason;       /* responses */
+    lv_http_header_t *headers;
+    uint32_t n_headers;
+
+    /* Derived while parsing, so that callers never rescan the headers: */
+    lv_str_t host;          /* Host header value (requests; required for HTTP/1.1) */
+    int64_t content_length; /* -1 when absent */
+    bool chunked;           /* Transfer-Encoding: chunked */
+    bool keep_alive;        /* the connection may carry another message after this one */
+    bool expect_continue;   /* Expect: 100-continue */
+    bool has_body;          /* a body follows (content_length > 0, or chunked, or until EOF) */
+    lv_str_t connection;    /* raw Connection header value, tokens name extra hop-by-hop headers */
+    lv_str_t request_id;    /* X-Request-Id if the client sent one */
+} lv_http_head_t;
+
+typedef enum { LV_HTTP_REQUEST = 0, LV_HTTP_RESPONSE = 1 } lv_http_kind_t;
+
+typedef struct lv_http_limits {
+    uint32_t header_bytes; /* request line + all headers (the head block size); over -> 431 */
+    uint32_t target_bytes; /* over -> 414 */
+    uint64_t body_bytes;   /* 0 = unlimited; over -> 413 (checked against Content-Length up
+                              front, and while chunked data flows) */
+} lv_http_limits_t;
+
+/* Callbacks into the owner (a client or upstream connection). Each returns 0 to go on, or
+ * an HTTP status >= 400 to stop parsing with that error (the parser reports it as an error). */
+typedef struct lv_http_parser_cbs {
+    int (*on_head)(void *owner, lv_http_head_t *head);
+    int (*on_body)(void *owner, const char *data, size_t len); /* decoded (de-chunked) bytes */
+    int (*on_done)(void *owner); /* message complete; the parser pauses right after it */
+} lv_http_parser_cbs_t;
+
+typedef enum {
+    LV_HTTP_NEED_MORE = 0, /* all bytes consumed; feed more */
+    LV_HTTP_PAUSED = 1,    /* a message ended: *consumed < len; call resume, then feed the rest */
+    LV_HTTP_ERROR = 2,     /* bad input: see error_status and error_reason; the parser is dead */
+} lv_http_result_t;
+
+typedef struct lv_http_parser {
+    llhttp_t ll;
+    llhttp_settings_t settings;
+    const lv_http_parser_cbs_t *cbs;
+    void *owner;
+    lv_http_limits_t limits;
+    lv_http_kind_t kind;
+
+    /* Head block: allocated when a message starts, kept while the connection is busy,
+     * freed by lv_http_parser_release_head() (so that idle connections hold no block). */
+    char *block;
+    uint32_t block_used;
+    lv_http_head_t head;
+    uint8_t state;      /* internal: which span is being accumulated */
+    bool head_done;
+    bool no_body;       /* responses: the request was HEAD (or a 204/304 is expected) */
+    uint64_t body_seen; /* bytes of body so far in this message */
+
+    uint16_t error_status;    /* 400, 413, 414, 431 (requests) or 502 (responses) */
+    const char *error_reason; /* static string: "both Content-Length and Transfer-Encoding" */
+} lv_http_parser_t;
+
+/* Sets up a parser (caller's storage). limits are copied. Never fails. */
+void lv_http_parser_init(lv_http_parser_t *p, lv_http_kind_t kind, const lv_http_limits_t *limits,
+                         const lv_http_parser_cbs_t *cbs, void *owner);
+/* Frees the head block. The parser can be re-inited afterwards. */
+void lv_http_parser_fini(lv_http_parser_t *p);
+
+/* Feeds bytes. Callbacks run inside. Sets *consumed to the bytes used (all of them unless
+ * the result is PAUSED or ERROR). */
+lv_http_result_t lv_http_parser_feed(lv_http_parser_t *p, const char *data, size_t len,
+                                     size_t *consumed);
+/* After PAUSED: lets the next message be parsed. */
+void lv_http_parser_resume(lv_http_parser_t *p);
+/* The peer closed: returns NEED_MORE if that ends the message cleanly (a response read until
+ * EOF), ERROR if a message was cut short. */
+lv_http_result_t lv_http_parser_finish(lv_http_parser_t *p);
+/* Responses only: the next response answers a HEAD request, so it has no body. */
+void lv_http_parser_expect_no_body(lv_http_parser_t *p, bool no_body);
+/* True between the first byte of a message and the end of its head. */
+bool lv_http_parser_in_head(const lv_http_parser_t *p);
+/* Gives the head block back (heads must no longer be used). Call when going idle. */
+void lv_http_parser_release_head(lv_http_parser_t *p);
+
+/* Case-insensitive comparison of a span with a lowercase literal. */
+bool lv_http_str_ieq(lv_str_t s, const char *lower_literal, size_t lit_len);
+#define LV_HTTP_IEQ(s, lit) lv_http_str_ieq((s), (lit), sizeof(lit) - 1)
+
+/* Hop-by-hop rules (RFC 9110 7.6.1): true for Connection, Keep-Alive, Proxy-Connection,
+ * TE, Trailer, Transfer-Encoding, Upgrade, Proxy-Authenticate, Proxy-Authorization, and any
+ * name listed in the given Connection header value. */
+bool lv_http_is_hop_by_hop(lv_str_t name, lv_str_t connection_value);
+
+/* Method name for llhttp_method_t (e.g. "GET"), or "OTHER". */
+const char *lv_http_method_name(uint8_t method);
+/* Safe-to-retry methods (RFC 9110 9.2.2): GET, HEAD, OPTIONS, TRACE, PUT, DELETE. */
+bool lv_http_method_idempotent(uint8_t method);
+
+#endif
