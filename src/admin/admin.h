@@ -1,0 +1,34 @@
+/* admin/admin.h: the admin listener (GET /metrics, /status, /health) on the main thread's
+ * loop. Reads the workers' metric shards and the current config; never touches worker loops. */
+#ifndef LV_ADMIN_ADMIN_H
+#define LV_ADMIN_ADMIN_H
+
+#include <uv.h>
+
+#include "admin/metrics.h"
+#include "core/config.h"
+
+/* What the admin listener reads: filled by the server, valid while the admin runs. */
+typedef struct lv_admin_source {
+    void *ctx;
+    /* The current config snapshot (borrowed; valid during the call). */
+    lv_config_t *(*config)(void *ctx);
+    lv_metrics_shard_t *const *shards; /* one per worker */
+    uint32_t n_shards;
+    uint64_t start_wall_ms; /* process start, for uptime */
+    uint64_t (*reloads)(void *ctx); /* successful reloads so far */
+    int (*draining)(void *ctx);     /* 1 while shutting down */
+} lv_admin_source_t;
+
+typedef struct lv_admin lv_admin_t;
+
+/* Binds addr and starts serving on loop. Returns NULL (and logs why) if it cannot bind.
+ * The bound address (port 0 resolved) is logged as "msg=listening proto=admin addr=H:P". */
+lv_admin_t *lv_admin_start(uv_loop_t *loop, const lv_addr_t *addr, const lv_admin_source_t *src);
+/* The address actually bound ("127.0.0.1:9901"). */
+const char *lv_admin_address(const lv_admin_t *admin);
+/* Closes the listener and every admin connection; frees the admin once its handles closed
+ * (the loop must run afterwards). */
+void lv_admin_stop(lv_admin_t *admin);
+
+#endif
