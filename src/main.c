@@ -1,8 +1,212 @@
-/* main.c: process setup and wiring only (placeholder while the proxy lands). */
+/* main.c: process setup and wiring only: the command line (run, check, quick proxy mode,
+ * help, version, config docs), then hands the config to the server. */
+#include <getopt.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
-int main(void)
+#include "core/common.h"
+#include "core/config.h"
+#include "core/log.h"
+#include "proxy/server.h"
+
+static const char usage_text[] =
+    "levee " LV_VERSION " - an HTTP/1.1 gateway that keeps a backend doing useful work under "
+    "overload\n"
+    "\n"
+    "Usage:\n"
+    "  levee -c FILE            run with a YAML config (see docs/config.md)\n"
+    "  levee -t -c FILE         check a config and exit: 0 if valid, 1 with\n"
+    "                           FILE:LINE:COL: KEY: MESSAGE lines on stderr\n"
+    "  levee proxy --listen HOST:PORT --to HOST:PORT[,HOST:PORT...]\n"
+    "              [--admin HOST:PORT|off] [--workers N] [--access-log FILE|-]\n"
+    "              [--log-level error|warn|info|debug]\n"
+    "                           quick mode: no config file, one service named\n"
+    "                           \"default\" for every path\n"
+    "  levee --config-doc       print the settings reference (Markdown)\n"
+    "  levee --help | --version\n"
+    "\n"
+    "Signals: SIGHUP reloads the config file (a bad file is refused and the running\n"
+    "config stays); SIGTERM or SIGINT stops accepting, lets requests in flight finish\n"
+    "(timeouts.drain_ms), then exits 0.\n"
+    "\n"
+    "Logs go to stderr as key=value lines; the admin listener (default\n"
+    "127.0.0.1:9901) serves /metrics, /status and /health.\n";
+
+static const char proxy_usage_text[] =
+    "Usage: levee proxy --listen HOST:PORT --to HOST:PORT[,HOST:PORT...] [options]\n"
+    "\n"
+    "Runs levee in front of the given upstreams without a config file.\n"
+    "  --listen HOST:PORT     where clients connect (port 0: any free port, logged)\n"
+    "  --to LIST              comma-separated upstream hosts, balanced round robin\n"
+    "  --admin HOST:PORT|off  admin listener (default 127.0.0.1:9901)\n"
+    "  --workers N            worker threads (default: number of cores)\n"
+    "  --access-log FILE|-    one line per request (default: off)\n"
+    "  --log-level LEVEL      error, warn, info (default) or debug\n"
+    "Every other setting has its default (see levee --config-doc).\n";
+
+static void print_errors(lv_config_errors_t *errs)
 {
-    printf("levee " LV_VERSION "\n");
+    for (uint32_t i = 0; i < errs->n; i++)
+        fprintf(stderr, "%s\n", errs->lines[i]);
+}
+
+/* Appends printf output to a bounded buffer; returns -1 once it does not fit. */
+__attribute__((format(printf, 4, 5))) static int append(char *buf, size_t cap, size_t *len,
+                                                       const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf + *len, cap - *len, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= cap - *len)
+        return -1;
+    *len += (size_t)n;
     return 0;
+}
+
+static int check_addr(const char *flag, const char *text)
+{
+    lv_addr_t a;
+    if (lv_addr_parse(&a, text, strcmp(flag, "--to") != 0) < 0) {
+        fprintf(stderr, "levee proxy: %s: \"%s\" is not HOST:PORT\n", flag, text);
+        return -1;
+    }
+    return 0;
+}
+
+static int run_quick(int argc, char **argv)
+{
+    const char *listen = NULL, *to = NULL, *admin = "127.0.0.1:9901", *workers = "0";
+    const char *access_log = NULL, *log_level = "info";
+    static const struct option opts[] = {
+        {"listen", required_argument, NULL, 'l'}, {"to", required_argument, NULL, 'u'},
+        {"admin", required_argument, NULL, 'a'},  {"workers", required_argument, NULL, 'w'},
+        {"access-log", required_argument, NULL, 'A'},
+        {"log-level", required_argument, NULL, 'L'},
+        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+    };
+    int ch;
+    optind = 1;
+    while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'l': listen = optarg; break;
+        case 'u': to = optarg; break;
+        case 'a': admin = optarg; break;
+        case 'w': workers = optarg; break;
+        case 'A': access_log = optarg; break;
+        case 'L': log_level = optarg; break;
+        case 'h': fputs(proxy_usage_text, stdout); return 0;
+        default: fputs(proxy_usage_text, stderr); return 2;
+        }
+    }
+    if (!listen || !to || optind != argc) {
+        fprintf(stderr, "levee proxy: --listen and --to are required\n%s", proxy_usage_text);
+        return 2;
+    }
+    char *end;
+    long nw = strtol(workers, &end, 10);
+    if (*end || nw < 0 || nw > 64) {
+        fprintf(stderr, "levee proxy: --workers: \"%s\" is not a number from 0 to 64\n", workers);
+        return 2;
+    }
+    if (lv_log_level_parse(log_level) < 0) {
+        fprintf(stderr, "levee proxy: --log-level: \"%s\" is not error, warn, info or debug\n",
+                log_level);
+        return 2;
+    }
+    if (check_addr("--listen", listen) < 0)
+        return 2;
+    bool admin_on = strcmp(admin, "off") != 0;
+    if (admin_on && check_addr("--admin", admin) < 0)
+        return 2;
+
+    char yaml[16384];
+    size_t len = 0;
+    int bad = 0;
+    bad |= append(yaml, sizeof yaml, &len, "workers: %s\n", workers);
+    bad |= append(yaml, sizeof yaml, &len, "listen: [\"%s\"]\n", listen);
+    bad |= append(yaml, sizeof yaml, &len, "log_level: %s\n", log_level);
+    if (admin_on)
+        bad |= append(yaml, sizeof yaml, &len, "admin: {listen: \"%s\"}\n", admin);
+    else
+        bad |= append(yaml, sizeof yaml, &len, "admin: {enabled: %s}\n", "false");
+    if (access_log)
+        bad |= append(yaml, sizeof yaml, &len, "access_log: \"%s\"\n", access_log);
+    bad |= append(yaml, sizeof yaml, &len, "services:\n  - name: %s\n    upstreams:\n", "default");
+    char *list = lv_xstrdup(to);
+    for (char *save = NULL, *tok = strtok_r(list, ",", &save); tok;
+         tok = strtok_r(NULL, ",", &save)) {
+        if (check_addr("--to", tok) < 0) {
+            free(list);
+            return 2;
+        }
+        bad |= append(yaml, sizeof yaml, &len, "      - \"%s\"\n", tok);
+    }
+    free(list);
+    bad |= append(yaml, sizeof yaml, &len, "routes:\n  - {path: /, service: %s}\n", "default");
+    if (bad) {
+        fprintf(stderr, "levee proxy: arguments too long\n");
+        return 2;
+    }
+    lv_config_errors_t errs = {0};
+    lv_config_t *cfg = lv_config_load_string("<quick>", yaml, len, &errs);
+    if (!cfg) {
+        print_errors(&errs);
+        lv_config_errors_fini(&errs);
+        return 2;
+    }
+    lv_config_errors_fini(&errs);
+    return lv_server_run(cfg);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc >= 2 && strcmp(argv[1], "proxy") == 0)
+        return run_quick(argc - 1, argv + 1);
+
+    const char *config_path = NULL;
+    bool test_only = false;
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'}, {"test", no_argument, NULL, 't'},
+        {"help", no_argument, NULL, 'h'},         {"version", no_argument, NULL, 'v'},
+        {"config-doc", no_argument, NULL, 'D'},   {NULL, 0, NULL, 0},
+    };
+    int ch;
+    while ((ch = getopt_long(argc, argv, "c:thv", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'c': config_path = optarg; break;
+        case 't': test_only = true; break;
+        case 'h': fputs(usage_text, stdout); return 0;
+        case 'v': printf("levee %s\n", LV_VERSION); return 0;
+        case 'D': lv_config_write_markdown(stdout); return 0;
+        default: fputs(usage_text, stderr); return 2;
+        }
+    }
+    if (optind != argc) {
+        fprintf(stderr, "levee: unexpected argument \"%s\"\n\n%s", argv[optind], usage_text);
+        return 2;
+    }
+    if (!config_path) {
+        fprintf(stderr, "levee: no config given: try 'levee -c conf/levee.yaml' or "
+                        "'levee proxy --help'\n\n%s",
+                usage_text);
+        return 2;
+    }
+    lv_config_errors_t errs = {0};
+    lv_config_t *cfg = lv_config_load_file(config_path, &errs);
+    if (!cfg) {
+        print_errors(&errs);
+        lv_config_errors_fini(&errs);
+        return 1;
+    }
+    lv_config_errors_fini(&errs);
+    if (test_only) {
+        printf("%s: ok (%u listeners, %u services, %u routes)\n", config_path, cfg->n_listeners,
+               cfg->n_services, cfg->n_routes);
+        lv_config_unref(cfg);
+        return 0;
+    }
+    return lv_server_run(cfg);
 }

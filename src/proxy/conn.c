@@ -1,0 +1,520 @@
+/* proxy/conn.c: client connections: accept, read and parse requests, timeouts, pipelining,
+ * lingering close. Owns lv_conn_t; runs on its worker's loop only. */
+#include "proxy/proxy.h"
+
+#include <string.h>
+
+#include "core/clock.h"
+#include "core/log.h"
+#include "http/errors.h"
+
+#define LV_LINGER_MS 2000u
+
+enum { TIMER_NONE, TIMER_HEAD, TIMER_KEEPALIVE, TIMER_SEND, TIMER_LINGER };
+
+static void conn_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+static void conn_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+
+static const lv_config_t *conn_cfg(const lv_conn_t *c)
+{
+    return c->worker->gen->cfg;
+}
+
+static void conn_timeout(uv_timer_t *t);
+
+static void conn_timer(lv_conn_t *c, int kind, uint64_t ms)
+{
+    c->timer_kind = (uint8_t)kind;
+    uv_timer_start(&c->timer, conn_timeout, ms, 0);
+}
+
+static void conn_timer_stop(lv_conn_t *c)
+{
+    c->timer_kind = TIMER_NONE;
+    uv_timer_stop(&c->timer);
+}
+
+static size_t conn_queued(const lv_conn_t *c)
+{
+    return uv_stream_get_write_queue_size((const uv_stream_t *)&c->tcp);
+}
+
+/* ---- closing ---- */
+
+static void conn_handle_closed(uv_handle_t *h)
+{
+    lv_conn_t *c = h->data;
+    if (--c->closing_handles)
+        return;
+    lv_worker_t *w = c->worker;
+    lv_http_parser_fini(&c->parser);
+    free(c);
+    lv__worker_maybe_finish(w);
+}
+
+void lv__conn_close(lv_conn_t *c)
+{
+    if (c->state == LV_CONN_CLOSING)
+        return;
+    c->state = LV_CONN_CLOSING;
+    if (c->req)
+        lv__forward_client_gone(c->req); /* finishes it, and c->req becomes NULL */
+    lv_worker_t *w = c->worker;
+    if (c->pending) {
+        lv_chunk_release(c->pending);
+        c->pending = NULL;
+    }
+    if (c->rchunk) {
+        lv_chunk_release(c->rchunk);
+        c->rchunk = NULL;
+    }
+    lv_list_remove(&c->link);
+    lv_list_remove(&c->defer_link);
+    w->n_conns--;
+    lv_counter_add(&w->metrics->connections_open, (uint64_t)-1);
+    if (c->counted)
+        lv__server_conn_release(w->server);
+    c->closing_handles = 2;
+    uv_close((uv_handle_t *)&c->timer, conn_handle_closed);
+    uv_close((uv_handle_t *)&c->tcp, conn_handle_closed);
+}
+
+void lv__conn_abort(lv_conn_t *c)
+{
+    lv__conn_close(c);
+}
+
+static void conn_shutdown_done(uv_shutdown_t *sreq, int status)
+{
+    lv_conn_t *c = sreq->data;
+    free(sreq);
+    if (status < 0 || c->state == LV_CONN_CLOSING) {
+        lv__conn_close(c);
+        return;
+    }
+    /* Linger: read and drop what the client still sends until it closes, so that our
+     * last response is not destroyed by a reset. */
+    conn_timer(c, TIMER_LINGER, LV_LINGER_MS);
+    if (!c->reading) {
+        c->reading = true;
+        uv_read_start((uv_stream_t *)&c->tcp, conn_alloc, conn_read);
+    }
+}
+
+/* Sends FIN once every queued byte is written, then lingers. */
+static void conn_graceful_close(lv_conn_t *c)
+{
+    if (c->shutting_down || c->state == LV_CONN_CLOSING)
+        return;
+    c->shutting_down = true;
+    if (c->reading) {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->reading = false;
+    }
+    if (c->pending) {
+        lv_chunk_release(c->pending);
+        c->pending = NULL;
+    }
+    uv_shutdown_t *sreq = malloc(sizeof *sreq);
+    if (!sreq || uv_shutdown(sreq, (uv_stream_t *)&c->tcp, conn_shutdown_done) < 0) {
+        free(sreq);
+        lv__conn_close(c);
+        return;
+    }
+    sreq->data = c;
+    conn_timer(c, TIMER_SEND, conn_cfg(c)->limits.send_timeout_ms);
+}
+
+/* ---- reading ---- */
+
+void lv__conn_pause_read(lv_conn_t *c)
+{
+    if (c->reading) {
+        c->reading = false;
+        uv_read_stop((uv_stream_t *)&c->tcp);
+    }
+}
+
+void lv__conn_resume_read(lv_conn_t *c)
+{
+    if (!c->reading && !c->pending && !c->peer_eof && !c->shutting_down &&
+        c->state != LV_CONN_CLOSING) {
+        c->reading = true;
+        uv_read_start((uv_stream_t *)&c->tcp, conn_alloc, conn_read);
+    }
+}
+
+static void conn_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    (void)suggested;
+    lv_conn_t *c = h->data;
+    LV_DASSERT(!c->rchunk);
+    c->rchunk = lv_chunk_acquire(&c->worker->bufs, LV_CHUNK_BYTES);
+    *buf = c->rchunk ? uv_buf_init(c->rchunk->data, c->rchunk->cap) : uv_buf_init(NULL, 0);
+}
+
+static int client_error_index(int status)
+{
+    switch (status) {
+    case 400: return LV_CERR_400;
+    case 408: return LV_CERR_408;
+    case 413: return LV_CERR_413;
+    case 414: return LV_CERR_414;
+    case 431: return LV_CERR_431;
+    default: return LV_CERR_OTHER;
+    }
+}
+
+static void conn_submit_done(uv_write_t *wr, int status)
+{
+    lv_wreq_t *w = LV_CONTAINER_OF(wr, lv_wreq_t, req);
+    lv_conn_t *c = w->owner;
+    lv_wreq_release(w);
+    lv__conn_write_done(c, status);
+}
+
+static void conn_submit(lv_conn_t *c, lv_wreq_t *w)
+{
+    if (uv_write(&w->req, (uv_stream_t *)&c->tcp, w->bufs, w->n_bufs, conn_submit_done) < 0) {
+        lv_wreq_release(w);
+        lv__conn_close(c);
+        return;
+    }
+    lv__conn_write_started(c);
+}
+
+/* Answers a client error without involving any upstream, then closes. */
+static void conn_reject(lv_conn_t *c, int status)
+{
+    lv_counter_add(&c->worker->metrics->client_errors[client_error_index(status)], 1);
+    if (c->req) {
+        lv__forward_fail_request(c->req, status);
+        if (c->state != LV_CONN_CLOSING)
+            conn_graceful_close(c);
+        return;
+    }
+    c->close_after = true;
+    lv_str_t resp = lv_http_error_response(status, true);
+    lv_wreq_t *w = lv_wreq_acquire(&c->worker->bufs, c);
+    if (!w) {
+        lv__conn_close(c);
+        return;
+    }
+    lv_wreq_add(w, NULL, resp.p, resp.len);
+    lv_counter_add(&c->worker->metrics->bytes_out, w->bytes);
+    conn_submit(c, w);
+    conn_graceful_close(c);
+}
+
+static void conn_stash(lv_conn_t *c, lv_chunk_t *ch, const char *p, size_t len)
+{
+    LV_ASSERT(!c->pending);
+    lv_chunk_ref(ch);
+    c->pending = ch;
+    c->pending_off = (uint32_t)(p - ch->data);
+    c->pending_len = (uint32_t)len;
+    lv__conn_pause_read(c);
+}
+
+/* Parses bytes; runs requests that complete synchronously (local answers) in order. */
+static void conn_feed(lv_conn_t *c, lv_chunk_t *ch, const char *p, size_t len)
+{
+    c->in_feed = true;
+    while (len > 0 && c->state != LV_CONN_CLOSING && !c->shutting_down) {
+        if (c->state == LV_CONN_IDLE) {
+            c->state = LV_CONN_HEAD;
+            c->head_start_ns = lv_clock_now_ns();
+            conn_timer(c, TIMER_HEAD, conn_cfg(c)->limits.header_timeout_ms);
+        }
+        if (c->req && c->req->req_done) {
+            conn_stash(c, ch, p, len); /* the next request waits for this response */
+            break;
+        }
+        c->feed_chunk = ch;
+        size_t consumed = 0;
+        lv_http_result_t res = lv_http_parser_feed(&c->parser, p, len, &consumed);
+        c->feed_chunk = NULL;
+        if (c->req) {
+            c->req->bytes_in += consumed;
+            lv__forward_flush_upstream(c->req);
+        }
+        if (c->state == LV_CONN_CLOSING)
+            break;
+        if (res == LV_HTTP_ERROR) {
+            conn_reject(c, c->parser.error_status ? c->parser.error_status : 400);
+            break;
+        }
+        if (res == LV_HTTP_NEED_MORE)
+            break;
+        /* PAUSED: one request fully read. */
+        p += consumed;
+        len -= consumed;
+        lv_http_parser_resume(&c->parser);
+        if (c->req) {
+            if (len)
+                conn_stash(c, ch, p, len);
+            break;
+        }
+        if (c->close_after) {
+            conn_graceful_close(c);
+            break;
+        }
+    }
+    c->in_feed = false;
+    if (c->state == LV_CONN_IDLE && !c->shutting_down) {
+        lv_http_parser_release_head(&c->parser);
+        if (!conn_queued(c))
+            conn_timer(c, TIMER_KEEPALIVE, conn_cfg(c)->limits.keepalive_timeout_ms);
+    }
+}
+
+static void conn_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    (void)buf;
+    lv_conn_t *c = s->data;
+    lv_chunk_t *ch = c->rchunk;
+    c->rchunk = NULL;
+    if (nread > 0) {
+        lv_counter_add(&c->worker->metrics->bytes_in, (uint64_t)nread);
+        if (c->shutting_down) {
+            /* lingering: drop */
+        } else {
+            conn_feed(c, ch, ch->data, (size_t)nread);
+        }
+    } else if (nread == UV_EOF) {
+        c->peer_eof = true;
+        lv__conn_pause_read(c);
+        lv_req_t *r = c->req;
+        if (c->shutting_down || c->state == LV_CONN_IDLE || c->state == LV_CONN_HEAD) {
+            lv__conn_close(c);
+        } else if (r && !r->req_done) {
+            lv__conn_close(c); /* the request was cut short */
+        } else {
+            c->close_after = true; /* half-close: answer what was asked, then close */
+        }
+    } else if (nread < 0) {
+        lv__conn_close(c);
+    }
+    if (ch)
+        lv_chunk_release(ch);
+}
+
+/* ---- writing ---- */
+
+void lv__conn_write_started(lv_conn_t *c)
+{
+    if (conn_queued(c) && c->timer_kind != TIMER_SEND && c->timer_kind != TIMER_HEAD)
+        conn_timer(c, TIMER_SEND, conn_cfg(c)->limits.send_timeout_ms);
+}
+
+void lv__conn_write_done(lv_conn_t *c, int status)
+{
+    if (c->state == LV_CONN_CLOSING)
+        return;
+    if (status < 0) {
+        lv__conn_close(c);
+        return;
+    }
+    size_t queued = conn_queued(c);
+    if (c->timer_kind == TIMER_SEND) {
+        if (queued)
+            conn_timer(c, TIMER_SEND, conn_cfg(c)->limits.send_timeout_ms); /* progress */
+        else if (c->state == LV_CONN_IDLE)
+            conn_timer(c, TIMER_KEEPALIVE, conn_cfg(c)->limits.keepalive_timeout_ms);
+        else if (!c->shutting_down)
+            conn_timer_stop(c);
+    }
+    if (c->req)
+        lv__forward_client_writable(c->req);
+}
+
+/* ---- request lifecycle ---- */
+
+void lv__conn_request_finished(lv_conn_t *c)
+{
+    if (c->state == LV_CONN_CLOSING)
+        return;
+    c->state = LV_CONN_IDLE;
+    if (c->in_feed)
+        return; /* conn_feed goes on with the bytes it holds */
+    if (c->close_after) {
+        conn_graceful_close(c);
+        return;
+    }
+    if (c->pending) {
+        lv_worker_t *w = c->worker;
+        if (lv_list_empty(&w->deferred))
+            uv_idle_start(&w->defer_idle, (uv_idle_cb)lv__conn_run_deferred);
+        lv_list_push(&w->deferred, &c->defer_link);
+        return;
+    }
+    lv_http_parser_release_head(&c->parser);
+    if (c->peer_eof) {
+        conn_graceful_close(c);
+        return;
+    }
+    if (!conn_queued(c))
+        conn_timer(c, TIMER_KEEPALIVE, conn_cfg(c)->limits.keepalive_timeout_ms);
+    else
+        conn_timer(c, TIMER_SEND, conn_cfg(c)->limits.send_timeout_ms);
+    lv__conn_resume_read(c);
+}
+
+/* Parses the pipelined bytes of connections whose previous response just ended. Deferred to
+ * an idle callback so that it never runs inside an upstream connection's parser. */
+void lv__conn_run_deferred(lv_worker_t *w)
+{
+    while (!lv_list_empty(&w->deferred)) {
+        lv_conn_t *c = LV_CONTAINER_OF(w->deferred.next, lv_conn_t, defer_link);
+        lv_list_remove(&c->defer_link);
+        lv_chunk_t *ch = c->pending;
+        if (!ch || c->state == LV_CONN_CLOSING)
+            continue;
+        c->pending = NULL;
+        conn_feed(c, ch, ch->data + c->pending_off, c->pending_len);
+        lv_chunk_release(ch);
+        if (c->state == LV_CONN_IDLE && !c->shutting_down) {
+            if (c->close_after || c->peer_eof)
+                conn_graceful_close(c);
+            else
+                lv__conn_resume_read(c);
+        }
+    }
+    uv_idle_stop(&w->defer_idle);
+}
+
+static void conn_timeout(uv_timer_t *t)
+{
+    lv_conn_t *c = t->data;
+    int kind = c->timer_kind;
+    c->timer_kind = TIMER_NONE;
+    switch (kind) {
+    case TIMER_HEAD:
+        if (c->state == LV_CONN_HEAD && lv_http_parser_in_head(&c->parser))
+            conn_reject(c, 408);
+        else
+            lv__conn_close(c); /* nothing was sent: close quietly */
+        break;
+    case TIMER_KEEPALIVE:
+    case TIMER_SEND:
+    case TIMER_LINGER:
+    default:
+        lv__conn_close(c);
+        break;
+    }
+}
+
+/* ---- parser callbacks ---- */
+
+static int on_head(void *owner, lv_http_head_t *head)
+{
+    lv_conn_t *c = owner;
+    lv_worker_t *w = c->worker;
+    lv_req_t *r = lv__req_acquire(w);
+    if (!r)
+        return 503;
+    conn_timer_stop(c);
+    c->state = LV_CONN_ACTIVE;
+    r->conn = c;
+    r->gen = lv__gen_ref(w->gen);
+    r->start_ns = c->head_start_ns;
+    c->req = r;
+    lv__forward_start(r, head);
+    return 0;
+}
+
+static int on_body(void *owner, const char *p, size_t len)
+{
+    lv_conn_t *c = owner;
+    if (!c->req)
+        return 0;
+    return lv__forward_req_body(c->req, c->feed_chunk, p, len);
+}
+
+static int on_done(void *owner)
+{
+    lv_conn_t *c = owner;
+    if (c->req)
+        lv__forward_req_done(c->req);
+    return 0;
+}
+
+static const lv_http_parser_cbs_t conn_cbs = {on_head, on_body, on_done};
+
+/* ---- accepting ---- */
+
+static void conn_client_name(lv_conn_t *c)
+{
+    struct sockaddr_storage ss;
+    int len = sizeof ss;
+    c->client[0] = '\0';
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) < 0)
+        return;
+    char ip[INET6_ADDRSTRLEN] = "";
+    unsigned port = 0;
+    if (ss.ss_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)&ss;
+        uv_ip4_name(in, ip, sizeof ip);
+        port = ntohs(in->sin_port);
+    } else if (ss.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&ss;
+        uv_ip6_name(in6, ip, sizeof ip);
+        port = ntohs(in6->sin6_port);
+    }
+    size_t iplen = strnlen(ip, sizeof ip);
+    c->client_ip_len = (uint8_t)iplen;
+    snprintf(c->client, sizeof c->client, "%s:%u", ip, port);
+}
+
+void lv__conn_accept(lv_worker_t *w, uv_stream_t *listener)
+{
+    lv_conn_t *c = calloc(1, sizeof *c);
+    if (!c) {
+        if (lv_log_limit_allow(&w->warn_limit, lv_clock_now_ms(), 1))
+            lv_log_warn("conn", "msg=\"out of memory, connection left in the backlog\"");
+        return;
+    }
+    uv_tcp_init(&w->loop, &c->tcp);
+    uv_timer_init(&w->loop, &c->timer);
+    c->tcp.data = c->timer.data = c;
+    c->worker = w;
+    lv_list_init(&c->defer_link);
+    lv_list_push(&w->conns, &c->link);
+    w->n_conns++;
+    lv_counter_add(&w->metrics->connections_open, 1);
+    lv_counter_add(&w->metrics->connections_accepted, 1);
+    const lv_config_t *cfg = conn_cfg(c);
+    const lv_http_limits_t lim = {cfg->limits.header_bytes, cfg->limits.target_bytes,
+                                  cfg->limits.body_bytes};
+    lv_http_parser_init(&c->parser, LV_HTTP_REQUEST, &lim, &conn_cbs, c);
+    if (uv_accept(listener, (uv_stream_t *)&c->tcp) < 0) {
+        lv__conn_close(c);
+        return;
+    }
+    if (!lv__server_conn_try_acquire(w->server, cfg->limits.connections)) {
+        lv_counter_add(&w->metrics->connections_refused, 1);
+        lv_str_t resp = lv_http_error_response(503, true);
+        uv_buf_t b = uv_buf_init((char *)resp.p, (unsigned)resp.len);
+        uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+        lv__conn_close(c);
+        return;
+    }
+    c->counted = true;
+    uv_tcp_nodelay(&c->tcp, 1);
+    conn_client_name(c);
+    c->state = LV_CONN_IDLE;
+    conn_timer(c, TIMER_HEAD, cfg->limits.header_timeout_ms);
+    c->reading = true;
+    uv_read_start((uv_stream_t *)&c->tcp, conn_alloc, conn_read);
+}
+
+/* Drain: idle connections close now, busy ones after their current response. */
+void lv__conn_drain(lv_conn_t *c)
+{
+    if (c->state == LV_CONN_CLOSING)
+        return;
+    c->close_after = true;
+    if ((c->state == LV_CONN_IDLE || c->state == LV_CONN_HEAD) && !c->req &&
+        !lv_http_parser_in_head(&c->parser))
+        conn_graceful_close(c);
+}

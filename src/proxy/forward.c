@@ -1,0 +1,632 @@
+/* proxy/forward.c: relays one request to an upstream and its response back: head rewriting,
+ * body framing, retries, local error responses, backpressure. Runs on its worker's loop only. */
+#include "proxy/proxy.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "core/clock.h"
+#include "core/log.h"
+#include "http/errors.h"
+
+/* Backpressure: stop reading one side when the other side's send queue passes HIGH, resume
+ * when it falls under LOW. Bounds memory per request to about HIGH + one read. */
+#define LV_QUEUE_HIGH (256u * 1024u)
+#define LV_QUEUE_LOW (64u * 1024u)
+
+static const char via_value[] = "1.1 levee";
+
+/* ---- writing ---- */
+
+static void client_write_done(uv_write_t *wr, int status);
+static void upstream_write_done(uv_write_t *wr, int status);
+
+static lv_wreq_t *out_for(lv_req_t *r, lv_wreq_t **slot, void *owner)
+{
+    if (!*slot)
+        *slot = lv_wreq_acquire(&r->conn->worker->bufs, owner);
+    return *slot;
+}
+
+void lv__forward_flush_client(lv_req_t *r)
+{
+    lv_wreq_t *w = r->client_out;
+    if (!w)
+        return;
+    r->client_out = NULL;
+    if (!w->n_bufs) {
+        lv_wreq_release(w);
+        return;
+    }
+    lv_conn_t *c = r->conn;
+    r->bytes_out += w->bytes;
+    lv_counter_add(&c->worker->metrics->bytes_out, w->bytes);
+    if (uv_write(&w->req, (uv_stream_t *)&c->tcp, w->bufs, w->n_bufs, client_write_done) < 0) {
+        lv_wreq_release(w);
+        c->close_after = true;
+        return;
+    }
+    lv__conn_write_started(c);
+    if (r->uconn && uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) > LV_QUEUE_HIGH &&
+        r->uconn->reading) {
+        r->uconn->reading = false;
+        uv_read_stop((uv_stream_t *)&r->uconn->tcp);
+    }
+}
+
+void lv__forward_flush_upstream(lv_req_t *r)
+{
+    lv_wreq_t *w = r->up_out;
+    if (!w)
+        return;
+    r->up_out = NULL;
+    lv_uconn_t *u = r->uconn;
+    if (!w->n_bufs || !u) {
+        lv_wreq_release(w);
+        return;
+    }
+    w->owner = u;
+    int rc = uv_write(&w->req, (uv_stream_t *)&u->tcp, w->bufs, w->n_bufs, upstream_write_done);
+    if (rc < 0) {
+        lv_wreq_release(w);
+        lv__uconn_fail(u, 502, false);
+        return;
+    }
+    if (uv_stream_get_write_queue_size((uv_stream_t *)&u->tcp) > LV_QUEUE_HIGH)
+        lv__conn_pause_read(r->conn);
+}
+
+/* Client writes are owned by the connection (it outlives its requests). */
+static void client_write_done(uv_write_t *wr, int status)
+{
+    lv_wreq_t *w = LV_CONTAINER_OF(wr, lv_wreq_t, req);
+    lv_conn_t *c = w->owner;
+    lv_wreq_release(w);
+    lv__conn_write_done(c, status);
+}
+
+void lv__forward_client_writable(lv_req_t *r)
+{
+    lv_uconn_t *u = r->uconn;
+    if (u && !u->reading && u->state == LV_UCONN_BUSY &&
+        uv_stream_get_write_queue_size((uv_stream_t *)&r->conn->tcp) < LV_QUEUE_LOW)
+        lv__uconn_start_read(u);
+}
+
+/* Upstream writes are owned by the upstream connection. */
+static void upstream_write_done(uv_write_t *wr, int status)
+{
+    lv_wreq_t *w = LV_CONTAINER_OF(wr, lv_wreq_t, req);
+    lv_uconn_t *u = w->owner;
+    lv_wreq_release(w);
+    if (status == UV_ECANCELED || u->state == LV_UCONN_CLOSING)
+        return;
+    if (status < 0) {
+        lv_counter_add(&u->pool->metrics->upstream_errors, 1);
+        lv__uconn_fail(u, 502, false);
+        return;
+    }
+    if (u->req) {
+        lv__uconn_arm_read_timeout(u); /* an upload in progress is progress */
+        lv__forward_upstream_writable(u->req);
+    }
+}
+
+void lv__forward_upstream_writable(lv_req_t *r)
+{
+    lv_uconn_t *u = r->uconn;
+    if (u && !r->req_done &&
+        uv_stream_get_write_queue_size((uv_stream_t *)&u->tcp) < LV_QUEUE_LOW)
+        lv__conn_resume_read(r->conn);
+}
+
+/* ---- building heads ---- */
+
+typedef struct head_out {
+    char *p;
+    size_t len, cap;
+} head_out_t;
+
+static inline void put(head_out_t *o, const char *s, size_t n)
+{
+    if (LV_LIKELY(o->len + n <= o->cap))
+        memcpy(o->p + o->len, s, n);
+    o->len += n; /* an overflow shows as len > cap: the caller sized it, so it is a bug */
+}
+#define PUT_LIT(o, lit) put((o), (lit), sizeof(lit) - 1)
+
+static inline void put_header(head_out_t *o, lv_str_t name, lv_str_t value)
+{
+    put(o, name.p, name.len);
+    PUT_LIT(o, ": ");
+    put(o, value.p, value.len);
+    PUT_LIT(o, "\r\n");
+}
+
+static size_t head_bound(const lv_http_head_t *h)
+{
+    size_t n = h->target.len + h->reason.len + 512;
+    for (uint32_t i = 0; i < h->n_headers; i++)
+        n += h->headers[i].name.len + h->headers[i].value.len + 4;
+    return n;
+}
+
+static void make_request_id(lv_req_t *r)
+{
+    lv_worker_t *w = r->conn->worker;
+    uint64_t seq = ++w->req_seq;
+    r->request_id_len = (uint8_t)snprintf(r->request_id, sizeof r->request_id, "%08x%02x%010llx",
+                                          w->rid_salt, (unsigned)(w->id & 0xff),
+                                          (unsigned long long)(seq & 0xffffffffffull));
+}
+
+/* The upstream request head: hop-by-hop headers dropped, X-Forwarded-For merged and
+ * extended, Via and X-Request-Id added, Host kept as sent. */
+static int build_request_head(lv_req_t *r, const lv_http_head_t *h)
+{
+    lv_conn_t *c = r->conn;
+    size_t bound = head_bound(h) + sizeof c->client + r->request_id_len;
+    lv_chunk_t *ch = lv_chunk_acquire(&c->worker->bufs, bound);
+    if (!ch)
+        return LV_ENOMEM;
+    head_out_t o = {ch->data, 0, ch->cap};
+    put(&o, lv_http_method_name(h->method), strlen(lv_http_method_name(h->method)));
+    PUT_LIT(&o, " ");
+    put(&o, h->target.p, h->target.len);
+    PUT_LIT(&o, " HTTP/1.1\r\n");
+
+    bool xff_seen = false, via_seen = false;
+    for (uint32_t i = 0; i < h->n_headers; i++) {
+        const lv_http_header_t *hd = &h->headers[i];
+        if (lv_http_is_hop_by_hop(hd->name, h->connection))
+            continue;
+        if (LV_HTTP_IEQ(hd->name, "x-forwarded-for") || LV_HTTP_IEQ(hd->name, "via")) {
+            bool xff = hd->name.len == 15;
+            if (xff ? xff_seen : via_seen)
+                continue;
+            /* Merge every line of this list header into one, then add our element. */
+            put(&o, hd->name.p, hd->name.len);
+            PUT_LIT(&o, ": ");
+            for (uint32_t j = i, first = 1; j < h->n_headers; j++) {
+                if (h->headers[j].name.len != hd->name.len ||
+                    !lv_http_str_ieq(h->headers[j].name, xff ? "x-forwarded-for" : "via",
+                                     hd->name.len))
+                    continue;
+                if (!first)
+                    PUT_LIT(&o, ", ");
+                put(&o, h->headers[j].value.p, h->headers[j].value.len);
+                first = 0;
+            }
+            PUT_LIT(&o, ", ");
+            if (xff)
+                put(&o, c->client, c->client_ip_len);
+            else
+                PUT_LIT(&o, via_value);
+            PUT_LIT(&o, "\r\n");
+            if (xff)
+                xff_seen = true;
+            else
+                via_seen = true;
+            continue;
+        }
+        put_header(&o, hd->name, hd->value);
+    }
+    if (!xff_seen) {
+        PUT_LIT(&o, "X-Forwarded-For: ");
+        put(&o, c->client, c->client_ip_len);
+        PUT_LIT(&o, "\r\n");
+    }
+    if (!via_seen)
+        PUT_LIT(&o, "Via: 1.1 levee\r\n");
+    if (!h->request_id.len) {
+        PUT_LIT(&o, "X-Request-Id: ");
+        put(&o, r->request_id, r->request_id_len);
+        PUT_LIT(&o, "\r\n");
+    }
+    if (h->chunked)
+        PUT_LIT(&o, "Transfer-Encoding: chunked\r\n");
+    PUT_LIT(&o, "\r\n");
+    LV_ASSERT(o.len <= o.cap);
+    r->head_chunk = ch;
+    r->head_len = (uint32_t)o.len;
+    return 0;
+}
+
+/* ---- local answers ---- */
+
+static void finish_request(lv_req_t *r)
+{
+    lv_conn_t *c = r->conn;
+    lv_worker_t *w = c->worker;
+    uint64_t now = lv_clock_now_ns();
+    uint64_t total_us = (now - r->start_ns) / 1000;
+    if (r->pool) {
+        lv_metrics_record_request(r->pool->metrics, r->method, r->status, total_us);
+        lv_counter_add(&r->pool->metrics->in_flight, (uint64_t)-1);
+    }
+    if (w->access_log) {
+        lv_access_entry_t e = {
+            .wall_ms = lv_clock_wall_ms(),
+            .client = {c->client, strlen(c->client)},
+            .service = r->pool ? (lv_str_t){r->pool->svc->name, strlen(r->pool->svc->name)}
+                               : LV_STR(""),
+            .method = lv_http_method_name(r->method),
+            .target = {r->target_copy, r->target_len},
+            .status = r->status,
+            .bytes_in = r->bytes_in,
+            .bytes_out = r->bytes_out,
+            .upstream_us = r->upstream_start_ns && r->upstream_end_ns
+                               ? (int64_t)((r->upstream_end_ns - r->upstream_start_ns) / 1000)
+                               : -1,
+            .total_us = total_us,
+            .request_id = {r->request_id, r->request_id_len},
+        };
+        lv_access_log_write(w->access_log, &e);
+    }
+    if (r->head_chunk)
+        lv_chunk_release(r->head_chunk);
+    if (r->up_out)
+        lv_wreq_release(r->up_out);
+    if (r->client_out)
+        lv__forward_flush_client(r);
+    lv__gen_unref(r->gen);
+    c->req = NULL;
+    lv__req_release(w, r);
+    lv__conn_request_finished(c);
+}
+
+static void detach_upstream(lv_req_t *r)
+{
+    lv_uconn_t *u = r->uconn;
+    if (!u)
+        return;
+    r->uconn = NULL;
+    u->req = NULL;
+    if (r->host)
+        r->host->outstanding--;
+    if (r->up_out) {
+        lv_wreq_release(r->up_out);
+        r->up_out = NULL;
+    }
+}
+
+static void respond_local(lv_req_t *r, int status)
+{
+    lv_conn_t *c = r->conn;
+    bool close = !r->client_keep_alive || c->close_after || c->worker->draining || status == 400;
+    lv_str_t resp = lv_http_error_response(status, close);
+    lv_wreq_t *w = out_for(r, &r->client_out, c);
+    if (w)
+        lv_wreq_add(w, NULL, resp.p, resp.len);
+    r->status = (uint16_t)status;
+    r->resp_started = r->resp_done = true;
+    if (close)
+        c->close_after = true;
+    lv__forward_flush_client(r);
+    if (r->req_done)
+        finish_request(r);
+}
+
+/* ---- request side ---- */
+
+static void send_to_upstream(lv_req_t *r)
+{
+    bool reused = false;
+    lv_uconn_t *u = lv__uconn_get(r->pool, r->host, &reused);
+    if (!u) {
+        respond_local(r, 503);
+        return;
+    }
+    r->uconn = u;
+    u->req = r;
+    r->reused_conn = reused;
+    r->host->outstanding++;
+    r->tries++;
+    if (!r->upstream_start_ns)
+        r->upstream_start_ns = lv_clock_now_ns();
+    lv_http_parser_expect_no_body(&u->parser, r->head_only);
+    lv_wreq_t *w = out_for(r, &r->up_out, u);
+    if (!w || lv_wreq_add(w, r->head_chunk, r->head_chunk->data, r->head_len) < 0) {
+        detach_upstream(r);
+        u->broken = true;
+        lv__uconn_close(u);
+        respond_local(r, 503);
+        return;
+    }
+    if (reused)
+        lv__uconn_arm_read_timeout(u);
+}
+
+void lv__forward_start(lv_req_t *r, lv_http_head_t *h)
+{
+    lv_conn_t *c = r->conn;
+    const lv_config_t *cfg = r->gen->cfg;
+    r->method = h->method;
+    r->idempotent = lv_http_method_idempotent(h->method);
+    r->head_only = h->method == HTTP_HEAD;
+    r->has_body = h->has_body;
+    r->req_chunked = h->chunked;
+    r->client_keep_alive = h->keep_alive;
+    r->client_http10 = h->version_minor == 0;
+    r->expect_continue = h->expect_continue;
+    r->target_len = (uint16_t)LV_MIN(h->target.len, sizeof r->target_copy);
+    memcpy(r->target_copy, h->target.p, r->target_len);
+    if (h->request_id.len) {
+        r->request_id_len = (uint8_t)LV_MIN(h->request_id.len, sizeof r->request_id - 1);
+        memcpy(r->request_id, h->request_id.p, r->request_id_len);
+    } else {
+        make_request_id(r);
+    }
+    if (c->worker->draining)
+        c->close_after = true;
+
+    int route = lv_config_route(cfg, h->host.p, h->host.len, h->path.p, h->path.len);
+    if (route < 0) {
+        lv_counter_add(&c->worker->metrics->requests_unrouted, 1);
+        respond_local(r, 404);
+        return;
+    }
+    r->pool = &r->gen->pools[cfg->routes[route].service];
+    lv_counter_add(&r->pool->metrics->in_flight, 1);
+    if (build_request_head(r, h) < 0) {
+        respond_local(r, 500);
+        return;
+    }
+    r->host = lv__pool_pick(r->pool, NULL);
+    send_to_upstream(r);
+}
+
+int lv__forward_req_body(lv_req_t *r, lv_chunk_t *ch, const char *p, size_t len)
+{
+    if (!r->uconn)
+        return 0; /* answered already (404, early response): the body is read and dropped */
+    lv_wreq_t *w = out_for(r, &r->up_out, r->uconn);
+    if (!w)
+        return 503;
+    if (r->req_chunked) {
+        if (!lv_wreq_room(w, 3, 20)) {
+            lv__forward_flush_upstream(r);
+            if (!r->uconn || !(w = out_for(r, &r->up_out, r->uconn)))
+                return 0;
+        }
+        char line[20];
+        int n = snprintf(line, sizeof line, "%zx\r\n", len);
+        lv_wreq_add_copy(w, line, (size_t)n);
+        lv_wreq_add(w, ch, p, len);
+        lv_wreq_add(w, NULL, "\r\n", 2);
+    } else {
+        if (!lv_wreq_room(w, 1, 0)) {
+            lv__forward_flush_upstream(r);
+            if (!r->uconn || !(w = out_for(r, &r->up_out, r->uconn)))
+                return 0;
+        }
+        lv_wreq_add(w, ch, p, len);
+    }
+    return 0;
+}
+
+void lv__forward_req_done(lv_req_t *r)
+{
+    r->req_done = true;
+    if (r->uconn && r->req_chunked) {
+        lv_wreq_t *w = out_for(r, &r->up_out, r->uconn);
+        if (w && !lv_wreq_room(w, 1, 0)) {
+            lv__forward_flush_upstream(r);
+            w = r->uconn ? out_for(r, &r->up_out, r->uconn) : NULL;
+        }
+        if (w)
+            lv_wreq_add(w, NULL, "0\r\n\r\n", 5);
+    }
+    if (r->resp_done)
+        finish_request(r);
+}
+
+void lv__forward_connected(lv_req_t *r)
+{
+    (void)r; /* writes queued while connecting are flushed by libuv */
+}
+
+void lv__forward_client_gone(lv_req_t *r)
+{
+    r->client_gone = true;
+    if (!r->resp_done) {
+        r->status = 499; /* client closed request (the nginx convention) */
+        r->resp_done = true;
+    }
+    lv_uconn_t *u = r->uconn;
+    detach_upstream(r);
+    if (u) {
+        u->broken = true;
+        lv__uconn_close(u);
+    }
+    r->req_done = true;
+    if (r->client_out) {
+        lv_wreq_release(r->client_out);
+        r->client_out = NULL;
+    }
+    finish_request(r);
+}
+
+void lv__forward_upstream_failed(lv_req_t *r, int status, bool connect_failed)
+{
+    detach_upstream(r);
+    bool replayable = r->idempotent && !r->has_body && !r->resp_any && !r->client_gone;
+    if (replayable && connect_failed && r->tries < 2 && r->pool->n_hosts > 1) {
+        lv_counter_add(&r->pool->metrics->upstream_retries, 1);
+        r->host = lv__pool_pick(r->pool, r->host);
+        send_to_upstream(r);
+        lv__forward_flush_upstream(r);
+        return;
+    }
+    /* A kept-alive connection that the upstream closed just as we reused it: once more on a
+     * fresh connection, which is not a retry of the request's work. */
+    if (replayable && !connect_failed && r->reused_conn && status == 502 && !r->stale_retried) {
+        r->stale_retried = true;
+        r->tries--;
+        send_to_upstream(r);
+        lv__forward_flush_upstream(r);
+        return;
+    }
+    r->upstream_end_ns = lv_clock_now_ns();
+    if (!r->resp_started) {
+        respond_local(r, status);
+        return;
+    }
+    /* The response was cut: never pretend it completed. */
+    r->resp_done = true;
+    r->conn->close_after = true;
+    lv__conn_abort(r->conn);
+}
+
+/* ---- response side ---- */
+
+int lv__forward_resp_head(lv_req_t *r, lv_http_head_t *h)
+{
+    lv_conn_t *c = r->conn;
+    if (h->status < 200) {
+        if (h->status == 101)
+            return 502; /* upgrades are not relayed: Upgrade is dropped from requests */
+        if (h->status == 100 && r->expect_continue && !r->resp_started) {
+            static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+            lv_wreq_t *w = out_for(r, &r->client_out, c);
+            if (w)
+                lv_wreq_add(w, NULL, cont, sizeof cont - 1);
+        }
+        return 0; /* other interim responses are dropped */
+    }
+    r->status = h->status;
+    r->up_keep_alive = h->keep_alive;
+    bool has_body = !(r->head_only || h->status == 204 || h->status == 304);
+    if (has_body && h->content_length < 0) {
+        if (r->client_http10)
+            r->resp_close_delimited = true;
+        else
+            r->resp_chunked = true;
+    }
+    bool keep = r->client_keep_alive && !r->resp_close_delimited && !c->close_after &&
+                !c->worker->draining;
+
+    lv_chunk_t *ch = lv_chunk_acquire(&c->worker->bufs, head_bound(h));
+    if (!ch)
+        return 502;
+    head_out_t o = {ch->data, 0, ch->cap};
+    char status_line[64];
+    int n = snprintf(status_line, sizeof status_line, "HTTP/1.1 %u ", (unsigned)h->status);
+    put(&o, status_line, (size_t)n);
+    if (h->reason.len)
+        put(&o, h->reason.p, h->reason.len);
+    else
+        put(&o, lv_http_reason(h->status), strlen(lv_http_reason(h->status)));
+    PUT_LIT(&o, "\r\n");
+    bool via_seen = false;
+    for (uint32_t i = 0; i < h->n_headers; i++) {
+        const lv_http_header_t *hd = &h->headers[i];
+        if (lv_http_is_hop_by_hop(hd->name, h->connection))
+            continue;
+        if (!via_seen && LV_HTTP_IEQ(hd->name, "via")) {
+            via_seen = true;
+            put(&o, hd->name.p, hd->name.len);
+            PUT_LIT(&o, ": ");
+            put(&o, hd->value.p, hd->value.len);
+            PUT_LIT(&o, ", 1.1 levee\r\n");
+            continue;
+        }
+        put_header(&o, hd->name, hd->value);
+    }
+    if (!via_seen)
+        PUT_LIT(&o, "Via: 1.1 levee\r\n");
+    if (r->resp_chunked)
+        PUT_LIT(&o, "Transfer-Encoding: chunked\r\n");
+    if (!keep)
+        PUT_LIT(&o, "Connection: close\r\n");
+    else if (r->client_http10)
+        PUT_LIT(&o, "Connection: keep-alive\r\n");
+    PUT_LIT(&o, "\r\n");
+    LV_ASSERT(o.len <= o.cap);
+
+    lv_wreq_t *w = out_for(r, &r->client_out, c);
+    if (!w || lv_wreq_add(w, ch, ch->data, o.len) < 0) {
+        lv_chunk_release(ch);
+        return 502;
+    }
+    lv_chunk_release(ch); /* the wreq holds it now */
+    r->resp_started = true;
+    if (!keep)
+        c->close_after = true;
+    return 0;
+}
+
+int lv__forward_resp_body(lv_req_t *r, lv_chunk_t *ch, const char *p, size_t len)
+{
+    lv_conn_t *c = r->conn;
+    lv_wreq_t *w = out_for(r, &r->client_out, c);
+    if (!w)
+        return 502;
+    unsigned bufs = r->resp_chunked ? 3 : 1;
+    if (!lv_wreq_room(w, bufs, r->resp_chunked ? 20 : 0)) {
+        lv__forward_flush_client(r);
+        if (!(w = out_for(r, &r->client_out, c)))
+            return 502;
+    }
+    if (r->resp_chunked) {
+        char line[20];
+        int n = snprintf(line, sizeof line, "%zx\r\n", len);
+        lv_wreq_add_copy(w, line, (size_t)n);
+        lv_wreq_add(w, ch, p, len);
+        lv_wreq_add(w, NULL, "\r\n", 2);
+    } else {
+        lv_wreq_add(w, ch, p, len);
+    }
+    return 0;
+}
+
+int lv__forward_resp_done(lv_req_t *r)
+{
+    if (!r->resp_started)
+        return 0; /* the end of an interim (1xx) response */
+    if (r->resp_chunked) {
+        lv_wreq_t *w = out_for(r, &r->client_out, r->conn);
+        if (w && !lv_wreq_room(w, 1, 0)) {
+            lv__forward_flush_client(r);
+            w = out_for(r, &r->client_out, r->conn);
+        }
+        if (w)
+            lv_wreq_add(w, NULL, "0\r\n\r\n", 5);
+    }
+    r->resp_done = true;
+    r->upstream_end_ns = lv_clock_now_ns();
+    lv__forward_flush_client(r);
+    lv_uconn_t *u = r->uconn;
+    bool reusable = u && r->req_done && r->up_keep_alive && !u->broken;
+    detach_upstream(r);
+    if (u) {
+        if (reusable) {
+            lv__uconn_release(u);
+        } else {
+            u->broken = true;
+            lv__uconn_close(u);
+        }
+    }
+    if (r->resp_close_delimited)
+        r->conn->close_after = true;
+    if (r->req_done)
+        finish_request(r);
+    return 0;
+}
+
+void lv__forward_fail_request(lv_req_t *r, int status)
+{
+    lv_uconn_t *u = r->uconn;
+    detach_upstream(r);
+    if (u) {
+        u->broken = true;
+        lv__uconn_close(u);
+    }
+    if (r->resp_started) {
+        lv__conn_abort(r->conn);
+        return;
+    }
+    r->req_done = true;
+    r->conn->close_after = true;
+    respond_local(r, status);
+}

@@ -1,0 +1,294 @@
+/* proxy/proxy.h: the proxy's internal model shared by its files: workers, config generations,
+ * upstream pools and connections, client connections and the request in flight. */
+#ifndef LV_PROXY_PROXY_H
+#define LV_PROXY_PROXY_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "admin/metrics.h"
+#include "core/access_log.h"
+#include "core/config.h"
+#include "core/log.h"
+#include "http/parser.h"
+#include "proxy/buf.h"
+
+typedef struct lv_server lv_server_t;
+typedef struct lv_worker lv_worker_t;
+typedef struct lv_gen lv_gen_t;
+typedef struct lv_pool lv_pool_t;
+typedef struct lv_uconn lv_uconn_t;
+typedef struct lv_conn lv_conn_t;
+typedef struct lv_req lv_req_t;
+
+/* An intrusive doubly linked list node. */
+typedef struct lv_link {
+    struct lv_link *prev, *next;
+} lv_link_t;
+
+static inline void lv_list_init(lv_link_t *head)
+{
+    head->prev = head->next = head;
+}
+static inline bool lv_list_empty(const lv_link_t *head)
+{
+    return head->next == head;
+}
+static inline void lv_list_push(lv_link_t *head, lv_link_t *n)
+{
+    n->next = head->next;
+    n->prev = head;
+    head->next->prev = n;
+    head->next = n;
+}
+static inline void lv_list_remove(lv_link_t *n)
+{
+    n->prev->next = n->next;
+    n->next->prev = n->prev;
+    n->prev = n->next = n;
+}
+
+/* One upstream host of a service, within one worker and generation. */
+typedef struct lv_host {
+    const lv_addr_t *addr;
+    uint32_t outstanding; /* requests sent and not finished */
+    uint32_t n_idle;
+    lv_link_t idle; /* idle keep-alive lv_uconn_t, most recent first */
+} lv_host_t;
+
+/* A service's upstream pool in one worker for one config generation. */
+struct lv_pool {
+    lv_gen_t *gen;
+    const lv_service_conf_t *svc;
+    lv_service_metrics_t *metrics;
+    lv_host_t *hosts;
+    uint32_t n_hosts;
+    uint32_t rr_next;
+};
+
+/* A config snapshot as one worker uses it: the config plus the pools built for it. Counted by
+ * the worker (not atomic: one thread); freed when the last request using it ends. */
+struct lv_gen {
+    uint32_t refs;
+    uint32_t number;
+    lv_config_t *cfg;
+    lv_worker_t *worker;
+    lv_pool_t *pools; /* one per service */
+    uint32_t n_uconns; /* upstream connections of this generation (each holds a ref) */
+};
+
+typedef enum {
+    LV_UCONN_CONNECTING,
+    LV_UCONN_BUSY,
+    LV_UCONN_IDLE,
+    LV_UCONN_CLOSING,
+} lv_uconn_state_t;
+
+struct lv_uconn {
+    uv_tcp_t tcp;
+    uv_connect_t connect_req;
+    uv_timer_t timer; /* connect timeout, read timeout, or idle timeout */
+    lv_link_t idle_link;
+    lv_pool_t *pool;
+    lv_host_t *host;
+    lv_req_t *req; /* current request, NULL when idle */
+    lv_http_parser_t parser;
+    lv_chunk_t *rchunk;
+    uint8_t closing_handles;
+    lv_uconn_state_t state;
+    uint32_t requests; /* served on this connection */
+    bool reading;
+    bool broken; /* must not be reused */
+};
+
+typedef enum {
+    LV_CONN_IDLE,    /* waiting for the first byte of a request (keep-alive) */
+    LV_CONN_HEAD,    /* reading a request head */
+    LV_CONN_ACTIVE,  /* a request is in flight */
+    LV_CONN_CLOSING, /* uv_close called */
+} lv_conn_state_t;
+
+struct lv_conn {
+    uv_tcp_t tcp;
+    uv_timer_t timer; /* header, keep-alive or send timeout */
+    lv_link_t link;   /* worker's connections */
+    lv_link_t defer_link; /* worker's list of connections to resume (pipelining) */
+    uint8_t closing_handles;
+    lv_worker_t *worker;
+    lv_http_parser_t parser;
+    lv_req_t *req;
+    lv_chunk_t *rchunk;  /* the chunk handed to the current read */
+    lv_chunk_t *pending; /* unparsed bytes kept while a request is in flight (pipelining) */
+    uint32_t pending_off, pending_len;
+    lv_conn_state_t state;
+    bool reading;
+    bool peer_eof;      /* the client half-closed */
+    bool close_after;   /* close once the current response is written */
+    bool counted;       /* holds a slot of limits.connections */
+    bool in_feed;       /* inside conn_feed: finished requests do not resume reading */
+    bool shutting_down; /* FIN sent, lingering for the peer's */
+    uint8_t timer_kind;
+    lv_chunk_t *feed_chunk; /* the chunk being parsed (body spans point into it) */
+    uint64_t head_start_ns;
+    char client[56];    /* "127.0.0.1:5000" */
+    uint8_t client_ip_len;
+};
+
+/* The request in flight on a client connection, pooled per worker. */
+struct lv_req {
+    lv_req_t *next_free;
+    lv_conn_t *conn;
+    lv_gen_t *gen; /* the generation it started on (ref held) */
+    lv_pool_t *pool;
+    lv_uconn_t *uconn;
+    lv_host_t *host;
+    lv_wreq_t *up_out;        /* upstream write being built (head, body) */
+    lv_wreq_t *client_out;    /* client write being built */
+    lv_chunk_t *head_chunk;   /* the upstream request head, kept for a retry */
+    uint32_t head_len;
+    uint64_t start_ns, upstream_start_ns, upstream_end_ns;
+    uint64_t bytes_in, bytes_out;
+    uint16_t status;
+    uint8_t method;
+    uint8_t tries;            /* connect attempts on distinct hosts */
+    bool idempotent, has_body;
+    bool req_done;            /* the whole request was read from the client */
+    bool resp_started;        /* response head written to the client */
+    bool resp_done;
+    bool resp_chunked;        /* levee frames the body to the client in chunks */
+    bool resp_close_delimited; /* the body to the client ends with the connection */
+    bool client_keep_alive;   /* the client asked for keep-alive */
+    bool reused_conn;         /* sent on a kept-alive upstream connection */
+    bool head_only;           /* HEAD request */
+    bool client_http10;
+    bool client_gone;
+    bool req_chunked;         /* the request body arrives chunked (and goes out chunked) */
+    bool expect_continue;
+    bool stale_retried;
+    bool up_keep_alive;       /* the upstream response allows reusing its connection */
+    bool resp_any;            /* any response byte arrived from the upstream */
+    char request_id[24];
+    uint8_t request_id_len;
+    char target_copy[128]; /* for the access log */
+    uint16_t target_len;
+};
+
+struct lv_worker {
+    uint32_t id;
+    lv_server_t *server;
+    uv_loop_t loop;
+    uv_thread_t thread;
+    uv_async_t wake; /* main -> worker: new generation, drain, stop */
+    uv_timer_t tick; /* 1 s: access log flush, drain checks */
+    uv_tcp_t *listeners;
+    uint32_t n_listeners;
+    lv_gen_t *gen;
+    lv_link_t conns;
+    uint32_t n_conns;
+    lv_link_t deferred; /* connections with pipelined bytes to parse next */
+    uv_idle_t defer_idle;
+    lv_buf_pool_t bufs;
+    lv_req_t *free_reqs;
+    uint32_t n_free_reqs;
+    lv_metrics_shard_t *metrics;
+    lv_access_log_t *access_log; /* NULL when off */
+    uint64_t req_seq;
+    uint32_t rid_salt;
+    bool draining;
+    bool stopping;
+    lv_log_limit_t warn_limit;
+
+    /* Mailbox from the main thread (guarded by lock). */
+    uv_mutex_t lock;
+    lv_config_t *next_cfg;
+    uint32_t next_gen;
+    bool want_drain, want_stop;
+};
+
+struct lv_server {
+    lv_config_t *cfg; /* current (main thread) */
+    uint32_t generation;
+    uint32_t n_workers;
+    lv_worker_t *workers;
+    lv_metrics_shard_t **shards;
+    atomic_uint conns_open; /* shared connection cap, across workers */
+    atomic_uint workers_done;
+    lv_access_sink_t *access_sink;
+    int *listen_fds; /* one socket per listener, bound first (resolves port 0) */
+    lv_addr_t *bound; /* the actually bound addresses */
+    uint64_t reloads;
+    bool draining;
+    uint64_t start_wall_ms;
+
+    /* Main thread only: */
+    uv_loop_t *loop;
+    uv_async_t wake; /* worker -> main: a worker finished */
+    uv_signal_t sig_hup, sig_term, sig_int;
+    uv_timer_t drain_timer;
+    struct lv_admin *admin;
+    int exit_code;
+};
+
+/* worker.c */
+int lv__worker_init(lv_worker_t *w, lv_server_t *s, uint32_t id);
+int lv__worker_start(lv_worker_t *w);
+void lv__worker_post(lv_worker_t *w, lv_config_t *cfg, uint32_t gen, bool drain, bool stop);
+void lv__worker_fini(lv_worker_t *w);
+lv_gen_t *lv__gen_ref(lv_gen_t *g);
+void lv__gen_unref(lv_gen_t *g);
+void lv__worker_maybe_finish(lv_worker_t *w);
+lv_req_t *lv__req_acquire(lv_worker_t *w);
+void lv__req_release(lv_worker_t *w, lv_req_t *r);
+
+/* conn.c: client side */
+void lv__conn_accept(lv_worker_t *w, uv_stream_t *listener);
+void lv__conn_close(lv_conn_t *c);
+void lv__conn_drain(lv_conn_t *c);
+
+void lv__conn_abort(lv_conn_t *c);
+void lv__conn_pause_read(lv_conn_t *c);
+void lv__conn_resume_read(lv_conn_t *c);
+void lv__conn_write_started(lv_conn_t *c);
+void lv__conn_write_done(lv_conn_t *c, int status);
+void lv__conn_request_finished(lv_conn_t *c);
+void lv__conn_run_deferred(lv_worker_t *w);
+
+/* forward.c: the request/response relay */
+void lv__forward_fail_request(lv_req_t *r, int status);
+void lv__forward_start(lv_req_t *r, lv_http_head_t *head);
+int lv__forward_req_body(lv_req_t *r, lv_chunk_t *chunk, const char *p, size_t len);
+void lv__forward_req_done(lv_req_t *r);
+void lv__forward_flush_upstream(lv_req_t *r);
+void lv__forward_client_gone(lv_req_t *r);
+void lv__forward_client_writable(lv_req_t *r);
+
+/* upstream.c */
+int lv__pools_init(lv_gen_t *g);
+void lv__pools_fini(lv_gen_t *g);
+lv_host_t *lv__pool_pick(lv_pool_t *p, const lv_host_t *avoid);
+/* Gives an idle connection to host (reused) or starts a new one. NULL when out of memory. */
+lv_uconn_t *lv__uconn_get(lv_pool_t *p, lv_host_t *h, bool *reused);
+void lv__uconn_release(lv_uconn_t *u); /* back to the idle list, or closed */
+void lv__uconn_close(lv_uconn_t *u);
+void lv__uconn_fail(lv_uconn_t *u, int status, bool connect_failed);
+void lv__uconn_start_read(lv_uconn_t *u);
+void lv__uconn_arm_read_timeout(lv_uconn_t *u);
+
+/* Called by upstream.c into forward.c */
+void lv__forward_connected(lv_req_t *r);
+void lv__forward_upstream_failed(lv_req_t *r, int status, bool connect_failed);
+int lv__forward_resp_head(lv_req_t *r, lv_http_head_t *head);
+int lv__forward_resp_body(lv_req_t *r, lv_chunk_t *chunk, const char *p, size_t len);
+int lv__forward_resp_done(lv_req_t *r);
+void lv__forward_flush_client(lv_req_t *r);
+void lv__forward_upstream_writable(lv_req_t *r);
+
+/* Binds each listener's first socket (port 0 resolved into server->bound). */
+int lv__server_bind(lv_server_t *s);
+/* Server-level connection cap. */
+bool lv__server_conn_try_acquire(lv_server_t *s, uint32_t limit);
+void lv__server_conn_release(lv_server_t *s);
+
+#endif

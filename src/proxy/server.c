@@ -1,0 +1,254 @@
+/* proxy/server.c: the main thread: binds listeners, starts the workers, handles SIGHUP (reload),
+ * SIGTERM/SIGINT (drain, then stop), runs the admin listener. Owns the current config. */
+#include "proxy/server.h"
+
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "admin/admin.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "proxy/proxy.h"
+
+bool lv__server_conn_try_acquire(lv_server_t *s, uint32_t limit)
+{
+    unsigned n = atomic_fetch_add_explicit(&s->conns_open, 1, memory_order_relaxed);
+    if (n < limit)
+        return true;
+    atomic_fetch_sub_explicit(&s->conns_open, 1, memory_order_relaxed);
+    return false;
+}
+
+void lv__server_conn_release(lv_server_t *s)
+{
+    atomic_fetch_sub_explicit(&s->conns_open, 1, memory_order_relaxed);
+}
+
+/* Gives every service its stable metrics slot (by name, so counters survive reloads). */
+static int assign_slots(lv_config_t *cfg)
+{
+    for (uint32_t i = 0; i < cfg->n_services; i++) {
+        int slot = lv_metrics_slot_for(cfg->services[i].name);
+        if (slot < 0) {
+            lv_log_error("config", "msg=\"too many distinct service names since start\" max=%d",
+                         LV_METRICS_MAX_SERVICES);
+            return LV_ELIMIT;
+        }
+        cfg->services[i].metrics_slot = (uint32_t)slot;
+    }
+    return 0;
+}
+
+static void apply_log_level(const lv_config_t *cfg)
+{
+    int lvl = cfg->log_level ? lv_log_level_parse(cfg->log_level) : LV_LOG_INFO;
+    if (lvl >= 0)
+        lv_log_set_level((lv_log_level_t)lvl);
+}
+
+static void server_reload(lv_server_t *s)
+{
+    const char *path = s->cfg->path;
+    if (!path || strcmp(path, "<quick>") == 0) {
+        lv_log_warn("server", "msg=\"reload ignored: quick mode has no config file\"");
+        return;
+    }
+    lv_config_errors_t errs = {0};
+    lv_config_t *cfg = lv_config_load_file(path, &errs);
+    if (!cfg) {
+        for (uint32_t i = 0; i < errs.n; i++)
+            lv_log_error("config", "error=\"%s\"", errs.lines[i]);
+        lv_config_errors_fini(&errs);
+        lv_log_error("server", "msg=\"reload refused\" file=%s generation=%u", path,
+                     s->generation);
+        return;
+    }
+    lv_config_errors_fini(&errs);
+    if (assign_slots(cfg) < 0) {
+        lv_config_unref(cfg);
+        lv_log_error("server", "msg=\"reload refused\" file=%s generation=%u", path,
+                     s->generation);
+        return;
+    }
+    bool same_listen = cfg->n_listeners == s->cfg->n_listeners;
+    for (uint32_t i = 0; same_listen && i < cfg->n_listeners; i++)
+        same_listen = strcmp(cfg->listeners[i].text, s->cfg->listeners[i].text) == 0;
+    if (!same_listen || cfg->workers != s->cfg->workers)
+        lv_log_warn("server", "msg=\"listen and workers changes need a restart; running values "
+                              "kept\"");
+    apply_log_level(cfg);
+    lv_config_unref(s->cfg);
+    s->cfg = cfg;
+    s->generation++;
+    s->reloads++;
+    for (uint32_t i = 0; i < s->n_workers; i++)
+        lv__worker_post(&s->workers[i], lv_config_ref(cfg), s->generation, false, false);
+    lv_log_info("server", "msg=reloaded generation=%u file=%s", s->generation, path);
+}
+
+static void drain_deadline(uv_timer_t *t)
+{
+    lv_server_t *s = t->data;
+    lv_log_warn("server", "msg=\"drain deadline passed, closing remaining connections\"");
+    for (uint32_t i = 0; i < s->n_workers; i++)
+        lv__worker_post(&s->workers[i], NULL, 0, true, true);
+}
+
+static void server_drain(lv_server_t *s)
+{
+    if (s->draining) {
+        drain_deadline(&s->drain_timer); /* a second signal: stop now */
+        return;
+    }
+    s->draining = true;
+    lv_log_info("server", "msg=draining deadline_ms=%u", s->cfg->drain_timeout_ms);
+    for (uint32_t i = 0; i < s->n_workers; i++)
+        lv__worker_post(&s->workers[i], NULL, 0, true, false);
+    uv_timer_start(&s->drain_timer, drain_deadline, s->cfg->drain_timeout_ms, 0);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    lv_server_t *s = h->data;
+    if (signum == SIGHUP)
+        server_reload(s);
+    else
+        server_drain(s);
+}
+
+static void on_worker_done(uv_async_t *a)
+{
+    lv_server_t *s = a->data;
+    if (atomic_load(&s->workers_done) < s->n_workers)
+        return;
+    if (s->admin)
+        lv_admin_stop(s->admin);
+    s->admin = NULL;
+    uv_close((uv_handle_t *)&s->wake, NULL);
+    uv_close((uv_handle_t *)&s->sig_hup, NULL);
+    uv_close((uv_handle_t *)&s->sig_term, NULL);
+    uv_close((uv_handle_t *)&s->sig_int, NULL);
+    uv_close((uv_handle_t *)&s->drain_timer, NULL);
+}
+
+static lv_config_t *admin_config(void *ctx)
+{
+    return ((lv_server_t *)ctx)->cfg;
+}
+
+static uint64_t admin_reloads(void *ctx)
+{
+    return ((lv_server_t *)ctx)->reloads;
+}
+
+static int admin_draining(void *ctx)
+{
+    return ((lv_server_t *)ctx)->draining;
+}
+
+int lv_server_run(lv_config_t *cfg)
+{
+    lv_server_t s;
+    memset(&s, 0, sizeof s);
+    s.cfg = cfg;
+    s.generation = 1;
+    s.start_wall_ms = lv_clock_wall_ms();
+    s.exit_code = 1;
+    signal(SIGPIPE, SIG_IGN);
+    apply_log_level(cfg);
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    s.loop = &loop;
+    uint32_t started = 0, inited = 0;
+
+    if (assign_slots(cfg) < 0)
+        goto out;
+    s.n_workers = cfg->workers ? cfg->workers : 1;
+    s.shards = calloc(s.n_workers, sizeof *s.shards);
+    s.workers = calloc(s.n_workers, sizeof *s.workers);
+    if (!s.shards || !s.workers)
+        goto out;
+    for (uint32_t i = 0; i < s.n_workers; i++)
+        if (!(s.shards[i] = calloc(1, sizeof *s.shards[i])))
+            goto out;
+    if (cfg->access_log && !(s.access_sink = lv_access_sink_open(cfg->access_log)))
+        goto out;
+    if (lv__server_bind(&s) < 0)
+        goto out;
+    for (; inited < s.n_workers; inited++)
+        if (lv__worker_init(&s.workers[inited], &s, inited) < 0) {
+            inited++;
+            goto out;
+        }
+
+    uv_async_init(&loop, &s.wake, on_worker_done);
+    s.wake.data = &s;
+    uv_timer_init(&loop, &s.drain_timer);
+    s.drain_timer.data = &s;
+    uv_signal_init(&loop, &s.sig_hup);
+    uv_signal_init(&loop, &s.sig_term);
+    uv_signal_init(&loop, &s.sig_int);
+    s.sig_hup.data = s.sig_term.data = s.sig_int.data = &s;
+    uv_signal_start(&s.sig_hup, on_signal, SIGHUP);
+    uv_signal_start(&s.sig_term, on_signal, SIGTERM);
+    uv_signal_start(&s.sig_int, on_signal, SIGINT);
+
+    if (cfg->admin_enabled) {
+        lv_admin_source_t src = {
+            .ctx = &s,
+            .config = admin_config,
+            .shards = s.shards,
+            .n_shards = s.n_workers,
+            .start_wall_ms = s.start_wall_ms,
+            .reloads = admin_reloads,
+            .draining = admin_draining,
+        };
+        s.admin = lv_admin_start(&loop, &cfg->admin, &src);
+        if (!s.admin) {
+            s.workers_done = s.n_workers;
+            on_worker_done(&s.wake);
+            uv_run(&loop, UV_RUN_DEFAULT);
+            goto out;
+        }
+    }
+    for (uint32_t i = 0; i < cfg->n_listeners; i++)
+        lv_log_info("server", "msg=listening proto=http addr=%s", s.bound[i].text);
+    for (; started < s.n_workers; started++)
+        if (lv__worker_start(&s.workers[started]) < 0)
+            break;
+    if (started < s.n_workers) {
+        lv_log_error("server", "msg=\"cannot start worker threads\"");
+        server_drain(&s);
+    } else {
+        lv_log_info("server", "msg=ready workers=%u pid=%d config=%s", s.n_workers, (int)getpid(),
+                    cfg->path ? cfg->path : "-");
+        s.exit_code = 0;
+    }
+    uv_run(&loop, UV_RUN_DEFAULT);
+    for (uint32_t i = 0; i < started; i++)
+        uv_thread_join(&s.workers[i].thread);
+    if (s.exit_code == 0)
+        lv_log_info("server", "msg=stopped");
+
+out:
+    for (uint32_t i = 0; i < inited; i++)
+        lv__worker_fini(&s.workers[i]);
+    if (s.listen_fds)
+        for (uint32_t i = 0; i < s.cfg->n_listeners; i++)
+            if (s.listen_fds[i] >= 0)
+                close(s.listen_fds[i]);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    uv_loop_close(&loop);
+    if (s.shards)
+        for (uint32_t i = 0; i < s.n_workers; i++)
+            free(s.shards[i]);
+    free(s.shards);
+    free(s.workers);
+    free(s.listen_fds);
+    free(s.bound);
+    if (s.access_sink)
+        lv_access_sink_close(s.access_sink);
+    lv_config_unref(s.cfg);
+    return s.exit_code;
+}

@@ -1,0 +1,362 @@
+/* proxy/worker.c: one worker thread: its loop, SO_REUSEPORT listeners, config generations,
+ * request pool and drain. The main thread talks to it only through the locked mailbox + async. */
+#include "proxy/proxy.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "core/clock.h"
+#include "core/log.h"
+
+#define LV_LISTEN_BACKLOG 4096
+#define LV_MAX_FREE_REQS 1024
+
+/* ---- generations ---- */
+
+lv_gen_t *lv__gen_ref(lv_gen_t *g)
+{
+    g->refs++;
+    return g;
+}
+
+void lv__gen_unref(lv_gen_t *g)
+{
+    LV_ASSERT(g->refs > 0);
+    if (--g->refs)
+        return;
+    LV_ASSERT(g->n_uconns == 0);
+    if (g->pools) {
+        for (uint32_t i = 0; i < g->cfg->n_services; i++)
+            free(g->pools[i].hosts);
+        free(g->pools);
+    }
+    lv_config_unref(g->cfg);
+    free(g);
+}
+
+/* Takes over one reference to cfg. */
+static lv_gen_t *gen_new(lv_worker_t *w, lv_config_t *cfg, uint32_t number)
+{
+    lv_gen_t *g = calloc(1, sizeof *g);
+    if (!g) {
+        lv_config_unref(cfg);
+        return NULL;
+    }
+    g->refs = 1;
+    g->number = number;
+    g->cfg = cfg;
+    g->worker = w;
+    if (lv__pools_init(g) < 0) {
+        lv__gen_unref(g);
+        return NULL;
+    }
+    return g;
+}
+
+static void worker_set_gen(lv_worker_t *w, lv_gen_t *g)
+{
+    lv_gen_t *old = w->gen;
+    w->gen = g;
+    if (old) {
+        lv__pools_fini(old); /* idle upstream connections of the old config go now */
+        lv__gen_unref(old);
+    }
+}
+
+/* ---- requests ---- */
+
+lv_req_t *lv__req_acquire(lv_worker_t *w)
+{
+    lv_req_t *r = w->free_reqs;
+    if (r) {
+        w->free_reqs = r->next_free;
+        w->n_free_reqs--;
+    } else {
+        r = malloc(sizeof *r);
+        if (!r)
+            return NULL;
+    }
+    memset(r, 0, offsetof(lv_req_t, request_id));
+    r->request_id_len = 0;
+    r->target_len = 0;
+    return r;
+}
+
+void lv__req_release(lv_worker_t *w, lv_req_t *r)
+{
+    if (w->n_free_reqs >= LV_MAX_FREE_REQS) {
+        free(r);
+        return;
+    }
+    r->next_free = w->free_reqs;
+    w->free_reqs = r;
+    w->n_free_reqs++;
+}
+
+/* ---- listening ---- */
+
+static void on_connection(uv_stream_t *listener, int status)
+{
+    lv_worker_t *w = listener->data;
+    if (status < 0) {
+        if (lv_log_limit_allow(&w->warn_limit, lv_clock_now_ms(), 1))
+            lv_log_warn("server", "msg=\"accept failed\" error=%s", uv_err_name(status));
+        return;
+    }
+    lv__conn_accept(w, listener);
+}
+
+static int listen_socket(const lv_addr_t *a)
+{
+    int fd = socket(a->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+    if (bind(fd, (const struct sockaddr *)&a->sa, a->sa_len) < 0) {
+        int e = errno;
+        close(fd);
+        return -e;
+    }
+    return fd;
+}
+
+/* Binds the first socket of each listener (resolving port 0); workers add their own. */
+int lv__server_bind(lv_server_t *s)
+{
+    const lv_config_t *cfg = s->cfg;
+    s->listen_fds = calloc(cfg->n_listeners, sizeof *s->listen_fds);
+    s->bound = calloc(cfg->n_listeners, sizeof *s->bound);
+    if (!s->listen_fds || !s->bound)
+        return LV_ENOMEM;
+    for (uint32_t i = 0; i < cfg->n_listeners; i++)
+        s->listen_fds[i] = -1;
+    for (uint32_t i = 0; i < cfg->n_listeners; i++) {
+        int fd = listen_socket(&cfg->listeners[i]);
+        if (fd < 0) {
+            lv_log_error("server", "msg=\"cannot listen\" addr=%s error=\"%s\"",
+                         cfg->listeners[i].text, strerror(-fd));
+            s->listen_fds[i] = -1;
+            return LV_EIO;
+        }
+        s->listen_fds[i] = fd;
+        lv_addr_t *b = &s->bound[i];
+        *b = cfg->listeners[i];
+        b->sa_len = sizeof b->sa;
+        getsockname(fd, (struct sockaddr *)&b->sa, &b->sa_len);
+        char ip[INET6_ADDRSTRLEN] = "";
+        unsigned port;
+        if (b->sa.ss_family == AF_INET6) {
+            const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&b->sa;
+            uv_ip6_name(in6, ip, sizeof ip);
+            port = ntohs(in6->sin6_port);
+            snprintf(b->text, sizeof b->text, "[%s]:%u", ip, port);
+        } else {
+            const struct sockaddr_in *in = (const struct sockaddr_in *)&b->sa;
+            uv_ip4_name(in, ip, sizeof ip);
+            port = ntohs(in->sin_port);
+            snprintf(b->text, sizeof b->text, "%s:%u", ip, port);
+        }
+    }
+    return 0;
+}
+
+/* ---- mailbox ---- */
+
+static void worker_finish(lv_worker_t *w);
+
+static void worker_begin_drain(lv_worker_t *w)
+{
+    if (w->draining)
+        return;
+    w->draining = true;
+    for (uint32_t i = 0; i < w->n_listeners; i++)
+        if (!uv_is_closing((uv_handle_t *)&w->listeners[i]))
+            uv_close((uv_handle_t *)&w->listeners[i], NULL);
+    lv_link_t *n = w->conns.next;
+    while (n != &w->conns) {
+        lv_conn_t *c = LV_CONTAINER_OF(n, lv_conn_t, link);
+        n = n->next;
+        lv__conn_drain(c);
+    }
+    lv__worker_maybe_finish(w);
+}
+
+static void worker_wake(uv_async_t *a)
+{
+    lv_worker_t *w = a->data;
+    uv_mutex_lock(&w->lock);
+    lv_config_t *cfg = w->next_cfg;
+    uint32_t number = w->next_gen;
+    bool drain = w->want_drain, stop = w->want_stop;
+    w->next_cfg = NULL;
+    uv_mutex_unlock(&w->lock);
+    if (cfg && !w->stopping) {
+        lv_gen_t *g = gen_new(w, cfg, number);
+        if (g)
+            worker_set_gen(w, g);
+        else
+            lv_log_error("server", "msg=\"out of memory applying config\" worker=%u", w->id);
+    } else if (cfg) {
+        lv_config_unref(cfg);
+    }
+    if (drain || stop)
+        worker_begin_drain(w);
+    if (stop && !w->stopping) {
+        /* Deadline passed: cut what is left. */
+        lv_link_t *n = w->conns.next;
+        while (n != &w->conns) {
+            lv_conn_t *c = LV_CONTAINER_OF(n, lv_conn_t, link);
+            n = n->next;
+            lv__conn_close(c);
+        }
+    }
+}
+
+void lv__worker_post(lv_worker_t *w, lv_config_t *cfg, uint32_t gen, bool drain, bool stop)
+{
+    uv_mutex_lock(&w->lock);
+    if (cfg) {
+        if (w->next_cfg)
+            lv_config_unref(w->next_cfg); /* superseded before the worker saw it */
+        w->next_cfg = cfg;
+        w->next_gen = gen;
+    }
+    w->want_drain |= drain;
+    w->want_stop |= stop;
+    uv_mutex_unlock(&w->lock);
+    uv_async_send(&w->wake);
+}
+
+static void worker_tick(uv_timer_t *t)
+{
+    lv_worker_t *w = t->data;
+    if (w->access_log)
+        lv_access_log_flush(w->access_log);
+}
+
+void lv__worker_maybe_finish(lv_worker_t *w)
+{
+    if (w->draining && !w->stopping && w->n_conns == 0)
+        worker_finish(w);
+}
+
+static void worker_finish(lv_worker_t *w)
+{
+    w->stopping = true;
+    if (w->access_log)
+        lv_access_log_flush(w->access_log);
+    worker_set_gen(w, NULL);
+    uv_close((uv_handle_t *)&w->wake, NULL);
+    uv_close((uv_handle_t *)&w->tick, NULL);
+    uv_close((uv_handle_t *)&w->defer_idle, NULL);
+    /* The loop ends once the last upstream connection has closed. */
+}
+
+static void worker_main(void *arg)
+{
+    lv_worker_t *w = arg;
+    uv_run(&w->loop, UV_RUN_DEFAULT);
+    lv_server_t *s = w->server;
+    atomic_fetch_add(&s->workers_done, 1);
+    uv_async_send(&s->wake);
+}
+
+int lv__worker_init(lv_worker_t *w, lv_server_t *s, uint32_t id)
+{
+    memset(w, 0, sizeof *w);
+    w->id = id;
+    w->server = s;
+    if (uv_loop_init(&w->loop) < 0)
+        return LV_EIO;
+    uv_mutex_init(&w->lock);
+    lv_list_init(&w->conns);
+    lv_list_init(&w->deferred);
+    lv_buf_pool_init(&w->bufs, 256);
+    w->metrics = s->shards[id];
+    if (getrandom(&w->rid_salt, sizeof w->rid_salt, 0) != sizeof w->rid_salt)
+        w->rid_salt = (uint32_t)lv_clock_now_ns() ^ (id * 2654435761u);
+    if (s->access_sink) {
+        w->access_log = malloc(sizeof *w->access_log);
+        if (!w->access_log)
+            return LV_ENOMEM;
+        lv_access_log_init(w->access_log, s->access_sink);
+    }
+    uv_async_init(&w->loop, &w->wake, worker_wake);
+    w->wake.data = w;
+    uv_timer_init(&w->loop, &w->tick);
+    w->tick.data = w;
+    uv_idle_init(&w->loop, &w->defer_idle);
+    w->defer_idle.data = w;
+
+    const lv_config_t *cfg = s->cfg;
+    w->gen = gen_new(w, lv_config_ref(s->cfg), s->generation);
+    if (!w->gen)
+        return LV_ENOMEM;
+    w->listeners = calloc(cfg->n_listeners, sizeof *w->listeners);
+    if (!w->listeners)
+        return LV_ENOMEM;
+    for (uint32_t i = 0; i < cfg->n_listeners; i++) {
+        int fd = id == 0 ? s->listen_fds[i] : listen_socket(&s->bound[i]);
+        if (fd < 0) {
+            lv_log_error("server", "msg=\"cannot listen\" addr=%s worker=%u error=\"%s\"",
+                         s->bound[i].text, id, strerror(-fd));
+            return LV_EIO;
+        }
+        if (id == 0)
+            s->listen_fds[i] = -1; /* owned by the uv handle now */
+        uv_tcp_init(&w->loop, &w->listeners[i]);
+        w->listeners[i].data = w;
+        w->n_listeners++;
+        int rc = uv_tcp_open(&w->listeners[i], fd);
+        if (rc == 0)
+            rc = uv_listen((uv_stream_t *)&w->listeners[i], LV_LISTEN_BACKLOG, on_connection);
+        if (rc < 0) {
+            lv_log_error("server", "msg=\"cannot listen\" addr=%s error=%s", s->bound[i].text,
+                         uv_err_name(rc));
+            return LV_EIO;
+        }
+    }
+    return 0;
+}
+
+int lv__worker_start(lv_worker_t *w)
+{
+    uv_timer_start(&w->tick, worker_tick, 1000, 1000);
+    return uv_thread_create(&w->thread, worker_main, w) < 0 ? LV_EIO : 0;
+}
+
+/* After the thread has ended (or was never started): frees what is left. */
+void lv__worker_fini(lv_worker_t *w)
+{
+    if (!w->stopping) {
+        /* Never ran: close the handles so that the loop can be closed. */
+        w->draining = true;
+        for (uint32_t i = 0; i < w->n_listeners; i++)
+            if (!uv_is_closing((uv_handle_t *)&w->listeners[i]))
+                uv_close((uv_handle_t *)&w->listeners[i], NULL);
+        if (w->gen)
+            worker_finish(w);
+        else {
+            uv_close((uv_handle_t *)&w->wake, NULL);
+            uv_close((uv_handle_t *)&w->tick, NULL);
+            uv_close((uv_handle_t *)&w->defer_idle, NULL);
+        }
+        uv_run(&w->loop, UV_RUN_DEFAULT);
+    }
+    uv_loop_close(&w->loop);
+    if (w->next_cfg)
+        lv_config_unref(w->next_cfg);
+    while (w->free_reqs) {
+        lv_req_t *r = w->free_reqs;
+        w->free_reqs = r->next_free;
+        free(r);
+    }
+    lv_buf_pool_fini(&w->bufs);
+    free(w->listeners);
+    free(w->access_log);
+    uv_mutex_destroy(&w->lock);
+}
