@@ -54,7 +54,7 @@ static void print_errors(lv_config_errors_t *errs)
 
 /* Appends printf output to a bounded buffer; returns -1 once it does not fit. */
 __attribute__((format(printf, 4, 5))) static int append(char *buf, size_t cap, size_t *len,
-                                                       const char *fmt, ...)
+                                                        const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -81,24 +81,43 @@ static int run_quick(int argc, char **argv)
     const char *listen = NULL, *to = NULL, *admin = "127.0.0.1:9901", *workers = "0";
     const char *access_log = NULL, *log_level = "info";
     static const struct option opts[] = {
-        {"listen", required_argument, NULL, 'l'}, {"to", required_argument, NULL, 'u'},
-        {"admin", required_argument, NULL, 'a'},  {"workers", required_argument, NULL, 'w'},
+        {"listen", required_argument, NULL, 'l'},
+        {"to", required_argument, NULL, 'u'},
+        {"admin", required_argument, NULL, 'a'},
+        {"workers", required_argument, NULL, 'w'},
         {"access-log", required_argument, NULL, 'A'},
         {"log-level", required_argument, NULL, 'L'},
-        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     int ch;
     optind = 1;
     while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (ch) {
-        case 'l': listen = optarg; break;
-        case 'u': to = optarg; break;
-        case 'a': admin = optarg; break;
-        case 'w': workers = optarg; break;
-        case 'A': access_log = optarg; break;
-        case 'L': log_level = optarg; break;
-        case 'h': fputs(proxy_usage_text, stdout); return 0;
-        default: fputs(proxy_usage_text, stderr); return 2;
+        case 'l':
+            listen = optarg;
+            break;
+        case 'u':
+            to = optarg;
+            break;
+        case 'a':
+            admin = optarg;
+            break;
+        case 'w':
+            workers = optarg;
+            break;
+        case 'A':
+            access_log = optarg;
+            break;
+        case 'L':
+            log_level = optarg;
+            break;
+        case 'h':
+            fputs(proxy_usage_text, stdout);
+            return 0;
+        default:
+            fputs(proxy_usage_text, stderr);
+            return 2;
         }
     }
     if (!listen || !to || optind != argc) {
@@ -176,12 +195,24 @@ int main(int argc, char **argv)
     int ch;
     while ((ch = getopt_long(argc, argv, "c:thv", opts, NULL)) != -1) {
         switch (ch) {
-        case 'c': config_path = optarg; break;
-        case 't': test_only = true; break;
-        case 'h': fputs(usage_text, stdout); return 0;
-        case 'v': printf("levee %s\n", LV_VERSION); return 0;
-        case 'D': lv_config_write_markdown(stdout); return 0;
-        default: fputs(usage_text, stderr); return 2;
+        case 'c':
+            config_path = optarg;
+            break;
+        case 't':
+            test_only = true;
+            break;
+        case 'h':
+            fputs(usage_text, stdout);
+            return 0;
+        case 'v':
+            printf("levee %s\n", LV_VERSION);
+            return 0;
+        case 'D':
+            lv_config_write_markdown(stdout);
+            return 0;
+        default:
+            fputs(usage_text, stderr);
+            return 2;
         }
     }
     if (optind != argc) {
@@ -189,8 +220,9 @@ int main(int argc, char **argv)
         return 2;
     }
     if (!config_path) {
-        fprintf(stderr, "levee: no config given: try 'levee -c conf/levee.yaml' or "
-                        "'levee proxy --help'\n\n%s",
+        fprintf(stderr,
+                "levee: no config given: try 'levee -c conf/levee.yaml' or "
+                "'levee proxy --help'\n\n%s",
                 usage_text);
         return 2;
     }

@@ -15,7 +15,7 @@ typedef struct lv_admin_source {
     lv_config_t *(*config)(void *ctx);
     lv_metrics_shard_t *const *shards; /* one per worker */
     uint32_t n_shards;
-    uint64_t start_wall_ms; /* process start, for uptime */
+    uint64_t start_wall_ms;         /* process start, for uptime */
     uint64_t (*reloads)(void *ctx); /* successful reloads so far */
     int (*draining)(void *ctx);     /* 1 while shutting down */
 } lv_admin_source_t;

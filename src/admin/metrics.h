@@ -31,23 +31,23 @@ typedef struct lv_service_metrics {
     lv_counter_t requests[LV_METRICS_N_METHODS][LV_METRICS_N_CLASSES];
     lv_counter_t latency_buckets[LV_METRICS_N_BUCKETS]; /* total time, not cumulative */
     lv_counter_t latency_sum_us;
-    lv_counter_t upstream_connects;      /* new TCP connections opened */
-    lv_counter_t upstream_reuses;        /* requests sent on a kept-alive connection */
+    lv_counter_t upstream_connects; /* new TCP connections opened */
+    lv_counter_t upstream_reuses;   /* requests sent on a kept-alive connection */
     lv_counter_t upstream_connect_errors;
-    lv_counter_t upstream_errors;        /* reset, bad response, closed early -> 502 */
-    lv_counter_t upstream_timeouts;      /* -> 504 */
-    lv_counter_t upstream_retries;       /* connect failure retried on the next host */
-    lv_counter_t in_flight;              /* gauge (written by the worker) */
+    lv_counter_t upstream_errors;   /* reset, bad response, closed early -> 502 */
+    lv_counter_t upstream_timeouts; /* -> 504 */
+    lv_counter_t upstream_retries;  /* connect failure retried on the next host */
+    lv_counter_t in_flight;         /* gauge (written by the worker) */
 } lv_service_metrics_t;
 
 /* One per worker thread. */
 typedef struct lv_metrics_shard {
-    lv_counter_t connections_open;     /* gauge */
+    lv_counter_t connections_open; /* gauge */
     lv_counter_t connections_accepted;
-    lv_counter_t connections_refused;  /* over limits.connections */
-    lv_counter_t client_errors[6];     /* 400, 408, 413, 414, 431, other 4xx from parsing */
-    lv_counter_t requests_unrouted;    /* 404: no route */
-    lv_counter_t bytes_in, bytes_out;  /* client side */
+    lv_counter_t connections_refused; /* over limits.connections */
+    lv_counter_t client_errors[6];    /* 400, 408, 413, 414, 431, other 4xx from parsing */
+    lv_counter_t requests_unrouted;   /* 404: no route */
+    lv_counter_t bytes_in, bytes_out; /* client side */
     lv_service_metrics_t services[LV_METRICS_MAX_SERVICES];
 } lv_metrics_shard_t;
 
@@ -65,6 +65,20 @@ int lv_metrics_slot_for(const char *service_name);
 /* Name of a slot, or NULL if unused. */
 const char *lv_metrics_slot_name(uint32_t slot);
 uint32_t lv_metrics_n_slots(void);
+
+/* Frees every registered name and empties the registry (main thread; at shutdown and in
+ * tests). Slots handed out before are invalid afterwards. */
+void lv_metrics_registry_reset(void);
+
+/* "GET".."TRACE", "other" for index 9; idx must be < LV_METRICS_N_METHODS. */
+const char *lv_metrics_method_name(unsigned idx);
+
+/* Sums over shards (any thread may call them; values are relaxed snapshots). */
+uint64_t lv_metrics_sum_service_requests(lv_metrics_shard_t *const *shards, uint32_t n_shards,
+                                         uint32_t slot);
+uint64_t lv_metrics_sum_service_in_flight(lv_metrics_shard_t *const *shards, uint32_t n_shards,
+                                          uint32_t slot);
+uint64_t lv_metrics_sum_connections_open(lv_metrics_shard_t *const *shards, uint32_t n_shards);
 
 /* Writes the Prometheus text exposition of the summed shards to out (main thread). */
 void lv_metrics_write_prometheus(FILE *out, lv_metrics_shard_t *const *shards, uint32_t n_shards);

@@ -8,16 +8,16 @@
 #include "core/common.h"
 
 typedef struct lv_access_entry {
-    uint64_t wall_ms;       /* when the request ended */
-    lv_str_t client;        /* "127.0.0.1:53422" */
-    lv_str_t service;       /* "" when unrouted */
-    const char *method;     /* "GET" */
-    lv_str_t target;        /* request target as sent (may be truncated by the writer) */
+    uint64_t wall_ms;   /* when the request ended */
+    lv_str_t client;    /* "127.0.0.1:53422" */
+    lv_str_t service;   /* "" when unrouted */
+    const char *method; /* "GET" */
+    lv_str_t target;    /* request target as sent (may be truncated by the writer) */
     int status;
-    uint64_t bytes_in;      /* request bytes from the client (head + body) */
-    uint64_t bytes_out;     /* response bytes to the client (head + body) */
-    int64_t upstream_us;    /* time from sending to the upstream to its last byte; -1 none */
-    uint64_t total_us;      /* first request byte to last response byte */
+    uint64_t bytes_in;   /* request bytes from the client (head + body) */
+    uint64_t bytes_out;  /* response bytes to the client (head + body) */
+    int64_t upstream_us; /* time from sending to the upstream to its last byte; -1 none */
+    uint64_t total_us;   /* first request byte to last response byte */
     lv_str_t request_id;
 } lv_access_entry_t;
 

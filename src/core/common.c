@@ -6,8 +6,8 @@
 
 void lv_assert_fail(const char *expr, const char *file, int line)
 {
-    fprintf(stderr, "level=error comp=assert msg=\"assertion failed\" expr=\"%s\" at=%s:%d\n",
-            expr, file, line);
+    fprintf(stderr, "level=error comp=assert msg=\"assertion failed\" expr=\"%s\" at=%s:%d\n", expr,
+            file, line);
     abort();
 }
 

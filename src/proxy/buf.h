@@ -41,7 +41,7 @@ struct lv_buf_pool {
     lv_chunk_t *free_chunks;
     lv_wreq_t *free_wreqs;
     uint32_t n_free_chunks, n_free_wreqs;
-    uint32_t max_free; /* cache bound; beyond it memory goes back to malloc */
+    uint32_t max_free;    /* cache bound; beyond it memory goes back to malloc */
     uint64_t chunks_live; /* for leak checks and /status */
 };
 

@@ -156,12 +156,18 @@ static void conn_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 static int client_error_index(int status)
 {
     switch (status) {
-    case 400: return LV_CERR_400;
-    case 408: return LV_CERR_408;
-    case 413: return LV_CERR_413;
-    case 414: return LV_CERR_414;
-    case 431: return LV_CERR_431;
-    default: return LV_CERR_OTHER;
+    case 400:
+        return LV_CERR_400;
+    case 408:
+        return LV_CERR_408;
+    case 413:
+        return LV_CERR_413;
+    case 414:
+        return LV_CERR_414;
+    case 431:
+        return LV_CERR_431;
+    default:
+        return LV_CERR_OTHER;
     }
 }
 
@@ -330,6 +336,8 @@ void lv__conn_write_done(lv_conn_t *c, int status)
 
 /* ---- request lifecycle ---- */
 
+static void conn_run_deferred(uv_idle_t *idle);
+
 void lv__conn_request_finished(lv_conn_t *c)
 {
     if (c->state == LV_CONN_CLOSING)
@@ -344,7 +352,7 @@ void lv__conn_request_finished(lv_conn_t *c)
     if (c->pending) {
         lv_worker_t *w = c->worker;
         if (lv_list_empty(&w->deferred))
-            uv_idle_start(&w->defer_idle, (uv_idle_cb)lv__conn_run_deferred);
+            uv_idle_start(&w->defer_idle, conn_run_deferred);
         lv_list_push(&w->deferred, &c->defer_link);
         return;
     }
@@ -358,6 +366,11 @@ void lv__conn_request_finished(lv_conn_t *c)
     else
         conn_timer(c, TIMER_SEND, conn_cfg(c)->limits.send_timeout_ms);
     lv__conn_resume_read(c);
+}
+
+static void conn_run_deferred(uv_idle_t *idle)
+{
+    lv__conn_run_deferred(idle->data);
 }
 
 /* Parses the pipelined bytes of connections whose previous response just ended. Deferred to

@@ -115,8 +115,7 @@ static void upstream_write_done(uv_write_t *wr, int status)
 void lv__forward_upstream_writable(lv_req_t *r)
 {
     lv_uconn_t *u = r->uconn;
-    if (u && !r->req_done &&
-        uv_stream_get_write_queue_size((uv_stream_t *)&u->tcp) < LV_QUEUE_LOW)
+    if (u && !r->req_done && uv_stream_get_write_queue_size((uv_stream_t *)&u->tcp) < LV_QUEUE_LOW)
         lv__conn_resume_read(r->conn);
 }
 
@@ -155,9 +154,9 @@ static void make_request_id(lv_req_t *r)
 {
     lv_worker_t *w = r->conn->worker;
     uint64_t seq = ++w->req_seq;
-    r->request_id_len = (uint8_t)snprintf(r->request_id, sizeof r->request_id, "%08x%02x%010llx",
-                                          w->rid_salt, (unsigned)(w->id & 0xff),
-                                          (unsigned long long)(seq & 0xffffffffffull));
+    r->request_id_len =
+        (uint8_t)snprintf(r->request_id, sizeof r->request_id, "%08x%02x%010llx", w->rid_salt,
+                          (unsigned)(w->id & 0xff), (unsigned long long)(seq & 0xffffffffffull));
 }
 
 /* The upstream request head: hop-by-hop headers dropped, X-Forwarded-For merged and
@@ -248,8 +247,8 @@ static void finish_request(lv_req_t *r)
         lv_access_entry_t e = {
             .wall_ms = lv_clock_wall_ms(),
             .client = {c->client, strlen(c->client)},
-            .service = r->pool ? (lv_str_t){r->pool->svc->name, strlen(r->pool->svc->name)}
-                               : LV_STR(""),
+            .service =
+                r->pool ? (lv_str_t){r->pool->svc->name, strlen(r->pool->svc->name)} : LV_STR(""),
             .method = lv_http_method_name(r->method),
             .target = {r->target_copy, r->target_len},
             .status = r->status,
@@ -503,8 +502,8 @@ int lv__forward_resp_head(lv_req_t *r, lv_http_head_t *h)
         else
             r->resp_chunked = true;
     }
-    bool keep = r->client_keep_alive && !r->resp_close_delimited && !c->close_after &&
-                !c->worker->draining;
+    bool keep =
+        r->client_keep_alive && !r->resp_close_delimited && !c->close_after && !c->worker->draining;
 
     lv_chunk_t *ch = lv_chunk_acquire(&c->worker->bufs, head_bound(h));
     if (!ch)

@@ -75,7 +75,7 @@ struct lv_gen {
     uint32_t number;
     lv_config_t *cfg;
     lv_worker_t *worker;
-    lv_pool_t *pools; /* one per service */
+    lv_pool_t *pools;  /* one per service */
     uint32_t n_uconns; /* upstream connections of this generation (each holds a ref) */
 };
 
@@ -112,8 +112,8 @@ typedef enum {
 
 struct lv_conn {
     uv_tcp_t tcp;
-    uv_timer_t timer; /* header, keep-alive or send timeout */
-    lv_link_t link;   /* worker's connections */
+    uv_timer_t timer;     /* header, keep-alive or send timeout */
+    lv_link_t link;       /* worker's connections */
     lv_link_t defer_link; /* worker's list of connections to resume (pipelining) */
     uint8_t closing_handles;
     lv_worker_t *worker;
@@ -132,7 +132,7 @@ struct lv_conn {
     uint8_t timer_kind;
     lv_chunk_t *feed_chunk; /* the chunk being parsed (body spans point into it) */
     uint64_t head_start_ns;
-    char client[56];    /* "127.0.0.1:5000" */
+    char client[56]; /* "127.0.0.1:5000" */
     uint8_t client_ip_len;
 };
 
@@ -144,31 +144,31 @@ struct lv_req {
     lv_pool_t *pool;
     lv_uconn_t *uconn;
     lv_host_t *host;
-    lv_wreq_t *up_out;        /* upstream write being built (head, body) */
-    lv_wreq_t *client_out;    /* client write being built */
-    lv_chunk_t *head_chunk;   /* the upstream request head, kept for a retry */
+    lv_wreq_t *up_out;      /* upstream write being built (head, body) */
+    lv_wreq_t *client_out;  /* client write being built */
+    lv_chunk_t *head_chunk; /* the upstream request head, kept for a retry */
     uint32_t head_len;
     uint64_t start_ns, upstream_start_ns, upstream_end_ns;
     uint64_t bytes_in, bytes_out;
     uint16_t status;
     uint8_t method;
-    uint8_t tries;            /* connect attempts on distinct hosts */
+    uint8_t tries; /* connect attempts on distinct hosts */
     bool idempotent, has_body;
-    bool req_done;            /* the whole request was read from the client */
-    bool resp_started;        /* response head written to the client */
+    bool req_done;     /* the whole request was read from the client */
+    bool resp_started; /* response head written to the client */
     bool resp_done;
-    bool resp_chunked;        /* levee frames the body to the client in chunks */
+    bool resp_chunked;         /* levee frames the body to the client in chunks */
     bool resp_close_delimited; /* the body to the client ends with the connection */
-    bool client_keep_alive;   /* the client asked for keep-alive */
-    bool reused_conn;         /* sent on a kept-alive upstream connection */
-    bool head_only;           /* HEAD request */
+    bool client_keep_alive;    /* the client asked for keep-alive */
+    bool reused_conn;          /* sent on a kept-alive upstream connection */
+    bool head_only;            /* HEAD request */
     bool client_http10;
     bool client_gone;
-    bool req_chunked;         /* the request body arrives chunked (and goes out chunked) */
+    bool req_chunked; /* the request body arrives chunked (and goes out chunked) */
     bool expect_continue;
     bool stale_retried;
-    bool up_keep_alive;       /* the upstream response allows reusing its connection */
-    bool resp_any;            /* any response byte arrived from the upstream */
+    bool up_keep_alive; /* the upstream response allows reusing its connection */
+    bool resp_any;      /* any response byte arrived from the upstream */
     char request_id[24];
     uint8_t request_id_len;
     char target_copy[128]; /* for the access log */
@@ -216,7 +216,7 @@ struct lv_server {
     atomic_uint conns_open; /* shared connection cap, across workers */
     atomic_uint workers_done;
     lv_access_sink_t *access_sink;
-    int *listen_fds; /* one socket per listener, bound first (resolves port 0) */
+    int *listen_fds;  /* one socket per listener, bound first (resolves port 0) */
     lv_addr_t *bound; /* the actually bound addresses */
     uint64_t reloads;
     bool draining;

@@ -60,15 +60,13 @@ static void server_reload(lv_server_t *s)
         for (uint32_t i = 0; i < errs.n; i++)
             lv_log_error("config", "error=\"%s\"", errs.lines[i]);
         lv_config_errors_fini(&errs);
-        lv_log_error("server", "msg=\"reload refused\" file=%s generation=%u", path,
-                     s->generation);
+        lv_log_error("server", "msg=\"reload refused\" file=%s generation=%u", path, s->generation);
         return;
     }
     lv_config_errors_fini(&errs);
     if (assign_slots(cfg) < 0) {
         lv_config_unref(cfg);
-        lv_log_error("server", "msg=\"reload refused\" file=%s generation=%u", path,
-                     s->generation);
+        lv_log_error("server", "msg=\"reload refused\" file=%s generation=%u", path, s->generation);
         return;
     }
     bool same_listen = cfg->n_listeners == s->cfg->n_listeners;
@@ -250,5 +248,6 @@ out:
     if (s.access_sink)
         lv_access_sink_close(s.access_sink);
     lv_config_unref(s.cfg);
+    lv_metrics_registry_reset();
     return s.exit_code;
 }

@@ -193,8 +193,8 @@ static void uconn_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         r->resp_any = true;
         lv__uconn_arm_read_timeout(u);
         size_t consumed = 0;
-        lv_http_result_t res = lv_http_parser_feed(&u->parser, u->rchunk->data, (size_t)nread,
-                                                   &consumed);
+        lv_http_result_t res =
+            lv_http_parser_feed(&u->parser, u->rchunk->data, (size_t)nread, &consumed);
         /* The request may have finished inside the feed: u->req tells. */
         if (u->req == r)
             lv__forward_flush_client(r);

@@ -1,0 +1,7 @@
+#!/bin/sh
+# scripts/build.sh: installs what is missing and builds the release binaries into build/release.
+set -eu
+cd "$(dirname "$0")/.."
+./scripts/deps.sh
+cmake -S . -B build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build/release -j"$(nproc)"

@@ -1,0 +1,460 @@
+/* admin/admin.c: the admin HTTP/1.1 listener: accepts, parses requests with llhttp (bounded
+ * head, keep-alive, pipelining with backpressure), writes endpoints.c's answers. Owns the
+ * listener and its connections. Main thread's loop only; never touches worker loops. */
+#include "admin/admin.h"
+#include "admin/endpoints.h"
+#include "core/clock.h"
+#include "core/common.h"
+#include "core/log.h"
+
+#include <llhttp.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ADMIN_HEAD_MAX 8192   /* request line + header bytes (separators not counted) */
+#define ADMIN_TARGET_MAX 2048 /* request target; longer -> 414 */
+#define ADMIN_BODY_MAX 65536  /* admin requests carry no body; more -> 413 */
+#define ADMIN_READ_BUF 4096   /* per connection, reused for every read */
+#define ADMIN_MAX_PENDING 4   /* responses queued before the connection stops parsing */
+#define ADMIN_BACKLOG 128
+#define ADMIN_MAX_CONNS 64 /* more are accepted and closed at once */
+
+typedef struct admin_conn admin_conn_t;
+
+struct lv_admin {
+    uv_loop_t *loop;
+    uv_tcp_t listener;
+    lv_admin_source_t src;
+    char address[80];
+    admin_conn_t *conns;   /* every open connection, for lv_admin_stop */
+    uint32_t open_handles; /* listener + connections not yet closed */
+    bool stopping;
+};
+
+struct admin_conn {
+    uv_tcp_t tcp;
+    uv_shutdown_t shutdown_req;
+    lv_admin_t *admin;
+    admin_conn_t *prev, *next;
+    llhttp_t parser;
+
+    uint32_t head_bytes;
+    uint64_t body_bytes;
+    int error_status; /* set by a callback that refused the request (413, 414, 431) */
+    char target[ADMIN_TARGET_MAX];
+    size_t target_len;
+
+    uint32_t pending_writes;
+    bool parse_paused;      /* stopped between requests until writes drain */
+    bool close_after_write; /* last response sent: shut down once it is written */
+    bool closing;
+
+    char rbuf[ADMIN_READ_BUF];
+    size_t rpos, rlen; /* unparsed bytes of rbuf while parse_paused */
+};
+
+typedef struct admin_write {
+    uv_write_t req;
+    admin_conn_t *conn;
+    char *body;
+    char head[384];
+} admin_write_t;
+
+static void conn_feed(admin_conn_t *c);
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+
+static void maybe_free_admin(lv_admin_t *admin)
+{
+    if (admin->stopping && admin->open_handles == 0)
+        free(admin);
+}
+
+static void on_conn_closed(uv_handle_t *h)
+{
+    admin_conn_t *c = h->data;
+    lv_admin_t *admin = c->admin;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        admin->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    free(c);
+    admin->open_handles--;
+    maybe_free_admin(admin);
+}
+
+static void conn_close(admin_conn_t *c)
+{
+    if (c->closing)
+        return;
+    c->closing = true;
+    uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+    (void)status;
+    conn_close(req->data);
+}
+
+/* After the last response: send FIN so the client sees the whole answer, then close. */
+static void conn_finish(admin_conn_t *c)
+{
+    if (c->closing)
+        return;
+    c->shutdown_req.data = c;
+    if (uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, on_shutdown) != 0)
+        conn_close(c);
+}
+
+static const char *reason_phrase(int status)
+{
+    switch (status) {
+    case 200:
+        return "OK";
+    case 400:
+        return "Bad Request";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 413:
+        return "Content Too Large";
+    case 414:
+        return "URI Too Long";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 503:
+        return "Service Unavailable";
+    default:
+        return "Unknown";
+    }
+}
+
+static void on_write(uv_write_t *req, int status)
+{
+    admin_write_t *w = LV_CONTAINER_OF(req, admin_write_t, req);
+    admin_conn_t *c = w->conn;
+    free(w->body);
+    free(w);
+    c->pending_writes--;
+    if (c->closing)
+        return;
+    if (status < 0) {
+        conn_close(c);
+        return;
+    }
+    if (c->close_after_write) {
+        if (c->pending_writes == 0)
+            conn_finish(c);
+        return;
+    }
+    if (c->parse_paused && c->pending_writes < ADMIN_MAX_PENDING) {
+        c->parse_paused = false;
+        llhttp_resume(&c->parser);
+        conn_feed(c);
+        if (!c->parse_paused && !c->closing && !c->close_after_write &&
+            uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0)
+            conn_close(c);
+    }
+}
+
+/* Queues one response; takes ownership of body (heap or NULL). keep_alive_header adds
+ * "Connection: keep-alive" for HTTP/1.0 clients that asked for it. */
+static void conn_send(admin_conn_t *c, int status, const char *content_type, bool allow_get,
+                      char *body, size_t body_len, bool close, bool keep_alive_header)
+{
+    if (c->closing) {
+        free(body);
+        return;
+    }
+    admin_write_t *w = malloc(sizeof *w);
+    if (w == NULL) {
+        free(body);
+        conn_close(c);
+        return;
+    }
+    w->conn = c;
+    w->body = body;
+    int n = snprintf(
+        w->head, sizeof w->head,
+        "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+        "Cache-Control: no-store\r\n%s%s\r\n",
+        status, reason_phrase(status), content_type, body_len, allow_get ? "Allow: GET\r\n" : "",
+        close ? "Connection: close\r\n" : (keep_alive_header ? "Connection: keep-alive\r\n" : ""));
+    LV_ASSERT(n > 0 && (size_t)n < sizeof w->head);
+    uv_buf_t bufs[2] = {uv_buf_init(w->head, (unsigned)n),
+                        uv_buf_init(body ? body : w->head, (unsigned)body_len)};
+    if (close)
+        c->close_after_write = true;
+    if (uv_write(&w->req, (uv_stream_t *)&c->tcp, bufs, body_len ? 2 : 1, on_write) != 0) {
+        free(w->body);
+        free(w);
+        conn_close(c);
+        return;
+    }
+    c->pending_writes++;
+}
+
+/* A request that could not be parsed or was refused by a bound: answer and close. */
+static void conn_send_error(admin_conn_t *c, int status)
+{
+    char text[64];
+    int n = snprintf(text, sizeof text, "%s\n", reason_phrase(status));
+    char *body = malloc((size_t)n + 1);
+    if (body)
+        memcpy(body, text, (size_t)n + 1);
+    conn_send(c, status, "text/plain; charset=utf-8", false, body, body ? (size_t)n : 0, true,
+              false);
+}
+
+static admin_conn_t *conn_of(llhttp_t *p)
+{
+    return p->data;
+}
+
+static int count_head(admin_conn_t *c, size_t len)
+{
+    c->head_bytes += (uint32_t)LV_MIN(len, (size_t)ADMIN_HEAD_MAX + 1);
+    if (c->head_bytes > ADMIN_HEAD_MAX) {
+        c->error_status = 431;
+        return -1;
+    }
+    return 0;
+}
+
+static int on_message_begin(llhttp_t *p)
+{
+    admin_conn_t *c = conn_of(p);
+    c->head_bytes = 0;
+    c->body_bytes = 0;
+    c->target_len = 0;
+    c->error_status = 0;
+    return 0;
+}
+
+static int on_url(llhttp_t *p, const char *at, size_t len)
+{
+    admin_conn_t *c = conn_of(p);
+    if (count_head(c, len) != 0)
+        return -1;
+    if (len > sizeof c->target - c->target_len) {
+        c->error_status = 414;
+        return -1;
+    }
+    memcpy(c->target + c->target_len, at, len);
+    c->target_len += len;
+    return 0;
+}
+
+static int on_header_part(llhttp_t *p, const char *at, size_t len)
+{
+    (void)at;
+    return count_head(conn_of(p), len);
+}
+
+static int on_body(llhttp_t *p, const char *at, size_t len)
+{
+    (void)at;
+    admin_conn_t *c = conn_of(p);
+    c->body_bytes += len;
+    if (c->body_bytes > ADMIN_BODY_MAX) {
+        c->error_status = 413;
+        return -1;
+    }
+    return 0;
+}
+
+static int on_message_complete(llhttp_t *p)
+{
+    admin_conn_t *c = conn_of(p);
+    lv_admin_t *admin = c->admin;
+    /* An Upgrade we do not speak ends the connection after this answer. */
+    bool keep_alive = llhttp_should_keep_alive(p) && !p->upgrade && !admin->stopping;
+    lv__admin_reply_t r;
+    if (lv__admin_route(&admin->src, lv_clock_wall_ms(), (uint8_t)llhttp_get_method(p), c->target,
+                        c->target_len, &r) != 0) {
+        free(r.body);
+        conn_send_error(c, 500);
+        return HPE_PAUSED;
+    }
+    bool http10 = llhttp_get_http_major(p) == 1 && llhttp_get_http_minor(p) == 0;
+    conn_send(c, r.status, r.content_type, r.allow_get, r.body, r.body_len, !keep_alive,
+              keep_alive && http10);
+    if (!keep_alive || c->closing)
+        return HPE_PAUSED; /* nothing after this request is parsed */
+    if (c->pending_writes >= ADMIN_MAX_PENDING) {
+        c->parse_paused = true;
+        return HPE_PAUSED; /* resumed from on_write */
+    }
+    return 0;
+}
+
+static const llhttp_settings_t admin_http_settings = {
+    .on_message_begin = on_message_begin,
+    .on_url = on_url,
+    .on_header_field = on_header_part,
+    .on_header_value = on_header_part,
+    .on_body = on_body,
+    .on_message_complete = on_message_complete,
+};
+
+/* Parses rbuf[rpos..rlen). On a pause for backpressure the rest stays in rbuf and reading
+ * stops; on a final response or an error reading stops for good. */
+static void conn_feed(admin_conn_t *c)
+{
+    if (c->rpos >= c->rlen) {
+        c->rpos = c->rlen = 0;
+        return;
+    }
+    const char *start = c->rbuf + c->rpos;
+    llhttp_errno_t err = llhttp_execute(&c->parser, start, c->rlen - c->rpos);
+    if (err == HPE_OK) {
+        c->rpos = c->rlen = 0;
+        return;
+    }
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    if (err == HPE_PAUSED && c->parse_paused) {
+        c->rpos += (size_t)(llhttp_get_error_pos(&c->parser) - start);
+        return;
+    }
+    c->rpos = c->rlen = 0;
+    if (c->closing)
+        return;
+    if (err == HPE_PAUSED || err == HPE_PAUSED_UPGRADE) {
+        /* A final response is queued (or an Upgrade we do not speak): finish after it. */
+        c->close_after_write = true;
+        if (c->pending_writes == 0)
+            conn_finish(c);
+        return;
+    }
+    conn_send_error(c, c->error_status ? c->error_status : 400);
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    (void)suggested;
+    admin_conn_t *c = h->data;
+    *buf = uv_buf_init(c->rbuf, sizeof c->rbuf);
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    (void)buf;
+    admin_conn_t *c = s->data;
+    if (nread == 0)
+        return;
+    if (nread < 0) {
+        /* EOF or reset: queued responses are cancelled by the close. */
+        conn_close(c);
+        return;
+    }
+    c->rpos = 0;
+    c->rlen = (size_t)nread;
+    conn_feed(c);
+}
+
+static void on_connection(uv_stream_t *server, int status)
+{
+    lv_admin_t *admin = server->data;
+    if (status < 0) {
+        lv_log_warn("admin", "msg=\"accept failed\" err=%s", uv_strerror(status));
+        return;
+    }
+    admin_conn_t *c = calloc(1, sizeof *c);
+    if (c == NULL) {
+        /* Accept and drop would need a handle too: leave it in the backlog for next time. */
+        lv_log_warn("admin", "msg=\"out of memory for a connection\"");
+        return;
+    }
+    c->admin = admin;
+    uv_tcp_init(admin->loop, &c->tcp);
+    c->tcp.data = c;
+    c->next = admin->conns;
+    if (admin->conns)
+        admin->conns->prev = c;
+    admin->conns = c;
+    admin->open_handles++;
+    llhttp_init(&c->parser, HTTP_REQUEST, &admin_http_settings);
+    c->parser.data = c;
+    if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0 ||
+        admin->open_handles - 1 > ADMIN_MAX_CONNS ||
+        uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0)
+        conn_close(c);
+}
+
+static void on_listener_closed(uv_handle_t *h)
+{
+    lv_admin_t *admin = h->data;
+    admin->open_handles--;
+    maybe_free_admin(admin);
+}
+
+static void format_address(const struct sockaddr_storage *ss, char *out, size_t cap)
+{
+    char ip[64] = "?";
+    int port = 0;
+    if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
+        uv_ip6_name(a, ip, sizeof ip);
+        port = ntohs(a->sin6_port);
+        snprintf(out, cap, "[%s]:%d", ip, port);
+    } else {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
+        uv_ip4_name(a, ip, sizeof ip);
+        port = ntohs(a->sin_port);
+        snprintf(out, cap, "%s:%d", ip, port);
+    }
+}
+
+lv_admin_t *lv_admin_start(uv_loop_t *loop, const lv_addr_t *addr, const lv_admin_source_t *src)
+{
+    lv_admin_t *admin = calloc(1, sizeof *admin);
+    if (admin == NULL) {
+        lv_log_error("admin", "msg=\"out of memory\"");
+        return NULL;
+    }
+    admin->loop = loop;
+    admin->src = *src;
+    snprintf(admin->address, sizeof admin->address, "%s", addr->text);
+    uv_tcp_init(loop, &admin->listener);
+    admin->listener.data = admin;
+    admin->open_handles = 1;
+
+    int rc = uv_tcp_bind(&admin->listener, (const struct sockaddr *)&addr->sa, 0);
+    if (rc == 0)
+        rc = uv_listen((uv_stream_t *)&admin->listener, ADMIN_BACKLOG, on_connection);
+    if (rc != 0) {
+        lv_log_error("admin", "msg=\"cannot listen\" addr=%s err=%s", addr->text, uv_strerror(rc));
+        admin->stopping = true;
+        uv_close((uv_handle_t *)&admin->listener, on_listener_closed);
+        return NULL;
+    }
+    struct sockaddr_storage ss;
+    int len = sizeof ss;
+    if (uv_tcp_getsockname(&admin->listener, (struct sockaddr *)&ss, &len) == 0)
+        format_address(&ss, admin->address, sizeof admin->address);
+    lv_log_info("admin", "msg=listening proto=admin addr=%s", admin->address);
+    return admin;
+}
+
+const char *lv_admin_address(const lv_admin_t *admin)
+{
+    return admin->address;
+}
+
+void lv_admin_stop(lv_admin_t *admin)
+{
+    if (admin == NULL || admin->stopping)
+        return;
+    admin->stopping = true;
+    uv_close((uv_handle_t *)&admin->listener, on_listener_closed);
+    for (admin_conn_t *c = admin->conns; c; c = c->next)
+        conn_close(c);
+}

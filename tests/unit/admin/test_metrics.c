@@ -1,0 +1,305 @@
+/* tests/unit/admin/test_metrics.c: recording into shards, the slot registry, and the exact
+ * Prometheus exposition of two summed shards. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+#include <llhttp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "admin/metrics.h"
+
+static int reset_registry(void **state)
+{
+    (void)state;
+    lv_metrics_registry_reset();
+    return 0;
+}
+
+static char *expose(lv_metrics_shard_t *const *shards, uint32_t n)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    assert_non_null(f);
+    lv_metrics_write_prometheus(f, shards, n);
+    fclose(f);
+    return text;
+}
+
+static void test_lv_metrics_method_index_maps_known_and_other(void **state)
+{
+    (void)state;
+    assert_int_equal(lv_metrics_method_index(HTTP_GET), 0);
+    assert_int_equal(lv_metrics_method_index(HTTP_HEAD), 1);
+    assert_int_equal(lv_metrics_method_index(HTTP_POST), 2);
+    assert_int_equal(lv_metrics_method_index(HTTP_PUT), 3);
+    assert_int_equal(lv_metrics_method_index(HTTP_DELETE), 4);
+    assert_int_equal(lv_metrics_method_index(HTTP_PATCH), 5);
+    assert_int_equal(lv_metrics_method_index(HTTP_OPTIONS), 6);
+    assert_int_equal(lv_metrics_method_index(HTTP_CONNECT), 7);
+    assert_int_equal(lv_metrics_method_index(HTTP_TRACE), 8);
+    assert_int_equal(lv_metrics_method_index(HTTP_PURGE), 9);
+    assert_string_equal(lv_metrics_method_name(9), "other");
+    assert_string_equal(lv_metrics_method_name(0), "GET");
+}
+
+static void test_lv_metrics_record_request_bucket_bounds_inclusive(void **state)
+{
+    (void)state;
+    lv_service_metrics_t *m = calloc(1, sizeof *m);
+    lv_metrics_record_request(m, HTTP_GET, 200, 0);        /* le 1 ms */
+    lv_metrics_record_request(m, HTTP_GET, 200, 1000);     /* le 1 ms: bounds are inclusive */
+    lv_metrics_record_request(m, HTTP_GET, 200, 1001);     /* le 2.5 ms */
+    lv_metrics_record_request(m, HTTP_GET, 200, 60000000); /* le 60 s */
+    lv_metrics_record_request(m, HTTP_GET, 200, 60000001); /* +Inf */
+    assert_int_equal(lv_counter_get(&m->latency_buckets[0]), 2);
+    assert_int_equal(lv_counter_get(&m->latency_buckets[1]), 1);
+    assert_int_equal(lv_counter_get(&m->latency_buckets[14]), 1);
+    assert_int_equal(lv_counter_get(&m->latency_buckets[15]), 1);
+    assert_int_equal(lv_counter_get(&m->latency_sum_us), 0 + 1000 + 1001 + 60000000 + 60000001);
+    assert_int_equal(lv_counter_get(&m->requests[0][1]), 5);
+    free(m);
+}
+
+static void test_lv_metrics_record_request_status_classes_clamped(void **state)
+{
+    (void)state;
+    lv_service_metrics_t *m = calloc(1, sizeof *m);
+    lv_metrics_record_request(m, HTTP_POST, 101, 1);
+    lv_metrics_record_request(m, HTTP_POST, 302, 1);
+    lv_metrics_record_request(m, HTTP_POST, 404, 1);
+    lv_metrics_record_request(m, HTTP_POST, 599, 1);
+    lv_metrics_record_request(m, HTTP_POST, 0, 1);   /* clamped to 1xx */
+    lv_metrics_record_request(m, HTTP_POST, 999, 1); /* clamped to 5xx */
+    assert_int_equal(lv_counter_get(&m->requests[2][0]), 2);
+    assert_int_equal(lv_counter_get(&m->requests[2][1]), 0);
+    assert_int_equal(lv_counter_get(&m->requests[2][2]), 1);
+    assert_int_equal(lv_counter_get(&m->requests[2][3]), 1);
+    assert_int_equal(lv_counter_get(&m->requests[2][4]), 2);
+    free(m);
+}
+
+static void test_lv_metrics_slot_for_reuses_name(void **state)
+{
+    (void)state;
+    assert_int_equal(lv_metrics_n_slots(), 0);
+    assert_int_equal(lv_metrics_slot_for("a"), 0);
+    assert_int_equal(lv_metrics_slot_for("b"), 1);
+    assert_int_equal(lv_metrics_slot_for("a"), 0);
+    assert_int_equal(lv_metrics_n_slots(), 2);
+    assert_string_equal(lv_metrics_slot_name(1), "b");
+    assert_null(lv_metrics_slot_name(2));
+}
+
+static void test_lv_metrics_slot_for_full_registry(void **state)
+{
+    (void)state;
+    char name[32];
+    for (int i = 0; i < LV_METRICS_MAX_SERVICES; i++) {
+        snprintf(name, sizeof name, "svc%d", i);
+        assert_int_equal(lv_metrics_slot_for(name), i);
+    }
+    assert_int_equal(lv_metrics_slot_for("one-too-many"), -1);
+    assert_int_equal(lv_metrics_slot_for("svc7"), 7); /* existing names still resolve */
+    assert_int_equal(lv_metrics_n_slots(), LV_METRICS_MAX_SERVICES);
+}
+
+static const char expected_two_shards[] =
+    "# HELP levee_build_info Build information; always 1.\n"
+    "# TYPE levee_build_info gauge\n"
+    "levee_build_info{version=\"" LV_VERSION "\"} 1\n"
+    "# HELP levee_connections_open Client connections open now.\n"
+    "# TYPE levee_connections_open gauge\n"
+    "levee_connections_open 3\n"
+    "# HELP levee_connections_accepted_total Client connections accepted.\n"
+    "# TYPE levee_connections_accepted_total counter\n"
+    "levee_connections_accepted_total 8\n"
+    "# HELP levee_connections_refused_total Client connections refused over "
+    "limits.connections.\n"
+    "# TYPE levee_connections_refused_total counter\n"
+    "levee_connections_refused_total 1\n"
+    "# HELP levee_client_errors_total Requests rejected while parsing, by status.\n"
+    "# TYPE levee_client_errors_total counter\n"
+    "levee_client_errors_total{code=\"400\"} 1\n"
+    "levee_client_errors_total{code=\"408\"} 0\n"
+    "levee_client_errors_total{code=\"413\"} 0\n"
+    "levee_client_errors_total{code=\"414\"} 0\n"
+    "levee_client_errors_total{code=\"431\"} 2\n"
+    "levee_client_errors_total{code=\"other\"} 0\n"
+    "# HELP levee_requests_unrouted_total Requests that matched no route (404).\n"
+    "# TYPE levee_requests_unrouted_total counter\n"
+    "levee_requests_unrouted_total 1\n"
+    "# HELP levee_client_bytes_total Bytes received from and sent to clients.\n"
+    "# TYPE levee_client_bytes_total counter\n"
+    "levee_client_bytes_total{direction=\"in\"} 150\n"
+    "levee_client_bytes_total{direction=\"out\"} 1500\n"
+    "# HELP levee_requests_total Requests answered, by service, method and status class.\n"
+    "# TYPE levee_requests_total counter\n"
+    "levee_requests_total{service=\"demo\",method=\"GET\",code=\"2xx\"} 3\n"
+    "levee_requests_total{service=\"demo\",method=\"POST\",code=\"5xx\"} 1\n"
+    "# HELP levee_request_duration_seconds Time from the first request byte to the last "
+    "response byte, by service.\n"
+    "# TYPE levee_request_duration_seconds histogram\n"
+    "levee_request_duration_seconds_bucket{service=\"demo\",le=\"0.001\"} 2\n"
+    "levee_request_duration_seconds_bucket{service=\"demo\",le=\"0.0025\"} 2\n"
+    "levee_request_duration_seconds_bucket{service=\"demo\",le=\"0.005\"} 3\n"
+    "levee_request_duration_seconds_bucket{service=\"demo\",le=\"0.01\"} 3\n"
+    "levee_request_duration_seconds_bucket{service=\"demo\",le=\"0.025\"} 3\n"
+    "levee_request_duration_seconds_bucket{service=\"demo\",le=\"0.05\"} 3\n"
+    "levee_request_duration_seconds_bucket{service=\"demo\",le=\"0.1\"} 3\n"
+    "levee_request_duration_seconds_bucket{service=\"demo\",le=\"0.25\"} 3\n"
+    "levee_request_duration_seconds_bucket{service=\"demo\",le=\"0.5\"} 3\n"
+    "levee_request_duration_seconds_bucket{service=\"demo\",le=\"1\"} 3\n"
+    "levee_request_duration_seconds_bucket{service=\"demo\",le=\"2.5\"} 3\n"
+    "levee_request_duration_seconds_bucket{service=\"demo\",le=\"5\"} 3\n"
+    "levee_request_duration_seconds_bucket{service=\"demo\",le=\"10\"} 3\n"
+    "levee_request_duration_seconds_bucket{service=\"demo\",le=\"30\"} 3\n"
+    "levee_request_duration_seconds_bucket{service=\"demo\",le=\"60\"} 3\n"
+    "levee_request_duration_seconds_bucket{service=\"demo\",le=\"+Inf\"} 4\n"
+    "levee_request_duration_seconds_sum{service=\"demo\"} 70.004500\n"
+    "levee_request_duration_seconds_count{service=\"demo\"} 4\n"
+    "levee_request_duration_seconds_bucket{service=\"api\",le=\"0.001\"} 0\n"
+    "levee_request_duration_seconds_bucket{service=\"api\",le=\"0.0025\"} 0\n"
+    "levee_request_duration_seconds_bucket{service=\"api\",le=\"0.005\"} 0\n"
+    "levee_request_duration_seconds_bucket{service=\"api\",le=\"0.01\"} 0\n"
+    "levee_request_duration_seconds_bucket{service=\"api\",le=\"0.025\"} 0\n"
+    "levee_request_duration_seconds_bucket{service=\"api\",le=\"0.05\"} 0\n"
+    "levee_request_duration_seconds_bucket{service=\"api\",le=\"0.1\"} 0\n"
+    "levee_request_duration_seconds_bucket{service=\"api\",le=\"0.25\"} 0\n"
+    "levee_request_duration_seconds_bucket{service=\"api\",le=\"0.5\"} 0\n"
+    "levee_request_duration_seconds_bucket{service=\"api\",le=\"1\"} 0\n"
+    "levee_request_duration_seconds_bucket{service=\"api\",le=\"2.5\"} 0\n"
+    "levee_request_duration_seconds_bucket{service=\"api\",le=\"5\"} 0\n"
+    "levee_request_duration_seconds_bucket{service=\"api\",le=\"10\"} 0\n"
+    "levee_request_duration_seconds_bucket{service=\"api\",le=\"30\"} 0\n"
+    "levee_request_duration_seconds_bucket{service=\"api\",le=\"60\"} 0\n"
+    "levee_request_duration_seconds_bucket{service=\"api\",le=\"+Inf\"} 0\n"
+    "levee_request_duration_seconds_sum{service=\"api\"} 0.000000\n"
+    "levee_request_duration_seconds_count{service=\"api\"} 0\n"
+    "# HELP levee_upstream_connects_total New upstream TCP connections opened.\n"
+    "# TYPE levee_upstream_connects_total counter\n"
+    "levee_upstream_connects_total{service=\"demo\"} 1\n"
+    "levee_upstream_connects_total{service=\"api\"} 0\n"
+    "# HELP levee_upstream_reuses_total Requests sent on a kept-alive upstream connection.\n"
+    "# TYPE levee_upstream_reuses_total counter\n"
+    "levee_upstream_reuses_total{service=\"demo\"} 1\n"
+    "levee_upstream_reuses_total{service=\"api\"} 0\n"
+    "# HELP levee_upstream_connect_errors_total Upstream connection attempts that failed.\n"
+    "# TYPE levee_upstream_connect_errors_total counter\n"
+    "levee_upstream_connect_errors_total{service=\"demo\"} 0\n"
+    "levee_upstream_connect_errors_total{service=\"api\"} 2\n"
+    "# HELP levee_upstream_errors_total Upstream exchanges that failed (reset, bad response, "
+    "closed early).\n"
+    "# TYPE levee_upstream_errors_total counter\n"
+    "levee_upstream_errors_total{service=\"demo\"} 0\n"
+    "levee_upstream_errors_total{service=\"api\"} 0\n"
+    "# HELP levee_upstream_timeouts_total Upstream reads that timed out.\n"
+    "# TYPE levee_upstream_timeouts_total counter\n"
+    "levee_upstream_timeouts_total{service=\"demo\"} 1\n"
+    "levee_upstream_timeouts_total{service=\"api\"} 0\n"
+    "# HELP levee_upstream_retries_total Connect failures retried on the next upstream host.\n"
+    "# TYPE levee_upstream_retries_total counter\n"
+    "levee_upstream_retries_total{service=\"demo\"} 0\n"
+    "levee_upstream_retries_total{service=\"api\"} 1\n"
+    "# HELP levee_upstream_in_flight Requests sent upstream and not yet answered.\n"
+    "# TYPE levee_upstream_in_flight gauge\n"
+    "levee_upstream_in_flight{service=\"demo\"} 1\n"
+    "levee_upstream_in_flight{service=\"api\"} 0\n";
+
+static void test_lv_metrics_write_prometheus_sums_two_shards(void **state)
+{
+    (void)state;
+    assert_int_equal(lv_metrics_slot_for("demo"), 0);
+    assert_int_equal(lv_metrics_slot_for("api"), 1);
+    lv_metrics_shard_t *a = calloc(1, sizeof *a);
+    lv_metrics_shard_t *b = calloc(1, sizeof *b);
+
+    lv_counter_add(&a->connections_open, 2);
+    lv_counter_add(&a->connections_accepted, 5);
+    lv_counter_add(&a->connections_refused, 1);
+    lv_counter_add(&a->client_errors[LV_CERR_400], 1);
+    lv_counter_add(&a->requests_unrouted, 1);
+    lv_counter_add(&a->bytes_in, 100);
+    lv_counter_add(&a->bytes_out, 1000);
+    lv_metrics_record_request(&a->services[0], HTTP_GET, 200, 500);
+    lv_metrics_record_request(&a->services[0], HTTP_GET, 200, 3000);
+    lv_counter_add(&a->services[0].upstream_connects, 1);
+    lv_counter_add(&a->services[0].upstream_reuses, 1);
+    lv_counter_add(&a->services[0].in_flight, 1);
+
+    lv_counter_add(&b->connections_open, 1);
+    lv_counter_add(&b->connections_accepted, 3);
+    lv_counter_add(&b->client_errors[LV_CERR_431], 2);
+    lv_counter_add(&b->bytes_in, 50);
+    lv_counter_add(&b->bytes_out, 500);
+    lv_metrics_record_request(&b->services[0], HTTP_POST, 503, 70000000);
+    lv_metrics_record_request(&b->services[0], HTTP_GET, 204, 1000);
+    lv_counter_add(&b->services[0].upstream_timeouts, 1);
+    lv_counter_add(&b->services[1].upstream_connect_errors, 2);
+    lv_counter_add(&b->services[1].upstream_retries, 1);
+
+    lv_metrics_shard_t *shards[2] = {a, b};
+    char *text = expose(shards, 2);
+    assert_string_equal(text, expected_two_shards);
+    free(text);
+
+    assert_int_equal(lv_metrics_sum_service_requests(shards, 2, 0), 4);
+    assert_int_equal(lv_metrics_sum_service_requests(shards, 2, 1), 0);
+    assert_int_equal(lv_metrics_sum_service_in_flight(shards, 2, 0), 1);
+    assert_int_equal(lv_metrics_sum_connections_open(shards, 2), 3);
+    free(a);
+    free(b);
+}
+
+static void test_lv_metrics_write_prometheus_escapes_label_values(void **state)
+{
+    (void)state;
+    assert_int_equal(lv_metrics_slot_for("we\"ird\\na\nme"), 0);
+    lv_metrics_shard_t *a = calloc(1, sizeof *a);
+    lv_metrics_record_request(&a->services[0], HTTP_PURGE, 404, 10);
+    lv_metrics_shard_t *shards[1] = {a};
+    char *text = expose(shards, 1);
+    assert_non_null(strstr(text, "levee_requests_total{service=\"we\\\"ird\\\\na\\nme\","
+                                 "method=\"other\",code=\"4xx\"} 1\n"));
+    free(text);
+    free(a);
+}
+
+static void test_lv_metrics_write_prometheus_no_services(void **state)
+{
+    (void)state;
+    lv_metrics_shard_t *a = calloc(1, sizeof *a);
+    lv_metrics_shard_t *shards[1] = {a};
+    char *text = expose(shards, 1);
+    /* Families without series keep their HELP/TYPE lines and nothing else. */
+    assert_non_null(strstr(text, "# TYPE levee_requests_total counter\n"
+                                 "# HELP levee_request_duration_seconds"));
+    assert_null(strstr(text, "service="));
+    free(text);
+    free(a);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_lv_metrics_method_index_maps_known_and_other),
+        cmocka_unit_test(test_lv_metrics_record_request_bucket_bounds_inclusive),
+        cmocka_unit_test(test_lv_metrics_record_request_status_classes_clamped),
+        cmocka_unit_test_setup_teardown(test_lv_metrics_slot_for_reuses_name, reset_registry,
+                                        reset_registry),
+        cmocka_unit_test_setup_teardown(test_lv_metrics_slot_for_full_registry, reset_registry,
+                                        reset_registry),
+        cmocka_unit_test_setup_teardown(test_lv_metrics_write_prometheus_sums_two_shards,
+                                        reset_registry, reset_registry),
+        cmocka_unit_test_setup_teardown(test_lv_metrics_write_prometheus_escapes_label_values,
+                                        reset_registry, reset_registry),
+        cmocka_unit_test_setup_teardown(test_lv_metrics_write_prometheus_no_services,
+                                        reset_registry, reset_registry),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
