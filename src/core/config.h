@@ -53,10 +53,10 @@ typedef struct lv_route_conf {
 } lv_route_conf_t;
 
 typedef struct lv_limits_conf {
-    uint32_t header_bytes;    /* request line + headers; over -> 431 */
-    uint32_t target_bytes;    /* request target; over -> 414 */
-    uint64_t body_bytes;      /* request body; over -> 413; 0 = no limit */
-    uint32_t connections;     /* open client connections per process; over -> 503 + close */
+    uint32_t header_bytes;         /* request line + headers; over -> 431 */
+    uint32_t target_bytes;         /* request target; over -> 414 */
+    uint64_t body_bytes;           /* request body; over -> 413; 0 = no limit */
+    uint32_t connections;          /* open client connections per process; over -> 503 + close */
     uint32_t header_timeout_ms;    /* whole request head must arrive within; else 408 */
     uint32_t keepalive_timeout_ms; /* idle client connection between requests is closed */
     uint32_t send_timeout_ms;      /* client or upstream makes no progress on a write */
@@ -71,7 +71,7 @@ typedef struct lv_config {
     uint32_t n_listeners;
 
     bool admin_enabled;
-    lv_addr_t admin; /* default 127.0.0.1:9901 */
+    lv_addr_t admin;   /* default 127.0.0.1:9901 */
     char *admin_token; /* NULL: no token; reserved for write endpoints */
 
     lv_limits_conf_t limits;
@@ -95,7 +95,9 @@ typedef struct lv_config_errors {
 void lv_config_errors_fini(lv_config_errors_t *errs);
 
 /* Loads and validates a YAML file. Returns a config with refs == 1, or NULL with every
- * problem in errs (the caller prints them). Main thread only. */
+ * problem in errs (the caller prints them). errs must be zeroed (or fini'd) before the call
+ * and may be NULL (problems dropped). Lines look like "FILE:LINE:COL: KEY: MESSAGE" (1-based);
+ * an unreadable file gives "FILE: cannot read: REASON". At most 100 lines. Main thread only. */
 lv_config_t *lv_config_load_file(const char *path, lv_config_errors_t *errs);
 /* Same, from memory (name used in messages). Used by tests and the fuzz target. */
 lv_config_t *lv_config_load_string(const char *name, const char *yaml, size_t len,
@@ -113,14 +115,46 @@ void lv_config_unref(lv_config_t *cfg);
 int lv_config_route(const lv_config_t *cfg, const char *host, size_t host_len, const char *path,
                     size_t path_len);
 
+/* How the loader reads and stores one row (config.c); other readers may ignore it. */
+typedef enum {
+    LV_CONFIG_K_UINT = 0,  /* uint32_t, min..max */
+    LV_CONFIG_K_BYTES32,   /* uint32_t, suffix k|m|g (KiB/MiB/GiB), min..max */
+    LV_CONFIG_K_BYTES64,   /* uint64_t, same */
+    LV_CONFIG_K_DURATION,  /* uint32_t milliseconds; plain integer or "500ms", "10s", "2m", "1h" */
+    LV_CONFIG_K_BOOL,      /* bool: true | false */
+    LV_CONFIG_K_ADDR,      /* lv_addr_t */
+    LV_CONFIG_K_ADDR_LIST, /* lv_addr_t * + uint32_t count at count_offset; max items */
+    LV_CONFIG_K_STRING,    /* char * (heap), max length */
+    LV_CONFIG_K_ENUM_STR,  /* char * (heap), one of bounds ("a|b|c") */
+    LV_CONFIG_K_ENUM,      /* enum stored as int: index of the value in bounds */
+    LV_CONFIG_K_NAME,      /* char *, [A-Za-z0-9_.-]{1,max} */
+    LV_CONFIG_K_HOST,      /* char *, a host name or [IPv6], stored lower-case */
+    LV_CONFIG_K_PATH,      /* char *, starts with "/"; size_t length at count_offset */
+    LV_CONFIG_K_SERVICE,   /* uint32_t index of the named service */
+    LV_CONFIG_K_SERVICES,  /* the services list */
+    LV_CONFIG_K_ROUTES,    /* the routes list */
+} lv_config_kind_t;
+
+#define LV_CONFIG_F_REQUIRED 0x1u   /* must be present */
+#define LV_CONFIG_F_PORT0 0x2u      /* addresses: port 0 allowed */
+#define LV_CONFIG_F_EMPTY_NULL 0x4u /* strings: "" stores NULL */
+#define LV_CONFIG_F_OFF_NULL 0x8u   /* strings: "off" stores NULL */
+
 /* The settings table: one row per key, used by --help and to write docs/config.md. */
 typedef struct lv_config_setting {
-    const char *key;     /* "limits.header_bytes", "services[].read_timeout_ms" */
-    const char *type;    /* "uint", "duration_ms", "bytes", "addr", "string", "enum", "list" */
-    const char *dflt;    /* default as text */
-    const char *bounds;  /* "1..65536" or "round_robin|least_outstanding" */
-    bool reloadable;     /* SIGHUP applies it */
-    const char *doc;     /* one sentence */
+    const char *key;    /* "limits.header_bytes", "services[].read_timeout_ms" */
+    const char *type;   /* "uint", "duration_ms", "bytes", "addr", "string", "enum", "list" */
+    const char *dflt;   /* default as text */
+    const char *bounds; /* "1..65536" or "round_robin|least_outstanding" */
+    bool reloadable;    /* SIGHUP applies it */
+    const char *doc;    /* one sentence */
+    /* Loader part: how the value is parsed and where it is stored. */
+    lv_config_kind_t kind;
+    uint32_t flags;      /* LV_CONFIG_F_* */
+    size_t offset;       /* field in lv_config_t; in lv_service_conf_t for "services[]." rows,
+                            in lv_route_conf_t for "routes[]." rows */
+    size_t count_offset; /* ADDR_LIST: uint32_t count; PATH: size_t length */
+    uint64_t min, max;   /* numbers: bounds; strings: max length; lists: max items */
 } lv_config_setting_t;
 
 extern const lv_config_setting_t lv_config_settings[];

@@ -60,7 +60,7 @@ typedef struct lv_http_parser_cbs {
 
 typedef enum {
     LV_HTTP_NEED_MORE = 0, /* all bytes consumed; feed more */
-    LV_HTTP_PAUSED = 1,    /* a message ended: *consumed < len; call resume, then feed the rest */
+    LV_HTTP_PAUSED = 1,    /* a message ended: *consumed <= len; call resume, then feed the rest */
     LV_HTTP_ERROR = 2,     /* bad input: see error_status and error_reason; the parser is dead */
 } lv_http_result_t;
 
@@ -84,6 +84,20 @@ typedef struct lv_http_parser {
 
     uint16_t error_status;    /* 400, 413, 414, 431 (requests) or 502 (responses) */
     const char *error_reason; /* static string: "both Content-Length and Transfer-Encoding" */
+
+    /* Internal to parser.c (do not touch): the raw head-line scanner that rejects what
+     * llhttp lets through (bare LF, obs-fold, NUL, extra spaces in the request line), and
+     * per-message bookkeeping. */
+    uint8_t phase;          /* idle, head, body */
+    uint8_t scan_flags;     /* scanner: done, last byte CR */
+    uint8_t seen;           /* singleton headers seen in this head (Host, CL, TE) */
+    uint8_t rl_spaces;      /* spaces in the request line so far */
+    uint32_t scan_lines;    /* non-empty head lines completed */
+    uint32_t scan_bytes;    /* raw head bytes so far (bounded by limits.header_bytes) */
+    uint32_t line_bytes;    /* bytes of the current head line */
+    uint32_t span_off;      /* block offset where the span being copied starts */
+    uint32_t trailer_bytes; /* raw trailer bytes (bounded by limits.header_bytes) */
+    const char *scan_end;   /* where the scanner saw the head end in the buffer being fed */
 } lv_http_parser_t;
 
 /* Sets up a parser (caller's storage). limits are copied. Never fails. */

@@ -123,3 +123,33 @@ int lv_wreq_add_copy(lv_wreq_t *w, const char *p, size_t len)
     w->bytes += len;
     return 0;
 }
+
+int lv_wreq_submit(lv_wreq_t *w, uv_stream_t *stream, uv_write_cb cb)
+{
+    unsigned first = 0;
+    if (uv_stream_get_write_queue_size(stream) == 0) {
+        int n = uv_try_write(stream, w->bufs, w->n_bufs);
+        if (n >= 0 && (size_t)n == w->bytes) {
+            lv_wreq_release(w);
+            return 1;
+        }
+        if (n < 0 && n != UV_EAGAIN) {
+            lv_wreq_release(w);
+            return n;
+        }
+        /* Partly written: skip what went out, queue the rest. */
+        size_t skip = n > 0 ? (size_t)n : 0;
+        while (skip && skip >= w->bufs[first].len)
+            skip -= w->bufs[first++].len;
+        if (skip) {
+            w->bufs[first].base += skip;
+            w->bufs[first].len -= skip;
+        }
+    }
+    int rc = uv_write(&w->req, stream, w->bufs + first, w->n_bufs - first, cb);
+    if (rc < 0) {
+        lv_wreq_release(w);
+        return rc;
+    }
+    return 0;
+}

@@ -67,6 +67,11 @@ void lv_wreq_release(lv_wreq_t *w);
 int lv_wreq_add(lv_wreq_t *w, lv_chunk_t *c, const char *p, size_t len);
 /* Copies a small span into the wreq's scratch (chunked framing). LV_ELIMIT when full. */
 int lv_wreq_add_copy(lv_wreq_t *w, const char *p, size_t len);
+/* Sends w on stream: synchronously when the socket takes every byte (w is released, no
+ * callback, returns 1); otherwise the rest is queued with uv_write and cb runs later (returns
+ * 0). On error w is released and the uv error code returned. */
+int lv_wreq_submit(lv_wreq_t *w, uv_stream_t *stream, uv_write_cb cb);
+
 static inline int lv_wreq_room(const lv_wreq_t *w, unsigned bufs, size_t scratch)
 {
     return w->n_bufs + bufs <= LV_WREQ_MAX_BUFS && w->scratch_used + scratch <= LV_WREQ_SCRATCH;

@@ -25,13 +25,13 @@ static void conn_timeout(uv_timer_t *t);
 static void conn_timer(lv_conn_t *c, int kind, uint64_t ms)
 {
     c->timer_kind = (uint8_t)kind;
-    uv_timer_start(&c->timer, conn_timeout, ms, 0);
+    lv_deadline_set(&c->deadline, &c->timer, conn_timeout, ms);
 }
 
 static void conn_timer_stop(lv_conn_t *c)
 {
     c->timer_kind = TIMER_NONE;
-    uv_timer_stop(&c->timer);
+    lv_deadline_clear(&c->deadline);
 }
 
 static size_t conn_queued(const lv_conn_t *c)
@@ -181,12 +181,13 @@ static void conn_submit_done(uv_write_t *wr, int status)
 
 static void conn_submit(lv_conn_t *c, lv_wreq_t *w)
 {
-    if (uv_write(&w->req, (uv_stream_t *)&c->tcp, w->bufs, w->n_bufs, conn_submit_done) < 0) {
-        lv_wreq_release(w);
+    int rc = lv_wreq_submit(w, (uv_stream_t *)&c->tcp, conn_submit_done);
+    if (rc < 0) {
         lv__conn_close(c);
         return;
     }
-    lv__conn_write_started(c);
+    if (rc == 0)
+        lv__conn_write_started(c);
 }
 
 /* Answers a client error without involving any upstream, then closes. */
@@ -399,6 +400,8 @@ void lv__conn_run_deferred(lv_worker_t *w)
 static void conn_timeout(uv_timer_t *t)
 {
     lv_conn_t *c = t->data;
+    if (!lv_deadline_expired(&c->deadline, &c->timer, conn_timeout))
+        return;
     int kind = c->timer_kind;
     c->timer_kind = TIMER_NONE;
     switch (kind) {

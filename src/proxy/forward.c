@@ -15,6 +15,38 @@
 #define LV_QUEUE_LOW (64u * 1024u)
 
 static const char via_value[] = "1.1 levee";
+static const char hex_digits[] = "0123456789abcdef";
+
+/* Writes v as lowercase hex, no leading zeros (chunk sizes); returns the length. */
+static size_t fmt_hex(char *dst, uint64_t v)
+{
+    char tmp[16];
+    size_t n = 0;
+    do {
+        tmp[n++] = hex_digits[v & 15];
+        v >>= 4;
+    } while (v);
+    for (size_t i = 0; i < n; i++)
+        dst[i] = tmp[n - 1 - i];
+    return n;
+}
+
+/* Writes v as exactly `digits` hex digits. */
+static void fmt_hex_fixed(char *dst, uint64_t v, unsigned digits)
+{
+    for (unsigned i = digits; i-- > 0; v >>= 4)
+        dst[i] = hex_digits[v & 15];
+}
+
+/* A chunk-size line "<hex>\r\n" into the write's scratch. */
+static void add_chunk_line(lv_wreq_t *w, size_t len)
+{
+    char line[20];
+    size_t n = fmt_hex(line, len);
+    line[n++] = '\r';
+    line[n++] = '\n';
+    lv_wreq_add_copy(w, line, n);
+}
 
 /* ---- writing ---- */
 
@@ -41,16 +73,20 @@ void lv__forward_flush_client(lv_req_t *r)
     lv_conn_t *c = r->conn;
     r->bytes_out += w->bytes;
     lv_counter_add(&c->worker->metrics->bytes_out, w->bytes);
-    if (uv_write(&w->req, (uv_stream_t *)&c->tcp, w->bufs, w->n_bufs, client_write_done) < 0) {
-        lv_wreq_release(w);
+    int rc = lv_wreq_submit(w, (uv_stream_t *)&c->tcp, client_write_done);
+    if (rc < 0) {
         c->close_after = true;
         return;
     }
-    lv__conn_write_started(c);
+    if (rc == 0)
+        lv__conn_write_started(c);
     if (r->uconn && uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) > LV_QUEUE_HIGH &&
         r->uconn->reading) {
+        /* Our own pause is not the upstream's silence: no read timeout while paused; the
+         * client's send timeout bounds the wait instead. */
         r->uconn->reading = false;
         uv_read_stop((uv_stream_t *)&r->uconn->tcp);
+        lv_deadline_clear(&r->uconn->deadline);
     }
 }
 
@@ -66,9 +102,8 @@ void lv__forward_flush_upstream(lv_req_t *r)
         return;
     }
     w->owner = u;
-    int rc = uv_write(&w->req, (uv_stream_t *)&u->tcp, w->bufs, w->n_bufs, upstream_write_done);
+    int rc = lv_wreq_submit(w, (uv_stream_t *)&u->tcp, upstream_write_done);
     if (rc < 0) {
-        lv_wreq_release(w);
         lv__uconn_fail(u, 502, false);
         return;
     }
@@ -89,8 +124,10 @@ void lv__forward_client_writable(lv_req_t *r)
 {
     lv_uconn_t *u = r->uconn;
     if (u && !u->reading && u->state == LV_UCONN_BUSY &&
-        uv_stream_get_write_queue_size((uv_stream_t *)&r->conn->tcp) < LV_QUEUE_LOW)
+        uv_stream_get_write_queue_size((uv_stream_t *)&r->conn->tcp) < LV_QUEUE_LOW) {
         lv__uconn_start_read(u);
+        lv__uconn_arm_read_timeout(u);
+    }
 }
 
 /* Upstream writes are owned by the upstream connection. */
@@ -154,9 +191,11 @@ static void make_request_id(lv_req_t *r)
 {
     lv_worker_t *w = r->conn->worker;
     uint64_t seq = ++w->req_seq;
-    r->request_id_len =
-        (uint8_t)snprintf(r->request_id, sizeof r->request_id, "%08x%02x%010llx", w->rid_salt,
-                          (unsigned)(w->id & 0xff), (unsigned long long)(seq & 0xffffffffffull));
+    /* 20 hex digits: per-worker random salt, worker id, sequence. Unique per process run. */
+    fmt_hex_fixed(r->request_id, w->rid_salt, 8);
+    fmt_hex_fixed(r->request_id + 8, w->id & 0xff, 2);
+    fmt_hex_fixed(r->request_id + 10, seq, 10);
+    r->request_id_len = 20;
 }
 
 /* The upstream request head: hop-by-hop headers dropped, X-Forwarded-For merged and
@@ -293,6 +332,11 @@ static void respond_local(lv_req_t *r, int status)
 {
     lv_conn_t *c = r->conn;
     bool close = !r->client_keep_alive || c->close_after || c->worker->draining || status == 400;
+    if (!r->req_done && r->has_body) {
+        /* The rest of the body is not read: this connection cannot carry another request. */
+        close = true;
+        r->req_done = true;
+    }
     lv_str_t resp = lv_http_error_response(status, close);
     lv_wreq_t *w = out_for(r, &r->client_out, c);
     if (w)
@@ -388,9 +432,7 @@ int lv__forward_req_body(lv_req_t *r, lv_chunk_t *ch, const char *p, size_t len)
             if (!r->uconn || !(w = out_for(r, &r->up_out, r->uconn)))
                 return 0;
         }
-        char line[20];
-        int n = snprintf(line, sizeof line, "%zx\r\n", len);
-        lv_wreq_add_copy(w, line, (size_t)n);
+        add_chunk_line(w, len);
         lv_wreq_add(w, ch, p, len);
         lv_wreq_add(w, NULL, "\r\n", 2);
     } else {
@@ -509,9 +551,11 @@ int lv__forward_resp_head(lv_req_t *r, lv_http_head_t *h)
     if (!ch)
         return 502;
     head_out_t o = {ch->data, 0, ch->cap};
-    char status_line[64];
-    int n = snprintf(status_line, sizeof status_line, "HTTP/1.1 %u ", (unsigned)h->status);
-    put(&o, status_line, (size_t)n);
+    char status_line[13] = "HTTP/1.1 000 ";
+    status_line[9] = (char)('0' + h->status / 100 % 10);
+    status_line[10] = (char)('0' + h->status / 10 % 10);
+    status_line[11] = (char)('0' + h->status % 10);
+    put(&o, status_line, sizeof status_line);
     if (h->reason.len)
         put(&o, h->reason.p, h->reason.len);
     else
@@ -568,9 +612,7 @@ int lv__forward_resp_body(lv_req_t *r, lv_chunk_t *ch, const char *p, size_t len
             return 502;
     }
     if (r->resp_chunked) {
-        char line[20];
-        int n = snprintf(line, sizeof line, "%zx\r\n", len);
-        lv_wreq_add_copy(w, line, (size_t)n);
+        add_chunk_line(w, len);
         lv_wreq_add(w, ch, p, len);
         lv_wreq_add(w, NULL, "\r\n", 2);
     } else {
@@ -608,8 +650,12 @@ int lv__forward_resp_done(lv_req_t *r)
     }
     if (r->resp_close_delimited)
         r->conn->close_after = true;
-    if (r->req_done)
-        finish_request(r);
+    if (!r->req_done) {
+        /* The upstream answered before the whole body arrived: stop reading it and close. */
+        r->conn->close_after = true;
+        r->req_done = true;
+    }
+    finish_request(r);
     return 0;
 }
 

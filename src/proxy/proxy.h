@@ -14,6 +14,7 @@
 #include "core/log.h"
 #include "http/parser.h"
 #include "proxy/buf.h"
+#include "proxy/deadline.h"
 
 typedef struct lv_server lv_server_t;
 typedef struct lv_worker lv_worker_t;
@@ -90,6 +91,7 @@ struct lv_uconn {
     uv_tcp_t tcp;
     uv_connect_t connect_req;
     uv_timer_t timer; /* connect timeout, read timeout, or idle timeout */
+    lv_deadline_t deadline;
     lv_link_t idle_link;
     lv_pool_t *pool;
     lv_host_t *host;
@@ -113,6 +115,7 @@ typedef enum {
 struct lv_conn {
     uv_tcp_t tcp;
     uv_timer_t timer;     /* header, keep-alive or send timeout */
+    lv_deadline_t deadline;
     lv_link_t link;       /* worker's connections */
     lv_link_t defer_link; /* worker's list of connections to resume (pipelining) */
     uint8_t closing_handles;

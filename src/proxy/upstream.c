@@ -117,6 +117,8 @@ void lv__uconn_fail(lv_uconn_t *u, int status, bool connect_failed)
 static void uconn_timeout(uv_timer_t *t)
 {
     lv_uconn_t *u = t->data;
+    if (!lv_deadline_expired(&u->deadline, &u->timer, uconn_timeout))
+        return;
     switch (u->state) {
     case LV_UCONN_CONNECTING:
         lv_counter_add(&u->pool->metrics->upstream_connect_errors, 1);
@@ -141,7 +143,7 @@ static void uconn_timeout(uv_timer_t *t)
 
 void lv__uconn_arm_read_timeout(lv_uconn_t *u)
 {
-    uv_timer_start(&u->timer, uconn_timeout, u->pool->svc->read_timeout_ms, 0);
+    lv_deadline_set(&u->deadline, &u->timer, uconn_timeout, u->pool->svc->read_timeout_ms);
 }
 
 /* Response parser callbacks: relay to the request in flight. */
@@ -303,10 +305,10 @@ lv_uconn_t *lv__uconn_get(lv_pool_t *p, lv_host_t *h, bool *reused)
     if (rc < 0) {
         /* Report through the normal path on the next turn: the caller attaches the request. */
         u->broken = true;
-        uv_timer_start(&u->timer, uconn_timeout, 0, 0);
+        lv_deadline_set(&u->deadline, &u->timer, uconn_timeout, 0);
         return u;
     }
-    uv_timer_start(&u->timer, uconn_timeout, p->svc->connect_timeout_ms, 0);
+    lv_deadline_set(&u->deadline, &u->timer, uconn_timeout, p->svc->connect_timeout_ms);
     return u;
 }
 
@@ -326,5 +328,5 @@ void lv__uconn_release(lv_uconn_t *u)
     u->host->n_idle++;
     /* Keep reading: an upstream that closes an idle connection is noticed at once. */
     lv__uconn_start_read(u);
-    uv_timer_start(&u->timer, uconn_timeout, p->svc->keepalive_idle_ms, 0);
+    lv_deadline_set(&u->deadline, &u->timer, uconn_timeout, p->svc->keepalive_idle_ms);
 }

@@ -1,0 +1,1282 @@
+/* core/config.c: loads a YAML file into an immutable lv_config_t snapshot, driven by the
+ * settings table; collects every error as "file:line:col: key: message". Main thread only
+ * (loading); ref/unref and lv_config_route are safe from any thread. */
+#include "core/config.h"
+#include "core/common.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+#include <yaml.h>
+
+#define MAX_DEPTH 32     /* YAML nesting; the schema needs 4 */
+#define MAX_NODES 200000 /* YAML nodes per file */
+#define MAX_ERRORS 100   /* error lines kept */
+#define MAX_FILE_BYTES (4u << 20)
+#define MAX_SETTINGS 128
+#define MAX_MAP_KEYS 256 /* keys in one mapping; the schema needs 28 */
+#define MAX_WORKERS 64
+
+/* LV_CONFIG_K_ENUM rows store the value index through an int. */
+_Static_assert(sizeof(lv_criticality_t) == sizeof(int), "enum size");
+_Static_assert(sizeof(lv_balance_t) == sizeof(int), "enum size");
+
+/* ---- addresses ---- */
+
+static int parse_port(const char *s, size_t len, uint16_t *port)
+{
+    if (len == 0 || len > 5)
+        return LV_EINVAL;
+    uint32_t v = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return LV_EINVAL;
+        v = v * 10 + (uint32_t)(s[i] - '0');
+    }
+    if (v > 65535)
+        return LV_EINVAL;
+    *port = (uint16_t)v;
+    return 0;
+}
+
+int lv_addr_parse(lv_addr_t *out, const char *text, bool allow_port0)
+{
+    char host[64];
+    uint16_t port;
+    size_t len = strlen(text);
+    const char *colon;
+    memset(out, 0, sizeof(*out));
+    if (len == 0 || len >= 64)
+        return LV_EINVAL;
+    if (text[0] == '[') {
+        const char *end = strchr(text, ']');
+        if (!end || end[1] != ':')
+            return LV_EINVAL;
+        size_t hl = (size_t)(end - text - 1);
+        memcpy(host, text + 1, hl);
+        host[hl] = '\0';
+        colon = end + 1;
+        struct sockaddr_in6 *sa = (struct sockaddr_in6 *)&out->sa;
+        if (hl == 0 || inet_pton(AF_INET6, host, &sa->sin6_addr) != 1)
+            return LV_EINVAL;
+        if (parse_port(colon + 1, strlen(colon + 1), &port) != 0)
+            return LV_EINVAL;
+        sa->sin6_family = AF_INET6;
+        sa->sin6_port = htons(port);
+        out->sa_len = sizeof(*sa);
+        char norm[INET6_ADDRSTRLEN];
+        inet_ntop(AF_INET6, &sa->sin6_addr, norm, sizeof(norm));
+        snprintf(out->text, sizeof(out->text), "[%s]:%u", norm, (unsigned)port);
+    } else {
+        colon = strrchr(text, ':');
+        if (!colon || colon == text)
+            return LV_EINVAL;
+        size_t hl = (size_t)(colon - text);
+        memcpy(host, text, hl);
+        host[hl] = '\0';
+        if (parse_port(colon + 1, strlen(colon + 1), &port) != 0)
+            return LV_EINVAL;
+        struct sockaddr_in *sa = (struct sockaddr_in *)&out->sa;
+        if (strcmp(host, "localhost") == 0)
+            sa->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        else if (inet_pton(AF_INET, host, &sa->sin_addr) != 1)
+            return LV_EINVAL;
+        sa->sin_family = AF_INET;
+        sa->sin_port = htons(port);
+        out->sa_len = sizeof(*sa);
+        char norm[INET_ADDRSTRLEN];
+        inet_ntop(AF_INET, &sa->sin_addr, norm, sizeof(norm));
+        snprintf(out->text, sizeof(out->text), "%s:%u", norm, (unsigned)port);
+    }
+    if (port == 0 && !allow_port0) {
+        memset(out, 0, sizeof(*out));
+        return LV_EINVAL;
+    }
+    return 0;
+}
+
+static uint16_t addr_port(const lv_addr_t *a)
+{
+    if (a->sa.ss_family == AF_INET6)
+        return ntohs(((const struct sockaddr_in6 *)&a->sa)->sin6_port);
+    return ntohs(((const struct sockaddr_in *)&a->sa)->sin_port);
+}
+
+/* ---- errors ---- */
+
+void lv_config_errors_fini(lv_config_errors_t *errs)
+{
+    if (!errs)
+        return;
+    for (uint32_t i = 0; i < errs->n; i++)
+        free(errs->lines[i]);
+    free(errs->lines);
+    errs->lines = NULL;
+    errs->n = 0;
+}
+
+static void errs_push(lv_config_errors_t *errs, char *line)
+{
+    char **lines = realloc(errs->lines, (errs->n + 1) * sizeof(*lines));
+    LV_ASSERT(lines != NULL);
+    errs->lines = lines;
+    errs->lines[errs->n++] = line;
+}
+
+/* ---- the YAML tree: built from libyaml events so nesting, size and aliases are bounded ---- */
+
+enum { YN_SCALAR, YN_SEQ, YN_MAP };
+
+typedef struct yn {
+    int kind;
+    bool plain;         /* a plain (unquoted) scalar: may be null */
+    uint32_t line, col; /* 1-based */
+    char *s;            /* scalar bytes, NUL-terminated (may hold inner NULs) */
+    size_t len;
+    struct yn **kids; /* SEQ: items; MAP: key, value, key, value ... */
+    uint32_t n, cap;
+} yn_t;
+
+typedef struct loader_err {
+    uint32_t line, col;
+    char *text;
+} loader_err_t;
+
+typedef struct loader {
+    const char *name;
+    lv_config_errors_t *errs;
+    uint32_t n_errs;     /* problems found (all counted, MAX_ERRORS kept) */
+    loader_err_t *found; /* kept problems, sorted by position when handed to errs */
+    lv_config_t *cfg;
+    uint32_t n_nodes;
+} loader_t;
+
+static void yn_free(yn_t *n)
+{
+    if (!n)
+        return;
+    for (uint32_t i = 0; i < n->n; i++)
+        yn_free(n->kids[i]);
+    free(n->kids);
+    free(n->s);
+    free(n);
+}
+
+static void yn_add(yn_t *parent, yn_t *kid)
+{
+    if (parent->n == parent->cap) {
+        parent->cap = parent->cap ? parent->cap * 2 : 4;
+        parent->kids = realloc(parent->kids, parent->cap * sizeof(*parent->kids));
+        LV_ASSERT(parent->kids != NULL);
+    }
+    parent->kids[parent->n++] = kid;
+}
+
+static bool yn_null(const yn_t *n)
+{
+    if (!n)
+        return true;
+    if (n->kind != YN_SCALAR || !n->plain)
+        return false;
+    return n->len == 0 || strcmp(n->s, "~") == 0 || strcmp(n->s, "null") == 0 ||
+           strcmp(n->s, "Null") == 0 || strcmp(n->s, "NULL") == 0;
+}
+
+/* Writes at most `max` bytes of s, quoted, with unprintable bytes escaped. */
+static void quote(char *buf, size_t size, const char *s, size_t len)
+{
+    size_t o = 0, max = 48;
+    if (size < 8)
+        return;
+    buf[o++] = '"';
+    for (size_t i = 0; i < len && i < max && o + 6 < size; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\') {
+            buf[o++] = '\\';
+            buf[o++] = (char)c;
+        } else if (c < 0x20 || c == 0x7f) {
+            o += (size_t)snprintf(buf + o, size - o, "\\x%02x", c);
+        } else {
+            buf[o++] = (char)c;
+        }
+    }
+    if (len > max && o + 4 < size) {
+        memcpy(buf + o, "...", 3);
+        o += 3;
+    }
+    buf[o++] = '"';
+    buf[o] = '\0';
+}
+
+static void err_at(loader_t *ld, uint32_t line, uint32_t col, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+static void err_at(loader_t *ld, uint32_t line, uint32_t col, const char *key, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    if (!ld->errs || ld->n_errs >= MAX_ERRORS) {
+        ld->n_errs++;
+        return;
+    }
+    if (!ld->found)
+        ld->found = lv_xcalloc(MAX_ERRORS, sizeof(*ld->found));
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    size_t n = strlen(ld->name) + strlen(key) + strlen(msg) + 32;
+    loader_err_t *e = &ld->found[ld->n_errs++];
+    e->line = line;
+    e->col = col;
+    e->text = lv_xmalloc(n);
+    snprintf(e->text, n, "%s:%u:%u: %s: %s", ld->name, line, col, key, msg);
+}
+
+/* Hands the kept problems to errs in file order (stable: equal positions keep their order). */
+static void errs_flush(loader_t *ld)
+{
+    uint32_t kept = LV_MIN(ld->n_errs, (uint32_t)MAX_ERRORS);
+    if (!ld->errs || !ld->found)
+        return;
+    for (uint32_t i = 1; i < kept; i++) { /* insertion sort: at most MAX_ERRORS items */
+        loader_err_t e = ld->found[i];
+        uint32_t j = i;
+        while (j > 0 && (ld->found[j - 1].line > e.line ||
+                         (ld->found[j - 1].line == e.line && ld->found[j - 1].col > e.col))) {
+            ld->found[j] = ld->found[j - 1];
+            j--;
+        }
+        ld->found[j] = e;
+    }
+    for (uint32_t i = 0; i < kept; i++)
+        errs_push(ld->errs, ld->found[i].text);
+    if (ld->n_errs > MAX_ERRORS) {
+        char msg[256];
+        snprintf(msg, sizeof(msg), "%s: too many errors (%u), only the first %d are shown",
+                 ld->name, ld->n_errs, MAX_ERRORS);
+        errs_push(ld->errs, lv_xstrdup(msg));
+    }
+    free(ld->found);
+    ld->found = NULL;
+}
+
+#define ERR(ld, node, key, ...) err_at((ld), (node)->line, (node)->col, (key), __VA_ARGS__)
+
+/* Byte offset -> 1-based line and column, for reader errors that have no mark. */
+static void offset_to_mark(const char *s, size_t len, size_t off, uint32_t *line, uint32_t *col)
+{
+    *line = 1;
+    *col = 1;
+    for (size_t i = 0; i < off && i < len; i++) {
+        if (s[i] == '\n') {
+            (*line)++;
+            *col = 1;
+        } else {
+            (*col)++;
+        }
+    }
+}
+
+static yn_t *yn_new(loader_t *ld, int kind, const yaml_mark_t *m)
+{
+    yn_t *n = lv_xcalloc(1, sizeof(*n));
+    n->kind = kind;
+    n->line = (uint32_t)m->line + 1;
+    n->col = (uint32_t)m->column + 1;
+    ld->n_nodes++;
+    return n;
+}
+
+/* Parses the whole stream. Returns 0 and *root (NULL for an empty stream) or an error (one
+ * line already reported). */
+static int yaml_build(loader_t *ld, const char *yaml, size_t len, yn_t **root)
+{
+    yaml_parser_t p;
+    yaml_event_t ev;
+    yn_t *stack[MAX_DEPTH + 1];
+    int depth = 0, rc = 0, docs = 0;
+    bool done = false;
+
+    *root = NULL;
+    int ok = yaml_parser_initialize(&p);
+    LV_ASSERT(ok);
+    yaml_parser_set_input_string(&p, (const unsigned char *)yaml, len);
+    while (!done) {
+        if (!yaml_parser_parse(&p, &ev)) {
+            uint32_t line, col;
+            if (p.error == YAML_READER_ERROR) {
+                offset_to_mark(yaml, len, p.problem_offset, &line, &col);
+            } else {
+                line = (uint32_t)p.problem_mark.line + 1;
+                col = (uint32_t)p.problem_mark.column + 1;
+            }
+            if (p.context)
+                err_at(ld, line, col, "yaml", "%s %s (line %zu, column %zu)",
+                       p.problem ? p.problem : "syntax error", p.context, p.context_mark.line + 1,
+                       p.context_mark.column + 1);
+            else
+                err_at(ld, line, col, "yaml", "%s", p.problem ? p.problem : "syntax error");
+            rc = LV_ECONFIG;
+            break;
+        }
+        yn_t *node = NULL;
+        const yaml_mark_t *m = &ev.start_mark;
+        switch (ev.type) {
+        case YAML_STREAM_END_EVENT:
+            done = true;
+            break;
+        case YAML_DOCUMENT_START_EVENT:
+            if (++docs > 1) {
+                err_at(ld, (uint32_t)m->line + 1, (uint32_t)m->column + 1, "yaml",
+                       "only one document is allowed");
+                rc = LV_ECONFIG;
+            }
+            break;
+        case YAML_ALIAS_EVENT:
+            err_at(ld, (uint32_t)m->line + 1, (uint32_t)m->column + 1, "yaml",
+                   "aliases are not supported");
+            rc = LV_ECONFIG;
+            break;
+        case YAML_SCALAR_EVENT:
+            node = yn_new(ld, YN_SCALAR, m);
+            node->plain = ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+            node->len = ev.data.scalar.length;
+            node->s = lv_xstrndup((const char *)ev.data.scalar.value, node->len);
+            break;
+        case YAML_SEQUENCE_START_EVENT:
+            node = yn_new(ld, YN_SEQ, m);
+            break;
+        case YAML_MAPPING_START_EVENT:
+            node = yn_new(ld, YN_MAP, m);
+            break;
+        case YAML_SEQUENCE_END_EVENT:
+        case YAML_MAPPING_END_EVENT:
+            LV_ASSERT(depth > 0);
+            depth--;
+            break;
+        default:
+            break;
+        }
+        if (node) {
+            if (depth > 0)
+                yn_add(stack[depth - 1], node);
+            else if (!*root)
+                *root = node;
+            else {
+                yn_free(node); /* cannot happen in one document; be safe */
+                node = NULL;
+            }
+        }
+        if (node) {
+            if (node->kind != YN_SCALAR) {
+                if (depth == MAX_DEPTH) {
+                    err_at(ld, node->line, node->col, "yaml", "nesting deeper than %d levels",
+                           MAX_DEPTH);
+                    rc = LV_ECONFIG;
+                } else {
+                    stack[depth++] = node;
+                }
+            }
+            if (ld->n_nodes > MAX_NODES) {
+                err_at(ld, node->line, node->col, "yaml", "more than %d nodes", MAX_NODES);
+                rc = LV_ECONFIG;
+            }
+        }
+        yaml_event_delete(&ev);
+        if (rc)
+            break;
+    }
+    yaml_parser_delete(&p);
+    if (rc) {
+        yn_free(*root);
+        *root = NULL;
+    }
+    return rc;
+}
+
+/* ---- scalar parsing ---- */
+
+static bool parse_u64(const char *s, size_t len, uint64_t *out, size_t *used)
+{
+    uint64_t v = 0;
+    size_t i = 0;
+    for (; i < len && s[i] >= '0' && s[i] <= '9'; i++) {
+        uint64_t d = (uint64_t)(s[i] - '0');
+        if (v > (UINT64_MAX - d) / 10)
+            return false;
+        v = v * 10 + d;
+    }
+    if (i == 0)
+        return false;
+    *out = v;
+    *used = i;
+    return true;
+}
+
+static bool mul_ok(uint64_t *v, uint64_t m)
+{
+    if (*v > UINT64_MAX / m)
+        return false;
+    *v *= m;
+    return true;
+}
+
+/* "16384", "16k", "16KiB", "1m", "1g" */
+static bool parse_bytes(const char *s, size_t len, uint64_t *out)
+{
+    size_t used;
+    if (!parse_u64(s, len, out, &used))
+        return false;
+    const char *u = s + used;
+    size_t ul = len - used;
+    if (ul == 0)
+        return true;
+    uint64_t m;
+    switch (tolower((unsigned char)u[0])) {
+    case 'k':
+        m = 1024;
+        break;
+    case 'm':
+        m = 1024 * 1024;
+        break;
+    case 'g':
+        m = 1024 * 1024 * 1024;
+        break;
+    default:
+        return false;
+    }
+    if (!(ul == 1 || (ul == 2 && tolower((unsigned char)u[1]) == 'b') ||
+          (ul == 3 && strncasecmp(u + 1, "ib", 2) == 0)))
+        return false;
+    return mul_ok(out, m);
+}
+
+/* "500" (ms), "500ms", "10s", "2m", "1h" */
+static bool parse_duration(const char *s, size_t len, uint64_t *out)
+{
+    size_t used;
+    if (!parse_u64(s, len, out, &used))
+        return false;
+    const char *u = s + used;
+    size_t ul = len - used;
+    if (ul == 0 || (ul == 2 && memcmp(u, "ms", 2) == 0))
+        return true;
+    if (ul != 1)
+        return false;
+    switch (u[0]) {
+    case 's':
+        return mul_ok(out, 1000);
+    case 'm':
+        return mul_ok(out, 60000);
+    case 'h':
+        return mul_ok(out, 3600000);
+    default:
+        return false;
+    }
+}
+
+/* Index of word in "a|b|c", or -1. */
+static int enum_index(const char *choices, const char *word, size_t len)
+{
+    int i = 0;
+    const char *p = choices;
+    while (*p) {
+        const char *bar = strchr(p, '|');
+        size_t n = bar ? (size_t)(bar - p) : strlen(p);
+        if (n == len && memcmp(p, word, n) == 0)
+            return i;
+        if (!bar)
+            break;
+        p = bar + 1;
+        i++;
+    }
+    return -1;
+}
+
+/* Edit distance (optimal string alignment: a swap of two letters costs 1) of short
+ * strings such as keys; 99 if either is too long. */
+static unsigned edit_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    unsigned d[65][65];
+    if (la > 64 || lb > 64)
+        return 99;
+    for (size_t i = 0; i <= la; i++)
+        d[i][0] = (unsigned)i;
+    for (size_t j = 0; j <= lb; j++)
+        d[0][j] = (unsigned)j;
+    for (size_t i = 1; i <= la; i++)
+        for (size_t j = 1; j <= lb; j++) {
+            unsigned cost = a[i - 1] == b[j - 1] ? 0 : 1;
+            unsigned best = LV_MIN(d[i - 1][j] + 1, d[i][j - 1] + 1);
+            best = LV_MIN(best, d[i - 1][j - 1] + cost);
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
+                best = LV_MIN(best, d[i - 2][j - 2] + 1);
+            d[i][j] = best;
+        }
+    return d[la][lb];
+}
+
+/* ---- applying table rows ---- */
+
+typedef struct scope {
+    const char *prefix; /* table prefix: "", "limits.", "services[]." */
+    char path[160];     /* display path of the map: "", "services[2]" */
+    char *base;         /* struct the rows' offsets point into */
+} scope_t;
+
+static void key_path(char *buf, size_t size, const char *path, const char *key)
+{
+    int n = path[0] ? snprintf(buf, size, "%s.%s", path, key) : snprintf(buf, size, "%s", key);
+    if (n < 0 || (size_t)n >= size)
+        buf[size - 1] = '\0'; /* a display path: cut, never overflowed */
+}
+
+static const char *kind_name(int kind)
+{
+    return kind == YN_MAP ? "a mapping" : kind == YN_SEQ ? "a list" : "a scalar";
+}
+
+/* Checks that v is a scalar without NUL bytes; reports otherwise. */
+static bool want_scalar(loader_t *ld, const yn_t *v, const char *key, const char *what)
+{
+    if (v->kind != YN_SCALAR) {
+        ERR(ld, v, key, "expected %s, got %s", what, kind_name(v->kind));
+        return false;
+    }
+    if (memchr(v->s, '\0', v->len)) {
+        ERR(ld, v, key, "contains a NUL byte");
+        return false;
+    }
+    return true;
+}
+
+static void set_str(char **field, const char *s, size_t len)
+{
+    free(*field);
+    *field = s ? lv_xstrndup(s, len) : NULL;
+}
+
+static bool name_ok(const char *s, size_t len, size_t max)
+{
+    if (len == 0 || len > max)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (!isalnum((unsigned char)s[i]) && s[i] != '_' && s[i] != '.' && s[i] != '-')
+            return false;
+    return true;
+}
+
+static bool host_ok(const char *s, size_t len)
+{
+    if (len == 0 || len > 255)
+        return false;
+    if (s[0] == '[') {
+        char buf[64];
+        struct in6_addr a6;
+        if (len < 3 || len - 2 >= sizeof(buf) || s[len - 1] != ']')
+            return false;
+        memcpy(buf, s + 1, len - 2);
+        buf[len - 2] = '\0';
+        return inet_pton(AF_INET6, buf, &a6) == 1;
+    }
+    for (size_t i = 0; i < len; i++)
+        if (!isalnum((unsigned char)s[i]) && s[i] != '-' && s[i] != '.' && s[i] != '_')
+            return false;
+    return true;
+}
+
+static void apply_addr_list(loader_t *ld, const lv_config_setting_t *row, const yn_t *v,
+                            const char *key, char *base)
+{
+    lv_addr_t **list = (lv_addr_t **)(void *)(base + row->offset);
+    uint32_t *count = (uint32_t *)(void *)(base + row->count_offset);
+    const yn_t *const *items = (const yn_t *const *)v->kids;
+    uint32_t n = v->n;
+    bool port0 = (row->flags & LV_CONFIG_F_PORT0) != 0;
+
+    if (v->kind == YN_SCALAR) { /* one address may be written without brackets */
+        items = (const yn_t *const *)&v;
+        n = 1;
+    } else if (v->kind != YN_SEQ) {
+        ERR(ld, v, key, "expected a list of HOST:PORT, got %s", kind_name(v->kind));
+        return;
+    }
+    if (n < row->min) {
+        ERR(ld, v, key, "must not be empty");
+        return;
+    }
+    if (n > row->max) {
+        ERR(ld, v, key, "more than %u addresses", (unsigned)row->max);
+        return;
+    }
+    free(*list);
+    *list = lv_xcalloc(n, sizeof(lv_addr_t));
+    *count = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        const yn_t *it = items[i];
+        char ik[200], q[128];
+        if (v->kind == YN_SEQ)
+            snprintf(ik, sizeof(ik), "%s[%u]", key, i);
+        else
+            snprintf(ik, sizeof(ik), "%s", key);
+        if (!want_scalar(ld, it, ik, "HOST:PORT"))
+            continue;
+        lv_addr_t a;
+        quote(q, sizeof(q), it->s, it->len);
+        if (lv_addr_parse(&a, it->s, true) != 0) {
+            ERR(ld, it, ik, "%s is not HOST:PORT", q);
+            continue;
+        }
+        if (!port0 && addr_port(&a) == 0) {
+            ERR(ld, it, ik, "%s: port 0 is not allowed here", q);
+            continue;
+        }
+        bool dup = false;
+        for (uint32_t j = 0; j < *count && !dup; j++)
+            dup = addr_port(&a) != 0 && strcmp((*list)[j].text, a.text) == 0;
+        if (dup) {
+            ERR(ld, it, ik, "%s is listed twice", q);
+            continue;
+        }
+        (*list)[(*count)++] = a;
+    }
+}
+
+static void walk_services(loader_t *ld, const lv_config_setting_t *row, const yn_t *v);
+static void walk_routes(loader_t *ld, const lv_config_setting_t *row, const yn_t *v);
+
+/* Applies one scalar-valued row (or a list row) to scope base. */
+static void apply(loader_t *ld, const lv_config_setting_t *row, const yn_t *v, const char *key,
+                  char *base)
+{
+    void *field = base + row->offset;
+    char q[128];
+    uint64_t u;
+
+    switch (row->kind) {
+    case LV_CONFIG_K_ADDR_LIST:
+        apply_addr_list(ld, row, v, key, base);
+        return;
+    case LV_CONFIG_K_SERVICES:
+        walk_services(ld, row, v);
+        return;
+    case LV_CONFIG_K_ROUTES:
+        walk_routes(ld, row, v);
+        return;
+    default:
+        break;
+    }
+    if (!want_scalar(ld, v, key, "a scalar"))
+        return;
+    quote(q, sizeof(q), v->s, v->len);
+
+    switch (row->kind) {
+    case LV_CONFIG_K_UINT:
+    case LV_CONFIG_K_BYTES32:
+    case LV_CONFIG_K_BYTES64:
+    case LV_CONFIG_K_DURATION: {
+        bool ok;
+        size_t used = 0;
+        if (row->kind == LV_CONFIG_K_UINT)
+            ok = parse_u64(v->s, v->len, &u, &used) && used == v->len;
+        else if (row->kind == LV_CONFIG_K_DURATION)
+            ok = parse_duration(v->s, v->len, &u);
+        else
+            ok = parse_bytes(v->s, v->len, &u);
+        /* Digits that overflow, alone or times a unit, are out of range, not malformed. */
+        size_t nd = strspn(v->s, "0123456789");
+        bool range = nd == v->len;
+        if (!ok && !range && nd > 0 && row->kind != LV_CONFIG_K_UINT && v->len - nd <= 3) {
+            char unit[8]; /* "1" + the unit: valid means the number itself overflowed */
+            uint64_t one;
+            snprintf(unit, sizeof(unit), "1%s", v->s + nd);
+            range = row->kind == LV_CONFIG_K_DURATION ? parse_duration(unit, strlen(unit), &one)
+                                                      : parse_bytes(unit, strlen(unit), &one);
+        }
+        if (!ok && range && nd > 0) {
+            ERR(ld, v, key, "%s is out of range %llu..%llu", q, (unsigned long long)row->min,
+                (unsigned long long)row->max);
+            return;
+        }
+        if (!ok) {
+            const char *what = row->kind == LV_CONFIG_K_UINT       ? "an unsigned integer"
+                               : row->kind == LV_CONFIG_K_DURATION ? "a duration (e.g. 500ms, 10s)"
+                                                                   : "a size (e.g. 16384, 16k)";
+            ERR(ld, v, key, "%s is not %s", q, what);
+            return;
+        }
+        if (u < row->min || u > row->max) {
+            ERR(ld, v, key, "%s is out of range %llu..%llu", q, (unsigned long long)row->min,
+                (unsigned long long)row->max);
+            return;
+        }
+        if (row->kind == LV_CONFIG_K_BYTES64)
+            *(uint64_t *)field = u;
+        else
+            *(uint32_t *)field = (uint32_t)u;
+        return;
+    }
+    case LV_CONFIG_K_BOOL:
+        if (strcmp(v->s, "true") == 0)
+            *(bool *)field = true;
+        else if (strcmp(v->s, "false") == 0)
+            *(bool *)field = false;
+        else
+            ERR(ld, v, key, "%s is not true or false", q);
+        return;
+    case LV_CONFIG_K_ADDR: {
+        lv_addr_t a;
+        if (lv_addr_parse(&a, v->s, true) != 0)
+            ERR(ld, v, key, "%s is not HOST:PORT", q);
+        else if (!(row->flags & LV_CONFIG_F_PORT0) && addr_port(&a) == 0)
+            ERR(ld, v, key, "%s: port 0 is not allowed here", q);
+        else
+            *(lv_addr_t *)field = a;
+        return;
+    }
+    case LV_CONFIG_K_STRING:
+        if (v->len > row->max) {
+            ERR(ld, v, key, "longer than %llu bytes", (unsigned long long)row->max);
+        } else if ((row->flags & LV_CONFIG_F_OFF_NULL) && strcmp(v->s, "off") == 0) {
+            set_str(field, NULL, 0);
+        } else if (v->len == 0) {
+            if (row->flags & LV_CONFIG_F_EMPTY_NULL)
+                set_str(field, NULL, 0);
+            else
+                ERR(ld, v, key, "must not be empty");
+        } else {
+            set_str(field, v->s, v->len);
+        }
+        return;
+    case LV_CONFIG_K_ENUM_STR:
+    case LV_CONFIG_K_ENUM: {
+        int i = enum_index(row->bounds, v->s, v->len);
+        if (i < 0)
+            ERR(ld, v, key, "%s is not one of %s", q, row->bounds);
+        else if (row->kind == LV_CONFIG_K_ENUM)
+            *(int *)field = i;
+        else
+            set_str(field, v->s, v->len);
+        return;
+    }
+    case LV_CONFIG_K_NAME:
+        if (!name_ok(v->s, v->len, row->max))
+            ERR(ld, v, key, "%s is not a name of 1..%llu characters [A-Za-z0-9_.-]", q,
+                (unsigned long long)row->max);
+        else
+            set_str(field, v->s, v->len);
+        return;
+    case LV_CONFIG_K_HOST:
+        if (v->len == 0) {
+            set_str(field, NULL, 0);
+        } else if (!host_ok(v->s, v->len)) {
+            ERR(ld, v, key, "%s is not a host name (no port, no scheme)", q);
+        } else {
+            set_str(field, v->s, v->len);
+            for (char *c = *(char **)field; *c; c++)
+                *c = (char)tolower((unsigned char)*c);
+        }
+        return;
+    case LV_CONFIG_K_PATH: {
+        bool ok = v->len >= row->min && v->len <= row->max && v->s[0] == '/';
+        for (size_t i = 0; ok && i < v->len; i++)
+            ok = (unsigned char)v->s[i] > 0x20 && v->s[i] != 0x7f;
+        if (!ok) {
+            ERR(ld, v, key, "%s must start with \"/\" and have no spaces (at most %llu bytes)", q,
+                (unsigned long long)row->max);
+            return;
+        }
+        set_str(field, v->s, v->len);
+        *(size_t *)(void *)(base + row->count_offset) = v->len;
+        return;
+    }
+    case LV_CONFIG_K_SERVICE: {
+        const lv_config_t *cfg = ld->cfg;
+        const char *best = NULL;
+        unsigned best_d = 3;
+        /* The hint is quadratic work: only for small files that are not already broken. */
+        bool hint = cfg->n_services <= 64 && ld->n_errs < MAX_ERRORS;
+        for (uint32_t i = 0; i < cfg->n_services; i++) {
+            const char *name = cfg->services[i].name;
+            if (!name)
+                continue;
+            if (strlen(name) == v->len && memcmp(name, v->s, v->len) == 0) {
+                *(uint32_t *)field = i;
+                return;
+            }
+            unsigned d = hint ? edit_distance(v->s, name) : 99;
+            if (d < best_d) {
+                best_d = d;
+                best = name;
+            }
+        }
+        if (best)
+            ERR(ld, v, key, "no service named %s (did you mean \"%s\"?)", q, best);
+        else
+            ERR(ld, v, key, "no service named %s", q);
+        return;
+    }
+    default:
+        LV_UNREACHABLE("list kinds handled above");
+    }
+}
+
+static bool has_prefix(const char *s, const char *prefix)
+{
+    return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/* A row belongs directly to a scope when it starts with the prefix and has no further
+ * "[]" (a row of a nested list). Sections like "limits." are part of the "" scope. */
+static bool row_in_scope(const lv_config_setting_t *row, const char *prefix)
+{
+    return has_prefix(row->key, prefix) && !strstr(row->key + strlen(prefix), "[]");
+}
+
+/* Fills base with the defaults of every row of the scope, parsed from the table text. */
+static void apply_defaults(loader_t *ld, const char *prefix, char *base)
+{
+    for (size_t i = 0; i < lv_config_n_settings; i++) {
+        const lv_config_setting_t *row = &lv_config_settings[i];
+        if (!row_in_scope(row, prefix) || (row->flags & LV_CONFIG_F_REQUIRED) ||
+            row->kind == LV_CONFIG_K_SERVICES || row->kind == LV_CONFIG_K_ROUTES ||
+            row->dflt[0] == '\0')
+            continue;
+        yn_t v = {.kind = YN_SCALAR, .line = 0, .col = 0, .s = (char *)row->dflt};
+        v.len = strlen(row->dflt);
+        uint32_t before = ld->n_errs;
+        apply(ld, row, &v, row->key, base);
+        LV_ASSERT(ld->n_errs == before); /* a default that does not parse is a table bug */
+    }
+}
+
+/* The display name of a mapping: "services[0]", "limits", or "(top)". */
+static void section_key(char *buf, size_t size, const scope_t *sc, const char *section)
+{
+    key_path(buf, size, sc->path, section);
+    size_t n = strlen(buf);
+    if (n && buf[n - 1] == '.')
+        buf[n - 1] = '\0';
+    if (!buf[0])
+        snprintf(buf, size, "(top)");
+}
+
+/* Walks one mapping: every key must be a row (or a section) of the scope. `required` rows
+ * of the scope that are absent are reported at the mapping. Keys listed in `defer` are
+ * handed back in *deferred instead of applied (routes need the services first). */
+static void walk_map(loader_t *ld, const yn_t *map, const scope_t *sc, const char *section,
+                     const yn_t **deferred, const yn_t **deferred_key)
+{
+    bool seen[MAX_SETTINGS] = {false};
+    char full[256], key[256];
+
+    LV_ASSERT(lv_config_n_settings <= MAX_SETTINGS);
+    if (map->n / 2 > MAX_MAP_KEYS) { /* keeps the duplicate check below cheap */
+        section_key(key, sizeof(key), sc, section);
+        ERR(ld, map, key, "more than %d keys", MAX_MAP_KEYS);
+        return;
+    }
+    for (uint32_t i = 0; i + 1 < map->n; i += 2) {
+        const yn_t *k = map->kids[i], *v = map->kids[i + 1];
+        if (k->kind != YN_SCALAR || memchr(k->s, '\0', k->len) || k->len > 100) {
+            section_key(key, sizeof(key), sc, section);
+            ERR(ld, k, key, "keys must be short plain strings");
+            continue;
+        }
+        snprintf(full, sizeof(full), "%s%s%s", sc->prefix, section, k->s);
+        char shown[160];
+        snprintf(shown, sizeof(shown), "%s%s", section, k->s);
+        key_path(key, sizeof(key), sc->path, shown);
+
+        bool dup = false;
+        for (uint32_t j = 0; j < i && !dup; j += 2) {
+            const yn_t *pk = map->kids[j];
+            if (pk->kind == YN_SCALAR && pk->len == k->len && memcmp(pk->s, k->s, k->len) == 0) {
+                ERR(ld, k, key, "duplicate key (first at line %u)", pk->line);
+                dup = true;
+            }
+        }
+        if (dup)
+            continue;
+
+        const lv_config_setting_t *row = NULL;
+        size_t ri = 0;
+        for (; ri < lv_config_n_settings; ri++)
+            if (row_in_scope(&lv_config_settings[ri], sc->prefix) &&
+                strcmp(lv_config_settings[ri].key, full) == 0) {
+                row = &lv_config_settings[ri];
+                break;
+            }
+        if (row) {
+            seen[ri] = true;
+            if (yn_null(v)) {
+                if (row->flags & LV_CONFIG_F_REQUIRED)
+                    ERR(ld, v, key, "required");
+            } else if (row->kind == LV_CONFIG_K_ROUTES && deferred) {
+                *deferred = v;
+                *deferred_key = k;
+            } else {
+                apply(ld, row, v, key, sc->base);
+            }
+            continue;
+        }
+
+        /* A section: some row starts with "<full>." */
+        char sect[160];
+        snprintf(sect, sizeof(sect), "%s%s.", section, k->s);
+        snprintf(full, sizeof(full), "%s%s", sc->prefix, sect);
+        bool is_section = false;
+        for (size_t j = 0; j < lv_config_n_settings && !is_section; j++)
+            is_section = row_in_scope(&lv_config_settings[j], sc->prefix) &&
+                         has_prefix(lv_config_settings[j].key, full);
+        if (is_section && k->len < 64) {
+            if (yn_null(v))
+                continue;
+            if (v->kind != YN_MAP)
+                ERR(ld, v, key, "expected a mapping, got %s", kind_name(v->kind));
+            else
+                walk_map(ld, v, sc, sect, NULL, NULL);
+            continue;
+        }
+
+        /* Unknown: hint at the nearest key of the same section. */
+        const char *best = NULL;
+        unsigned best_d = k->len <= 4 ? 2 : 3;
+        snprintf(full, sizeof(full), "%s%s", sc->prefix, section);
+        size_t fl = strlen(full);
+        for (size_t j = 0; j < lv_config_n_settings && ld->n_errs < MAX_ERRORS; j++) {
+            const char *rk = lv_config_settings[j].key;
+            if (!row_in_scope(&lv_config_settings[j], sc->prefix) || !has_prefix(rk, full))
+                continue;
+            char cand[64];
+            size_t cl = strcspn(rk + fl, ".");
+            if (cl >= sizeof(cand))
+                continue;
+            memcpy(cand, rk + fl, cl);
+            cand[cl] = '\0';
+            unsigned d = edit_distance(k->s, cand);
+            if (d < best_d) {
+                best_d = d;
+                best = rk + fl;
+            }
+        }
+        if (best) {
+            size_t bl = strcspn(best, ".");
+            ERR(ld, k, key, "unknown key (did you mean \"%.*s\"?)", (int)bl, best);
+        } else {
+            ERR(ld, k, key, "unknown key");
+        }
+    }
+
+    /* Required rows of this section that did not appear. */
+    char full_sect[160];
+    snprintf(full_sect, sizeof(full_sect), "%s%s", sc->prefix, section);
+    for (size_t j = 0; j < lv_config_n_settings; j++) {
+        const lv_config_setting_t *row = &lv_config_settings[j];
+        if (!(row->flags & LV_CONFIG_F_REQUIRED) || seen[j] || !row_in_scope(row, sc->prefix) ||
+            !has_prefix(row->key, full_sect) || strchr(row->key + strlen(full_sect), '.'))
+            continue;
+        key_path(key, sizeof(key), sc->path, row->key + strlen(sc->prefix));
+        ERR(ld, map, key, "required");
+    }
+}
+
+static void walk_services(loader_t *ld, const lv_config_setting_t *row, const yn_t *v)
+{
+    lv_config_t *cfg = ld->cfg;
+    if (v->kind != YN_SEQ) {
+        ERR(ld, v, row->key, "expected a list of services, got %s", kind_name(v->kind));
+        return;
+    }
+    if (v->n < row->min) {
+        ERR(ld, v, row->key, "must list at least one service");
+        return;
+    }
+    if (v->n > row->max) {
+        ERR(ld, v, row->key, "more than %llu services", (unsigned long long)row->max);
+        return;
+    }
+    cfg->services = lv_xcalloc(v->n, sizeof(*cfg->services));
+    cfg->n_services = v->n;
+    for (uint32_t i = 0; i < v->n; i++) {
+        lv_service_conf_t *svc = &cfg->services[i];
+        const yn_t *it = v->kids[i];
+        scope_t sc = {.prefix = "services[].", .base = (char *)svc};
+        snprintf(sc.path, sizeof(sc.path), "services[%u]", i);
+        apply_defaults(ld, sc.prefix, sc.base);
+        if (it->kind != YN_MAP) {
+            ERR(ld, it, sc.path, "expected a mapping, got %s", kind_name(it->kind));
+            continue;
+        }
+        walk_map(ld, it, &sc, "", NULL, NULL);
+        for (uint32_t j = 0; j < i && svc->name; j++)
+            if (cfg->services[j].name && strcmp(cfg->services[j].name, svc->name) == 0) {
+                /* Point at the name's value in this item. */
+                const yn_t *at = it;
+                for (uint32_t k = 0; k + 1 < it->n; k += 2)
+                    if (it->kids[k]->kind == YN_SCALAR && strcmp(it->kids[k]->s, "name") == 0)
+                        at = it->kids[k + 1];
+                char key[200];
+                snprintf(key, sizeof(key), "%s.name", sc.path);
+                ERR(ld, at, key, "duplicate service name \"%s\" (first at services[%u])", svc->name,
+                    j);
+                break;
+            }
+    }
+}
+
+static void walk_routes(loader_t *ld, const lv_config_setting_t *row, const yn_t *v)
+{
+    lv_config_t *cfg = ld->cfg;
+    if (v->kind != YN_SEQ) {
+        ERR(ld, v, row->key, "expected a list of routes, got %s", kind_name(v->kind));
+        return;
+    }
+    if (v->n > row->max) {
+        ERR(ld, v, row->key, "more than %llu routes", (unsigned long long)row->max);
+        return;
+    }
+    cfg->routes = lv_xcalloc(v->n, sizeof(*cfg->routes));
+    cfg->n_routes = v->n;
+    for (uint32_t i = 0; i < v->n; i++) {
+        lv_route_conf_t *r = &cfg->routes[i];
+        const yn_t *it = v->kids[i];
+        scope_t sc = {.prefix = "routes[].", .base = (char *)r};
+        snprintf(sc.path, sizeof(sc.path), "routes[%u]", i);
+        apply_defaults(ld, sc.prefix, sc.base);
+        if (it->kind != YN_MAP) {
+            ERR(ld, it, sc.path, "expected a mapping, got %s", kind_name(it->kind));
+            continue;
+        }
+        uint32_t before = ld->n_errs;
+        walk_map(ld, it, &sc, "", NULL, NULL);
+        for (uint32_t j = 0; j < i && ld->n_errs == before; j++) {
+            const lv_route_conf_t *o = &cfg->routes[j];
+            bool same_host =
+                (!o->host && !r->host) || (o->host && r->host && strcmp(o->host, r->host) == 0);
+            if (same_host && o->path_prefix && r->path_prefix &&
+                strcmp(o->path_prefix, r->path_prefix) == 0) {
+                ERR(ld, it, sc.path, "same host and path as routes[%u]", j);
+                break;
+            }
+        }
+    }
+}
+
+/* ---- snapshot lifetime ---- */
+
+static void config_free(lv_config_t *cfg)
+{
+    if (!cfg)
+        return;
+    free(cfg->path);
+    free(cfg->listeners);
+    free(cfg->admin_token);
+    free(cfg->access_log);
+    free(cfg->log_level);
+    for (uint32_t i = 0; i < cfg->n_services; i++) {
+        free(cfg->services[i].name);
+        free(cfg->services[i].upstreams);
+    }
+    free(cfg->services);
+    for (uint32_t i = 0; i < cfg->n_routes; i++) {
+        free(cfg->routes[i].host);
+        free(cfg->routes[i].path_prefix);
+    }
+    free(cfg->routes);
+    free(cfg);
+}
+
+lv_config_t *lv_config_ref(lv_config_t *cfg)
+{
+    atomic_fetch_add_explicit(&cfg->refs, 1, memory_order_relaxed);
+    return cfg;
+}
+
+void lv_config_unref(lv_config_t *cfg)
+{
+    if (cfg && atomic_fetch_sub_explicit(&cfg->refs, 1, memory_order_acq_rel) == 1)
+        config_free(cfg);
+}
+
+static uint32_t resolve_workers(uint32_t w)
+{
+    if (w)
+        return w;
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    if (n < 1)
+        n = 1;
+    return (uint32_t)LV_MIN(n, MAX_WORKERS);
+}
+
+static lv_config_t *config_alloc(loader_t *ld, const char *name)
+{
+    lv_config_t *cfg = lv_xcalloc(1, sizeof(*cfg));
+    atomic_init(&cfg->refs, 1);
+    cfg->path = lv_xstrdup(name);
+    ld->cfg = cfg;
+    apply_defaults(ld, "", (char *)cfg);
+    return cfg;
+}
+
+lv_config_t *lv_config_new_default(void)
+{
+    loader_t ld = {.name = "<default>"};
+    lv_config_t *cfg = config_alloc(&ld, "<quick>");
+    cfg->workers = resolve_workers(cfg->workers);
+    return cfg;
+}
+
+/* Checks between keys, once everything is read. */
+static void validate(loader_t *ld, const yn_t *root)
+{
+    lv_config_t *cfg = ld->cfg;
+    if (cfg->limits.target_bytes > cfg->limits.header_bytes) {
+        const yn_t *at = root; /* the value if written, else the limits section */
+        const yn_t *lim = NULL;
+        for (uint32_t i = 0; root && i + 1 < root->n; i += 2)
+            if (root->kids[i]->kind == YN_SCALAR && strcmp(root->kids[i]->s, "limits") == 0)
+                lim = root->kids[i + 1];
+        if (lim && lim->kind == YN_MAP)
+            at = lim;
+        for (uint32_t i = 0; lim && lim->kind == YN_MAP && i + 1 < lim->n; i += 2)
+            if (lim->kids[i]->kind == YN_SCALAR && strcmp(lim->kids[i]->s, "target_bytes") == 0)
+                at = lim->kids[i + 1];
+        ERR(ld, at, "limits.target_bytes", "%u is more than limits.header_bytes (%u)",
+            cfg->limits.target_bytes, cfg->limits.header_bytes);
+    }
+    if (cfg->admin_enabled && addr_port(&cfg->admin) != 0)
+        for (uint32_t i = 0; i < cfg->n_listeners; i++)
+            if (strcmp(cfg->listeners[i].text, cfg->admin.text) == 0) {
+                const yn_t *at = root;
+                for (uint32_t k = 0; root && k + 1 < root->n; k += 2)
+                    if (root->kids[k]->kind == YN_SCALAR && strcmp(root->kids[k]->s, "admin") == 0)
+                        at = root->kids[k + 1];
+                ERR(ld, at, "admin.listen", "same address as listen[%u] (%s)", i, cfg->admin.text);
+            }
+}
+
+lv_config_t *lv_config_load_string(const char *name, const char *yaml, size_t len,
+                                   lv_config_errors_t *errs)
+{
+    loader_t ld = {.name = name ? name : "<string>", .errs = errs};
+    yn_t *root = NULL;
+    lv_config_t *cfg = NULL;
+
+    if (yaml_build(&ld, yaml, len, &root) != 0) {
+        errs_flush(&ld);
+        return NULL;
+    }
+    cfg = config_alloc(&ld, ld.name);
+    yn_t empty = {.kind = YN_MAP, .line = 1, .col = 1};
+    const yn_t *top = root;
+    if (yn_null(root)) {
+        top = &empty;
+    } else if (root->kind != YN_MAP) {
+        ERR(&ld, root, "(top)", "expected a mapping of settings, got %s", kind_name(root->kind));
+        top = NULL;
+    }
+    if (top) {
+        scope_t sc = {.prefix = "", .path = "", .base = (char *)cfg};
+        const yn_t *routes = NULL, *routes_key = NULL;
+        walk_map(&ld, top, &sc, "", &routes, &routes_key);
+        if (routes) {
+            size_t ri = 0;
+            while (lv_config_settings[ri].kind != LV_CONFIG_K_ROUTES)
+                ri++;
+            walk_routes(&ld, &lv_config_settings[ri], routes);
+        } else if (cfg->n_services > 0) {
+            cfg->routes = lv_xcalloc(1, sizeof(*cfg->routes));
+            cfg->n_routes = 1;
+            cfg->routes[0].path_prefix = lv_xstrdup("/");
+            cfg->routes[0].path_prefix_len = 1;
+            cfg->routes[0].service = 0;
+        }
+        validate(&ld, top);
+    }
+    yn_free(root);
+    errs_flush(&ld);
+    if (ld.n_errs) {
+        config_free(cfg);
+        return NULL;
+    }
+    cfg->workers = resolve_workers(cfg->workers);
+    return cfg;
+}
+
+lv_config_t *lv_config_load_file(const char *path, lv_config_errors_t *errs)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf = NULL;
+    size_t len = 0;
+    const char *why = NULL;
+    if (!f) {
+        why = strerror(errno);
+    } else {
+        buf = lv_xmalloc(MAX_FILE_BYTES + 1);
+        len = fread(buf, 1, MAX_FILE_BYTES + 1, f);
+        if (ferror(f))
+            why = "read error";
+        else if (len > MAX_FILE_BYTES)
+            why = "file larger than 4 MiB";
+        fclose(f);
+    }
+    if (why) {
+        if (errs) {
+            size_t n = strlen(path) + strlen(why) + 32;
+            char *line = lv_xmalloc(n);
+            snprintf(line, n, "%s: cannot read: %s", path, why);
+            errs_push(errs, line);
+        }
+        free(buf);
+        return NULL;
+    }
+    lv_config_t *cfg = lv_config_load_string(path, buf, len, errs);
+    free(buf);
+    return cfg;
+}
+
+/* ---- routing ---- */
+
+int lv_config_route(const lv_config_t *cfg, const char *host, size_t host_len, const char *path,
+                    size_t path_len)
+{
+    /* Strip ":port" from the request host ("[::1]:80" keeps its brackets). */
+    if (host && host_len) {
+        if (host[0] == '[') {
+            const char *end = memchr(host, ']', host_len);
+            if (end)
+                host_len = (size_t)(end - host) + 1;
+        } else {
+            const char *colon = memchr(host, ':', host_len);
+            if (colon)
+                host_len = (size_t)(colon - host);
+        }
+    } else {
+        host_len = 0;
+    }
+    int best_host = -1, best_any = -1;
+    size_t best_host_len = 0, best_any_len = 0;
+    for (uint32_t i = 0; i < cfg->n_routes; i++) {
+        const lv_route_conf_t *r = &cfg->routes[i];
+        if (r->path_prefix_len > path_len || memcmp(r->path_prefix, path, r->path_prefix_len))
+            continue;
+        if (r->host) {
+            if (strlen(r->host) != host_len || strncasecmp(r->host, host, host_len) != 0)
+                continue;
+            if (best_host < 0 || r->path_prefix_len > best_host_len) {
+                best_host = (int)i;
+                best_host_len = r->path_prefix_len;
+            }
+        } else if (best_any < 0 || r->path_prefix_len > best_any_len) {
+            best_any = (int)i;
+            best_any_len = r->path_prefix_len;
+        }
+    }
+    return best_host >= 0 ? best_host : best_any;
+}

@@ -1,0 +1,94 @@
+/* http/headers.c: header and method rules shared by the request and response paths
+ * (hop-by-hop fields, method names, idempotency). Pure functions; no state; any thread. */
+#include "http/parser.h"
+
+#include <string.h>
+
+/* Case-insensitive equality of two spans (neither is a literal). */
+static bool lv_http_ieq2(const char *a, const char *b, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        unsigned char x = (unsigned char)a[i], y = (unsigned char)b[i];
+        if (x >= 'A' && x <= 'Z')
+            x = (unsigned char)(x + 32);
+        if (y >= 'A' && y <= 'Z')
+            y = (unsigned char)(y + 32);
+        if (x != y)
+            return false;
+    }
+    return true;
+}
+
+static bool lv_http_hop_fixed(lv_str_t n)
+{
+    switch (n.len) { /* by length first: most names match no case */
+    case 2:
+        return LV_HTTP_IEQ(n, "te");
+    case 7:
+        return LV_HTTP_IEQ(n, "trailer") || LV_HTTP_IEQ(n, "upgrade");
+    case 10:
+        return LV_HTTP_IEQ(n, "connection") || LV_HTTP_IEQ(n, "keep-alive");
+    case 16:
+        return LV_HTTP_IEQ(n, "proxy-connection");
+    case 17:
+        return LV_HTTP_IEQ(n, "transfer-encoding");
+    case 18:
+        return LV_HTTP_IEQ(n, "proxy-authenticate");
+    case 19:
+        return LV_HTTP_IEQ(n, "proxy-authorization");
+    default:
+        return false;
+    }
+}
+
+bool lv_http_is_hop_by_hop(lv_str_t name, lv_str_t connection_value)
+{
+    if (lv_http_hop_fixed(name))
+        return true;
+    /* Connection = #connection-option: comma-separated tokens with optional whitespace. */
+    const char *s = connection_value.p, *end = s + connection_value.len;
+    while (s < end) {
+        const char *comma = memchr(s, ',', (size_t)(end - s));
+        const char *e = comma ? comma : end;
+        const char *a = s;
+        while (a < e && (*a == ' ' || *a == '\t'))
+            a++;
+        const char *b = e;
+        while (b > a && (b[-1] == ' ' || b[-1] == '\t'))
+            b--;
+        if ((size_t)(b - a) == name.len && name.len > 0 && lv_http_ieq2(a, name.p, name.len))
+            return true;
+        if (!comma)
+            break;
+        s = comma + 1;
+    }
+    return false;
+}
+
+const char *lv_http_method_name(uint8_t method)
+{
+#define LV_HTTP_METHOD_CASE(num, name, string)                                                     \
+    case HTTP_##name:                                                                              \
+        return #string;
+    switch (method) {
+        HTTP_ALL_METHOD_MAP(LV_HTTP_METHOD_CASE)
+    default:
+        return "OTHER";
+    }
+#undef LV_HTTP_METHOD_CASE
+}
+
+bool lv_http_method_idempotent(uint8_t method)
+{
+    switch (method) {
+    case HTTP_GET:
+    case HTTP_HEAD:
+    case HTTP_OPTIONS:
+    case HTTP_TRACE:
+    case HTTP_PUT:
+    case HTTP_DELETE:
+        return true;
+    default:
+        return false;
+    }
+}

@@ -1,0 +1,699 @@
+/* tests/unit/core/test_config.c: the YAML loader (good files, defaults, every error with its
+ * exact text), addresses, routing, and docs/config.md staying in step with the table. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/config.h"
+
+#define MIN_OK "listen: 127.0.0.1:0\nservices: [ {name: a, upstreams: 127.0.0.1:1} ]\n"
+
+static lv_config_t *load(const char *yaml, lv_config_errors_t *errs)
+{
+    return lv_config_load_string("t.yaml", yaml, strlen(yaml), errs);
+}
+
+/* Loads yaml; returns true when it fails with exactly the expected lines, in order, else
+ * prints what it got. */
+static bool expect_errors(const char *yaml, const char *const *want)
+{
+    lv_config_errors_t errs = {0};
+    lv_config_t *cfg = load(yaml, &errs);
+    uint32_t n_want = 0;
+    bool ok = cfg == NULL;
+    while (want[n_want])
+        n_want++;
+    ok = ok && errs.n == n_want;
+    for (uint32_t i = 0; ok && i < n_want; i++)
+        ok = strcmp(errs.lines[i], want[i]) == 0;
+    if (!ok) {
+        fprintf(stderr, "input:\n%s\ngot %u lines (cfg %p):\n", yaml, errs.n, (void *)cfg);
+        for (uint32_t i = 0; i < errs.n; i++)
+            fprintf(stderr, "  %s\n", errs.lines[i]);
+        fprintf(stderr, "want:\n");
+        for (uint32_t i = 0; i < n_want; i++)
+            fprintf(stderr, "  %s\n", want[i]);
+    }
+    lv_config_unref(cfg);
+    lv_config_errors_fini(&errs);
+    return ok;
+}
+
+static lv_config_t *load_ok(const char *yaml)
+{
+    lv_config_errors_t errs = {0};
+    lv_config_t *cfg = load(yaml, &errs);
+    for (uint32_t i = 0; i < errs.n; i++)
+        fprintf(stderr, "unexpected: %s\n", errs.lines[i]);
+    assert_non_null(cfg);
+    assert_int_equal(errs.n, 0);
+    lv_config_errors_fini(&errs);
+    return cfg;
+}
+
+/* ---- good files ---- */
+
+static void test_lv_config_load_string_minimal_takes_every_default(void **state)
+{
+    (void)state;
+    lv_config_t *cfg = load_ok(MIN_OK);
+    assert_int_equal(atomic_load(&cfg->refs), 1);
+    assert_string_equal(cfg->path, "t.yaml");
+    assert_true(cfg->workers >= 1 && cfg->workers <= 64);
+    assert_int_equal(cfg->n_listeners, 1);
+    assert_string_equal(cfg->listeners[0].text, "127.0.0.1:0");
+    assert_true(cfg->admin_enabled);
+    assert_string_equal(cfg->admin.text, "127.0.0.1:9901");
+    assert_null(cfg->admin_token);
+    assert_int_equal(cfg->limits.header_bytes, 16384);
+    assert_int_equal(cfg->limits.target_bytes, 8192);
+    assert_int_equal(cfg->limits.body_bytes, 0);
+    assert_int_equal(cfg->limits.connections, 10000);
+    assert_int_equal(cfg->limits.header_timeout_ms, 10000);
+    assert_int_equal(cfg->limits.keepalive_timeout_ms, 60000);
+    assert_int_equal(cfg->limits.send_timeout_ms, 60000);
+    assert_int_equal(cfg->drain_timeout_ms, 10000);
+    assert_null(cfg->access_log);
+    assert_string_equal(cfg->log_level, "info");
+    assert_int_equal(cfg->n_services, 1);
+    const lv_service_conf_t *s = &cfg->services[0];
+    assert_string_equal(s->name, "a");
+    assert_int_equal(s->n_upstreams, 1);
+    assert_string_equal(s->upstreams[0].text, "127.0.0.1:1");
+    assert_int_equal(s->criticality, LV_CRIT_DEFAULT);
+    assert_int_equal(s->balance, LV_BALANCE_ROUND_ROBIN);
+    assert_int_equal(s->connect_timeout_ms, 1000);
+    assert_int_equal(s->read_timeout_ms, 30000);
+    assert_int_equal(s->keepalive, 32);
+    assert_int_equal(s->keepalive_idle_ms, 60000);
+    assert_int_equal(s->metrics_slot, 0);
+    /* No routes: one route "/" to the first service. */
+    assert_int_equal(cfg->n_routes, 1);
+    assert_null(cfg->routes[0].host);
+    assert_string_equal(cfg->routes[0].path_prefix, "/");
+    assert_int_equal(cfg->routes[0].path_prefix_len, 1);
+    assert_int_equal(cfg->routes[0].service, 0);
+    lv_config_unref(cfg);
+}
+
+static void test_lv_config_load_string_full_file_sets_every_key(void **state)
+{
+    (void)state;
+    lv_config_t *cfg = load_ok(
+        "workers: 4\n"
+        "listen: [ \"127.0.0.1:0\", \"[::1]:8080\", \"localhost:8081\" ]\n"
+        "admin: { listen: \"127.0.0.1:0\", enabled: false, token: s3cret }\n"
+        "limits: { header_bytes: 64k, target_bytes: 4KiB, body_bytes: 10m, connections: 5 }\n"
+        "timeouts: { header_ms: 500ms, keepalive_ms: 2m, send_ms: 1h, drain_ms: 3s }\n"
+        "access_log: \"-\"\n"
+        "log_level: debug\n"
+        "services:\n"
+        "  - name: api\n"
+        "    upstreams: [ \"10.0.0.1:80\", \"10.0.0.2:80\" ]\n"
+        "    criticality: critical\n"
+        "    balance: least_outstanding\n"
+        "    connect_timeout_ms: 250\n"
+        "    read_timeout_ms: 5s\n"
+        "    keepalive: 0\n"
+        "    keepalive_idle_ms: 1500\n"
+        "  - { name: reco.v2-x_1, upstreams: \"[::1]:9000\", criticality: sheddable }\n"
+        "routes:\n"
+        "  - { host: API.Example.com, path: /v1/, service: api }\n"
+        "  - { path: /reco/, service: reco.v2-x_1 }\n");
+    assert_int_equal(cfg->workers, 4);
+    assert_int_equal(cfg->n_listeners, 3);
+    assert_string_equal(cfg->listeners[1].text, "[::1]:8080");
+    assert_int_equal(cfg->listeners[1].sa.ss_family, AF_INET6);
+    assert_string_equal(cfg->listeners[2].text, "127.0.0.1:8081");
+    assert_false(cfg->admin_enabled);
+    assert_string_equal(cfg->admin.text, "127.0.0.1:0");
+    assert_string_equal(cfg->admin_token, "s3cret");
+    assert_int_equal(cfg->limits.header_bytes, 65536);
+    assert_int_equal(cfg->limits.target_bytes, 4096);
+    assert_int_equal(cfg->limits.body_bytes, 10u << 20);
+    assert_int_equal(cfg->limits.connections, 5);
+    assert_int_equal(cfg->limits.header_timeout_ms, 500);
+    assert_int_equal(cfg->limits.keepalive_timeout_ms, 120000);
+    assert_int_equal(cfg->limits.send_timeout_ms, 3600000);
+    assert_int_equal(cfg->drain_timeout_ms, 3000);
+    assert_string_equal(cfg->access_log, "-");
+    assert_string_equal(cfg->log_level, "debug");
+    assert_int_equal(cfg->n_services, 2);
+    const lv_service_conf_t *s = &cfg->services[0];
+    assert_int_equal(s->n_upstreams, 2);
+    assert_string_equal(s->upstreams[1].text, "10.0.0.2:80");
+    assert_int_equal(s->criticality, LV_CRIT_CRITICAL);
+    assert_int_equal(s->balance, LV_BALANCE_LEAST_OUTSTANDING);
+    assert_int_equal(s->connect_timeout_ms, 250);
+    assert_int_equal(s->read_timeout_ms, 5000);
+    assert_int_equal(s->keepalive, 0);
+    assert_int_equal(s->keepalive_idle_ms, 1500);
+    assert_string_equal(cfg->services[1].name, "reco.v2-x_1");
+    assert_int_equal(cfg->services[1].criticality, LV_CRIT_SHEDDABLE);
+    assert_int_equal(cfg->n_routes, 2);
+    assert_string_equal(cfg->routes[0].host, "api.example.com");
+    assert_string_equal(cfg->routes[0].path_prefix, "/v1/");
+    assert_int_equal(cfg->routes[0].path_prefix_len, 4);
+    assert_int_equal(cfg->routes[0].service, 0);
+    assert_null(cfg->routes[1].host);
+    assert_int_equal(cfg->routes[1].service, 1);
+    lv_config_unref(cfg);
+}
+
+static void test_lv_config_load_string_routes_may_come_before_services(void **state)
+{
+    (void)state;
+    lv_config_t *cfg = load_ok("routes: [ {path: /b, service: b} ]\n"
+                               "listen: 127.0.0.1:0\n"
+                               "services: [ {name: a, upstreams: 127.0.0.1:1},\n"
+                               "            {name: b, upstreams: 127.0.0.1:2} ]\n");
+    assert_int_equal(cfg->n_routes, 1);
+    assert_int_equal(cfg->routes[0].service, 1);
+    lv_config_unref(cfg);
+}
+
+static void test_lv_config_load_string_null_values_keep_defaults(void **state)
+{
+    (void)state;
+    lv_config_t *cfg = load_ok(MIN_OK "limits:\nlog_level: ~\nroutes:\naccess_log: off\n");
+    assert_int_equal(cfg->limits.header_bytes, 16384);
+    assert_string_equal(cfg->log_level, "info");
+    assert_int_equal(cfg->n_routes, 1);
+    lv_config_unref(cfg);
+}
+
+static void test_lv_config_load_string_bounds_inclusive(void **state)
+{
+    (void)state;
+    lv_config_t *cfg = load_ok(MIN_OK "workers: 64\n"
+                                      "limits: {header_bytes: 1m, target_bytes: 1m, "
+                                      "connections: 1000000, body_bytes: 1099511627776}\n"
+                                      "timeouts: {drain_ms: 0, header_ms: 86400000}\n");
+    assert_int_equal(cfg->workers, 64);
+    assert_int_equal(cfg->limits.header_bytes, 1048576);
+    assert_int_equal(cfg->limits.target_bytes, 1048576);
+    assert_int_equal(cfg->limits.connections, 1000000);
+    assert_true(cfg->limits.body_bytes == 1099511627776ull);
+    assert_int_equal(cfg->drain_timeout_ms, 0);
+    assert_int_equal(cfg->limits.header_timeout_ms, 86400000);
+    lv_config_unref(cfg);
+}
+
+static void test_lv_config_load_file_shipped_config(void **state);
+static void test_lv_config_load_file_missing_file(void **state)
+{
+    (void)state;
+    lv_config_errors_t errs = {0};
+    assert_null(lv_config_load_file("/nonexistent/levee.yaml", &errs));
+    assert_int_equal(errs.n, 1);
+    assert_string_equal(errs.lines[0],
+                        "/nonexistent/levee.yaml: cannot read: No such file or directory");
+    lv_config_errors_fini(&errs);
+}
+
+static void test_lv_config_new_default_fills_defaults(void **state)
+{
+    (void)state;
+    lv_config_t *cfg = lv_config_new_default();
+    assert_non_null(cfg);
+    assert_int_equal(atomic_load(&cfg->refs), 1);
+    assert_true(cfg->workers >= 1);
+    assert_int_equal(cfg->n_listeners, 0);
+    assert_int_equal(cfg->n_services, 0);
+    assert_int_equal(cfg->n_routes, 0);
+    assert_string_equal(cfg->admin.text, "127.0.0.1:9901");
+    assert_int_equal(cfg->limits.header_bytes, 16384);
+    assert_int_equal(cfg->limits.connections, 10000);
+    assert_int_equal(cfg->drain_timeout_ms, 10000);
+    assert_string_equal(cfg->log_level, "info");
+    assert_int_equal(lv_config_route(cfg, NULL, 0, "/", 1), -1);
+    lv_config_unref(cfg);
+}
+
+static void test_lv_config_ref_last_unref_frees(void **state)
+{
+    (void)state;
+    lv_config_t *cfg = load_ok(MIN_OK);
+    assert_ptr_equal(lv_config_ref(cfg), cfg);
+    assert_int_equal(atomic_load(&cfg->refs), 2);
+    lv_config_unref(cfg);
+    assert_int_equal(atomic_load(&cfg->refs), 1);
+    lv_config_unref(cfg); /* ASan reports a leak if this does not free */
+    lv_config_unref(NULL);
+}
+
+/* ---- errors: table-driven, exact text ---- */
+
+typedef struct bad_case {
+    const char *yaml;
+    const char *errors[8];
+} bad_case_t;
+
+static const bad_case_t bad_cases[] = {
+    /* empty and non-mapping files */
+    {"", {"t.yaml:1:1: listen: required", "t.yaml:1:1: services: required"}},
+    {"# nothing\n", {"t.yaml:1:1: listen: required", "t.yaml:1:1: services: required"}},
+    {"- a\n", {"t.yaml:1:1: (top): expected a mapping of settings, got a list"}},
+    /* YAML syntax, aliases, documents, nesting */
+    {"listen: [\n",
+     {"t.yaml:2:1: yaml: did not find expected node content while parsing a flow node "
+      "(line 2, column 1)"}},
+    {"a: b\n c: d\n", {"t.yaml:2:3: yaml: mapping values are not allowed in this context"}},
+    {"a: &x 1\nb: *x\n", {"t.yaml:2:4: yaml: aliases are not supported"}},
+    {MIN_OK "---\nworkers: 1\n", {"t.yaml:3:1: yaml: only one document is allowed"}},
+    {"a: [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]\n",
+     {"t.yaml:1:35: yaml: nesting deeper than 32 levels"}},
+    /* unknown and duplicate keys */
+    {MIN_OK "wrokers: 2\n", {"t.yaml:3:1: wrokers: unknown key (did you mean \"workers\"?)"}},
+    {MIN_OK "limits: {header_byte: 1}\n",
+     {"t.yaml:3:10: limits.header_byte: unknown key (did you mean \"header_bytes\"?)"}},
+    {MIN_OK "zzz: 1\n", {"t.yaml:3:1: zzz: unknown key"}},
+    {"listen: 127.0.0.1:0\nservices: [ {name: a, upstreams: 127.0.0.1:1, nmae: b} ]\n",
+     {"t.yaml:2:47: services[0].nmae: unknown key (did you mean \"name\"?)"}},
+    {MIN_OK "workers: 1\nworkers: 2\n", {"t.yaml:4:1: workers: duplicate key (first at line 3)"}},
+    {MIN_OK "admin: {enabled: true, enabled: false}\n",
+     {"t.yaml:3:24: admin.enabled: duplicate key (first at line 3)"}},
+    {MIN_OK "? [a]\n: 1\n", {"t.yaml:3:3: (top): keys must be short plain strings"}},
+    /* wrong types */
+    {MIN_OK "workers: abc\n", {"t.yaml:3:10: workers: \"abc\" is not an unsigned integer"}},
+    {MIN_OK "workers: [1]\n", {"t.yaml:3:10: workers: expected a scalar, got a list"}},
+    {MIN_OK "limits: 5\n", {"t.yaml:3:9: limits: expected a mapping, got a scalar"}},
+    {MIN_OK "admin: {enabled: yes}\n",
+     {"t.yaml:3:18: admin.enabled: \"yes\" is not true or false"}},
+    {MIN_OK "log_level: loud\n",
+     {"t.yaml:3:12: log_level: \"loud\" is not one of error|warn|info|debug"}},
+    {MIN_OK "timeouts: {send_ms: 10x}\n",
+     {"t.yaml:3:21: timeouts.send_ms: \"10x\" is not a duration (e.g. 500ms, 10s)"}},
+    {MIN_OK "limits: {body_bytes: 99999999999999999999999x}\n",
+     {"t.yaml:3:22: limits.body_bytes: \"99999999999999999999999x\" is not a size (e.g. 16384, "
+      "16k)"}},
+    {MIN_OK "limits: {header_bytes: 2}\nlimits: {target_bytes: 1}\n",
+     {"t.yaml:3:24: limits.header_bytes: \"2\" is out of range 1024..1048576",
+      "t.yaml:4:1: limits: duplicate key (first at line 3)"}},
+    {MIN_OK "limits: {body_bytes: 1t}\n",
+     {"t.yaml:3:22: limits.body_bytes: \"1t\" is not a size (e.g. 16384, 16k)"}},
+    {MIN_OK "access_log: \"\"\n", {"t.yaml:3:13: access_log: must not be empty"}},
+    {MIN_OK "admin: {token: \"a\\0b\"}\n", {"t.yaml:3:16: admin.token: contains a NUL byte"}},
+    /* numbers out of bounds */
+    {MIN_OK "workers: 65\n", {"t.yaml:3:10: workers: \"65\" is out of range 0..64"}},
+    {MIN_OK "workers: -1\n", {"t.yaml:3:10: workers: \"-1\" is not an unsigned integer"}},
+    {MIN_OK "limits: {header_bytes: 1023}\n",
+     {"t.yaml:3:24: limits.header_bytes: \"1023\" is out of range 1024..1048576"}},
+    {MIN_OK "limits: {header_bytes: 2m}\n",
+     {"t.yaml:3:24: limits.header_bytes: \"2m\" is out of range 1024..1048576"}},
+    {MIN_OK "limits: {connections: 0}\n",
+     {"t.yaml:3:23: limits.connections: \"0\" is out of range 1..1000000"}},
+    {MIN_OK "limits: {body_bytes: 99999999999999999999}\n",
+     {"t.yaml:3:22: limits.body_bytes: \"99999999999999999999\" is out of range "
+      "0..1099511627776"}},
+    {MIN_OK "limits: {body_bytes: 99999999999g}\n",
+     {"t.yaml:3:22: limits.body_bytes: \"99999999999g\" is out of range 0..1099511627776"}},
+    {MIN_OK "limits: {header_bytes: 2k, target_bytes: 4k}\n",
+     {"t.yaml:3:42: limits.target_bytes: 4096 is more than limits.header_bytes (2048)"}},
+    {MIN_OK "limits: {header_bytes: 4096}\n",
+     {"t.yaml:3:9: limits.target_bytes: 8192 is more than limits.header_bytes (4096)"}},
+    {MIN_OK "timeouts: {header_ms: 0}\n",
+     {"t.yaml:3:23: timeouts.header_ms: \"0\" is out of range 1..86400000"}},
+    {MIN_OK "timeouts: {header_ms: 2000h}\n",
+     {"t.yaml:3:23: timeouts.header_ms: \"2000h\" is out of range 1..86400000"}},
+    {"listen: 127.0.0.1:0\nservices: [ {name: a, upstreams: 127.0.0.1:1, keepalive: 10001} ]\n",
+     {"t.yaml:2:58: services[0].keepalive: \"10001\" is out of range 0..10000"}},
+    /* addresses */
+    {"listen: [ \"127.0.0.1:8080\", \"10.0.0.1\", 5, [1] ]\n"
+     "services: [ {name: a, upstreams: 127.0.0.1:1} ]\n",
+     {"t.yaml:1:29: listen[1]: \"10.0.0.1\" is not HOST:PORT",
+      "t.yaml:1:41: listen[2]: \"5\" is not HOST:PORT",
+      "t.yaml:1:44: listen[3]: expected HOST:PORT, got a list"}},
+    {"listen: []\nservices: [ {name: a, upstreams: 127.0.0.1:1} ]\n",
+     {"t.yaml:1:9: listen: must not be empty"}},
+    {"listen: [ \"1.2.3.4:80\", \"1.2.3.4:80\" ]\nservices: [ {name: a, upstreams: 1.2.3.4:1} ]\n",
+     {"t.yaml:1:25: listen[1]: \"1.2.3.4:80\" is listed twice"}},
+    {"listen: {a: 1}\nservices: [ {name: a, upstreams: 127.0.0.1:1} ]\n",
+     {"t.yaml:1:9: listen: expected a list of HOST:PORT, got a mapping"}},
+    {"listen: example.com:80\nservices: [ {name: a, upstreams: 127.0.0.1:1} ]\n",
+     {"t.yaml:1:9: listen: \"example.com:80\" is not HOST:PORT"}},
+    {"listen: 127.0.0.1:0\nservices:\n  - name: a\n    upstreams: [ \"127.0.0.1:0\" ]\n",
+     {"t.yaml:4:18: services[0].upstreams[0]: \"127.0.0.1:0\": port 0 is not allowed here"}},
+    {MIN_OK "admin: {listen: \"1.2.3.4:70000\"}\n",
+     {"t.yaml:3:17: admin.listen: \"1.2.3.4:70000\" is not HOST:PORT"}},
+    {"listen: 127.0.0.1:9901\nservices: [ {name: a, upstreams: 127.0.0.1:1} ]\n",
+     {"t.yaml:1:1: admin.listen: same address as listen[0] (127.0.0.1:9901)"}},
+    /* services */
+    {"listen: 127.0.0.1:0\nservices: []\n",
+     {"t.yaml:2:11: services: must list at least one service"}},
+    {"listen: 127.0.0.1:0\nservices: x\n",
+     {"t.yaml:2:11: services: expected a list of services, got a scalar"}},
+    {"listen: 127.0.0.1:0\nservices: [ 5 ]\n",
+     {"t.yaml:2:13: services[0]: expected a mapping, got a scalar"}},
+    {"listen: 127.0.0.1:0\nservices:\n  - criticality: high\n",
+     {"t.yaml:3:5: services[0].name: required", "t.yaml:3:5: services[0].upstreams: required",
+      "t.yaml:3:18: services[0].criticality: \"high\" is not one of critical|default|sheddable"}},
+    {"listen: 127.0.0.1:0\nservices:\n  - name: a\n    upstreams: 127.0.0.1:1\n"
+     "  - name: a\n    upstreams: 127.0.0.1:2\n",
+     {"t.yaml:5:11: services[1].name: duplicate service name \"a\" (first at services[0])"}},
+    {"listen: 127.0.0.1:0\nservices: [ {name: \"a b\", upstreams: 127.0.0.1:1} ]\n",
+     {"t.yaml:2:20: services[0].name: \"a b\" is not a name of 1..64 characters "
+      "[A-Za-z0-9_.-]"}},
+    {"listen: 127.0.0.1:0\nservices: [ {name: a, upstreams: 127.0.0.1:1, balance: random} ]\n",
+     {"t.yaml:2:56: services[0].balance: \"random\" is not one of "
+      "round_robin|least_outstanding"}},
+    /* routes */
+    {MIN_OK "routes: [ {path: /x, service: b} ]\n",
+     {"t.yaml:3:31: routes[0].service: no service named \"b\" (did you mean \"a\"?)"}},
+    {MIN_OK "routes: [ {path: /x, service: zzzzz} ]\n",
+     {"t.yaml:3:31: routes[0].service: no service named \"zzzzz\""}},
+    {MIN_OK "routes: [ {path: x, service: a} ]\n",
+     {"t.yaml:3:18: routes[0].path: \"x\" must start with \"/\" and have no spaces (at most "
+      "1024 bytes)"}},
+    {MIN_OK "routes: [ {host: \"a.com:80\", service: a} ]\n",
+     {"t.yaml:3:18: routes[0].host: \"a.com:80\" is not a host name (no port, no scheme)"}},
+    {MIN_OK "routes: [ {path: /} ]\n", {"t.yaml:3:11: routes[0].service: required"}},
+    {MIN_OK "routes: [ {path: /x, service: a}, {path: /x, service: a} ]\n",
+     {"t.yaml:3:35: routes[1]: same host and path as routes[0]"}},
+    {MIN_OK "routes: {path: /}\n",
+     {"t.yaml:3:9: routes: expected a list of routes, got a mapping"}},
+    /* several at once, reported in file order */
+    {"workers: 100\n"
+     "listen: [ \"127.0.0.1:8080\", \"10.0.0.1\" ]\n"
+     "admin:\n"
+     "  listn: 1.2.3.4:5\n"
+     "services:\n"
+     "  - name: demo\n"
+     "    upstreams: [ \"127.0.0.1:9000\", \"10.0.0.1\" ]\n"
+     "routes:\n"
+     "  - path: /api/\n"
+     "    service: dem\n",
+     {"t.yaml:1:10: workers: \"100\" is out of range 0..64",
+      "t.yaml:2:29: listen[1]: \"10.0.0.1\" is not HOST:PORT",
+      "t.yaml:4:3: admin.listn: unknown key (did you mean \"listen\"?)",
+      "t.yaml:7:36: services[0].upstreams[1]: \"10.0.0.1\" is not HOST:PORT",
+      "t.yaml:10:14: routes[0].service: no service named \"dem\" (did you mean \"demo\"?)"}},
+};
+
+static void test_lv_config_load_string_bad_files_exact_errors(void **state)
+{
+    (void)state;
+    size_t failed = 0;
+    for (size_t i = 0; i < sizeof(bad_cases) / sizeof(bad_cases[0]); i++)
+        failed += !expect_errors(bad_cases[i].yaml, bad_cases[i].errors);
+    assert_int_equal(failed, 0);
+}
+
+static void test_lv_config_load_string_errors_capped(void **state)
+{
+    (void)state;
+    char yaml[8192];
+    size_t o = 0;
+    for (int i = 0; i < 150; i++)
+        o += (size_t)snprintf(yaml + o, sizeof(yaml) - o, "k%d: 1\n", i);
+    lv_config_errors_t errs = {0};
+    assert_null(load(yaml, &errs));
+    assert_int_equal(errs.n, 101);
+    assert_string_equal(errs.lines[0], "t.yaml:1:1: k0: unknown key");
+    assert_string_equal(errs.lines[100],
+                        "t.yaml: too many errors (152), only the first 100 are shown");
+    lv_config_errors_fini(&errs);
+}
+
+static void test_lv_config_load_string_too_many_keys(void **state)
+{
+    (void)state;
+    char yaml[8192];
+    size_t o = (size_t)snprintf(yaml, sizeof(yaml), "limits:\n");
+    for (int i = 0; i < 300; i++)
+        o += (size_t)snprintf(yaml + o, sizeof(yaml) - o, "  k%d: 1\n", i);
+    lv_config_errors_t errs = {0};
+    assert_null(load(yaml, &errs));
+    assert_int_equal(errs.n, 3);
+    assert_string_equal(errs.lines[0], "t.yaml:1:1: listen: required");
+    assert_string_equal(errs.lines[2], "t.yaml:2:3: limits: more than 256 keys");
+    lv_config_errors_fini(&errs);
+}
+
+static void test_lv_config_load_string_null_errs_allowed(void **state)
+{
+    (void)state;
+    assert_null(lv_config_load_string("t.yaml", "workers: x\n", 11, NULL));
+    assert_null(lv_config_load_string("t.yaml", "[", 1, NULL));
+}
+
+/* Regression: bytes that libyaml's reader rejects (no mark) still get a position. */
+static void test_lv_config_load_string_invalid_utf8(void **state)
+{
+    (void)state;
+    static const char bad[] = "listen: 1\nx: \xff\xfe\n";
+    lv_config_errors_t errs = {0};
+    assert_null(lv_config_load_string("t.yaml", bad, sizeof(bad) - 1, &errs));
+    assert_int_equal(errs.n, 1);
+    assert_string_equal(errs.lines[0], "t.yaml:2:4: yaml: invalid leading UTF-8 octet");
+    lv_config_errors_fini(&errs);
+}
+
+/* ---- addresses ---- */
+
+static void test_lv_addr_parse_forms(void **state)
+{
+    (void)state;
+    lv_addr_t a;
+    assert_int_equal(lv_addr_parse(&a, "127.0.0.1:8080", false), 0);
+    assert_string_equal(a.text, "127.0.0.1:8080");
+    assert_int_equal(a.sa.ss_family, AF_INET);
+    assert_int_equal(a.sa_len, sizeof(struct sockaddr_in));
+    assert_int_equal(ntohs(((struct sockaddr_in *)&a.sa)->sin_port), 8080);
+    assert_int_equal(lv_addr_parse(&a, "localhost:1", false), 0);
+    assert_string_equal(a.text, "127.0.0.1:1");
+    assert_int_equal(lv_addr_parse(&a, "[::1]:443", false), 0);
+    assert_string_equal(a.text, "[::1]:443");
+    assert_int_equal(a.sa_len, sizeof(struct sockaddr_in6));
+    assert_int_equal(lv_addr_parse(&a, "[0:0::1]:443", false), 0);
+    assert_string_equal(a.text, "[::1]:443");
+    assert_int_equal(lv_addr_parse(&a, "0.0.0.0:0", true), 0);
+    assert_int_equal(lv_addr_parse(&a, "0.0.0.0:65535", false), 0);
+}
+
+static void test_lv_addr_parse_rejects_bad(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {
+        "",
+        "127.0.0.1",
+        ":80",
+        "127.0.0.1:",
+        "127.0.0.1:65536",
+        "1.2.3:80",
+        "1.2.3.4:+80",
+        "1.2.3.4:8 0",
+        "::1:80",
+        "[::1]80",
+        "[::1]",
+        "[]:80",
+        "[1.2.3.4]:80",
+        "host.com:80",
+        "1.2.3.4:123456",
+        "256.1.1.1:1",
+        "1.2.3.4:-1",
+    };
+    lv_addr_t a;
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (lv_addr_parse(&a, bad[i], true) == 0)
+            fail_msg("accepted %s", bad[i]);
+    }
+    assert_int_equal(lv_addr_parse(&a, "1.2.3.4:0", false), -2);
+    char longtext[200];
+    memset(longtext, '1', sizeof(longtext) - 1);
+    longtext[sizeof(longtext) - 1] = '\0';
+    assert_int_equal(lv_addr_parse(&a, longtext, true), -2);
+}
+
+/* ---- routing ---- */
+
+static const char routes_yaml[] =
+    "listen: 127.0.0.1:0\n"
+    "services:\n"
+    "  - { name: s0, upstreams: 127.0.0.1:1 }\n"
+    "  - { name: s1, upstreams: 127.0.0.1:2 }\n"
+    "  - { name: s2, upstreams: 127.0.0.1:3 }\n"
+    "  - { name: s3, upstreams: 127.0.0.1:4 }\n"
+    "routes:\n"
+    "  - { path: /, service: s0 }\n"                            /* 0 */
+    "  - { path: /api/, service: s1 }\n"                        /* 1 */
+    "  - { path: /api/v2/, service: s2 }\n"                     /* 2 */
+    "  - { host: Example.com, path: /, service: s3 }\n"         /* 3 */
+    "  - { host: example.com, path: /api/v2/x, service: s2 }\n" /* 4 */
+    "  - { host: \"[::1]\", path: /, service: s1 }\n";          /* 5 */
+
+static int route(const lv_config_t *cfg, const char *host, const char *path)
+{
+    return lv_config_route(cfg, host, host ? strlen(host) : 0, path, strlen(path));
+}
+
+static void test_lv_config_route_matching(void **state)
+{
+    (void)state;
+    lv_config_t *cfg = load_ok(routes_yaml);
+    /* longest prefix among any-host routes */
+    assert_int_equal(route(cfg, NULL, "/"), 0);
+    assert_int_equal(route(cfg, NULL, "/index.html"), 0);
+    assert_int_equal(route(cfg, "other.org", "/api/"), 1);
+    assert_int_equal(route(cfg, "other.org", "/api/v2/users"), 2);
+    assert_int_equal(route(cfg, "", "/api/v2"), 1); /* "/api/v2/" is not a prefix */
+    assert_int_equal(route(cfg, "other.org", "/apix"), 0);
+    /* host routes beat any-host routes, even with a shorter prefix */
+    assert_int_equal(route(cfg, "example.com", "/api/v1"), 3);
+    assert_int_equal(route(cfg, "EXAMPLE.COM:8080", "/api/"), 3);
+    assert_int_equal(route(cfg, "example.com", "/api/v2/xyz"), 4);
+    assert_int_equal(route(cfg, "Example.Com:80", "/api/v2/x"), 4);
+    assert_int_equal(route(cfg, "example.com.evil", "/"), 0);
+    assert_int_equal(route(cfg, "example.co", "/"), 0);
+    assert_int_equal(route(cfg, "[::1]:8080", "/x"), 5);
+    assert_int_equal(route(cfg, "[::1]", "/x"), 5);
+    /* path is a byte prefix: case matters */
+    assert_int_equal(route(cfg, NULL, "/API/"), 0);
+    /* host and path are spans, not C strings */
+    assert_int_equal(lv_config_route(cfg, "example.comXX", 11, "/api/v2/xyz", 5), 3);
+    lv_config_unref(cfg);
+}
+
+static void test_lv_config_route_no_match(void **state)
+{
+    (void)state;
+    lv_config_t *cfg = load_ok(MIN_OK "routes:\n  - { host: a.com, path: /x, service: a }\n"
+                                      "  - { path: /y/, service: a }\n");
+    assert_int_equal(route(cfg, NULL, "/"), -1);
+    assert_int_equal(route(cfg, "b.com", "/x"), -1);
+    assert_int_equal(route(cfg, "a.com", "/x/1"), 0);
+    assert_int_equal(route(cfg, "a.com", "/y/1"), 1);
+    assert_int_equal(route(cfg, "b.com", "/y"), -1);
+    lv_config_unref(cfg);
+}
+
+/* ---- settings table and docs ---- */
+
+static const char *source_dir(char *buf, size_t size)
+{
+    const char *env = getenv("LV_SOURCE_DIR");
+    if (env && *env)
+        return env;
+    /* __FILE__ is <src>/tests/unit/core/test_config.c in CMake builds. */
+    const char *tail = "/tests/unit/core/test_config.c";
+    const char *file = __FILE__;
+    size_t fl = strlen(file), tl = strlen(tail);
+    if (fl > tl && strcmp(file + fl - tl, tail) == 0 && fl - tl < size) {
+        memcpy(buf, file, fl - tl);
+        buf[fl - tl] = '\0';
+        return buf;
+    }
+    return ".";
+}
+
+static char *read_all(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    size_t cap = 1 << 20;
+    char *buf = malloc(cap + 1);
+    *len = fread(buf, 1, cap, f);
+    buf[*len] = '\0';
+    fclose(f);
+    return buf;
+}
+
+static void test_lv_config_write_markdown_matches_docs(void **state)
+{
+    (void)state;
+    char dir[4096], path[4200];
+    snprintf(path, sizeof(path), "%s/docs/config.md", source_dir(dir, sizeof(dir)));
+    char *want = NULL;
+    size_t want_len = 0;
+    FILE *mem = open_memstream(&want, &want_len);
+    assert_non_null(mem);
+    lv_config_write_markdown(mem);
+    fclose(mem);
+    size_t have_len = 0;
+    char *have = read_all(path, &have_len);
+    bool same = have && have_len == want_len && memcmp(have, want, want_len) == 0;
+    if (!same && getenv("LV_UPDATE_DOCS")) {
+        FILE *f = fopen(path, "wb");
+        assert_non_null(f);
+        assert_int_equal(fwrite(want, 1, want_len, f), want_len);
+        assert_int_equal(fclose(f), 0);
+        same = true;
+    }
+    free(have);
+    free(want);
+    if (!same)
+        fail_msg("%s is stale or missing: run this test with LV_UPDATE_DOCS=1 to rewrite it", path);
+}
+
+static void test_lv_config_settings_table_consistent(void **state)
+{
+    (void)state;
+    assert_true(lv_config_n_settings > 20);
+    for (size_t i = 0; i < lv_config_n_settings; i++) {
+        const lv_config_setting_t *s = &lv_config_settings[i];
+        assert_non_null(s->key);
+        assert_non_null(s->type);
+        assert_non_null(s->dflt);
+        assert_non_null(s->bounds);
+        assert_non_null(s->doc);
+        assert_true(strlen(s->doc) > 10);
+        for (size_t j = 0; j < i; j++)
+            assert_string_not_equal(lv_config_settings[j].key, s->key);
+    }
+}
+
+static void test_lv_config_load_file_shipped_config(void **state)
+{
+    (void)state;
+    char dir[4096], path[4200];
+    snprintf(path, sizeof(path), "%s/conf/levee.yaml", source_dir(dir, sizeof(dir)));
+    lv_config_errors_t errs = {0};
+    lv_config_t *cfg = lv_config_load_file(path, &errs);
+    for (uint32_t i = 0; i < errs.n; i++)
+        fprintf(stderr, "%s\n", errs.lines[i]);
+    assert_non_null(cfg);
+    assert_string_equal(cfg->listeners[0].text, "127.0.0.1:8080");
+    assert_string_equal(cfg->admin.text, "127.0.0.1:9901");
+    assert_int_equal(cfg->n_services, 1);
+    assert_string_equal(cfg->services[0].name, "demo");
+    assert_string_equal(cfg->services[0].upstreams[0].text, "127.0.0.1:9000");
+    assert_int_equal(cfg->n_routes, 1);
+    assert_int_equal(route(cfg, "x", "/anything"), 0);
+    lv_config_unref(cfg);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_lv_config_load_string_minimal_takes_every_default),
+        cmocka_unit_test(test_lv_config_load_string_full_file_sets_every_key),
+        cmocka_unit_test(test_lv_config_load_string_routes_may_come_before_services),
+        cmocka_unit_test(test_lv_config_load_string_null_values_keep_defaults),
+        cmocka_unit_test(test_lv_config_load_string_bounds_inclusive),
+        cmocka_unit_test(test_lv_config_load_file_shipped_config),
+        cmocka_unit_test(test_lv_config_load_file_missing_file),
+        cmocka_unit_test(test_lv_config_new_default_fills_defaults),
+        cmocka_unit_test(test_lv_config_ref_last_unref_frees),
+        cmocka_unit_test(test_lv_config_load_string_bad_files_exact_errors),
+        cmocka_unit_test(test_lv_config_load_string_errors_capped),
+        cmocka_unit_test(test_lv_config_load_string_too_many_keys),
+        cmocka_unit_test(test_lv_config_load_string_null_errs_allowed),
+        cmocka_unit_test(test_lv_config_load_string_invalid_utf8),
+        cmocka_unit_test(test_lv_addr_parse_forms),
+        cmocka_unit_test(test_lv_addr_parse_rejects_bad),
+        cmocka_unit_test(test_lv_config_route_matching),
+        cmocka_unit_test(test_lv_config_route_no_match),
+        cmocka_unit_test(test_lv_config_settings_table_consistent),
+        cmocka_unit_test(test_lv_config_write_markdown_matches_docs),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

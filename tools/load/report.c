@@ -1,0 +1,660 @@
+/* load/report.c: turns run results (live stats or saved JSON summaries) into a self-contained
+ * HTML page with inline SVG charts; includes a small JSON reader for levee-load's own
+ * summaries. Offline, single thread; never on the load path. */
+#include "report.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/common.h"
+
+/* ---- from live stats ---------------------------------------------------------------------- */
+
+int load_run_from_stats(load_run_t *r, const load_stats_t *st, const load_run_meta_t *m)
+{
+    memset(r, 0, sizeof(*r));
+    snprintf(r->label, sizeof(r->label), "%s", m->label);
+    snprintf(r->source, sizeof(r->source), "%s", m->target);
+    r->duration_s = m->duration_s;
+    r->capacity = m->capacity;
+    double d = m->duration_s > 0 ? m->duration_s : 1;
+    const load_counts_t *c = &st->total;
+    double retries = (double)(c->retries_f5 + c->retries_obeyed);
+    r->offered_per_s = (double)c->offered / d;
+    r->requests_per_s = ((double)c->first + retries) / d;
+    r->retries_per_s = retries / d;
+    r->goodput_per_s = (double)c->goodput / d;
+    r->success = load_counts_success(c);
+    r->p50 = (double)load_hist_quantile(&st->total_hist, 0.5) / 1000.0;
+    r->p90 = (double)load_hist_quantile(&st->total_hist, 0.9) / 1000.0;
+    r->p99 = (double)load_hist_quantile(&st->total_hist, 0.99) / 1000.0;
+    r->p999 = (double)load_hist_quantile(&st->total_hist, 0.999) / 1000.0;
+    r->max = (double)st->total_hist.max / 1000.0;
+    r->n = st->n_seconds;
+    r->sec = calloc(r->n ? r->n : 1, sizeof(*r->sec));
+    if (!r->sec)
+        return LV_ENOMEM;
+    for (size_t i = 0; i < r->n; i++) {
+        const load_second_t *s = &st->sec[i];
+        load_run_sec_t *o = &r->sec[i];
+        o->t = (double)i;
+        o->offered = (double)s->c.offered;
+        o->retries = (double)(s->c.retries_f5 + s->c.retries_obeyed);
+        o->requests = (double)s->c.first + o->retries;
+        o->goodput = (double)s->c.goodput;
+        o->success = load_counts_success(&s->c);
+        o->p50 = s->lat_us[0] / 1000.0;
+        o->p90 = s->lat_us[1] / 1000.0;
+        o->p99 = s->lat_us[2] / 1000.0;
+        o->p999 = s->lat_us[3] / 1000.0;
+        o->max = s->lat_us[4] / 1000.0;
+        if (!s->lat_count)
+            o->p50 = o->p90 = o->p99 = o->p999 = o->max = -1;
+        o->capacity = s->capacity;
+    }
+    return LV_OK;
+}
+
+void load_run_free(load_run_t *r)
+{
+    free(r->sec);
+    r->sec = NULL;
+}
+
+/* ---- a small JSON reader (enough for our own summaries) ------------------------------------ */
+
+typedef enum { LJ_NULL, LJ_NUM, LJ_STR, LJ_BOOL, LJ_ARR, LJ_OBJ } load_jtype_t;
+
+typedef struct load_jval {
+    load_jtype_t type;
+    double num;
+    char *str;                /* LJ_STR */
+    size_t n;                 /* items */
+    char **keys;              /* LJ_OBJ */
+    struct load_jval **items; /* LJ_ARR, LJ_OBJ */
+} load_jval_t;
+
+typedef struct load_jp {
+    const char *p, *end;
+    int depth;
+    const char *err;
+} load_jp_t;
+
+static void load_jfree(load_jval_t *v)
+{
+    if (!v)
+        return;
+    for (size_t i = 0; i < v->n; i++) {
+        if (v->keys)
+            free(v->keys[i]);
+        load_jfree(v->items[i]);
+    }
+    free(v->keys);
+    free(v->items);
+    free(v->str);
+    free(v);
+}
+
+static void load_jws(load_jp_t *j)
+{
+    while (j->p < j->end && isspace((unsigned char)*j->p))
+        j->p++;
+}
+
+static char *load_jstring(load_jp_t *j)
+{
+    if (j->p >= j->end || *j->p != '"') {
+        j->err = "expected a string";
+        return NULL;
+    }
+    j->p++;
+    size_t cap = 32, len = 0;
+    char *s = lv_xmalloc(cap);
+    while (j->p < j->end && *j->p != '"') {
+        char ch = *j->p++;
+        if (ch == '\\' && j->p < j->end) {
+            ch = *j->p++;
+            if (ch == 'n')
+                ch = '\n';
+            else if (ch == 't')
+                ch = '\t';
+            else if (ch == 'u') { /* not produced by levee-load; keep a placeholder */
+                j->p += LV_MIN(4, j->end - j->p);
+                ch = '?';
+            }
+        }
+        if (len + 2 > cap) {
+            cap *= 2;
+            char *ns = realloc(s, cap);
+            if (!ns) {
+                free(s);
+                j->err = "out of memory";
+                return NULL;
+            }
+            s = ns;
+        }
+        s[len++] = ch;
+    }
+    if (j->p >= j->end) {
+        free(s);
+        j->err = "unterminated string";
+        return NULL;
+    }
+    j->p++;
+    s[len] = '\0';
+    return s;
+}
+
+static load_jval_t *load_jparse(load_jp_t *j);
+
+static int load_jpush(load_jval_t *v, char *key, load_jval_t *item, size_t *cap)
+{
+    if (v->n == *cap) {
+        size_t nc = *cap ? *cap * 2 : 8;
+        load_jval_t **ni = realloc(v->items, nc * sizeof(*ni));
+        if (!ni)
+            return -1;
+        v->items = ni;
+        if (v->type == LJ_OBJ) {
+            char **nk = realloc(v->keys, nc * sizeof(*nk));
+            if (!nk)
+                return -1;
+            v->keys = nk;
+        }
+        *cap = nc;
+    }
+    if (v->type == LJ_OBJ)
+        v->keys[v->n] = key;
+    v->items[v->n++] = item;
+    return 0;
+}
+
+static load_jval_t *load_jparse(load_jp_t *j)
+{
+    load_jws(j);
+    if (j->p >= j->end) {
+        j->err = "unexpected end";
+        return NULL;
+    }
+    if (++j->depth > 32) {
+        j->err = "nested too deep";
+        return NULL;
+    }
+    load_jval_t *v = lv_xcalloc(1, sizeof(*v));
+    char ch = *j->p;
+    if (ch == '{' || ch == '[') {
+        v->type = ch == '{' ? LJ_OBJ : LJ_ARR;
+        char close = ch == '{' ? '}' : ']';
+        size_t cap = 0;
+        j->p++;
+        load_jws(j);
+        if (j->p < j->end && *j->p == close) {
+            j->p++;
+            j->depth--;
+            return v;
+        }
+        for (;;) {
+            char *key = NULL;
+            load_jws(j);
+            if (v->type == LJ_OBJ) {
+                key = load_jstring(j);
+                load_jws(j);
+                if (!key || j->p >= j->end || *j->p != ':') {
+                    free(key);
+                    if (!j->err)
+                        j->err = "expected ':'";
+                    goto fail;
+                }
+                j->p++;
+            }
+            load_jval_t *item = load_jparse(j);
+            if (!item || load_jpush(v, key, item, &cap)) {
+                free(key);
+                load_jfree(item);
+                goto fail;
+            }
+            load_jws(j);
+            if (j->p < j->end && *j->p == ',') {
+                j->p++;
+                continue;
+            }
+            if (j->p < j->end && *j->p == close) {
+                j->p++;
+                break;
+            }
+            j->err = "expected ',' or a closing bracket";
+            goto fail;
+        }
+    } else if (ch == '"') {
+        v->type = LJ_STR;
+        v->str = load_jstring(j);
+        if (!v->str)
+            goto fail;
+    } else if (j->end - j->p >= 4 && strncmp(j->p, "null", 4) == 0) {
+        v->type = LJ_NULL;
+        j->p += 4;
+    } else if (j->end - j->p >= 4 && strncmp(j->p, "true", 4) == 0) {
+        v->type = LJ_BOOL;
+        v->num = 1;
+        j->p += 4;
+    } else if (j->end - j->p >= 5 && strncmp(j->p, "false", 5) == 0) {
+        v->type = LJ_BOOL;
+        j->p += 5;
+    } else {
+        char *endp;
+        errno = 0;
+        v->type = LJ_NUM;
+        v->num = strtod(j->p, &endp); /* the buffer is NUL-terminated by the reader */
+        if (endp == j->p || errno) {
+            j->err = "bad value";
+            goto fail;
+        }
+        j->p = endp;
+    }
+    j->depth--;
+    return v;
+fail:
+    load_jfree(v);
+    return NULL;
+}
+
+static const load_jval_t *load_jget(const load_jval_t *o, const char *key)
+{
+    if (!o || o->type != LJ_OBJ)
+        return NULL;
+    for (size_t i = 0; i < o->n; i++)
+        if (strcmp(o->keys[i], key) == 0)
+            return o->items[i];
+    return NULL;
+}
+
+static double load_jnum(const load_jval_t *o, const char *key, double dflt)
+{
+    const load_jval_t *v = load_jget(o, key);
+    return v && v->type == LJ_NUM ? v->num : dflt;
+}
+
+static double load_jlat(const load_jval_t *o, const char *q)
+{
+    return load_jnum(load_jget(o, "latency_ms"), q, -1);
+}
+
+int load_run_from_json(load_run_t *r, const char *path, char *err, size_t err_size)
+{
+    memset(r, 0, sizeof(*r));
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, err_size, "%s: %s", path, strerror(errno));
+        return LV_EINVAL;
+    }
+    enum { LOAD_JSON_MAX = 64 << 20 };
+    size_t cap = 1 << 16, len = 0;
+    char *buf = lv_xmalloc(cap + 1);
+    size_t n;
+    while ((n = fread(buf + len, 1, cap - len, f)) > 0) {
+        len += n;
+        if (len == cap) {
+            if (cap >= LOAD_JSON_MAX)
+                break;
+            cap *= 2;
+            char *nb = realloc(buf, cap + 1);
+            if (!nb)
+                break;
+            buf = nb;
+        }
+    }
+    fclose(f);
+    buf[len] = '\0';
+    load_jp_t j = {.p = buf, .end = buf + len};
+    load_jval_t *root = load_jparse(&j);
+    int rc = LV_EINVAL;
+    if (!root || root->type != LJ_OBJ) {
+        snprintf(err, err_size, "%s: offset %ld: %s", path, (long)(j.p - buf),
+                 j.err ? j.err : "not a JSON object");
+        goto done;
+    }
+    const load_jval_t *ps = load_jget(root, "per_second");
+    if (!load_jget(root, "goodput_per_s") || !ps || ps->type != LJ_ARR) {
+        snprintf(err, err_size, "%s: not a levee-load summary (no goodput_per_s/per_second)", path);
+        goto done;
+    }
+    const load_jval_t *lab = load_jget(root, "label");
+    snprintf(r->label, sizeof(r->label), "%s", lab && lab->type == LJ_STR ? lab->str : "run");
+    snprintf(r->source, sizeof(r->source), "%s", path);
+    r->duration_s = load_jnum(root, "duration_s", 0);
+    r->capacity = load_jnum(root, "capacity", -1);
+    r->offered_per_s = load_jnum(root, "offered_users_per_s", 0);
+    r->requests_per_s = load_jnum(root, "requests_per_s", 0);
+    r->retries_per_s = load_jnum(root, "retries_per_s", 0);
+    r->goodput_per_s = load_jnum(root, "goodput_per_s", 0);
+    r->success = load_jnum(root, "user_success_rate", -1);
+    r->p50 = load_jlat(root, "p50");
+    r->p90 = load_jlat(root, "p90");
+    r->p99 = load_jlat(root, "p99");
+    r->p999 = load_jlat(root, "p999");
+    r->max = load_jlat(root, "max");
+    r->n = ps->n;
+    r->sec = lv_xcalloc(r->n ? r->n : 1, sizeof(*r->sec));
+    for (size_t i = 0; i < ps->n; i++) {
+        const load_jval_t *s = ps->items[i];
+        load_run_sec_t *o = &r->sec[i];
+        o->t = load_jnum(s, "t", (double)i);
+        o->offered = load_jnum(s, "offered_users_per_s", 0);
+        o->requests = load_jnum(s, "requests_per_s", 0);
+        o->retries = load_jnum(s, "retries_per_s", 0);
+        o->goodput = load_jnum(s, "goodput_per_s", 0);
+        o->success = load_jnum(s, "user_success_rate", -1);
+        o->p50 = load_jlat(s, "p50");
+        o->p90 = load_jlat(s, "p90");
+        o->p99 = load_jlat(s, "p99");
+        o->p999 = load_jlat(s, "p999");
+        o->max = load_jlat(s, "max");
+        if (load_jnum(s, "goodput", 0) == 0 && o->goodput == 0)
+            o->p50 = o->p90 = o->p99 = o->p999 = o->max = -1;
+        o->capacity = load_jnum(s, "capacity", -1);
+    }
+    rc = LV_OK;
+done:
+    load_jfree(root);
+    free(buf);
+    return rc;
+}
+
+/* ---- SVG charts ------------------------------------------------------------------------------ */
+
+typedef struct load_series {
+    const char *name;
+    const char *color;
+    size_t n;
+    const double *x, *y; /* y < 0: no value */
+    int dashed, markers;
+} load_series_t;
+
+static double load_nice(double v)
+{
+    if (v <= 0)
+        return 1;
+    double e = pow(10, floor(log10(v)));
+    double m = v / e;
+    return (m <= 1 ? 1 : m <= 2 ? 2 : m <= 5 ? 5 : 10) * e;
+}
+
+static void load_html_text(FILE *f, const char *s)
+{
+    for (; *s; s++) {
+        if (*s == '<')
+            fputs("&lt;", f);
+        else if (*s == '>')
+            fputs("&gt;", f);
+        else if (*s == '&')
+            fputs("&amp;", f);
+        else if (*s == '"')
+            fputs("&quot;", f);
+        else
+            fputc(*s, f);
+    }
+}
+
+static void load_svg_chart(FILE *f, const char *title, const char *xlabel, const char *ylabel,
+                           const load_series_t *ser, size_t nser)
+{
+    const double W = 760, H = 300, L = 64, R = 150, T = 30, B = 44;
+    double xmax = 0, ymax = 0, xmin = 0;
+    int any = 0;
+    for (size_t s = 0; s < nser; s++)
+        for (size_t i = 0; i < ser[s].n; i++) {
+            if (ser[s].y[i] < 0 || !isfinite(ser[s].y[i]))
+                continue;
+            if (!any || ser[s].x[i] > xmax)
+                xmax = ser[s].x[i];
+            if (ser[s].y[i] > ymax)
+                ymax = ser[s].y[i];
+            any = 1;
+        }
+    double xstep = load_nice(xmax / 5), ystep = load_nice(ymax / 5);
+    xmax = xstep * ceil(xmax / xstep);
+    ymax = ystep * ceil(ymax / ystep);
+    if (xmax <= 0)
+        xmax = 1;
+    if (ymax <= 0)
+        ymax = 1;
+    double pw = W - L - R, ph = H - T - B;
+    fprintf(f,
+            "<figure><svg class=\"chart\" xmlns=\"http://www.w3.org/2000/svg\" "
+            "viewBox=\"0 0 %.0f %.0f\" width=\"%.0f\" height=\"%.0f\" role=\"img\">\n",
+            W, H, W, H);
+    fputs("<text x=\"10\" y=\"18\" class=\"title\">", f);
+    load_html_text(f, title);
+    fputs("</text>\n", f);
+    for (double y = 0; y <= ymax + ystep / 2; y += ystep) {
+        double py = T + ph - y / ymax * ph;
+        fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" class=\"grid\"/>", L, py,
+                L + pw, py);
+        fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" class=\"tick\" text-anchor=\"end\">%g</text>\n",
+                L - 4, py + 4, y);
+    }
+    for (double x = xmin; x <= xmax + xstep / 2; x += xstep) {
+        double px = L + (x - xmin) / (xmax - xmin) * pw;
+        fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" class=\"tick\" text-anchor=\"middle\">%g</text>",
+                px, T + ph + 16, x);
+    }
+    fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" class=\"axis\"/>", L, T + ph,
+            L + pw, T + ph);
+    fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" class=\"axis\"/>\n", L, T, L,
+            T + ph);
+    fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" class=\"label\" text-anchor=\"middle\">", L + pw / 2,
+            H - 6);
+    load_html_text(f, xlabel);
+    fprintf(f,
+            "</text><text x=\"14\" y=\"%.1f\" class=\"label\" text-anchor=\"middle\" "
+            "transform=\"rotate(-90 14 %.1f)\">",
+            T + ph / 2, T + ph / 2);
+    load_html_text(f, ylabel);
+    fputs("</text>\n", f);
+    for (size_t s = 0; s < nser; s++) {
+        const load_series_t *se = &ser[s];
+        /* One polyline per run of defined values. */
+        int open = 0;
+        for (size_t i = 0; i < se->n; i++) {
+            int ok = se->y[i] >= 0 && isfinite(se->y[i]);
+            if (ok && !open) {
+                fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\"%s points=\"",
+                        se->color, se->dashed ? " stroke-dasharray=\"6 4\"" : "");
+                open = 1;
+            }
+            if (ok)
+                fprintf(f, "%.1f,%.1f ", L + (se->x[i] - xmin) / (xmax - xmin) * pw,
+                        T + ph - se->y[i] / ymax * ph);
+            if (!ok && open) {
+                fputs("\"/>\n", f);
+                open = 0;
+            }
+        }
+        if (open)
+            fputs("\"/>\n", f);
+        if (se->markers)
+            for (size_t i = 0; i < se->n; i++)
+                if (se->y[i] >= 0 && isfinite(se->y[i]))
+                    fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3.5\" fill=\"%s\"/>",
+                            L + (se->x[i] - xmin) / (xmax - xmin) * pw,
+                            T + ph - se->y[i] / ymax * ph, se->color);
+        double ly = T + 10 + 18 * (double)s;
+        fprintf(f,
+                "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" "
+                "stroke-width=\"2\"%s/><text x=\"%.1f\" y=\"%.1f\" class=\"legend\">",
+                L + pw + 12, ly, L + pw + 32, ly, se->color,
+                se->dashed ? " stroke-dasharray=\"6 4\"" : "", L + pw + 36, ly + 4);
+        load_html_text(f, se->name);
+        fputs("</text>\n", f);
+    }
+    fputs("</svg></figure>\n", f);
+}
+
+static const char *const load_colors[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e",
+                                          "#9467bd", "#8c564b", "#e377c2", "#17becf"};
+
+static void load_fmt(char *b, size_t n, double v, const char *unit)
+{
+    if (v < 0)
+        snprintf(b, n, "-");
+    else
+        snprintf(b, n, "%.4g%s", v, unit);
+}
+
+static void load_run_charts(FILE *f, const load_run_t *r)
+{
+    size_t n = r->n;
+    double *x = lv_xcalloc(n + 1, sizeof(double));
+    double *col[9];
+    for (int k = 0; k < 9; k++)
+        col[k] = lv_xcalloc(n + 1, sizeof(double));
+    int has_cap = 0;
+    for (size_t i = 0; i < n; i++) {
+        const load_run_sec_t *s = &r->sec[i];
+        x[i] = s->t;
+        col[0][i] = s->offered;
+        col[1][i] = s->requests;
+        col[2][i] = s->goodput;
+        col[3][i] = s->capacity;
+        col[4][i] = s->retries;
+        col[5][i] = s->p50;
+        col[6][i] = s->p90;
+        col[7][i] = s->p99;
+        col[8][i] = s->max;
+        has_cap |= s->capacity >= 0;
+    }
+    char title[160];
+    load_series_t load[5] = {
+        {"offered users/s", "#7f7f7f", n, x, col[0], 0, 0},
+        {"requests/s", "#1f77b4", n, x, col[1], 0, 0},
+        {"retries/s", "#ff7f0e", n, x, col[4], 0, 0},
+        {"goodput/s", "#2ca02c", n, x, col[2], 0, 0},
+        {"backend capacity", "#d62728", n, x, col[3], 1, 0},
+    };
+    snprintf(title, sizeof(title), "%s: offered load, goodput and capacity", r->label);
+    load_svg_chart(f, title, "time (s)", "per second", load, has_cap ? 5 : 4);
+    load_series_t lat[4] = {
+        {"p50", "#2ca02c", n, x, col[5], 0, 0},
+        {"p90", "#1f77b4", n, x, col[6], 0, 0},
+        {"p99", "#d62728", n, x, col[7], 0, 0},
+        {"max", "#7f7f7f", n, x, col[8], 1, 0},
+    };
+    snprintf(title, sizeof(title), "%s: latency of successful responses", r->label);
+    load_svg_chart(f, title, "time (s)", "ms", lat, 4);
+    free(x);
+    for (int k = 0; k < 9; k++)
+        free(col[k]);
+}
+
+int load_report_html(FILE *f, const load_run_t *runs, size_t n)
+{
+    fputs("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
+          "<title>levee-load report</title>\n<style>\n"
+          "body{font-family:system-ui,sans-serif;margin:24px;color:#222;max-width:980px}\n"
+          "table{border-collapse:collapse;margin:12px 0}td,th{border:1px solid #ccc;"
+          "padding:4px 8px;text-align:right}th{background:#f4f4f4}td:first-child{text-align:left}\n"
+          "svg.chart{background:#fff;border:1px solid #ddd;margin:8px 0}\n"
+          ".title{font-size:14px;font-weight:600}.tick{font-size:11px;fill:#555}"
+          ".label{font-size:12px;fill:#333}.legend{font-size:12px}\n"
+          ".grid{stroke:#eee}.axis{stroke:#888}\n</style></head><body>\n"
+          "<h1>levee-load report</h1>\n<p>Goodput: 2xx/3xx responses that reached the user "
+          "within the user's patience. User success: users who completed their whole "
+          "journey. Rates are per second of the arrival window.</p>\n",
+          f);
+    fputs("<table><tr><th>run</th><th>offered users/s</th><th>requests/s</th><th>retries/s"
+          "</th><th>goodput/s</th><th>capacity</th><th>user success</th><th>p50</th><th>p99"
+          "</th><th>max</th></tr>\n",
+          f);
+    for (size_t i = 0; i < n; i++) {
+        const load_run_t *r = &runs[i];
+        char c[8][32];
+        load_fmt(c[0], 32, r->offered_per_s, "");
+        load_fmt(c[1], 32, r->requests_per_s, "");
+        load_fmt(c[2], 32, r->retries_per_s, "");
+        load_fmt(c[3], 32, r->goodput_per_s, "");
+        load_fmt(c[4], 32, r->capacity, "");
+        load_fmt(c[5], 32, r->success < 0 ? -1 : r->success * 100, " %");
+        load_fmt(c[6], 32, r->p50, " ms");
+        load_fmt(c[7], 32, r->p99, " ms");
+        char mx[32];
+        load_fmt(mx, sizeof(mx), r->max, " ms");
+        fputs("<tr><td>", f);
+        load_html_text(f, r->label);
+        fprintf(f,
+                "</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td>"
+                "<td>%s</td><td>%s</td><td>%s</td></tr>\n",
+                c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], mx);
+    }
+    fputs("</table>\n", f);
+    for (size_t i = 0; i < n; i++) {
+        fputs("<h2>", f);
+        load_html_text(f, runs[i].label);
+        fputs(" <small>(", f);
+        load_html_text(f, runs[i].source);
+        fputs(")</small></h2>\n", f);
+        load_run_charts(f, &runs[i]);
+    }
+    /* Goodput against offered load: one series per label. With one run, its seconds. */
+    fputs("<h2>Goodput against offered load</h2>\n", f);
+    size_t ns = 0;
+    load_series_t ser[LV_ARRAY_LEN(load_colors)] = {0};
+    double *xs[LV_ARRAY_LEN(load_colors)] = {0}, *ys[LV_ARRAY_LEN(load_colors)] = {0};
+    if (n == 1) {
+        const load_run_t *r = &runs[0];
+        xs[0] = lv_xcalloc(r->n + 1, sizeof(double));
+        ys[0] = lv_xcalloc(r->n + 1, sizeof(double));
+        size_t k = 0;
+        for (size_t i = 0; i < r->n; i++) {
+            xs[0][k] = r->sec[i].offered;
+            ys[0][k++] = r->sec[i].goodput;
+        }
+        /* Sort by offered load so the line reads left to right. */
+        for (size_t a = 1; a < k; a++)
+            for (size_t b = a; b > 0 && xs[0][b - 1] > xs[0][b]; b--) {
+                double tx = xs[0][b], ty = ys[0][b];
+                xs[0][b] = xs[0][b - 1];
+                ys[0][b] = ys[0][b - 1];
+                xs[0][b - 1] = tx;
+                ys[0][b - 1] = ty;
+            }
+        ser[0] = (load_series_t){r->label, load_colors[0], k, xs[0], ys[0], 0, 1};
+        ns = 1;
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            size_t s = 0;
+            while (s < ns && strcmp(ser[s].name, runs[i].label) != 0)
+                s++;
+            if (s == ns) {
+                if (ns == LV_ARRAY_LEN(load_colors))
+                    continue;
+                xs[s] = lv_xcalloc(n, sizeof(double));
+                ys[s] = lv_xcalloc(n, sizeof(double));
+                ser[s] = (load_series_t){runs[i].label, load_colors[s], 0, xs[s], ys[s], 0, 1};
+                ns++;
+            }
+            size_t k = ser[s].n++;
+            xs[s][k] = runs[i].offered_per_s;
+            ys[s][k] = runs[i].goodput_per_s;
+            for (size_t b = k; b > 0 && xs[s][b - 1] > xs[s][b]; b--) {
+                double tx = xs[s][b], ty = ys[s][b];
+                xs[s][b] = xs[s][b - 1];
+                ys[s][b] = ys[s][b - 1];
+                xs[s][b - 1] = tx;
+                ys[s][b - 1] = ty;
+            }
+        }
+    }
+    load_svg_chart(f,
+                   n == 1 ? "goodput against offered load (each second)"
+                          : "goodput against offered load (each run)",
+                   "offered users/s", "goodput/s", ser, ns);
+    for (size_t s = 0; s < ns; s++) {
+        free(xs[s]);
+        free(ys[s]);
+    }
+    fprintf(f, "<p><small>levee-load %s</small></p>\n</body></html>\n", LV_VERSION);
+    return ferror(f) ? LV_EIO : LV_OK;
+}
