@@ -114,7 +114,7 @@ typedef enum {
 
 struct lv_conn {
     uv_tcp_t tcp;
-    uv_timer_t timer;     /* header, keep-alive or send timeout */
+    uv_timer_t timer; /* header, keep-alive or send timeout */
     lv_deadline_t deadline;
     lv_link_t link;       /* worker's connections */
     lv_link_t defer_link; /* worker's list of connections to resume (pipelining) */
