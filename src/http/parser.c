@@ -561,6 +561,22 @@ static int lv_http_on_message_complete(llhttp_t *ll)
 
 /* ---- public API ---- */
 
+/* One immutable callback table shared by every parser (it is ~200 bytes: keeping it out of
+ * each connection keeps an idle connection under 1 KiB). */
+static const llhttp_settings_t lv_http_settings = {
+    .on_message_begin = lv_http_on_message_begin,
+    .on_url = lv_http_on_url,
+    .on_status = lv_http_on_status,
+    .on_header_field = lv_http_on_header_field,
+    .on_header_value = lv_http_on_header_value,
+    .on_url_complete = lv_http_on_url_complete,
+    .on_status_complete = lv_http_on_status_complete,
+    .on_header_value_complete = lv_http_on_header_value_complete,
+    .on_headers_complete = lv_http_on_headers_complete,
+    .on_body = lv_http_on_body,
+    .on_message_complete = lv_http_on_message_complete,
+};
+
 void lv_http_parser_init(lv_http_parser_t *p, lv_http_kind_t kind, const lv_http_limits_t *limits,
                          const lv_http_parser_cbs_t *cbs, void *owner)
 {
@@ -576,19 +592,7 @@ void lv_http_parser_init(lv_http_parser_t *p, lv_http_kind_t kind, const lv_http
         p->limits.target_bytes = p->limits.header_bytes;
     p->head.content_length = -1;
 
-    llhttp_settings_init(&p->settings);
-    p->settings.on_message_begin = lv_http_on_message_begin;
-    p->settings.on_url = lv_http_on_url;
-    p->settings.on_status = lv_http_on_status;
-    p->settings.on_header_field = lv_http_on_header_field;
-    p->settings.on_header_value = lv_http_on_header_value;
-    p->settings.on_url_complete = lv_http_on_url_complete;
-    p->settings.on_status_complete = lv_http_on_status_complete;
-    p->settings.on_header_value_complete = lv_http_on_header_value_complete;
-    p->settings.on_headers_complete = lv_http_on_headers_complete;
-    p->settings.on_body = lv_http_on_body;
-    p->settings.on_message_complete = lv_http_on_message_complete;
-    llhttp_init(&p->ll, kind == LV_HTTP_RESPONSE ? HTTP_RESPONSE : HTTP_REQUEST, &p->settings);
+    llhttp_init(&p->ll, kind == LV_HTTP_RESPONSE ? HTTP_RESPONSE : HTTP_REQUEST, &lv_http_settings);
     p->ll.data = p;
 }
 

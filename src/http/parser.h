@@ -25,8 +25,8 @@ typedef struct lv_http_head {
     uint8_t version_minor; /* 0 or 1 */
     uint16_t status;       /* responses */
     lv_str_t target;       /* requests: the request-target as sent */
-    lv_str_t path;         /* requests: target up to '?' (origin-form) or the path of absolute-form */
-    lv_str_t reason;       /* responses */
+    lv_str_t path;   /* requests: target up to '?' (origin-form) or the path of absolute-form */
+    lv_str_t reason; /* responses */
     lv_http_header_t *headers;
     uint32_t n_headers;
 
@@ -66,7 +66,6 @@ typedef enum {
 
 typedef struct lv_http_parser {
     llhttp_t ll;
-    llhttp_settings_t settings;
     const lv_http_parser_cbs_t *cbs;
     void *owner;
     lv_http_limits_t limits;
@@ -77,7 +76,7 @@ typedef struct lv_http_parser {
     char *block;
     uint32_t block_used;
     lv_http_head_t head;
-    uint8_t state;      /* internal: which span is being accumulated */
+    uint8_t state; /* internal: which span is being accumulated */
     bool head_done;
     bool no_body;       /* responses: the request was HEAD (or a 204/304 is expected) */
     uint64_t body_seen; /* bytes of body so far in this message */

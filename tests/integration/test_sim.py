@@ -1,0 +1,281 @@
+"""levee-sim integration: a real levee-sim on 127.0.0.1 (port 0), real HTTP clients.
+
+Checks capacity (K workers x fixed service time), /stats counters, wasted work for a client
+that left, stall and workers control, 304 on If-None-Match, injected failures, clean TERM.
+"""
+import http.client
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import unittest
+
+BUILD = os.environ.get("LV_BUILD_DIR", os.path.join(os.path.dirname(__file__), "..", "..", "build"))
+SIM = os.path.join(BUILD, "levee-sim")
+
+CONFIG = """\
+workers: 2
+default:
+  dist: fixed
+  service_ms: 50
+paths:
+  /cached:
+    service_ms: 1
+    cacheable: true
+    etag: '"v7"'
+    max_age_s: 30
+    vary: Accept-Encoding
+  /broken:
+    service_ms: 1
+    fail_rate: 1.0
+    fail_status: 503
+  /chunky:
+    service_ms: 0
+    chunked: true
+    body_bytes: 1000
+"""
+
+
+class Sim:
+    def __init__(self, args):
+        self.tmp = tempfile.TemporaryDirectory(prefix="levee-sim-test-")
+        cfg = os.path.join(self.tmp.name, "sim.yaml")
+        with open(cfg, "w") as f:
+            f.write(CONFIG)
+        self.log_path = os.path.join(self.tmp.name, "sim.log")
+        self.log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen([SIM, "-c", cfg, "--listen", "127.0.0.1:0"] + args,
+                                     stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 10
+        self.port = None
+        while time.monotonic() < deadline and self.port is None:
+            with open(self.log_path, "rb") as f:
+                m = re.search(rb"comp=sim msg=listening addr=127\.0\.0\.1:(\d+)", f.read())
+            if m:
+                self.port = int(m.group(1))
+            elif self.proc.poll() is not None:
+                break
+            else:
+                time.sleep(0.02)
+        if self.port is None:
+            self.stop()
+            raise RuntimeError("levee-sim did not start: " + self.read_log())
+
+    def read_log(self):
+        with open(self.log_path, "rb") as f:
+            return f.read().decode(errors="replace")
+
+    def request(self, method, path, headers=None, timeout=10):
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            c.request(method, path, headers=headers or {})
+            r = c.getresponse()
+            return r.status, dict(r.getheaders()), r.read()
+        finally:
+            c.close()
+
+    def stats(self):
+        status, _, body = self.request("GET", "/stats")
+        assert status == 200
+        return json.loads(body)
+
+    def stop(self):
+        """TERM, then KILL; returns the exit code."""
+        rc = None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                rc = self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                rc = self.proc.wait()
+        else:
+            rc = self.proc.returncode
+        self.log.close()
+        return rc
+
+
+class SimTest(unittest.TestCase):
+    def setUp(self):
+        self.sim = Sim([])
+
+    def tearDown(self):
+        rc = self.sim.stop()
+        log = self.sim.read_log()
+        self.sim.tmp.cleanup()
+        self.assertEqual(rc, 0, "levee-sim exit code; log:\n" + log)
+        self.assertNotIn("ERROR: AddressSanitizer", log)
+        self.assertNotIn("runtime error", log)
+
+    def wait_stats(self, pred, timeout=5):
+        deadline = time.monotonic() + timeout
+        st = self.sim.stats()
+        while not pred(st) and time.monotonic() < deadline:
+            time.sleep(0.02)
+            st = self.sim.stats()
+        return st
+
+    def test_capacity_is_honoured(self):
+        n = 20
+        results = []
+
+        def one():
+            results.append(self.sim.request("GET", "/work")[0])
+
+        threads = [threading.Thread(target=one) for _ in range(n)]
+        t0 = time.monotonic()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        elapsed = time.monotonic() - t0
+        self.assertEqual(results, [200] * n)
+        # 20 requests x 50 ms / 2 workers = 500 ms; generous bounds against machine noise
+        self.assertGreaterEqual(elapsed, 0.4)
+        self.assertLessEqual(elapsed, 3.0)
+        st = self.sim.stats()
+        self.assertEqual(st["processed"], n)
+        self.assertEqual(st["received"], n)
+        self.assertEqual(st["wasted"], 0)
+        self.assertEqual(st["queue"], 0)
+        self.assertEqual(st["in_flight"], 0)
+        self.assertEqual(st["workers"], 2)
+        self.assertAlmostEqual(st["capacity_per_s"], 40.0)
+        self.assertGreaterEqual(st["max_queue"], 10)
+        self.assertEqual(st["paths"]["/work"]["processed"], n)
+
+    def test_client_that_left_is_wasted_work(self):
+        s = socket.create_connection(("127.0.0.1", self.sim.port))
+        s.sendall(b"GET /gone HTTP/1.1\r\nHost: sim\r\n\r\n")
+        time.sleep(0.01)
+        s.close()
+        st = self.wait_stats(lambda st: st["processed"] >= 1)
+        self.assertEqual(st["processed"], 1)
+        self.assertEqual(st["wasted"], 1)
+        self.assertEqual(st["paths"]["/gone"]["wasted"], 1)
+
+    def test_pipelined_answers_in_order(self):
+        s = socket.create_connection(("127.0.0.1", self.sim.port))
+        s.settimeout(10)
+        s.sendall(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /health HTTP/1.1\r\nHost: x\r\n\r\n"
+                  b"GET /cached HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        s.close()
+        self.assertEqual(data.count(b"HTTP/1.1 200 OK"), 3)
+        i_a = data.index(b"X-Sim-Queue-Ms")
+        i_h = data.index(b'{"ok":true}')
+        i_c = data.index(b'ETag: "v7"')
+        self.assertLess(i_a, i_h)
+        self.assertLess(i_h, i_c)
+
+    def test_stall_and_workers_control(self):
+        status, _, body = self.sim.request("POST", "/control/stall?ms=400")
+        self.assertEqual(status, 200, body)
+        t0 = time.monotonic()
+        status, hdrs, _ = self.sim.request("GET", "/s")
+        elapsed = time.monotonic() - t0
+        self.assertEqual(status, 200)
+        self.assertGreaterEqual(elapsed, 0.3)  # held by the stall, then 50 ms of service
+        self.assertGreaterEqual(int(hdrs["X-Sim-Queue-Ms"]), 250)
+        # /health and /stats are never queued, even during a stall
+        self.sim.request("POST", "/control/stall?ms=2000")
+        t0 = time.monotonic()
+        self.assertEqual(self.sim.request("GET", "/health")[0], 200)
+        self.assertLess(time.monotonic() - t0, 1.0)
+        self.sim.request("POST", "/control/stall?ms=0")
+
+        status, _, body = self.sim.request("POST", "/control/workers?n=10")
+        self.assertEqual(status, 200, body)
+        self.assertEqual(self.sim.stats()["workers"], 10)
+        results = []
+        threads = [threading.Thread(target=lambda: results.append(
+            self.sim.request("GET", "/w")[0])) for _ in range(10)]
+        t0 = time.monotonic()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual(results, [200] * 10)
+        self.assertLess(time.monotonic() - t0, 0.4)  # 10 slots: one round of 50 ms, not five
+        self.assertEqual(self.sim.request("POST", "/control/workers?n=abc")[0], 400)
+        self.assertEqual(self.sim.request("GET", "/control/workers?n=3")[0], 405)
+
+    def test_cacheable_path_answers_304(self):
+        status, hdrs, body = self.sim.request("GET", "/cached")
+        self.assertEqual(status, 200)
+        self.assertEqual(hdrs["ETag"], '"v7"')
+        self.assertEqual(hdrs["Cache-Control"], "max-age=30")
+        self.assertEqual(hdrs["Vary"], "Accept-Encoding")
+        self.assertIn("Last-Modified", hdrs)
+        status, hdrs, body = self.sim.request("GET", "/cached", {"If-None-Match": 'W/"x", "v7"'})
+        self.assertEqual(status, 304)
+        self.assertEqual(body, b"")
+        self.assertEqual(hdrs["ETag"], '"v7"')
+        status, _, _ = self.sim.request("GET", "/cached", {"If-None-Match": '"other"'})
+        self.assertEqual(status, 200)
+        lm = self.sim.request("GET", "/cached")[1]["Last-Modified"]
+        self.assertEqual(self.sim.request("GET", "/cached", {"If-Modified-Since": lm})[0], 304)
+        self.assertEqual(self.sim.stats()["status"]["304"], 2)
+
+    def test_fail_rate_gives_configured_status(self):
+        for _ in range(3):
+            self.assertEqual(self.sim.request("GET", "/broken")[0], 503)
+        status, _, body = self.sim.request("POST", "/control/fail?path=/x&rate=1.0&status=500")
+        self.assertEqual(status, 200, body)
+        self.assertEqual(self.sim.request("GET", "/x")[0], 500)
+        self.sim.request("POST", "/control/fail?path=/x&rate=0")
+        self.assertEqual(self.sim.request("GET", "/x")[0], 200)
+        st = self.sim.stats()
+        self.assertEqual(st["status"]["503"], 3)
+        self.assertEqual(st["status"]["500"], 1)
+
+    def test_chunked_body_and_reset(self):
+        status, hdrs, body = self.sim.request("GET", "/chunky")
+        self.assertEqual(status, 200)
+        self.assertEqual(hdrs.get("Transfer-Encoding"), "chunked")
+        self.assertEqual(len(body), 1000)
+        self.assertEqual(self.sim.request("POST", "/control/reset")[0], 200)
+        st = self.sim.stats()
+        self.assertEqual(st["processed"], 0)
+        self.assertEqual(st["received"], 0)
+
+    def test_bad_request_is_400(self):
+        s = socket.create_connection(("127.0.0.1", self.sim.port))
+        s.settimeout(10)
+        s.sendall(b"NOT HTTP\r\n\r\n")
+        data = s.recv(4096)
+        s.close()
+        self.assertTrue(data.startswith(b"HTTP/1.1 400"), data)
+
+
+class SimCliTest(unittest.TestCase):
+    def test_bad_config_exits_2_with_position(self):
+        with tempfile.TemporaryDirectory() as d:
+            cfg = os.path.join(d, "bad.yaml")
+            with open(cfg, "w") as f:
+                f.write("workers: 2\nwrokers: 3\n")
+            p = subprocess.run([SIM, "-c", cfg], capture_output=True, timeout=30)
+            self.assertEqual(p.returncode, 2)
+            self.assertIn(b"bad.yaml:2:1: wrokers: unknown key", p.stderr)
+
+    def test_help_and_version(self):
+        p = subprocess.run([SIM, "--help"], capture_output=True, timeout=30)
+        self.assertEqual(p.returncode, 0)
+        self.assertIn(b"--workers", p.stdout)
+        p = subprocess.run([SIM, "--version"], capture_output=True, timeout=30)
+        self.assertEqual(p.returncode, 0)
+        self.assertTrue(p.stdout.startswith(b"levee-sim "))
+
+
+if __name__ == "__main__":
+    unittest.main()
