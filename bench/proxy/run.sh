@@ -360,7 +360,6 @@ other_load end
 mkdir -p "$(dirname "$OUT")"
 ANN_DIR=$WORK
 export DUR R CONNS N NCONN WARM IDLE PIN LEVEE LEVEE_MODE PARTS
-CMDLINE="bench/proxy/run.sh $*"
-[[ $# -gt 0 ]] || CMDLINE="DUR=$DUR R=$R bench/proxy/run.sh"
+CMDLINE="DUR=$DUR R=$R N=$N IDLE=$IDLE PIN=$PIN bench/proxy/run.sh $*"
 python3 "$HERE/report.py" "$RAW" "$ANN_DIR" "$CMDLINE" "$BPORT" | tee "$OUT"
 log "report written to $OUT"

@@ -1,6 +1,7 @@
 /* admin/admin.c: the admin HTTP/1.1 listener: accepts, parses requests with llhttp (bounded
- * head, keep-alive, pipelining with backpressure), writes endpoints.c's answers. Owns the
- * listener and its connections. Main thread's loop only; never touches worker loops. */
+ * head and body, keep-alive, pipelining with backpressure), keeps the Authorization header and
+ * the small body of flag writes, writes endpoints.c's answers. Owns the listener and its
+ * connections. Main thread's loop only; never touches worker loops. */
 #include "admin/admin.h"
 #include "admin/endpoints.h"
 #include "core/clock.h"
@@ -13,11 +14,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define ADMIN_HEAD_MAX 8192   /* request line + header bytes (separators not counted) */
-#define ADMIN_TARGET_MAX 2048 /* request target; longer -> 414 */
-#define ADMIN_BODY_MAX 65536  /* admin requests carry no body; more -> 413 */
-#define ADMIN_READ_BUF 4096   /* per connection, reused for every read */
-#define ADMIN_MAX_PENDING 4   /* responses queued before the connection stops parsing */
+#define ADMIN_HEAD_MAX 8192              /* request line + header bytes (separators not counted) */
+#define ADMIN_TARGET_MAX 2048            /* request target; longer -> 414 */
+#define ADMIN_BODY_MAX LV_ADMIN_BODY_MAX /* flag writes carry a word; more -> 413 */
+#define ADMIN_AUTH_MAX 512               /* Authorization value kept; longer never matches */
+#define ADMIN_FIELD_MAX 16               /* header name bytes kept: "authorization" fits */
+#define ADMIN_READ_BUF 4096              /* per connection, reused for every read */
+#define ADMIN_MAX_PENDING 4              /* responses queued before the connection stops parsing */
 #define ADMIN_BACKLOG 128
 #define ADMIN_MAX_CONNS 64 /* more are accepted and closed at once */
 
@@ -45,6 +48,14 @@ struct admin_conn {
     int error_status; /* set by a callback that refused the request (413, 414, 431) */
     char target[ADMIN_TARGET_MAX];
     size_t target_len;
+    char field[ADMIN_FIELD_MAX]; /* current header name (lower-cased), cut at ADMIN_FIELD_MAX */
+    size_t field_len;
+    bool in_auth;   /* the current header value is Authorization's */
+    bool auth_seen; /* an Authorization header was complete */
+    bool auth_bad;  /* sent twice or too long */
+    char auth[ADMIN_AUTH_MAX];
+    size_t auth_len;
+    char body[ADMIN_BODY_MAX];
 
     uint32_t pending_writes;
     bool parse_paused;      /* stopped between requests until writes drain */
@@ -118,6 +129,10 @@ static const char *reason_phrase(int status)
         return "OK";
     case 400:
         return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
     case 404:
         return "Not Found";
     case 405:
@@ -167,8 +182,9 @@ static void on_write(uv_write_t *req, int status)
 
 /* Queues one response; takes ownership of body (heap or NULL). keep_alive_header adds
  * "Connection: keep-alive" for HTTP/1.0 clients that asked for it. */
-static void conn_send(admin_conn_t *c, int status, const char *content_type, bool allow_get,
-                      char *body, size_t body_len, bool close, bool keep_alive_header)
+static void conn_send(admin_conn_t *c, int status, const char *content_type, const char *allow,
+                      bool www_authenticate, char *body, size_t body_len, bool close,
+                      bool keep_alive_header)
 {
     if (c->closing) {
         free(body);
@@ -182,12 +198,14 @@ static void conn_send(admin_conn_t *c, int status, const char *content_type, boo
     }
     w->conn = c;
     w->body = body;
-    int n = snprintf(
-        w->head, sizeof w->head,
-        "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-        "Cache-Control: no-store\r\n%s%s\r\n",
-        status, reason_phrase(status), content_type, body_len, allow_get ? "Allow: GET\r\n" : "",
-        close ? "Connection: close\r\n" : (keep_alive_header ? "Connection: keep-alive\r\n" : ""));
+    int n = snprintf(w->head, sizeof w->head,
+                     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+                     "Cache-Control: no-store\r\n%s%s%s%s%s\r\n",
+                     status, reason_phrase(status), content_type, body_len, allow ? "Allow: " : "",
+                     allow ? allow : "", allow ? "\r\n" : "",
+                     www_authenticate ? "WWW-Authenticate: Bearer realm=\"levee\"\r\n" : "",
+                     close ? "Connection: close\r\n"
+                           : (keep_alive_header ? "Connection: keep-alive\r\n" : ""));
     LV_ASSERT(n > 0 && (size_t)n < sizeof w->head);
     uv_buf_t bufs[2] = {uv_buf_init(w->head, (unsigned)n),
                         uv_buf_init(body ? body : w->head, (unsigned)body_len)};
@@ -210,7 +228,7 @@ static void conn_send_error(admin_conn_t *c, int status)
     char *body = malloc((size_t)n + 1);
     if (body)
         memcpy(body, text, (size_t)n + 1);
-    conn_send(c, status, "text/plain; charset=utf-8", false, body, body ? (size_t)n : 0, true,
+    conn_send(c, status, "text/plain; charset=utf-8", NULL, false, body, body ? (size_t)n : 0, true,
               false);
 }
 
@@ -236,6 +254,9 @@ static int on_message_begin(llhttp_t *p)
     c->body_bytes = 0;
     c->target_len = 0;
     c->error_status = 0;
+    c->field_len = 0;
+    c->in_auth = c->auth_seen = c->auth_bad = false;
+    c->auth_len = 0;
     return 0;
 }
 
@@ -253,21 +274,63 @@ static int on_url(llhttp_t *p, const char *at, size_t len)
     return 0;
 }
 
-static int on_header_part(llhttp_t *p, const char *at, size_t len)
+static int on_header_field(llhttp_t *p, const char *at, size_t len)
 {
-    (void)at;
-    return count_head(conn_of(p), len);
+    admin_conn_t *c = conn_of(p);
+    if (count_head(c, len) != 0)
+        return -1;
+    for (size_t i = 0; i < len && c->field_len < sizeof c->field; i++) {
+        char ch = at[i];
+        c->field[c->field_len++] = ch >= 'A' && ch <= 'Z' ? (char)(ch - 'A' + 'a') : ch;
+    }
+    return 0;
+}
+
+static int on_header_field_complete(llhttp_t *p)
+{
+    admin_conn_t *c = conn_of(p);
+    static const char auth[] = "authorization";
+    c->in_auth = c->field_len == sizeof auth - 1 && memcmp(c->field, auth, sizeof auth - 1) == 0;
+    c->field_len = 0;
+    if (c->in_auth && c->auth_seen)
+        c->auth_bad = true; /* two Authorization headers: trust neither */
+    return 0;
+}
+
+static int on_header_value(llhttp_t *p, const char *at, size_t len)
+{
+    admin_conn_t *c = conn_of(p);
+    if (count_head(c, len) != 0)
+        return -1;
+    if (c->in_auth && !c->auth_bad) {
+        if (len > sizeof c->auth - c->auth_len) {
+            c->auth_bad = true;
+        } else {
+            memcpy(c->auth + c->auth_len, at, len);
+            c->auth_len += len;
+        }
+    }
+    return 0;
+}
+
+static int on_header_value_complete(llhttp_t *p)
+{
+    admin_conn_t *c = conn_of(p);
+    if (c->in_auth)
+        c->auth_seen = true;
+    c->in_auth = false;
+    return 0;
 }
 
 static int on_body(llhttp_t *p, const char *at, size_t len)
 {
-    (void)at;
     admin_conn_t *c = conn_of(p);
-    c->body_bytes += len;
-    if (c->body_bytes > ADMIN_BODY_MAX) {
+    if (len > ADMIN_BODY_MAX - c->body_bytes) {
         c->error_status = 413;
         return -1;
     }
+    memcpy(c->body + c->body_bytes, at, len);
+    c->body_bytes += len;
     return 0;
 }
 
@@ -278,15 +341,24 @@ static int on_message_complete(llhttp_t *p)
     /* An Upgrade we do not speak ends the connection after this answer. */
     bool keep_alive = llhttp_should_keep_alive(p) && !p->upgrade && !admin->stopping;
     lv__admin_reply_t r;
-    if (lv__admin_route(&admin->src, lv_clock_wall_ms(), (uint8_t)llhttp_get_method(p), c->target,
-                        c->target_len, &r) != 0) {
+    lv__admin_request_t req = {
+        .method = (uint8_t)llhttp_get_method(p),
+        .target = c->target,
+        .target_len = c->target_len,
+        .authorization = c->auth_seen ? c->auth : NULL,
+        .authorization_len = c->auth_len,
+        .authorization_bad = c->auth_bad,
+        .body = c->body_bytes ? c->body : NULL,
+        .body_len = (size_t)c->body_bytes,
+    };
+    if (lv__admin_route(&admin->src, lv_clock_wall_ms(), &req, &r) != 0) {
         free(r.body);
         conn_send_error(c, 500);
         return HPE_PAUSED;
     }
     bool http10 = llhttp_get_http_major(p) == 1 && llhttp_get_http_minor(p) == 0;
-    conn_send(c, r.status, r.content_type, r.allow_get, r.body, r.body_len, !keep_alive,
-              keep_alive && http10);
+    conn_send(c, r.status, r.content_type, r.allow, r.www_authenticate, r.body, r.body_len,
+              !keep_alive, keep_alive && http10);
     if (!keep_alive || c->closing)
         return HPE_PAUSED; /* nothing after this request is parsed */
     if (c->pending_writes >= ADMIN_MAX_PENDING) {
@@ -299,8 +371,10 @@ static int on_message_complete(llhttp_t *p)
 static const llhttp_settings_t admin_http_settings = {
     .on_message_begin = on_message_begin,
     .on_url = on_url,
-    .on_header_field = on_header_part,
-    .on_header_value = on_header_part,
+    .on_header_field = on_header_field,
+    .on_header_field_complete = on_header_field_complete,
+    .on_header_value = on_header_value,
+    .on_header_value_complete = on_header_value_complete,
     .on_body = on_body,
     .on_message_complete = on_message_complete,
 };

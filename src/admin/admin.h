@@ -1,5 +1,6 @@
-/* admin/admin.h: the admin listener (GET /metrics, /status, /health) on the main thread's
- * loop. Reads the workers' metric shards and the current config; never touches worker loops. */
+/* admin/admin.h: the admin listener (GET /metrics, /status, /health, /flags; PUT/POST
+ * /flags/<service>) on the main thread's loop. Reads the workers' metric shards and the current
+ * config, writes the flag table (main thread); never touches worker loops. */
 #ifndef LV_ADMIN_ADMIN_H
 #define LV_ADMIN_ADMIN_H
 
@@ -7,6 +8,7 @@
 
 #include "admin/metrics.h"
 #include "core/config.h"
+#include "guard/flags.h"
 
 /* What the admin listener reads: filled by the server, valid while the admin runs. */
 typedef struct lv_admin_source {
@@ -18,6 +20,9 @@ typedef struct lv_admin_source {
     uint64_t start_wall_ms;         /* process start, for uptime */
     uint64_t (*reloads)(void *ctx); /* successful reloads so far */
     int (*draining)(void *ctx);     /* 1 while shutting down */
+    /* The flag table (borrowed; NULL: /flags answers 404). Writes to it need the current
+     * config's admin_token as "Authorization: Bearer <token>"; no token: writes refused. */
+    lv_flags_t *flags;
 } lv_admin_source_t;
 
 typedef struct lv_admin lv_admin_t;

@@ -219,15 +219,39 @@ static void put_requests(FILE *out, lv_metrics_shard_t *const *shards, uint32_t 
             }
 }
 
-static void put_histograms(FILE *out, lv_metrics_shard_t *const *shards, uint32_t n_shards)
+/* Largest value of one lv_counter_t field over the shards: gauges that are a state (pressure,
+ * breaker), where the worst worker tells the truth and a sum would not mean anything. */
+static uint64_t max_at(lv_metrics_shard_t *const *shards, uint32_t n_shards, size_t off)
 {
-    const char *name = "levee_request_duration_seconds";
-    put_family(out, name, "histogram",
-               "Time from the first request byte to the last response byte, by service.");
+    uint64_t max = 0;
+    for (uint32_t s = 0; s < n_shards; s++)
+        max = LV_MAX(max, lv_counter_get((lv_counter_t *)((char *)shards[s] + off)));
+    return max;
+}
+
+/* A per-service gauge whose value is the maximum over workers. */
+static void put_per_service_max(FILE *out, lv_metrics_shard_t *const *shards, uint32_t n_shards,
+                                const char *name, const char *help, size_t field_off)
+{
+    put_family(out, name, "gauge", help);
+    for (uint32_t slot = 0; slot < n_slots; slot++) {
+        fprintf(out, "%s{service=\"", name);
+        put_label_value(out, slot_names[slot]);
+        fprintf(out, "\"} %" PRIu64 "\n", max_at(shards, n_shards, svc_off(slot, field_off)));
+    }
+}
+
+/* A per-service histogram over the shared bucket bounds: buckets_off is the offset of the
+ * lv_counter_t[LV_METRICS_N_BUCKETS] array, sum_off of the microsecond sum. */
+static void put_histogram(FILE *out, lv_metrics_shard_t *const *shards, uint32_t n_shards,
+                          const char *name, const char *help, size_t buckets_off, size_t sum_off)
+{
+    put_family(out, name, "histogram", help);
     for (uint32_t slot = 0; slot < n_slots; slot++) {
         uint64_t cum = 0;
         for (unsigned b = 0; b < LV_METRICS_N_BUCKETS; b++) {
-            cum += sum_at(shards, n_shards, svc_off(slot, COUNTER_AT(latency_buckets, b)));
+            cum += sum_at(shards, n_shards,
+                          svc_off(slot, buckets_off + (size_t)b * sizeof(lv_counter_t)));
             fprintf(out, "%s_bucket{service=\"", name);
             put_label_value(out, slot_names[slot]);
             if (b < LV_METRICS_N_BUCKETS - 1)
@@ -236,8 +260,7 @@ static void put_histograms(FILE *out, lv_metrics_shard_t *const *shards, uint32_
             else
                 fprintf(out, "\",le=\"+Inf\"} %" PRIu64 "\n", cum);
         }
-        uint64_t sum_us =
-            sum_at(shards, n_shards, svc_off(slot, offsetof(lv_service_metrics_t, latency_sum_us)));
+        uint64_t sum_us = sum_at(shards, n_shards, svc_off(slot, sum_off));
         fprintf(out, "%s_sum{service=\"", name);
         put_label_value(out, slot_names[slot]);
         /* Integer formatting keeps the sum exact (microsecond resolution). */
@@ -246,6 +269,60 @@ static void put_histograms(FILE *out, lv_metrics_shard_t *const *shards, uint32_
         put_label_value(out, slot_names[slot]);
         fprintf(out, "\"} %" PRIu64 "\n", cum);
     }
+}
+
+/* Every guard decision, one series per service and decision (zeros included, so rate() works
+ * from the first scrape). */
+static const struct {
+    const char *decision;
+    size_t off;
+} guard_decisions[] = {
+    {"admitted", offsetof(lv_service_metrics_t, guard_admitted)},
+    {"queued", offsetof(lv_service_metrics_t, guard_queued)},
+    {"dropped_wait", offsetof(lv_service_metrics_t, guard_dropped_wait)},
+    {"dropped_deadline", offsetof(lv_service_metrics_t, guard_dropped_deadline)},
+    {"dropped_client_gone", offsetof(lv_service_metrics_t, guard_dropped_client_gone)},
+    {"shed", offsetof(lv_service_metrics_t, guard_shed)},
+    {"storm_blocked", offsetof(lv_service_metrics_t, guard_storm_blocked)},
+    {"premature_blocked", offsetof(lv_service_metrics_t, guard_premature_blocked)},
+    {"breaker_rejected", offsetof(lv_service_metrics_t, guard_breaker_rejected)},
+    {"fallback", offsetof(lv_service_metrics_t, guard_fallback_served)},
+    {"retry_denied", offsetof(lv_service_metrics_t, guard_retries_denied)},
+};
+
+static void put_guard(FILE *out, lv_metrics_shard_t *const *shards, uint32_t n_shards)
+{
+    const char *name = "levee_guard_decisions_total";
+    put_family(out, name, "counter", "Decisions of the overload guard, by service and decision.");
+    for (uint32_t slot = 0; slot < n_slots; slot++)
+        for (size_t d = 0; d < LV_ARRAY_LEN(guard_decisions); d++) {
+            fprintf(out, "%s{service=\"", name);
+            put_label_value(out, slot_names[slot]);
+            fprintf(out, "\",decision=\"%s\"} %" PRIu64 "\n", guard_decisions[d].decision,
+                    sum_at(shards, n_shards, svc_off(slot, guard_decisions[d].off)));
+        }
+    put_per_service(out, shards, n_shards, "levee_guard_limit", "gauge",
+                    "Adaptive concurrency limit, summed over workers.",
+                    offsetof(lv_service_metrics_t, guard_limit));
+    put_per_service(out, shards, n_shards, "levee_guard_queue_length", "gauge",
+                    "Requests waiting in the guard's queue.",
+                    offsetof(lv_service_metrics_t, guard_queue_len));
+    put_per_service_max(out, shards, n_shards, "levee_guard_pressure",
+                        "1 while the service is under pressure on any worker.",
+                        offsetof(lv_service_metrics_t, guard_pressure));
+    put_per_service_max(out, shards, n_shards, "levee_guard_breaker_state",
+                        "Circuit breaker: 0 closed, 1 open, 2 half-open (worst worker).",
+                        offsetof(lv_service_metrics_t, guard_breaker_state));
+    put_per_service(out, shards, n_shards, "levee_guard_breaker_transitions_total", "counter",
+                    "Circuit breaker state changes.",
+                    offsetof(lv_service_metrics_t, guard_breaker_transitions));
+    put_per_service(out, shards, n_shards, "levee_guard_wait_pages_total", "counter",
+                    "Refusals answered with the HTML wait page.",
+                    offsetof(lv_service_metrics_t, guard_wait_pages));
+    put_histogram(out, shards, n_shards, "levee_guard_queue_wait_seconds",
+                  "Time requests waited in the guard's queue before being served, by service.",
+                  offsetof(lv_service_metrics_t, queue_wait_buckets),
+                  offsetof(lv_service_metrics_t, queue_wait_sum_us));
 }
 
 void lv_metrics_write_prometheus(FILE *out, lv_metrics_shard_t *const *shards, uint32_t n_shards)
@@ -280,7 +357,10 @@ void lv_metrics_write_prometheus(FILE *out, lv_metrics_shard_t *const *shards, u
             sum_at(shards, n_shards, SHARD_OFF(bytes_out)));
 
     put_requests(out, shards, n_shards);
-    put_histograms(out, shards, n_shards);
+    put_histogram(out, shards, n_shards, "levee_request_duration_seconds",
+                  "Time from the first request byte to the last response byte, by service.",
+                  offsetof(lv_service_metrics_t, latency_buckets),
+                  offsetof(lv_service_metrics_t, latency_sum_us));
 
     put_per_service(out, shards, n_shards, "levee_upstream_connects_total", "counter",
                     "New upstream TCP connections opened.",
@@ -303,4 +383,5 @@ void lv_metrics_write_prometheus(FILE *out, lv_metrics_shard_t *const *shards, u
     put_per_service(out, shards, n_shards, "levee_upstream_in_flight", "gauge",
                     "Requests sent upstream and not yet answered.",
                     offsetof(lv_service_metrics_t, in_flight));
+    put_guard(out, shards, n_shards);
 }

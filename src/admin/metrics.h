@@ -38,6 +38,27 @@ typedef struct lv_service_metrics {
     lv_counter_t upstream_timeouts; /* -> 504 */
     lv_counter_t upstream_retries;  /* connect failure retried on the next host */
     lv_counter_t in_flight;         /* gauge (written by the worker) */
+
+    /* The guard: every decision it makes is counted (levee_guard_* families). */
+    lv_counter_t guard_admitted;          /* took a concurrency slot at once */
+    lv_counter_t guard_queued;            /* waited in the queue */
+    lv_counter_t guard_dropped_wait;      /* left the queue: waited longer than allowed -> 503 */
+    lv_counter_t guard_dropped_deadline;  /* left the queue: its deadline passed -> 503 */
+    lv_counter_t guard_dropped_client_gone; /* left the queue: the client closed */
+    lv_counter_t guard_shed;              /* refused at once: queue full for its criticality */
+    lv_counter_t guard_storm_blocked;     /* 429: same client + resource repeated under pressure */
+    lv_counter_t guard_premature_blocked; /* 429: came back before its Retry-After */
+    lv_counter_t guard_breaker_rejected;  /* breaker open: failed fast */
+    lv_counter_t guard_breaker_transitions;
+    lv_counter_t guard_breaker_state;     /* gauge: 0 closed, 1 open, 2 half-open (worker max) */
+    lv_counter_t guard_retries_denied;    /* a retry the retry budget refused */
+    lv_counter_t guard_fallback_served;   /* flag off (or auto under pressure): fallback sent */
+    lv_counter_t guard_wait_pages;        /* refusals answered with the HTML wait page */
+    lv_counter_t guard_limit;             /* gauge: current concurrency limit (summed) */
+    lv_counter_t guard_queue_len;         /* gauge: requests waiting (summed) */
+    lv_counter_t guard_pressure;          /* gauge: 1 while under pressure (worker max) */
+    lv_counter_t queue_wait_buckets[LV_METRICS_N_BUCKETS]; /* time waited by served requests */
+    lv_counter_t queue_wait_sum_us;
 } lv_service_metrics_t;
 
 /* One per worker thread. */

@@ -7,9 +7,11 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <yaml.h>
 
@@ -20,6 +22,7 @@
 #define MAX_SETTINGS 128
 #define MAX_MAP_KEYS 256 /* keys in one mapping; the schema needs 28 */
 #define MAX_WORKERS 64
+#define MAX_GUARD_FILE_BYTES (1u << 20) /* fallback.file, wait_page */
 
 /* LV_CONFIG_K_ENUM rows store the value index through an int. */
 _Static_assert(sizeof(lv_criticality_t) == sizeof(int), "enum size");
@@ -1068,6 +1071,235 @@ static void walk_routes(loader_t *ld, const lv_config_setting_t *row, const yn_t
     }
 }
 
+/* ---- the guard: files read at load time and checks between guard keys ---- */
+
+static void guard_conf_free(lv_guard_conf_t *g)
+{
+    free(g->fallback_body);
+    free(g->fallback_file);
+    free(g->fallback_redirect);
+    free(g->fallback_content_type);
+    free(g->wait_page);
+    free(g->fallback_file_body);
+    free(g->wait_page_html);
+}
+
+/* The value of key in a mapping node, or NULL. */
+static const yn_t *yn_get(const yn_t *map, const char *key)
+{
+    for (uint32_t i = 0; map && map->kind == YN_MAP && i + 1 < map->n; i += 2)
+        if (map->kids[i]->kind == YN_SCALAR && strcmp(map->kids[i]->s, key) == 0)
+            return map->kids[i + 1];
+    return NULL;
+}
+
+/* Where to point at "sect.key" of a mapping: the value if written, else the section, else the
+ * mapping itself (a default that conflicts with another key). sect may be NULL. */
+static const yn_t *yn_at(const yn_t *map, const char *sect, const char *key)
+{
+    const yn_t *m = sect ? yn_get(map, sect) : map;
+    if (!m || m->kind != YN_MAP)
+        return m && sect ? m : map;
+    const yn_t *v = yn_get(m, key);
+    return v ? v : m;
+}
+
+/* HTTP token characters (RFC 9110 tchar): header and cookie names. */
+static bool token_ok(const char *s, size_t len)
+{
+    if (len == 0 || len > 100)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (!isalnum(c) && !strchr("!#$%&'*+-.^_`|~", c))
+            return false;
+    }
+    return true;
+}
+
+/* guard.client_id: "ip", "header:NAME" or "cookie:NAME" with NAME a token. */
+static bool client_id_ok(const char *id)
+{
+    if (!id)
+        return false;
+    if (strcmp(id, "ip") == 0)
+        return true;
+    if (strncmp(id, "header:", 7) != 0 && strncmp(id, "cookie:", 7) != 0)
+        return false;
+    return token_ok(id + 7, strlen(id + 7));
+}
+
+/* A header value levee writes itself: visible ASCII, spaces and tabs, nothing else. */
+static bool header_value_ok(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 ? *s != '\t' : (unsigned char)*s == 0x7f)
+            return false;
+    return true;
+}
+
+/* fallback.redirect: "http(s)://HOST..." or "/path", no spaces or control bytes (it becomes a
+ * Location header as written). */
+static bool redirect_ok(const char *s)
+{
+    size_t skip = 0;
+    if (strncasecmp(s, "http://", 7) == 0)
+        skip = 7;
+    else if (strncasecmp(s, "https://", 8) == 0)
+        skip = 8;
+    else if (s[0] != '/' || s[1] == '/') /* "//host" is a scheme-relative URL, not a path */
+        return false;
+    if (skip && (s[skip] == '\0' || s[skip] == '/' || s[skip] == '?' || s[skip] == '#'))
+        return false;
+    for (; *s; s++)
+        if ((unsigned char)*s <= 0x20 || (unsigned char)*s >= 0x7f)
+            return false;
+    return true;
+}
+
+/* Reads a file named by a guard key: relative paths are relative to the directory of the
+ * config file. Returns the content (NUL-terminated) and its length, or NULL after reporting
+ * "cannot read PATH: REASON" at `at`. */
+static char *guard_read_file(loader_t *ld, const yn_t *at, const char *key, const char *path,
+                             size_t *len)
+{
+    char full[4096 + 512];
+    const char *slash = strrchr(ld->name, '/');
+    if (path[0] != '/' && slash)
+        snprintf(full, sizeof(full), "%.*s/%s", (int)(slash - ld->name), ld->name, path);
+    else
+        snprintf(full, sizeof(full), "%s", path);
+
+    const char *why = NULL;
+    char *buf = NULL;
+    size_t n = 0;
+    struct stat st;
+    int fd = open(full, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        why = strerror(errno);
+    } else if (fstat(fd, &st) != 0) {
+        why = strerror(errno);
+    } else if (!S_ISREG(st.st_mode)) {
+        why = "not a regular file";
+    } else if ((uint64_t)st.st_size > MAX_GUARD_FILE_BYTES) {
+        why = "larger than 1 MiB";
+    } else {
+        buf = lv_xmalloc(MAX_GUARD_FILE_BYTES + 1);
+        while (n <= MAX_GUARD_FILE_BYTES) { /* the file may grow while we read it */
+            ssize_t r = read(fd, buf + n, MAX_GUARD_FILE_BYTES + 1 - n);
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r < 0)
+                why = strerror(errno);
+            if (r <= 0)
+                break;
+            n += (size_t)r;
+        }
+        if (!why && n > MAX_GUARD_FILE_BYTES)
+            why = "larger than 1 MiB";
+    }
+    if (fd >= 0)
+        close(fd);
+    if (why) {
+        ERR(ld, at, key, "cannot read %s: %s", full, why);
+        free(buf);
+        return NULL;
+    }
+    buf[n] = '\0';
+    *len = n;
+    return buf;
+}
+
+static void validate_service_guard(loader_t *ld, lv_service_conf_t *svc, uint32_t i,
+                                   const yn_t *item)
+{
+    lv_guard_conf_t *g = &svc->guard;
+    char key[200], q[128];
+
+    if (g->limit_min > g->limit_max) {
+        snprintf(key, sizeof(key), "services[%u].limit.min", i);
+        ERR(ld, yn_at(item, "limit", "min"), key, "%u is more than limit.max (%u)", g->limit_min,
+            g->limit_max);
+    } else if (g->limit_initial < g->limit_min) {
+        snprintf(key, sizeof(key), "services[%u].limit.initial", i);
+        ERR(ld, yn_at(item, "limit", "initial"), key, "%u is less than limit.min (%u)",
+            g->limit_initial, g->limit_min);
+    } else if (g->limit_initial > g->limit_max) {
+        snprintf(key, sizeof(key), "services[%u].limit.initial", i);
+        ERR(ld, yn_at(item, "limit", "initial"), key, "%u is more than limit.max (%u)",
+            g->limit_initial, g->limit_max);
+    }
+    if (g->queue_target_ms > g->queue_interval_ms) {
+        snprintf(key, sizeof(key), "services[%u].queue.target_ms", i);
+        ERR(ld, yn_at(item, "queue", "target_ms"), key, "%u is more than queue.interval_ms (%u)",
+            g->queue_target_ms, g->queue_interval_ms);
+    }
+
+    int n_kinds =
+        (g->fallback_body != NULL) + (g->fallback_file != NULL) + (g->fallback_redirect != NULL);
+    if (n_kinds > 1) {
+        snprintf(key, sizeof(key), "services[%u].fallback", i);
+        ERR(ld, yn_at(item, NULL, "fallback"), key, "set only one of body, file and redirect");
+    }
+    if (g->fallback_redirect && !redirect_ok(g->fallback_redirect)) {
+        snprintf(key, sizeof(key), "services[%u].fallback.redirect", i);
+        quote(q, sizeof(q), g->fallback_redirect, strlen(g->fallback_redirect));
+        ERR(ld, yn_at(item, "fallback", "redirect"), key,
+            "%s is not an absolute http(s) URL or a path starting with \"/\"", q);
+    }
+    if (!g->fallback_content_type || !g->fallback_content_type[0] ||
+        !header_value_ok(g->fallback_content_type)) {
+        snprintf(key, sizeof(key), "services[%u].fallback.content_type", i);
+        const char *ct = g->fallback_content_type ? g->fallback_content_type : "";
+        quote(q, sizeof(q), ct, strlen(ct));
+        ERR(ld, yn_at(item, "fallback", "content_type"), key, "%s is not a header value", q);
+    }
+    if (g->fallback_file) {
+        snprintf(key, sizeof(key), "services[%u].fallback.file", i);
+        g->fallback_file_body = guard_read_file(ld, yn_at(item, "fallback", "file"), key,
+                                                g->fallback_file, &g->fallback_file_len);
+    }
+    if (g->wait_page) {
+        size_t len = 0;
+        const yn_t *at = yn_at(item, NULL, "wait_page");
+        snprintf(key, sizeof(key), "services[%u].wait_page", i);
+        char *html = guard_read_file(ld, at, key, g->wait_page, &len);
+        if (html && memchr(html, '\0', len)) {
+            ERR(ld, at, key, "%s contains a NUL byte", g->wait_page);
+        } else if (html && !strstr(html, "{{retry_after}}")) {
+            ERR(ld, at, key, "%s has no {{retry_after}} placeholder", g->wait_page);
+        } else {
+            g->wait_page_html = html;
+            html = NULL;
+        }
+        free(html);
+    }
+}
+
+/* Checks between guard keys and reads the guard's files, once everything is read. */
+static void validate_guard(loader_t *ld, const yn_t *root)
+{
+    lv_config_t *cfg = ld->cfg;
+    const yn_t *gsect = yn_get(root, "guard");
+    char q[128];
+    if (!client_id_ok(cfg->client_id)) {
+        const char *s = cfg->client_id ? cfg->client_id : "";
+        quote(q, sizeof(q), s, strlen(s));
+        ERR(ld, yn_at(gsect ? gsect : root, NULL, "client_id"), "guard.client_id",
+            "%s is not ip, header:NAME or cookie:NAME", q);
+    }
+    if (cfg->deadline_header && !token_ok(cfg->deadline_header, strlen(cfg->deadline_header))) {
+        quote(q, sizeof(q), cfg->deadline_header, strlen(cfg->deadline_header));
+        ERR(ld, yn_at(gsect ? gsect : root, NULL, "deadline_header"), "guard.deadline_header",
+            "%s is not a header name", q);
+    }
+    const yn_t *list = yn_get(root, "services");
+    for (uint32_t i = 0; i < cfg->n_services; i++) {
+        const yn_t *item = list && list->kind == YN_SEQ && i < list->n ? list->kids[i] : root;
+        validate_service_guard(ld, &cfg->services[i], i, item);
+    }
+}
+
 /* ---- snapshot lifetime ---- */
 
 static void config_free(lv_config_t *cfg)
@@ -1079,9 +1311,13 @@ static void config_free(lv_config_t *cfg)
     free(cfg->admin_token);
     free(cfg->access_log);
     free(cfg->log_level);
+    free(cfg->client_id);
+    free(cfg->deadline_header);
+    free(cfg->state_file);
     for (uint32_t i = 0; i < cfg->n_services; i++) {
         free(cfg->services[i].name);
         free(cfg->services[i].upstreams);
+        guard_conf_free(&cfg->services[i].guard);
     }
     free(cfg->services);
     for (uint32_t i = 0; i < cfg->n_routes; i++) {
@@ -1198,6 +1434,7 @@ lv_config_t *lv_config_load_string(const char *name, const char *yaml, size_t le
             cfg->routes[0].service = 0;
         }
         validate(&ld, top);
+        validate_guard(&ld, top);
     }
     yn_free(root);
     errs_flush(&ld);

@@ -337,8 +337,6 @@ void lv__conn_write_done(lv_conn_t *c, int status)
 
 /* ---- request lifecycle ---- */
 
-static void conn_run_deferred(uv_idle_t *idle);
-
 void lv__conn_request_finished(lv_conn_t *c)
 {
     if (c->state == LV_CONN_CLOSING)
@@ -352,9 +350,8 @@ void lv__conn_request_finished(lv_conn_t *c)
     }
     if (c->pending) {
         lv_worker_t *w = c->worker;
-        if (lv_list_empty(&w->deferred))
-            uv_idle_start(&w->defer_idle, conn_run_deferred);
         lv_list_push(&w->deferred, &c->defer_link);
+        lv__worker_defer(w);
         return;
     }
     lv_http_parser_release_head(&c->parser);
@@ -367,11 +364,6 @@ void lv__conn_request_finished(lv_conn_t *c)
     else
         conn_timer(c, TIMER_SEND, conn_cfg(c)->limits.send_timeout_ms);
     lv__conn_resume_read(c);
-}
-
-static void conn_run_deferred(uv_idle_t *idle)
-{
-    lv__conn_run_deferred(idle->data);
 }
 
 /* Parses the pipelined bytes of connections whose previous response just ended. Deferred to
@@ -394,7 +386,6 @@ void lv__conn_run_deferred(lv_worker_t *w)
                 lv__conn_resume_read(c);
         }
     }
-    uv_idle_stop(&w->defer_idle);
 }
 
 static void conn_timeout(uv_timer_t *t)

@@ -301,6 +301,7 @@ static void finish_request(lv_req_t *r)
         };
         lv_access_log_write(w->access_log, &e);
     }
+    lv__admit_release(r, r->resp_any ? r->status : 0, r->up_timed_out, r->up_failed);
     if (r->head_chunk)
         lv_chunk_release(r->head_chunk);
     if (r->up_out)
@@ -328,7 +329,26 @@ static void detach_upstream(lv_req_t *r)
     }
 }
 
-static void respond_local(lv_req_t *r, int status)
+/* Answers the request from levee itself. The bytes are static, or in chunk (the write takes
+ * its own reference). */
+static void respond_with(lv_req_t *r, int status, lv_chunk_t *chunk, const char *p, size_t len,
+                         bool close)
+{
+    lv_conn_t *c = r->conn;
+    lv_wreq_t *w = out_for(r, &r->client_out, c);
+    if (w)
+        lv_wreq_add(w, chunk, p, len);
+    r->status = (uint16_t)status;
+    r->resp_started = r->resp_done = true;
+    if (close)
+        c->close_after = true;
+    lv__forward_flush_client(r);
+    if (r->req_done)
+        finish_request(r);
+}
+
+/* Whether levee's own answer must close the connection. */
+static bool local_answer_closes(lv_req_t *r, int status)
 {
     lv_conn_t *c = r->conn;
     bool close = !r->client_keep_alive || c->close_after || c->worker->draining || status == 400;
@@ -337,17 +357,63 @@ static void respond_local(lv_req_t *r, int status)
         close = true;
         r->req_done = true;
     }
+    return close;
+}
+
+static void respond_local(lv_req_t *r, int status)
+{
+    bool close = local_answer_closes(r, status);
     lv_str_t resp = lv_http_error_response(status, close);
-    lv_wreq_t *w = out_for(r, &r->client_out, c);
-    if (w)
-        lv_wreq_add(w, NULL, resp.p, resp.len);
-    r->status = (uint16_t)status;
-    r->resp_started = r->resp_done = true;
-    if (close)
-        c->close_after = true;
-    lv__forward_flush_client(r);
-    if (r->req_done)
-        finish_request(r);
+    respond_with(r, status, NULL, resp.p, resp.len, close);
+}
+
+static const lv_page_set_t *page_set(const lv_req_t *r)
+{
+    return r->pool ? r->gen->pages[r->pool - r->gen->pools] : NULL;
+}
+
+/* Sends bytes that live in the config generation, copied into a chunk: the write may outlive
+ * the request and with it the generation. */
+static void respond_copy(lv_req_t *r, int status, lv_str_t bytes, bool close)
+{
+    lv_chunk_t *ch = lv_chunk_acquire(&r->conn->worker->bufs, bytes.len);
+    if (!ch) {
+        lv_str_t resp = lv_http_error_response(503, true);
+        respond_with(r, 503, NULL, resp.p, resp.len, true);
+        return;
+    }
+    memcpy(ch->data, bytes.p, bytes.len);
+    respond_with(r, status, ch, ch->data, bytes.len, close);
+    lv_chunk_release(ch);
+}
+
+void lv__forward_refuse(lv_req_t *r, int status, uint32_t retry_after_s)
+{
+    bool close = local_answer_closes(r, status);
+    const lv_page_set_t *ps = page_set(r);
+    lv_chunk_t *ch =
+        ps ? lv_chunk_acquire(&r->conn->worker->bufs, lv_page_refusal_max_len(ps)) : NULL;
+    lv_page_refusal_t how = {status, retry_after_s, r->wants_html, close, r->head_only};
+    ssize_t n = ch ? lv_page_render_refusal(ps, &how, ch->data, ch->cap) : -1;
+    if (n < 0) {
+        if (ch)
+            lv_chunk_release(ch);
+        lv_str_t resp = lv_http_error_response(status, close);
+        respond_with(r, status, NULL, resp.p, resp.len, close);
+        return;
+    }
+    respond_with(r, status, ch, ch->data, (size_t)n, close);
+    lv_chunk_release(ch);
+}
+
+void lv__forward_fallback(lv_req_t *r)
+{
+    bool close = local_answer_closes(r, 200);
+    lv_str_t resp = lv_page_fallback(page_set(r), close, r->head_only);
+    int status = 503;
+    if (resp.len > 12)
+        status = (resp.p[9] - '0') * 100 + (resp.p[10] - '0') * 10 + (resp.p[11] - '0');
+    respond_copy(r, status, resp, close);
 }
 
 /* ---- request side ---- */
@@ -411,12 +477,25 @@ void lv__forward_start(lv_req_t *r, lv_http_head_t *h)
     }
     r->pool = &r->gen->pools[cfg->routes[route].service];
     lv_counter_add(&r->pool->metrics->in_flight, 1);
+    lv_admit_t verdict = lv__admit(r, h);
+    if (verdict == LV_ADMIT_ANSWERED)
+        return;
     if (build_request_head(r, h) < 0) {
+        lv__admit_release(r, 0, false, false);
         respond_local(r, 500);
         return;
     }
+    if (verdict == LV_ADMIT_QUEUED)
+        return; /* lv__forward_dispatch sends it when a slot frees */
     r->host = lv__pool_pick(r->pool, NULL);
     send_to_upstream(r);
+}
+
+void lv__forward_dispatch(lv_req_t *r)
+{
+    r->host = lv__pool_pick(r->pool, NULL);
+    send_to_upstream(r);
+    lv__forward_flush_upstream(r);
 }
 
 int lv__forward_req_body(lv_req_t *r, lv_chunk_t *ch, const char *p, size_t len)
@@ -469,14 +548,23 @@ void lv__forward_connected(lv_req_t *r)
 
 void lv__forward_client_gone(lv_req_t *r)
 {
+    bool sent = r->req_done, answered = r->resp_done;
     r->client_gone = true;
+    if (r->queued)
+        lv__admit_cancel(r); /* it never reaches the backend */
     if (!r->resp_done) {
         r->status = 499; /* client closed request (the nginx convention) */
         r->resp_done = true;
     }
     lv_uconn_t *u = r->uconn;
+    /* The upstream got the whole request and works on it: let it finish, and keep the
+     * concurrency slot taken until it has (the slot moves to the upstream connection). */
+    bool orphan =
+        u && r->slot_held && sent && !answered && !r->resp_any && !r->conn->worker->draining;
+    if (orphan)
+        lv__admit_orphan(r, u);
     detach_upstream(r);
-    if (u) {
+    if (u && !orphan) {
         u->broken = true;
         lv__uconn_close(u);
     }
@@ -492,7 +580,8 @@ void lv__forward_upstream_failed(lv_req_t *r, int status, bool connect_failed)
 {
     detach_upstream(r);
     bool replayable = r->idempotent && !r->has_body && !r->resp_any && !r->client_gone;
-    if (replayable && connect_failed && r->tries < 2 && r->pool->n_hosts > 1) {
+    if (replayable && connect_failed && r->tries < 2 && r->pool->n_hosts > 1 &&
+        lv__admit_retry_allowed(r)) {
         lv_counter_add(&r->pool->metrics->upstream_retries, 1);
         r->host = lv__pool_pick(r->pool, r->host);
         send_to_upstream(r);
@@ -509,6 +598,10 @@ void lv__forward_upstream_failed(lv_req_t *r, int status, bool connect_failed)
         return;
     }
     r->upstream_end_ns = lv_clock_now_ns();
+    if (status == 504)
+        r->up_timed_out = true;
+    else
+        r->up_failed = true;
     if (!r->resp_started) {
         respond_local(r, status);
         return;

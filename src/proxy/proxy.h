@@ -12,6 +12,13 @@
 #include "core/access_log.h"
 #include "core/config.h"
 #include "core/log.h"
+#include "guard/breaker.h"
+#include "guard/budget.h"
+#include "guard/flags.h"
+#include "guard/limiter.h"
+#include "guard/page.h"
+#include "guard/queue.h"
+#include "guard/storm.h"
 #include "http/parser.h"
 #include "proxy/buf.h"
 #include "proxy/deadline.h"
@@ -23,6 +30,7 @@ typedef struct lv_pool lv_pool_t;
 typedef struct lv_uconn lv_uconn_t;
 typedef struct lv_conn lv_conn_t;
 typedef struct lv_req lv_req_t;
+typedef struct lv_svc_guard lv_svc_guard_t;
 
 /* An intrusive doubly linked list node. */
 typedef struct lv_link {
@@ -51,6 +59,22 @@ static inline void lv_list_remove(lv_link_t *n)
     n->prev = n->next = n;
 }
 
+/* The guard state of one service in one worker, kept across reloads (keyed by the service's
+ * metrics slot) so that a reload does not forget the learned limit. */
+struct lv_svc_guard {
+    lv_worker_t *worker;
+    uint32_t slot;
+    uint32_t conf_gen;    /* generation whose settings are applied */
+    const char *svc_name; /* borrowed from the config, valid only while guard_for runs */
+    lv_limiter_t limiter;
+    lv_queue_t queue;
+    lv_breaker_t breaker;
+    lv_budget_t budget;
+    lv_service_metrics_t *metrics;
+    uint64_t pressure_last_us; /* last time the queue stood or a request was shed */
+    lv_link_t dispatch_link;   /* worker's list of guards with freed slots to hand out */
+};
+
 /* One upstream host of a service, within one worker and generation. */
 typedef struct lv_host {
     const lv_addr_t *addr;
@@ -76,8 +100,9 @@ struct lv_gen {
     uint32_t number;
     lv_config_t *cfg;
     lv_worker_t *worker;
-    lv_pool_t *pools;  /* one per service */
-    uint32_t n_uconns; /* upstream connections of this generation (each holds a ref) */
+    lv_pool_t *pools;      /* one per service */
+    lv_page_set_t **pages; /* refusal and fallback responses, one per service */
+    uint32_t n_uconns;     /* upstream connections of this generation (each holds a ref) */
 };
 
 typedef enum {
@@ -101,6 +126,12 @@ struct lv_uconn {
     uint8_t closing_handles;
     lv_uconn_state_t state;
     uint32_t requests; /* served on this connection */
+    /* Orphan mode: the client left, but the upstream still works on the request, so its
+     * concurrency slot stays taken until the response ends (DESIGN.md: keep the slot until
+     * the backend has really finished). */
+    lv_svc_guard_t *orphan_guard;
+    uint64_t orphan_start_us;
+    bool orphan; /* its request's client left: never given to another request */
     bool reading;
     bool broken; /* must not be reused */
 };
@@ -170,8 +201,17 @@ struct lv_req {
     bool req_chunked; /* the request body arrives chunked (and goes out chunked) */
     bool expect_continue;
     bool stale_retried;
-    bool up_keep_alive; /* the upstream response allows reusing its connection */
-    bool resp_any;      /* any response byte arrived from the upstream */
+    bool up_keep_alive;    /* the upstream response allows reusing its connection */
+    bool resp_any;         /* any response byte arrived from the upstream */
+    lv_queue_item_t qitem; /* in its guard's wait queue while queued */
+    lv_svc_guard_t *guard; /* NULL: the service runs unguarded */
+    uint64_t storm_key;
+    bool slot_held; /* holds a concurrency slot of guard */
+    bool queued;
+    bool probe;        /* a half-open breaker probe */
+    bool wants_html;   /* refusals get the wait page */
+    bool up_failed;    /* the upstream failed (connect, reset, bad response) */
+    bool up_timed_out; /* the upstream timed out */
     char request_id[24];
     uint8_t request_id_len;
     char target_copy[128]; /* for the access log */
@@ -199,6 +239,12 @@ struct lv_worker {
     lv_access_log_t *access_log; /* NULL when off */
     uint64_t req_seq;
     uint32_t rid_salt;
+    uint32_t rng; /* xorshift state for Retry-After jitter */
+    lv_svc_guard_t *guards[LV_METRICS_MAX_SERVICES];
+    lv_link_t dispatch;    /* guards with slots to hand to queued requests */
+    lv_link_t orphans;     /* upstream connections holding an orphan's slot (idle_link) */
+    uv_timer_t queue_tick; /* expires queued requests while any wait */
+    uint32_t n_queued;
     bool draining;
     bool stopping;
     lv_log_limit_t warn_limit;
@@ -219,8 +265,10 @@ struct lv_server {
     atomic_uint conns_open; /* shared connection cap, across workers */
     atomic_uint workers_done;
     lv_access_sink_t *access_sink;
-    int *listen_fds;  /* one socket per listener, bound first (resolves port 0) */
-    lv_addr_t *bound; /* the actually bound addresses */
+    lv_storm_t *storm; /* shared retry-storm table (made for sharing) */
+    lv_flags_t *flags; /* shared flags (atomics) */
+    int *listen_fds;   /* one socket per listener, bound first (resolves port 0) */
+    lv_addr_t *bound;  /* the actually bound addresses */
     uint64_t reloads;
     bool draining;
     uint64_t start_wall_ms;
@@ -242,6 +290,8 @@ void lv__worker_fini(lv_worker_t *w);
 lv_gen_t *lv__gen_ref(lv_gen_t *g);
 void lv__gen_unref(lv_gen_t *g);
 void lv__worker_maybe_finish(lv_worker_t *w);
+/* Runs deferred work (pipelined requests, queue dispatch) from the worker's idle callback. */
+void lv__worker_defer(lv_worker_t *w);
 lv_req_t *lv__req_acquire(lv_worker_t *w);
 void lv__req_release(lv_worker_t *w, lv_req_t *r);
 
@@ -266,6 +316,27 @@ void lv__forward_req_done(lv_req_t *r);
 void lv__forward_flush_upstream(lv_req_t *r);
 void lv__forward_client_gone(lv_req_t *r);
 void lv__forward_client_writable(lv_req_t *r);
+
+/* admit.c: the guard on the request path */
+typedef enum { LV_ADMIT_GO = 0, LV_ADMIT_QUEUED = 1, LV_ADMIT_ANSWERED = 2 } lv_admit_t;
+lv_admit_t lv__admit(lv_req_t *r, const lv_http_head_t *h);
+/* The request's upstream part ended: releases its slot with what happened. */
+void lv__admit_release(lv_req_t *r, int upstream_status, bool timed_out, bool failed);
+/* A queued request is abandoned (client gone): leaves the queue. */
+void lv__admit_cancel(lv_req_t *r);
+/* The client left while the upstream works: the slot moves to the upstream connection. */
+void lv__admit_orphan(lv_req_t *r, lv_uconn_t *u);
+void lv__admit_orphan_done(lv_uconn_t *u, bool failed, bool timed_out);
+bool lv__admit_retry_allowed(lv_req_t *r);
+void lv__admit_run_dispatch(lv_worker_t *w);
+void lv__admit_worker_fini(lv_worker_t *w);
+void lv__admit_drop_orphans(lv_worker_t *w);
+uint32_t lv__admit_retry_after_s(lv_worker_t *w, uint32_t base_ms);
+
+/* forward.c, for admit.c */
+void lv__forward_refuse(lv_req_t *r, int status, uint32_t retry_after_s);
+void lv__forward_fallback(lv_req_t *r);
+void lv__forward_dispatch(lv_req_t *r);
 
 /* upstream.c */
 int lv__pools_init(lv_gen_t *g);

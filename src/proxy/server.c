@@ -76,6 +76,7 @@ static void server_reload(lv_server_t *s)
         lv_log_warn("server", "msg=\"listen and workers changes need a restart; running values "
                               "kept\"");
     apply_log_level(cfg);
+    lv_flags_reload(s->flags, cfg);
     lv_config_unref(s->cfg);
     s->cfg = cfg;
     s->generation++;
@@ -172,6 +173,13 @@ int lv_server_run(lv_config_t *cfg)
             goto out;
     if (cfg->access_log && !(s.access_sink = lv_access_sink_open(cfg->access_log)))
         goto out;
+    lv_storm_conf_t storm_conf = {
+        cfg->storm_window_ms ? cfg->storm_window_ms : 10000,
+        cfg->storm_threshold ? cfg->storm_threshold : 3,
+        cfg->storm_entries ? cfg->storm_entries : 65536,
+    };
+    if (!(s.storm = lv_storm_new(&storm_conf)) || !(s.flags = lv_flags_new(cfg)))
+        goto out;
     if (lv__server_bind(&s) < 0)
         goto out;
     for (; inited < s.n_workers; inited++)
@@ -201,6 +209,7 @@ int lv_server_run(lv_config_t *cfg)
             .start_wall_ms = s.start_wall_ms,
             .reloads = admin_reloads,
             .draining = admin_draining,
+            .flags = s.flags,
         };
         s.admin = lv_admin_start(&loop, &cfg->admin, &src);
         if (!s.admin) {
@@ -247,6 +256,10 @@ out:
     free(s.bound);
     if (s.access_sink)
         lv_access_sink_close(s.access_sink);
+    if (s.storm)
+        lv_storm_free(s.storm);
+    if (s.flags)
+        lv_flags_free(s.flags);
     lv_config_unref(s.cfg);
     lv_metrics_registry_reset();
     return s.exit_code;

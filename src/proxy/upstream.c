@@ -100,6 +100,8 @@ void lv__uconn_close(lv_uconn_t *u)
     }
     u->state = LV_UCONN_CLOSING;
     u->req = NULL;
+    if (u->orphan_guard)
+        lv__admit_orphan_done(u, false, false); /* never hold a slot past the connection */
     u->closing_handles = 2;
     uv_close((uv_handle_t *)&u->timer, uconn_handle_closed);
     uv_close((uv_handle_t *)&u->tcp, uconn_handle_closed);
@@ -111,6 +113,8 @@ void lv__uconn_fail(lv_uconn_t *u, int status, bool connect_failed)
     u->broken = true;
     if (r)
         lv__forward_upstream_failed(r, status, connect_failed);
+    else if (u->orphan_guard)
+        lv__admit_orphan_done(u, status != 504, status == 504);
     lv__uconn_close(u);
 }
 
@@ -147,28 +151,35 @@ void lv__uconn_arm_read_timeout(lv_uconn_t *u)
 }
 
 /* Response parser callbacks: relay to the request in flight. */
+/* Without a request, a response is either an orphan's (the client left while the upstream
+ * worked: once the upstream has answered, its work is done, the slot is freed and the rest is
+ * not read) or one nobody asked for (an error). */
 static int up_on_head(void *owner, lv_http_head_t *head)
 {
     lv_uconn_t *u = owner;
-    if (!u->req)
-        return 502; /* a response nobody asked for */
-    return lv__forward_resp_head(u->req, head);
+    if (u->req)
+        return lv__forward_resp_head(u->req, head);
+    if (!u->orphan)
+        return 502;
+    if (head->status >= 200)
+        lv__admit_orphan_done(u, false, false);
+    return 0;
 }
 
 static int up_on_body(void *owner, const char *p, size_t len)
 {
     lv_uconn_t *u = owner;
-    if (!u->req)
-        return 502;
-    return lv__forward_resp_body(u->req, u->rchunk, p, len);
+    if (u->req)
+        return lv__forward_resp_body(u->req, u->rchunk, p, len);
+    return u->orphan ? 0 : 502;
 }
 
 static int up_on_done(void *owner)
 {
     lv_uconn_t *u = owner;
-    if (!u->req)
-        return 502;
-    return lv__forward_resp_done(u->req);
+    if (u->req)
+        return lv__forward_resp_done(u->req);
+    return u->orphan ? 0 : 502;
 }
 
 static const lv_http_parser_cbs_t up_cbs = {up_on_head, up_on_body, up_on_done};
@@ -190,16 +201,22 @@ static void uconn_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     (void)buf;
     lv_uconn_t *u = s->data;
-    if (nread > 0 && u->req) {
+    if (nread > 0 && (u->req || u->orphan)) {
         lv_req_t *r = u->req;
-        r->resp_any = true;
+        if (r)
+            r->resp_any = true;
         lv__uconn_arm_read_timeout(u);
         size_t consumed = 0;
         lv_http_result_t res =
             lv_http_parser_feed(&u->parser, u->rchunk->data, (size_t)nread, &consumed);
         /* The request may have finished inside the feed: u->req tells. */
-        if (u->req == r)
+        if (r && u->req == r)
             lv__forward_flush_client(r);
+        /* An orphan whose upstream has answered: nobody wants the rest. */
+        if (u->orphan && !u->orphan_guard && u->state != LV_UCONN_CLOSING) {
+            lv__uconn_close(u);
+            res = LV_HTTP_NEED_MORE;
+        }
         if (res == LV_HTTP_ERROR) {
             if (u->state != LV_UCONN_CLOSING) {
                 lv_counter_add(&u->pool->metrics->upstream_errors, 1);
@@ -227,8 +244,9 @@ static void uconn_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
                 lv_counter_add(&u->pool->metrics->upstream_errors, 1);
                 lv__uconn_fail(u, 502, false);
             }
-        } else if (u->req) {
-            lv_counter_add(&u->pool->metrics->upstream_errors, 1);
+        } else if (u->req || u->orphan_guard) {
+            if (u->req)
+                lv_counter_add(&u->pool->metrics->upstream_errors, 1);
             lv__uconn_fail(u, 502, false);
         } else {
             lv__uconn_close(u);

@@ -32,6 +32,12 @@ void lv__gen_unref(lv_gen_t *g)
             free(g->pools[i].hosts);
         free(g->pools);
     }
+    if (g->pages) {
+        for (uint32_t i = 0; i < g->cfg->n_services; i++)
+            if (g->pages[i])
+                lv_page_set_free(g->pages[i]);
+        free(g->pages);
+    }
     lv_config_unref(g->cfg);
     free(g);
 }
@@ -52,6 +58,17 @@ static lv_gen_t *gen_new(lv_worker_t *w, lv_config_t *cfg, uint32_t number)
         lv__gen_unref(g);
         return NULL;
     }
+    g->pages = calloc(cfg->n_services ? cfg->n_services : 1, sizeof *g->pages);
+    if (!g->pages) {
+        lv__gen_unref(g);
+        return NULL;
+    }
+    uint32_t ra_s = (cfg->retry_after_ms + 999) / 1000;
+    for (uint32_t i = 0; i < cfg->n_services; i++)
+        if (!(g->pages[i] = lv_page_set_new(&cfg->services[i], ra_s ? ra_s : 1))) {
+            lv__gen_unref(g);
+            return NULL;
+        }
     return g;
 }
 
@@ -182,6 +199,7 @@ static void worker_begin_drain(lv_worker_t *w)
         n = n->next;
         lv__conn_drain(c);
     }
+    lv__admit_drop_orphans(w);
     lv__worker_maybe_finish(w);
 }
 
@@ -238,6 +256,21 @@ static void worker_tick(uv_timer_t *t)
         lv_access_log_flush(w->access_log);
 }
 
+static void worker_idle(uv_idle_t *idle)
+{
+    lv_worker_t *w = idle->data;
+    lv__conn_run_deferred(w);
+    lv__admit_run_dispatch(w);
+    if (lv_list_empty(&w->deferred) && lv_list_empty(&w->dispatch))
+        uv_idle_stop(idle);
+}
+
+void lv__worker_defer(lv_worker_t *w)
+{
+    if (!uv_is_active((uv_handle_t *)&w->defer_idle))
+        uv_idle_start(&w->defer_idle, worker_idle);
+}
+
 void lv__worker_maybe_finish(lv_worker_t *w)
 {
     if (w->draining && !w->stopping && w->n_conns == 0)
@@ -253,6 +286,7 @@ static void worker_finish(lv_worker_t *w)
     uv_close((uv_handle_t *)&w->wake, NULL);
     uv_close((uv_handle_t *)&w->tick, NULL);
     uv_close((uv_handle_t *)&w->defer_idle, NULL);
+    uv_close((uv_handle_t *)&w->queue_tick, NULL);
     /* The loop ends once the last upstream connection has closed. */
 }
 
@@ -291,6 +325,11 @@ int lv__worker_init(lv_worker_t *w, lv_server_t *s, uint32_t id)
     w->tick.data = w;
     uv_idle_init(&w->loop, &w->defer_idle);
     w->defer_idle.data = w;
+    uv_timer_init(&w->loop, &w->queue_tick);
+    w->queue_tick.data = w;
+    lv_list_init(&w->dispatch);
+    lv_list_init(&w->orphans);
+    w->rng = w->rid_salt | 1;
 
     const lv_config_t *cfg = s->cfg;
     w->gen = gen_new(w, lv_config_ref(s->cfg), s->generation);
@@ -344,6 +383,7 @@ void lv__worker_fini(lv_worker_t *w)
             uv_close((uv_handle_t *)&w->wake, NULL);
             uv_close((uv_handle_t *)&w->tick, NULL);
             uv_close((uv_handle_t *)&w->defer_idle, NULL);
+            uv_close((uv_handle_t *)&w->queue_tick, NULL);
         }
         uv_run(&w->loop, UV_RUN_DEFAULT);
     }
@@ -355,6 +395,7 @@ void lv__worker_fini(lv_worker_t *w)
         w->free_reqs = r->next_free;
         free(r);
     }
+    lv__admit_worker_fini(w);
     lv_buf_pool_fini(&w->bufs);
     free(w->listeners);
     free(w->access_log);

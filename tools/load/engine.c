@@ -55,6 +55,7 @@ typedef struct load_user {
     uint16_t hval_len;
     char hval[LOAD_COOKIE_LEN + 32];
     uint8_t n_cookies;
+    uint32_t src_ip; /* network order; 0: the kernel picks */
     char cookies[LOAD_COOKIES][LOAD_COOKIE_LEN];
     size_t out_len;
     char out[1536];
@@ -69,6 +70,7 @@ struct load_engine {
     load_rng_t rng;
     load_arrivals_t arrivals;
     struct sockaddr_in addr;
+    uint32_t user_seq; /* users so far: each gets its own loopback source address */
     llhttp_settings_t settings;
     uint64_t start_ns;
     double next_arrival_s;
@@ -464,6 +466,13 @@ static void load_connect(load_user_t *u)
     u->tcp_open = 1;
     u->connected = 0;
     uv_tcp_nodelay(&u->tcp, 1);
+    if (u->src_ip) {
+        struct sockaddr_in src;
+        memset(&src, 0, sizeof src);
+        src.sin_family = AF_INET;
+        src.sin_addr.s_addr = u->src_ip;
+        uv_tcp_bind(&u->tcp, (const struct sockaddr *)&src, 0);
+    }
     u->creq.data = u;
     int rc = uv_tcp_connect(&u->creq, &u->tcp, (const struct sockaddr *)&e->addr, load_on_connect);
     if (rc < 0)
@@ -525,6 +534,11 @@ static void load_arrive(load_engine_t *e)
     e->active++;
     u->active = 1;
     u->n_cookies = 0;
+    /* People have distinct addresses: against a loopback target each user connects from
+     * its own 127.x.y.z (all of 127/8 is local), so per-client logic sees distinct clients. */
+    u->src_ip = 0;
+    if ((ntohl(e->addr.sin_addr.s_addr) >> 24) == 127)
+        u->src_ip = htonl(0x7f000000u | (1u + e->user_seq++ % 1000000u));
     u->want_send = 0;
     u->in_flight = 0;
     load_do(u, load_user_begin(&u->m, &e->sc->users, &e->rng));

@@ -116,11 +116,13 @@ static int load_cmd_report(int argc, char **argv)
 static void load_print_summary(const load_stats_t *st, const load_run_meta_t *m)
 {
     const load_counts_t *c = &st->total;
-    double d = m->duration_s;
+    /* Arrivals span the window; requests and answers go on until the last user is done. */
+    double d = st->n_seconds > m->duration_s ? (double)st->n_seconds : m->duration_s;
     double ok = load_counts_success(c);
-    printf("levee-load %s: %s for %.1f s\n", m->label, m->target, d);
+    printf("levee-load %s: %s, arrivals for %.1f s, run %.1f s\n", m->label, m->target,
+           m->duration_s, d);
     printf("  offered users   %llu (%.1f/s)\n", (unsigned long long)c->offered,
-           (double)c->offered / d);
+           (double)c->offered / (m->duration_s > 0 ? m->duration_s : 1));
     printf("  requests        %llu (%.1f/s): first tries %llu, F5 retries %llu, obeyed "
            "Retry-After %llu\n",
            (unsigned long long)(c->first + c->retries_f5 + c->retries_obeyed),

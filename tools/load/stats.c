@@ -127,12 +127,16 @@ static void load_json_num(FILE *f, double v)
         fprintf(f, "%.6g", v);
 }
 
-static void load_json_counts(FILE *f, const load_counts_t *c, double secs, const char *ind)
+/* Users arrive during the arrival window (secs_offered); requests, retries and answers go on
+ * until the last user is done (secs_run), so their rates divide by the whole run. */
+static void load_json_counts(FILE *f, const load_counts_t *c, double secs_offered, double secs_run,
+                             const char *ind)
 {
-    double d = secs > 0 ? secs : 1;
+    double d = secs_run > 0 ? secs_run : 1;
+    double d_offered = secs_offered > 0 ? secs_offered : 1;
     uint64_t retries = c->retries_f5 + c->retries_obeyed;
     fprintf(f, "%s\"offered_users\": %llu,\n", ind, (unsigned long long)c->offered);
-    fprintf(f, "%s\"offered_users_per_s\": %.6g,\n", ind, (double)c->offered / d);
+    fprintf(f, "%s\"offered_users_per_s\": %.6g,\n", ind, (double)c->offered / d_offered);
     fprintf(f, "%s\"requests\": %llu,\n", ind, (unsigned long long)(c->first + retries));
     fprintf(f, "%s\"requests_per_s\": %.6g,\n", ind, (double)(c->first + retries) / d);
     fprintf(f, "%s\"first_tries_per_s\": %.6g,\n", ind, (double)c->first / d);
@@ -177,7 +181,9 @@ int load_stats_write_json(const load_stats_t *st, const load_run_meta_t *m, FILE
     load_json_num(f, m->capacity);
     fputs(",\n", f);
     fprintf(f, "  \"schedule_lag_ms_max\": %.3f,\n", st->max_lag_ms);
-    load_json_counts(f, &st->total, m->duration_s, "  ");
+    double run_s = st->n_seconds > m->duration_s ? (double)st->n_seconds : m->duration_s;
+    fprintf(f, "  \"run_s\": %.6g,\n", run_s);
+    load_json_counts(f, &st->total, m->duration_s, run_s, "  ");
     uint64_t lat[5];
     static const double qs[4] = {0.5, 0.9, 0.99, 0.999};
     for (int i = 0; i < 4; i++)
@@ -197,7 +203,7 @@ int load_stats_write_json(const load_stats_t *st, const load_run_meta_t *m, FILE
     for (uint32_t i = 0; i < st->n_seconds; i++) {
         const load_second_t *s = &st->sec[i];
         fprintf(f, "    {\n      \"t\": %u,\n", i);
-        load_json_counts(f, &s->c, 1.0, "      ");
+        load_json_counts(f, &s->c, 1.0, 1.0, "      ");
         load_json_lat(f, s->lat_us, "      ");
         fputs(",\n      \"capacity\": ", f);
         load_json_num(f, s->capacity);

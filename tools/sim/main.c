@@ -95,8 +95,10 @@ static uv_signal_t sim_sigs[2];
 static void sim_on_signal(uv_signal_t *h, int signum)
 {
     (void)h;
-    lv_log_info("sim", "msg=\"shutting down\" signal=%d", signum);
-    lv_sim_server_close(sim_server);
+    if (signum)
+        lv_log_info("sim", "msg=\"shutting down\" signal=%d", signum);
+    if (sim_server)
+        lv_sim_server_close(sim_server);
     for (size_t i = 0; i < LV_ARRAY_LEN(sim_sigs); i++)
         if (!uv_is_closing((uv_handle_t *)&sim_sigs[i]))
             uv_close((uv_handle_t *)&sim_sigs[i], NULL);
@@ -200,15 +202,17 @@ int main(int argc, char **argv)
         return 1;
     }
     int rc = 0;
-    sim_server = lv_sim_server_new(&loop, &conf);
-    if (!sim_server) {
-        rc = 1;
-        goto out;
-    }
+    /* Signals first: once "listening" is logged, a TERM is always handled. */
     uv_signal_init(&loop, &sim_sigs[0]);
     uv_signal_init(&loop, &sim_sigs[1]);
     uv_signal_start(&sim_sigs[0], sim_on_signal, SIGTERM);
     uv_signal_start(&sim_sigs[1], sim_on_signal, SIGINT);
+    sim_server = lv_sim_server_new(&loop, &conf);
+    if (!sim_server) {
+        rc = 1;
+        sim_on_signal(&sim_sigs[0], 0);
+        goto out;
+    }
     uv_run(&loop, UV_RUN_DEFAULT);
     lv_sim_server_free(sim_server);
     sim_server = NULL;

@@ -209,7 +209,95 @@ static const char expected_two_shards[] =
     "# HELP levee_upstream_in_flight Requests sent upstream and not yet answered.\n"
     "# TYPE levee_upstream_in_flight gauge\n"
     "levee_upstream_in_flight{service=\"demo\"} 1\n"
-    "levee_upstream_in_flight{service=\"api\"} 0\n";
+    "levee_upstream_in_flight{service=\"api\"} 0\n"
+    "# HELP levee_guard_decisions_total Decisions of the overload guard, by service and decision.\n"
+    "# TYPE levee_guard_decisions_total counter\n"
+    "levee_guard_decisions_total{service=\"demo\",decision=\"admitted\"} 8\n"
+    "levee_guard_decisions_total{service=\"demo\",decision=\"queued\"} 2\n"
+    "levee_guard_decisions_total{service=\"demo\",decision=\"dropped_wait\"} 0\n"
+    "levee_guard_decisions_total{service=\"demo\",decision=\"dropped_deadline\"} 0\n"
+    "levee_guard_decisions_total{service=\"demo\",decision=\"dropped_client_gone\"} 0\n"
+    "levee_guard_decisions_total{service=\"demo\",decision=\"shed\"} 4\n"
+    "levee_guard_decisions_total{service=\"demo\",decision=\"storm_blocked\"} 0\n"
+    "levee_guard_decisions_total{service=\"demo\",decision=\"premature_blocked\"} 0\n"
+    "levee_guard_decisions_total{service=\"demo\",decision=\"breaker_rejected\"} 0\n"
+    "levee_guard_decisions_total{service=\"demo\",decision=\"fallback\"} 0\n"
+    "levee_guard_decisions_total{service=\"demo\",decision=\"retry_denied\"} 0\n"
+    "levee_guard_decisions_total{service=\"api\",decision=\"admitted\"} 0\n"
+    "levee_guard_decisions_total{service=\"api\",decision=\"queued\"} 0\n"
+    "levee_guard_decisions_total{service=\"api\",decision=\"dropped_wait\"} 0\n"
+    "levee_guard_decisions_total{service=\"api\",decision=\"dropped_deadline\"} 0\n"
+    "levee_guard_decisions_total{service=\"api\",decision=\"dropped_client_gone\"} 0\n"
+    "levee_guard_decisions_total{service=\"api\",decision=\"shed\"} 0\n"
+    "levee_guard_decisions_total{service=\"api\",decision=\"storm_blocked\"} 7\n"
+    "levee_guard_decisions_total{service=\"api\",decision=\"premature_blocked\"} 1\n"
+    "levee_guard_decisions_total{service=\"api\",decision=\"breaker_rejected\"} 0\n"
+    "levee_guard_decisions_total{service=\"api\",decision=\"fallback\"} 2\n"
+    "levee_guard_decisions_total{service=\"api\",decision=\"retry_denied\"} 1\n"
+    "# HELP levee_guard_limit Adaptive concurrency limit, summed over workers.\n"
+    "# TYPE levee_guard_limit gauge\n"
+    "levee_guard_limit{service=\"demo\"} 22\n"
+    "levee_guard_limit{service=\"api\"} 20\n"
+    "# HELP levee_guard_queue_length Requests waiting in the guard's queue.\n"
+    "# TYPE levee_guard_queue_length gauge\n"
+    "levee_guard_queue_length{service=\"demo\"} 1\n"
+    "levee_guard_queue_length{service=\"api\"} 0\n"
+    "# HELP levee_guard_pressure 1 while the service is under pressure on any worker.\n"
+    "# TYPE levee_guard_pressure gauge\n"
+    "levee_guard_pressure{service=\"demo\"} 1\n"
+    "levee_guard_pressure{service=\"api\"} 0\n"
+    "# HELP levee_guard_breaker_state Circuit breaker: 0 closed, 1 open, 2 half-open (worst "
+    "worker).\n"
+    "# TYPE levee_guard_breaker_state gauge\n"
+    "levee_guard_breaker_state{service=\"demo\"} 2\n"
+    "levee_guard_breaker_state{service=\"api\"} 0\n"
+    "# HELP levee_guard_breaker_transitions_total Circuit breaker state changes.\n"
+    "# TYPE levee_guard_breaker_transitions_total counter\n"
+    "levee_guard_breaker_transitions_total{service=\"demo\"} 0\n"
+    "levee_guard_breaker_transitions_total{service=\"api\"} 3\n"
+    "# HELP levee_guard_wait_pages_total Refusals answered with the HTML wait page.\n"
+    "# TYPE levee_guard_wait_pages_total counter\n"
+    "levee_guard_wait_pages_total{service=\"demo\"} 4\n"
+    "levee_guard_wait_pages_total{service=\"api\"} 6\n"
+    "# HELP levee_guard_queue_wait_seconds Time requests waited in the guard's queue before being "
+    "served, by service.\n"
+    "# TYPE levee_guard_queue_wait_seconds histogram\n"
+    "levee_guard_queue_wait_seconds_bucket{service=\"demo\",le=\"0.001\"} 1\n"
+    "levee_guard_queue_wait_seconds_bucket{service=\"demo\",le=\"0.0025\"} 1\n"
+    "levee_guard_queue_wait_seconds_bucket{service=\"demo\",le=\"0.005\"} 2\n"
+    "levee_guard_queue_wait_seconds_bucket{service=\"demo\",le=\"0.01\"} 2\n"
+    "levee_guard_queue_wait_seconds_bucket{service=\"demo\",le=\"0.025\"} 2\n"
+    "levee_guard_queue_wait_seconds_bucket{service=\"demo\",le=\"0.05\"} 2\n"
+    "levee_guard_queue_wait_seconds_bucket{service=\"demo\",le=\"0.1\"} 2\n"
+    "levee_guard_queue_wait_seconds_bucket{service=\"demo\",le=\"0.25\"} 2\n"
+    "levee_guard_queue_wait_seconds_bucket{service=\"demo\",le=\"0.5\"} 2\n"
+    "levee_guard_queue_wait_seconds_bucket{service=\"demo\",le=\"1\"} 2\n"
+    "levee_guard_queue_wait_seconds_bucket{service=\"demo\",le=\"2.5\"} 2\n"
+    "levee_guard_queue_wait_seconds_bucket{service=\"demo\",le=\"5\"} 2\n"
+    "levee_guard_queue_wait_seconds_bucket{service=\"demo\",le=\"10\"} 2\n"
+    "levee_guard_queue_wait_seconds_bucket{service=\"demo\",le=\"30\"} 2\n"
+    "levee_guard_queue_wait_seconds_bucket{service=\"demo\",le=\"60\"} 2\n"
+    "levee_guard_queue_wait_seconds_bucket{service=\"demo\",le=\"+Inf\"} 2\n"
+    "levee_guard_queue_wait_seconds_sum{service=\"demo\"} 0.004500\n"
+    "levee_guard_queue_wait_seconds_count{service=\"demo\"} 2\n"
+    "levee_guard_queue_wait_seconds_bucket{service=\"api\",le=\"0.001\"} 0\n"
+    "levee_guard_queue_wait_seconds_bucket{service=\"api\",le=\"0.0025\"} 0\n"
+    "levee_guard_queue_wait_seconds_bucket{service=\"api\",le=\"0.005\"} 0\n"
+    "levee_guard_queue_wait_seconds_bucket{service=\"api\",le=\"0.01\"} 0\n"
+    "levee_guard_queue_wait_seconds_bucket{service=\"api\",le=\"0.025\"} 0\n"
+    "levee_guard_queue_wait_seconds_bucket{service=\"api\",le=\"0.05\"} 0\n"
+    "levee_guard_queue_wait_seconds_bucket{service=\"api\",le=\"0.1\"} 0\n"
+    "levee_guard_queue_wait_seconds_bucket{service=\"api\",le=\"0.25\"} 0\n"
+    "levee_guard_queue_wait_seconds_bucket{service=\"api\",le=\"0.5\"} 0\n"
+    "levee_guard_queue_wait_seconds_bucket{service=\"api\",le=\"1\"} 0\n"
+    "levee_guard_queue_wait_seconds_bucket{service=\"api\",le=\"2.5\"} 0\n"
+    "levee_guard_queue_wait_seconds_bucket{service=\"api\",le=\"5\"} 0\n"
+    "levee_guard_queue_wait_seconds_bucket{service=\"api\",le=\"10\"} 0\n"
+    "levee_guard_queue_wait_seconds_bucket{service=\"api\",le=\"30\"} 0\n"
+    "levee_guard_queue_wait_seconds_bucket{service=\"api\",le=\"60\"} 0\n"
+    "levee_guard_queue_wait_seconds_bucket{service=\"api\",le=\"+Inf\"} 0\n"
+    "levee_guard_queue_wait_seconds_sum{service=\"api\"} 0.000000\n"
+    "levee_guard_queue_wait_seconds_count{service=\"api\"} 0\n";
 
 static void test_lv_metrics_write_prometheus_sums_two_shards(void **state)
 {
@@ -242,6 +330,31 @@ static void test_lv_metrics_write_prometheus_sums_two_shards(void **state)
     lv_counter_add(&b->services[0].upstream_timeouts, 1);
     lv_counter_add(&b->services[1].upstream_connect_errors, 2);
     lv_counter_add(&b->services[1].upstream_retries, 1);
+
+    /* The guard: counters and summed gauges add up; pressure and breaker take the worst. */
+    lv_counter_add(&a->services[0].guard_admitted, 5);
+    lv_counter_add(&b->services[0].guard_admitted, 3);
+    lv_counter_add(&a->services[0].guard_queued, 2);
+    lv_counter_add(&b->services[0].guard_shed, 4);
+    lv_counter_add(&b->services[1].guard_storm_blocked, 7);
+    lv_counter_add(&a->services[1].guard_premature_blocked, 1);
+    lv_counter_add(&b->services[1].guard_retries_denied, 1);
+    lv_counter_add(&b->services[1].guard_fallback_served, 2);
+    lv_counter_add(&a->services[0].guard_limit, 10);
+    lv_counter_add(&b->services[0].guard_limit, 12);
+    lv_counter_add(&a->services[1].guard_limit, 20);
+    lv_counter_add(&a->services[0].guard_queue_len, 1);
+    lv_counter_add(&a->services[0].guard_pressure, 1);
+    lv_counter_add(&b->services[0].guard_pressure, 1);
+    lv_counter_add(&a->services[0].guard_breaker_state, 1);
+    lv_counter_add(&b->services[0].guard_breaker_state, 2);
+    lv_counter_add(&b->services[1].guard_breaker_transitions, 3);
+    lv_counter_add(&a->services[0].guard_wait_pages, 4);
+    lv_counter_add(&b->services[1].guard_wait_pages, 6);
+    lv_counter_add(&a->services[0].queue_wait_buckets[2], 1); /* 4 ms: le 5 ms */
+    lv_counter_add(&a->services[0].queue_wait_sum_us, 4000);
+    lv_counter_add(&b->services[0].queue_wait_buckets[0], 1); /* 0.5 ms: le 1 ms */
+    lv_counter_add(&b->services[0].queue_wait_sum_us, 500);
 
     lv_metrics_shard_t *shards[2] = {a, b};
     char *text = expose(shards, 2);

@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/config.h"
 
@@ -250,6 +252,236 @@ static void test_lv_config_ref_last_unref_frees(void **state)
     lv_config_unref(NULL);
 }
 
+/* ---- the guard's keys ---- */
+
+static void test_lv_config_load_string_guard_defaults(void **state)
+{
+    (void)state;
+    lv_config_t *cfg = load_ok(MIN_OK);
+    assert_string_equal(cfg->client_id, "ip");
+    assert_int_equal(cfg->storm_window_ms, 10000);
+    assert_int_equal(cfg->storm_threshold, 3);
+    assert_int_equal(cfg->storm_entries, 65536);
+    assert_int_equal(cfg->retry_after_ms, 2000);
+    assert_string_equal(cfg->deadline_header, "X-Deadline-Ms");
+    assert_null(cfg->state_file);
+    const lv_guard_conf_t *g = &cfg->services[0].guard;
+    assert_true(g->enabled);
+    assert_int_equal(g->limit_initial, 20);
+    assert_int_equal(g->limit_min, 1);
+    assert_int_equal(g->limit_max, 1000);
+    assert_int_equal(g->queue_max, 1000);
+    assert_int_equal(g->queue_target_ms, 5);
+    assert_int_equal(g->queue_interval_ms, 100);
+    assert_int_equal(g->queue_timeout_ms, 100);
+    assert_int_equal(g->deadline_ms, 0);
+    assert_int_equal(g->breaker_window_ms, 10000);
+    assert_int_equal(g->breaker_min_requests, 20);
+    assert_int_equal(g->breaker_error_percent, 50);
+    assert_int_equal(g->breaker_cooldown_ms, 5000);
+    assert_int_equal(g->breaker_probes, 3);
+    assert_int_equal(g->retry_budget_percent, 10);
+    assert_int_equal(g->retry_budget_min_per_s, 3);
+    assert_int_equal(g->flag, 0);
+    assert_int_equal(g->fallback_status, 200);
+    assert_null(g->fallback_body);
+    assert_null(g->fallback_file);
+    assert_null(g->fallback_redirect);
+    assert_string_equal(g->fallback_content_type, "text/plain; charset=utf-8");
+    assert_null(g->wait_page);
+    assert_null(g->fallback_file_body);
+    assert_int_equal(g->fallback_file_len, 0);
+    assert_null(g->wait_page_html);
+    lv_config_unref(cfg);
+}
+
+static void test_lv_config_load_string_guard_every_key(void **state)
+{
+    (void)state;
+    lv_config_t *cfg =
+        load_ok("listen: 127.0.0.1:0\n"
+                "guard:\n"
+                "  client_id: \"cookie:session_id\"\n"
+                "  storm_window_ms: 2s\n"
+                "  storm_threshold: 5\n"
+                "  storm_entries: 1024\n"
+                "  retry_after_ms: 3s\n"
+                "  deadline_header: \"\"\n"
+                "  state_file: /var/lib/levee/flags.json\n"
+                "routes: [ {path: /b, service: b} ]\n"
+                "services:\n"
+                "  - name: b\n"
+                "    upstreams: 127.0.0.1:2\n"
+                "    guard: false\n"
+                "    limit: { initial: 8, min: 8, max: 8 }\n"
+                "    queue: { max: 0, target_ms: 10, interval_ms: 10, timeout_ms: 2s }\n"
+                "    deadline_ms: 1500\n"
+                "    breaker: { window_ms: 30s, min_requests: 1, error_percent: 100, "
+                "cooldown_ms: 1m, probes: 1 }\n"
+                "    retry_budget: { percent: 0, min_per_s: 0 }\n"
+                "    flag: auto\n"
+                "    fallback: { status: 599, body: \"{}\", content_type: application/json }\n");
+    assert_string_equal(cfg->client_id, "cookie:session_id");
+    assert_int_equal(cfg->storm_window_ms, 2000);
+    assert_int_equal(cfg->storm_threshold, 5);
+    assert_int_equal(cfg->storm_entries, 1024);
+    assert_int_equal(cfg->retry_after_ms, 3000);
+    assert_null(cfg->deadline_header);
+    assert_string_equal(cfg->state_file, "/var/lib/levee/flags.json");
+    assert_int_equal(cfg->n_services, 1);
+    const lv_guard_conf_t *g = &cfg->services[0].guard;
+    assert_false(g->enabled);
+    assert_int_equal(g->limit_initial, 8);
+    assert_int_equal(g->limit_min, 8);
+    assert_int_equal(g->limit_max, 8);
+    assert_int_equal(g->queue_max, 0);
+    assert_int_equal(g->queue_target_ms, 10);
+    assert_int_equal(g->queue_interval_ms, 10);
+    assert_int_equal(g->queue_timeout_ms, 2000);
+    assert_int_equal(g->deadline_ms, 1500);
+    assert_int_equal(g->breaker_window_ms, 30000);
+    assert_int_equal(g->breaker_min_requests, 1);
+    assert_int_equal(g->breaker_error_percent, 100);
+    assert_int_equal(g->breaker_cooldown_ms, 60000);
+    assert_int_equal(g->breaker_probes, 1);
+    assert_int_equal(g->retry_budget_percent, 0);
+    assert_int_equal(g->retry_budget_min_per_s, 0);
+    assert_int_equal(g->flag, 2);
+    assert_int_equal(g->fallback_status, 599);
+    assert_string_equal(g->fallback_body, "{}");
+    assert_string_equal(g->fallback_content_type, "application/json");
+    lv_config_unref(cfg);
+}
+
+static void test_lv_config_load_string_guard_client_id_forms(void **state)
+{
+    (void)state;
+    static const char *const ok[] = {"ip", "header:X-User-Id", "cookie:sid", "header:a!#$%&'*+"};
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        char yaml[512];
+        snprintf(yaml, sizeof(yaml), MIN_OK "guard: {client_id: \"%s\"}\n", ok[i]);
+        lv_config_t *cfg = load_ok(yaml);
+        assert_string_equal(cfg->client_id, ok[i]);
+        lv_config_unref(cfg);
+    }
+}
+
+static void test_lv_config_load_string_guard_redirect_forms(void **state)
+{
+    (void)state;
+    static const char *const ok[] = {"/", "/off?x=1", "http://a", "HTTPS://cdn.example.com/x#y"};
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        char yaml[512];
+        snprintf(yaml, sizeof(yaml),
+                 "listen: 127.0.0.1:0\nservices: [ {name: a, upstreams: 127.0.0.1:1, "
+                 "fallback: {redirect: \"%s\"}} ]\n",
+                 ok[i]);
+        lv_config_t *cfg = load_ok(yaml);
+        assert_string_equal(cfg->services[0].guard.fallback_redirect, ok[i]);
+        lv_config_unref(cfg);
+    }
+}
+
+static void write_file(const char *dir, const char *name, const char *data, size_t len)
+{
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(data, 1, len, f), len);
+    assert_int_equal(fclose(f), 0);
+}
+
+static void remove_file(const char *dir, const char *name)
+{
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    unlink(path);
+}
+
+/* fallback.file and wait_page are read at load time, relative to the config file. */
+static void test_lv_config_load_file_guard_reads_files(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/levee-test-config-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char sub[4200];
+    snprintf(sub, sizeof(sub), "%s/pages", dir);
+    assert_int_equal(mkdir(sub, 0700), 0);
+    static const char gif[] = {'G', 'I', 'F', '\0', '8'};
+    write_file(dir, "pages/off.gif", gif, sizeof(gif));
+    write_file(dir, "pages/wait.html", "<p>wait {{retry_after}} s</p>", 29);
+    write_file(dir, "pages/bad.html", "<p>wait</p>", 11);
+    write_file(dir, "pages/nul.html", "{{retry_after}}\0", 16);
+    size_t big_len = (1u << 20) + 1;
+    char *big = calloc(1, big_len);
+    assert_non_null(big);
+    write_file(dir, "pages/big.html", big, big_len);
+    free(big);
+    char yaml[2048];
+    int n = snprintf(yaml, sizeof(yaml),
+                     "listen: 127.0.0.1:0\n"
+                     "services:\n"
+                     "  - name: a\n"
+                     "    upstreams: 127.0.0.1:1\n"
+                     "    fallback: { file: pages/off.gif, content_type: image/gif }\n"
+                     "    wait_page: pages/wait.html\n"
+                     "  - name: b\n"
+                     "    upstreams: 127.0.0.1:1\n"
+                     "    wait_page: %s/pages/wait.html\n",
+                     dir);
+    write_file(dir, "good.yaml", yaml, (size_t)n);
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/good.yaml", dir);
+    lv_config_errors_t errs = {0};
+    lv_config_t *cfg = lv_config_load_file(path, &errs);
+    for (uint32_t i = 0; i < errs.n; i++)
+        fprintf(stderr, "unexpected: %s\n", errs.lines[i]);
+    assert_non_null(cfg);
+    const lv_guard_conf_t *g = &cfg->services[0].guard;
+    assert_string_equal(g->fallback_file, "pages/off.gif");
+    assert_int_equal(g->fallback_file_len, sizeof(gif));
+    assert_memory_equal(g->fallback_file_body, gif, sizeof(gif));
+    assert_string_equal(g->wait_page_html, "<p>wait {{retry_after}} s</p>");
+    assert_string_equal(cfg->services[1].guard.wait_page_html, "<p>wait {{retry_after}} s</p>");
+    lv_config_unref(cfg);
+
+    n = snprintf(yaml, sizeof(yaml),
+                 "listen: 127.0.0.1:0\n"
+                 "services:\n"
+                 "  - {name: a, upstreams: 127.0.0.1:1, wait_page: pages/bad.html}\n"
+                 "  - {name: b, upstreams: 127.0.0.1:1, wait_page: pages/nul.html}\n"
+                 "  - {name: c, upstreams: 127.0.0.1:1, wait_page: pages/big.html}\n"
+                 "  - {name: d, upstreams: 127.0.0.1:1, fallback: {file: pages}}\n");
+    write_file(dir, "bad.yaml", yaml, (size_t)n);
+    snprintf(path, sizeof(path), "%s/bad.yaml", dir);
+    assert_null(lv_config_load_file(path, &errs));
+    assert_int_equal(errs.n, 4);
+    char want[4][4400];
+    snprintf(want[0], sizeof(want[0]),
+             "%s:3:50: services[0].wait_page: pages/bad.html has no {{retry_after}} placeholder",
+             path);
+    snprintf(want[1], sizeof(want[1]),
+             "%s:4:50: services[1].wait_page: pages/nul.html contains a NUL byte", path);
+    snprintf(want[2], sizeof(want[2]),
+             "%s:5:50: services[2].wait_page: cannot read %s/pages/big.html: larger than 1 MiB",
+             path, dir);
+    snprintf(want[3], sizeof(want[3]),
+             "%s:6:56: services[3].fallback.file: cannot read %s/pages: not a regular file", path,
+             dir);
+    for (int i = 0; i < 4; i++)
+        assert_string_equal(errs.lines[i], want[i]);
+    lv_config_errors_fini(&errs);
+
+    static const char *const names[] = {"pages/off.gif",  "pages/wait.html", "pages/bad.html",
+                                        "pages/nul.html", "pages/big.html",  "good.yaml",
+                                        "bad.yaml"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        remove_file(dir, names[i]);
+    assert_int_equal(rmdir(sub), 0);
+    assert_int_equal(rmdir(dir), 0);
+}
+
 /* ---- errors: table-driven, exact text ---- */
 
 typedef struct bad_case {
@@ -380,6 +612,80 @@ static const bad_case_t bad_cases[] = {
      {"t.yaml:3:35: routes[1]: same host and path as routes[0]"}},
     {MIN_OK "routes: {path: /}\n",
      {"t.yaml:3:9: routes: expected a list of routes, got a mapping"}},
+    /* the guard */
+    {"listen: 127.0.0.1:0\nservices: [ {name: a, upstreams: 127.0.0.1:1, guard: yes} ]\n",
+     {"t.yaml:2:54: services[0].guard: \"yes\" is not true or false"}},
+    {"listen: 127.0.0.1:0\nservices:\n  - {name: a, upstreams: 127.0.0.1:1, limit: {min: 10, max: "
+     "5}}\n",
+     {"t.yaml:3:52: services[0].limit.min: 10 is more than limit.max (5)"}},
+    {"listen: 127.0.0.1:0\nservices:\n  - {name: a, upstreams: 127.0.0.1:1, limit: {min: 30}}\n",
+     {"t.yaml:3:46: services[0].limit.initial: 20 is less than limit.min (30)"}},
+    {"listen: 127.0.0.1:0\nservices:\n  - {name: a, upstreams: 127.0.0.1:1, limit: {initial: "
+     "5000}}\n",
+     {"t.yaml:3:56: services[0].limit.initial: 5000 is more than limit.max (1000)"}},
+    {"listen: 127.0.0.1:0\nservices:\n  - {name: a, upstreams: 127.0.0.1:1, limit: {max: 10}}\n",
+     {"t.yaml:3:46: services[0].limit.initial: 20 is more than limit.max (10)"}},
+    {"listen: 127.0.0.1:0\nservices:\n  - {name: a, upstreams: 127.0.0.1:1, limit: {initial: 0}}\n",
+     {"t.yaml:3:56: services[0].limit.initial: \"0\" is out of range 1..100000"}},
+    {"listen: 127.0.0.1:0\nservices:\n  - {name: a, upstreams: 127.0.0.1:1, queue: {target_ms: "
+     "1s}}\n",
+     {"t.yaml:3:58: services[0].queue.target_ms: 1000 is more than queue.interval_ms (100)"}},
+    {"listen: 127.0.0.1:0\nservices:\n  - {name: a, upstreams: 127.0.0.1:1, retry_budget: "
+     "{percent: 101}}\n",
+     {"t.yaml:3:63: services[0].retry_budget.percent: \"101\" is out of range 0..100"}},
+    {"listen: 127.0.0.1:0\nservices:\n  - {name: a, upstreams: 127.0.0.1:1, breaker: "
+     "{error_percent: 0}}\n",
+     {"t.yaml:3:64: services[0].breaker.error_percent: \"0\" is out of range 1..100"}},
+    {"listen: 127.0.0.1:0\nservices:\n  - {name: a, upstreams: 127.0.0.1:1, flag: maybe}\n",
+     {"t.yaml:3:45: services[0].flag: \"maybe\" is not one of on|off|auto"}},
+    {"listen: 127.0.0.1:0\nservices:\n  - {name: a, upstreams: 127.0.0.1:1, lmit: {max: 1}}\n",
+     {"t.yaml:3:39: services[0].lmit: unknown key (did you mean \"limit\"?)"}},
+    {"listen: 127.0.0.1:0\nservices:\n  - {name: a, upstreams: 127.0.0.1:1, fallback: {status: "
+     "100}}\n",
+     {"t.yaml:3:58: services[0].fallback.status: \"100\" is out of range 200..599"}},
+    {"listen: 127.0.0.1:0\nservices:\n  - {name: a, upstreams: 127.0.0.1:1, fallback: {redirect: "
+     "\"ftp://x\"}}\n",
+     {"t.yaml:3:60: services[0].fallback.redirect: \"ftp://x\" is not an absolute http(s) URL or a "
+      "path starting with \"/\""}},
+    {"listen: 127.0.0.1:0\nservices:\n  - {name: a, upstreams: 127.0.0.1:1, fallback: {redirect: "
+     "\"/a b\"}}\n",
+     {"t.yaml:3:60: services[0].fallback.redirect: \"/a b\" is not an absolute http(s) URL or a "
+      "path starting with \"/\""}},
+    {"listen: 127.0.0.1:0\nservices:\n  - {name: a, upstreams: 127.0.0.1:1, fallback: {redirect: "
+     "\"https://\"}}\n",
+     {"t.yaml:3:60: services[0].fallback.redirect: \"https://\" is not an absolute http(s) URL or "
+      "a path starting with \"/\""}},
+    {"listen: 127.0.0.1:0\nservices:\n  - {name: a, upstreams: 127.0.0.1:1, fallback: {redirect: "
+     "//evil.com/}}\n",
+     {"t.yaml:3:60: services[0].fallback.redirect: \"//evil.com/\" is not an absolute http(s) URL "
+      "or a path starting with \"/\""}},
+    {"listen: 127.0.0.1:0\nservices:\n  - {name: a, upstreams: 127.0.0.1:1, fallback: {body: off, "
+     "redirect: /x}}\n",
+     {"t.yaml:3:49: services[0].fallback: set only one of body, file and redirect"}},
+    {"listen: 127.0.0.1:0\nservices:\n  - {name: a, upstreams: 127.0.0.1:1, fallback: "
+     "{content_type: \"a\\r\\nX: y\"}}\n",
+     {"t.yaml:3:64: services[0].fallback.content_type: \"a\\x0d\\x0aX: y\" is not a header value"}},
+    {"listen: 127.0.0.1:0\nservices:\n  - {name: a, upstreams: 127.0.0.1:1, fallback: {file: "
+     "nofile.txt}}\n",
+     {"t.yaml:3:56: services[0].fallback.file: cannot read nofile.txt: No such file or directory"}},
+    {"listen: 127.0.0.1:0\nservices:\n  - {name: a, upstreams: 127.0.0.1:1, wait_page: "
+     "/nonexistent/w.html}\n",
+     {"t.yaml:3:50: services[0].wait_page: cannot read /nonexistent/w.html: No such file or "
+      "directory"}},
+    {"listen: 127.0.0.1:0\nservices:\n  - {name: a, upstreams: 127.0.0.1:1, wait_page: /}\n",
+     {"t.yaml:3:50: services[0].wait_page: cannot read /: not a regular file"}},
+    {MIN_OK "guard: {client_id: \"header:\"}\n",
+     {"t.yaml:3:20: guard.client_id: \"header:\" is not ip, header:NAME or cookie:NAME"}},
+    {MIN_OK "guard: {client_id: \"cookie:a b\"}\n",
+     {"t.yaml:3:20: guard.client_id: \"cookie:a b\" is not ip, header:NAME or cookie:NAME"}},
+    {MIN_OK "guard: {client_id: mac}\n",
+     {"t.yaml:3:20: guard.client_id: \"mac\" is not ip, header:NAME or cookie:NAME"}},
+    {MIN_OK "guard: {deadline_header: \"X:Y\"}\n",
+     {"t.yaml:3:26: guard.deadline_header: \"X:Y\" is not a header name"}},
+    {MIN_OK "guard: {retry_after_ms: 500ms}\n",
+     {"t.yaml:3:25: guard.retry_after_ms: \"500ms\" is out of range 1000..3600000"}},
+    {MIN_OK "guard: {storm_entries: 1}\n",
+     {"t.yaml:3:24: guard.storm_entries: \"1\" is out of range 16..16777216"}},
     /* several at once, reported in file order */
     {"workers: 100\n"
      "listen: [ \"127.0.0.1:8080\", \"10.0.0.1\" ]\n"
@@ -683,6 +989,11 @@ int main(void)
         cmocka_unit_test(test_lv_config_load_file_missing_file),
         cmocka_unit_test(test_lv_config_new_default_fills_defaults),
         cmocka_unit_test(test_lv_config_ref_last_unref_frees),
+        cmocka_unit_test(test_lv_config_load_string_guard_defaults),
+        cmocka_unit_test(test_lv_config_load_string_guard_every_key),
+        cmocka_unit_test(test_lv_config_load_string_guard_client_id_forms),
+        cmocka_unit_test(test_lv_config_load_string_guard_redirect_forms),
+        cmocka_unit_test(test_lv_config_load_file_guard_reads_files),
         cmocka_unit_test(test_lv_config_load_string_bad_files_exact_errors),
         cmocka_unit_test(test_lv_config_load_string_errors_capped),
         cmocka_unit_test(test_lv_config_load_string_too_many_keys),

@@ -1,0 +1,209 @@
+/* guard/queue.c: the wait queue in front of one service's concurrency limit in one worker:
+ * CoDel timeouts, adaptive LIFO and criticality sub-queues. Owns only the links of the items
+ * it holds (the items live in the caller's requests); no allocation. Runs on its worker's loop.
+ *
+ * - Each criticality has a circular list: newest at the tail, oldest right after the sentinel.
+ * - Standing (CoDel): the queue has not been empty for interval_ms. Then an item may wait
+ *   target_ms and the newest is served first (adaptive LIFO: fresh requests get through, the
+ *   stale ones time out); otherwise it may wait timeout_ms and the oldest is served first.
+ * - Admission caps are on the whole queue's length: a sheddable item is refused once the queue
+ *   holds max_len/2, a default one at 3/4, a critical one at max_len. So under a filling queue
+ *   sheddable work is refused first, then default (SRE book, "Handling Overload").
+ * - Expiry scans each sub-queue from its oldest end and stops at the first live item (items of
+ *   one sub-queue expire by wait in age order). A deadline shorter than an older item's is only
+ *   seen when that item reaches the oldest end or is chosen by pop: pop never serves an item
+ *   past its deadline, but such an item may wait in the middle until then (a known limit). */
+#include "guard/queue.h"
+
+#include "core/common.h"
+
+typedef void (*lv_queue_drop_cb)(void *ctx, lv_queue_item_t *it, lv_queue_drop_t why);
+
+void lv_queue_init(lv_queue_t *q, const lv_queue_conf_t *conf, uint64_t now_us)
+{
+    *q = (lv_queue_t){0};
+    q->conf = *conf;
+    for (int c = 0; c < LV_QUEUE_N_CRIT; c++)
+        q->heads[c].prev = q->heads[c].next = &q->heads[c];
+    q->last_empty_us = now_us;
+    q->empty_since_us = now_us;
+    q->drained_by_service = true;
+}
+
+static bool standing_now(const lv_queue_t *q, uint64_t now_us)
+{
+    return q->len > 0 && now_us >= q->last_empty_us &&
+           now_us - q->last_empty_us >= (uint64_t)q->conf.interval_ms * 1000;
+}
+
+/* Standing, or stood less than an interval ago: a queue that drains for a moment in the middle
+ * of an overload must not fall back to FIFO and the long timeout at once (hysteresis). */
+bool lv_queue_standing(const lv_queue_t *q, uint64_t now_us)
+{
+    return standing_now(q, now_us) || now_us < q->standing_until_us;
+}
+
+static void note_standing(lv_queue_t *q, uint64_t now_us)
+{
+    if (standing_now(q, now_us))
+        q->standing_until_us = now_us + (uint64_t)q->conf.interval_ms * 1000;
+}
+
+uint32_t lv_queue_allowed_wait_ms(const lv_queue_t *q, uint64_t now_us)
+{
+    return lv_queue_standing(q, now_us) ? q->conf.target_ms : q->conf.timeout_ms;
+}
+
+/* The most items the queue may hold when an item of this criticality arrives. */
+static uint32_t cap_for(const lv_queue_t *q, uint8_t crit)
+{
+    uint32_t max = q->conf.max_len;
+    switch (crit) {
+    case 0:
+        return max;
+    case 1:
+        return (uint32_t)((uint64_t)max * 3 / 4);
+    default:
+        return max / 2;
+    }
+}
+
+bool lv_queue_push(lv_queue_t *q, lv_queue_item_t *it, uint64_t now_us)
+{
+    LV_ASSERT(!it->queued);
+    note_standing(q, now_us);
+    if (it->crit >= LV_QUEUE_N_CRIT)
+        it->crit = LV_QUEUE_N_CRIT - 1;
+    if (q->len >= cap_for(q, it->crit)) {
+        q->dropped_full++;
+        return false;
+    }
+    /* A queue that stayed empty for a whole interval has drained: it starts fresh. One that
+     * was only emptied by drops a moment ago has not: overload goes on, it keeps standing. */
+    if (q->len == 0 && (q->drained_by_service ||
+                        now_us - q->empty_since_us >= (uint64_t)q->conf.interval_ms * 1000))
+        q->last_empty_us = now_us;
+    lv_queue_item_t *h = &q->heads[it->crit];
+    it->enqueued_us = now_us;
+    it->next = h;
+    it->prev = h->prev;
+    h->prev->next = it;
+    h->prev = it;
+    it->queued = true;
+    q->len++;
+    q->len_by_crit[it->crit]++;
+    return true;
+}
+
+static void unlink_item(lv_queue_t *q, lv_queue_item_t *it, uint64_t now_us)
+{
+    LV_DASSERT(q->len > 0 && q->len_by_crit[it->crit] > 0);
+    it->prev->next = it->next;
+    it->next->prev = it->prev;
+    it->prev = it->next = NULL;
+    it->queued = false;
+    q->len--;
+    q->len_by_crit[it->crit]--;
+    if (q->len == 0) {
+        q->empty_since_us = now_us;
+        q->drained_by_service = false; /* lv_queue_pop sets it when it served the last one */
+    }
+}
+
+void lv_queue_remove(lv_queue_t *q, lv_queue_item_t *it, uint64_t now_us)
+{
+    if (!it->queued)
+        return;
+    unlink_item(q, it, now_us);
+}
+
+static bool past_deadline(const lv_queue_item_t *it, uint64_t now_us)
+{
+    return it->deadline_us && now_us >= it->deadline_us;
+}
+
+static void drop_item(lv_queue_t *q, lv_queue_item_t *it, uint64_t now_us, lv_queue_drop_t why,
+                      lv_queue_drop_cb drop_cb, void *ctx)
+{
+    unlink_item(q, it, now_us);
+    if (why == LV_QUEUE_EXPIRED_DEADLINE)
+        q->dropped_deadline++;
+    else
+        q->dropped_timeout++;
+    if (drop_cb)
+        drop_cb(ctx, it, why);
+}
+
+void lv_queue_expire(lv_queue_t *q, uint64_t now_us, lv_queue_drop_cb drop_cb, void *ctx)
+{
+    if (!q->len)
+        return;
+    note_standing(q, now_us);
+    /* One allowed wait for the whole pass, judged before any drop empties the queue. */
+    uint64_t allowed_us = (uint64_t)lv_queue_allowed_wait_ms(q, now_us) * 1000;
+    for (int c = 0; c < LV_QUEUE_N_CRIT; c++) {
+        lv_queue_item_t *h = &q->heads[c];
+        while (h->next != h) {
+            lv_queue_item_t *it = h->next;
+            if (past_deadline(it, now_us))
+                drop_item(q, it, now_us, LV_QUEUE_EXPIRED_DEADLINE, drop_cb, ctx);
+            else if (now_us > it->enqueued_us && now_us - it->enqueued_us > allowed_us)
+                drop_item(q, it, now_us, LV_QUEUE_EXPIRED_WAIT, drop_cb, ctx);
+            else
+                break;
+        }
+    }
+}
+
+lv_queue_item_t *lv_queue_pop(lv_queue_t *q, uint64_t now_us, lv_queue_drop_cb drop_cb, void *ctx)
+{
+    lv_queue_expire(q, now_us, drop_cb, ctx);
+    bool lifo = lv_queue_standing(q, now_us);
+    for (int c = 0; c < LV_QUEUE_N_CRIT; c++) {
+        lv_queue_item_t *h = &q->heads[c];
+        while (h->next != h) {
+            lv_queue_item_t *it = lifo ? h->prev : h->next;
+            if (past_deadline(it, now_us)) {
+                drop_item(q, it, now_us, LV_QUEUE_EXPIRED_DEADLINE, drop_cb, ctx);
+                continue;
+            }
+            unlink_item(q, it, now_us);
+            if (q->len == 0) {
+                q->drained_by_service = true;
+                q->last_empty_us = now_us;
+            }
+            return it;
+        }
+    }
+    return NULL;
+}
+
+uint64_t lv_queue_next_expiry_ms(const lv_queue_t *q, uint64_t now_us)
+{
+    if (!q->len)
+        return UINT64_MAX;
+    bool standing = lv_queue_standing(q, now_us);
+    uint64_t target_us = (uint64_t)q->conf.target_ms * 1000;
+    uint64_t timeout_us = (uint64_t)q->conf.timeout_ms * 1000;
+    /* If not standing now, it will be at this moment unless it empties first. */
+    uint64_t standing_at = q->last_empty_us + (uint64_t)q->conf.interval_ms * 1000;
+    uint64_t due = UINT64_MAX;
+    for (int c = 0; c < LV_QUEUE_N_CRIT; c++) {
+        const lv_queue_item_t *h = &q->heads[c];
+        if (h->next == h)
+            continue;
+        const lv_queue_item_t *it = h->next; /* the oldest expires first */
+        /* An item expires once its wait exceeds the allowed wait: one microsecond after. */
+        uint64_t at = it->enqueued_us + target_us + 1;
+        if (!standing) {
+            uint64_t when_standing = LV_MAX(standing_at, at);
+            at = LV_MIN(it->enqueued_us + timeout_us + 1, when_standing);
+        }
+        if (it->deadline_us)
+            at = LV_MIN(at, it->deadline_us);
+        due = LV_MIN(due, at);
+    }
+    if (due <= now_us)
+        return 0;
+    return (due - now_us + 999) / 1000;
+}

@@ -1,0 +1,494 @@
+/* proxy/admit.c: the guard on the request path: flags, retry storms, breaker, adaptive
+ * concurrency limit and wait queue, per service and worker. Runs on its worker's loop only;
+ * the storm table and the flags are the only state shared with other workers. */
+#include "proxy/proxy.h"
+
+#include <string.h>
+
+#include "core/clock.h"
+
+/* Pressure lasts this long after the last standing queue or shed request. */
+#define LV_PRESSURE_HOLD_US 1000000u
+/* An `auto` flag comes back on only after this long without pressure (hysteresis). */
+#define LV_AUTO_FLAG_HOLD_US 5000000u
+#define LV_QUEUE_TICK_MS 2u
+
+static const lv_guard_conf_t *guard_conf(const lv_req_t *r)
+{
+    return &r->pool->svc->guard;
+}
+
+static uint32_t service_seed(const char *name)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (; *name; name++)
+        h = (h ^ (uint8_t)*name) * 16777619u;
+    return h;
+}
+
+static void guard_apply_conf(lv_svc_guard_t *g, const lv_gen_t *gen, const lv_guard_conf_t *c,
+                             uint64_t now_us)
+{
+    lv_queue_conf_t qc = {c->queue_max, c->queue_target_ms, c->queue_interval_ms,
+                          c->queue_timeout_ms};
+    lv_breaker_conf_t bc = {c->breaker_window_ms, c->breaker_min_requests,
+                            c->breaker_error_percent / 100.0, c->breaker_cooldown_ms,
+                            c->breaker_probes};
+    lv_budget_conf_t uc = {c->retry_budget_percent / 100.0, c->retry_budget_min_per_s, 10000};
+    if (!g->conf_gen) {
+        lv_limiter_conf_t lc = {c->limit_initial, c->limit_min, c->limit_max};
+        /* Every worker's limiter of a service gets the same seed: their no-load probes then
+         * drain the backend together instead of measuring each other's queue. */
+        lv_limiter_init(&g->limiter, &lc, now_us, service_seed(g->svc_name));
+        g->limiter.sharers = g->worker->server->n_workers;
+        lv_queue_init(&g->queue, &qc, now_us);
+        lv_breaker_init(&g->breaker, &bc, now_us);
+        lv_budget_init(&g->budget, &uc, now_us);
+    } else {
+        /* A reload keeps what was learned and applies the new bounds. */
+        g->limiter.conf.min = c->limit_min;
+        g->limiter.conf.max = c->limit_max;
+        g->queue.conf = qc;
+        g->breaker.conf = bc;
+        g->budget.conf = uc;
+    }
+    g->conf_gen = gen->number;
+}
+
+static lv_svc_guard_t *guard_for(lv_req_t *r, uint64_t now_us)
+{
+    lv_worker_t *w = r->conn->worker;
+    uint32_t slot = r->pool->svc->metrics_slot;
+    lv_svc_guard_t *g = w->guards[slot];
+    if (!g) {
+        g = calloc(1, sizeof *g);
+        if (!g)
+            return NULL;
+        g->worker = w;
+        g->slot = slot;
+        g->metrics = r->pool->metrics;
+        g->svc_name = r->pool->svc->name; /* only read at the first guard_apply_conf */
+        lv_list_init(&g->dispatch_link);
+        w->guards[slot] = g;
+    }
+    if (g->conf_gen != r->gen->number)
+        guard_apply_conf(g, r->gen, guard_conf(r), now_us);
+    return g;
+}
+
+static bool under_pressure(const lv_svc_guard_t *g, uint64_t now_us, uint64_t hold_us)
+{
+    return g->pressure_last_us && now_us - g->pressure_last_us < hold_us;
+}
+
+static void note_pressure(lv_svc_guard_t *g, uint64_t now_us)
+{
+    g->pressure_last_us = now_us;
+}
+
+static void publish_gauges(lv_svc_guard_t *g, uint64_t now_us)
+{
+    lv_service_metrics_t *m = g->metrics;
+    atomic_store_explicit(&m->guard_limit, lv_limiter_limit(&g->limiter), memory_order_relaxed);
+    atomic_store_explicit(&m->guard_queue_len, g->queue.len, memory_order_relaxed);
+    atomic_store_explicit(&m->guard_pressure, under_pressure(g, now_us, LV_PRESSURE_HOLD_US),
+                          memory_order_relaxed);
+    atomic_store_explicit(&m->guard_breaker_state, (uint64_t)g->breaker.state,
+                          memory_order_relaxed);
+}
+
+uint32_t lv__admit_retry_after_s(lv_worker_t *w, uint32_t base_ms)
+{
+    /* xorshift32: jitter of +-50 % so that refused users do not come back in lockstep. */
+    uint32_t x = w->rng ? w->rng : 0x9e3779b9u;
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    w->rng = x;
+    uint64_t ms = (uint64_t)base_ms / 2 + (uint64_t)x % (base_ms ? base_ms : 1);
+    uint32_t s = (uint32_t)((ms + 999) / 1000);
+    return s ? s : 1;
+}
+
+/* ---- identity ---- */
+
+static lv_str_t header_value(const lv_http_head_t *h, const char *name, size_t len)
+{
+    for (uint32_t i = 0; i < h->n_headers; i++)
+        if (h->headers[i].name.len == len && lv_http_str_ieq(h->headers[i].name, name, len))
+            return h->headers[i].value;
+    return (lv_str_t){NULL, 0};
+}
+
+static lv_str_t cookie_value(lv_str_t cookies, const char *name, size_t len)
+{
+    const char *p = cookies.p, *end = cookies.p + cookies.len;
+    while (p < end) {
+        while (p < end && (*p == ' ' || *p == ';'))
+            p++;
+        const char *eq = memchr(p, '=', (size_t)(end - p));
+        if (!eq)
+            break;
+        const char *semi = memchr(eq, ';', (size_t)(end - eq));
+        if (!semi)
+            semi = end;
+        if ((size_t)(eq - p) == len && memcmp(p, name, len) == 0)
+            return (lv_str_t){eq + 1, (size_t)(semi - eq - 1)};
+        p = semi;
+    }
+    return (lv_str_t){NULL, 0};
+}
+
+/* Who the client is, for the storm table: its IP, or a header or cookie value. */
+static lv_str_t client_identity(const lv_req_t *r, const lv_http_head_t *h)
+{
+    const char *id = r->gen->cfg->client_id;
+    lv_str_t ip = {r->conn->client, r->conn->client_ip_len};
+    if (!id || strcmp(id, "ip") == 0)
+        return ip;
+    lv_str_t v = {NULL, 0};
+    if (strncmp(id, "header:", 7) == 0)
+        v = header_value(h, id + 7, strlen(id + 7));
+    else if (strncmp(id, "cookie:", 7) == 0) {
+        lv_str_t c = header_value(h, "cookie", 6);
+        if (c.len)
+            v = cookie_value(c, id + 7, strlen(id + 7));
+    }
+    return v.len ? v : ip;
+}
+
+static uint64_t request_deadline_us(const lv_req_t *r, const lv_http_head_t *h, uint64_t now_us)
+{
+    uint64_t ms = guard_conf(r)->deadline_ms;
+    const char *name = r->gen->cfg->deadline_header;
+    if (name && *name) {
+        lv_str_t v = header_value(h, name, strlen(name));
+        uint64_t n = 0;
+        size_t i = 0;
+        for (; i < v.len && i < 10 && v.p[i] >= '0' && v.p[i] <= '9'; i++)
+            n = n * 10 + (uint64_t)(v.p[i] - '0');
+        if (v.len && i == v.len && (!ms || n < ms))
+            ms = n;
+    }
+    return ms ? now_us + ms * 1000 : 0;
+}
+
+/* ---- decisions ---- */
+
+static void queue_tick(uv_timer_t *t);
+
+static void refuse(lv_req_t *r, lv_svc_guard_t *g, int status, uint64_t now_us)
+{
+    lv_worker_t *w = r->conn->worker;
+    uint32_t ra = lv__admit_retry_after_s(w, r->gen->cfg->retry_after_ms);
+    if (w->server->storm && r->storm_key)
+        lv_storm_note_refusal(w->server->storm, r->storm_key, now_us / 1000, ra * 1000);
+    if (r->wants_html)
+        lv_counter_add(&g->metrics->guard_wait_pages, 1);
+    lv__forward_refuse(r, status, ra);
+}
+
+lv_admit_t lv__admit(lv_req_t *r, const lv_http_head_t *h)
+{
+    const lv_guard_conf_t *conf = guard_conf(r);
+    if (!conf->enabled)
+        return LV_ADMIT_GO;
+    lv_worker_t *w = r->conn->worker;
+    uint64_t now_us = lv_clock_now_us();
+    lv_svc_guard_t *g = guard_for(r, now_us);
+    if (!g)
+        return LV_ADMIT_GO; /* no memory for guard state: serve unguarded, never fail */
+    r->guard = g;
+    lv_service_metrics_t *m = g->metrics;
+    lv_str_t accept = header_value(h, "accept", 6);
+    r->wants_html = lv_page_wants_html(accept);
+
+    /* 1. Feature flag: off, or auto while the service is under pressure. */
+    lv_flags_t *flags = w->server->flags;
+    lv_flag_state_t flag = flags ? lv_flags_get(flags, (int)g->slot) : LV_FLAG_ON;
+    if (flag == LV_FLAG_OFF ||
+        (flag == LV_FLAG_AUTO && under_pressure(g, now_us, LV_AUTO_FLAG_HOLD_US))) {
+        lv_counter_add(&m->guard_fallback_served, 1);
+        lv__forward_fallback(r);
+        return LV_ADMIT_ANSWERED;
+    }
+
+    /* 2. Retry storms: a client back before its Retry-After, or repeating under pressure. */
+    bool pressure = under_pressure(g, now_us, LV_PRESSURE_HOLD_US);
+    lv_storm_t *storm = w->server->storm;
+    if (storm) {
+        lv_str_t who = client_identity(r, h);
+        char res[512];
+        size_t n = 0;
+        const char *meth = lv_http_method_name(h->method);
+        size_t ml = strlen(meth);
+        memcpy(res, meth, ml);
+        n = ml;
+        res[n++] = ' ';
+        size_t hl = LV_MIN(h->host.len, 128);
+        if (hl)
+            memcpy(res + n, h->host.p, hl);
+        n += hl;
+        size_t tl = LV_MIN(h->target.len, sizeof res - n);
+        if (tl)
+            memcpy(res + n, h->target.p, tl);
+        n += tl;
+        r->storm_key = lv_storm_key(who.p, who.len, res, n);
+        uint32_t wait_ms = 0;
+        lv_storm_verdict_t v = lv_storm_check(storm, r->storm_key, now_us / 1000, &wait_ms);
+        if (v == LV_STORM_PREMATURE) {
+            lv_counter_add(&m->guard_premature_blocked, 1);
+            uint32_t ra = (wait_ms + 999) / 1000;
+            lv__forward_refuse(r, 429, ra ? ra : 1);
+            return LV_ADMIT_ANSWERED;
+        }
+        if (v == LV_STORM_REPEAT && pressure) {
+            lv_counter_add(&m->guard_storm_blocked, 1);
+            refuse(r, g, 429, now_us);
+            return LV_ADMIT_ANSWERED;
+        }
+    }
+
+    /* 3. Circuit breaker. */
+    lv_breaker_verdict_t bv = lv_breaker_allow(&g->breaker, now_us);
+    if (bv == LV_BREAKER_REJECT) {
+        lv_counter_add(&m->guard_breaker_rejected, 1);
+        publish_gauges(g, now_us);
+        if (conf->fallback_body || conf->fallback_file_body || conf->fallback_redirect) {
+            lv_counter_add(&m->guard_fallback_served, 1);
+            lv__forward_fallback(r);
+        } else {
+            uint32_t in_ms = lv_breaker_retry_in_ms(&g->breaker, now_us);
+            uint32_t ra = lv__admit_retry_after_s(w, LV_MAX(in_ms, r->gen->cfg->retry_after_ms));
+            lv__forward_refuse(r, 503, ra);
+        }
+        return LV_ADMIT_ANSWERED;
+    }
+    r->probe = bv == LV_BREAKER_PROBE;
+    lv_budget_note_request(&g->budget, now_us);
+
+    /* 4. Concurrency limit, else the queue, else shed. */
+    r->qitem.deadline_us = request_deadline_us(r, h, now_us);
+    if (g->queue.len == 0 && lv_limiter_try_acquire(&g->limiter)) {
+        r->slot_held = true;
+        lv_counter_add(&m->guard_admitted, 1);
+        publish_gauges(g, now_us);
+        return LV_ADMIT_GO;
+    }
+    /* Under pressure, sheddable services are refused at once: critical and default wait. */
+    uint8_t crit = (uint8_t)r->pool->svc->criticality;
+    bool standing = lv_queue_standing(&g->queue, now_us);
+    if (standing)
+        note_pressure(g, now_us);
+    r->qitem.crit = crit;
+    /* A request with a body is not queued: its body would have to wait in memory. */
+    if ((standing && crit == LV_CRIT_SHEDDABLE) || r->has_body ||
+        !lv_queue_push(&g->queue, &r->qitem, now_us)) {
+        if (r->probe)
+            lv_breaker_cancel_probe(&g->breaker);
+        r->probe = false;
+        note_pressure(g, now_us);
+        lv_counter_add(&m->guard_shed, 1);
+        publish_gauges(g, now_us);
+        refuse(r, g, 503, now_us);
+        return LV_ADMIT_ANSWERED;
+    }
+    r->queued = true;
+    w->n_queued++;
+    lv_counter_add(&m->guard_queued, 1);
+    if (!uv_is_active((uv_handle_t *)&w->queue_tick))
+        uv_timer_start(&w->queue_tick, queue_tick, LV_QUEUE_TICK_MS, LV_QUEUE_TICK_MS);
+    publish_gauges(g, now_us);
+    return LV_ADMIT_QUEUED;
+}
+
+/* ---- the queue ---- */
+
+static void on_queue_drop(void *ctx, lv_queue_item_t *it, lv_queue_drop_t why)
+{
+    lv_svc_guard_t *g = ctx;
+    lv_req_t *r = LV_CONTAINER_OF(it, lv_req_t, qitem);
+    uint64_t now_us = lv_clock_now_us();
+    r->queued = false;
+    g->worker->n_queued--;
+    note_pressure(g, now_us);
+    lv_counter_add(why == LV_QUEUE_EXPIRED_DEADLINE ? &g->metrics->guard_dropped_deadline
+                                                    : &g->metrics->guard_dropped_wait,
+                   1);
+    if (r->probe)
+        lv_breaker_cancel_probe(&g->breaker);
+    r->probe = false;
+    refuse(r, g, 503, now_us);
+}
+
+static void queue_tick(uv_timer_t *t)
+{
+    lv_worker_t *w = t->data;
+    uint64_t now_us = lv_clock_now_us();
+    for (uint32_t i = 0; i < LV_METRICS_MAX_SERVICES && w->n_queued; i++) {
+        lv_svc_guard_t *g = w->guards[i];
+        if (g && g->queue.len) {
+            lv_queue_expire(&g->queue, now_us, on_queue_drop, g);
+            publish_gauges(g, now_us);
+        }
+    }
+    if (!w->n_queued)
+        uv_timer_stop(t);
+}
+
+/* Hands freed slots to queued requests. Runs from the worker's idle callback, never inside an
+ * upstream connection's parser. */
+static void guard_dispatch(lv_svc_guard_t *g, uint64_t now_us)
+{
+    lv_worker_t *w = g->worker;
+    while (g->queue.len && lv_limiter_try_acquire(&g->limiter)) {
+        lv_queue_item_t *it = lv_queue_pop(&g->queue, now_us, on_queue_drop, g);
+        if (!it) {
+            lv_limiter_cancel(&g->limiter); /* every waiting item was dropped */
+            break;
+        }
+        lv_req_t *r = LV_CONTAINER_OF(it, lv_req_t, qitem);
+        r->queued = false;
+        w->n_queued--;
+        r->slot_held = true;
+        uint64_t waited_us = now_us - it->enqueued_us;
+        lv_counter_add(&g->metrics->queue_wait_sum_us, waited_us);
+        unsigned b = 0;
+        while (b < LV_METRICS_N_BUCKETS - 1 && waited_us > lv_metrics_bucket_le_ms[b] * 1000)
+            b++;
+        lv_counter_add(&g->metrics->queue_wait_buckets[b], 1);
+        lv__forward_dispatch(r);
+    }
+    publish_gauges(g, now_us);
+}
+
+void lv__admit_run_dispatch(lv_worker_t *w)
+{
+    uint64_t now_us = lv_clock_now_us();
+    while (!lv_list_empty(&w->dispatch)) {
+        lv_svc_guard_t *g = LV_CONTAINER_OF(w->dispatch.next, lv_svc_guard_t, dispatch_link);
+        lv_list_remove(&g->dispatch_link);
+        guard_dispatch(g, now_us);
+    }
+}
+
+static void schedule_dispatch(lv_svc_guard_t *g)
+{
+    lv_worker_t *w = g->worker;
+    if (!g->queue.len || !lv_list_empty(&g->dispatch_link))
+        return;
+    lv_list_push(&w->dispatch, &g->dispatch_link);
+    lv__worker_defer(w);
+}
+
+/* ---- outcomes ---- */
+
+static void limiter_release(lv_svc_guard_t *g, uint64_t now_us, uint64_t start_us,
+                            lv_limit_outcome_t outcome)
+{
+    uint64_t rtt = start_us && now_us > start_us ? now_us - start_us : 0;
+    if (!start_us)
+        outcome = LV_LIMIT_IGNORE;
+    lv_limiter_release(&g->limiter, now_us, rtt, outcome);
+    publish_gauges(g, now_us);
+    schedule_dispatch(g);
+}
+
+void lv__admit_release(lv_req_t *r, int upstream_status, bool timed_out, bool failed)
+{
+    lv_svc_guard_t *g = r->guard;
+    if (!g)
+        return;
+    if (r->queued) {
+        lv__admit_cancel(r);
+        return;
+    }
+    if (!r->slot_held)
+        return;
+    r->slot_held = false;
+    uint64_t now_us = lv_clock_now_us();
+    lv_limit_outcome_t outcome = LV_LIMIT_OK;
+    if (timed_out || failed || upstream_status == 503)
+        outcome = LV_LIMIT_DROPPED;
+    else if (!upstream_status)
+        outcome = LV_LIMIT_IGNORE;
+    if (upstream_status || failed || timed_out) {
+        bool bad = failed || timed_out || upstream_status >= 500;
+        if (lv_breaker_record(&g->breaker, now_us, bad, r->probe))
+            lv_counter_add(&g->metrics->guard_breaker_transitions, 1);
+    } else if (r->probe) {
+        lv_breaker_cancel_probe(&g->breaker);
+    }
+    r->probe = false;
+    limiter_release(g, now_us, r->upstream_start_ns / 1000, outcome);
+}
+
+void lv__admit_cancel(lv_req_t *r)
+{
+    lv_svc_guard_t *g = r->guard;
+    if (!g || !r->queued)
+        return;
+    uint64_t now_us = lv_clock_now_us();
+    lv_queue_remove(&g->queue, &r->qitem, now_us);
+    r->queued = false;
+    g->worker->n_queued--;
+    if (r->probe)
+        lv_breaker_cancel_probe(&g->breaker);
+    r->probe = false;
+    lv_counter_add(&g->metrics->guard_dropped_client_gone, 1);
+    publish_gauges(g, now_us);
+}
+
+void lv__admit_orphan(lv_req_t *r, lv_uconn_t *u)
+{
+    lv_svc_guard_t *g = r->guard;
+    if (!g || !r->slot_held)
+        return;
+    r->slot_held = false;
+    if (r->probe)
+        lv_breaker_cancel_probe(&g->breaker);
+    r->probe = false;
+    u->orphan = true;
+    u->orphan_guard = g;
+    u->orphan_start_us = r->upstream_start_ns / 1000;
+    lv_list_push(&g->worker->orphans, &u->idle_link);
+}
+
+void lv__admit_orphan_done(lv_uconn_t *u, bool failed, bool timed_out)
+{
+    lv_svc_guard_t *g = u->orphan_guard;
+    if (!g)
+        return;
+    u->orphan_guard = NULL;
+    lv_list_remove(&u->idle_link);
+    lv_limit_outcome_t outcome = (failed || timed_out) ? LV_LIMIT_DROPPED : LV_LIMIT_OK;
+    limiter_release(g, lv_clock_now_us(), u->orphan_start_us, outcome);
+}
+
+bool lv__admit_retry_allowed(lv_req_t *r)
+{
+    lv_svc_guard_t *g = r->guard;
+    if (!g)
+        return true;
+    if (lv_budget_try_retry(&g->budget, lv_clock_now_us()))
+        return true;
+    lv_counter_add(&g->metrics->guard_retries_denied, 1);
+    return false;
+}
+
+/* Drain: work for clients who left is not waited for. */
+void lv__admit_drop_orphans(lv_worker_t *w)
+{
+    while (!lv_list_empty(&w->orphans)) {
+        lv_uconn_t *u = LV_CONTAINER_OF(w->orphans.next, lv_uconn_t, idle_link);
+        lv__uconn_close(u); /* releases the slot and unlinks it */
+    }
+}
+
+void lv__admit_worker_fini(lv_worker_t *w)
+{
+    for (uint32_t i = 0; i < LV_METRICS_MAX_SERVICES; i++) {
+        free(w->guards[i]);
+        w->guards[i] = NULL;
+    }
+}
