@@ -45,6 +45,8 @@ static const char proxy_usage_text[] =
     "  --workers N            worker threads (default: number of cores)\n"
     "  --access-log FILE|-    one line per request (default: off)\n"
     "  --log-level LEVEL      error, warn, info (default) or debug\n"
+    "  --no-guard             plain proxy: no concurrency limit, queue, breaker or storm\n"
+    "                         checks (for measuring the bare proxy; never in production)\n"
     "Every other setting has its default (see levee --config-doc).\n";
 
 static void print_errors(lv_config_errors_t *errs)
@@ -81,6 +83,7 @@ static int run_quick(int argc, char **argv)
 {
     const char *listen = NULL, *to = NULL, *admin = "127.0.0.1:9901", *workers = "0";
     const char *access_log = NULL, *log_level = "info";
+    bool guard = true;
     static const struct option opts[] = {
         {"listen", required_argument, NULL, 'l'},
         {"to", required_argument, NULL, 'u'},
@@ -88,6 +91,7 @@ static int run_quick(int argc, char **argv)
         {"workers", required_argument, NULL, 'w'},
         {"access-log", required_argument, NULL, 'A'},
         {"log-level", required_argument, NULL, 'L'},
+        {"no-guard", no_argument, NULL, 'G'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -103,6 +107,9 @@ static int run_quick(int argc, char **argv)
             break;
         case 'a':
             admin = optarg;
+            break;
+        case 'G':
+            guard = false;
             break;
         case 'w':
             workers = optarg;
@@ -154,7 +161,9 @@ static int run_quick(int argc, char **argv)
         bad |= append(yaml, sizeof yaml, &len, "admin: {enabled: %s}\n", "false");
     if (access_log)
         bad |= append(yaml, sizeof yaml, &len, "access_log: \"%s\"\n", access_log);
-    bad |= append(yaml, sizeof yaml, &len, "services:\n  - name: %s\n    upstreams:\n", "default");
+    bad |= append(yaml, sizeof yaml, &len, "services:\n  - name: %s\n", "default");
+    bad |= append(yaml, sizeof yaml, &len, "    guard: %s\n    upstreams:\n",
+                  guard ? "true" : "false");
     char *list = lv_xstrdup(to);
     for (char *save = NULL, *tok = strtok_r(list, ",", &save); tok;
          tok = strtok_r(NULL, ",", &save)) {

@@ -76,14 +76,42 @@ static lv_svc_guard_t *guard_for(lv_req_t *r, uint64_t now_us)
     return g;
 }
 
+/* Pressure is real overload: a noticeable share of the requests of the last second or two
+ * were refused (shed, or dropped from the queue past their allowed wait). A queue that merely
+ * holds a few requests for a moment is not pressure: nothing is refused for retrying then. */
+#define LV_PRESSURE_MIN_REFUSED 10u
+#define LV_PRESSURE_SHARE_DIV 10u /* 10 % */
+
+static void window_roll(lv_svc_guard_t *g, uint64_t now_us)
+{
+    uint64_t sec = now_us / 1000000u;
+    if (sec == g->win_sec)
+        return;
+    if (sec == g->win_sec + 1) {
+        g->win_total[0] = g->win_total[1];
+        g->win_refused[0] = g->win_refused[1];
+    } else {
+        g->win_total[0] = g->win_refused[0] = 0;
+    }
+    g->win_total[1] = g->win_refused[1] = 0;
+    g->win_sec = sec;
+}
+
+static void note_decision(lv_svc_guard_t *g, uint64_t now_us, bool refused)
+{
+    window_roll(g, now_us);
+    g->win_total[1]++;
+    if (refused)
+        g->win_refused[1]++;
+    uint32_t total = g->win_total[0] + g->win_total[1];
+    uint32_t ref = g->win_refused[0] + g->win_refused[1];
+    if (ref >= LV_PRESSURE_MIN_REFUSED && ref * LV_PRESSURE_SHARE_DIV >= total)
+        g->pressure_last_us = now_us;
+}
+
 static bool under_pressure(const lv_svc_guard_t *g, uint64_t now_us, uint64_t hold_us)
 {
     return g->pressure_last_us && now_us - g->pressure_last_us < hold_us;
-}
-
-static void note_pressure(lv_svc_guard_t *g, uint64_t now_us)
-{
-    g->pressure_last_us = now_us;
 }
 
 static void publish_gauges(lv_svc_guard_t *g, uint64_t now_us)
@@ -236,7 +264,7 @@ lv_admit_t lv__admit(lv_req_t *r, const lv_http_head_t *h)
         r->storm_key = lv_storm_key(who.p, who.len, res, n);
         uint32_t wait_ms = 0;
         lv_storm_verdict_t v = lv_storm_check(storm, r->storm_key, now_us / 1000, &wait_ms);
-        if (v == LV_STORM_PREMATURE) {
+        if (v == LV_STORM_PREMATURE && pressure) {
             lv_counter_add(&m->guard_premature_blocked, 1);
             uint32_t ra = (wait_ms + 999) / 1000;
             lv__forward_refuse(r, 429, ra ? ra : 1);
@@ -270,6 +298,7 @@ lv_admit_t lv__admit(lv_req_t *r, const lv_http_head_t *h)
     /* 4. Concurrency limit, else the queue, else shed. */
     r->qitem.deadline_us = request_deadline_us(r, h, now_us);
     if (g->queue.len == 0 && lv_limiter_try_acquire(&g->limiter)) {
+        note_decision(g, now_us, false);
         r->slot_held = true;
         lv_counter_add(&m->guard_admitted, 1);
         publish_gauges(g, now_us);
@@ -278,8 +307,6 @@ lv_admit_t lv__admit(lv_req_t *r, const lv_http_head_t *h)
     /* Under pressure, sheddable services are refused at once: critical and default wait. */
     uint8_t crit = (uint8_t)r->pool->svc->criticality;
     bool standing = lv_queue_standing(&g->queue, now_us);
-    if (standing)
-        note_pressure(g, now_us);
     r->qitem.crit = crit;
     /* A request with a body is not queued: its body would have to wait in memory. */
     if ((standing && crit == LV_CRIT_SHEDDABLE) || r->has_body ||
@@ -287,12 +314,13 @@ lv_admit_t lv__admit(lv_req_t *r, const lv_http_head_t *h)
         if (r->probe)
             lv_breaker_cancel_probe(&g->breaker);
         r->probe = false;
-        note_pressure(g, now_us);
+        note_decision(g, now_us, true);
         lv_counter_add(&m->guard_shed, 1);
         publish_gauges(g, now_us);
         refuse(r, g, 503, now_us);
         return LV_ADMIT_ANSWERED;
     }
+    note_decision(g, now_us, false);
     r->queued = true;
     w->n_queued++;
     lv_counter_add(&m->guard_queued, 1);
@@ -311,7 +339,8 @@ static void on_queue_drop(void *ctx, lv_queue_item_t *it, lv_queue_drop_t why)
     uint64_t now_us = lv_clock_now_us();
     r->queued = false;
     g->worker->n_queued--;
-    note_pressure(g, now_us);
+    /* Counted once more as refused: the share errs towards pressure, which is the safe side. */
+    note_decision(g, now_us, true);
     lv_counter_add(why == LV_QUEUE_EXPIRED_DEADLINE ? &g->metrics->guard_dropped_deadline
                                                     : &g->metrics->guard_dropped_wait,
                    1);
@@ -389,6 +418,10 @@ static void limiter_release(lv_svc_guard_t *g, uint64_t now_us, uint64_t start_u
     uint64_t rtt = start_us && now_us > start_us ? now_us - start_us : 0;
     if (!start_us)
         outcome = LV_LIMIT_IGNORE;
+    /* A saturated worker measures its own queueing: say "no backend latency seen" so that the
+     * limit is not squeezed by levee's own CPU. Timeouts and upstream 503s still count. */
+    if (outcome == LV_LIMIT_OK && g->worker->loop_busy && g->limiter.rtt_noload_us > 0)
+        rtt = LV_MIN(rtt, (uint64_t)g->limiter.rtt_noload_us);
     lv_limiter_release(&g->limiter, now_us, rtt, outcome);
     publish_gauges(g, now_us);
     schedule_dispatch(g);

@@ -71,7 +71,9 @@ struct lv_svc_guard {
     lv_breaker_t breaker;
     lv_budget_t budget;
     lv_service_metrics_t *metrics;
-    uint64_t pressure_last_us; /* last time the queue stood or a request was shed */
+    uint64_t pressure_last_us; /* last time the refused share said "overload" */
+    uint64_t win_sec;          /* refusal window: this second and the one before */
+    uint32_t win_total[2], win_refused[2];
     lv_link_t dispatch_link;   /* worker's list of guards with freed slots to hand out */
 };
 
@@ -245,6 +247,9 @@ struct lv_worker {
     lv_link_t orphans;     /* upstream connections holding an orphan's slot (idle_link) */
     uv_timer_t queue_tick; /* expires queued requests while any wait */
     uint32_t n_queued;
+    bool loop_busy; /* the loop had under 5 % idle time in the last 100 ms */
+    uint32_t ticks;
+    uint64_t tick_ns, idle_ns;
     bool draining;
     bool stopping;
     lv_log_limit_t warn_limit;

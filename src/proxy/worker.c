@@ -249,10 +249,23 @@ void lv__worker_post(lv_worker_t *w, lv_config_t *cfg, uint32_t gen, bool drain,
     uv_async_send(&w->wake);
 }
 
+#define LV_TICK_MS 100u
+#define LV_BUSY_IDLE_SHARE 0.05 /* under 5 % idle: this worker is the bottleneck */
+
+/* Every 100 ms: is this worker's own loop saturated? Then the latency it measures is its own
+ * queueing, not the upstream's, and the limiter must not read it as backend overload. */
 static void worker_tick(uv_timer_t *t)
 {
     lv_worker_t *w = t->data;
-    if (w->access_log)
+    uint64_t now_ns = uv_hrtime();
+    uint64_t idle_ns = uv_metrics_idle_time(&w->loop);
+    if (w->tick_ns && now_ns > w->tick_ns) {
+        double idle = (double)(idle_ns - w->idle_ns) / (double)(now_ns - w->tick_ns);
+        w->loop_busy = idle < LV_BUSY_IDLE_SHARE;
+    }
+    w->tick_ns = now_ns;
+    w->idle_ns = idle_ns;
+    if (w->access_log && ++w->ticks % 10 == 0)
         lv_access_log_flush(w->access_log);
 }
 
@@ -306,6 +319,7 @@ int lv__worker_init(lv_worker_t *w, lv_server_t *s, uint32_t id)
     w->server = s;
     if (uv_loop_init(&w->loop) < 0)
         return LV_EIO;
+    uv_loop_configure(&w->loop, UV_METRICS_IDLE_TIME);
     uv_mutex_init(&w->lock);
     lv_list_init(&w->conns);
     lv_list_init(&w->deferred);
@@ -364,7 +378,7 @@ int lv__worker_init(lv_worker_t *w, lv_server_t *s, uint32_t id)
 
 int lv__worker_start(lv_worker_t *w)
 {
-    uv_timer_start(&w->tick, worker_tick, 1000, 1000);
+    uv_timer_start(&w->tick, worker_tick, LV_TICK_MS, LV_TICK_MS);
     return uv_thread_create(&w->thread, worker_main, w) < 0 ? LV_EIO : 0;
 }
 
