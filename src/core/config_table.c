@@ -102,8 +102,10 @@ const lv_config_setting_t lv_config_settings[] = {
     {"services[].read_timeout_ms", "duration_ms", "30000", "1..86400000", true,
      "No response byte from the upstream for this long gives 504.", LV_CONFIG_K_DURATION, 0,
      SVC(read_timeout_ms), 0, 1, DAY_MS},
-    {"services[].keepalive", "uint", "32", "0..10000", true,
-     "Idle upstream connections kept per upstream host and per worker.", LV_CONFIG_K_UINT, 0,
+    {"services[].keepalive", "uint", "128", "0..10000", true,
+     "Idle upstream connections kept per upstream host and per worker; keep it above the "
+     "number of requests in flight at peak, or connections are closed and opened again.",
+     LV_CONFIG_K_UINT, 0,
      SVC(keepalive), 0, 0, 10000},
     {"services[].keepalive_idle_ms", "duration_ms", "60000", "1..86400000", true,
      "An idle upstream connection is closed after this time.", LV_CONFIG_K_DURATION, 0,

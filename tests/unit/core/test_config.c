@@ -94,7 +94,7 @@ static void test_lv_config_load_string_minimal_takes_every_default(void **state)
     assert_int_equal(s->balance, LV_BALANCE_ROUND_ROBIN);
     assert_int_equal(s->connect_timeout_ms, 1000);
     assert_int_equal(s->read_timeout_ms, 30000);
-    assert_int_equal(s->keepalive, 32);
+    assert_int_equal(s->keepalive, 128);
     assert_int_equal(s->keepalive_idle_ms, 60000);
     assert_int_equal(s->metrics_slot, 0);
     /* No routes: one route "/" to the first service. */
