@@ -1,10 +1,15 @@
 #!/bin/sh
-# scripts/quickstart.sh: the README's first command. Installs what is missing, builds, then runs
-# levee with the shipped config (conf/levee.yaml) in front of a local demo backend (levee-sim).
-# Stops with Ctrl-C. QUICKSTART_SECONDS=N stops by itself after N seconds (for scripts).
+# scripts/quickstart.sh: the README's first command. Installs what is missing, builds, runs a
+# short kickoff rehearsal (scripts/rehearsal.sh: levee-sim directly, then through levee, side
+# by side, HTML report in out/rehearsal.html), then keeps levee running with the shipped
+# config (conf/levee.yaml) in front of levee-sim so you can send it requests. Stops with
+# Ctrl-C. QUICKSTART_SECONDS=N stops by itself after N seconds; QUICKSTART_SECONDS=0 stops
+# right after the rehearsal.
 set -eu
 cd "$(dirname "$0")/.."
 ./scripts/build.sh
+./scripts/rehearsal.sh
+[ "${QUICKSTART_SECONDS:-}" = 0 ] && exit 0
 BIN=build/release
 RUN=$(mktemp -d /tmp/levee-quickstart.XXXXXX)
 cleanup() {

@@ -23,7 +23,10 @@ NCONN=${NCONN:-10}        # connections for those requests
 WARM=${WARM:-1000}        # warm-up requests per path under callgrind (in baseline too)
 IDLE=${IDLE:-9000}        # idle keep-alive connections for the memory part
 PIN=${PIN:-1}             # 1: proxy on CPU 0, wrk + backend on CPU 1
-LEVEE=${LEVEE:-$ROOT/build-bench/levee}
+LEVEE=${LEVEE:-$ROOT/build/release/levee}
+# The bare proxy is measured, like nginx and HAProxy configured without limits; GUARD=on
+# measures levee with its overload guard (the default in production) instead.
+GUARD=${GUARD:-off}
 LEVEE_MODE=${LEVEE_MODE:-auto}   # auto | quick | yaml
 OUT=${OUT:-$HERE/results/latest.md}
 KEEP=${KEEP:-0}           # 1: keep the work dir (logs, callgrind files)
@@ -38,11 +41,11 @@ usage: bench/proxy/run.sh [options]
   -n N         requests counted under callgrind (N, default 20000)
   -m M         idle connections for the memory part (IDLE, default 9000)
   -c CONNS     wrk connections (CONNS, default 50)
-  -l PATH      levee binary (LEVEE, default build-bench/levee)
+  -l PATH      levee binary (LEVEE, default build/release/levee)
   -o FILE      report file (OUT, default bench/proxy/results/latest.md)
   -P           no CPU pinning (PIN=0)
   -k           keep the work directory (KEEP=1)
-Build levee first: cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release && cmake --build build-bench --target levee
+Build levee first: scripts/build.sh (release build in build/release)
 EOF
 }
 
@@ -184,6 +187,7 @@ proxy_cmd() {
         levee)
             if [[ $LEVEE_MODE == quick ]]; then
                 CMD=("$LEVEE" proxy --listen "127.0.0.1:$port" --to "127.0.0.1:$BPORT" --workers 1 --admin 127.0.0.1:0)
+                [[ $GUARD == off ]] && CMD+=(--no-guard)
             else
                 fill "$HERE/conf/levee.yaml.in" "$WORK/levee-$port.yaml"
                 CMD=("$LEVEE" -c "$WORK/levee-$port.yaml")

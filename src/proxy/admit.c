@@ -4,6 +4,7 @@
 #include "proxy/proxy.h"
 
 #include <string.h>
+#include <strings.h>
 
 #include "core/clock.h"
 
@@ -140,10 +141,11 @@ uint32_t lv__admit_retry_after_s(lv_worker_t *w, uint32_t base_ms)
 
 /* ---- identity ---- */
 
+/* name may be written in any case (config values are). */
 static lv_str_t header_value(const lv_http_head_t *h, const char *name, size_t len)
 {
     for (uint32_t i = 0; i < h->n_headers; i++)
-        if (h->headers[i].name.len == len && lv_http_str_ieq(h->headers[i].name, name, len))
+        if (h->headers[i].name.len == len && strncasecmp(h->headers[i].name.p, name, len) == 0)
             return h->headers[i].value;
     return (lv_str_t){NULL, 0};
 }
@@ -195,7 +197,8 @@ static uint64_t request_deadline_us(const lv_req_t *r, const lv_http_head_t *h, 
         size_t i = 0;
         for (; i < v.len && i < 10 && v.p[i] >= '0' && v.p[i] <= '9'; i++)
             n = n * 10 + (uint64_t)(v.p[i] - '0');
-        if (v.len && i == v.len && (!ms || n < ms))
+        /* A client may shorten the configured deadline, never lift it (0 is not "none"). */
+        if (v.len && i == v.len && n > 0 && (!ms || n < ms))
             ms = n;
     }
     return ms ? now_us + ms * 1000 : 0;
@@ -507,6 +510,16 @@ bool lv__admit_retry_allowed(lv_req_t *r)
         return true;
     lv_counter_add(&g->metrics->guard_retries_denied, 1);
     return false;
+}
+
+/* Every 100 ms from the worker: gauges stay true while a service is idle (pressure ends
+ * without a request having to come by to notice). */
+void lv__admit_tick(lv_worker_t *w)
+{
+    uint64_t now_us = lv_clock_now_us();
+    for (uint32_t i = 0; i < LV_METRICS_MAX_SERVICES; i++)
+        if (w->guards[i])
+            publish_gauges(w->guards[i], now_us);
 }
 
 /* Drain: work for clients who left is not waited for. */

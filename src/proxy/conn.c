@@ -294,8 +294,11 @@ static void conn_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         lv_req_t *r = c->req;
         if (c->shutting_down || c->state == LV_CONN_IDLE || c->state == LV_CONN_HEAD) {
             lv__conn_close(c);
-        } else if (r && !r->req_done) {
-            lv__conn_close(c); /* the request was cut short */
+        } else if (r && (!r->req_done || r->queued)) {
+            /* Cut short, or still waiting in the guard's queue: a client that closes before
+             * its request was sent has left (a closed tab, an impatient user); it never
+             * reaches the backend. Once sent, a half-close still gets the whole answer. */
+            lv__conn_close(c);
         } else {
             c->close_after = true; /* half-close: answer what was asked, then close */
         }

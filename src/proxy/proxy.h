@@ -74,7 +74,7 @@ struct lv_svc_guard {
     uint64_t pressure_last_us; /* last time the refused share said "overload" */
     uint64_t win_sec;          /* refusal window: this second and the one before */
     uint32_t win_total[2], win_refused[2];
-    lv_link_t dispatch_link;   /* worker's list of guards with freed slots to hand out */
+    lv_link_t dispatch_link; /* worker's list of guards with freed slots to hand out */
 };
 
 /* One upstream host of a service, within one worker and generation. */
@@ -336,6 +336,7 @@ bool lv__admit_retry_allowed(lv_req_t *r);
 void lv__admit_run_dispatch(lv_worker_t *w);
 void lv__admit_worker_fini(lv_worker_t *w);
 void lv__admit_drop_orphans(lv_worker_t *w);
+void lv__admit_tick(lv_worker_t *w);
 uint32_t lv__admit_retry_after_s(lv_worker_t *w, uint32_t base_ms);
 
 /* forward.c, for admit.c */

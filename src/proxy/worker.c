@@ -265,6 +265,7 @@ static void worker_tick(uv_timer_t *t)
     }
     w->tick_ns = now_ns;
     w->idle_ns = idle_ns;
+    lv__admit_tick(w);
     if (w->access_log && ++w->ticks % 10 == 0)
         lv_access_log_flush(w->access_log);
 }

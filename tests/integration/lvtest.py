@@ -902,4 +902,113 @@ def _install_failure_hook():
 
 _install_failure_hook()
 
+
+# --------------------------------------------------------------------------------------
+# levee-sim and the guard's counters (added for test_guard.py)
+
+LEVEE_SIM = os.path.join(BUILD_DIR, "levee-sim")
+
+
+class LeveeSim:
+    """levee-sim (tools/sim) as a subprocess on 127.0.0.1, port 0 read back from its log.
+    config: optional YAML text (per-path settings); args: extra command-line flags."""
+
+    _seq = 0
+
+    def __init__(self, args=(), config=None, env=None):
+        LeveeSim._seq += 1
+        self.name = "sim-%d" % LeveeSim._seq
+        if not os.access(LEVEE_SIM, os.X_OK):
+            raise RuntimeError("levee-sim binary not found at %s (set LV_BUILD_DIR)"
+                               % LEVEE_SIM)
+        cmd = [LEVEE_SIM, "--listen", "127.0.0.1:0"]
+        if config is not None:
+            cmd += ["-c", write_file(self.name + ".yaml", config)]
+        cmd += list(args)
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, env=env or asan_env())
+        _children.append(self.proc)
+        self.pid = self.proc.pid
+        self.err = _LineReader(self.proc.stdout, os.path.join(
+            tmpdir(), "%s-%d.log" % (self.name, self.pid)))
+        got = self.err.wait_for(r"comp=sim\b.*\bmsg=listening\b.*\baddr=\"?([0-9.]+):(\d+)",
+                                STARTUP_TIMEOUT)
+        if not got:
+            self.stop()
+            raise RuntimeError("levee-sim did not start:\n" + "\n".join(self.err.lines[-30:]))
+        self.addr = (got[1].group(1), int(got[1].group(2)))
+        self.hostport = "%s:%d" % self.addr
+
+    def stats(self):
+        r = http_request(self.addr, "GET", "/stats", timeout=10)
+        assert r.status == 200, r
+        return r.json()
+
+    def path_stat(self, path, key="received", st=None):
+        """A per-path counter from /stats (0 when the sim never saw the path)."""
+        st = st or self.stats()
+        return st.get("paths", {}).get(path, {}).get(key, 0)
+
+    def control(self, what, **params):
+        """POST /control/WHAT?k=v...; asserts 200."""
+        q = "&".join("%s=%s" % (k, v) for k, v in params.items())
+        r = http_request(self.addr, "POST", "/control/%s%s" % (what, "?" + q if q else ""),
+                         timeout=10)
+        assert r.status == 200, r
+        return r
+
+    def wait_stat(self, pred, timeout=10.0, what="condition"):
+        deadline = time.monotonic() + timeout
+        while True:
+            st = self.stats()
+            if pred(st):
+                return st
+            if time.monotonic() > deadline:
+                raise AssertionError("%s: %s not reached within %.1fs; stats=%s"
+                                     % (self.name, what, timeout, st))
+            time.sleep(0.02)
+
+    def stop(self):
+        """TERM, then KILL after 5 s. Returns the exit code."""
+        rc, _ = stop_process(self.proc)
+        self.err.join(5)
+        return rc
+
+
+def guard_decisions(lv, service):
+    """{decision: count} of levee_guard_decisions_total for one service, from /metrics."""
+    r = lv.admin("/metrics")
+    assert r.status == 200, r
+    out = {}
+    rx = re.compile(r'^levee_guard_decisions_total\{service="%s",decision="([a-z_]+)"\} (\d+)$'
+                    % re.escape(service))
+    for line in r.body.decode().split("\n"):
+        m = rx.match(line)
+        if m:
+            out[m.group(1)] = int(m.group(2))
+    return out
+
+
+def guard_status(lv, service):
+    """The `guard` object of one service in /status (None if the service is not listed)."""
+    r = lv.admin("/status")
+    assert r.status == 200, r
+    for s in r.json().get("services", []):
+        if s.get("name") == service:
+            return s.get("guard")
+    return None
+
+
+def wait_for(pred, timeout=10.0, interval=0.02, what="condition"):
+    """Polls pred() until it returns a true value (returned); raises AssertionError after
+    timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError("%s not reached within %.1fs (last: %r)" % (what, timeout, v))
+        time.sleep(interval)
+
 __all__ = [n for n in dir() if not n.startswith("_")] + ["collections"]
