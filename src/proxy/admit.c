@@ -27,9 +27,10 @@ static uint32_t service_seed(const char *name)
     return h;
 }
 
-static void guard_apply_conf(lv_svc_guard_t *g, const lv_gen_t *gen, const lv_guard_conf_t *c,
+static void guard_apply_conf(lv_svc_guard_t *g, const lv_gen_t *gen, const lv_service_conf_t *svc,
                              uint64_t now_us)
 {
+    const lv_guard_conf_t *c = &svc->guard;
     lv_queue_conf_t qc = {c->queue_max, c->queue_target_ms, c->queue_interval_ms,
                           c->queue_timeout_ms};
     lv_breaker_conf_t bc = {c->breaker_window_ms, c->breaker_min_requests,
@@ -40,7 +41,7 @@ static void guard_apply_conf(lv_svc_guard_t *g, const lv_gen_t *gen, const lv_gu
         lv_limiter_conf_t lc = {c->limit_initial, c->limit_min, c->limit_max};
         /* Every worker's limiter of a service gets the same seed: their no-load probes then
          * drain the backend together instead of measuring each other's queue. */
-        lv_limiter_init(&g->limiter, &lc, now_us, service_seed(g->svc_name));
+        lv_limiter_init(&g->limiter, &lc, now_us, service_seed(svc->name));
         g->limiter.sharers = g->worker->server->n_workers;
         lv_queue_init(&g->queue, &qc, now_us);
         lv_breaker_init(&g->breaker, &bc, now_us);
@@ -68,12 +69,11 @@ static lv_svc_guard_t *guard_for(lv_req_t *r, uint64_t now_us)
         g->worker = w;
         g->slot = slot;
         g->metrics = r->pool->metrics;
-        g->svc_name = r->pool->svc->name; /* only read at the first guard_apply_conf */
         lv_list_init(&g->dispatch_link);
         w->guards[slot] = g;
     }
     if (g->conf_gen != r->gen->number)
-        guard_apply_conf(g, r->gen, guard_conf(r), now_us);
+        guard_apply_conf(g, r->gen, r->pool->svc, now_us);
     return g;
 }
 

@@ -64,8 +64,7 @@ static inline void lv_list_remove(lv_link_t *n)
 struct lv_svc_guard {
     lv_worker_t *worker;
     uint32_t slot;
-    uint32_t conf_gen;    /* generation whose settings are applied */
-    const char *svc_name; /* borrowed from the config, valid only while guard_for runs */
+    uint32_t conf_gen; /* generation whose settings are applied */
     lv_limiter_t limiter;
     lv_queue_t queue;
     lv_breaker_t breaker;

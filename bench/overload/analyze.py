@@ -1,0 +1,288 @@
+#!/usr/bin/env python3
+"""bench/overload/analyze.py: turns the raw files of bench/overload/run.sh into the
+summary (Markdown + JSON) and adds that summary to the HTML report of levee-load.
+
+Called by run.sh; by hand:
+  analyze.py --scenario kickoff --tag kickoff --raw results/raw/kickoff --out results/kickoff \
+      --setups direct,nginx --capacity 400 --peak 20:45 [--recover after-stall --t-event 30 --base 5:20]
+  analyze.py --inject results/kickoff.html --out results/kickoff
+"""
+import argparse
+import datetime
+import html
+import json
+import os
+import re
+import sys
+
+REFUSALS = ("429", "502", "503", "504")
+
+
+def window(spec):
+    a, b = spec.split(":")
+    return int(a), int(b)
+
+
+def per_sec(load, a, b):
+    return [p for p in load["per_second"] if a <= p["t"] < b]
+
+
+def mean(xs):
+    xs = list(xs)
+    return sum(xs) / len(xs) if xs else None
+
+
+def recovery(load, mode, t_event, base, duration):
+    """Seconds from t_event to the first second t from which, until the end of the arrival
+    window, goodput averages at least 90 % of the reachable level and its 3-second rolling
+    mean never falls under 80 % of it; None = never."""
+    ps = {p["t"]: p for p in load["per_second"] if p["t"] < duration}
+    if mode == "after-stall":
+        a, b = window(base)
+        level = mean(ps[t]["goodput_per_s"] for t in range(a, b) if t in ps)
+    elif mode == "after-drop":
+        after = [ps[t] for t in range(t_event, duration) if t in ps]
+        offered = mean(p["first_tries_per_s"] for p in after)
+        cap = min(p["capacity"] for p in after)
+        level = min(offered, cap)
+    else:
+        return None, None
+    target = 0.9 * level
+    gp = [ps[t]["goodput_per_s"] if t in ps else 0 for t in range(duration)]
+    roll = {t: mean(gp[t:t + 3]) for t in range(0, duration - 2)}
+    last = duration - 3
+    for t in range(t_event, last + 1):
+        if mean(gp[t:]) >= target and all(roll[s] >= 0.8 * level for s in range(t, last + 1)):
+            return t - t_event, target
+    return None, target
+
+
+def guard_metrics(path):
+    """levee's guard decisions and final limit from its /metrics (None if absent)."""
+    if not os.path.exists(path):
+        return None
+    out = {}
+    for line in open(path):
+        if line.startswith("levee_guard_decisions_total{"):
+            d = line.split('decision="')[1].split('"')[0]
+            out[d] = out.get(d, 0) + int(float(line.split()[-1]))
+        elif line.startswith("levee_guard_limit{"):
+            out["final_limit"] = int(float(line.split()[-1]))
+    return {k: v for k, v in out.items() if v} or None
+
+
+def summarize(args):
+    a, b = window(args.peak)
+    setups = args.setups.split(",")
+    meta = {}
+    if args.meta and os.path.exists(args.meta):
+        for line in open(args.meta):
+            f = line.rstrip("\n").split("\t")
+            if len(f) == 3:
+                meta[f[0]] = {"load_before": f[1], "load_after": f[2]}
+    rows = []
+    for s in setups:
+        load = json.load(open(os.path.join(args.raw, s + ".load.json")))
+        sim = json.load(open(os.path.join(args.raw, s + ".sim.json")))
+        duration = load["duration_s"]
+        w = per_sec(load, a, b)
+        cap_sum = sum(p["capacity"] for p in w)
+        gp_sum = sum(p["goodput_per_s"] for p in w)
+        offered = mean(p["offered_users_per_s"] * args.steps for p in w)
+        first_tries = load["requests"] - load["retries"]
+        refused = sum(v for k, v in load["status"].items() if k in REFUSALS)
+        rec, target = recovery(load, args.recover, args.t_event, args.base, duration)
+        ok = load["goodput"] > 0
+        rows.append({
+            "setup": s,
+            "peak_window_s": [a, b],
+            "offered_in_peak_x_capacity": round(offered / (cap_sum / len(w)), 2) if w and cap_sum else None,
+            "goodput_in_peak_per_s": round(gp_sum / len(w), 1) if w else None,
+            "goodput_pct_of_capacity_in_peak": round(100.0 * gp_sum / cap_sum, 1) if cap_sum else None,
+            "goodput_per_s_whole_run": load["goodput_per_s"],
+            "user_success_rate": load["user_success_rate"],
+            "latency_ms_successes": load["latency_ms"] if ok else None,
+            "users": {k: load[k] for k in ("offered_users", "users_ok", "users_failed", "users_unfinished")},
+            "requests_sent": load["requests"],
+            "first_tries": first_tries,
+            "retries_sent": load["retries"],
+            "retries_f5": load["retries_f5"],
+            "retries_obeyed": load["retries_obeyed"],
+            "refused_by_proxy_or_error_status": refused,
+            "status": load["status"],
+            "errors": load["errors"],
+            "backend_received": sim["received"],
+            "backend_processed": sim["processed"],
+            "backend_wasted": sim["wasted"],
+            "backend_wasted_pct": round(100.0 * sim["wasted"] / sim["processed"], 1) if sim["processed"] else None,
+            "backend_backlog_left": sim["queue"] + sim["in_flight"],
+            "backend_max_queue": sim["max_queue"],
+            # Exact for direct (every request reaches the backend); a lower bound behind a
+            # proxy that refuses first tries too (the bench cannot tell which ones passed).
+            "retries_reached_backend_min": max(0, sim["received"] - first_tries),
+            "recovery_s": rec if args.recover != "none" else None,
+            "recovery_target_goodput_per_s": round(target, 1) if target else None,
+            "recovered": (rec is not None) if args.recover != "none" else None,
+            "schedule_lag_ms_max": load["schedule_lag_ms_max"],
+            "load_average": meta.get(s),
+            "levee_guard": guard_metrics(os.path.join(args.raw, s + ".metrics.txt")),
+        })
+    summary = {
+        "scenario": args.scenario,
+        "tag": args.tag,
+        "scenario_file": args.file,
+        "command": args.command,
+        "date": args.date or datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
+        "capacity_per_s": args.capacity,
+        "sim": args.sim,
+        "levee_rev": args.levee_rev,
+        "peak_window_s": [a, b],
+        "recover": args.recover,
+        "t_event_s": args.t_event,
+        "rows": rows,
+    }
+    json.dump(summary, open(args.out + ".json", "w"), indent=1)
+    open(args.out + ".md", "w").write(markdown(summary))
+
+
+def fmt(v, spec="{:.0f}", none="—"):
+    return none if v is None else spec.format(v)
+
+
+def table(summary):
+    rec = summary["recover"] != "none"
+    head = ["setup", "goodput, % of C (peak)", "user success", "p50 / p99 of successes",
+            "backend processed", "wasted (users gone)", "backlog left", "retries sent",
+            "backend received (retries ≥)", "refused (429/5xx)"]
+    if rec:
+        head.append("time to recover")
+    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in summary["rows"]:
+        lat = r["latency_ms_successes"]
+        cells = [
+            r["setup"],
+            fmt(r["goodput_pct_of_capacity_in_peak"], "{:.1f} %"),
+            fmt(None if r["user_success_rate"] is None else 100 * r["user_success_rate"], "{:.1f} %"),
+            "—" if not lat else "%.0f / %.0f ms" % (lat["p50"], lat["p99"]),
+            "{:,}".format(r["backend_processed"]),
+            "{:,} ({})".format(r["backend_wasted"], fmt(r["backend_wasted_pct"], "{:.0f} %")),
+            "{:,}".format(r["backend_backlog_left"]),
+            "{:,}".format(r["retries_sent"]),
+            "{:,} ({:,})".format(r["backend_received"], r["retries_reached_backend_min"]),
+            "{:,}".format(r["refused_by_proxy_or_error_status"]),
+        ]
+        if rec:
+            cells.append("never" if r["recovery_s"] is None else "%d s" % r["recovery_s"])
+        out.append("| " + " | ".join(cells) + " |")
+    return "\n".join(out) + "\n"
+
+
+def markdown(s):
+    a, b = s["peak_window_s"]
+    lines = [
+        "# Overload comparison: %s" % s["tag"], "",
+        "Command: `%s` (%s). Scenario `%s`; backend `%s` (capacity C = %d requests/s);"
+        " levee at %s." % (s["command"], s["date"], s["scenario_file"], s["sim"],
+                           s["capacity_per_s"], s["levee_rev"]), "",
+        table(s),
+        "- goodput, %% of C (peak): 2xx/3xx answers that reached users within their patience,"
+        " per second, over t = %d..%d s, divided by the backend's capacity in those seconds"
+        " (offered load, users/s x 2 requests: %s)." % (a, b, ", ".join(
+            "%s %sx C" % (r["setup"], r["offered_in_peak_x_capacity"]) for r in s["rows"])),
+        "- user success: users who completed the whole journey (/home then /play). p50/p99: of"
+        " successful answers only, whole run.",
+        "- wasted: requests the backend finished for a client that had gone (levee-sim's count"
+        " when the run ended); backlog left: requests still queued or in service then, all of"
+        " which will be wasted too.",
+        "- backend received: requests that reached levee-sim; (retries ≥): backend received"
+        " minus first tries sent, i.e. retries that reached the backend: exact for direct, a"
+        " lower bound behind a proxy (the bench cannot tell which first tries a proxy refused).",
+    ]
+    if s["recover"] != "none":
+        lines.append(
+            "- time to recover: from t = %d s to the first second from which, to the end of the"
+            " arrival window, goodput averages at least 90 %% of the reachable level (%s) and its"
+            " 3-second mean never falls under 80 %% of it; 90 %% targets: %s." % (s["t_event_s"],
+                               "the goodput before the stall" if s["recover"] == "after-stall"
+                               else "min(offered first tries, new capacity)",
+                               ", ".join("%s %s/s" % (r["setup"], r["recovery_target_goodput_per_s"])
+                                         for r in s["rows"])))
+    for r in s["rows"]:
+        if r.get("levee_guard"):
+            lines.append("- levee's guard (its /metrics after the run): " + ", ".join(
+                "%s %s" % (k.replace("_", " "), "{:,}".format(v)) for k, v in r["levee_guard"].items()) + ".")
+    lines.append("- load average (1/5/15 min) before -> after each run: " + "; ".join(
+        "%s %s -> %s" % (r["setup"], r["load_average"]["load_before"], r["load_average"]["load_after"])
+        for r in s["rows"] if r["load_average"]) + ". 2 shared cores.")
+    lines.append("- raw files (levee-load JSON and text, levee-sim /stats, proxy configs):"
+                 " `bench/overload/results/raw/%s/`; charts: `bench/overload/results/%s.html`."
+                 % (s["tag"], s["tag"]))
+    return "\n".join(lines) + "\n"
+
+
+def md_table_html(md):
+    rows = [l for l in md.splitlines() if l.startswith("|")]
+    out = ["<table class=overload-summary>"]
+    for i, l in enumerate(rows):
+        if i == 1:
+            continue
+        cells = [c.strip() for c in l.strip("|").split("|")]
+        tag = "th" if i == 0 else "td"
+        out.append("<tr>" + "".join("<%s>%s</%s>" % (tag, html.escape(c), tag) for c in cells) + "</tr>")
+    out.append("</table>")
+    return "\n".join(out)
+
+
+def inject(args):
+    s = json.load(open(args.out + ".json"))
+    md = open(args.out + ".md").read()
+    notes = [l[2:] for l in md.splitlines() if l.startswith("- ")]
+    block = ("<section style='font-family:sans-serif;margin:1em'><h1>Overload comparison: %s</h1>"
+             "<p>Command: <code>%s</code> (%s). Backend <code>%s</code>, capacity %d requests/s;"
+             " levee at %s.</p>%s<ul>%s</ul>"
+             "<style>.overload-summary{border-collapse:collapse}.overload-summary td,"
+             ".overload-summary th{border:1px solid #aaa;padding:2px 6px;text-align:right}</style>"
+             "<p>Below: levee-load's report of the same runs (goodput over time per setup,"
+             " latency, goodput against offered load).</p></section>") % (
+        html.escape(s["tag"]), html.escape(s["command"]), s["date"], html.escape(s["sim"]),
+        s["capacity_per_s"], html.escape(s["levee_rev"]), md_table_html(md),
+        "".join("<li>%s</li>" % re.sub(r"`([^`]*)`", r"<code>\1</code>", html.escape(n)) for n in notes))
+    page = open(args.inject).read()
+    i = page.find("<body")
+    if i < 0:
+        page = block + page
+    else:
+        j = page.find(">", i) + 1
+        page = page[:j] + block + page[j:]
+    open(args.inject, "w").write(page)
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--scenario")
+    p.add_argument("--tag")
+    p.add_argument("--file", default="")
+    p.add_argument("--raw")
+    p.add_argument("--out", required=True)
+    p.add_argument("--setups", default="direct,nginx,haproxy,levee")
+    p.add_argument("--capacity", type=int, default=400)
+    p.add_argument("--steps", type=int, default=2, help="requests per user journey")
+    p.add_argument("--peak", default="0:1")
+    p.add_argument("--recover", default="none")
+    p.add_argument("--t-event", type=int, default=0)
+    p.add_argument("--base", default="")
+    p.add_argument("--meta", default="")
+    p.add_argument("--date", default="")
+    p.add_argument("--sim", default="")
+    p.add_argument("--levee-rev", default="")
+    p.add_argument("--command", default="")
+    p.add_argument("--inject")
+    args = p.parse_args()
+    if args.inject:
+        inject(args)
+    else:
+        summarize(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

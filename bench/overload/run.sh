@@ -1,0 +1,221 @@
+#!/usr/bin/env bash
+# bench/overload/run.sh: the overload comparison bench (issue 3).
+#
+#   bench/overload/run.sh SCENARIO [--setups direct,nginx,haproxy,levee] [--short]
+#
+# SCENARIO is kickoff, f5-storm, capacity-drop or extended-peak (bench/scenarios/*.yaml;
+# --short uses bench/overload/short/*.yaml, ~30 s each). For each setup it starts a fresh
+# levee-sim (4 workers x 10 ms, exponential service times, thrash, capacity 400 requests/s),
+# the setup's proxy (one worker) in front of it, runs levee-load with the scenario through
+# it, reads the sim's /stats, stops both. Then it writes
+#   bench/overload/results/<scenario>[-short].{md,json,html}  and  raw/<scenario>[-short]/
+# Method and configs: bench/overload/README.md. Everything listens on 127.0.0.1, on ports
+# picked free at run time; every process started here is stopped on exit.
+#
+# Environment: BIN (dir with levee, levee-sim, levee-load; default build-overload, built if
+# missing), SIM_THRASH (default 0.001), SIM_DIST (exp), NGINX_RATE (360), NGINX_BURST (40),
+# NGINX_CONN (64), HAPROXY_QUEUE_MS (1000), HAPROXY_RATE (360), OUT_DIR (results dir).
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+
+usage() {
+    sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+}
+
+SCEN=""
+SETUPS=direct,nginx,haproxy,levee
+SHORT=0
+while [ $# -gt 0 ]; do
+    case $1 in
+        --setups) SETUPS=${2:?--setups needs a list}; shift 2 ;;
+        --setups=*) SETUPS=${1#*=}; shift ;;
+        --short) SHORT=1; shift ;;
+        -h|--help) usage; exit 0 ;;
+        -*) echo "run.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
+        *) [ -z "$SCEN" ] || { echo "run.sh: one scenario at a time" >&2; exit 2; }; SCEN=$1; shift ;;
+    esac
+done
+[ -n "$SCEN" ] || { usage >&2; exit 2; }
+
+# --- the backend: capacity C = WORKERS * 1000 / SERVICE_MS -------------------------------
+WORKERS=4
+SERVICE_MS=10
+SIM_DIST=${SIM_DIST:-exp}
+SIM_THRASH=${SIM_THRASH:-0.001}
+CAP=$((WORKERS * 1000 / SERVICE_MS))
+
+# --- scenario: file, peak window [a,b) in seconds, recovery measurement ------------------
+# RECOVER: none | after-stall (T = end of the stall, baseline window BASE) | after-drop (T =
+# the capacity drop). See README.md, "What is measured".
+RECOVER=none; T_EVENT=0; BASE=""
+if [ "$SHORT" = 1 ]; then
+    FILE=$HERE/short/$SCEN.yaml; TAG=$SCEN-short
+    case $SCEN in
+        kickoff) PEAK=10:22 ;;
+        f5-storm) PEAK=18:30; RECOVER=after-stall; T_EVENT=18; BASE=2:8 ;;
+        capacity-drop) PEAK=10:30; RECOVER=after-drop; T_EVENT=10 ;;
+        extended-peak) PEAK=5:25 ;;
+        *) echo "run.sh: unknown scenario '$SCEN'" >&2; exit 2 ;;
+    esac
+else
+    FILE=$ROOT/bench/scenarios/$SCEN.yaml; TAG=$SCEN
+    case $SCEN in
+        kickoff) PEAK=20:45 ;;
+        f5-storm) PEAK=30:60; RECOVER=after-stall; T_EVENT=30; BASE=5:20 ;;
+        capacity-drop) PEAK=30:90; RECOVER=after-drop; T_EVENT=30 ;;
+        extended-peak) PEAK=15:135 ;;
+        *) echo "run.sh: unknown scenario '$SCEN'" >&2; exit 2 ;;
+    esac
+fi
+[ -f "$FILE" ] || { echo "run.sh: missing scenario file $FILE" >&2; exit 2; }
+DURATION=$(awk '/^duration_s:/ {print $2; exit}' "$FILE")
+
+for s in ${SETUPS//,/ }; do
+    case $s in direct|nginx|haproxy|levee) ;; *) echo "run.sh: unknown setup '$s'" >&2; exit 2 ;; esac
+done
+for tool in curl python3; do
+    command -v $tool >/dev/null || { echo "run.sh: missing $tool (scripts/deps.sh)" >&2; exit 1; }
+done
+case ",$SETUPS," in *,nginx,*) command -v nginx >/dev/null || { echo "run.sh: missing nginx" >&2; exit 1; } ;; esac
+case ",$SETUPS," in *,haproxy,*) command -v haproxy >/dev/null || { echo "run.sh: missing haproxy" >&2; exit 1; } ;; esac
+
+# --- binaries ------------------------------------------------------------------------------
+BIN=${BIN:-$ROOT/build-overload}
+if [ ! -x "$BIN/levee-sim" ] || [ ! -x "$BIN/levee-load" ] || [ ! -x "$BIN/levee" ]; then
+    echo "# building release binaries in $BIN" >&2
+    cmake -S "$ROOT" -B "$BIN" -DCMAKE_BUILD_TYPE=Release >/dev/null
+    cmake --build "$BIN" -j2 --target levee levee-sim levee-load >/dev/null
+fi
+
+OUT_DIR=${OUT_DIR:-$HERE/results}
+RAW=$OUT_DIR/raw/$TAG
+mkdir -p "$RAW"
+WORK=$(mktemp -d /tmp/levee-overload.XXXXXX)
+chmod 755 "$WORK"
+
+# --- process bookkeeping: every PID started here is stopped by PID on exit ---------------
+PIDS=()
+stop_pid() {
+    local p=$1 i q keep=()
+    # Forget it first: once reaped, its PID may be reused by someone else's process.
+    for q in "${PIDS[@]:-}"; do [ "$q" = "$p" ] || keep+=("$q"); done
+    PIDS=("${keep[@]:-}")
+    kill -TERM "$p" 2>/dev/null || return 0
+    for i in $(seq 1 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$p" 2>/dev/null || true
+    wait "$p" 2>/dev/null || true
+}
+cleanup() {
+    local p
+    for p in "${PIDS[@]:-}"; do [ -n "$p" ] && stop_pid "$p"; done
+    [ "${KEEP:-0}" = 1 ] || rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+freeport() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+wait_http() { # URL PID NAME LOG
+    local i
+    for i in $(seq 1 100); do
+        curl -fsS -o /dev/null --max-time 1 "$1" 2>/dev/null && return 0
+        kill -0 "$2" 2>/dev/null || { echo "run.sh: $3 exited; its log:" >&2; cat "$4" >&2; exit 1; }
+        sleep 0.1
+    done
+    echo "run.sh: $3 did not answer on $1; its log:" >&2; cat "$4" >&2; exit 1
+}
+fill() { # TEMPLATE OUT
+    sed -e "s#@DIR@#$WORK#g" -e "s#@PORT@#$PPORT#g" -e "s#@SIM_PORT@#$SPORT#g" \
+        -e "s#@RATE@#$2#g" -e "s#@BURST@#${NGINX_BURST:-40}#g" -e "s#@CONN@#${NGINX_CONN:-64}#g" \
+        -e "s#@MAXCONN@#$WORKERS#g" -e "s#@QUEUE_MS@#${HAPROXY_QUEUE_MS:-1000}#g" "$1"
+}
+loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
+
+DATE=$(date '+%Y-%m-%d %H:%M')
+LEVEE_REV=$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo unknown)
+LEVEE_DIRTY=$(cd "$ROOT" && git status --porcelain -- src 2>/dev/null | wc -l)
+[ "$LEVEE_DIRTY" -gt 0 ] && LEVEE_REV="$LEVEE_REV + $LEVEE_DIRTY uncommitted paths under src/"
+LEVEE_REV="$LEVEE_REV, binary built $(date -r "$BIN/levee" '+%Y-%m-%d %H:%M')"
+echo "# overload bench: $TAG ($FILE, ${DURATION}s), setups $SETUPS, sim ${WORKERS}x${SERVICE_MS}ms $SIM_DIST thrash $SIM_THRASH (C=$CAP/s), load $(loadavg)" >&2
+
+META=$RAW/meta.tsv          # load average before/after each setup (read by analyze.py)
+: >"$META"
+n=0; total=$(echo "${SETUPS//,/ }" | wc -w)
+for setup in ${SETUPS//,/ }; do
+    n=$((n + 1))
+    SPORT=$(freeport)
+    # A fresh backend for every setup: no backlog, stall or worker change carries over.
+    "$BIN/levee-sim" --listen 127.0.0.1:$SPORT --workers $WORKERS --service-ms $SERVICE_MS \
+        --dist "$SIM_DIST" --thrash "$SIM_THRASH" --log-level warn 2>"$WORK/$setup-sim.log" &
+    SIM_PID=$!; PIDS+=("$SIM_PID")
+    wait_http "http://127.0.0.1:$SPORT/health" $SIM_PID levee-sim "$WORK/$setup-sim.log"
+
+    PPID_=""; ADMIN=""
+    case $setup in
+        direct) PPORT=$SPORT ;;
+        nginx)
+            PPORT=$(freeport)
+            fill "$HERE/nginx.conf.tmpl" "${NGINX_RATE:-360}" >"$WORK/nginx.conf"
+            nginx -t -q -p "$WORK" -c "$WORK/nginx.conf" 2>"$WORK/nginx-t.log" || { cat "$WORK/nginx-t.log" >&2; exit 1; }
+            nginx -p "$WORK" -c "$WORK/nginx.conf" -g 'daemon off;' 2>"$WORK/nginx.log" &
+            PPID_=$! ;;
+        haproxy)
+            PPORT=$(freeport)
+            printf 'HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nRetry-After: 1\r\nCache-Control: no-store\r\nConnection: close\r\nContent-Length: 27\r\n\r\nbusy, please retry shortly\n' >"$WORK/503.http"
+            printf 'HTTP/1.1 504 Gateway Timeout\r\nContent-Type: text/plain\r\nRetry-After: 1\r\nCache-Control: no-store\r\nConnection: close\r\nContent-Length: 27\r\n\r\nbusy, please retry shortly\n' >"$WORK/504.http"
+            fill "$HERE/haproxy.cfg.tmpl" "${HAPROXY_RATE:-360}" >"$WORK/haproxy.cfg"
+            haproxy -c -q -f "$WORK/haproxy.cfg" >"$WORK/haproxy-c.log" 2>&1 || { cat "$WORK/haproxy-c.log" >&2; exit 1; }
+            haproxy -db -f "$WORK/haproxy.cfg" >"$WORK/haproxy.log" 2>&1 &
+            PPID_=$! ;;
+        levee)
+            # Untuned: quick mode, one worker, every guard setting at its default.
+            PPORT=$(freeport)
+            ADMIN=127.0.0.1:$(freeport)
+            "$BIN/levee" proxy --listen 127.0.0.1:$PPORT --to 127.0.0.1:$SPORT --workers 1 \
+                --admin $ADMIN --log-level warn 2>"$WORK/levee.log" &
+            PPID_=$! ;;
+    esac
+    if [ -n "$PPID_" ]; then
+        PIDS+=("$PPID_")
+        wait_http "http://127.0.0.1:$PPORT/health" "$PPID_" "$setup" "$WORK/$setup.log"
+    fi
+    # The readiness probes are not part of the run.
+    curl -fsS -o /dev/null -X POST "http://127.0.0.1:$SPORT/control/reset"
+
+    # Events (stall, workers) go to the sim itself, whatever the setup.
+    sed "s#127\.0\.0\.1:9000#127.0.0.1:$SPORT#g" "$FILE" >"$WORK/$setup.yaml"
+    L0=$(loadavg)
+    echo "# [$n/$total] $TAG via $setup (sim :$SPORT, client -> :$PPORT), load $L0" >&2
+    timeout $((DURATION + 60)) "$BIN/levee-load" "$WORK/$setup.yaml" \
+        --target "http://127.0.0.1:$PPORT/" --label "$setup" \
+        --json "$RAW/$setup.load.json" >"$RAW/$setup.load.txt" || {
+        echo "run.sh: levee-load failed for $setup (exit $?)" >&2; cat "$RAW/$setup.load.txt" >&2; exit 1; }
+    curl -fsS --max-time 5 "http://127.0.0.1:$SPORT/stats" >"$RAW/$setup.sim.json"
+    if [ "$setup" = levee ]; then
+        curl -fsS --max-time 5 "http://$ADMIN/metrics" >"$RAW/levee.metrics.txt" 2>/dev/null || true
+    fi
+    L1=$(loadavg)
+    printf '%s\t%s\t%s\n' "$setup" "$L0" "$L1" >>"$META"
+    gp=$(python3 -c "import json;d=json.load(open('$RAW/$setup.load.json'));print('goodput %.0f/s, user success %.1f %%' % (d['goodput_per_s'], 100*(d['user_success_rate'] or 0)))")
+    echo "# [$n/$total] $setup done: $gp; load $L1" >&2
+    [ -n "$PPID_" ] && stop_pid "$PPID_"
+    stop_pid "$SIM_PID"
+    [ -f "$WORK/$setup.log" ] && cp "$WORK/$setup.log" "$RAW/$setup.proxy.log" 2>/dev/null || true
+    case $setup in nginx) cp "$WORK/nginx.conf" "$RAW/";; haproxy) cp "$WORK/haproxy.cfg" "$RAW/";; esac
+done
+
+python3 "$HERE/analyze.py" --scenario "$SCEN" --tag "$TAG" --file "${FILE#$ROOT/}" --raw "$RAW" \
+    --out "$OUT_DIR/$TAG" --setups "$SETUPS" --capacity $CAP --peak "$PEAK" --recover "$RECOVER" \
+    --t-event "$T_EVENT" --base "$BASE" --meta "$META" --date "$DATE" \
+    --sim "levee-sim --workers $WORKERS --service-ms $SERVICE_MS --dist $SIM_DIST --thrash $SIM_THRASH" \
+    --levee-rev "$LEVEE_REV" \
+    --command "bench/overload/run.sh $SCEN --setups $SETUPS$([ "$SHORT" = 1 ] && echo ' --short')"
+jsons=()
+for s in ${SETUPS//,/ }; do jsons+=("$RAW/$s.load.json"); done
+"$BIN/levee-load" report --out "$OUT_DIR/$TAG.html" "${jsons[@]}" >/dev/null
+python3 "$HERE/analyze.py" --inject "$OUT_DIR/$TAG.html" --out "$OUT_DIR/$TAG"
+cat "$OUT_DIR/$TAG.md"
+echo "# wrote $OUT_DIR/$TAG.md, $OUT_DIR/$TAG.json, $OUT_DIR/$TAG.html (raw: $RAW)" >&2
