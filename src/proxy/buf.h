@@ -8,7 +8,7 @@
 
 #include "core/common.h"
 
-#define LV_CHUNK_BYTES 16384u
+#define LV_CHUNK_BYTES 32768u
 #define LV_WREQ_MAX_BUFS 16
 #define LV_WREQ_SCRATCH 320
 
