@@ -34,34 +34,34 @@ typedef enum {
 
 /* The guard of one service (see docs/config.md, section services[].limit/queue/...). */
 typedef struct lv_guard_conf {
-    bool enabled;                /* services[].guard: true */
-    uint32_t limit_initial;      /* services[].limit.initial: 20 */
-    uint32_t limit_min;          /* services[].limit.min: 1 */
-    uint32_t limit_max;          /* services[].limit.max: 1000 */
-    uint32_t queue_max;          /* services[].queue.max: 1000 */
-    uint32_t queue_target_ms;    /* services[].queue.target_ms: 5 */
-    uint32_t queue_interval_ms;  /* services[].queue.interval_ms: 100 */
-    uint32_t queue_timeout_ms;   /* services[].queue.timeout_ms: 500 */
-    uint32_t deadline_ms;        /* services[].deadline_ms: 0 (none) */
-    uint32_t breaker_window_ms;  /* services[].breaker.window_ms: 10000 */
-    uint32_t breaker_min_requests; /* services[].breaker.min_requests: 20 */
-    uint32_t breaker_error_percent; /* services[].breaker.error_percent: 50 */
-    uint32_t breaker_cooldown_ms;   /* services[].breaker.cooldown_ms: 5000 */
-    uint32_t breaker_probes;        /* services[].breaker.probes: 3 */
-    uint32_t retry_budget_percent;  /* services[].retry_budget.percent: 10 */
+    bool enabled;                    /* services[].guard: true */
+    uint32_t limit_initial;          /* services[].limit.initial: 20 */
+    uint32_t limit_min;              /* services[].limit.min: 1 */
+    uint32_t limit_max;              /* services[].limit.max: 1000 */
+    uint32_t queue_max;              /* services[].queue.max: 1000 */
+    uint32_t queue_target_ms;        /* services[].queue.target_ms: 5 */
+    uint32_t queue_interval_ms;      /* services[].queue.interval_ms: 100 */
+    uint32_t queue_timeout_ms;       /* services[].queue.timeout_ms: 500 */
+    uint32_t deadline_ms;            /* services[].deadline_ms: 0 (none) */
+    uint32_t breaker_window_ms;      /* services[].breaker.window_ms: 10000 */
+    uint32_t breaker_min_requests;   /* services[].breaker.min_requests: 20 */
+    uint32_t breaker_error_percent;  /* services[].breaker.error_percent: 50 */
+    uint32_t breaker_cooldown_ms;    /* services[].breaker.cooldown_ms: 5000 */
+    uint32_t breaker_probes;         /* services[].breaker.probes: 3 */
+    uint32_t retry_budget_percent;   /* services[].retry_budget.percent: 10 */
     uint32_t retry_budget_min_per_s; /* services[].retry_budget.min_per_s: 3 */
-    int flag;                    /* services[].flag: on|off|auto (index: 0 on, 1 off, 2 auto) */
-    uint32_t fallback_status;    /* services[].fallback.status: 200 */
-    char *fallback_body;         /* services[].fallback.body: NULL */
-    char *fallback_file;         /* services[].fallback.file: NULL (read at load time) */
-    char *fallback_redirect;     /* services[].fallback.redirect: NULL (302 Location) */
+    int flag;                        /* services[].flag: on|off|auto (index: 0 on, 1 off, 2 auto) */
+    uint32_t fallback_status;        /* services[].fallback.status: 200 */
+    char *fallback_body;             /* services[].fallback.body: NULL */
+    char *fallback_file;             /* services[].fallback.file: NULL (read at load time) */
+    char *fallback_redirect;         /* services[].fallback.redirect: NULL (302 Location) */
     char *fallback_content_type; /* services[].fallback.content_type: "text/plain; charset=utf-8" */
     char *wait_page;             /* services[].wait_page: NULL = built-in page; else a file */
     /* Read by the loader from the files above (relative to the config file's directory),
      * at most 1 MiB each; NULL when the key is not set. */
-    char *fallback_file_body;    /* content of fallback.file (NUL-terminated, may hold NULs) */
+    char *fallback_file_body; /* content of fallback.file (NUL-terminated, may hold NULs) */
     size_t fallback_file_len;
-    char *wait_page_html;        /* content of wait_page; contains "{{retry_after}}" */
+    char *wait_page_html; /* content of wait_page; contains "{{retry_after}}" */
 } lv_guard_conf_t;
 
 typedef struct lv_service_conf {
@@ -83,6 +83,7 @@ typedef struct lv_route_conf {
     char *path_prefix; /* "/" matches everything */
     size_t path_prefix_len;
     uint32_t service; /* index into lv_config_t.services */
+    int criticality;  /* 0: the service's; else lv_criticality_t + 1 */
 } lv_route_conf_t;
 
 typedef struct lv_limits_conf {
@@ -114,13 +115,13 @@ typedef struct lv_config {
     char *log_level;  /* "error" | "warn" | "info" | "debug" */
 
     /* Guard settings shared by every service (section "guard."). */
-    char *client_id;            /* guard.client_id: "ip" | "header:NAME" | "cookie:NAME" */
-    uint32_t storm_window_ms;   /* guard.storm_window_ms: 10000 */
-    uint32_t storm_threshold;   /* guard.storm_threshold: 3 */
-    uint32_t storm_entries;     /* guard.storm_entries: 65536 */
-    uint32_t retry_after_ms;    /* guard.retry_after_ms: 2000 (jittered +-50 % on refusals) */
-    char *deadline_header;      /* guard.deadline_header: "X-Deadline-Ms" (relative ms) */
-    char *state_file;           /* guard.state_file: NULL = flag changes are not persisted */
+    char *client_id;          /* guard.client_id: "ip" | "header:NAME" | "cookie:NAME" */
+    uint32_t storm_window_ms; /* guard.storm_window_ms: 10000 */
+    uint32_t storm_threshold; /* guard.storm_threshold: 3 */
+    uint32_t storm_entries;   /* guard.storm_entries: 65536 */
+    uint32_t retry_after_ms;  /* guard.retry_after_ms: 2000 (jittered +-50 % on refusals) */
+    char *deadline_header;    /* guard.deadline_header: "X-Deadline-Ms" (relative ms) */
+    char *state_file;         /* guard.state_file: NULL = flag changes are not persisted */
 
     lv_service_conf_t *services;
     uint32_t n_services;

@@ -105,8 +105,7 @@ const lv_config_setting_t lv_config_settings[] = {
     {"services[].keepalive", "uint", "128", "0..10000", true,
      "Idle upstream connections kept per upstream host and per worker; keep it above the "
      "number of requests in flight at peak, or connections are closed and opened again.",
-     LV_CONFIG_K_UINT, 0,
-     SVC(keepalive), 0, 0, 10000},
+     LV_CONFIG_K_UINT, 0, SVC(keepalive), 0, 0, 10000},
     {"services[].keepalive_idle_ms", "duration_ms", "60000", "1..86400000", true,
      "An idle upstream connection is closed after this time.", LV_CONFIG_K_DURATION, 0,
      SVC(keepalive_idle_ms), 0, 1, DAY_MS},
@@ -199,6 +198,10 @@ const lv_config_setting_t lv_config_settings[] = {
     {"routes[].service", "string", "", "a service name", true,
      "The service that handles matching requests.", LV_CONFIG_K_SERVICE, LV_CONFIG_F_REQUIRED,
      RTE(service), 0, 0, 0},
+    {"routes[].criticality", "enum", "service", "service|critical|default|sheddable", true,
+     "Criticality of the requests of this route under pressure (sheddable ones are refused "
+     "first, critical ones last); service: the service's own.",
+     LV_CONFIG_K_ENUM, 0, RTE(criticality), 0, 0, 0},
 };
 
 const size_t lv_config_n_settings = sizeof(lv_config_settings) / sizeof(lv_config_settings[0]);

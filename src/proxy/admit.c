@@ -308,7 +308,7 @@ lv_admit_t lv__admit(lv_req_t *r, const lv_http_head_t *h)
         return LV_ADMIT_GO;
     }
     /* Under pressure, sheddable services are refused at once: critical and default wait. */
-    uint8_t crit = (uint8_t)r->pool->svc->criticality;
+    uint8_t crit = r->crit;
     bool standing = lv_queue_standing(&g->queue, now_us);
     r->qitem.crit = crit;
     /* A request with a body is not queued: its body would have to wait in memory. */

@@ -476,6 +476,8 @@ void lv__forward_start(lv_req_t *r, lv_http_head_t *h)
         return;
     }
     r->pool = &r->gen->pools[cfg->routes[route].service];
+    r->crit = cfg->routes[route].criticality ? (uint8_t)(cfg->routes[route].criticality - 1)
+                                             : (uint8_t)r->pool->svc->criticality;
     lv_counter_add(&r->pool->metrics->in_flight, 1);
     lv_admit_t verdict = lv__admit(r, h);
     if (verdict == LV_ADMIT_ANSWERED)

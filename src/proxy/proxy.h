@@ -206,6 +206,7 @@ struct lv_req {
     bool resp_any;         /* any response byte arrived from the upstream */
     lv_queue_item_t qitem; /* in its guard's wait queue while queued */
     lv_svc_guard_t *guard; /* NULL: the service runs unguarded */
+    uint8_t crit;          /* lv_criticality_t of this request (route, else service) */
     uint64_t storm_key;
     bool slot_held; /* holds a concurrency slot of guard */
     bool queued;

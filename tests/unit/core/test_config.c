@@ -182,6 +182,19 @@ static void test_lv_config_load_string_routes_may_come_before_services(void **st
     lv_config_unref(cfg);
 }
 
+static void test_lv_config_load_string_route_criticality(void **state)
+{
+    (void)state;
+    lv_config_t *cfg =
+        load_ok("listen: 127.0.0.1:0\n"
+                "services: [ {name: a, upstreams: 127.0.0.1:1, criticality: critical} ]\n"
+                "routes: [ {path: /recs/, service: a, criticality: sheddable},\n"
+                "          {path: /, service: a} ]\n");
+    assert_int_equal(cfg->routes[0].criticality, LV_CRIT_SHEDDABLE + 1);
+    assert_int_equal(cfg->routes[1].criticality, 0); /* the service's own */
+    lv_config_unref(cfg);
+}
+
 static void test_lv_config_load_string_null_values_keep_defaults(void **state)
 {
     (void)state;
@@ -990,6 +1003,7 @@ int main(void)
         cmocka_unit_test(test_lv_config_new_default_fills_defaults),
         cmocka_unit_test(test_lv_config_ref_last_unref_frees),
         cmocka_unit_test(test_lv_config_load_string_guard_defaults),
+        cmocka_unit_test(test_lv_config_load_string_route_criticality),
         cmocka_unit_test(test_lv_config_load_string_guard_every_key),
         cmocka_unit_test(test_lv_config_load_string_guard_client_id_forms),
         cmocka_unit_test(test_lv_config_load_string_guard_redirect_forms),
