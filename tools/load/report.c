@@ -562,7 +562,8 @@ int load_report_html(FILE *f, const load_run_t *runs, size_t n)
           ".grid{stroke:#eee}.axis{stroke:#888}\n</style></head><body>\n"
           "<h1>levee-load report</h1>\n<p>Goodput: 2xx/3xx responses that reached the user "
           "within the user's patience. User success: users who completed their whole "
-          "journey. Rates are per second of the arrival window.</p>\n",
+          "journey. Offered users/s is per second of the arrival window; the other rates are "
+          "per second of the whole run (until the last user is done).</p>\n",
           f);
     fputs("<table><tr><th>run</th><th>offered users/s</th><th>requests/s</th><th>retries/s"
           "</th><th>goodput/s</th><th>capacity</th><th>user success</th><th>p50</th><th>p99"
