@@ -128,13 +128,8 @@ static void publish_gauges(lv_svc_guard_t *g, uint64_t now_us)
 
 uint32_t lv__admit_retry_after_s(lv_worker_t *w, uint32_t base_ms)
 {
-    /* xorshift32: jitter of +-50 % so that refused users do not come back in lockstep. */
-    uint32_t x = w->rng ? w->rng : 0x9e3779b9u;
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    w->rng = x;
-    uint64_t ms = (uint64_t)base_ms / 2 + (uint64_t)x % (base_ms ? base_ms : 1);
+    /* Jitter of +-50 % so that refused users do not come back in lockstep. */
+    uint64_t ms = (uint64_t)base_ms / 2 + lv_rng_next(&w->rng) % (base_ms ? base_ms : 1);
     uint32_t s = (uint32_t)((ms + 999) / 1000);
     return s ? s : 1;
 }

@@ -79,11 +79,6 @@ void lv__conn_close(lv_conn_t *c)
     uv_close((uv_handle_t *)&c->tcp, conn_handle_closed);
 }
 
-void lv__conn_abort(lv_conn_t *c)
-{
-    lv__conn_close(c);
-}
-
 static void conn_shutdown_done(uv_shutdown_t *sreq, int status)
 {
     lv_conn_t *c = sreq->data;

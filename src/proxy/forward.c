@@ -543,11 +543,6 @@ void lv__forward_req_done(lv_req_t *r)
         finish_request(r);
 }
 
-void lv__forward_connected(lv_req_t *r)
-{
-    (void)r; /* writes queued while connecting are flushed by libuv */
-}
-
 void lv__forward_client_gone(lv_req_t *r)
 {
     bool sent = r->req_done, answered = r->resp_done;
@@ -611,7 +606,7 @@ void lv__forward_upstream_failed(lv_req_t *r, int status, bool connect_failed)
     /* The response was cut: never pretend it completed. */
     r->resp_done = true;
     r->conn->close_after = true;
-    lv__conn_abort(r->conn);
+    lv__conn_close(r->conn);
 }
 
 /* ---- response side ---- */
@@ -763,7 +758,7 @@ void lv__forward_fail_request(lv_req_t *r, int status)
         lv__uconn_close(u);
     }
     if (r->resp_started) {
-        lv__conn_abort(r->conn);
+        lv__conn_close(r->conn);
         return;
     }
     r->req_done = true;

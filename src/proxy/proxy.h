@@ -12,6 +12,7 @@
 #include "core/access_log.h"
 #include "core/config.h"
 #include "core/log.h"
+#include "core/rng.h"
 #include "guard/breaker.h"
 #include "guard/budget.h"
 #include "guard/flags.h"
@@ -241,7 +242,7 @@ struct lv_worker {
     lv_access_log_t *access_log; /* NULL when off */
     uint64_t req_seq;
     uint32_t rid_salt;
-    uint32_t rng; /* xorshift state for Retry-After jitter */
+    lv_rng_t rng; /* Retry-After jitter */
     lv_svc_guard_t *guards[LV_METRICS_MAX_SERVICES];
     lv_link_t dispatch;    /* guards with slots to hand to queued requests */
     lv_link_t orphans;     /* upstream connections holding an orphan's slot (idle_link) */
@@ -305,7 +306,6 @@ void lv__conn_accept(lv_worker_t *w, uv_stream_t *listener);
 void lv__conn_close(lv_conn_t *c);
 void lv__conn_drain(lv_conn_t *c);
 
-void lv__conn_abort(lv_conn_t *c);
 void lv__conn_pause_read(lv_conn_t *c);
 void lv__conn_resume_read(lv_conn_t *c);
 void lv__conn_write_started(lv_conn_t *c);
@@ -357,7 +357,6 @@ void lv__uconn_start_read(lv_uconn_t *u);
 void lv__uconn_arm_read_timeout(lv_uconn_t *u);
 
 /* Called by upstream.c into forward.c */
-void lv__forward_connected(lv_req_t *r);
 void lv__forward_upstream_failed(lv_req_t *r, int status, bool connect_failed);
 int lv__forward_resp_head(lv_req_t *r, lv_http_head_t *head);
 int lv__forward_resp_body(lv_req_t *r, lv_chunk_t *chunk, const char *p, size_t len);

@@ -282,9 +282,7 @@ static void uconn_connected(uv_connect_t *creq, int status)
     }
     u->state = LV_UCONN_BUSY;
     lv__uconn_start_read(u);
-    lv__uconn_arm_read_timeout(u);
-    if (u->req)
-        lv__forward_connected(u->req);
+    lv__uconn_arm_read_timeout(u); /* writes queued while connecting are flushed by libuv */
 }
 
 lv_uconn_t *lv__uconn_get(lv_pool_t *p, lv_host_t *h, bool *reused)

@@ -344,7 +344,7 @@ int lv__worker_init(lv_worker_t *w, lv_server_t *s, uint32_t id)
     w->queue_tick.data = w;
     lv_list_init(&w->dispatch);
     lv_list_init(&w->orphans);
-    w->rng = w->rid_salt | 1;
+    lv_rng_seed(&w->rng, ((uint64_t)w->rid_salt << 32) | id);
 
     const lv_config_t *cfg = s->cfg;
     w->gen = gen_new(w, lv_config_ref(s->cfg), s->generation);

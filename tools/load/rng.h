@@ -5,9 +5,11 @@
 
 #include <stdint.h>
 
+#include "core/rng.h"
+
 /* xoshiro256** seeded through splitmix64. */
 typedef struct load_rng {
-    uint64_t s[4];
+    lv_rng_t g;
 } load_rng_t;
 
 void load_rng_seed(load_rng_t *r, uint64_t seed);

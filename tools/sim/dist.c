@@ -6,39 +6,16 @@
 #include <string.h>
 
 #include "core/common.h"
-
-static uint64_t sim_splitmix(uint64_t *x)
-{
-    uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
+#include "core/rng.h"
 
 void lv_sim_rng_seed(sim_rng_t *r, uint64_t seed)
 {
-    uint64_t x = seed;
-    for (int i = 0; i < 4; i++)
-        r->s[i] = sim_splitmix(&x);
-}
-
-static inline uint64_t sim_rotl(uint64_t x, int k)
-{
-    return (x << k) | (x >> (64 - k));
+    lv_rng_seed(&r->g, seed);
 }
 
 uint64_t lv_sim_rng_next(sim_rng_t *r)
 {
-    uint64_t *s = r->s;
-    uint64_t result = sim_rotl(s[1] * 5, 7) * 9;
-    uint64_t t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = sim_rotl(s[3], 45);
-    return result;
+    return lv_rng_next(&r->g);
 }
 
 double lv_sim_rng_unit(sim_rng_t *r)

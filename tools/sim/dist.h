@@ -5,9 +5,11 @@
 
 #include <stdint.h>
 
+#include "core/rng.h"
+
 /* xoshiro256** seeded through splitmix64; one per server loop, never shared across threads. */
 typedef struct sim_rng {
-    uint64_t s[4];
+    lv_rng_t g;
 } sim_rng_t;
 
 void lv_sim_rng_seed(sim_rng_t *r, uint64_t seed);
