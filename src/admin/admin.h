@@ -23,6 +23,9 @@ typedef struct lv_admin_source {
     /* The flag table (borrowed; NULL: /flags answers 404). Writes to it need the current
      * config's admin_token as "Authorization: Bearer <token>"; no token: writes refused. */
     lv_flags_t *flags;
+    /* The response cache (borrowed; NULL while off: /cache answers 404). Purges need the token,
+     * like flag writes. */
+    struct lv_cache_store *cache;
 } lv_admin_source_t;
 
 typedef struct lv_admin lv_admin_t;

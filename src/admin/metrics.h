@@ -40,29 +40,48 @@ typedef struct lv_service_metrics {
     lv_counter_t in_flight;         /* gauge (written by the worker) */
 
     /* The guard: every decision it makes is counted (levee_guard_* families). */
-    lv_counter_t guard_admitted;          /* took a concurrency slot at once */
-    lv_counter_t guard_queued;            /* waited in the queue */
-    lv_counter_t guard_dropped_wait;      /* left the queue: waited longer than allowed -> 503 */
-    lv_counter_t guard_dropped_deadline;  /* left the queue: its deadline passed -> 503 */
+    lv_counter_t guard_admitted;            /* took a concurrency slot at once */
+    lv_counter_t guard_queued;              /* waited in the queue */
+    lv_counter_t guard_dropped_wait;        /* left the queue: waited longer than allowed -> 503 */
+    lv_counter_t guard_dropped_deadline;    /* left the queue: its deadline passed -> 503 */
     lv_counter_t guard_dropped_client_gone; /* left the queue: the client closed */
-    lv_counter_t guard_shed;              /* refused at once: queue full for its criticality */
+    lv_counter_t guard_shed;                /* refused at once: queue full for its criticality */
     lv_counter_t guard_storm_blocked;     /* 429: same client + resource repeated under pressure */
     lv_counter_t guard_premature_blocked; /* 429: came back before its Retry-After */
     lv_counter_t guard_breaker_rejected;  /* breaker open: failed fast */
     lv_counter_t guard_breaker_transitions;
-    lv_counter_t guard_breaker_state;     /* gauge: 0 closed, 1 open, 2 half-open (worker max) */
-    lv_counter_t guard_retries_denied;    /* a retry the retry budget refused */
-    lv_counter_t guard_fallback_served;   /* flag off (or auto under pressure): fallback sent */
-    lv_counter_t guard_wait_pages;        /* refusals answered with the HTML wait page */
-    lv_counter_t guard_limit;             /* gauge: current concurrency limit (summed) */
-    lv_counter_t guard_queue_len;         /* gauge: requests waiting (summed) */
-    lv_counter_t guard_pressure;          /* gauge: 1 while under pressure (worker max) */
+    lv_counter_t guard_breaker_state;   /* gauge: 0 closed, 1 open, 2 half-open (worker max) */
+    lv_counter_t guard_retries_denied;  /* a retry the retry budget refused */
+    lv_counter_t guard_fallback_served; /* flag off (or auto under pressure): fallback sent */
+    lv_counter_t guard_wait_pages;      /* refusals answered with the HTML wait page */
+    lv_counter_t guard_limit;           /* gauge: current concurrency limit (summed) */
+    lv_counter_t guard_queue_len;       /* gauge: requests waiting (summed) */
+    lv_counter_t guard_pressure;        /* gauge: 1 while under pressure (worker max) */
     lv_counter_t queue_wait_buckets[LV_METRICS_N_BUCKETS]; /* time waited by served requests */
     lv_counter_t queue_wait_sum_us;
 } lv_service_metrics_t;
 
+/* The response cache's decisions (levee_cache_* families); store-wide numbers (entries, bytes,
+ * evictions, purges) come from the store itself (cache/store.h lv_cache_store_stats). */
+typedef struct lv_cache_metrics {
+    lv_counter_t hits;              /* answered from a fresh stored response */
+    lv_counter_t misses;            /* looked up, nothing usable: went to the origin */
+    lv_counter_t passes;            /* not cacheable (method, route off, remembered pass...) */
+    lv_counter_t coalesced;         /* waited for another request's response (no upstream) */
+    lv_counter_t coalesce_timeouts; /* waited past cache.lock_timeout_ms: went on alone */
+    lv_counter_t stale_swr;         /* stale served: stale-while-revalidate */
+    lv_counter_t stale_error;       /* stale served: origin failed (stale-if-error) */
+    lv_counter_t stale_refused;     /* stale served: the guard refused or the breaker is open */
+    lv_counter_t revalidations;     /* conditional requests sent to the origin */
+    lv_counter_t revalidated;       /* ... answered 304: the stored response was refreshed */
+    lv_counter_t stored;            /* responses stored */
+    lv_counter_t not_stored;        /* responses the rules refused to store */
+    lv_counter_t not_modified;      /* client conditional requests answered 304 from cache */
+} lv_cache_metrics_t;
+
 /* One per worker thread. */
 typedef struct lv_metrics_shard {
+    lv_cache_metrics_t cache;
     lv_counter_t connections_open; /* gauge */
     lv_counter_t connections_accepted;
     lv_counter_t connections_refused; /* over limits.connections */

@@ -76,7 +76,20 @@ typedef struct lv_service_conf {
     uint32_t keepalive_idle_ms;  /* an idle upstream connection is closed after this */
     uint32_t metrics_slot;       /* index in the metrics registry (see admin/metrics.h) */
     lv_guard_conf_t guard;
+    /* services[].cache.serve_stale_ms: 0. For incidents: while the origin fails or the guard
+     * refuses, stored responses up to this long past their freshness are served, on top of
+     * what their own stale-if-error allows. */
+    uint32_t cache_serve_stale_ms;
 } lv_service_conf_t;
+
+/* One extra part of a route's cache key (routes[].cache_key). */
+typedef enum { LV_CACHE_KEY_HEADER = 0, LV_CACHE_KEY_COOKIE = 1 } lv_cache_key_kind_t;
+#define LV_CACHE_KEY_PARTS_MAX 4
+typedef struct lv_cache_key_part {
+    lv_cache_key_kind_t kind;
+    char *name; /* header name (lower-case) or cookie name (as written) */
+    size_t name_len;
+} lv_cache_key_part_t;
 
 typedef struct lv_route_conf {
     char *host;        /* NULL: any host. Matched case-insensitively, port ignored. */
@@ -84,6 +97,11 @@ typedef struct lv_route_conf {
     size_t path_prefix_len;
     uint32_t service; /* index into lv_config_t.services */
     int criticality;  /* 0: the service's; else lv_criticality_t + 1 */
+    bool cache;       /* routes[].cache: true (used only when the cache is on: cache.size > 0) */
+    /* routes[].cache_key: "" = method, host, path and query only; else a comma-separated list
+     * of "header:NAME" and "cookie:NAME" whose values are added to the key. */
+    lv_cache_key_part_t cache_key[LV_CACHE_KEY_PARTS_MAX];
+    uint32_t n_cache_key;
 } lv_route_conf_t;
 
 typedef struct lv_limits_conf {
@@ -122,6 +140,13 @@ typedef struct lv_config {
     uint32_t retry_after_ms;  /* guard.retry_after_ms: 2000 (jittered +-50 % on refusals) */
     char *deadline_header;    /* guard.deadline_header: "X-Deadline-Ms" (relative ms) */
     char *state_file;         /* guard.state_file: NULL = flag changes are not persisted */
+
+    /* The response cache (section "cache."); off while size is 0. */
+    uint64_t cache_size;            /* cache.size: 0 (off); bytes, e.g. 256m */
+    uint32_t cache_shards;          /* cache.shards: 16 (power of two; restart to change) */
+    int cache_policy;               /* cache.policy: sieve|lru (index: 0 sieve, 1 lru) */
+    uint32_t cache_lock_timeout_ms; /* cache.lock_timeout_ms: 5000 (coalesced waiters' bound) */
+    uint32_t cache_pass_ttl_ms;     /* cache.pass_ttl_ms: 10000 (uncacheable key remembered) */
 
     lv_service_conf_t *services;
     uint32_t n_services;

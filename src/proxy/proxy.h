@@ -271,10 +271,11 @@ struct lv_server {
     atomic_uint conns_open; /* shared connection cap, across workers */
     atomic_uint workers_done;
     lv_access_sink_t *access_sink;
-    lv_storm_t *storm; /* shared retry-storm table (made for sharing) */
-    lv_flags_t *flags; /* shared flags (atomics) */
-    int *listen_fds;   /* one socket per listener, bound first (resolves port 0) */
-    lv_addr_t *bound;  /* the actually bound addresses */
+    lv_storm_t *storm;            /* shared retry-storm table (made for sharing) */
+    lv_flags_t *flags;            /* shared flags (atomics) */
+    struct lv_cache_store *cache; /* shared response cache (made for sharing); NULL: off */
+    int *listen_fds;              /* one socket per listener, bound first (resolves port 0) */
+    lv_addr_t *bound;             /* the actually bound addresses */
     uint64_t reloads;
     bool draining;
     uint64_t start_wall_ms;

@@ -1,0 +1,109 @@
+/* cache/key.c: builds cache keys from requests and admin URLs (layout in cache/key.h). Pure
+ * functions plus one purge helper; any thread. */
+#include "cache/key.h"
+
+#include <string.h>
+
+static inline char lower(char c)
+{
+    return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+}
+
+int lv_cache_key_primary(char *buf, size_t cap, lv_str_t host, lv_str_t target)
+{
+    if (host.len + target.len > cap)
+        return LV_ELIMIT;
+    for (size_t i = 0; i < host.len; i++)
+        buf[i] = lower(host.p[i]);
+    if (target.len)
+        memcpy(buf + host.len, target.p, target.len);
+    return (int)(host.len + target.len);
+}
+
+static lv_str_t header_value(const lv_http_head_t *h, const char *name, size_t name_len)
+{
+    for (uint32_t i = 0; i < h->n_headers; i++)
+        if (h->headers[i].name.len == name_len &&
+            lv_http_str_ieq(h->headers[i].name, name, name_len))
+            return h->headers[i].value;
+    return (lv_str_t){NULL, 0};
+}
+
+lv_str_t lv_cache_cookie_value(const lv_http_head_t *req, const char *name, size_t name_len)
+{
+    for (uint32_t i = 0; i < req->n_headers; i++) {
+        const lv_http_header_t *hd = &req->headers[i];
+        if (!LV_HTTP_IEQ(hd->name, "cookie"))
+            continue;
+        const char *p = hd->value.p, *end = p + hd->value.len;
+        while (p < end) {
+            while (p < end && (*p == ' ' || *p == ';' || *p == '\t'))
+                p++;
+            const char *pair = p;
+            while (p < end && *p != ';')
+                p++;
+            const char *eq = memchr(pair, '=', (size_t)(p - pair));
+            if (eq && (size_t)(eq - pair) == name_len && memcmp(pair, name, name_len) == 0) {
+                const char *v = eq + 1, *ve = p;
+                while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
+                    ve--;
+                return (lv_str_t){v, (size_t)(ve - v)};
+            }
+        }
+    }
+    return (lv_str_t){NULL, 0};
+}
+
+int lv_cache_key_extra(char *buf, size_t len, size_t cap, const lv_cache_key_part_t *parts,
+                       size_t n_parts, const lv_http_head_t *req)
+{
+    if (!n_parts)
+        return (int)len;
+    if (len + 1 > cap)
+        return LV_ELIMIT;
+    buf[len++] = LV_CACHE_KEY_EXTRA;
+    for (size_t i = 0; i < n_parts; i++) {
+        const lv_cache_key_part_t *pt = &parts[i];
+        lv_str_t v = pt->kind == LV_CACHE_KEY_HEADER
+                         ? header_value(req, pt->name, pt->name_len)
+                         : lv_cache_cookie_value(req, pt->name, pt->name_len);
+        if (len + v.len + 1 > cap)
+            return LV_ELIMIT;
+        if (v.len)
+            memcpy(buf + len, v.p, v.len);
+        len += v.len;
+        buf[len++] = LV_CACHE_KEY_EXTRA;
+    }
+    return (int)len;
+}
+
+int lv_cache_key_from_url(char *buf, size_t cap, const char *url, size_t len)
+{
+    const char *p = url, *end = url + len;
+    if (len >= 7 && strncmp(p, "http://", 7) == 0)
+        p += 7;
+    else if (len >= 8 && strncmp(p, "https://", 8) == 0)
+        p += 8;
+    const char *slash = memchr(p, '/', (size_t)(end - p));
+    if (!slash || slash == p)
+        return LV_EINVAL;
+    for (const char *q = p; q < end; q++)
+        if ((unsigned char)*q <= 0x20 || *q == 0x7f)
+            return LV_EINVAL;
+    lv_str_t host = {p, (size_t)(slash - p)}, target = {slash, (size_t)(end - slash)};
+    return lv_cache_key_primary(buf, cap, host, target);
+}
+
+size_t lv_cache_key_purge_url(lv_cache_store_t *s, const char *key, size_t len)
+{
+    char tmp[LV_CACHE_KEY_MAX + 1];
+    if (len > LV_CACHE_KEY_MAX)
+        return 0;
+    size_t n = lv_cache_store_purge_key(s, key, len) == 0 ? 1 : 0;
+    memcpy(tmp, key, len);
+    tmp[len] = LV_CACHE_KEY_EXTRA;
+    n += lv_cache_store_purge_prefix(s, tmp, len + 1);
+    tmp[len] = LV_CACHE_KEY_VARY;
+    n += lv_cache_store_purge_prefix(s, tmp, len + 1);
+    return n;
+}
