@@ -22,7 +22,7 @@ static const char usage_text[] =
     "                           FILE:LINE:COL: KEY: MESSAGE lines on stderr\n"
     "  levee proxy --listen HOST:PORT --to HOST:PORT[,HOST:PORT...]\n"
     "              [--admin HOST:PORT|off] [--workers N] [--access-log FILE|-]\n"
-    "              [--log-level error|warn|info|debug]\n"
+    "              [--log-level error|warn|info|debug] [--cache SIZE]\n"
     "                           quick mode: no config file, one service named\n"
     "                           \"default\" for every path\n"
     "  levee --config-doc       print the settings reference (Markdown)\n"
@@ -45,6 +45,8 @@ static const char proxy_usage_text[] =
     "  --workers N            worker threads (default: number of cores)\n"
     "  --access-log FILE|-    one line per request (default: off)\n"
     "  --log-level LEVEL      error, warn, info (default) or debug\n"
+    "  --cache SIZE           cache responses of every path in this much memory\n"
+    "                         (e.g. 256MB, 1g; default: no cache)\n"
     "  --no-guard             plain proxy: no concurrency limit, queue, breaker or storm\n"
     "                         checks (for measuring the bare proxy; never in production)\n"
     "Every other setting has its default (see levee --config-doc).\n";
@@ -82,7 +84,7 @@ static int check_addr(const char *flag, const char *text)
 static int run_quick(int argc, char **argv)
 {
     const char *listen = NULL, *to = NULL, *admin = "127.0.0.1:9901", *workers = "0";
-    const char *access_log = NULL, *log_level = "info";
+    const char *access_log = NULL, *log_level = "info", *cache_size = NULL;
     bool guard = true;
     static const struct option opts[] = {
         {"listen", required_argument, NULL, 'l'},
@@ -92,6 +94,7 @@ static int run_quick(int argc, char **argv)
         {"access-log", required_argument, NULL, 'A'},
         {"log-level", required_argument, NULL, 'L'},
         {"no-guard", no_argument, NULL, 'G'},
+        {"cache", required_argument, NULL, 'C'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -120,6 +123,9 @@ static int run_quick(int argc, char **argv)
         case 'L':
             log_level = optarg;
             break;
+        case 'C':
+            cache_size = optarg;
+            break;
         case 'h':
             fputs(proxy_usage_text, stdout);
             return 0;
@@ -143,6 +149,11 @@ static int run_quick(int argc, char **argv)
                 log_level);
         return 2;
     }
+    uint64_t cache_bytes;
+    if (cache_size && lv_config_parse_bytes(cache_size, &cache_bytes) < 0) {
+        fprintf(stderr, "levee proxy: --cache: \"%s\" is not a size like 256MB\n", cache_size);
+        return 2;
+    }
     if (check_addr("--listen", listen) < 0)
         return 2;
     bool admin_on = strcmp(admin, "off") != 0;
@@ -161,6 +172,8 @@ static int run_quick(int argc, char **argv)
         bad |= append(yaml, sizeof yaml, &len, "admin: {enabled: %s}\n", "false");
     if (access_log)
         bad |= append(yaml, sizeof yaml, &len, "access_log: \"%s\"\n", access_log);
+    if (cache_size) /* digits and a unit only (parsed above): the loader checks the range */
+        bad |= append(yaml, sizeof yaml, &len, "cache: {size: \"%s\"}\n", cache_size);
     bad |= append(yaml, sizeof yaml, &len, "services:\n  - name: %s\n", "default");
     bad |= append(yaml, sizeof yaml, &len, "    guard: %s\n    upstreams:\n",
                   guard ? "true" : "false");

@@ -1,9 +1,11 @@
 /* admin/admin.c: the admin HTTP/1.1 listener: accepts, parses requests with llhttp (bounded
- * head and body, keep-alive, pipelining with backpressure), keeps the Authorization header and
- * the small body of flag writes, writes endpoints.c's answers. Owns the listener and its
- * connections. Main thread's loop only; never touches worker loops. */
+ * head and body, keep-alive, pipelining with backpressure), keeps the target (cache purges carry
+ * a URL in it), the Authorization header and the small body of flag writes, writes endpoints.c's
+ * answers. Owns the listener and its connections. Main thread's loop only; never touches worker
+ * loops. */
 #include "admin/admin.h"
 #include "admin/endpoints.h"
+#include "cache/key.h"
 #include "core/clock.h"
 #include "core/common.h"
 #include "core/log.h"
@@ -14,8 +16,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define ADMIN_HEAD_MAX 8192              /* request line + header bytes (separators not counted) */
-#define ADMIN_TARGET_MAX 2048            /* request target; longer -> 414 */
+/* Request line + header bytes (separators not counted); more -> 431. */
+#define ADMIN_HEAD_MAX 16384
+/* Request target; longer -> 414. Room for "/cache/purge?url=" and any URL the cache keys (at most
+ * LV_CACHE_KEY_MAX bytes) fully percent-encoded. */
+#define ADMIN_TARGET_MAX (3 * LV_CACHE_KEY_MAX + 64)
 #define ADMIN_BODY_MAX LV_ADMIN_BODY_MAX /* flag writes carry a word; more -> 413 */
 #define ADMIN_AUTH_MAX 512               /* Authorization value kept; longer never matches */
 #define ADMIN_FIELD_MAX 16               /* header name bytes kept: "authorization" fits */

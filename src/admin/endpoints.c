@@ -1,7 +1,10 @@
-/* admin/endpoints.c: the admin API's answers (/metrics, /status, /health, /flags, errors) built
- * as heap buffers from the admin source; checks the token on writes. Main thread only; reads
- * shards, never writes them; flips flags only through lv_flags_set. */
+/* admin/endpoints.c: the admin API's answers (/metrics, /status, /health, /flags, /cache,
+ * errors) built as heap buffers from the admin source; checks the token on writes. Main thread
+ * only; reads shards, never writes them; flips flags only through lv_flags_set; changes the cache
+ * only through its purge functions (the store's own locking makes that safe beside the workers). */
 #include "admin/endpoints.h"
+#include "cache/key.h"
+#include "cache/store.h"
 #include "core/common.h"
 #include "core/log.h"
 
@@ -64,7 +67,7 @@ static uint64_t svc_max(const lv_admin_source_t *src, uint32_t slot, size_t fiel
 /* The flag a service runs with: the flag table's when there is one, else the configured one. */
 static lv_flag_state_t service_flag(const lv_admin_source_t *src, const lv_service_conf_t *s)
 {
-    if (src->flags && s->metrics_slot < LV_FLAGS_MAX && src->flags->names[s->metrics_slot])
+    if (src->flags && s->metrics_slot < LV_FLAGS_SERVICES && src->flags->names[s->metrics_slot])
         return lv_flags_get(src->flags, (int)s->metrics_slot);
     int f = s->guard.flag;
     return f >= LV_FLAG_ON && f <= LV_FLAG_AUTO ? (lv_flag_state_t)f : LV_FLAG_ON;
@@ -103,6 +106,37 @@ static void put_guard_status(FILE *out, const lv_admin_source_t *src, const lv_s
         fprintf(out, ",\"%s\":%" PRIu64, guard_counters[i].key,
                 svc_sum(src, slot, guard_counters[i].off));
     fputc('}', out);
+}
+
+/* One lv_cache_metrics_t counter (at offset field_off) summed over the shards. */
+static uint64_t cache_sum(const lv_admin_source_t *src, size_t field_off)
+{
+    uint64_t sum = 0;
+    for (uint32_t i = 0; i < src->n_shards; i++)
+        sum += lv_counter_get((lv_counter_t *)((char *)&src->shards[i]->cache + field_off));
+    return sum;
+}
+
+#define CACHE_OFF(field) offsetof(lv_cache_metrics_t, field)
+
+/* Share of cache lookups answered fresh from the cache: hits / (hits + misses), 0 when none.
+ * Passes (never cacheable) and stale answers are left out on purpose: the ratio says how well
+ * the cache does on what it could serve. */
+static double cache_hit_ratio(const lv_admin_source_t *src)
+{
+    uint64_t hits = cache_sum(src, CACHE_OFF(hits)), misses = cache_sum(src, CACHE_OFF(misses));
+    return hits + misses ? (double)hits / (double)(hits + misses) : 0.0;
+}
+
+/* ,"cache":{...} in /status (only when the cache is on). */
+static void put_cache_status(FILE *out, const lv_admin_source_t *src)
+{
+    lv_cache_stats_t st;
+    lv_cache_store_stats(src->cache, &st);
+    fprintf(out,
+            ",\"cache\":{\"max_bytes\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"entries\":%" PRIu64
+            ",\"hit_ratio\":%.6g}",
+            st.max_bytes, st.bytes, st.entries, cache_hit_ratio(src));
 }
 
 char *lv__admin_status_json(const lv_admin_source_t *src, uint64_t now_wall_ms, size_t *len)
@@ -152,13 +186,105 @@ char *lv__admin_status_json(const lv_admin_source_t *src, uint64_t now_wall_ms, 
         put_guard_status(out, src, s);
         fputc('}', out);
     }
-    fputs("]}\n", out);
+    fputc(']', out);
+    if (src->cache)
+        put_cache_status(out, src);
+    fputs("}\n", out);
     if (fclose(out) != 0) {
         free(text);
         return NULL;
     }
     *len = n;
     return text;
+}
+
+static void put_family(FILE *out, const char *name, const char *type, const char *help)
+{
+    fprintf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void put_sample(FILE *out, const char *name, const char *result, uint64_t v)
+{
+    if (result)
+        fprintf(out, "%s{result=\"%s\"} %" PRIu64 "\n", name, result, v);
+    else
+        fprintf(out, "%s %" PRIu64 "\n", name, v);
+}
+
+/* What the request path decided, one series per result (zeros included, so rate() works from
+ * the first scrape). */
+static const struct {
+    const char *result;
+    size_t off;
+} cache_request_results[] = {
+    {"hit", CACHE_OFF(hits)},
+    {"miss", CACHE_OFF(misses)},
+    {"pass", CACHE_OFF(passes)},
+    {"stale_swr", CACHE_OFF(stale_swr)},
+    {"stale_error", CACHE_OFF(stale_error)},
+    {"stale_refused", CACHE_OFF(stale_refused)},
+    {"coalesced", CACHE_OFF(coalesced)},
+    {"not_modified", CACHE_OFF(not_modified)},
+};
+
+/* The levee_cache_* families: the workers' decisions from the shards, the store-wide numbers from
+ * the store. They live outside lv_metrics_write_prometheus because that one only sees shards. */
+static void put_cache_families(FILE *out, const lv_admin_source_t *src)
+{
+    const char *name = "levee_cache_requests_total";
+    put_family(out, name, "counter",
+               "Requests the response cache looked at, by result (stale_*: a stale response "
+               "served, by reason; not_modified: a client's conditional request answered 304).");
+    for (size_t i = 0; i < LV_ARRAY_LEN(cache_request_results); i++)
+        put_sample(out, name, cache_request_results[i].result,
+                   cache_sum(src, cache_request_results[i].off));
+
+    name = "levee_cache_coalesce_timeouts_total";
+    put_family(out, name, "counter",
+               "Requests that waited for another request's response longer than "
+               "cache.lock_timeout_ms and went to the origin alone.");
+    put_sample(out, name, NULL, cache_sum(src, CACHE_OFF(coalesce_timeouts)));
+
+    name = "levee_cache_revalidations_total";
+    put_family(out, name, "counter",
+               "Conditional requests sent to the origin (sent) and those it answered 304, "
+               "refreshing the stored response (not_modified).");
+    put_sample(out, name, "sent", cache_sum(src, CACHE_OFF(revalidations)));
+    put_sample(out, name, "not_modified", cache_sum(src, CACHE_OFF(revalidated)));
+
+    name = "levee_cache_responses_total";
+    put_family(out, name, "counter",
+               "Origin responses the cache stored, or that the caching rules refused to store.");
+    put_sample(out, name, "stored", cache_sum(src, CACHE_OFF(stored)));
+    put_sample(out, name, "not_stored", cache_sum(src, CACHE_OFF(not_stored)));
+
+    lv_cache_stats_t st;
+    lv_cache_store_stats(src->cache, &st);
+    static const struct {
+        const char *name, *type, *help;
+        size_t off;
+    } store_families[] = {
+        {"levee_cache_entries", "gauge", "Responses stored now.",
+         offsetof(lv_cache_stats_t, entries)},
+        {"levee_cache_bytes", "gauge", "Bytes the stored responses are charged for now.",
+         offsetof(lv_cache_stats_t, bytes)},
+        {"levee_cache_max_bytes", "gauge",
+         "The cache's byte bound (cache.size, rounded down to a multiple of cache.shards).",
+         offsetof(lv_cache_stats_t, max_bytes)},
+        {"levee_cache_evictions_total", "counter", "Stored responses evicted to make room.",
+         offsetof(lv_cache_stats_t, evictions)},
+        {"levee_cache_purged_total", "counter",
+         "Stored responses removed by a purge or by a fill that failed.",
+         offsetof(lv_cache_stats_t, purged)},
+        {"levee_cache_rejected_total", "counter",
+         "Responses the store refused: larger than one shard's share of cache.size.",
+         offsetof(lv_cache_stats_t, rejected)},
+    };
+    for (size_t i = 0; i < LV_ARRAY_LEN(store_families); i++) {
+        put_family(out, store_families[i].name, store_families[i].type, store_families[i].help);
+        put_sample(out, store_families[i].name, NULL,
+                   *(const uint64_t *)((const char *)&st + store_families[i].off));
+    }
 }
 
 char *lv__admin_metrics_text(const lv_admin_source_t *src, size_t *len)
@@ -186,6 +312,8 @@ char *lv__admin_metrics_text(const lv_admin_source_t *src, size_t *len)
         }
         fprintf(out, "\"} %d\n", (int)service_flag(src, &cfg->services[i]));
     }
+    if (src->cache)
+        put_cache_families(out, src);
     if (fclose(out) != 0) {
         free(text);
         return NULL;
@@ -211,11 +339,23 @@ static bool path_is(const char *path, size_t len, const char *lit)
     return len == strlen(lit) && memcmp(path, lit, len) == 0;
 }
 
-/* {"service":"x","state":"on","overridden":false} of one slot. */
-static void put_flag(FILE *out, const lv_flags_t *f, int slot)
+/* One slot's flag. In the /flags list, and alone for a route:
+ * {"name":"x","kind":"service"|"route","service":"<its service>","state":"on",
+ * "overridden":false}. Alone for a service (GET/PUT /flags/<service>), the first shape, kept
+ * for existing clients: {"service":"x","state":"on","overridden":false}. */
+static void put_flag(FILE *out, const lv_flags_t *f, int slot, bool listed)
 {
-    fputs("{\"service\":", out);
-    put_json_string(out, f->names[slot]);
+    bool route = lv_flags_is_route(slot);
+    if (listed || route) {
+        const char *svc = route ? f->route_service[slot - LV_FLAGS_SERVICES] : f->names[slot];
+        fputs("{\"name\":", out);
+        put_json_string(out, f->names[slot]);
+        fprintf(out, ",\"kind\":\"%s\",\"service\":", route ? "route" : "service");
+        put_json_string(out, svc ? svc : "");
+    } else {
+        fputs("{\"service\":", out);
+        put_json_string(out, f->names[slot]);
+    }
     fprintf(out, ",\"state\":\"%s\",\"overridden\":%s}", lv_flag_state_name(lv_flags_get(f, slot)),
             f->overridden[slot] ? "true" : "false");
 }
@@ -234,7 +374,7 @@ char *lv__admin_flags_json(const lv_admin_source_t *src, size_t *len)
             continue;
         if (!first)
             fputc(',', out);
-        put_flag(out, src->flags, i);
+        put_flag(out, src->flags, i, true);
         first = false;
     }
     fputs("]}\n", out);
@@ -253,7 +393,7 @@ static int reply_flag(lv__admin_reply_t *out, const lv_flags_t *f, int slot)
     FILE *mem = open_memstream(&text, &n);
     if (mem == NULL)
         return LV_ENOMEM;
-    put_flag(mem, f, slot);
+    put_flag(mem, f, slot, false);
     fputc('\n', mem);
     if (fclose(mem) != 0) {
         free(text);
@@ -320,21 +460,37 @@ static bool query_param(const char *q, size_t qlen, const char *key, const char 
     return false;
 }
 
+/* Every write (flags, cache purges) passes here first, before anything about the target is
+ * looked at, so a stranger cannot probe names. Returns true when the request carries the current
+ * admin token; otherwise fills out with 403 (no token configured: writes are off) or 401 and
+ * sets *rc to reply_text's result. */
+static bool write_refused(const lv_admin_source_t *src, const lv__admin_request_t *req,
+                          lv__admin_reply_t *out, int *rc)
+{
+    lv_config_t *cfg = src->config ? src->config(src->ctx) : NULL;
+    const char *token = cfg ? cfg->admin_token : NULL;
+    if (token == NULL || token[0] == '\0') {
+        *rc = reply_text(out, 403, "writes disabled: set admin.token\n");
+        return true;
+    }
+    if (!token_matches(req, token)) {
+        out->www_authenticate = true;
+        *rc = reply_text(out, 401, "unauthorized: send Authorization: Bearer <admin.token>\n");
+        return true;
+    }
+    return false;
+}
+
 /* PUT /flags/<name> (body: on|off|auto) or POST /flags/<name>?state=... (or the same body). */
 static int flag_write(const lv_admin_source_t *src, const lv__admin_request_t *req,
                       const char *name, const char *query, size_t query_len, lv__admin_reply_t *out)
 {
-    lv_config_t *cfg = src->config ? src->config(src->ctx) : NULL;
-    const char *token = cfg ? cfg->admin_token : NULL;
-    if (token == NULL || token[0] == '\0')
-        return reply_text(out, 403, "writes disabled: set admin.token\n");
-    if (!token_matches(req, token)) {
-        out->www_authenticate = true;
-        return reply_text(out, 401, "unauthorized: send Authorization: Bearer <admin.token>\n");
-    }
+    int rc = 0;
+    if (write_refused(src, req, out, &rc))
+        return rc;
     int slot = lv_flags_find(src->flags, name);
     if (slot < 0)
-        return reply_text(out, 404, "unknown service\n");
+        return reply_text(out, 404, "unknown service or route\n");
     const char *v = req->body ? req->body : "";
     size_t vlen = req->body ? req->body_len : 0;
     if (req->method == HTTP_POST && query)
@@ -343,7 +499,7 @@ static int flag_write(const lv_admin_source_t *src, const lv__admin_request_t *r
     int st = lv_flag_state_parse(v, vlen);
     if (st < 0)
         return reply_text(out, 400, "bad state: want on, off or auto\n");
-    int rc = lv_flags_set(src->flags, name, (lv_flag_state_t)st);
+    rc = lv_flags_set(src->flags, name, (lv_flag_state_t)st);
     if (rc == LV_EIO)
         return reply_text(out, 500,
                           "flag set, but the state file could not be written: it will "
@@ -351,6 +507,173 @@ static int flag_write(const lv_admin_source_t *src, const lv__admin_request_t *r
     if (rc != 0)
         return reply_text(out, 500, "flag not set\n");
     return reply_flag(out, src->flags, slot);
+}
+
+/* Sends text (a heap JSON document; NULL: out of memory) with the given status. */
+static int reply_json(lv__admin_reply_t *out, int status, char *text, size_t len)
+{
+    if (text == NULL)
+        return LV_ENOMEM;
+    out->status = status;
+    out->content_type = "application/json";
+    out->body = text;
+    out->body_len = len;
+    return 0;
+}
+
+/* GET /cache: the store's size and the summed decisions of the workers. */
+static char *cache_json(const lv_admin_source_t *src, size_t *len)
+{
+    char *text = NULL;
+    size_t n = 0;
+    FILE *out = open_memstream(&text, &n);
+    if (out == NULL)
+        return NULL;
+    lv_cache_stats_t st;
+    lv_cache_store_stats(src->cache, &st);
+    fprintf(out,
+            "{\"max_bytes\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"entries\":%" PRIu64
+            ",\"hits\":%" PRIu64 ",\"misses\":%" PRIu64 ",\"hit_ratio\":%.6g"
+            ",\"stale_served\":{\"swr\":%" PRIu64 ",\"error\":%" PRIu64 ",\"refused\":%" PRIu64
+            "},\"coalesced\":%" PRIu64 ",\"evictions\":%" PRIu64 ",\"purged\":%" PRIu64 "}\n",
+            st.max_bytes, st.bytes, st.entries, cache_sum(src, CACHE_OFF(hits)),
+            cache_sum(src, CACHE_OFF(misses)), cache_hit_ratio(src),
+            cache_sum(src, CACHE_OFF(stale_swr)), cache_sum(src, CACHE_OFF(stale_error)),
+            cache_sum(src, CACHE_OFF(stale_refused)), cache_sum(src, CACHE_OFF(coalesced)),
+            st.evictions, st.purged);
+    if (fclose(out) != 0) {
+        free(text);
+        return NULL;
+    }
+    *len = n;
+    return text;
+}
+
+static int hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Percent-decodes s[0..len) into buf (at most cap bytes). '+' stays '+': the values are URLs
+ * and tags, not form fields, and a '+' in a stored target is a '+'. Returns the decoded length,
+ * LV_EINVAL for a '%' not followed by two hex digits, LV_ELIMIT if it does not fit. */
+static int percent_decode(const char *s, size_t len, char *buf, size_t cap)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (o == cap)
+            return LV_ELIMIT;
+        if (s[i] != '%') {
+            buf[o++] = s[i];
+            continue;
+        }
+        int hi = i + 2 < len ? hex_digit(s[i + 1]) : -1;
+        int lo = i + 2 < len ? hex_digit(s[i + 2]) : -1;
+        if (hi < 0 || lo < 0)
+            return LV_EINVAL;
+        buf[o++] = (char)(hi << 4 | lo);
+        i += 2;
+    }
+    return (int)o;
+}
+
+/* For the log line: printable bytes kept, others (and quotes, backslashes) as '?', cut to fit. */
+static void log_safe(char *dst, size_t cap, const char *s, size_t len)
+{
+    size_t n = LV_MIN(len, cap - 1);
+    for (size_t i = 0; i < n; i++)
+        dst[i] = s[i] > 0x20 && s[i] < 0x7f && s[i] != '"' && s[i] != '\\' ? s[i] : '?';
+    dst[n] = '\0';
+}
+
+enum { PURGE_URL, PURGE_PREFIX, PURGE_TAG }; /* indexes of purge_params */
+static const char *const purge_params[] = {"url", "prefix", "tag"};
+
+/* POST /cache/purge?url=|prefix=|tag=<percent-encoded value>, or the same as DELETE /cache?...
+ * Exactly one parameter; any other one is refused rather than ignored, because an unencoded '&'
+ * in a URL would otherwise purge a shorter URL than the one meant. Answers {"purged":N}. */
+static int cache_purge(const lv_admin_source_t *src, const lv__admin_request_t *req,
+                       const char *query, size_t query_len, lv__admin_reply_t *out)
+{
+    int rc = 0;
+    if (write_refused(src, req, out, &rc))
+        return rc;
+    int kind = -1;
+    const char *raw = NULL;
+    size_t raw_len = 0;
+    const char *q = query, *end = query ? query + query_len : NULL;
+    while (q && q < end) {
+        const char *amp = memchr(q, '&', (size_t)(end - q));
+        const char *stop = amp ? amp : end;
+        if (stop > q) {
+            const char *eq = memchr(q, '=', (size_t)(stop - q));
+            size_t name_len = (size_t)((eq ? eq : stop) - q);
+            int k = -1;
+            for (size_t i = 0; i < LV_ARRAY_LEN(purge_params); i++)
+                if (name_len == strlen(purge_params[i]) &&
+                    memcmp(q, purge_params[i], name_len) == 0)
+                    k = (int)i;
+            if (k < 0)
+                return reply_text(out, 400,
+                                  "unknown parameter: want one of url=, prefix=, tag= "
+                                  "(percent-encode the value: '&' as %26)\n");
+            if (kind >= 0)
+                return reply_text(out, 400, "want exactly one of url=, prefix=, tag=\n");
+            kind = k;
+            raw = eq ? eq + 1 : stop;
+            raw_len = (size_t)(stop - raw);
+        }
+        q = amp ? amp + 1 : end;
+    }
+    if (kind < 0)
+        return reply_text(out, 400, "missing parameter: want one of url=, prefix=, tag=\n");
+
+    char value[LV_CACHE_KEY_MAX + 16]; /* a key plus "https://" */
+    int vlen = percent_decode(raw, raw_len, value, sizeof value);
+    if (vlen == LV_EINVAL)
+        return reply_text(out, 400, "bad percent-encoding in the value\n");
+    if (vlen < 0)
+        return reply_text(out, 400, "value too long\n");
+    if (vlen == 0)
+        return reply_text(out, 400, "empty value\n");
+
+    size_t purged = 0;
+    if (kind == PURGE_TAG) {
+        purged = lv_cache_store_purge_tag(src->cache, value, (size_t)vlen);
+    } else {
+        char key[LV_CACHE_KEY_MAX];
+        int klen = lv_cache_key_from_url(key, sizeof key, value, (size_t)vlen);
+        if (klen == LV_ELIMIT)
+            return reply_text(out, 400, "url too long\n");
+        if (klen < 0)
+            return reply_text(out, 400,
+                              "bad url: want http://host/path?query or host/path (no spaces or "
+                              "control bytes)\n");
+        purged = kind == PURGE_URL ? lv_cache_key_purge_url(src->cache, key, (size_t)klen)
+                                   : lv_cache_store_purge_prefix(src->cache, key, (size_t)klen);
+    }
+    char shown[256];
+    log_safe(shown, sizeof shown, value, (size_t)vlen);
+    lv_log_info("admin", "msg=\"cache purge\" by=%s value=\"%s\" purged=%zu", purge_params[kind],
+                shown, purged);
+
+    char *text = NULL;
+    size_t n = 0;
+    FILE *mem = open_memstream(&text, &n);
+    if (mem == NULL)
+        return LV_ENOMEM;
+    fprintf(mem, "{\"purged\":%zu}\n", purged);
+    if (fclose(mem) != 0) {
+        free(text);
+        return LV_ENOMEM;
+    }
+    return reply_json(out, 200, text, n);
 }
 
 int lv__admin_route(const lv_admin_source_t *src, uint64_t now_wall_ms,
@@ -363,7 +686,16 @@ int lv__admin_route(const lv_admin_source_t *src, uint64_t now_wall_ms,
     const char *query = q ? q + 1 : NULL;
     size_t query_len = q ? req->target_len - path_len - 1 : 0;
 
-    enum { P_NONE, P_METRICS, P_STATUS, P_HEALTH, P_FLAGS, P_FLAG } which = P_NONE;
+    enum {
+        P_NONE,
+        P_METRICS,
+        P_STATUS,
+        P_HEALTH,
+        P_FLAGS,
+        P_FLAG,
+        P_CACHE,
+        P_CACHE_PURGE
+    } which = P_NONE;
     static const char flag_prefix[] = "/flags/";
     char name[LV_ADMIN_NAME_MAX + 1];
     if (path_is(target, path_len, "/metrics"))
@@ -372,6 +704,10 @@ int lv__admin_route(const lv_admin_source_t *src, uint64_t now_wall_ms,
         which = P_STATUS;
     else if (path_is(target, path_len, "/health"))
         which = P_HEALTH;
+    else if (path_is(target, path_len, "/cache"))
+        which = P_CACHE;
+    else if (path_is(target, path_len, "/cache/purge"))
+        which = P_CACHE_PURGE;
     else if (src->flags && path_is(target, path_len, "/flags"))
         which = P_FLAGS;
     else if (src->flags && path_len >= sizeof flag_prefix - 1 &&
@@ -379,7 +715,7 @@ int lv__admin_route(const lv_admin_source_t *src, uint64_t now_wall_ms,
         size_t nlen = path_len - (sizeof flag_prefix - 1);
         const char *n = target + sizeof flag_prefix - 1;
         if (nlen == 0 || nlen > LV_ADMIN_NAME_MAX || memchr(n, '/', nlen) || memchr(n, '\0', nlen))
-            return reply_text(out, 404, "unknown service\n");
+            return reply_text(out, 404, "unknown service or route\n");
         memcpy(name, n, nlen);
         name[nlen] = '\0';
         which = P_FLAG;
@@ -387,6 +723,20 @@ int lv__admin_route(const lv_admin_source_t *src, uint64_t now_wall_ms,
 
     if (which == P_NONE)
         return reply_text(out, 404, "not found\n");
+    if ((which == P_CACHE || which == P_CACHE_PURGE) && src->cache == NULL)
+        return reply_text(out, 404, "cache off: set cache.size\n");
+    if (which == P_CACHE_PURGE) {
+        if (req->method == HTTP_POST)
+            return cache_purge(src, req, query, query_len, out);
+        out->allow = "POST";
+        return reply_text(out, 405, "method not allowed\n");
+    }
+    if (which == P_CACHE && req->method == HTTP_DELETE)
+        return cache_purge(src, req, query, query_len, out);
+    if (which == P_CACHE && req->method != HTTP_GET) {
+        out->allow = "GET, DELETE";
+        return reply_text(out, 405, "method not allowed\n");
+    }
     if (which == P_FLAG) {
         if (req->method == HTTP_PUT || req->method == HTTP_POST)
             return flag_write(src, req, name, query, query_len, out);
@@ -396,7 +746,7 @@ int lv__admin_route(const lv_admin_source_t *src, uint64_t now_wall_ms,
         }
         int slot = lv_flags_find(src->flags, name);
         if (slot < 0)
-            return reply_text(out, 404, "unknown service\n");
+            return reply_text(out, 404, "unknown service or route\n");
         return reply_flag(out, src->flags, slot);
     }
     if (req->method != HTTP_GET) {
@@ -423,7 +773,13 @@ int lv__admin_route(const lv_admin_source_t *src, uint64_t now_wall_ms,
         out->content_type = "application/json";
         out->body = lv__admin_flags_json(src, &out->body_len);
         return out->body ? 0 : LV_ENOMEM;
+    case P_CACHE: {
+        size_t n = 0;
+        char *text = cache_json(src, &n);
+        return reply_json(out, 200, text, n);
+    }
     case P_FLAG:
+    case P_CACHE_PURGE:
     case P_NONE:
         break;
     }

@@ -481,11 +481,11 @@ static bool lv_cache_status_understood(uint16_t st)
 }
 
 /* Collects Vary names from every Vary line. Returns 0, or the verdict that forbids storing. */
-static lv_cache_store_t lv_cache_vary_collect(const lv_http_head_t *resp, lv_cache_meta_t *out)
+static lv_cache_verdict_t lv_cache_vary_collect(const lv_http_head_t *resp, lv_cache_meta_t *out)
 {
     uint32_t from = 0;
     const lv_http_header_t *hdr;
-    lv_cache_store_t verdict = LV_CACHE_STORE;
+    lv_cache_verdict_t verdict = LV_CACHE_STORE;
     while ((hdr = LV_CACHE_FIND(resp, "vary", &from)) != NULL) {
         const char *s = hdr->value.p;
         size_t n = hdr->value.len, i = 0;
@@ -509,7 +509,7 @@ static lv_cache_store_t lv_cache_vary_collect(const lv_http_head_t *resp, lv_cac
     return verdict;
 }
 
-lv_cache_store_t lv_cache_storable(const lv_http_head_t *req, const lv_http_head_t *resp,
+lv_cache_verdict_t lv_cache_storable(const lv_http_head_t *req, const lv_http_head_t *resp,
                                    uint64_t request_time_s, uint64_t response_time_s,
                                    lv_cache_meta_t *out)
 {
@@ -603,7 +603,7 @@ lv_cache_store_t lv_cache_storable(const lv_http_head_t *req, const lv_http_head
     if (cc.flags & LV_CACHE_CC_SIE)
         out->sie_s = cc.sie_s;
 
-    lv_cache_store_t vary = lv_cache_vary_collect(resp, out);
+    lv_cache_verdict_t vary = lv_cache_vary_collect(resp, out);
 
     /* RFC 9111 3: the verdict, in the order a log reader would want the reason. */
     if (req->method != HTTP_GET && req->method != HTTP_HEAD)
@@ -632,7 +632,7 @@ lv_cache_store_t lv_cache_storable(const lv_http_head_t *req, const lv_http_head
     return LV_CACHE_STORE;
 }
 
-const char *lv_cache_store_name(lv_cache_store_t s)
+const char *lv_cache_verdict_name(lv_cache_verdict_t s)
 {
     switch (s) {
     case LV_CACHE_STORE:

@@ -115,7 +115,7 @@ void lv_cache_request_policy(const lv_http_head_t *req, lv_cache_req_t *out);
 
 /* ---- response side ---- */
 
-typedef enum lv_cache_store {
+typedef enum lv_cache_verdict {
     LV_CACHE_STORE = 0,        /* storable */
     LV_CACHE_NS_METHOD,        /* request method is not GET/HEAD */
     LV_CACHE_NS_STATUS,        /* 1xx, 304, or a status this cache does not understand */
@@ -128,7 +128,7 @@ typedef enum lv_cache_store {
     LV_CACHE_NS_SET_COOKIE,    /* Set-Cookie present (see the decision above) */
     LV_CACHE_NS_NOT_CACHEABLE, /* no explicit freshness, no public, status not heuristic */
     LV_CACHE_NS_USELESS,       /* could never be reused without a full fetch */
-} lv_cache_store_t;
+} lv_cache_verdict_t;
 
 enum {
     LV_CACHE_M_EXPLICIT = 1u << 0,        /* lifetime from s-maxage, max-age or Expires */
@@ -170,11 +170,11 @@ typedef struct lv_cache_meta {
  * Lifetime: s-maxage > max-age > Expires - Date (invalid Expires = already expired) >
  * heuristic (statuses 200 203 204 300 301 308 404 405 410 414 501, or any understood status
  * marked public, with a valid Last-Modified). */
-lv_cache_store_t lv_cache_storable(const lv_http_head_t *req, const lv_http_head_t *resp,
+lv_cache_verdict_t lv_cache_storable(const lv_http_head_t *req, const lv_http_head_t *resp,
                                    uint64_t request_time_s, uint64_t response_time_s,
                                    lv_cache_meta_t *out);
 /* Short lowercase name of a verdict, for logs and metrics ("stored", "no-store", ...). */
-const char *lv_cache_store_name(lv_cache_store_t s);
+const char *lv_cache_verdict_name(lv_cache_verdict_t s);
 
 /* RFC 9111 4.2.3 current_age = corrected_initial_age + (now - response_time); saturating, and
  * a clock that went backwards counts as no resident time. The Age header to send. */

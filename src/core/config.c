@@ -23,6 +23,7 @@
 #define MAX_MAP_KEYS 256 /* keys in one mapping; the schema needs 28 */
 #define MAX_WORKERS 64
 #define MAX_GUARD_FILE_BYTES (1u << 20) /* fallback.file, wait_page */
+#define MAX_CACHE_KEY_NAME 64           /* routes[].cache_key: one header or cookie name */
 
 /* LV_CONFIG_K_ENUM rows store the value index through an int. */
 _Static_assert(sizeof(lv_criticality_t) == sizeof(int), "enum size");
@@ -458,6 +459,11 @@ static bool parse_bytes(const char *s, size_t len, uint64_t *out)
     return mul_ok(out, m);
 }
 
+int lv_config_parse_bytes(const char *text, uint64_t *bytes)
+{
+    return parse_bytes(text, strlen(text), bytes) ? 0 : LV_EINVAL;
+}
+
 /* "500" (ms), "500ms", "10s", "2m", "1h" */
 static bool parse_duration(const char *s, size_t len, uint64_t *out)
 {
@@ -591,6 +597,86 @@ static bool host_ok(const char *s, size_t len)
         if (!isalnum((unsigned char)s[i]) && s[i] != '-' && s[i] != '.' && s[i] != '_')
             return false;
     return true;
+}
+
+/* HTTP token characters (RFC 9110 tchar): header and cookie names. */
+static bool token_ok(const char *s, size_t len)
+{
+    if (len == 0 || len > 100)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (!isalnum(c) && !strchr("!#$%&'*+-.^_`|~", c))
+            return false;
+    }
+    return true;
+}
+
+static void cache_key_parts_free(lv_cache_key_part_t *parts, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++)
+        free(parts[i].name);
+}
+
+/* routes[].cache_key: "" or at most row->max comma-separated items "header:NAME" or
+ * "cookie:NAME", spaces around items allowed. Header names are stored lower-case (header
+ * names match whatever their case), cookie names as written (cookie names are case-sensitive). */
+static void apply_cache_key(loader_t *ld, const lv_config_setting_t *row, const yn_t *v,
+                            const char *key, char *base)
+{
+    lv_cache_key_part_t *parts = (lv_cache_key_part_t *)(void *)(base + row->offset);
+    uint32_t *count = (uint32_t *)(void *)(base + row->count_offset);
+    lv_cache_key_part_t found[LV_CACHE_KEY_PARTS_MAX];
+    uint32_t n = 0;
+    const char *p = v->s, *end = v->s + v->len;
+    char q[128];
+
+    LV_ASSERT(row->max <= LV_CACHE_KEY_PARTS_MAX);
+    while (v->len > 0) {
+        const char *comma = memchr(p, ',', (size_t)(end - p));
+        const char *item = p, *item_end = comma ? comma : end;
+        while (item < item_end && (*item == ' ' || *item == '\t'))
+            item++;
+        while (item_end > item && (item_end[-1] == ' ' || item_end[-1] == '\t'))
+            item_end--;
+        size_t item_len = (size_t)(item_end - item);
+        if (item_len == 0) {
+            quote(q, sizeof(q), v->s, v->len);
+            ERR(ld, v, key, "%s has an empty item", q);
+            goto fail;
+        }
+        if (n == row->max) {
+            ERR(ld, v, key, "more than %llu parts", (unsigned long long)row->max);
+            goto fail;
+        }
+        quote(q, sizeof(q), item, item_len);
+        bool header = item_len >= 7 && memcmp(item, "header:", 7) == 0;
+        bool cookie = item_len >= 7 && memcmp(item, "cookie:", 7) == 0;
+        if ((header || cookie) && item_len - 7 > MAX_CACHE_KEY_NAME) {
+            ERR(ld, v, key, "%s: the name is longer than %d bytes", q, MAX_CACHE_KEY_NAME);
+            goto fail;
+        }
+        if (!(header || cookie) || !token_ok(item + 7, item_len - 7)) {
+            ERR(ld, v, key, "%s is not header:NAME or cookie:NAME", q);
+            goto fail;
+        }
+        size_t name_len = item_len - 7;
+        found[n].kind = header ? LV_CACHE_KEY_HEADER : LV_CACHE_KEY_COOKIE;
+        found[n].name = lv_xstrndup(item + 7, name_len);
+        found[n].name_len = name_len;
+        for (size_t i = 0; header && i < name_len; i++)
+            found[n].name[i] = (char)tolower((unsigned char)found[n].name[i]);
+        n++;
+        if (!comma)
+            break;
+        p = comma + 1;
+    }
+    cache_key_parts_free(parts, *count);
+    memcpy(parts, found, n * sizeof(found[0]));
+    *count = n;
+    return;
+fail:
+    cache_key_parts_free(found, n);
 }
 
 static void apply_addr_list(loader_t *ld, const lv_config_setting_t *row, const yn_t *v,
@@ -798,6 +884,9 @@ static void apply(loader_t *ld, const lv_config_setting_t *row, const yn_t *v, c
         *(size_t *)(void *)(base + row->count_offset) = v->len;
         return;
     }
+    case LV_CONFIG_K_CACHE_KEY:
+        apply_cache_key(ld, row, v, key, base);
+        return;
     case LV_CONFIG_K_SERVICE: {
         const lv_config_t *cfg = ld->cfg;
         const char *best = NULL;
@@ -1033,6 +1122,47 @@ static void walk_services(loader_t *ld, const lv_config_setting_t *row, const yn
     }
 }
 
+/* The value node of key in the mapping it, or NULL (also when the value is null). */
+static const yn_t *route_value(const yn_t *it, const char *key)
+{
+    for (uint32_t k = 0; k + 1 < it->n; k += 2)
+        if (it->kids[k]->kind == YN_SCALAR && strcmp(it->kids[k]->s, key) == 0)
+            return yn_null(it->kids[k + 1]) ? NULL : it->kids[k + 1];
+    return NULL;
+}
+
+/* routes[i].name and routes[i].flag: a flag needs a name (the admin API finds flags by name),
+ * and names are unique among routes and services (their flags share one namespace). */
+static void check_route_flag(loader_t *ld, const yn_t *it, uint32_t i)
+{
+    const lv_config_t *cfg = ld->cfg;
+    const lv_route_conf_t *r = &cfg->routes[i];
+    char key[64];
+    const yn_t *flag = route_value(it, "flag");
+    if (flag && !r->name && !route_value(it, "name")) {
+        snprintf(key, sizeof(key), "routes[%u].flag", i);
+        ERR(ld, flag, key, "needs routes[%u].name (a route's flag is found by its name)", i);
+    }
+    if (!r->name)
+        return;
+    const yn_t *at = route_value(it, "name");
+    snprintf(key, sizeof(key), "routes[%u].name", i);
+    for (uint32_t j = 0; j < i; j++)
+        if (cfg->routes[j].name && strcmp(cfg->routes[j].name, r->name) == 0) {
+            ERR(ld, at ? at : it, key, "duplicate route name \"%s\" (first at routes[%u])", r->name,
+                j);
+            return;
+        }
+    for (uint32_t j = 0; j < cfg->n_services; j++)
+        if (cfg->services[j].name && strcmp(cfg->services[j].name, r->name) == 0) {
+            ERR(ld, at ? at : it, key,
+                "\"%s\" is the name of services[%u] (flags of routes and services share one "
+                "namespace)",
+                r->name, j);
+            return;
+        }
+}
+
 static void walk_routes(loader_t *ld, const lv_config_setting_t *row, const yn_t *v)
 {
     lv_config_t *cfg = ld->cfg;
@@ -1068,6 +1198,7 @@ static void walk_routes(loader_t *ld, const lv_config_setting_t *row, const yn_t
                 break;
             }
         }
+        check_route_flag(ld, it, i);
     }
 }
 
@@ -1102,19 +1233,6 @@ static const yn_t *yn_at(const yn_t *map, const char *sect, const char *key)
         return m && sect ? m : map;
     const yn_t *v = yn_get(m, key);
     return v ? v : m;
-}
-
-/* HTTP token characters (RFC 9110 tchar): header and cookie names. */
-static bool token_ok(const char *s, size_t len)
-{
-    if (len == 0 || len > 100)
-        return false;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (!isalnum(c) && !strchr("!#$%&'*+-.^_`|~", c))
-            return false;
-    }
-    return true;
 }
 
 /* guard.client_id: "ip", "header:NAME" or "cookie:NAME" with NAME a token. */
@@ -1323,6 +1441,8 @@ static void config_free(lv_config_t *cfg)
     for (uint32_t i = 0; i < cfg->n_routes; i++) {
         free(cfg->routes[i].host);
         free(cfg->routes[i].path_prefix);
+        free(cfg->routes[i].name);
+        cache_key_parts_free(cfg->routes[i].cache_key, cfg->routes[i].n_cache_key);
     }
     free(cfg->routes);
     free(cfg);
@@ -1429,9 +1549,8 @@ lv_config_t *lv_config_load_string(const char *name, const char *yaml, size_t le
         } else if (cfg->n_services > 0) {
             cfg->routes = lv_xcalloc(1, sizeof(*cfg->routes));
             cfg->n_routes = 1;
-            cfg->routes[0].path_prefix = lv_xstrdup("/");
-            cfg->routes[0].path_prefix_len = 1;
-            cfg->routes[0].service = 0;
+            /* Every default of a route (path "/", cache true...); service 0 from calloc. */
+            apply_defaults(&ld, "routes[].", (char *)&cfg->routes[0]);
         }
         validate(&ld, top);
         validate_guard(&ld, top);

@@ -21,6 +21,11 @@ typedef struct lv_addr {
  * allow_port0). Returns 0 or LV_EINVAL. */
 int lv_addr_parse(lv_addr_t *out, const char *text, bool allow_port0);
 
+/* Parses a byte size: digits, optionally followed by a binary unit k, m or g (1024, 1024^2,
+ * 1024^3), also written kb/kib, mb/mib, gb/gib, in any case ("256m", "256MB", "512KiB").
+ * Returns 0 or LV_EINVAL (malformed, or more than UINT64_MAX bytes). */
+int lv_config_parse_bytes(const char *text, uint64_t *bytes);
+
 typedef enum {
     LV_CRIT_CRITICAL = 0,
     LV_CRIT_DEFAULT = 1,
@@ -97,7 +102,12 @@ typedef struct lv_route_conf {
     size_t path_prefix_len;
     uint32_t service; /* index into lv_config_t.services */
     int criticality;  /* 0: the service's; else lv_criticality_t + 1 */
-    bool cache;       /* routes[].cache: true (used only when the cache is on: cache.size > 0) */
+    char *name;       /* routes[].name: NULL = no flag; unique among routes and services */
+    int flag;         /* routes[].flag: on|off|auto (index: 0 on, 1 off, 2 auto); needs name */
+    /* The route's slot in the flag table (guard/flags.h), written by lv_flags_new/_reload
+     * before the config reaches the workers; 0: the route has no flag. */
+    uint32_t flag_slot;
+    bool cache; /* routes[].cache: true (used only when the cache is on: cache.size > 0) */
     /* routes[].cache_key: "" = method, host, path and query only; else a comma-separated list
      * of "header:NAME" and "cookie:NAME" whose values are added to the key. */
     lv_cache_key_part_t cache_key[LV_CACHE_KEY_PARTS_MAX];
@@ -201,6 +211,7 @@ typedef enum {
     LV_CONFIG_K_SERVICE,   /* uint32_t index of the named service */
     LV_CONFIG_K_SERVICES,  /* the services list */
     LV_CONFIG_K_ROUTES,    /* the routes list */
+    LV_CONFIG_K_CACHE_KEY, /* lv_cache_key_part_t[max] + uint32_t count at count_offset */
 } lv_config_kind_t;
 
 #define LV_CONFIG_F_REQUIRED 0x1u   /* must be present */

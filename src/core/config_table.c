@@ -82,6 +82,25 @@ const lv_config_setting_t lv_config_settings[] = {
      "File that keeps flag changes made through the admin API across restarts (written "
      "atomically); empty means they are not kept.",
      LV_CONFIG_K_STRING, LV_CONFIG_F_EMPTY_NULL, CFG(state_file), 0, 0, 4096},
+    {"cache.size", "bytes", "0", "0..1099511627776", false,
+     "Memory the response cache may use for stored responses (e.g. 256m); 0 turns the cache off.",
+     LV_CONFIG_K_BYTES64, 0, CFG(cache_size), 0, 0, 1099511627776ull},
+    {"cache.shards", "uint", "16", "1..1024", false,
+     "Separately locked parts of the cache, rounded up to a power of two; more shards mean less "
+     "waiting between workers.",
+     LV_CONFIG_K_UINT, 0, CFG(cache_shards), 0, 1, 1024},
+    {"cache.policy", "enum", "sieve", "sieve|lru", false,
+     "Which stored response a full cache evicts: sieve keeps popular ones better under scans, "
+     "lru drops the least recently used.",
+     LV_CONFIG_K_ENUM, 0, CFG(cache_policy), 0, 0, 0},
+    {"cache.lock_timeout_ms", "duration_ms", "5000", "0..60000", true,
+     "Requests that wait for another request's miss of the same key go to the origin "
+     "themselves if its response head has not come within this time.",
+     LV_CONFIG_K_DURATION, 0, CFG(cache_lock_timeout_ms), 0, 0, 60000},
+    {"cache.pass_ttl_ms", "duration_ms", "10000", "0..3600000", true,
+     "A key whose response could not be stored is remembered this long, so that its misses go "
+     "to the origin at once instead of waiting for each other.",
+     LV_CONFIG_K_DURATION, 0, CFG(cache_pass_ttl_ms), 0, 0, 3600000},
     {"services", "list", "", "1..1024 items", true,
      "Upstream applications; each is the unit of limits, breakers and shedding.",
      LV_CONFIG_K_SERVICES, LV_CONFIG_F_REQUIRED, CFG(services), CFG(n_services), 1, 1024},
@@ -186,6 +205,10 @@ const lv_config_setting_t lv_config_settings[] = {
      "file's directory); must contain {{retry_after}}, may use {{service}} and {{status}}; "
      "empty means the built-in page.",
      LV_CONFIG_K_STRING, LV_CONFIG_F_EMPTY_NULL, SVC(guard.wait_page), 0, 0, 4096},
+    {"services[].cache.serve_stale_ms", "duration_ms", "0", "0..86400000", true,
+     "While the origin fails or the guard refuses, stored responses up to this long past their "
+     "freshness are served, on top of what their own stale-if-error allows.",
+     LV_CONFIG_K_DURATION, 0, SVC(cache_serve_stale_ms), 0, 0, DAY_MS},
     {"routes", "list", "/ -> first service", "0..4096 items", true,
      "Host and path prefix to service; when absent, everything goes to the first service.",
      LV_CONFIG_K_ROUTES, 0, CFG(routes), CFG(n_routes), 0, 4096},
@@ -202,6 +225,23 @@ const lv_config_setting_t lv_config_settings[] = {
      "Criticality of the requests of this route under pressure (sheddable ones are refused "
      "first, critical ones last); service: the service's own.",
      LV_CONFIG_K_ENUM, 0, RTE(criticality), 0, 0, 0},
+    {"routes[].name", "string", "", "[A-Za-z0-9_.-]{1,64}", true,
+     "Name of the route's feature flag in the admin API (/flags/<name>); unique among routes "
+     "and different from every service name. A route without a name has no flag.",
+     LV_CONFIG_K_NAME, 0, RTE(name), 0, 1, 64},
+    {"routes[].flag", "enum", "on", "on|off|auto", true,
+     "Feature flag of the route (needs routes[].name), checked before its service's: off "
+     "answers with the service's fallback; auto is off while the service is under pressure. "
+     "Admin API changes override it.",
+     LV_CONFIG_K_ENUM, 0, RTE(flag), 0, 0, 0},
+    {"routes[].cache", "bool", "true", "true|false", true,
+     "Whether the responses of this route may be stored and served by the cache when it is on "
+     "(cache.size above 0).",
+     LV_CONFIG_K_BOOL, 0, RTE(cache), 0, 0, 0},
+    {"routes[].cache_key", "string", "", "0..4 of header:NAME, cookie:NAME", true,
+     "Comma-separated request headers (header:NAME) and cookies (cookie:NAME) whose values are "
+     "added to this route's cache key; empty means method, host, path and query only.",
+     LV_CONFIG_K_CACHE_KEY, 0, RTE(cache_key), RTE(n_cache_key), 0, LV_CACHE_KEY_PARTS_MAX},
 };
 
 const size_t lv_config_n_settings = sizeof(lv_config_settings) / sizeof(lv_config_settings[0]);
@@ -225,8 +265,9 @@ static const char md_intro[] =
     "  ```\n"
     "- **Addresses** are `HOST:PORT` with a numeric host (`127.0.0.1`, `[::1]`) or\n"
     "  `localhost`; there is no DNS lookup.\n"
-    "- **Sizes** (`bytes`) are integers, optionally with `k`, `m` or `g` (KiB, MiB, GiB):\n"
-    "  `16k` is 16384.\n"
+    "- **Sizes** (`bytes`) are integers, optionally with `k`, `m` or `g` (KiB, MiB, GiB),\n"
+    "  also written `KB`/`KiB`, `MB`/`MiB`, `GB`/`GiB` in any case; all are binary:\n"
+    "  `16k` and `16KB` are 16384, `256MB` is 268435456.\n"
     "- **Durations** (`duration_ms`) are milliseconds, or a number with a unit:\n"
     "  `500ms`, `10s`, `2m`, `1h`.\n"
     "- **Lists** of addresses may be written as one string when they hold one item.\n"

@@ -1,6 +1,7 @@
-/* guard/flags.c: the feature flag table per service and its state file (overrides made through
- * the admin API, read at start, rewritten atomically on every change). Owns the table and the
- * file. Main thread writes; workers only read state[] through lv_flags_get. */
+/* guard/flags.c: the feature flag table per service and per named route, and its state file
+ * (overrides made through the admin API, read at start, rewritten atomically on every change).
+ * Owns the table and the file. Main thread writes; workers only read state[] through
+ * lv_flags_get. */
 #include "guard/flags.h"
 #include "core/common.h"
 #include "core/log.h"
@@ -31,12 +32,23 @@ int lv_flag_state_parse(const char *s, size_t len)
     return -1;
 }
 
-int lv_flags_find(const lv_flags_t *f, const char *name)
+/* Slot of name among the slots [from, to), or -1. */
+static int find_in(const lv_flags_t *f, int from, int to, const char *name)
 {
-    for (int i = 0; i < LV_FLAGS_MAX; i++)
+    for (int i = from; i < to; i++)
         if (f->names[i] && strcmp(f->names[i], name) == 0)
             return i;
     return -1;
+}
+
+int lv_flags_find(const lv_flags_t *f, const char *name)
+{
+    return find_in(f, 0, LV_FLAGS_MAX, name);
+}
+
+static int find_route(const lv_flags_t *f, const char *name)
+{
+    return find_in(f, LV_FLAGS_SERVICES, LV_FLAGS_MAX, name);
 }
 
 static lv_flag_state_t configured_state(int flag)
@@ -44,7 +56,8 @@ static lv_flag_state_t configured_state(int flag)
     return flag >= LV_FLAG_ON && flag <= LV_FLAG_AUTO ? (lv_flag_state_t)flag : LV_FLAG_ON;
 }
 
-/* --- the state file reader: exactly {"flags":{"name":"state",...}} with optional whitespace */
+/* --- the state file reader: exactly {"flags":{"service":"state",...}} (what the first
+ * version wrote), or {"flags":{...},"routes":{"route":"state",...}}, with optional whitespace */
 
 typedef struct reader {
     const char *p, *end;
@@ -86,39 +99,49 @@ static bool read_string(reader_t *r, char *out, size_t cap)
     return true;
 }
 
-/* Calls apply(f, name, state) per entry, but only once the whole text parsed: a bad file changes
- * nothing. Returns 0 or LV_EINVAL. */
+/* One {"name":"state",...} object. With apply, each entry overrides the flag of that name
+ * among the slots [from, to) (names not there are logged and skipped). Returns 0 or
+ * LV_EINVAL. */
+static int parse_section(lv_flags_t *f, reader_t *r, bool apply, int from, int to, const char *kind)
+{
+    char key[STATE_NAME_MAX], val[16];
+    if (!eat(r, '{'))
+        return LV_EINVAL;
+    if (eat(r, '}'))
+        return 0;
+    do {
+        if (!read_string(r, key, sizeof key) || !eat(r, ':') || !read_string(r, val, sizeof val))
+            return LV_EINVAL;
+        int st = lv_flag_state_parse(val, strlen(val));
+        if (st < 0)
+            return LV_EINVAL;
+        if (!apply)
+            continue;
+        int slot = find_in(f, from, to, key);
+        if (slot < 0) {
+            lv_log_warn("flags", "msg=\"state file names an unknown %s; ignored\" %s=%s", kind,
+                        kind, key);
+            continue;
+        }
+        atomic_store_explicit(&f->state[slot], st, memory_order_relaxed);
+        f->overridden[slot] = true;
+    } while (eat(r, ','));
+    return eat(r, '}') ? 0 : LV_EINVAL;
+}
+
+/* Applies the entries (apply) only once the whole text parsed: a bad file changes nothing.
+ * Returns 0 or LV_EINVAL. */
 static int parse_state(lv_flags_t *f, const char *text, size_t len, bool apply)
 {
     reader_t r = {text, text + len};
-    char key[STATE_NAME_MAX], val[16];
+    char key[STATE_NAME_MAX];
     if (!eat(&r, '{') || !read_string(&r, key, sizeof key) || strcmp(key, "flags") != 0 ||
-        !eat(&r, ':') || !eat(&r, '{'))
+        !eat(&r, ':') || parse_section(f, &r, apply, 0, LV_FLAGS_SERVICES, "service") != 0)
         return LV_EINVAL;
-    if (!eat(&r, '}')) {
-        do {
-            if (!read_string(&r, key, sizeof key) || !eat(&r, ':') ||
-                !read_string(&r, val, sizeof val))
-                return LV_EINVAL;
-            int st = lv_flag_state_parse(val, strlen(val));
-            if (st < 0)
-                return LV_EINVAL;
-            if (apply) {
-                int slot = lv_flags_find(f, key);
-                if (slot < 0) {
-                    lv_log_warn("flags",
-                                "msg=\"state file names an unknown service; ignored\" "
-                                "service=%s",
-                                key);
-                    continue;
-                }
-                atomic_store_explicit(&f->state[slot], st, memory_order_relaxed);
-                f->overridden[slot] = true;
-            }
-        } while (eat(&r, ','));
-        if (!eat(&r, '}'))
-            return LV_EINVAL;
-    }
+    if (eat(&r, ',') &&
+        (!read_string(&r, key, sizeof key) || strcmp(key, "routes") != 0 || !eat(&r, ':') ||
+         parse_section(f, &r, apply, LV_FLAGS_SERVICES, LV_FLAGS_MAX, "route") != 0))
+        return LV_EINVAL;
     if (!eat(&r, '}'))
         return LV_EINVAL;
     skip_ws(&r);
@@ -172,8 +195,8 @@ static void load_state_file(lv_flags_t *f)
     }
     if (parse_state(f, text, len, false) != 0)
         lv_log_warn("flags",
-                    "msg=\"state file is not {\\\"flags\\\":{\\\"service\\\":\\\"on|off|auto\\\"}}"
-                    "; ignored\" file=%s",
+                    "msg=\"state file is not {\\\"flags\\\":{\\\"service\\\":\\\"on|off|auto\\\"},"
+                    "\\\"routes\\\":{\\\"route\\\":\\\"on|off|auto\\\"}}; ignored\" file=%s",
                     f->state_file);
     else
         parse_state(f, text, len, true);
@@ -196,8 +219,30 @@ static int write_all(int fd, const char *p, size_t len)
     return 0;
 }
 
-/* The overrides as {"flags":{...}}: only flags set through the admin API are kept, so a config
- * change of a service's default still applies to the others. */
+/* The overrides of the slots [from, to) as "name":"state" pairs. */
+static void put_overrides(FILE *out, const lv_flags_t *f, int from, int to)
+{
+    bool first = true;
+    for (int i = from; i < to; i++) {
+        if (!f->names[i] || !f->overridden[i])
+            continue;
+        fprintf(out, "%s\"%s\":\"%s\"", first ? "" : ",", f->names[i],
+                lv_flag_state_name(lv_flags_get(f, i)));
+        first = false;
+    }
+}
+
+static bool any_route_override(const lv_flags_t *f)
+{
+    for (int i = LV_FLAGS_SERVICES; i < LV_FLAGS_MAX; i++)
+        if (f->names[i] && f->overridden[i])
+            return true;
+    return false;
+}
+
+/* The overrides as {"flags":{...}} plus ,"routes":{...} when a route has one: only flags set
+ * through the admin API are kept, so a config change of a flag's default still applies to the
+ * others. Without route overrides the file is what the first version wrote (and reads). */
 static char *state_text(const lv_flags_t *f, size_t *len)
 {
     char *text = NULL;
@@ -205,15 +250,14 @@ static char *state_text(const lv_flags_t *f, size_t *len)
     if (out == NULL)
         return NULL;
     fputs("{\"flags\":{", out);
-    bool first = true;
-    for (int i = 0; i < LV_FLAGS_MAX; i++) {
-        if (!f->names[i] || !f->overridden[i])
-            continue;
-        fprintf(out, "%s\"%s\":\"%s\"", first ? "" : ",", f->names[i],
-                lv_flag_state_name(lv_flags_get(f, i)));
-        first = false;
+    put_overrides(out, f, 0, LV_FLAGS_SERVICES);
+    fputc('}', out);
+    if (any_route_override(f)) {
+        fputs(",\"routes\":{", out);
+        put_overrides(out, f, LV_FLAGS_SERVICES, LV_FLAGS_MAX);
+        fputc('}', out);
     }
-    fputs("}}\n", out);
+    fputs("}\n", out);
     if (fclose(out) != 0) {
         free(text);
         return NULL;
@@ -302,11 +346,11 @@ fail_renamed:
 
 static void adopt_services(lv_flags_t *f, const lv_config_t *cfg, bool keep_overrides)
 {
-    bool seen[LV_FLAGS_MAX] = {0};
+    bool seen[LV_FLAGS_SERVICES] = {0};
     for (uint32_t i = 0; i < cfg->n_services; i++) {
         const lv_service_conf_t *s = &cfg->services[i];
         uint32_t slot = s->metrics_slot;
-        if (slot >= LV_FLAGS_MAX) {
+        if (slot >= LV_FLAGS_SERVICES) {
             lv_log_error("flags", "msg=\"service slot out of range; flag stays on\" service=%s",
                          s->name);
             continue;
@@ -326,7 +370,7 @@ static void adopt_services(lv_flags_t *f, const lv_config_t *cfg, bool keep_over
                                   memory_order_relaxed);
     }
     /* Services gone from the config lose their flag (and their override, at the next save). */
-    for (int i = 0; i < LV_FLAGS_MAX; i++)
+    for (int i = 0; i < LV_FLAGS_SERVICES; i++)
         if (!seen[i] && f->names[i]) {
             free(f->names[i]);
             f->names[i] = NULL;
@@ -335,7 +379,79 @@ static void adopt_services(lv_flags_t *f, const lv_config_t *cfg, bool keep_over
         }
 }
 
-lv_flags_t *lv_flags_new(const lv_config_t *cfg)
+static void free_route_slot(lv_flags_t *f, int slot)
+{
+    free(f->names[slot]);
+    f->names[slot] = NULL;
+    free(f->route_service[slot - LV_FLAGS_SERVICES]);
+    f->route_service[slot - LV_FLAGS_SERVICES] = NULL;
+    f->overridden[slot] = false;
+    atomic_store_explicit(&f->state[slot], LV_FLAG_ON, memory_order_relaxed);
+}
+
+/* A free route slot, searched from next_route on (round robin); -1 when every one is taken. */
+static int take_route_slot(lv_flags_t *f)
+{
+    for (uint32_t k = 0; k < LV_FLAGS_ROUTES; k++) {
+        uint32_t i = (f->next_route + k) % LV_FLAGS_ROUTES;
+        if (f->names[LV_FLAGS_SERVICES + i] == NULL) {
+            f->next_route = (i + 1) % LV_FLAGS_ROUTES;
+            return LV_FLAGS_SERVICES + (int)i;
+        }
+    }
+    return -1;
+}
+
+/* Gives each named route of cfg its slot (the one its name had, else a free one) and writes it
+ * to the route's flag_slot; routes without a name get 0 (no flag). Names that are gone free
+ * their slot first, so a config of LV_FLAGS_ROUTES new names still fits. Finding a name is a
+ * scan of the route slots: quadratic in named routes, on the main thread, once per reload. */
+static void adopt_routes(lv_flags_t *f, lv_config_t *cfg, bool keep_overrides)
+{
+    int *slot_of = lv_xcalloc(cfg->n_routes ? cfg->n_routes : 1, sizeof *slot_of);
+    bool kept[LV_FLAGS_ROUTES] = {0};
+    for (uint32_t i = 0; i < cfg->n_routes; i++) {
+        lv_route_conf_t *r = &cfg->routes[i];
+        r->flag_slot = 0;
+        slot_of[i] = r->name ? find_route(f, r->name) : -1;
+        if (slot_of[i] >= 0)
+            kept[slot_of[i] - LV_FLAGS_SERVICES] = true;
+    }
+    /* Routes gone from the config (or now without a name) lose their flag and override. */
+    for (int i = 0; i < LV_FLAGS_ROUTES; i++)
+        if (!kept[i] && f->names[LV_FLAGS_SERVICES + i])
+            free_route_slot(f, LV_FLAGS_SERVICES + i);
+    for (uint32_t i = 0; i < cfg->n_routes; i++) {
+        lv_route_conf_t *r = &cfg->routes[i];
+        if (r->name == NULL)
+            continue;
+        int slot = slot_of[i];
+        if (slot < 0) {
+            slot = take_route_slot(f);
+            if (slot < 0) {
+                lv_log_error("flags", "msg=\"no free route flag slot; flag stays on\" route=%s",
+                             r->name);
+                continue;
+            }
+            f->names[slot] = lv_xstrdup(r->name);
+            f->overridden[slot] = false;
+        }
+        /* A route may move to another service and keep its name (and its override). */
+        const char *svc = r->service < cfg->n_services ? cfg->services[r->service].name : "";
+        char **owner = &f->route_service[slot - LV_FLAGS_SERVICES];
+        if (*owner == NULL || strcmp(*owner, svc) != 0) {
+            free(*owner);
+            *owner = lv_xstrdup(svc);
+        }
+        if (!(keep_overrides && f->overridden[slot]))
+            atomic_store_explicit(&f->state[slot], (int)configured_state(r->flag),
+                                  memory_order_relaxed);
+        r->flag_slot = (uint32_t)slot;
+    }
+    free(slot_of);
+}
+
+lv_flags_t *lv_flags_new(lv_config_t *cfg)
 {
     lv_flags_t *f = calloc(1, sizeof *f);
     if (f == NULL)
@@ -345,6 +461,7 @@ lv_flags_t *lv_flags_new(const lv_config_t *cfg)
     if (cfg->state_file && cfg->state_file[0])
         f->state_file = lv_xstrdup(cfg->state_file);
     adopt_services(f, cfg, false);
+    adopt_routes(f, cfg, false);
     if (f->state_file)
         load_state_file(f);
     return f;
@@ -356,16 +473,19 @@ void lv_flags_free(lv_flags_t *f)
         return;
     for (int i = 0; i < LV_FLAGS_MAX; i++)
         free(f->names[i]);
+    for (int i = 0; i < LV_FLAGS_ROUTES; i++)
+        free(f->route_service[i]);
     free(f->state_file);
     free(f);
 }
 
-void lv_flags_reload(lv_flags_t *f, const lv_config_t *cfg)
+void lv_flags_reload(lv_flags_t *f, lv_config_t *cfg)
 {
     const char *want = cfg->state_file && cfg->state_file[0] ? cfg->state_file : NULL;
     if ((want == NULL) != (f->state_file == NULL) || (want && strcmp(want, f->state_file) != 0))
         lv_log_warn("flags", "msg=\"guard.state_file changes need a restart; running value kept\"");
     adopt_services(f, cfg, true);
+    adopt_routes(f, cfg, true);
 }
 
 int lv_flags_set(lv_flags_t *f, const char *name, lv_flag_state_t st)
@@ -377,8 +497,13 @@ int lv_flags_set(lv_flags_t *f, const char *name, lv_flag_state_t st)
         return LV_ENOTFOUND;
     int old = atomic_exchange_explicit(&f->state[slot], (int)st, memory_order_relaxed);
     f->overridden[slot] = true;
-    lv_log_info("flags", "msg=\"flag set\" service=%s from=%s to=%s", name,
-                lv_flag_state_name((lv_flag_state_t)old), lv_flag_state_name(st));
+    if (lv_flags_is_route(slot))
+        lv_log_info("flags", "msg=\"flag set\" route=%s service=%s from=%s to=%s", name,
+                    f->route_service[slot - LV_FLAGS_SERVICES],
+                    lv_flag_state_name((lv_flag_state_t)old), lv_flag_state_name(st));
+    else
+        lv_log_info("flags", "msg=\"flag set\" service=%s from=%s to=%s", name,
+                    lv_flag_state_name((lv_flag_state_t)old), lv_flag_state_name(st));
     if (f->state_file == NULL)
         return 0;
     int rc = save_state_file(f);

@@ -1,6 +1,8 @@
-/* guard/flags.h: feature flags per service (on, off, auto), shared by every worker: the main
- * thread writes them (admin API, config, state file), workers read them with relaxed atomics.
- * Changes made through the admin API are kept in a state file, written atomically. */
+/* guard/flags.h: feature flags per service and per named route (on, off, auto), shared by every
+ * worker: the main thread writes them (admin API, config, state file), workers read them with
+ * relaxed atomics. Changes made through the admin API are kept in a state file, written
+ * atomically. Services and routes share one namespace of names (the config loader makes sure
+ * no route is named like a service). */
 #ifndef LV_GUARD_FLAGS_H
 #define LV_GUARD_FLAGS_H
 
@@ -12,35 +14,54 @@
 
 typedef enum { LV_FLAG_ON = 0, LV_FLAG_OFF = 1, LV_FLAG_AUTO = 2 } lv_flag_state_t;
 
-#define LV_FLAGS_MAX 256
+/* Slots [0, LV_FLAGS_SERVICES) hold service flags, indexed by the service's metrics slot
+ * (admin/metrics.h: a stable index per service name, at most LV_METRICS_MAX_SERVICES), so a
+ * worker reads its service's flag as lv_flags_get(f, svc->metrics_slot). Slots
+ * [LV_FLAGS_SERVICES, LV_FLAGS_MAX) hold route flags: the table gives each named route a slot,
+ * stable per name across reloads, and writes it to the route's flag_slot (never 0, so 0 there
+ * means "no flag"); a worker reads it as lv_flags_get(f, route->flag_slot). */
+#define LV_FLAGS_SERVICES 256
+#define LV_FLAGS_ROUTES 4096 /* as many as routes[] may hold, so every named route gets one */
+#define LV_FLAGS_MAX (LV_FLAGS_SERVICES + LV_FLAGS_ROUTES)
 
-/* Flags are indexed by the service's metrics slot (admin/metrics.h: a stable index per service
- * name), so a worker reads its service's flag as lv_flags_get(f, svc->metrics_slot). */
 typedef struct lv_flags {
-    char *names[LV_FLAGS_MAX];       /* service name per slot, NULL if unused (main thread) */
+    char *names[LV_FLAGS_MAX];       /* service or route name per slot, NULL if unused */
     _Atomic int state[LV_FLAGS_MAX]; /* lv_flag_state_t, read by workers */
     bool overridden[LV_FLAGS_MAX];   /* set through the admin API (persisted) */
-    char *state_file;                /* NULL: not persisted */
+    /* Route slots only (index slot - LV_FLAGS_SERVICES): the name of the route's service. */
+    char *route_service[LV_FLAGS_ROUTES];
+    uint32_t next_route; /* a new route's slot is searched from here, so that a slot freed by a
+                            reload is not handed out again while old generations may read it */
+    char *state_file;    /* NULL: not persisted */
 } lv_flags_t;
 
-/* Builds the flag table from cfg (each service's `flag`; metrics slots must be assigned), then
- * applies the overrides found in
- * cfg->state_file if it exists. A bad state file is logged and ignored. Main thread. */
-lv_flags_t *lv_flags_new(const lv_config_t *cfg);
+/* Builds the flag table from cfg (each service's `flag`, metrics slots must be assigned; each
+ * named route's `flag`, whose slot it writes to cfg->routes[i].flag_slot), then applies the
+ * overrides found in cfg->state_file if it exists. A bad state file is logged and ignored.
+ * Call before cfg is handed to the workers. Main thread. */
+lv_flags_t *lv_flags_new(lv_config_t *cfg);
 void lv_flags_free(lv_flags_t *f);
-/* On reload: services keep their admin overrides; new services get their configured flag. */
-void lv_flags_reload(lv_flags_t *f, const lv_config_t *cfg);
+/* On reload: services and routes keep their admin overrides (routes by name, whatever their
+ * service now); new ones get their configured flag; gone ones lose their flag. Writes the
+ * route slots to cfg like lv_flags_new. Main thread. */
+void lv_flags_reload(lv_flags_t *f, lv_config_t *cfg);
 
-/* Slot of a service's flag, or -1. Main thread. */
+/* Slot of a service's or route's flag, or -1. Main thread. */
 int lv_flags_find(const lv_flags_t *f, const char *name);
-/* The state of the flag in slot i. Any thread. */
+/* Whether slot i holds (or may hold) a route's flag rather than a service's. */
+static inline bool lv_flags_is_route(int i)
+{
+    return i >= LV_FLAGS_SERVICES && i < LV_FLAGS_MAX;
+}
+/* The state of the flag in slot i (-1: on). Any thread. */
 static inline lv_flag_state_t lv_flags_get(const lv_flags_t *f, int i)
 {
     return i < 0 ? LV_FLAG_ON
                  : (lv_flag_state_t)atomic_load_explicit(&f->state[i], memory_order_relaxed);
 }
-/* Admin API: sets a flag and rewrites the state file (write to a temp file, fsync, rename).
- * Returns 0, LV_ENOTFOUND, or LV_EIO (the flag is still set; the error is logged). */
+/* Admin API: sets a service's or route's flag and rewrites the state file (write to a temp
+ * file, fsync, rename). Returns 0, LV_ENOTFOUND, or LV_EIO (the flag is still set; the error is
+ * logged). */
 int lv_flags_set(lv_flags_t *f, const char *name, lv_flag_state_t st);
 /* "on" / "off" / "auto"; parse returns -1 if unknown. */
 const char *lv_flag_state_name(lv_flag_state_t st);

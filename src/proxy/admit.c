@@ -14,6 +14,8 @@
 #define LV_AUTO_FLAG_HOLD_US 5000000u
 #define LV_QUEUE_TICK_MS 2u
 
+_Static_assert(LV_FLAGS_SERVICES >= LV_METRICS_MAX_SERVICES, "every service slot has a flag");
+
 static const lv_guard_conf_t *guard_conf(const lv_req_t *r)
 {
     return &r->pool->svc->guard;
@@ -214,6 +216,20 @@ static void refuse(lv_req_t *r, lv_svc_guard_t *g, int status, uint64_t now_us)
     lv__forward_refuse(r, status, ra);
 }
 
+/* The flag slot of the request's route, or -1 when the route has no flag (no name). */
+static int route_flag_slot(const lv_req_t *r)
+{
+    const lv_config_t *cfg = r->gen->cfg;
+    uint32_t slot = r->route < cfg->n_routes ? cfg->routes[r->route].flag_slot : 0;
+    return slot ? (int)slot : -1;
+}
+
+static bool flag_says_fallback(lv_flag_state_t flag, const lv_svc_guard_t *g, uint64_t now_us)
+{
+    return flag == LV_FLAG_OFF ||
+           (flag == LV_FLAG_AUTO && under_pressure(g, now_us, LV_AUTO_FLAG_HOLD_US));
+}
+
 lv_admit_t lv__admit(lv_req_t *r, const lv_http_head_t *h)
 {
     const lv_guard_conf_t *conf = guard_conf(r);
@@ -229,11 +245,11 @@ lv_admit_t lv__admit(lv_req_t *r, const lv_http_head_t *h)
     lv_str_t accept = header_value(h, "accept", 6);
     r->wants_html = lv_page_wants_html(accept);
 
-    /* 1. Feature flag: off, or auto while the service is under pressure. */
+    /* 1. Feature flags, the route's then the service's: off, or auto while the service is
+     * under pressure. Either way the answer is the service's fallback. */
     lv_flags_t *flags = w->server->flags;
-    lv_flag_state_t flag = flags ? lv_flags_get(flags, (int)g->slot) : LV_FLAG_ON;
-    if (flag == LV_FLAG_OFF ||
-        (flag == LV_FLAG_AUTO && under_pressure(g, now_us, LV_AUTO_FLAG_HOLD_US))) {
+    if (flags && (flag_says_fallback(lv_flags_get(flags, route_flag_slot(r)), g, now_us) ||
+                  flag_says_fallback(lv_flags_get(flags, (int)g->slot), g, now_us))) {
         lv_counter_add(&m->guard_fallback_served, 1);
         lv__forward_fallback(r);
         return LV_ADMIT_ANSWERED;
@@ -280,6 +296,9 @@ lv_admit_t lv__admit(lv_req_t *r, const lv_http_head_t *h)
     if (bv == LV_BREAKER_REJECT) {
         lv_counter_add(&m->guard_breaker_rejected, 1);
         publish_gauges(g, now_us);
+        /* A stale copy first, then the fallback, then 503 + wait page. */
+        if (lv__cache_serve_stale(r, LV_STALE_REFUSED))
+            return LV_ADMIT_ANSWERED;
         if (conf->fallback_body || conf->fallback_file_body || conf->fallback_redirect) {
             lv_counter_add(&m->guard_fallback_served, 1);
             lv__forward_fallback(r);

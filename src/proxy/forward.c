@@ -122,6 +122,10 @@ static void client_write_done(uv_write_t *wr, int status)
 
 void lv__forward_client_writable(lv_req_t *r)
 {
+    if (r->centry) {
+        lv__cache_client_writable(r);
+        return;
+    }
     lv_uconn_t *u = r->uconn;
     if (u && !u->reading && u->state == LV_UCONN_BUSY &&
         uv_stream_get_write_queue_size((uv_stream_t *)&r->conn->tcp) < LV_QUEUE_LOW) {
@@ -203,7 +207,10 @@ static void make_request_id(lv_req_t *r)
 static int build_request_head(lv_req_t *r, const lv_http_head_t *h)
 {
     lv_conn_t *c = r->conn;
-    size_t bound = head_bound(h) + sizeof c->client + r->request_id_len;
+    lv_str_t etag = {NULL, 0}, last_modified = {NULL, 0};
+    bool revalidate = lv__cache_validators(r, &etag, &last_modified);
+    size_t bound = head_bound(h) + sizeof c->client + r->request_id_len + etag.len +
+                   last_modified.len + 48;
     lv_chunk_t *ch = lv_chunk_acquire(&c->worker->bufs, bound);
     if (!ch)
         return LV_ENOMEM;
@@ -217,6 +224,10 @@ static int build_request_head(lv_req_t *r, const lv_http_head_t *h)
     for (uint32_t i = 0; i < h->n_headers; i++) {
         const lv_http_header_t *hd = &h->headers[i];
         if (lv_http_is_hop_by_hop(hd->name, h->connection))
+            continue;
+        /* Revalidating a stored copy: its validators replace the client's. */
+        if (revalidate &&
+            (LV_HTTP_IEQ(hd->name, "if-none-match") || LV_HTTP_IEQ(hd->name, "if-modified-since")))
             continue;
         if (LV_HTTP_IEQ(hd->name, "x-forwarded-for") || LV_HTTP_IEQ(hd->name, "via")) {
             bool xff = hd->name.len == 15;
@@ -263,6 +274,16 @@ static int build_request_head(lv_req_t *r, const lv_http_head_t *h)
     }
     if (h->chunked)
         PUT_LIT(&o, "Transfer-Encoding: chunked\r\n");
+    if (etag.len) {
+        PUT_LIT(&o, "If-None-Match: ");
+        put(&o, etag.p, etag.len);
+        PUT_LIT(&o, "\r\n");
+    }
+    if (last_modified.len) {
+        PUT_LIT(&o, "If-Modified-Since: ");
+        put(&o, last_modified.p, last_modified.len);
+        PUT_LIT(&o, "\r\n");
+    }
     PUT_LIT(&o, "\r\n");
     LV_ASSERT(o.len <= o.cap);
     r->head_chunk = ch;
@@ -302,6 +323,7 @@ static void finish_request(lv_req_t *r)
         lv_access_log_write(w->access_log, &e);
     }
     lv__admit_release(r, r->resp_any ? r->status : 0, r->up_timed_out, r->up_failed);
+    lv__cache_request_end(r);
     if (r->head_chunk)
         lv_chunk_release(r->head_chunk);
     if (r->up_out)
@@ -312,6 +334,11 @@ static void finish_request(lv_req_t *r)
     c->req = NULL;
     lv__req_release(w, r);
     lv__conn_request_finished(c);
+}
+
+void lv__forward_finish(lv_req_t *r)
+{
+    finish_request(r);
 }
 
 static void detach_upstream(lv_req_t *r)
@@ -327,6 +354,21 @@ static void detach_upstream(lv_req_t *r)
         lv_wreq_release(r->up_out);
         r->up_out = NULL;
     }
+}
+
+void lv__forward_detach_upstream(lv_req_t *r)
+{
+    detach_upstream(r);
+}
+
+int lv__forward_client_bytes(lv_req_t *r, lv_chunk_t *ch, const char *p, size_t len)
+{
+    lv_wreq_t *w = out_for(r, &r->client_out, r->conn);
+    if (w && !lv_wreq_room(w, 1, 0)) {
+        lv__forward_flush_client(r);
+        w = out_for(r, &r->client_out, r->conn);
+    }
+    return w ? lv_wreq_add(w, ch, p, len) : LV_ENOMEM;
 }
 
 /* Answers the request from levee itself. The bytes are static, or in chunk (the write takes
@@ -389,6 +431,8 @@ static void respond_copy(lv_req_t *r, int status, lv_str_t bytes, bool close)
 
 void lv__forward_refuse(lv_req_t *r, int status, uint32_t retry_after_s)
 {
+    if (lv__cache_serve_stale(r, LV_STALE_REFUSED))
+        return;
     bool close = local_answer_closes(r, status);
     const lv_page_set_t *ps = page_set(r);
     lv_chunk_t *ch =
@@ -428,6 +472,7 @@ static void send_to_upstream(lv_req_t *r)
     }
     r->uconn = u;
     u->req = r;
+    lv__cache_attach(r, u);
     r->reused_conn = reused;
     r->host->outstanding++;
     r->tries++;
@@ -478,7 +523,16 @@ void lv__forward_start(lv_req_t *r, lv_http_head_t *h)
     r->pool = &r->gen->pools[cfg->routes[route].service];
     r->crit = cfg->routes[route].criticality ? (uint8_t)(cfg->routes[route].criticality - 1)
                                              : (uint8_t)r->pool->svc->criticality;
+    r->route = (uint16_t)route;
     lv_counter_add(&r->pool->metrics->in_flight, 1);
+    if (lv__cache_request(r, h, &cfg->routes[route]))
+        return; /* answered from the cache, or waiting for another request's answer */
+    lv__forward_origin(r, h);
+}
+
+/* The guard, then the upstream. */
+void lv__forward_origin(lv_req_t *r, const lv_http_head_t *h)
+{
     lv_admit_t verdict = lv__admit(r, h);
     if (verdict == LV_ADMIT_ANSWERED)
         return;
@@ -561,7 +615,11 @@ void lv__forward_client_gone(lv_req_t *r)
     if (orphan)
         lv__admit_orphan(r, u);
     detach_upstream(r);
-    if (u && !orphan) {
+    if (u && u->fill && !r->conn->worker->draining) {
+        /* Others wait for this response or will read it from the store: keep filling. */
+        lv__uconn_start_read(u);
+        lv__uconn_arm_read_timeout(u);
+    } else if (u && !orphan) {
         u->broken = true;
         lv__uconn_close(u);
     }
@@ -600,7 +658,8 @@ void lv__forward_upstream_failed(lv_req_t *r, int status, bool connect_failed)
     else
         r->up_failed = true;
     if (!r->resp_started) {
-        respond_local(r, status);
+        if (!lv__cache_serve_stale(r, LV_STALE_ERROR))
+            respond_local(r, status);
         return;
     }
     /* The response was cut: never pretend it completed. */

@@ -9,6 +9,8 @@
 #include <uv.h>
 
 #include "admin/metrics.h"
+#include "cache/flight.h"
+#include "cache/store.h"
 #include "core/access_log.h"
 #include "core/config.h"
 #include "core/log.h"
@@ -32,6 +34,7 @@ typedef struct lv_uconn lv_uconn_t;
 typedef struct lv_conn lv_conn_t;
 typedef struct lv_req lv_req_t;
 typedef struct lv_svc_guard lv_svc_guard_t;
+typedef struct lv_cache_fill lv_cache_fill_t;
 
 /* An intrusive doubly linked list node. */
 typedef struct lv_link {
@@ -134,6 +137,9 @@ struct lv_uconn {
     lv_svc_guard_t *orphan_guard;
     uint64_t orphan_start_us;
     bool orphan; /* its request's client left: never given to another request */
+    /* A response being stored (proxy/cache.c): fed by the parser callbacks whether or not a
+     * client still reads it; owned by this connection. */
+    lv_cache_fill_t *fill;
     bool reading;
     bool broken; /* must not be reused */
 };
@@ -208,6 +214,7 @@ struct lv_req {
     lv_queue_item_t qitem; /* in its guard's wait queue while queued */
     lv_svc_guard_t *guard; /* NULL: the service runs unguarded */
     uint8_t crit;          /* lv_criticality_t of this request (route, else service) */
+    uint16_t route;        /* index of its route in gen->cfg->routes */
     uint64_t storm_key;
     bool slot_held; /* holds a concurrency slot of guard */
     bool queued;
@@ -215,6 +222,16 @@ struct lv_req {
     bool wants_html;   /* refusals get the wait page */
     bool up_failed;    /* the upstream failed (connect, reset, bad response) */
     bool up_timed_out; /* the upstream timed out */
+    /* The cache (proxy/cache.c). Every reference here is released when the request ends. */
+    uint8_t cache_mode;           /* lv_cache_mode_t */
+    lv_cache_entry_t *centry;     /* the stored response being sent */
+    lv_cache_reader_t creader;    /* where in its body */
+    uint64_t cache_end;           /* body offset to stop at (range end + 1), UINT64_MAX: all */
+    lv_cache_entry_t *stale;      /* a stale copy to answer with if the origin or guard fails */
+    lv_flight_t *flight;          /* the flight this request follows (waits for) */
+    lv_cache_fill_t *fill;        /* the fill this request leads, until its upstream takes it */
+    lv_link_t cache_link;         /* worker's cache_waiting list */
+    uint64_t cache_wait_until_us; /* followers: give up waiting then */
     char request_id[24];
     uint8_t request_id_len;
     char target_copy[128]; /* for the access log */
@@ -244,9 +261,12 @@ struct lv_worker {
     uint32_t rid_salt;
     lv_rng_t rng; /* Retry-After jitter */
     lv_svc_guard_t *guards[LV_METRICS_MAX_SERVICES];
-    lv_link_t dispatch;    /* guards with slots to hand to queued requests */
-    lv_link_t orphans;     /* upstream connections holding an orphan's slot (idle_link) */
-    uv_timer_t queue_tick; /* expires queued requests while any wait */
+    lv_link_t dispatch;         /* guards with slots to hand to queued requests */
+    lv_link_t orphans;          /* upstream connections holding an orphan's slot (idle_link) */
+    uv_timer_t queue_tick;      /* expires queued requests while any wait */
+    uv_async_t cache_wake;      /* a flight resolved or a stored body grew (any thread) */
+    lv_link_t cache_waiting;    /* requests waiting for a flight or for body bytes */
+    atomic_uint cache_sleepers; /* length of cache_waiting, read by other workers */
     uint32_t n_queued;
     bool loop_busy; /* the loop had under 5 % idle time in the last 100 ms */
     uint32_t ticks;
@@ -274,6 +294,7 @@ struct lv_server {
     lv_storm_t *storm;            /* shared retry-storm table (made for sharing) */
     lv_flags_t *flags;            /* shared flags (atomics) */
     struct lv_cache_store *cache; /* shared response cache (made for sharing); NULL: off */
+    lv_flights_t *flights;        /* shared misses in flight, with cache */
     int *listen_fds;              /* one socket per listener, bound first (resolves port 0) */
     lv_addr_t *bound;             /* the actually bound addresses */
     uint64_t reloads;
@@ -344,6 +365,45 @@ uint32_t lv__admit_retry_after_s(lv_worker_t *w, uint32_t base_ms);
 void lv__forward_refuse(lv_req_t *r, int status, uint32_t retry_after_s);
 void lv__forward_fallback(lv_req_t *r);
 void lv__forward_dispatch(lv_req_t *r);
+
+/* cache.c: the response cache on the request path */
+typedef enum {
+    LV_CACHE_NONE = 0,  /* not served from the cache */
+    LV_CACHE_FOLLOWING, /* waits for another request's response (on cache_waiting) */
+    LV_CACHE_SERVING,   /* sending centry's body */
+    LV_CACHE_STARVED,   /* sending, waits for more body bytes (on cache_waiting) */
+} lv_cache_mode_t;
+typedef enum { LV_STALE_REVALIDATE, LV_STALE_ERROR, LV_STALE_REFUSED } lv_stale_why_t;
+int lv__cache_server_init(lv_server_t *s);
+void lv__cache_server_fini(lv_server_t *s);
+void lv__cache_worker_init(lv_worker_t *w);
+void lv__cache_worker_close(lv_worker_t *w);
+void lv__cache_tick(lv_worker_t *w);
+/* Before the guard: answers from the cache (true: answered or waiting), else the request goes
+ * to the origin, maybe leading a fill (r->fill). */
+bool lv__cache_request(lv_req_t *r, const lv_http_head_t *h, const lv_route_conf_t *route);
+/* Answers with r->stale if it may serve for this reason. */
+bool lv__cache_serve_stale(lv_req_t *r, lv_stale_why_t why);
+/* The leader's conditional headers for the upstream request (its stale copy's validators);
+ * false when it sends none. */
+bool lv__cache_validators(const lv_req_t *r, lv_str_t *etag, lv_str_t *last_modified);
+/* The request goes upstream on u: its fill moves to the connection. */
+void lv__cache_attach(lv_req_t *r, lv_uconn_t *u);
+void lv__cache_client_writable(lv_req_t *r);
+void lv__cache_request_end(lv_req_t *r);
+/* Fill hooks, from the upstream parser callbacks. fill_head may take u->req off the connection
+ * (it is then answered from the cache); it returns 0 or an HTTP error status. */
+int lv__cache_fill_head(lv_uconn_t *u, const lv_http_head_t *h);
+void lv__cache_fill_body(lv_uconn_t *u, const char *p, size_t len);
+void lv__cache_fill_done(lv_uconn_t *u);
+void lv__cache_fill_abort(lv_uconn_t *u);
+
+/* forward.c, for cache.c */
+void lv__forward_origin(lv_req_t *r, const lv_http_head_t *h);
+void lv__forward_finish(lv_req_t *r);
+void lv__forward_detach_upstream(lv_req_t *r);
+/* Queues bytes (in chunk ch, or static with ch NULL) for the client, as they are. */
+int lv__forward_client_bytes(lv_req_t *r, lv_chunk_t *ch, const char *p, size_t len);
 
 /* upstream.c */
 int lv__pools_init(lv_gen_t *g);

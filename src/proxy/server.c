@@ -47,6 +47,20 @@ static void apply_log_level(const lv_config_t *cfg)
         lv_log_set_level((lv_log_level_t)lvl);
 }
 
+/* cache.size, cache.shards and cache.policy shaped the store made at start: a reload keeps
+ * them, in the new snapshot too, so that whoever reads the config sees the values in force. */
+static void keep_cache_store_settings(lv_config_t *cfg, const lv_config_t *running)
+{
+    if (cfg->cache_size == running->cache_size && cfg->cache_shards == running->cache_shards &&
+        cfg->cache_policy == running->cache_policy)
+        return;
+    lv_log_warn("server", "msg=\"cache.size, cache.shards and cache.policy changes need a "
+                          "restart; running values kept\"");
+    cfg->cache_size = running->cache_size;
+    cfg->cache_shards = running->cache_shards;
+    cfg->cache_policy = running->cache_policy;
+}
+
 static void server_reload(lv_server_t *s)
 {
     const char *path = s->cfg->path;
@@ -75,6 +89,7 @@ static void server_reload(lv_server_t *s)
     if (!same_listen || cfg->workers != s->cfg->workers)
         lv_log_warn("server", "msg=\"listen and workers changes need a restart; running values "
                               "kept\"");
+    keep_cache_store_settings(cfg, s->cfg);
     apply_log_level(cfg);
     lv_flags_reload(s->flags, cfg);
     lv_config_unref(s->cfg);
@@ -180,6 +195,8 @@ int lv_server_run(lv_config_t *cfg)
     };
     if (!(s.storm = lv_storm_new(&storm_conf)) || !(s.flags = lv_flags_new(cfg)))
         goto out;
+    if (lv__cache_server_init(&s) < 0)
+        goto out;
     if (lv__server_bind(&s) < 0)
         goto out;
     for (; inited < s.n_workers; inited++)
@@ -210,6 +227,7 @@ int lv_server_run(lv_config_t *cfg)
             .reloads = admin_reloads,
             .draining = admin_draining,
             .flags = s.flags,
+            .cache = s.cache,
         };
         s.admin = lv_admin_start(&loop, &cfg->admin, &src);
         if (!s.admin) {
@@ -260,6 +278,7 @@ out:
         lv_storm_free(s.storm);
     if (s.flags)
         lv_flags_free(s.flags);
+    lv__cache_server_fini(&s);
     lv_config_unref(s.cfg);
     lv_metrics_registry_reset();
     return s.exit_code;

@@ -100,6 +100,8 @@ void lv__uconn_close(lv_uconn_t *u)
     }
     u->state = LV_UCONN_CLOSING;
     u->req = NULL;
+    if (u->fill)
+        lv__cache_fill_abort(u); /* a body cut short is never stored */
     if (u->orphan_guard)
         lv__admit_orphan_done(u, false, false); /* never hold a slot past the connection */
     u->closing_handles = 2;
@@ -157,29 +159,38 @@ void lv__uconn_arm_read_timeout(lv_uconn_t *u)
 static int up_on_head(void *owner, lv_http_head_t *head)
 {
     lv_uconn_t *u = owner;
+    if (u->fill && head->status >= 200) {
+        int rc = lv__cache_fill_head(u, head); /* may answer u->req from the store instead */
+        if (rc)
+            return rc;
+    }
     if (u->req)
         return lv__forward_resp_head(u->req, head);
-    if (!u->orphan)
-        return 502;
-    if (head->status >= 200)
+    if (u->orphan && head->status >= 200)
         lv__admit_orphan_done(u, false, false);
-    return 0;
+    return u->orphan || u->fill ? 0 : 502;
 }
 
 static int up_on_body(void *owner, const char *p, size_t len)
 {
     lv_uconn_t *u = owner;
+    if (u->fill)
+        lv__cache_fill_body(u, p, len);
     if (u->req)
         return lv__forward_resp_body(u->req, u->rchunk, p, len);
-    return u->orphan ? 0 : 502;
+    return u->orphan || u->fill ? 0 : 502;
 }
 
 static int up_on_done(void *owner)
 {
     lv_uconn_t *u = owner;
-    if (u->req)
-        return lv__forward_resp_done(u->req);
-    return u->orphan ? 0 : 502;
+    lv_req_t *r = u->req;
+    bool filling = u->fill != NULL;
+    if (filling)
+        lv__cache_fill_done(u); /* without a request, it gives u back to the pool */
+    if (r)
+        return lv__forward_resp_done(r);
+    return u->orphan || filling ? 0 : 502;
 }
 
 static const lv_http_parser_cbs_t up_cbs = {up_on_head, up_on_body, up_on_done};
@@ -201,7 +212,7 @@ static void uconn_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     (void)buf;
     lv_uconn_t *u = s->data;
-    if (nread > 0 && (u->req || u->orphan)) {
+    if (nread > 0 && (u->req || u->orphan || u->fill)) {
         lv_req_t *r = u->req;
         if (r)
             r->resp_any = true;
@@ -213,7 +224,7 @@ static void uconn_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         if (r && u->req == r)
             lv__forward_flush_client(r);
         /* An orphan whose upstream has answered: nobody wants the rest. */
-        if (u->orphan && !u->orphan_guard && u->state != LV_UCONN_CLOSING) {
+        if (u->orphan && !u->orphan_guard && !u->fill && u->state != LV_UCONN_CLOSING) {
             lv__uconn_close(u);
             res = LV_HTTP_NEED_MORE;
         }

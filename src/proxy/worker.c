@@ -266,6 +266,7 @@ static void worker_tick(uv_timer_t *t)
     w->tick_ns = now_ns;
     w->idle_ns = idle_ns;
     lv__admit_tick(w);
+    lv__cache_tick(w);
     if (w->access_log && ++w->ticks % 10 == 0)
         lv_access_log_flush(w->access_log);
 }
@@ -301,6 +302,7 @@ static void worker_finish(lv_worker_t *w)
     uv_close((uv_handle_t *)&w->tick, NULL);
     uv_close((uv_handle_t *)&w->defer_idle, NULL);
     uv_close((uv_handle_t *)&w->queue_tick, NULL);
+    lv__cache_worker_close(w);
     /* The loop ends once the last upstream connection has closed. */
 }
 
@@ -344,6 +346,7 @@ int lv__worker_init(lv_worker_t *w, lv_server_t *s, uint32_t id)
     w->queue_tick.data = w;
     lv_list_init(&w->dispatch);
     lv_list_init(&w->orphans);
+    lv__cache_worker_init(w);
     lv_rng_seed(&w->rng, ((uint64_t)w->rid_salt << 32) | id);
 
     const lv_config_t *cfg = s->cfg;
@@ -399,6 +402,7 @@ void lv__worker_fini(lv_worker_t *w)
             uv_close((uv_handle_t *)&w->tick, NULL);
             uv_close((uv_handle_t *)&w->defer_idle, NULL);
             uv_close((uv_handle_t *)&w->queue_tick, NULL);
+            lv__cache_worker_close(w);
         }
         uv_run(&w->loop, UV_RUN_DEFAULT);
     }

@@ -4,7 +4,8 @@
 Starts a tiny threaded backend and `levee proxy --listen 127.0.0.1:0 --to <backend>
 --admin 127.0.0.1:0 --workers 2`, reads both bound addresses from levee's log, then checks
 /health, /metrics (Prometheus text format 0.0.4, counters move by exactly N), /status (JSON)
-and the 400/404/405 answers. Skips when the levee binary cannot run `proxy` yet.
+and the 400/404/405 answers; with the cache off (no cache.size), /cache answers 404 and no
+levee_cache_* family is written. Skips when the levee binary cannot run `proxy` yet.
 """
 import http.client
 import http.server
@@ -330,6 +331,26 @@ class AdminTest(unittest.TestCase):
     def test_unknown_path_404(self):
         status, _, _ = admin_get(self.admin_addr, "/nope")
         self.assertEqual(status, 404)
+
+    def test_cache_off_404_and_no_cache_families(self):
+        # `levee proxy` runs without cache.size: the cache is off.
+        status, _, body = admin_get(self.admin_addr, "/cache")
+        self.assertEqual((status, body), (404, b"cache off: set cache.size\n"))
+        conn = http.client.HTTPConnection(*split_addr(self.admin_addr), timeout=5)
+        try:
+            for method, path in (("POST", "/cache/purge?url=http%3A%2F%2Fa.example%2Fx"),
+                                 ("DELETE", "/cache?tag=t")):
+                conn.request(method, path, headers={"Authorization": "Bearer x"})
+                resp = conn.getresponse()
+                resp.read()
+                self.assertEqual(resp.status, 404, "%s %s" % (method, path))
+        finally:
+            conn.close()
+        fams = self.metrics()
+        self.assertEqual([f for f in fams if f.startswith("levee_cache_")], [])
+        status, _, body = admin_get(self.admin_addr, "/status")
+        self.assertEqual(status, 200)
+        self.assertNotIn("cache", json.loads(body))
 
     def test_other_method_405(self):
         conn = http.client.HTTPConnection(*split_addr(self.admin_addr), timeout=5)

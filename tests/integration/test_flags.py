@@ -6,10 +6,16 @@ the fixture backend. Flips flags with PUT and POST, checks the refusals (401 wro
 token, 403 no token configured, 404 unknown service, 400 bad state, 413 big body), then
 restarts levee from the same config and checks that the flag survived (GET /flags, the state
 file, /status, /metrics). Skips while GET /flags answers 404 (the flag table is not wired).
+
+RouteFlags does the same for flags of named routes (routes[].name, routes[].flag): a route
+whose flag is off answers its service's fallback (or 503 without one) while another route of
+the same service still reaches the backend (checked with the backend's own counts); the flag
+flips through the API with the token, survives a reload and a restart (state file).
 """
 
 import json
 import os
+import signal
 import sys
 import unittest
 
@@ -144,6 +150,194 @@ class FlagsApi(lt.LvTestCase):
         self.assertStatus(r, 200)
         self.assertEqual(flag_map(r)["recs"], ("off", True))
         self.assertEqual(flag_map(r)["playback"][0], "on")
+
+
+FALLBACK = "the shop is resting"
+
+
+def route_flags_config(backend, state_file, checkout_path="/shop/checkout"):
+    cfg = {
+        "workers": 2,
+        "listen": ["127.0.0.1:0"],
+        "admin": {"listen": "127.0.0.1:0", "token": TOKEN},
+        "guard": {"state_file": state_file},
+        "services": [
+            {"name": "shop", "upstreams": [backend.hostport],
+             "fallback": {"body": FALLBACK, "status": 200}},
+            {"name": "plain", "upstreams": [backend.hostport]},
+        ],
+        "routes": [
+            {"path": checkout_path, "service": "shop", "name": "checkout", "flag": "off"},
+            {"path": "/shop/", "service": "shop", "name": "shop-pages"},
+            {"path": "/plain/beta", "service": "plain", "name": "beta", "flag": "off"},
+            {"path": "/", "service": "plain"},
+        ],
+    }
+    return lt.to_yaml(cfg) + "\n"
+
+
+def flags_by_name(lv):
+    r = lv.admin("/flags")
+    assert r.status == 200, r
+    return {f["name"]: f for f in r.json()["flags"]}
+
+
+class RouteFlags(lt.LvTestCase):
+    """Flags of named routes, in front of the fixture backend (its /__stats counts what it got).
+    """
+
+    CONFIGURED = (("shop", "on"), ("plain", "on"), ("checkout", "off"), ("shop-pages", "on"),
+                  ("beta", "off"))
+
+    @classmethod
+    def setUpClass(cls):
+        cls.backend = lt.Backend("R")
+        cls.state_file = os.path.join(lt.tmpdir(), "route-flags-state.json")
+        cls.config = route_flags_config(cls.backend, cls.state_file)
+        try:
+            cls.start_levee(lambda: lt.Levee.from_config(cls.config, name="route-flags.yaml"))
+        except Exception:
+            cls.backend.stop()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            cls.stop_levee()
+        finally:
+            cls.backend.stop()
+
+    def setUp(self):
+        super().setUp()
+        for name, st in self.CONFIGURED:
+            self.assertStatus(admin_req(self.levee, "PUT", "/flags/" + name, TOKEN, st), 200)
+        self.backend.reset()
+
+    def get(self, path):
+        return lt.get(self.levee.addr, path)
+
+    def backend_paths(self):
+        return self.backend.stats()["paths"]
+
+    def assert_fallback(self, path):
+        r = self.get(path)
+        self.assertStatus(r, 200, path)
+        self.assertEqual(r.body.decode(), FALLBACK, path)
+        self.assertIsNone(r.header("X-Backend"), path)
+
+    def assert_served(self, path):
+        r = self.get(path)
+        self.assertStatus(r, 200, path)
+        self.assertEqual(r.header("X-Backend"), "R", path)
+
+    def test_route_off_answers_fallback_only_for_that_route(self):
+        before = lt.guard_decisions(self.levee, "shop").get("fallback", 0)
+        for _ in range(3):
+            self.assert_fallback("/shop/checkout/pay")
+        self.assert_served("/shop/cart")
+        self.assert_served("/other")
+        paths = self.backend_paths()
+        self.assertNotIn("/shop/checkout/pay", paths)
+        self.assertEqual(paths.get("/shop/cart"), 1)
+        self.assertEqual(paths.get("/other"), 1)
+        self.assertEqual(self.backend.stats()["requests"], 2)
+        # Route fallbacks count as the service's.
+        self.assertEqual(lt.guard_decisions(self.levee, "shop")["fallback"], before + 3)
+        self.assertEqual(lt.guard_status(self.levee, "shop")["fallback_served"], before + 3)
+
+    def test_route_off_without_fallback_is_503(self):
+        r = self.get("/plain/beta?x=1")
+        self.assertStatus(r, 503)
+        self.assertTrue(r.header("Retry-After"))
+        self.assertIn(b"switched off", r.body)
+        self.assert_served("/plain/other")
+        self.assertNotIn("/plain/beta", self.backend_paths())
+
+    def test_list_has_routes_and_services(self):
+        flags = flags_by_name(self.levee)
+        self.assertEqual(set(flags), {"shop", "plain", "checkout", "shop-pages", "beta"})
+        self.assertEqual(flags["shop"], {"name": "shop", "kind": "service", "service": "shop",
+                                         "state": "on", "overridden": True})
+        self.assertEqual(flags["checkout"], {"name": "checkout", "kind": "route",
+                                             "service": "shop", "state": "off",
+                                             "overridden": True})
+        self.assertEqual(flags["beta"]["service"], "plain")
+        self.assertEqual(flags["shop-pages"]["kind"], "route")
+        r = self.levee.admin("/flags/checkout")
+        self.assertStatus(r, 200)
+        self.assertEqual(r.json()["kind"], "route")
+        self.assertEqual(r.json()["state"], "off")
+        # A service's own flag keeps its first shape.
+        self.assertEqual(self.levee.admin("/flags/shop").json(),
+                         {"service": "shop", "state": "on", "overridden": True})
+
+    def test_flip_route_flag_through_the_api(self):
+        lv = self.levee
+        self.assertStatus(admin_req(lv, "PUT", "/flags/checkout", None, "on"), 401)
+        self.assertStatus(admin_req(lv, "PUT", "/flags/checkout", "wrong", "on"), 401)
+        self.assertStatus(admin_req(lv, "PUT", "/flags/checkout", TOKEN, "sideways"), 400)
+        self.assert_fallback("/shop/checkout")
+        r = admin_req(lv, "PUT", "/flags/checkout", TOKEN, "on")
+        self.assertStatus(r, 200)
+        self.assertEqual(r.json(), {"name": "checkout", "kind": "route", "service": "shop",
+                                    "state": "on", "overridden": True})
+        self.assert_served("/shop/checkout")
+        # Another route of the service off: only that one answers the fallback.
+        r = admin_req(lv, "POST", "/flags/shop-pages?state=off", TOKEN)
+        self.assertStatus(r, 200)
+        self.assert_fallback("/shop/cart")
+        self.assert_served("/shop/checkout")
+        # The service's flag off covers every route of it, whatever the route's flag.
+        self.assertStatus(admin_req(lv, "PUT", "/flags/shop", TOKEN, "off"), 200)
+        self.assert_fallback("/shop/checkout")
+        self.assert_served("/elsewhere")
+        self.assertEqual(self.backend_paths().get("/shop/checkout"), 2)
+        self.assertNotIn("/shop/cart", self.backend_paths())
+        with open(self.state_file) as f:
+            saved = json.load(f)
+        self.assertEqual(saved["routes"]["checkout"], "on")
+        self.assertEqual(saved["routes"]["shop-pages"], "off")
+        self.assertEqual(saved["flags"]["shop"], "off")
+
+    def test_route_override_survives_reload(self):
+        lv = self.levee
+        self.assertStatus(admin_req(lv, "PUT", "/flags/checkout", TOKEN, "on"), 200)
+        # Same name, another path: the override follows the name.
+        with open(lv.config_path, "w") as f:
+            f.write(route_flags_config(self.backend, self.state_file, "/shop/pay"))
+        mark = lv.log_mark()
+        lv.signal(signal.SIGHUP)
+        lv.wait_log(r"comp=server\b.*msg=reloaded\b", 10, start=mark)
+        flags = flags_by_name(lv)
+        self.assertEqual((flags["checkout"]["state"], flags["checkout"]["overridden"]),
+                         ("on", True))
+        try:
+            lt.wait_for(lambda: self.get("/shop/checkout").header("X-Backend") == "R"
+                        and self.get("/shop/pay").header("X-Backend") == "R",
+                        what="both paths served after the reload")
+        finally:
+            with open(lv.config_path, "w") as f:
+                f.write(self.config)
+            mark = lv.log_mark()
+            lv.signal(signal.SIGHUP)
+            lv.wait_log(r"comp=server\b.*msg=reloaded\b", 10, start=mark)
+
+    def test_route_flag_survives_restart(self):
+        self.assertStatus(admin_req(self.levee, "PUT", "/flags/checkout", TOKEN, "on"), 200)
+        self.assertStatus(admin_req(self.levee, "PUT", "/flags/beta", TOKEN, "auto"), 200)
+        with open(self.state_file) as f:
+            saved = json.load(f)
+        self.assertEqual(saved["routes"], {"checkout": "on", "shop-pages": "on", "beta": "auto"})
+        self.levee.stop(check=True)
+        type(self).levee = lt.Levee.from_config(self.config, name="route-flags.yaml")
+        flags = flags_by_name(self.levee)
+        self.assertEqual((flags["checkout"]["state"], flags["checkout"]["overridden"]),
+                         ("on", True))
+        self.assertEqual(flags["beta"]["state"], "auto")
+        self.assertEqual(flags["shop-pages"]["state"], "on")
+        self.assert_served("/shop/checkout")
+        self.assert_served("/plain/beta")  # auto, and no pressure: on
+        self.assertEqual(self.backend_paths().get("/shop/checkout"), 1)
 
 
 class FlagsWithoutToken(lt.LvTestCase):

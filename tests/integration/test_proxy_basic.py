@@ -4,6 +4,7 @@ balancing (round robin, least outstanding), routing by host and path, the admin 
 
 import os
 import re
+import subprocess
 import sys
 import threading
 import time
@@ -266,6 +267,42 @@ class QuickModeProxy(lt.LvTestCase):
         r = self.levee.admin("/status")
         self.assertStatus(r, 200)
         self.assertIsInstance(r.json(), dict)
+
+
+class QuickModeCache(lt.LvTestCase):
+    """levee proxy --cache SIZE turns the response cache on; a bad SIZE exits 2."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.backend = lt.Backend("A")
+        try:
+            cls.start_levee(lambda: lt.Levee.quick([cls.backend], workers=1,
+                                                   extra_args=["--cache", "1MB"]))
+        except Exception:
+            cls.backend.stop()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            cls.stop_levee()
+        finally:
+            cls.backend.stop()
+
+    def test_serves_requests(self):
+        for i in range(2):
+            r = lt.get(self.levee.addr, "/echo?cache=1")
+            self.assertStatus(r, 200, "request %d:" % i)
+            self.assertEqual(r.json()["target"], "/echo?cache=1")
+
+    def test_bad_size_exits_2(self):
+        p = subprocess.run([lt.LEVEE, "proxy", "--listen", "127.0.0.1:0",
+                            "--to", self.backend.hostport, "--cache", "nonsense"],
+                           stdin=subprocess.DEVNULL, capture_output=True, timeout=20,
+                           env=lt.asan_env())
+        err = p.stderr.decode()
+        self.assertEqual(p.returncode, 2, err)
+        self.assertEqual(err, 'levee proxy: --cache: "nonsense" is not a size like 256MB\n')
 
 
 class RoundRobin(lt.LvTestCase):

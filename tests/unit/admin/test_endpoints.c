@@ -1,6 +1,7 @@
 /* tests/unit/admin/test_endpoints.c: the admin answers (status codes, /status JSON, /health
- * while draining, /flags reads and token-checked writes) built from a hand-made config and
- * shards, without sockets. */
+ * while draining, /flags reads and token-checked writes, /cache JSON, the levee_cache_* families
+ * and token-checked purges against a real cache store) built from a hand-made config and shards,
+ * without sockets. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +15,8 @@
 #include <unistd.h>
 
 #include "admin/endpoints.h"
+#include "cache/key.h"
+#include "cache/store.h"
 #include "core/common.h"
 #include "core/log.h"
 
@@ -249,15 +252,50 @@ static void test_lv__admin_route_flags_list(void **state)
     lv__admin_reply_t r = route(f, HTTP_GET, "/flags");
     assert_int_equal(r.status, 200);
     assert_string_equal(r.content_type, "application/json");
-    assert_string_equal(r.body, "{\"flags\":[{\"service\":\"play\\\"back\",\"state\":\"on\","
-                                "\"overridden\":false},{\"service\":\"recs\",\"state\":\"auto\","
-                                "\"overridden\":false}]}\n");
+    assert_string_equal(r.body,
+                        "{\"flags\":[{\"name\":\"play\\\"back\",\"kind\":\"service\","
+                        "\"service\":\"play\\\"back\",\"state\":\"on\",\"overridden\":false},"
+                        "{\"name\":\"recs\",\"kind\":\"service\",\"service\":\"recs\","
+                        "\"state\":\"auto\",\"overridden\":false}]}\n");
     free(r.body);
     r = route(f, HTTP_GET, "/flags/recs");
     assert_int_equal(r.status, 200);
     assert_string_equal(r.body, "{\"service\":\"recs\",\"state\":\"auto\",\"overridden\":false}\n");
     free(r.body);
     assert_int_equal(status_of(f, HTTP_GET, "/flags/ghost", NULL, NULL), 404);
+}
+
+static void test_lv__admin_route_flags_of_routes(void **state)
+{
+    fake_t *f = *state;
+    lv_route_conf_t routes[2] = {
+        {.path_prefix = "/recs/checkout", .service = 1, .name = "checkout", .flag = LV_FLAG_OFF},
+        {.path_prefix = "/", .service = 0},
+    };
+    f->cfg.routes = routes;
+    f->cfg.n_routes = 2;
+    lv_flags_free(f->flags);
+    f->flags = f->src.flags = lv_flags_new(&f->cfg);
+    lv__admin_reply_t r = route(f, HTTP_GET, "/flags");
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, ",{\"name\":\"checkout\",\"kind\":\"route\",\"service\":"
+                                   "\"recs\",\"state\":\"off\",\"overridden\":false}]}\n"));
+    free(r.body);
+    r = route(f, HTTP_GET, "/flags/checkout");
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "{\"name\":\"checkout\",\"kind\":\"route\",\"service\":\"recs\","
+                                "\"state\":\"off\",\"overridden\":false}\n");
+    free(r.body);
+    r = route_full(f, HTTP_PUT, "/flags/checkout", "Bearer s3cret", "on");
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "{\"name\":\"checkout\",\"kind\":\"route\",\"service\":\"recs\","
+                                "\"state\":\"on\",\"overridden\":true}\n");
+    free(r.body);
+    assert_int_equal(lv_flags_get(f->flags, (int)routes[0].flag_slot), LV_FLAG_ON);
+    assert_int_equal(status_of(f, HTTP_PUT, "/flags/checkout", NULL, "off"), 401);
+    assert_int_equal(lv_flags_get(f->flags, (int)routes[0].flag_slot), LV_FLAG_ON);
+    f->cfg.routes = NULL;
+    f->cfg.n_routes = 0;
 }
 
 static void test_lv__admin_route_flags_without_table_404(void **state)
@@ -278,7 +316,7 @@ static void test_lv__admin_route_flag_put_sets_flag(void **state)
     free(r.body);
     assert_int_equal(lv_flags_get(f->flags, lv_flags_find(f->flags, "recs")), LV_FLAG_OFF);
     r = route(f, HTTP_GET, "/flags");
-    assert_non_null(strstr(r.body, "{\"service\":\"recs\",\"state\":\"off\",\"overridden\":true}"));
+    assert_non_null(strstr(r.body, "\"service\":\"recs\",\"state\":\"off\",\"overridden\":true}"));
     free(r.body);
     /* Scheme is case-insensitive; surrounding whitespace is not part of the token. */
     assert_int_equal(status_of(f, HTTP_PUT, "/flags/recs", " bearer   s3cret ", "on"), 200);
@@ -406,6 +444,498 @@ static void test_lv__admin_metrics_text_flag_gauge(void **state)
     free(text);
 }
 
+/* ---- the cache ---- */
+
+static int setup_cache(void **state)
+{
+    setup(state);
+    fake_t *f = *state;
+    lv_cache_store_conf_t conf = {.max_bytes = 1 << 20, .shards = 4};
+    f->src.cache = lv_cache_store_new(&conf);
+    assert_non_null(f->src.cache);
+    return 0;
+}
+
+static int teardown_cache(void **state)
+{
+    fake_t *f = *state;
+    lv_cache_store_free(f->src.cache);
+    return teardown(state);
+}
+
+/* The key of host + target, as the request path builds it, followed by `variant` (an extra-part
+ * or Vary suffix such as "\x1eX\x1e" or "\x1fgzip"; may be ""). Returns its length. */
+static size_t key_of(char *buf, size_t cap, const char *host, const char *target,
+                     const char *variant)
+{
+    int n = lv_cache_key_primary(buf, cap, (lv_str_t){host, strlen(host)},
+                                 (lv_str_t){target, strlen(target)});
+    assert_true(n > 0);
+    size_t len = (size_t)n + strlen(variant);
+    assert_true(len < cap);
+    memcpy(buf + n, variant, strlen(variant) + 1);
+    return len;
+}
+
+/* Stores a complete entry under host + target + variant, with an optional tag. */
+static void store_put(fake_t *f, const char *host, const char *target, const char *variant,
+                      const char *tag)
+{
+    char key[LV_CACHE_KEY_MAX];
+    size_t klen = key_of(key, sizeof key, host, target, variant);
+    lv_str_t tags[1] = {{tag, tag ? strlen(tag) : 0}};
+    lv_cache_entry_spec_t spec = {.key = {key, klen},
+                                  .head = LV_STR("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n"),
+                                  .meta = LV_STR("meta"),
+                                  .tags = tag ? tags : NULL,
+                                  .ntags = tag ? 1 : 0};
+    lv_cache_entry_t *e = lv_cache_entry_new(f->src.cache, &spec);
+    assert_non_null(e);
+    assert_int_equal(lv_cache_store_insert(f->src.cache, e), 0);
+    assert_int_equal(lv_cache_entry_append(e, "ok", 2), 0);
+    lv_cache_entry_finish(e);
+    lv_cache_entry_unref(e);
+}
+
+/* Whether host + target + variant is stored (counts a store lookup; the shard counters that
+ * /cache reports are not touched). */
+static bool stored(fake_t *f, const char *host, const char *target, const char *variant)
+{
+    char key[LV_CACHE_KEY_MAX];
+    size_t klen = key_of(key, sizeof key, host, target, variant);
+    lv_cache_entry_t *e = lv_cache_store_lookup(f->src.cache, key, klen);
+    lv_cache_entry_unref(e);
+    return e != NULL;
+}
+
+static uint64_t store_entries(fake_t *f)
+{
+    lv_cache_stats_t st;
+    lv_cache_store_stats(f->src.cache, &st);
+    return st.entries;
+}
+
+/* A purge with the right token; returns the reply (body checked to be {"purged":N}). */
+static lv__admin_reply_t purge(fake_t *f, uint8_t method, const char *target)
+{
+    return route_full(f, method, target, "Bearer s3cret", NULL);
+}
+
+static void assert_purged(fake_t *f, uint8_t method, const char *target, unsigned n)
+{
+    lv__admin_reply_t r = purge(f, method, target);
+    char expected[32];
+    snprintf(expected, sizeof expected, "{\"purged\":%u}\n", n);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.content_type, "application/json");
+    assert_string_equal(r.body, expected);
+    free(r.body);
+}
+
+static void test_lv__admin_route_cache_json(void **state)
+{
+    fake_t *f = *state;
+    store_put(f, "a.example", "/1", "", NULL);
+    store_put(f, "a.example", "/2", "", NULL);
+    store_put(f, "a.example", "/3", "", NULL);
+    assert_int_equal(lv_cache_store_purge_key(f->src.cache, "a.example/3", 11), 0);
+    lv_cache_metrics_t *c0 = &f->shards[0]->cache, *c1 = &f->shards[1]->cache;
+    lv_counter_add(&c0->hits, 2);
+    lv_counter_add(&c1->hits, 1);
+    lv_counter_add(&c1->misses, 1);
+    lv_counter_add(&c0->passes, 50); /* not part of the ratio */
+    lv_counter_add(&c0->stale_swr, 1);
+    lv_counter_add(&c1->stale_error, 2);
+    lv_counter_add(&c0->stale_refused, 3);
+    lv_counter_add(&c1->coalesced, 4);
+    lv_cache_stats_t st;
+    lv_cache_store_stats(f->src.cache, &st);
+    assert_int_equal(st.entries, 2);
+
+    lv__admin_reply_t r = route(f, HTTP_GET, "/cache");
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.content_type, "application/json");
+    char expected[512];
+    snprintf(expected, sizeof expected,
+             "{\"max_bytes\":%llu,\"bytes\":%llu,\"entries\":2,\"hits\":3,\"misses\":1,"
+             "\"hit_ratio\":0.75,\"stale_served\":{\"swr\":1,\"error\":2,\"refused\":3},"
+             "\"coalesced\":4,\"evictions\":0,\"purged\":1}\n",
+             (unsigned long long)st.max_bytes, (unsigned long long)st.bytes);
+    assert_string_equal(r.body, expected);
+    assert_true(st.max_bytes == 1 << 20 && st.bytes > 0);
+    free(r.body);
+    /* The query string does not matter to a read. */
+    r = route(f, HTTP_GET, "/cache?pretty=1");
+    assert_string_equal(r.body, expected);
+    free(r.body);
+}
+
+static void test_lv__admin_route_cache_json_empty_ratio_zero(void **state)
+{
+    fake_t *f = *state;
+    lv__admin_reply_t r = route(f, HTTP_GET, "/cache");
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "\"entries\":0,\"hits\":0,\"misses\":0,\"hit_ratio\":0,"));
+    free(r.body);
+    lv_counter_add(&f->shards[1]->cache.misses, 3);
+    r = route(f, HTTP_GET, "/cache");
+    assert_non_null(strstr(r.body, "\"hits\":0,\"misses\":3,\"hit_ratio\":0,"));
+    free(r.body);
+    lv_counter_add(&f->shards[0]->cache.hits, 1);
+    r = route(f, HTTP_GET, "/cache");
+    assert_non_null(strstr(r.body, "\"hits\":1,\"misses\":3,\"hit_ratio\":0.25,"));
+    free(r.body);
+}
+
+static void test_lv__admin_route_cache_off_404(void **state)
+{
+    fake_t *f = *state; /* plain setup: no store */
+    assert_null(f->src.cache);
+    lv__admin_reply_t r = route(f, HTTP_GET, "/cache");
+    assert_int_equal(r.status, 404);
+    assert_string_equal(r.body, "cache off: set cache.size\n");
+    free(r.body);
+    assert_int_equal(status_of(f, HTTP_POST, "/cache/purge?url=a.example/x", "Bearer s3cret", NULL),
+                     404);
+    assert_int_equal(status_of(f, HTTP_DELETE, "/cache?tag=x", "Bearer s3cret", NULL), 404);
+    assert_int_equal(status_of(f, HTTP_GET, "/cache/purge", NULL, NULL), 404);
+    /* Other paths under /cache are not endpoints, on or off. */
+    assert_int_equal(status_of(f, HTTP_GET, "/cache/", NULL, NULL), 404);
+    assert_int_equal(status_of(f, HTTP_GET, "/cachex", NULL, NULL), 404);
+}
+
+static void test_lv__admin_route_cache_other_method_405(void **state)
+{
+    fake_t *f = *state;
+    const uint8_t on_cache[] = {HTTP_PUT, HTTP_POST, HTTP_HEAD, HTTP_PATCH};
+    for (size_t i = 0; i < LV_ARRAY_LEN(on_cache); i++) {
+        lv__admin_reply_t r = route_full(f, on_cache[i], "/cache", "Bearer s3cret", NULL);
+        assert_int_equal(r.status, 405);
+        assert_string_equal(r.allow, "GET, DELETE");
+        free(r.body);
+    }
+    const uint8_t on_purge[] = {HTTP_GET, HTTP_PUT, HTTP_DELETE};
+    for (size_t i = 0; i < LV_ARRAY_LEN(on_purge); i++) {
+        lv__admin_reply_t r =
+            route_full(f, on_purge[i], "/cache/purge?url=a.example/x", "Bearer s3cret", NULL);
+        assert_int_equal(r.status, 405);
+        assert_string_equal(r.allow, "POST");
+        free(r.body);
+    }
+}
+
+static void test_lv__admin_metrics_text_cache_families(void **state)
+{
+    fake_t *f = *state;
+    store_put(f, "a.example", "/1", "", NULL);
+    store_put(f, "a.example", "/2", "", NULL);
+    assert_int_equal(lv_cache_store_purge_key(f->src.cache, "a.example/2", 11), 0);
+    lv_cache_metrics_t *c0 = &f->shards[0]->cache, *c1 = &f->shards[1]->cache;
+    lv_counter_add(&c0->hits, 10);
+    lv_counter_add(&c1->hits, 1);
+    lv_counter_add(&c0->misses, 2);
+    lv_counter_add(&c1->passes, 3);
+    lv_counter_add(&c0->stale_swr, 4);
+    lv_counter_add(&c1->stale_error, 5);
+    lv_counter_add(&c0->stale_refused, 6);
+    lv_counter_add(&c1->coalesced, 7);
+    lv_counter_add(&c0->not_modified, 8);
+    lv_counter_add(&c1->coalesce_timeouts, 9);
+    lv_counter_add(&c0->revalidations, 12);
+    lv_counter_add(&c1->revalidated, 11);
+    lv_counter_add(&c0->stored, 13);
+    lv_counter_add(&c1->not_stored, 14);
+    lv_cache_stats_t st;
+    lv_cache_store_stats(f->src.cache, &st);
+
+    size_t len = 0;
+    char *text = lv__admin_metrics_text(&f->src, &len);
+    assert_non_null(text);
+    assert_int_equal(strlen(text), len);
+    assert_non_null(strstr(text, "# TYPE levee_cache_requests_total counter\n"
+                                 "levee_cache_requests_total{result=\"hit\"} 11\n"
+                                 "levee_cache_requests_total{result=\"miss\"} 2\n"
+                                 "levee_cache_requests_total{result=\"pass\"} 3\n"
+                                 "levee_cache_requests_total{result=\"stale_swr\"} 4\n"
+                                 "levee_cache_requests_total{result=\"stale_error\"} 5\n"
+                                 "levee_cache_requests_total{result=\"stale_refused\"} 6\n"
+                                 "levee_cache_requests_total{result=\"coalesced\"} 7\n"
+                                 "levee_cache_requests_total{result=\"not_modified\"} 8\n"));
+    assert_non_null(strstr(text, "# TYPE levee_cache_coalesce_timeouts_total counter\n"
+                                 "levee_cache_coalesce_timeouts_total 9\n"));
+    assert_non_null(strstr(text, "# TYPE levee_cache_revalidations_total counter\n"
+                                 "levee_cache_revalidations_total{result=\"sent\"} 12\n"
+                                 "levee_cache_revalidations_total{result=\"not_modified\"} 11\n"));
+    assert_non_null(strstr(text, "# TYPE levee_cache_responses_total counter\n"
+                                 "levee_cache_responses_total{result=\"stored\"} 13\n"
+                                 "levee_cache_responses_total{result=\"not_stored\"} 14\n"));
+    char line[128];
+    snprintf(line, sizeof line, "# TYPE levee_cache_bytes gauge\nlevee_cache_bytes %llu\n",
+             (unsigned long long)st.bytes);
+    assert_non_null(strstr(text, line));
+    assert_non_null(strstr(text, "# TYPE levee_cache_entries gauge\nlevee_cache_entries 1\n"));
+    assert_non_null(
+        strstr(text, "# TYPE levee_cache_max_bytes gauge\nlevee_cache_max_bytes 1048576\n"));
+    assert_non_null(strstr(text, "# TYPE levee_cache_evictions_total counter\n"
+                                 "levee_cache_evictions_total 0\n"));
+    assert_non_null(
+        strstr(text, "# TYPE levee_cache_purged_total counter\nlevee_cache_purged_total 1\n"));
+    assert_non_null(strstr(text, "# TYPE levee_cache_rejected_total counter\n"
+                                 "levee_cache_rejected_total 0\n"));
+    /* Every family has its HELP line right before its TYPE line. */
+    const char *families[] = {"requests_total",
+                              "coalesce_timeouts_total",
+                              "revalidations_total",
+                              "responses_total",
+                              "entries",
+                              "bytes",
+                              "max_bytes",
+                              "evictions_total",
+                              "purged_total",
+                              "rejected_total"};
+    for (size_t i = 0; i < LV_ARRAY_LEN(families); i++) {
+        snprintf(line, sizeof line, "# HELP levee_cache_%s ", families[i]);
+        const char *help = strstr(text, line);
+        assert_non_null(help);
+        snprintf(line, sizeof line, "\n# TYPE levee_cache_%s ", families[i]);
+        assert_ptr_equal(strchr(help, '\n'), strstr(help, line));
+    }
+    free(text);
+}
+
+static void test_lv__admin_metrics_text_cache_off_no_families(void **state)
+{
+    fake_t *f = *state; /* plain setup: no store */
+    lv_counter_add(&f->shards[0]->cache.hits, 1);
+    size_t len = 0;
+    char *text = lv__admin_metrics_text(&f->src, &len);
+    assert_non_null(text);
+    assert_null(strstr(text, "levee_cache_"));
+    free(text);
+}
+
+static void test_lv__admin_status_json_cache_section(void **state)
+{
+    fake_t *f = *state;
+    store_put(f, "a.example", "/1", "", NULL);
+    lv_counter_add(&f->shards[0]->cache.hits, 2);
+    lv_counter_add(&f->shards[1]->cache.misses, 1);
+    lv_cache_stats_t st;
+    lv_cache_store_stats(f->src.cache, &st);
+    lv__admin_reply_t r = route(f, HTTP_GET, "/status");
+    assert_int_equal(r.status, 200);
+    char expected[256];
+    snprintf(expected, sizeof expected,
+             "}}],\"cache\":{\"max_bytes\":1048576,\"bytes\":%llu,\"entries\":1,"
+             "\"hit_ratio\":0.666667}}\n",
+             (unsigned long long)st.bytes);
+    size_t n = strlen(expected);
+    assert_true(r.body_len > n);
+    assert_string_equal(r.body + r.body_len - n, expected);
+    free(r.body);
+}
+
+static void test_lv__admin_status_json_cache_off_no_section(void **state)
+{
+    fake_t *f = *state; /* plain setup: no store */
+    lv__admin_reply_t r = route(f, HTTP_GET, "/status");
+    assert_null(strstr(r.body, "\"cache\""));
+    free(r.body);
+}
+
+static void test_lv__admin_route_cache_purge_url_and_variants(void **state)
+{
+    fake_t *f = *state;
+    store_put(f, "a.example", "/a", "", NULL);
+    store_put(f, "a.example", "/a",
+              "\x1e"
+              "fr\x1e",
+              NULL);
+    store_put(f, "a.example", "/a",
+              "\x1e"
+              "de\x1e"
+              "\x1fgzip",
+              NULL);
+    store_put(f, "a.example", "/a",
+              "\x1f"
+              "br",
+              NULL);
+    store_put(f, "a.example", "/ab", "", NULL);    /* a sibling, not a variant */
+    store_put(f, "a.example", "/a/b", "", NULL);   /* below it, not a variant */
+    store_put(f, "a.example", "/a?x=1", "", NULL); /* another URL */
+    store_put(f, "b.example", "/a", "", NULL);     /* another host */
+    /* Scheme dropped, host lower-cased, the value percent-decoded. */
+    assert_purged(f, HTTP_POST, "/cache/purge?url=http%3A%2F%2FA.Example%2Fa", 4);
+    assert_false(stored(f, "a.example", "/a", ""));
+    assert_false(stored(f, "a.example", "/a",
+                        "\x1e"
+                        "fr\x1e"));
+    assert_false(stored(f, "a.example", "/a",
+                        "\x1e"
+                        "de\x1e"
+                        "\x1fgzip"));
+    assert_false(stored(f, "a.example", "/a",
+                        "\x1f"
+                        "br"));
+    assert_true(stored(f, "a.example", "/ab", ""));
+    assert_true(stored(f, "a.example", "/a/b", ""));
+    assert_true(stored(f, "a.example", "/a?x=1", ""));
+    assert_true(stored(f, "b.example", "/a", ""));
+    assert_int_equal(store_entries(f), 4);
+    /* Again: nothing left to purge is not an error. */
+    assert_purged(f, HTTP_POST, "/cache/purge?url=a.example/a", 0);
+    /* A query inside the URL: encoded, or plain as long as it has no '&'. */
+    assert_purged(f, HTTP_POST, "/cache/purge?url=https://a.example/a?x=1", 1);
+    store_put(f, "a.example", "/a?x=1&y=2", "", NULL);
+    assert_purged(f, HTTP_POST, "/cache/purge?url=a.example%2Fa%3Fx%3D1%26y%3D2", 1);
+    /* The same as DELETE /cache. */
+    assert_purged(f, HTTP_DELETE, "/cache?url=b.example/a", 1);
+    assert_int_equal(store_entries(f), 2);
+    /* A '+' is a '+' (a URL, not a form field); %2B too. */
+    store_put(f, "a.example", "/s?q=a+b", "", NULL);
+    assert_purged(f, HTTP_POST, "/cache/purge?url=a.example/s%3Fq%3Da+b", 1);
+    store_put(f, "a.example", "/s?q=a+b", "", NULL);
+    assert_purged(f, HTTP_POST, "/cache/purge?url=a.example/s%3fq%3da%2bb", 1);
+    /* Empty segments are ignored. */
+    assert_purged(f, HTTP_POST, "/cache/purge?&url=a.example/ab&", 1);
+}
+
+static void test_lv__admin_route_cache_purge_prefix(void **state)
+{
+    fake_t *f = *state;
+    store_put(f, "a.example", "/api/1", "", NULL);
+    store_put(f, "a.example", "/api/2?x=y",
+              "\x1f"
+              "gzip",
+              NULL);
+    store_put(f, "a.example", "/api/", "", NULL);
+    store_put(f, "a.example", "/apix", "", NULL);
+    store_put(f, "a.example", "/", "", NULL);
+    store_put(f, "b.example", "/api/1", "", NULL);
+    assert_purged(f, HTTP_POST, "/cache/purge?prefix=http%3A%2F%2Fa.example%2Fapi%2F", 3);
+    assert_false(stored(f, "a.example", "/api/1", ""));
+    assert_false(stored(f, "a.example", "/api/2?x=y",
+                        "\x1f"
+                        "gzip"));
+    assert_false(stored(f, "a.example", "/api/", ""));
+    assert_true(stored(f, "a.example", "/apix", ""));
+    assert_true(stored(f, "b.example", "/api/1", ""));
+    /* A whole host: "host/" (a bare host is refused: it would also match longer host names). */
+    assert_int_equal(
+        status_of(f, HTTP_POST, "/cache/purge?prefix=a.example", "Bearer s3cret", NULL), 400);
+    assert_purged(f, HTTP_DELETE, "/cache?prefix=A.EXAMPLE/", 2);
+    assert_true(stored(f, "b.example", "/api/1", ""));
+    assert_int_equal(store_entries(f), 1);
+}
+
+static void test_lv__admin_route_cache_purge_tag(void **state)
+{
+    fake_t *f = *state;
+    store_put(f, "a.example", "/match/1", "", "match 1");
+    store_put(f, "a.example", "/match/1/score",
+              "\x1f"
+              "gzip",
+              "match 1");
+    store_put(f, "b.example", "/m1", "", "match 1");
+    store_put(f, "a.example", "/match/10", "", "match 10");
+    store_put(f, "a.example", "/home", "", NULL);
+    assert_purged(f, HTTP_POST, "/cache/purge?tag=match%201", 3);
+    assert_true(stored(f, "a.example", "/match/10", ""));
+    assert_true(stored(f, "a.example", "/home", ""));
+    assert_purged(f, HTTP_POST, "/cache/purge?tag=match", 0); /* exact bytes, not a prefix */
+    assert_purged(f, HTTP_DELETE, "/cache?tag=match%2010", 1);
+    assert_int_equal(store_entries(f), 1);
+}
+
+static void test_lv__admin_route_cache_purge_token_401_403(void **state)
+{
+    fake_t *f = *state;
+    store_put(f, "a.example", "/a", "", "t");
+    const char *targets[] = {"/cache/purge?url=a.example/a", "/cache/purge?tag=t",
+                             "/cache/purge?prefix=a.example/", "/cache/purge",
+                             "/cache/purge?bogus=1"};
+    for (size_t i = 0; i < LV_ARRAY_LEN(targets); i++) {
+        const char *bad[] = {NULL, "", "Bearer", "Bearer s3cre", "Basic s3cret", "s3cret"};
+        for (size_t j = 0; j < LV_ARRAY_LEN(bad); j++) {
+            lv__admin_reply_t r = route_full(f, HTTP_POST, targets[i], bad[j], NULL);
+            assert_int_equal(r.status, 401);
+            assert_true(r.www_authenticate);
+            free(r.body);
+        }
+        assert_int_equal(status_of(f, HTTP_DELETE, "/cache?url=a.example/a", NULL, NULL), 401);
+    }
+    /* A duplicated or overlong header never matches. */
+    lv__admin_request_t req = {.method = HTTP_POST,
+                               .target = "/cache/purge?tag=t",
+                               .target_len = strlen("/cache/purge?tag=t"),
+                               .authorization = "Bearer s3cret",
+                               .authorization_len = 13,
+                               .authorization_bad = true};
+    lv__admin_reply_t r;
+    assert_int_equal(lv__admin_route(&f->src, 0, &req, &r), 0);
+    assert_int_equal(r.status, 401);
+    free(r.body);
+    /* No token configured: writes are off. */
+    f->cfg.admin_token = NULL;
+    r = route_full(f, HTTP_POST, "/cache/purge?tag=t", "Bearer s3cret", NULL);
+    assert_int_equal(r.status, 403);
+    assert_string_equal(r.body, "writes disabled: set admin.token\n");
+    free(r.body);
+    f->cfg.admin_token = "";
+    assert_int_equal(status_of(f, HTTP_DELETE, "/cache?tag=t", "Bearer ", NULL), 403);
+    assert_true(stored(f, "a.example", "/a", ""));
+    /* Reads need no token. */
+    assert_int_equal(status_of(f, HTTP_GET, "/cache", NULL, NULL), 200);
+}
+
+static void test_lv__admin_route_cache_purge_bad_params_400(void **state)
+{
+    fake_t *f = *state;
+    store_put(f, "a.example", "/a", "", "t");
+    char too_long[LV_CACHE_KEY_MAX + 64];
+    int n = snprintf(too_long, sizeof too_long, "/cache/purge?url=a.example/");
+    memset(too_long + n, 'x', sizeof too_long - (size_t)n - 1);
+    too_long[sizeof too_long - 1] = '\0';
+    const struct {
+        const char *target, *message;
+    } cases[] = {
+        {"/cache/purge", "missing parameter"},
+        {"/cache/purge?", "missing parameter"},
+        {"/cache/purge?&&", "missing parameter"},
+        {"/cache?", "missing parameter"},
+        {"/cache/purge?url=", "empty value"},
+        {"/cache/purge?url", "empty value"},
+        {"/cache/purge?tag=", "empty value"},
+        {"/cache/purge?URL=a.example/a", "unknown parameter"},
+        {"/cache/purge?path=/a", "unknown parameter"},
+        {"/cache/purge?url=a.example/a?x=1&y=2", "unknown parameter"}, /* '&' not encoded */
+        {"/cache/purge?url=a.example/a&tag=t", "exactly one"},
+        {"/cache/purge?url=a.example/a&url=a.example/b", "exactly one"},
+        {"/cache/purge?tag=t&prefix=a.example/", "exactly one"},
+        {"/cache/purge?url=a.example%2", "bad percent-encoding"},
+        {"/cache/purge?url=a.example%", "bad percent-encoding"},
+        {"/cache/purge?url=a.example%zz/a", "bad percent-encoding"},
+        {"/cache/purge?tag=%g1", "bad percent-encoding"},
+        {"/cache/purge?url=a.example", "bad url"}, /* no path */
+        {"/cache/purge?url=http://a.example", "bad url"},
+        {"/cache/purge?url=/a", "bad url"},              /* no host */
+        {"/cache/purge?url=a.example/a%20b", "bad url"}, /* a space */
+        {"/cache/purge?url=a.example/a%00", "bad url"},  /* a control byte */
+        {"/cache/purge?prefix=http://", "bad url"},
+        {too_long, "too long"},
+    };
+    for (size_t i = 0; i < LV_ARRAY_LEN(cases); i++) {
+        uint8_t method = strncmp(cases[i].target, "/cache?", 7) == 0 ? HTTP_DELETE : HTTP_POST;
+        lv__admin_reply_t r = purge(f, method, cases[i].target);
+        if (r.status != 400 || strstr(r.body, cases[i].message) == NULL)
+            fail_msg("%s: %d %s", cases[i].target, r.status, r.body);
+        assert_string_equal(r.content_type, "text/plain; charset=utf-8");
+        free(r.body);
+    }
+    assert_true(stored(f, "a.example", "/a", ""));
+    assert_int_equal(store_entries(f), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -417,6 +947,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_lv__admin_status_json_fields, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lv__admin_status_json_without_config, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lv__admin_route_flags_list, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lv__admin_route_flags_of_routes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lv__admin_route_flags_without_table_404, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_lv__admin_route_flag_put_sets_flag, setup, teardown),
@@ -434,6 +965,31 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_lv__admin_route_flag_state_file_unwritable_500, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_lv__admin_metrics_text_flag_gauge, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lv__admin_route_cache_json, setup_cache,
+                                        teardown_cache),
+        cmocka_unit_test_setup_teardown(test_lv__admin_route_cache_json_empty_ratio_zero,
+                                        setup_cache, teardown_cache),
+        cmocka_unit_test_setup_teardown(test_lv__admin_route_cache_off_404, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lv__admin_route_cache_other_method_405, setup_cache,
+                                        teardown_cache),
+        cmocka_unit_test_setup_teardown(test_lv__admin_metrics_text_cache_families, setup_cache,
+                                        teardown_cache),
+        cmocka_unit_test_setup_teardown(test_lv__admin_metrics_text_cache_off_no_families, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_lv__admin_status_json_cache_section, setup_cache,
+                                        teardown_cache),
+        cmocka_unit_test_setup_teardown(test_lv__admin_status_json_cache_off_no_section, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_lv__admin_route_cache_purge_url_and_variants,
+                                        setup_cache, teardown_cache),
+        cmocka_unit_test_setup_teardown(test_lv__admin_route_cache_purge_prefix, setup_cache,
+                                        teardown_cache),
+        cmocka_unit_test_setup_teardown(test_lv__admin_route_cache_purge_tag, setup_cache,
+                                        teardown_cache),
+        cmocka_unit_test_setup_teardown(test_lv__admin_route_cache_purge_token_401_403, setup_cache,
+                                        teardown_cache),
+        cmocka_unit_test_setup_teardown(test_lv__admin_route_cache_purge_bad_params_400,
+                                        setup_cache, teardown_cache),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

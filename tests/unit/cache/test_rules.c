@@ -329,7 +329,7 @@ static void test_request_policy_table(void **state)
 typedef struct store_case {
     const char *req;
     const char *resp;
-    lv_cache_store_t verdict;
+    lv_cache_verdict_t verdict;
     uint64_t lifetime;
     uint32_t flags; /* LV_CACHE_M_* that must be set */
 } store_case_t;
@@ -455,10 +455,10 @@ static void test_storable_table(void **state)
     for (size_t i = 0; i < LV_ARRAY_LEN(store_cases); i++) {
         const store_case_t *c = &store_cases[i];
         lv_cache_meta_t m;
-        lv_cache_store_t v = lv_cache_storable(REQ(c->req), RESP(c->resp), D, D, &m);
+        lv_cache_verdict_t v = lv_cache_storable(REQ(c->req), RESP(c->resp), D, D, &m);
         if (v != c->verdict || m.freshness_lifetime_s != c->lifetime ||
             (m.flags & c->flags) != c->flags)
-            print_error("case %zu: %s life %llu flags %#x\n%s\n", i, lv_cache_store_name(v),
+            print_error("case %zu: %s life %llu flags %#x\n%s\n", i, lv_cache_verdict_name(v),
                         (unsigned long long)m.freshness_lifetime_s, m.flags, c->resp);
         assert_int_equal(v, c->verdict);
         assert_int_equal(m.freshness_lifetime_s, c->lifetime);
@@ -492,7 +492,7 @@ static void test_storable_fills_meta(void **state)
     assert_true(LV_HTTP_IEQ(m.vary[0], "accept-encoding"));
     assert_true(LV_HTTP_IEQ(m.vary[1], "accept-language"));
     assert_true(LV_HTTP_IEQ(m.vary[2], "x-segment"));
-    assert_string_equal(lv_cache_store_name(LV_CACHE_NS_SET_COOKIE), "set-cookie");
+    assert_string_equal(lv_cache_verdict_name(LV_CACHE_NS_SET_COOKIE), "set-cookie");
 }
 
 /* ---- Age (RFC 9111 4.2.3) ---- */
@@ -620,7 +620,7 @@ static void test_freshness_table(void **state)
         lv_cache_meta_t m;
         lv_cache_req_t rq;
         const lv_http_head_t *rqh = REQ(req);
-        lv_cache_store_t v = lv_cache_storable(rqh, RESP(resp), D, D, &m);
+        lv_cache_verdict_t v = lv_cache_storable(rqh, RESP(resp), D, D, &m);
         assert_int_equal(v, LV_CACHE_STORE);
         lv_cache_request_policy(rqh, &rq);
         lv_cache_fresh_t f = lv_cache_freshness(&m, D + c->age, c->req_cc ? &rq.cc : NULL);
@@ -845,7 +845,7 @@ static void test_garbage_never_crashes(void **state)
             (void)lv_cache_date_parse(hdrs[i].value, &t);
             (void)lv_cache_etag_weak_eq(hdrs[i].value, hdrs[0].value);
         }
-        lv_cache_store_t v = lv_cache_storable(&h, &h, D, D + rnd() % 5, &m);
+        lv_cache_verdict_t v = lv_cache_storable(&h, &h, D, D + rnd() % 5, &m);
         assert_true(v <= LV_CACHE_NS_USELESS);
         assert_true(m.n_vary <= LV_CACHE_VARY_MAX);
         lv_cache_request_policy(&h, &rq);

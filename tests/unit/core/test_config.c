@@ -195,6 +195,29 @@ static void test_lv_config_load_string_route_criticality(void **state)
     lv_config_unref(cfg);
 }
 
+static void test_lv_config_load_string_route_name_and_flag(void **state)
+{
+    (void)state;
+    lv_config_t *cfg = load_ok(
+        "listen: 127.0.0.1:0\n"
+        "services: [ {name: a, upstreams: 127.0.0.1:1}, {name: b, upstreams: 127.0.0.1:2} ]\n"
+        "routes:\n"
+        "  - {path: /checkout, service: a, name: checkout, flag: off}\n"
+        "  - {path: /search, service: b, name: search.v2-x_1}\n"
+        "  - {path: /promo, service: b, name: promo, flag: auto}\n"
+        "  - {path: /, service: a, name: ~, flag: ~}\n");
+    assert_string_equal(cfg->routes[0].name, "checkout");
+    assert_int_equal(cfg->routes[0].flag, 1); /* off */
+    assert_string_equal(cfg->routes[1].name, "search.v2-x_1");
+    assert_int_equal(cfg->routes[1].flag, 0); /* on, the default */
+    assert_int_equal(cfg->routes[2].flag, 2); /* auto */
+    assert_null(cfg->routes[3].name);
+    assert_int_equal(cfg->routes[3].flag, 0);
+    for (uint32_t i = 0; i < cfg->n_routes; i++)
+        assert_int_equal(cfg->routes[i].flag_slot, 0); /* the flag table sets it */
+    lv_config_unref(cfg);
+}
+
 static void test_lv_config_load_string_null_values_keep_defaults(void **state)
 {
     (void)state;
@@ -263,6 +286,183 @@ static void test_lv_config_ref_last_unref_frees(void **state)
     assert_int_equal(atomic_load(&cfg->refs), 1);
     lv_config_unref(cfg); /* ASan reports a leak if this does not free */
     lv_config_unref(NULL);
+}
+
+/* ---- the cache's keys ---- */
+
+static void test_lv_config_load_string_cache_defaults(void **state)
+{
+    (void)state;
+    lv_config_t *cfg = load_ok(MIN_OK);
+    assert_true(cfg->cache_size == 0);
+    assert_int_equal(cfg->cache_shards, 16);
+    assert_int_equal(cfg->cache_policy, 0); /* sieve */
+    assert_int_equal(cfg->cache_lock_timeout_ms, 5000);
+    assert_int_equal(cfg->cache_pass_ttl_ms, 10000);
+    assert_int_equal(cfg->services[0].cache_serve_stale_ms, 0);
+    /* The route made when the file has none takes every route default too. */
+    assert_int_equal(cfg->n_routes, 1);
+    assert_true(cfg->routes[0].cache);
+    assert_int_equal(cfg->routes[0].n_cache_key, 0);
+    lv_config_unref(cfg);
+
+    cfg = load_ok(MIN_OK "routes: [ {path: /, service: a} ]\n");
+    assert_true(cfg->routes[0].cache);
+    assert_int_equal(cfg->routes[0].n_cache_key, 0);
+    lv_config_unref(cfg);
+
+    cfg = lv_config_new_default();
+    assert_true(cfg->cache_size == 0);
+    assert_int_equal(cfg->cache_shards, 16);
+    assert_int_equal(cfg->cache_policy, 0);
+    assert_int_equal(cfg->cache_lock_timeout_ms, 5000);
+    assert_int_equal(cfg->cache_pass_ttl_ms, 10000);
+    lv_config_unref(cfg);
+}
+
+static void test_lv_config_load_string_cache_every_key(void **state)
+{
+    (void)state;
+    lv_config_t *cfg = load_ok("listen: 127.0.0.1:0\n"
+                               "cache:\n"
+                               "  size: 256MB\n"
+                               "  shards: 1024\n"
+                               "  policy: lru\n"
+                               "  lock_timeout_ms: 0\n"
+                               "  pass_ttl_ms: 1h\n"
+                               "services:\n"
+                               "  - name: a\n"
+                               "    upstreams: 127.0.0.1:1\n"
+                               "    cache: { serve_stale_ms: 24h }\n"
+                               "  - name: b\n"
+                               "    upstreams: 127.0.0.1:2\n"
+                               "    cache: { serve_stale_ms: 90s }\n"
+                               "routes:\n"
+                               "  - { path: /api/, service: a, cache: false }\n"
+                               "  - { path: /, service: b, cache_key: \"header:X-Tenant\" }\n");
+    assert_true(cfg->cache_size == 256ull << 20);
+    assert_int_equal(cfg->cache_shards, 1024);
+    assert_int_equal(cfg->cache_policy, 1); /* lru */
+    assert_int_equal(cfg->cache_lock_timeout_ms, 0);
+    assert_int_equal(cfg->cache_pass_ttl_ms, 3600000);
+    assert_int_equal(cfg->services[0].cache_serve_stale_ms, 86400000);
+    assert_int_equal(cfg->services[1].cache_serve_stale_ms, 90000);
+    assert_false(cfg->routes[0].cache);
+    assert_int_equal(cfg->routes[0].n_cache_key, 0);
+    assert_true(cfg->routes[1].cache);
+    assert_int_equal(cfg->routes[1].n_cache_key, 1);
+    assert_int_equal(cfg->routes[1].cache_key[0].kind, LV_CACHE_KEY_HEADER);
+    assert_string_equal(cfg->routes[1].cache_key[0].name, "x-tenant");
+    lv_config_unref(cfg);
+}
+
+static void test_lv_config_load_string_cache_key_parts(void **state)
+{
+    (void)state;
+    lv_config_t *cfg =
+        load_ok(MIN_OK "routes:\n"
+                       "  - path: /a\n"
+                       "    service: a\n"
+                       "    cache_key: \"header:Accept-Language,cookie:Session_ID\"\n"
+                       "  - path: /b\n"
+                       "    service: a\n"
+                       "    cache_key: \"  cookie:AB ,\theader:X-A , header:x-b,"
+                       "cookie:c!#$%&'*+-.^_`|~ \"\n"
+                       "  - { path: /c, service: a, cache_key: \"\" }\n");
+    const lv_route_conf_t *r = &cfg->routes[0];
+    assert_int_equal(r->n_cache_key, 2);
+    assert_int_equal(r->cache_key[0].kind, LV_CACHE_KEY_HEADER);
+    assert_string_equal(r->cache_key[0].name, "accept-language"); /* header names lower-cased */
+    assert_int_equal(r->cache_key[0].name_len, 15);
+    assert_int_equal(r->cache_key[1].kind, LV_CACHE_KEY_COOKIE);
+    assert_string_equal(r->cache_key[1].name, "Session_ID"); /* cookie names as written */
+    assert_int_equal(r->cache_key[1].name_len, 10);
+    r = &cfg->routes[1];
+    assert_int_equal(r->n_cache_key, LV_CACHE_KEY_PARTS_MAX);
+    assert_int_equal(r->cache_key[0].kind, LV_CACHE_KEY_COOKIE);
+    assert_string_equal(r->cache_key[0].name, "AB");
+    assert_int_equal(r->cache_key[1].kind, LV_CACHE_KEY_HEADER);
+    assert_string_equal(r->cache_key[1].name, "x-a");
+    assert_string_equal(r->cache_key[2].name, "x-b");
+    assert_int_equal(r->cache_key[3].kind, LV_CACHE_KEY_COOKIE);
+    assert_string_equal(r->cache_key[3].name, "c!#$%&'*+-.^_`|~");
+    assert_int_equal(cfg->routes[2].n_cache_key, 0);
+    lv_config_unref(cfg); /* ASan: every name is freed with the config */
+
+    char yaml[512];
+    char name[65];
+    memset(name, 'n', 64);
+    name[64] = '\0';
+    snprintf(yaml, sizeof(yaml),
+             MIN_OK "routes: [ {path: /, service: a, cache_key: \"cookie:%s\"} ]\n", name);
+    cfg = load_ok(yaml);
+    assert_int_equal(cfg->routes[0].cache_key[0].name_len, 64);
+    lv_config_unref(cfg);
+}
+
+static void test_lv_config_parse_bytes_suffixes(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        uint64_t bytes;
+    } ok[] = {
+        {"0", 0},
+        {"123", 123},
+        {"512k", 512ull << 10},
+        {"512KB", 512ull << 10},
+        {"512KiB", 512ull << 10},
+        {"512kib", 512ull << 10},
+        {"256m", 256ull << 20},
+        {"256M", 256ull << 20},
+        {"256MB", 256ull << 20},
+        {"256mb", 256ull << 20},
+        {"256MiB", 256ull << 20},
+        {"1g", 1ull << 30},
+        {"1GB", 1ull << 30},
+        {"1GiB", 1ull << 30},
+        {"16384g", 16384ull << 30},
+    };
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        uint64_t got = 1;
+        if (lv_config_parse_bytes(ok[i].text, &got) != 0 || got != ok[i].bytes)
+            fail_msg("%s: got %llu, want %llu", ok[i].text, (unsigned long long)got,
+                     (unsigned long long)ok[i].bytes);
+    }
+    static const char *const bad[] = {
+        "",
+        "xyz",
+        "k",
+        "MB",
+        "12x",
+        "1t",
+        "1TB",
+        "1kbb",
+        "1kB ",
+        " 1k",
+        "1 k",
+        "-1",
+        "1.5g",
+        "1Ki",
+        "1iB",
+        "99999999999999999999",
+        "17179869184g",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        uint64_t got;
+        if (lv_config_parse_bytes(bad[i], &got) == 0)
+            fail_msg("accepted \"%s\"", bad[i]);
+    }
+
+    /* The loader takes the same forms, for every bytes key. */
+    lv_config_t *cfg = load_ok(MIN_OK "cache: {size: 1GiB}\n"
+                                      "limits: {header_bytes: 32KB, target_bytes: 2kib, "
+                                      "body_bytes: 3Mb}\n");
+    assert_true(cfg->cache_size == 1ull << 30);
+    assert_int_equal(cfg->limits.header_bytes, 32768);
+    assert_int_equal(cfg->limits.target_bytes, 2048);
+    assert_true(cfg->limits.body_bytes == 3ull << 20);
+    lv_config_unref(cfg);
 }
 
 /* ---- the guard's keys ---- */
@@ -625,6 +825,20 @@ static const bad_case_t bad_cases[] = {
      {"t.yaml:3:35: routes[1]: same host and path as routes[0]"}},
     {MIN_OK "routes: {path: /}\n",
      {"t.yaml:3:9: routes: expected a list of routes, got a mapping"}},
+    {MIN_OK "routes: [ {path: /x, service: a, flag: off} ]\n",
+     {"t.yaml:3:40: routes[0].flag: needs routes[0].name (a route's flag is found by its name)"}},
+    {MIN_OK "routes: [ {path: /x, service: a, flag: on} ]\n",
+     {"t.yaml:3:40: routes[0].flag: needs routes[0].name (a route's flag is found by its name)"}},
+    {MIN_OK "routes:\n  - {path: /x, service: a, name: x}\n  - {path: /y, service: a, name: y}\n"
+            "  - {path: /z, service: a, name: x, flag: auto}\n",
+     {"t.yaml:6:34: routes[2].name: duplicate route name \"x\" (first at routes[0])"}},
+    {MIN_OK "routes: [ {path: /x, service: a, name: a} ]\n",
+     {"t.yaml:3:40: routes[0].name: \"a\" is the name of services[0] (flags of routes and "
+      "services share one namespace)"}},
+    {MIN_OK "routes: [ {path: /x, service: a, name: \"a/b\", flag: off} ]\n",
+     {"t.yaml:3:40: routes[0].name: \"a/b\" is not a name of 1..64 characters [A-Za-z0-9_.-]"}},
+    {MIN_OK "routes: [ {path: /x, service: a, name: x, flag: maybe} ]\n",
+     {"t.yaml:3:49: routes[0].flag: \"maybe\" is not one of on|off|auto"}},
     /* the guard */
     {"listen: 127.0.0.1:0\nservices: [ {name: a, upstreams: 127.0.0.1:1, guard: yes} ]\n",
      {"t.yaml:2:54: services[0].guard: \"yes\" is not true or false"}},
@@ -699,6 +913,57 @@ static const bad_case_t bad_cases[] = {
      {"t.yaml:3:25: guard.retry_after_ms: \"500ms\" is out of range 1000..3600000"}},
     {MIN_OK "guard: {storm_entries: 1}\n",
      {"t.yaml:3:24: guard.storm_entries: \"1\" is out of range 16..16777216"}},
+    /* the cache */
+    {MIN_OK "cache: {size: lots}\n",
+     {"t.yaml:3:15: cache.size: \"lots\" is not a size (e.g. 16384, 16k)"}},
+    {MIN_OK "cache: {size: 2TB}\n",
+     {"t.yaml:3:15: cache.size: \"2TB\" is not a size (e.g. 16384, 16k)"}},
+    {MIN_OK "cache: {size: 1025GiB}\n",
+     {"t.yaml:3:15: cache.size: \"1025GiB\" is out of range 0..1099511627776"}},
+    {MIN_OK "cache: {size: -1}\n",
+     {"t.yaml:3:15: cache.size: \"-1\" is not a size (e.g. 16384, 16k)"}},
+    {MIN_OK "cache: {shards: 0}\n", {"t.yaml:3:17: cache.shards: \"0\" is out of range 1..1024"}},
+    {MIN_OK "cache: {shards: 1025}\n",
+     {"t.yaml:3:17: cache.shards: \"1025\" is out of range 1..1024"}},
+    {MIN_OK "cache: {policy: LRU}\n",
+     {"t.yaml:3:17: cache.policy: \"LRU\" is not one of sieve|lru"}},
+    {MIN_OK "cache: {lock_timeout_ms: 61s}\n",
+     {"t.yaml:3:26: cache.lock_timeout_ms: \"61s\" is out of range 0..60000"}},
+    {MIN_OK "cache: {pass_ttl_ms: 2h}\n",
+     {"t.yaml:3:22: cache.pass_ttl_ms: \"2h\" is out of range 0..3600000"}},
+    {MIN_OK "cache: {pass_ttl_ms: soon}\n",
+     {"t.yaml:3:22: cache.pass_ttl_ms: \"soon\" is not a duration (e.g. 500ms, 10s)"}},
+    {MIN_OK "cache: {sise: 1m}\n",
+     {"t.yaml:3:9: cache.sise: unknown key (did you mean \"size\"?)"}},
+    {MIN_OK "cache: 256m\n", {"t.yaml:3:8: cache: expected a mapping, got a scalar"}},
+    {"listen: 127.0.0.1:0\nservices:\n  - {name: a, upstreams: 127.0.0.1:1, cache: "
+     "{serve_stale_ms: 25h}}\n",
+     {"t.yaml:3:63: services[0].cache.serve_stale_ms: \"25h\" is out of range 0..86400000"}},
+    {MIN_OK "routes: [ {path: /, service: a, cache: 1} ]\n",
+     {"t.yaml:3:40: routes[0].cache: \"1\" is not true or false"}},
+    {MIN_OK "routes: [ {path: /, service: a, cache_key: foo} ]\n",
+     {"t.yaml:3:44: routes[0].cache_key: \"foo\" is not header:NAME or cookie:NAME"}},
+    {MIN_OK "routes: [ {path: /, service: a, cache_key: \"header:\"} ]\n",
+     {"t.yaml:3:44: routes[0].cache_key: \"header:\" is not header:NAME or cookie:NAME"}},
+    {MIN_OK "routes: [ {path: /, service: a, cache_key: \"cookie:a, bogus:x\"} ]\n",
+     {"t.yaml:3:44: routes[0].cache_key: \"bogus:x\" is not header:NAME or cookie:NAME"}},
+    {MIN_OK "routes: [ {path: /, service: a, cache_key: \"header:a b\"} ]\n",
+     {"t.yaml:3:44: routes[0].cache_key: \"header:a b\" is not header:NAME or cookie:NAME"}},
+    {MIN_OK "routes: [ {path: /, service: a, cache_key: \"Header:A\"} ]\n",
+     {"t.yaml:3:44: routes[0].cache_key: \"Header:A\" is not header:NAME or cookie:NAME"}},
+    {MIN_OK "routes: [ {path: /, service: a, cache_key: \"header:a,\"} ]\n",
+     {"t.yaml:3:44: routes[0].cache_key: \"header:a,\" has an empty item"}},
+    {MIN_OK "routes: [ {path: /, service: a, cache_key: \"header:a, ,header:b\"} ]\n",
+     {"t.yaml:3:44: routes[0].cache_key: \"header:a, ,header:b\" has an empty item"}},
+    {MIN_OK "routes: [ {path: /, service: a, cache_key: \"header:a,header:b,header:c,header:d,"
+            "cookie:e\"} ]\n",
+     {"t.yaml:3:44: routes[0].cache_key: more than 4 parts"}},
+    {MIN_OK "routes: [ {path: /, service: a, cache_key: \"cookie:"
+            "nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn\"} ]\n",
+     {"t.yaml:3:44: routes[0].cache_key: \"cookie:nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn...\": "
+      "the name is longer than 64 bytes"}},
+    {MIN_OK "routes: [ {path: /, service: a, cache_key: [\"header:a\"]} ]\n",
+     {"t.yaml:3:44: routes[0].cache_key: expected a scalar, got a list"}},
     /* several at once, reported in file order */
     {"workers: 100\n"
      "listen: [ \"127.0.0.1:8080\", \"10.0.0.1\" ]\n"
@@ -1002,8 +1267,13 @@ int main(void)
         cmocka_unit_test(test_lv_config_load_file_missing_file),
         cmocka_unit_test(test_lv_config_new_default_fills_defaults),
         cmocka_unit_test(test_lv_config_ref_last_unref_frees),
+        cmocka_unit_test(test_lv_config_load_string_cache_defaults),
+        cmocka_unit_test(test_lv_config_load_string_cache_every_key),
+        cmocka_unit_test(test_lv_config_load_string_cache_key_parts),
+        cmocka_unit_test(test_lv_config_parse_bytes_suffixes),
         cmocka_unit_test(test_lv_config_load_string_guard_defaults),
         cmocka_unit_test(test_lv_config_load_string_route_criticality),
+        cmocka_unit_test(test_lv_config_load_string_route_name_and_flag),
         cmocka_unit_test(test_lv_config_load_string_guard_every_key),
         cmocka_unit_test(test_lv_config_load_string_guard_client_id_forms),
         cmocka_unit_test(test_lv_config_load_string_guard_redirect_forms),

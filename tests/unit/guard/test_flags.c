@@ -1,5 +1,6 @@
-/* tests/unit/guard/test_flags.c: the flag table (config defaults, overrides, reload) and its
- * state file (read at start, rewritten atomically, bad files ignored), in a mkdtemp directory. */
+/* tests/unit/guard/test_flags.c: the flag table of services and named routes (config
+ * defaults, overrides, reload) and its state file (read at start, rewritten atomically, bad
+ * files ignored, the format before route flags still read), in a mkdtemp directory. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -22,6 +23,7 @@ typedef struct fixture {
     char path[128];
     lv_config_t cfg;
     lv_service_conf_t services[3];
+    lv_route_conf_t routes[4];
 } fixture_t;
 
 static void add_service(fixture_t *fx, const char *name, int flag)
@@ -33,6 +35,18 @@ static void add_service(fixture_t *fx, const char *name, int flag)
     s->metrics_slot = (uint32_t)lv_metrics_slot_for(name);
 }
 
+/* A route of service index svc; name NULL: a route without a flag. */
+static void add_route(fixture_t *fx, const char *path, uint32_t svc, const char *name, int flag)
+{
+    lv_route_conf_t *r = &fx->routes[fx->cfg.n_routes++];
+    memset(r, 0, sizeof *r);
+    r->path_prefix = (char *)path;
+    r->path_prefix_len = strlen(path);
+    r->service = svc;
+    r->name = (char *)name;
+    r->flag = flag;
+}
+
 static int setup(void **state)
 {
     lv_log_set_level(LV_LOG_ERROR);
@@ -42,6 +56,7 @@ static int setup(void **state)
     assert_non_null(mkdtemp(fx->dir));
     snprintf(fx->path, sizeof fx->path, "%s/state.json", fx->dir);
     fx->cfg.services = fx->services;
+    fx->cfg.routes = fx->routes;
     fx->cfg.state_file = fx->path;
     add_service(fx, "playback", LV_FLAG_ON);
     add_service(fx, "recs", LV_FLAG_AUTO);
@@ -258,6 +273,209 @@ static void test_lv_flags_reload_keeps_overrides(void **state)
     lv_flags_free(f);
 }
 
+/* setup's services plus three routes: checkout (recs, off), an unnamed one, search (playback,
+ * auto). */
+static void add_three_routes(fixture_t *fx)
+{
+    add_route(fx, "/recs/checkout", 1, "checkout", LV_FLAG_OFF);
+    add_route(fx, "/recs/", 1, NULL, LV_FLAG_ON);
+    add_route(fx, "/search", 0, "search", LV_FLAG_AUTO);
+}
+
+static void test_lv_flags_new_routes_get_slots(void **state)
+{
+    fixture_t *fx = *state;
+    add_three_routes(fx);
+    fx->routes[1].flag_slot = 77; /* stale value: the table owns this field */
+    lv_flags_t *f = lv_flags_new(&fx->cfg);
+    int checkout = (int)fx->routes[0].flag_slot, search = (int)fx->routes[2].flag_slot;
+    assert_true(lv_flags_is_route(checkout));
+    assert_true(lv_flags_is_route(search));
+    assert_int_not_equal(checkout, search);
+    assert_int_equal(fx->routes[1].flag_slot, 0); /* no name, no flag */
+    assert_false(lv_flags_is_route(1));
+    assert_int_equal(lv_flags_find(f, "checkout"), checkout);
+    assert_int_equal(lv_flags_find(f, "search"), search);
+    assert_int_equal(lv_flags_get(f, checkout), LV_FLAG_OFF);
+    assert_int_equal(lv_flags_get(f, search), LV_FLAG_AUTO);
+    assert_string_equal(f->route_service[checkout - LV_FLAGS_SERVICES], "recs");
+    assert_string_equal(f->route_service[search - LV_FLAGS_SERVICES], "playback");
+    assert_false(f->overridden[checkout]);
+    /* Service flags are where they were. */
+    assert_int_equal(lv_flags_find(f, "recs"), 1);
+    assert_int_equal(lv_flags_get(f, 1), LV_FLAG_AUTO);
+    assert_int_equal(access(fx->path, F_OK), -1);
+    lv_flags_free(f);
+}
+
+static void test_lv_flags_set_route_survives_restart(void **state)
+{
+    fixture_t *fx = *state;
+    add_three_routes(fx);
+    lv_flags_t *f = lv_flags_new(&fx->cfg);
+    assert_int_equal(lv_flags_set(f, "checkout", LV_FLAG_ON), 0);
+    assert_int_equal(lv_flags_get(f, (int)fx->routes[0].flag_slot), LV_FLAG_ON);
+    assert_string_equal(read_text(fx->path), "{\"flags\":{},\"routes\":{\"checkout\":\"on\"}}\n");
+    assert_int_equal(lv_flags_set(f, "recs", LV_FLAG_OFF), 0);
+    assert_int_equal(lv_flags_set(f, "search", LV_FLAG_OFF), 0);
+    assert_string_equal(read_text(fx->path), "{\"flags\":{\"recs\":\"off\"},\"routes\":"
+                                             "{\"checkout\":\"on\",\"search\":\"off\"}}\n");
+    assert_int_equal(count_dir_entries(fx->dir), 1);
+    lv_flags_free(f);
+
+    lv_flags_t *g = lv_flags_new(&fx->cfg); /* the "restart" */
+    int checkout = (int)fx->routes[0].flag_slot, search = (int)fx->routes[2].flag_slot;
+    assert_int_equal(lv_flags_get(g, checkout), LV_FLAG_ON);
+    assert_true(g->overridden[checkout]);
+    assert_int_equal(lv_flags_get(g, search), LV_FLAG_OFF);
+    assert_true(g->overridden[search]);
+    assert_int_equal(lv_flags_get(g, 1), LV_FLAG_OFF);
+    assert_true(g->overridden[1]);
+    assert_false(g->overridden[0]);
+    lv_flags_free(g);
+}
+
+/* A file written before route flags existed: {"flags":{...}} only. */
+static void test_lv_flags_new_old_format_file_with_routes(void **state)
+{
+    fixture_t *fx = *state;
+    add_three_routes(fx);
+    write_text(fx->path, "{\"flags\":{\"recs\":\"off\",\"playback\":\"auto\"}}\n");
+    lv_flags_t *f = lv_flags_new(&fx->cfg);
+    assert_int_equal(lv_flags_get(f, 0), LV_FLAG_AUTO);
+    assert_int_equal(lv_flags_get(f, 1), LV_FLAG_OFF);
+    assert_true(f->overridden[0] && f->overridden[1]);
+    int checkout = (int)fx->routes[0].flag_slot;
+    assert_int_equal(lv_flags_get(f, checkout), LV_FLAG_OFF); /* configured */
+    assert_false(f->overridden[checkout]);
+    /* Without route overrides the file keeps the old format (an older levee still reads it). */
+    assert_int_equal(lv_flags_set(f, "recs", LV_FLAG_ON), 0);
+    assert_string_equal(read_text(fx->path),
+                        "{\"flags\":{\"playback\":\"auto\",\"recs\":\"on\"}}\n");
+    lv_flags_free(f);
+}
+
+static void test_lv_flags_new_route_section_by_kind(void **state)
+{
+    fixture_t *fx = *state;
+    add_three_routes(fx);
+    /* A route named under "flags" or a service under "routes" is not that flag: ignored. */
+    write_text(fx->path, " { \"flags\" : { \"checkout\" : \"on\" } ,\n \"routes\" : { \"recs\" : "
+                         "\"off\", \"ghost\": \"off\", \"search\" : \"on\" } }\n");
+    lv_flags_t *f = lv_flags_new(&fx->cfg);
+    int checkout = (int)fx->routes[0].flag_slot, search = (int)fx->routes[2].flag_slot;
+    assert_int_equal(lv_flags_get(f, checkout), LV_FLAG_OFF);
+    assert_false(f->overridden[checkout]);
+    assert_int_equal(lv_flags_get(f, 1), LV_FLAG_AUTO);
+    assert_false(f->overridden[1]);
+    assert_int_equal(lv_flags_get(f, search), LV_FLAG_ON);
+    assert_true(f->overridden[search]);
+    lv_flags_free(f);
+}
+
+static void test_lv_flags_new_bad_route_section_ignored(void **state)
+{
+    fixture_t *fx = *state;
+    add_three_routes(fx);
+    const char *bad[] = {
+        "{\"routes\":{\"checkout\":\"on\"}}",                            /* no "flags" */
+        "{\"routes\":{\"checkout\":\"on\"},\"flags\":{}}",               /* order */
+        "{\"flags\":{},\"routes\":{\"checkout\":\"sideways\"}}",         /* unknown state */
+        "{\"flags\":{},\"routes\":{\"checkout\":\"on\"}",                /* truncated */
+        "{\"flags\":{},\"other\":{\"checkout\":\"on\"}}",                /* unknown section */
+        "{\"flags\":{},\"routes\":{\"checkout\":\"on\"},\"routes\":{}}", /* twice */
+        "{\"flags\":{\"recs\":\"off\"},}",                               /* trailing comma */
+    };
+    for (size_t i = 0; i < LV_ARRAY_LEN(bad); i++) {
+        write_text(fx->path, bad[i]);
+        lv_flags_t *f = lv_flags_new(&fx->cfg);
+        int checkout = (int)fx->routes[0].flag_slot;
+        assert_int_equal(lv_flags_get(f, checkout), LV_FLAG_OFF);
+        assert_false(f->overridden[checkout]);
+        assert_int_equal(lv_flags_get(f, 1), LV_FLAG_AUTO);
+        assert_false(f->overridden[1]);
+        lv_flags_free(f);
+    }
+}
+
+static void test_lv_flags_reload_keeps_route_overrides(void **state)
+{
+    fixture_t *fx = *state;
+    add_three_routes(fx);
+    lv_flags_t *f = lv_flags_new(&fx->cfg);
+    int checkout = (int)fx->routes[0].flag_slot, search = (int)fx->routes[2].flag_slot;
+    assert_int_equal(lv_flags_set(f, "checkout", LV_FLAG_AUTO), 0);
+
+    /* New config: checkout moves first -> last and to playback with another default; search is
+     * gone; promo is new; the unnamed route gets a name. */
+    lv_route_conf_t old_checkout = fx->routes[0];
+    fx->cfg.n_routes = 0;
+    add_route(fx, "/promo", 0, "promo", LV_FLAG_OFF);
+    add_route(fx, "/recs/", 1, "recs-page", LV_FLAG_ON);
+    add_route(fx, "/pay", 0, "checkout", LV_FLAG_ON);
+    lv_flags_reload(f, &fx->cfg);
+    assert_int_equal(fx->routes[2].flag_slot, checkout); /* same name, same slot */
+    assert_int_equal(lv_flags_get(f, checkout), LV_FLAG_AUTO);
+    assert_true(f->overridden[checkout]);
+    assert_string_equal(f->route_service[checkout - LV_FLAGS_SERVICES], "playback");
+    assert_int_equal(lv_flags_find(f, "search"), -1);
+    assert_int_equal(lv_flags_get(f, search), LV_FLAG_ON); /* a freed slot reads on */
+    int promo = (int)fx->routes[0].flag_slot, page = (int)fx->routes[1].flag_slot;
+    assert_true(lv_flags_is_route(promo) && lv_flags_is_route(page));
+    /* Freed slots are not handed out again at once (old generations may still read them). */
+    assert_int_not_equal(promo, search);
+    assert_int_not_equal(page, search);
+    assert_int_not_equal(promo, page);
+    assert_int_equal(lv_flags_get(f, promo), LV_FLAG_OFF);
+    assert_false(f->overridden[promo]);
+    assert_int_equal(lv_flags_get(f, page), LV_FLAG_ON);
+
+    /* The state file follows: search's override (none) and checkout's (kept). */
+    assert_int_equal(lv_flags_set(f, "promo", LV_FLAG_ON), 0);
+    assert_string_equal(read_text(fx->path),
+                        "{\"flags\":{},\"routes\":{\"checkout\":\"auto\",\"promo\":\"on\"}}\n");
+
+    /* A route that loses its name loses its flag; back with its name, it gets its config. */
+    fx->routes[2].name = NULL;
+    lv_flags_reload(f, &fx->cfg);
+    assert_int_equal(fx->routes[2].flag_slot, 0);
+    assert_int_equal(lv_flags_find(f, "checkout"), -1);
+    fx->routes[2] = old_checkout;
+    lv_flags_reload(f, &fx->cfg);
+    assert_int_equal(lv_flags_get(f, (int)fx->routes[2].flag_slot), LV_FLAG_OFF);
+    assert_false(f->overridden[fx->routes[2].flag_slot]);
+    lv_flags_free(f);
+}
+
+/* Every route of routes[] (4096) may have a flag, and a reload that renames them all fits. */
+static void test_lv_flags_reload_every_route_named(void **state)
+{
+    fixture_t *fx = *state;
+    enum { N = LV_FLAGS_ROUTES };
+    lv_route_conf_t *routes = calloc(N, sizeof *routes);
+    char(*names)[16] = calloc(N, 16);
+    for (int i = 0; i < N; i++) {
+        snprintf(names[i], 16, "a%d", i);
+        routes[i] = (lv_route_conf_t){.path_prefix = "/", .name = names[i], .flag = LV_FLAG_OFF};
+    }
+    fx->cfg.routes = routes;
+    fx->cfg.n_routes = N;
+    lv_flags_t *f = lv_flags_new(&fx->cfg);
+    assert_int_equal(lv_flags_find(f, "a4095"), (int)routes[N - 1].flag_slot);
+    for (int i = 0; i < N; i++) {
+        snprintf(names[i], 16, "b%d", i);
+        routes[i].flag = LV_FLAG_AUTO;
+    }
+    lv_flags_reload(f, &fx->cfg);
+    for (int i = 0; i < N; i++)
+        assert_true(lv_flags_is_route((int)routes[i].flag_slot));
+    assert_int_equal(lv_flags_get(f, (int)routes[17].flag_slot), LV_FLAG_AUTO);
+    assert_int_equal(lv_flags_find(f, "a17"), -1);
+    lv_flags_free(f);
+    free(names);
+    free(routes);
+}
+
 static void test_lv_flag_state_parse_and_name(void **state)
 {
     (void)state;
@@ -285,6 +503,16 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_lv_flags_new_unknown_names_ignored, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lv_flags_reload_keeps_overrides, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lv_flags_new_routes_get_slots, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lv_flags_set_route_survives_restart, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lv_flags_new_old_format_file_with_routes, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_lv_flags_new_route_section_by_kind, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lv_flags_new_bad_route_section_ignored, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_lv_flags_reload_keeps_route_overrides, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_lv_flags_reload_every_route_named, setup, teardown),
         cmocka_unit_test(test_lv_flag_state_parse_and_name),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

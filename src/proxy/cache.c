@@ -1,0 +1,1079 @@
+/* proxy/cache.c: the response cache on the request path: lookups before the guard, coalesced
+ * misses (flights), answers streamed from stored responses while they fill, fills teed from
+ * upstream responses, revalidation with 304, background refresh and stale serving.
+ *
+ * Runs on its worker's loop. Shared with other workers: the store and the flight table (both
+ * made for it) and each worker's cache_wake / cache_sleepers, which tell a worker that a flight
+ * it waits for was resolved or that a body it streams grew. The 100 ms tick re-checks waiters,
+ * so a wake-up lost to a race costs at most one tick. */
+#include "proxy/proxy.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "cache/key.h"
+#include "cache/rules.h"
+#include "cache/stored.h"
+#include "core/clock.h"
+#include "core/log.h"
+
+#define LV_CACHE_QUEUE_HIGH (256u * 1024u) /* as forward.c: stop copying past this queue */
+#define LV_CACHE_META_MAX 4096
+#define LV_CACHE_HEAD_MAX 65536 /* the upstream head limit */
+
+struct lv_cache_fill {
+    lv_server_t *server;
+    lv_flight_t *flight;            /* led; resolved at the response head or on failure */
+    lv_cache_entry_t *revalidating; /* the stale copy whose validators were sent, or NULL */
+    lv_cache_entry_t *entry;        /* being written, or NULL */
+    lv_http_head_t *req;            /* a copy of the request head (storability, Vary) */
+    uint64_t request_time_s;
+    uint32_t pass_ttl_ms;
+    bool keep_alive; /* the upstream response allows reusing its connection */
+    bool head_seen;  /* the final response head arrived (1xx heads do not count) */
+    size_t key_len;
+    char key[]; /* primary key + the route's extra parts */
+};
+
+static uint64_t wall_s(void)
+{
+    return lv_clock_wall_ms() / 1000;
+}
+
+/* ---- setup ---- */
+
+int lv__cache_server_init(lv_server_t *s)
+{
+    const lv_config_t *cfg = s->cfg;
+    if (!cfg->cache_size)
+        return 0;
+    lv_cache_store_conf_t sc = {
+        .max_bytes = cfg->cache_size,
+        .shards = cfg->cache_shards,
+        .policy = cfg->cache_policy == 1 ? LV_CACHE_POLICY_LRU : LV_CACHE_POLICY_SIEVE,
+    };
+    s->cache = lv_cache_store_new(&sc);
+    s->flights = lv_flights_new(cfg->cache_shards);
+    if (!s->cache || !s->flights) {
+        lv_log_error("cache", "msg=\"cannot create the cache\" size=%llu",
+                     (unsigned long long)cfg->cache_size);
+        return LV_ENOMEM;
+    }
+    lv_log_info("cache", "msg=\"cache on\" size=%llu shards=%u policy=%s",
+                (unsigned long long)cfg->cache_size, cfg->cache_shards,
+                cfg->cache_policy == 1 ? "lru" : "sieve");
+    return 0;
+}
+
+void lv__cache_server_fini(lv_server_t *s)
+{
+    if (s->cache)
+        lv_cache_store_free(s->cache);
+    if (s->flights)
+        lv_flights_free(s->flights);
+    s->cache = NULL;
+    s->flights = NULL;
+}
+
+static void cache_wake_cb(uv_async_t *a);
+
+void lv__cache_worker_init(lv_worker_t *w)
+{
+    lv_list_init(&w->cache_waiting);
+    atomic_init(&w->cache_sleepers, 0);
+    uv_async_init(&w->loop, &w->cache_wake, cache_wake_cb);
+    w->cache_wake.data = w;
+}
+
+void lv__cache_worker_close(lv_worker_t *w)
+{
+    if (!uv_is_closing((uv_handle_t *)&w->cache_wake))
+        uv_close((uv_handle_t *)&w->cache_wake, NULL);
+}
+
+/* ---- waiting ---- */
+
+static void sleep_on(lv_req_t *r, lv_cache_mode_t mode)
+{
+    lv_worker_t *w = r->conn->worker;
+    r->cache_mode = (uint8_t)mode;
+    lv_list_push(&w->cache_waiting, &r->cache_link);
+    atomic_fetch_add(&w->cache_sleepers, 1); /* seq_cst: pairs with the fence in notify */
+}
+
+static void stop_waiting(lv_req_t *r)
+{
+    if (r->cache_mode != LV_CACHE_FOLLOWING && r->cache_mode != LV_CACHE_STARVED)
+        return;
+    lv_list_remove(&r->cache_link);
+    atomic_fetch_sub(&r->conn->worker->cache_sleepers, 1);
+    r->cache_mode = r->cache_mode == LV_CACHE_STARVED ? LV_CACHE_SERVING : LV_CACHE_NONE;
+}
+
+/* Something changed for waiters: a flight resolved, a body grew or ended. Any thread. */
+static void notify(lv_server_t *s)
+{
+    atomic_thread_fence(memory_order_seq_cst); /* the change before the sleeper counts */
+    for (uint32_t i = 0; i < s->n_workers; i++)
+        if (atomic_load(&s->workers[i].cache_sleepers))
+            uv_async_send(&s->workers[i].cache_wake);
+}
+
+/* ---- the request head copy ---- */
+
+static lv_str_t copy_span(char **dst, lv_str_t s)
+{
+    lv_str_t out = {*dst, s.len};
+    if (s.len)
+        memcpy(*dst, s.p, s.len);
+    *dst += s.len;
+    return out;
+}
+
+/* One allocation holding the head and every byte it points to. */
+static lv_http_head_t *head_clone(const lv_http_head_t *h)
+{
+    size_t bytes = sizeof *h + h->n_headers * sizeof(lv_http_header_t) + h->target.len +
+                   h->host.len + h->connection.len;
+    for (uint32_t i = 0; i < h->n_headers; i++)
+        bytes += h->headers[i].name.len + h->headers[i].value.len;
+    lv_http_head_t *c = malloc(bytes);
+    if (!c)
+        return NULL;
+    *c = *h;
+    c->headers = (lv_http_header_t *)(c + 1);
+    char *p = (char *)(c->headers + h->n_headers);
+    c->target = copy_span(&p, h->target);
+    c->path = h->path.p >= h->target.p && h->path.p + h->path.len <= h->target.p + h->target.len
+                  ? (lv_str_t){c->target.p + (h->path.p - h->target.p), h->path.len}
+                  : c->target;
+    c->host = copy_span(&p, h->host);
+    c->connection = copy_span(&p, h->connection);
+    c->request_id = (lv_str_t){NULL, 0};
+    c->reason = (lv_str_t){NULL, 0};
+    for (uint32_t i = 0; i < h->n_headers; i++) {
+        c->headers[i].name = copy_span(&p, h->headers[i].name);
+        c->headers[i].value = copy_span(&p, h->headers[i].value);
+    }
+    return c;
+}
+
+/* ---- lookup ---- */
+
+/* Finds the stored response for key (following a Vary marker to the request's variant) and
+ * decodes its meta. key must have room for LV_CACHE_KEY_MAX more bytes (the variant's). */
+static lv_cache_entry_t *find(lv_cache_store_t *s, char *key, size_t len, size_t cap,
+                              const lv_http_head_t *h, lv_cache_stored_t *st)
+{
+    lv_cache_entry_t *e = lv_cache_store_lookup(s, key, len);
+    if (!e)
+        return NULL;
+    if (lv_cache_stored_decode(lv_cache_entry_head(e), lv_cache_entry_meta(e), st) < 0) {
+        lv_cache_entry_unref(e);
+        return NULL;
+    }
+    if (!st->marker)
+        return e;
+    key[len] = LV_CACHE_KEY_VARY;
+    int n = lv_cache_vary_key(st->m.vary, st->m.n_vary, h, key + len + 1, cap - len - 1);
+    lv_cache_entry_unref(e);
+    if (n < 0)
+        return NULL;
+    e = lv_cache_store_lookup(s, key, len + 1 + (size_t)n);
+    if (e && (lv_cache_stored_decode(lv_cache_entry_head(e), lv_cache_entry_meta(e), st) < 0 ||
+              st->marker)) {
+        lv_cache_entry_unref(e);
+        e = NULL;
+    }
+    return e;
+}
+
+/* How long past its freshness a stored response may still answer when the origin or the guard
+ * fails: its own stale-if-error window, or the service's incident setting. */
+static bool stale_usable(const lv_req_t *r, const lv_cache_stored_t *st, uint64_t now)
+{
+    lv_cache_fresh_t f = lv_cache_freshness(&st->m, now, NULL);
+    if (f == LV_CACHE_FRESH || f == LV_CACHE_STALE_WHILE_REVALIDATE ||
+        f == LV_CACHE_STALE_ALLOWED || f == LV_CACHE_STALE_IF_ERROR_ONLY)
+        return true;
+    if (f == LV_CACHE_MUST_REVALIDATE)
+        return false;
+    uint64_t age = lv_cache_current_age(&st->m, now);
+    uint64_t staleness = age > st->m.freshness_lifetime_s ? age - st->m.freshness_lifetime_s : 0;
+    return staleness * 1000 <= r->pool->svc->cache_serve_stale_ms;
+}
+
+/* ---- answering from a stored response ---- */
+
+static void pump(lv_req_t *r);
+
+/* The whole answer is queued: the request ends now, or once its head has been read whole. */
+static void serve_done(lv_req_t *r)
+{
+    r->cache_mode = LV_CACHE_NONE;
+    if (r->resp_chunked)
+        lv__forward_client_bytes(r, NULL, "0\r\n\r\n", 5);
+    if (r->resp_close_delimited)
+        r->conn->close_after = true;
+    r->resp_done = true;
+    r->upstream_end_ns = lv_clock_now_ns();
+    lv__forward_flush_client(r);
+    if (r->req_done)
+        lv__forward_finish(r);
+}
+
+static bool header_named(lv_str_t line, const char *const *names)
+{
+    for (; *names; names++) {
+        size_t n = strlen(*names);
+        if (line.len > n && line.p[n] == ':' && lv_http_str_ieq((lv_str_t){line.p, n}, *names, n))
+            return true;
+    }
+    return false;
+}
+
+/* Parses "bytes=A-B", "bytes=A-" or "bytes=-N" against a body of total bytes. Returns 1 and
+ * sets [*start, *end) for a satisfiable single range, 0 to ignore the header (several ranges,
+ * other units, junk), -1 when unsatisfiable (416). */
+static int parse_range(lv_str_t v, uint64_t total, uint64_t *start, uint64_t *end)
+{
+    const char *p = v.p, *e = v.p + v.len;
+    if (v.len < 7 || !lv_http_str_ieq((lv_str_t){p, 6}, "bytes=", 6))
+        return 0;
+    p += 6;
+    if (memchr(p, ',', (size_t)(e - p)))
+        return 0;
+    uint64_t a = 0, b = 0;
+    bool has_a = false, has_b = false;
+    for (; p < e && *p >= '0' && *p <= '9'; p++, has_a = true)
+        if ((a = a * 10 + (uint64_t)(*p - '0')) > (1ull << 60))
+            return 0;
+    if (p >= e || *p++ != '-')
+        return 0;
+    for (; p < e && *p >= '0' && *p <= '9'; p++, has_b = true)
+        if ((b = b * 10 + (uint64_t)(*p - '0')) > (1ull << 60))
+            return 0;
+    if (p != e || (!has_a && !has_b))
+        return 0;
+    if (!has_a) { /* the last b bytes */
+        if (b == 0)
+            return -1;
+        *start = b >= total ? 0 : total - b;
+        *end = total;
+        return total ? 1 : -1;
+    }
+    if (has_b && b < a)
+        return 0;
+    if (a >= total)
+        return -1;
+    *start = a;
+    *end = has_b && b + 1 < total ? b + 1 : total;
+    return 1;
+}
+
+static lv_str_t find_header(const lv_http_head_t *h, const char *name, size_t len)
+{
+    for (uint32_t i = 0; i < h->n_headers; i++)
+        if (h->headers[i].name.len == len && lv_http_str_ieq(h->headers[i].name, name, len))
+            return h->headers[i].value;
+    return (lv_str_t){NULL, 0};
+}
+
+#define PUTF(...)                                                                                  \
+    do {                                                                                           \
+        int n_ = snprintf(o + len, cap > len ? cap - len : 0, __VA_ARGS__);                        \
+        len += n_ > 0 ? (size_t)n_ : 0;                                                            \
+    } while (0)
+
+/* Answers r from e (whose reference it takes): 200, 206, 304, or the head alone for HEAD. */
+static void serve(lv_req_t *r, lv_cache_entry_t *e, const lv_cache_stored_t *st,
+                  const lv_http_head_t *h, uint64_t now)
+{
+    static const char *const not_modified_fields[] = {
+        "cache-control", "content-location", "date", "etag", "expires", "vary", NULL};
+    lv_conn_t *c = r->conn;
+    lv_worker_t *w = c->worker;
+    lv_str_t head = lv_cache_entry_head(e);
+    bool complete = false;
+    size_t have = lv_cache_entry_body_len(e, &complete, NULL);
+    int64_t total = complete ? (int64_t)have : st->content_length;
+    uint16_t status = st->m.status;
+    uint64_t start = 0, end = UINT64_MAX;
+    if (lv_cache_client_conditional_matches(h, st->m.etag, st->m.last_modified, st->m.date_s)) {
+        status = 304;
+        lv_counter_add(&w->metrics->cache.not_modified, 1);
+    } else if (status == 200 && total >= 0) {
+        lv_str_t range = find_header(h, "range", 5);
+        int rr = range.len && !find_header(h, "if-range", 8).len
+                     ? parse_range(range, (uint64_t)total, &start, &end)
+                     : 0;
+        if (rr > 0)
+            status = 206;
+        else if (rr < 0)
+            status = 416;
+    }
+    size_t cap = head.len + 256;
+    lv_chunk_t *ch = lv_chunk_acquire(&w->bufs, cap);
+    if (!ch) {
+        lv_cache_entry_unref(e);
+        lv__forward_fail_request(r, 503);
+        return;
+    }
+    char *o = ch->data;
+    size_t len = 0;
+    const char *line_end = memmem(head.p, head.len, "\r\n", 2);
+    lv_str_t fields = {line_end + 2, head.len - (size_t)(line_end + 2 - head.p)};
+    bool body = status != 304 && status != 416 && !r->head_only;
+    if (status == st->m.status) {
+        memcpy(o, head.p, head.len);
+        len = head.len;
+    } else if (status == 304) {
+        PUTF("HTTP/1.1 304 Not Modified\r\n");
+        for (const char *p = fields.p, *fe = fields.p + fields.len; p < fe;) {
+            const char *nl = memmem(p, (size_t)(fe - p), "\r\n", 2);
+            lv_str_t line = {p, (size_t)(nl - p)};
+            if (header_named(line, not_modified_fields)) {
+                memcpy(o + len, p, line.len + 2);
+                len += line.len + 2;
+            }
+            p = nl + 2;
+        }
+    } else {
+        PUTF("HTTP/1.1 %u %s\r\n", status,
+             status == 206 ? "Partial Content" : "Range Not Satisfiable");
+        memcpy(o + len, fields.p, fields.len);
+        len += fields.len;
+        if (status == 206)
+            PUTF("Content-Range: bytes %llu-%llu/%llu\r\n", (unsigned long long)start,
+                 (unsigned long long)(end - 1), (unsigned long long)total);
+        else
+            PUTF("Content-Range: bytes */%llu\r\n", (unsigned long long)total);
+    }
+    PUTF("Age: %llu\r\n", (unsigned long long)lv_cache_current_age(&st->m, now));
+    r->resp_chunked = r->resp_close_delimited = false;
+    if (status == 416) {
+        PUTF("Content-Length: 0\r\n");
+    } else if (status != 304 && total >= 0) {
+        PUTF("Content-Length: %llu\r\n",
+             (unsigned long long)(status == 206 ? end - start : (uint64_t)total));
+    } else if (status != 304 && !r->head_only) {
+        if (r->client_http10)
+            r->resp_close_delimited = true;
+        else
+            r->resp_chunked = true;
+        if (r->resp_chunked)
+            PUTF("Transfer-Encoding: chunked\r\n");
+    }
+    bool keep = r->client_keep_alive && !r->resp_close_delimited && !c->close_after &&
+                !w->draining && !(r->has_body && !r->req_done);
+    if (!keep)
+        PUTF("Connection: close\r\n");
+    else if (r->client_http10)
+        PUTF("Connection: keep-alive\r\n");
+    PUTF("\r\n");
+    if (len > cap) { /* cannot happen: 256 bytes cover every line added */
+        lv_chunk_release(ch);
+        lv_cache_entry_unref(e);
+        lv__forward_fail_request(r, 500);
+        return;
+    }
+    if (!keep)
+        c->close_after = true;
+    r->status = status;
+    r->resp_started = true;
+    r->centry = e;
+    lv_cache_reader_init(&r->creader, e);
+    r->creader.off = start;
+    r->cache_end = body ? end : 0;
+    r->cache_mode = LV_CACHE_SERVING;
+    lv__forward_client_bytes(r, ch, ch->data, len);
+    lv_chunk_release(ch);
+    pump(r);
+}
+
+/* Copies what is readable of the body to the client, up to the send queue's high mark. Ends
+ * the response when the body is complete; waits (STARVED) when it is still filling. */
+static void pump(lv_req_t *r)
+{
+    lv_conn_t *c = r->conn;
+    lv_worker_t *w = c->worker;
+    while (r->cache_mode == LV_CACHE_SERVING) {
+        if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) > LV_CACHE_QUEUE_HIGH) {
+            lv__forward_flush_client(r);
+            return; /* lv__cache_client_writable goes on */
+        }
+        bool complete = false, aborted = false;
+        size_t have = lv_cache_entry_body_len(r->centry, &complete, &aborted);
+        uint64_t end = LV_MIN((uint64_t)have, r->cache_end);
+        if (r->creader.off >= end) {
+            if (r->creader.off >= r->cache_end || complete) {
+                serve_done(r);
+                return;
+            }
+            lv__forward_flush_client(r);
+            if (aborted) { /* the fill failed: never pretend the response completed */
+                r->resp_done = true;
+                lv__conn_close(c);
+                return;
+            }
+            sleep_on(r, LV_CACHE_STARVED);
+            /* Re-check once: a notify may have run before we counted as a sleeper. */
+            bool done_now = false, aborted_now = false;
+            if (lv_cache_entry_body_len(r->centry, &done_now, &aborted_now) > have || done_now ||
+                aborted_now) {
+                stop_waiting(r);
+                continue;
+            }
+            return;
+        }
+        lv_chunk_t *ch = lv_chunk_acquire(&w->bufs, LV_CHUNK_BYTES);
+        if (!ch) {
+            lv__conn_close(c);
+            return;
+        }
+        size_t got = 0;
+        while (got < ch->cap && r->creader.off < end) {
+            size_t off0 = r->creader.off;
+            const void *p;
+            size_t n = lv_cache_reader_next(&r->creader, &p);
+            if (!n)
+                break;
+            n = LV_MIN(n, LV_MIN(ch->cap - got, end - off0));
+            memcpy(ch->data + got, p, n);
+            got += n;
+            r->creader.off = off0 + n;
+        }
+        int rc = lv__forward_resp_body(r, ch, ch->data, got);
+        lv_chunk_release(ch);
+        if (rc) {
+            lv__conn_close(c);
+            return;
+        }
+        lv__forward_flush_client(r);
+    }
+}
+
+void lv__cache_client_writable(lv_req_t *r)
+{
+    if (r->cache_mode == LV_CACHE_SERVING &&
+        uv_stream_get_write_queue_size((uv_stream_t *)&r->conn->tcp) < LV_CACHE_QUEUE_HIGH / 4)
+        pump(r);
+}
+
+bool lv__cache_serve_stale(lv_req_t *r, lv_stale_why_t why)
+{
+    if (!r->stale || r->resp_started)
+        return false;
+    const lv_http_head_t *h = &r->conn->parser.head;
+    lv_cache_stored_t st;
+    lv_cache_entry_t *e = r->stale;
+    if (lv_cache_stored_decode(lv_cache_entry_head(e), lv_cache_entry_meta(e), &st) < 0)
+        return false;
+    uint64_t now = wall_s();
+    if (!stale_usable(r, &st, now))
+        return false;
+    lv_cache_metrics_t *m = &r->conn->worker->metrics->cache;
+    lv_counter_add(why == LV_STALE_REVALIDATE ? &m->stale_swr
+                   : why == LV_STALE_ERROR    ? &m->stale_error
+                                              : &m->stale_refused,
+                   1);
+    r->stale = NULL;
+    if (r->queued)
+        lv__admit_cancel(r);
+    serve(r, e, &st, h, now);
+    return true;
+}
+
+/* ---- fills ---- */
+
+static lv_cache_fill_t *fill_new(lv_req_t *r, const lv_http_head_t *h, const char *key,
+                                 size_t key_len, lv_flight_t *flight)
+{
+    lv_cache_fill_t *f = calloc(1, sizeof *f + key_len);
+    lv_http_head_t *copy = f ? head_clone(h) : NULL;
+    if (!copy) {
+        free(f);
+        return NULL;
+    }
+    f->server = r->conn->worker->server;
+    f->flight = flight;
+    f->req = copy;
+    f->pass_ttl_ms = r->gen->cfg->cache_pass_ttl_ms;
+    f->key_len = key_len;
+    memcpy(f->key, key, key_len);
+    return f;
+}
+
+/* Resolves the flight (once) and wakes whoever waits for it. */
+static void fill_resolve(lv_cache_fill_t *f, lv_flight_state_t st, uint64_t pass_until_us)
+{
+    if (!f->flight)
+        return;
+    lv_flight_resolve(f->server->flights, f->flight, st, pass_until_us);
+    lv_flight_unref(f->flight);
+    f->flight = NULL;
+    notify(f->server);
+}
+
+static void fill_free(lv_cache_fill_t *f)
+{
+    if (!f)
+        return;
+    fill_resolve(f, LV_FLIGHT_FAILED, 0);
+    if (f->entry) {
+        lv_cache_entry_abort(f->entry);
+        lv_cache_entry_unref(f->entry);
+        notify(f->server);
+    }
+    lv_cache_entry_unref(f->revalidating);
+    free(f->req);
+    free(f);
+}
+
+bool lv__cache_validators(const lv_req_t *r, lv_str_t *etag, lv_str_t *last_modified)
+{
+    if (!r->fill || !r->fill->revalidating)
+        return false;
+    lv_cache_entry_t *e = r->fill->revalidating;
+    lv_cache_stored_t st;
+    if (lv_cache_stored_decode(lv_cache_entry_head(e), lv_cache_entry_meta(e), &st) < 0)
+        return false;
+    *etag = st.m.etag;
+    *last_modified = st.m.last_modified;
+    return etag->len || last_modified->len;
+}
+
+void lv__cache_attach(lv_req_t *r, lv_uconn_t *u)
+{
+    if (!r->fill)
+        return;
+    if (u->fill) /* a retry on another connection: the first one's fill is over */
+        fill_free(u->fill);
+    u->fill = r->fill;
+    r->fill = NULL;
+    u->fill->request_time_s = wall_s();
+}
+
+/* Makes and indexes the entry for a storable response; NULL when it cannot be kept. */
+static lv_cache_entry_t *store_response(lv_cache_fill_t *f, const lv_http_head_t *resp,
+                                        const lv_cache_meta_t *m)
+{
+    lv_cache_store_t *s = f->server->cache;
+    static _Thread_local char head_buf[LV_CACHE_HEAD_MAX];
+    char meta_buf[LV_CACHE_META_MAX];
+    char key[2 * LV_CACHE_KEY_MAX + 2];
+    lv_cache_stored_t st = {.m = *m, .content_length = resp->content_length};
+    int hl = lv_cache_stored_head(resp, m->response_time_s, true, head_buf, sizeof head_buf, &st);
+    if (hl < 0)
+        return NULL;
+    size_t key_len = f->key_len;
+    memcpy(key, f->key, key_len);
+    if (m->n_vary) {
+        /* The marker under the primary key names the fields; the variant has its own key. */
+        lv_cache_stored_t mk = {.m = *m, .content_length = -1, .marker = true};
+        int ml = lv_cache_stored_encode(&mk, meta_buf, sizeof meta_buf);
+        lv_cache_entry_spec_t ms = {.key = {key, key_len},
+                                    .meta = {meta_buf, (size_t)(ml > 0 ? ml : 0)}};
+        lv_cache_entry_t *marker = ml > 0 ? lv_cache_entry_new(s, &ms) : NULL;
+        if (!marker)
+            return NULL;
+        lv_cache_entry_finish(marker);
+        int rc = lv_cache_store_insert(s, marker);
+        lv_cache_entry_unref(marker);
+        if (rc < 0)
+            return NULL;
+        key[key_len] = LV_CACHE_KEY_VARY;
+        int n = lv_cache_vary_key(m->vary, m->n_vary, f->req, key + key_len + 1,
+                                  sizeof key - key_len - 1);
+        if (n < 0)
+            return NULL;
+        key_len += 1 + (size_t)n;
+    }
+    int ml = lv_cache_stored_encode(&st, meta_buf, sizeof meta_buf);
+    if (ml < 0)
+        return NULL;
+    lv_str_t tags[LV_CACHE_TAGS_MAX];
+    size_t ntags = lv_cache_stored_tags(resp, tags, LV_CACHE_TAGS_MAX);
+    lv_cache_entry_spec_t spec = {
+        .key = {key, key_len},
+        .head = {head_buf, (size_t)hl},
+        .meta = {meta_buf, (size_t)ml},
+        .tags = tags,
+        .ntags = ntags,
+        .body_hint_bytes = resp->content_length > 0 ? (size_t)resp->content_length : 0,
+    };
+    lv_cache_entry_t *e = lv_cache_entry_new(s, &spec);
+    if (!e)
+        return NULL;
+    if (lv_cache_store_insert(s, e) < 0) {
+        lv_cache_entry_unref(e);
+        return NULL;
+    }
+    return e;
+}
+
+/* A 304 answered our conditional request: the stored copy, its fields updated, is fresh again.
+ * Returns the new entry (a reference), or NULL when the old one must do. */
+static lv_cache_entry_t *refresh(lv_cache_fill_t *f, const lv_http_head_t *nm, uint64_t now)
+{
+    lv_cache_entry_t *old = f->revalidating;
+    bool complete = false;
+    size_t body = lv_cache_entry_body_len(old, &complete, NULL);
+    if (!complete)
+        return NULL;
+    static _Thread_local lv_http_header_t stored_fields[LV_CACHE_STORED_HEADERS_MAX];
+    static _Thread_local lv_http_header_t merged_fields[LV_CACHE_STORED_HEADERS_MAX * 2];
+    lv_http_head_t stored, merged;
+    if (lv_cache_stored_parse(lv_cache_entry_head(old), &stored, stored_fields,
+                              LV_CACHE_STORED_HEADERS_MAX) < 0 ||
+        lv_cache_stored_merge(&stored, nm, &merged, merged_fields,
+                              LV_CACHE_STORED_HEADERS_MAX * 2) < 0)
+        return NULL;
+    lv_cache_stored_t old_st;
+    if (lv_cache_stored_decode(lv_cache_entry_head(old), lv_cache_entry_meta(old), &old_st) < 0)
+        return NULL;
+    merged.content_length = old_st.content_length;
+    lv_cache_meta_t m;
+    if (lv_cache_storable(f->req, &merged, f->request_time_s, now, &m) != LV_CACHE_STORE)
+        return NULL;
+    /* The stored head already carries our Via. */
+    static _Thread_local char head_buf[LV_CACHE_HEAD_MAX];
+    char meta_buf[LV_CACHE_META_MAX];
+    lv_cache_stored_t st = {.m = m, .content_length = old_st.content_length};
+    int hl = lv_cache_stored_head(&merged, now, false, head_buf, sizeof head_buf, &st);
+    int ml = hl < 0 ? -1 : lv_cache_stored_encode(&st, meta_buf, sizeof meta_buf);
+    if (ml < 0)
+        return NULL;
+    lv_cache_entry_spec_t spec = {
+        .key = lv_cache_entry_key(old),
+        .head = {head_buf, (size_t)hl},
+        .meta = {meta_buf, (size_t)ml},
+        .body_hint_bytes = body,
+    };
+    lv_str_t tags[LV_CACHE_TAGS_MAX];
+    spec.ntags = LV_MIN(lv_cache_entry_ntags(old), LV_CACHE_TAGS_MAX);
+    for (size_t i = 0; i < spec.ntags; i++)
+        tags[i] = lv_cache_entry_tag(old, i);
+    spec.tags = tags;
+    lv_cache_entry_t *e = lv_cache_entry_new(f->server->cache, &spec);
+    if (!e)
+        return NULL;
+    lv_cache_reader_t rd;
+    lv_cache_reader_init(&rd, old);
+    const void *p;
+    for (size_t n; (n = lv_cache_reader_next(&rd, &p));)
+        if (lv_cache_entry_append(e, p, n) == LV_ENOMEM) {
+            lv_cache_entry_unref(e);
+            return NULL;
+        }
+    lv_cache_entry_finish(e);
+    if (lv_cache_store_insert(f->server->cache, e) < 0) {
+        lv_cache_entry_unref(e);
+        return NULL;
+    }
+    return e;
+}
+
+/* Takes r off its upstream connection and answers it from e instead. */
+static void switch_to_entry(lv_req_t *r, lv_cache_entry_t *e, bool upstream_failed)
+{
+    lv_cache_stored_t st;
+    if (lv_cache_stored_decode(lv_cache_entry_head(e), lv_cache_entry_meta(e), &st) < 0) {
+        lv_cache_entry_unref(e);
+        lv__forward_fail_request(r, 502);
+        return;
+    }
+    r->upstream_end_ns = lv_clock_now_ns();
+    r->up_failed = upstream_failed;
+    lv__forward_detach_upstream(r);
+    serve(r, e, &st, &r->conn->parser.head, wall_s());
+}
+
+int lv__cache_fill_head(lv_uconn_t *u, const lv_http_head_t *h)
+{
+    lv_cache_fill_t *f = u->fill;
+    lv_req_t *r = u->req;
+    lv_worker_t *w = u->pool->gen->worker;
+    lv_cache_metrics_t *cm = &w->metrics->cache;
+    uint64_t now = wall_s();
+    f->keep_alive = h->keep_alive;
+    f->head_seen = true;
+    if (f->revalidating && h->status == 304) {
+        lv_counter_add(&cm->revalidated, 1);
+        lv_cache_entry_t *e = refresh(f, h, now);
+        if (!e)
+            e = lv_cache_entry_ref(f->revalidating);
+        fill_resolve(f, LV_FLIGHT_READY, 0);
+        if (r)
+            switch_to_entry(r, e, false);
+        else
+            lv_cache_entry_unref(e);
+        return 0; /* a 304 has no body: fill_done releases the connection */
+    }
+    if (h->status >= 500 && r && r->stale) {
+        fill_resolve(f, LV_FLIGHT_FAILED, 0);
+        lv_cache_entry_t *stale = r->stale;
+        lv_cache_stored_t st;
+        if (lv_cache_stored_decode(lv_cache_entry_head(stale), lv_cache_entry_meta(stale), &st) ==
+                0 &&
+            stale_usable(r, &st, now)) {
+            lv_counter_add(&cm->stale_error, 1);
+            r->stale = NULL;
+            u->broken = true; /* the error's body is not read */
+            switch_to_entry(r, stale, true);
+            return 0;
+        }
+    }
+    lv_cache_meta_t m;
+    lv_cache_verdict_t verdict = lv_cache_storable(f->req, h, f->request_time_s, now, &m);
+    if (verdict == LV_CACHE_STORE && (f->entry = store_response(f, h, &m))) {
+        lv_counter_add(&cm->stored, 1);
+        fill_resolve(f, LV_FLIGHT_READY, 0);
+        return 0;
+    }
+    lv_counter_add(&cm->not_stored, 1);
+    /* An answer that says nothing about the resource (an error) is not remembered as pass. */
+    bool remember = verdict != LV_CACHE_STORE && h->status < 500;
+    fill_resolve(f, remember ? LV_FLIGHT_PASS : LV_FLIGHT_FAILED,
+                 remember && f->pass_ttl_ms ? lv_clock_now_us() + f->pass_ttl_ms * 1000ull : 0);
+    return 0;
+}
+
+void lv__cache_fill_body(lv_uconn_t *u, const char *p, size_t len)
+{
+    lv_cache_fill_t *f = u->fill;
+    if (!f->entry)
+        return;
+    int rc = lv_cache_entry_append(f->entry, p, len);
+    if (rc == LV_ENOMEM || rc == LV_EINVAL) {
+        lv_cache_entry_abort(f->entry);
+        lv_cache_entry_unref(f->entry);
+        f->entry = NULL;
+    }
+    notify(f->server);
+}
+
+void lv__cache_fill_done(lv_uconn_t *u)
+{
+    lv_cache_fill_t *f = u->fill;
+    if (!f->head_seen)
+        return; /* the end of an interim (1xx) response */
+    u->fill = NULL;
+    if (f->entry) {
+        lv_cache_entry_finish(f->entry);
+        lv_cache_entry_unref(f->entry);
+        f->entry = NULL;
+        notify(f->server);
+    }
+    bool keep_alive = f->keep_alive;
+    fill_free(f);
+    if (!u->req) { /* nobody else owns the connection: back to the pool */
+        if (!keep_alive)
+            u->broken = true;
+        lv__uconn_release(u);
+    }
+}
+
+void lv__cache_fill_abort(lv_uconn_t *u)
+{
+    lv_cache_fill_t *f = u->fill;
+    u->fill = NULL;
+    fill_free(f);
+}
+
+/* ---- background refresh (stale-while-revalidate) ---- */
+
+/* The conditional GET a refresh sends: the request's end-to-end fields minus its own
+ * conditionals, plus the stored validators. */
+static lv_chunk_t *refresh_request(lv_worker_t *w, const lv_http_head_t *h,
+                                   const lv_cache_stored_t *st, size_t *out_len)
+{
+    size_t cap = h->target.len + st->m.etag.len + st->m.last_modified.len + 256;
+    for (uint32_t i = 0; i < h->n_headers; i++)
+        cap += h->headers[i].name.len + h->headers[i].value.len + 4;
+    lv_chunk_t *ch = lv_chunk_acquire(&w->bufs, cap);
+    if (!ch)
+        return NULL;
+    char *o = ch->data;
+    size_t len = 0;
+    PUTF("GET %.*s HTTP/1.1\r\n", (int)h->target.len, h->target.p);
+    for (uint32_t i = 0; i < h->n_headers; i++) {
+        lv_str_t n = h->headers[i].name, v = h->headers[i].value;
+        if (lv_http_is_hop_by_hop(n, h->connection) || LV_HTTP_IEQ(n, "if-none-match") ||
+            LV_HTTP_IEQ(n, "if-modified-since") || LV_HTTP_IEQ(n, "range") ||
+            LV_HTTP_IEQ(n, "if-range") || LV_HTTP_IEQ(n, "content-length"))
+            continue;
+        PUTF("%.*s: %.*s\r\n", (int)n.len, n.p, (int)v.len, v.p);
+    }
+    if (st->m.etag.len)
+        PUTF("If-None-Match: %.*s\r\n", (int)st->m.etag.len, st->m.etag.p);
+    if (st->m.last_modified.len)
+        PUTF("If-Modified-Since: %.*s\r\n", (int)st->m.last_modified.len, st->m.last_modified.p);
+    PUTF("Via: 1.1 levee\r\n\r\n");
+    if (len > cap) {
+        lv_chunk_release(ch);
+        return NULL;
+    }
+    *out_len = len;
+    return ch;
+}
+
+static void background_write_done(uv_write_t *wr, int status)
+{
+    lv_wreq_t *wq = LV_CONTAINER_OF(wr, lv_wreq_t, req);
+    lv_uconn_t *u = wq->owner;
+    lv_wreq_release(wq);
+    if (status < 0 && status != UV_ECANCELED && u->state != LV_UCONN_CLOSING)
+        lv__uconn_fail(u, 502, false);
+    else if (status == 0 && u->state == LV_UCONN_BUSY)
+        lv__uconn_arm_read_timeout(u);
+}
+
+/* Sends the refresh of a stale entry on its own upstream connection; the answer goes into the
+ * store with no client attached. Takes the flight's reference. */
+static void start_refresh(lv_req_t *r, const lv_http_head_t *h, lv_cache_entry_t *stale,
+                          const lv_cache_stored_t *st, const char *key, size_t key_len,
+                          lv_flight_t *flight)
+{
+    lv_worker_t *w = r->conn->worker;
+    lv_cache_fill_t *f = fill_new(r, h, key, key_len, flight);
+    size_t len = 0;
+    lv_chunk_t *ch = f ? refresh_request(w, h, st, &len) : NULL;
+    bool reused = false;
+    lv_host_t *host = ch ? lv__pool_pick(r->pool, NULL) : NULL;
+    lv_uconn_t *u = host ? lv__uconn_get(r->pool, host, &reused) : NULL;
+    lv_wreq_t *wq = u ? lv_wreq_acquire(&w->bufs, u) : NULL;
+    if (!wq) {
+        if (ch)
+            lv_chunk_release(ch);
+        if (u) {
+            u->broken = true;
+            lv__uconn_close(u);
+        }
+        if (f)
+            fill_free(f);
+        else {
+            lv_flight_resolve(w->server->flights, flight, LV_FLIGHT_FAILED, 0);
+            lv_flight_unref(flight);
+        }
+        return;
+    }
+    f->revalidating = lv_cache_entry_ref(stale);
+    f->request_time_s = wall_s();
+    u->fill = f;
+    lv_http_parser_expect_no_body(&u->parser, false);
+    lv_wreq_add(wq, ch, ch->data, len);
+    lv_chunk_release(ch);
+    lv_counter_add(&w->metrics->cache.revalidations, 1);
+    int rc = lv_wreq_submit(wq, (uv_stream_t *)&u->tcp, background_write_done);
+    if (rc < 0) {
+        lv__uconn_fail(u, 502, false);
+        return;
+    }
+    if (reused)
+        lv__uconn_arm_read_timeout(u);
+}
+
+/* ---- the request path ---- */
+
+typedef enum { LOOKUP_ANSWERED, LOOKUP_MISS } lookup_t;
+
+/* Looks the request up; serves it when a stored response may answer. On a miss, *stale_out
+ * may hold a stale copy worth revalidating (a reference). */
+static lookup_t lookup_and_serve(lv_req_t *r, const lv_http_head_t *h, char *key, size_t key_len,
+                                 size_t key_cap, lv_cache_entry_t **stale_out,
+                                 lv_cache_stored_t *stale_st, bool may_refresh)
+{
+    lv_worker_t *w = r->conn->worker;
+    lv_cache_metrics_t *cm = &w->metrics->cache;
+    lv_cache_stored_t st;
+    lv_cache_entry_t *e = find(w->server->cache, key, key_len, key_cap, h, &st);
+    *stale_out = NULL;
+    if (!e)
+        return LOOKUP_MISS;
+    lv_cache_req_t rq;
+    lv_cache_request_policy(h, &rq);
+    if (!lv_cache_may_serve(&rq, &st.m)) {
+        lv_cache_entry_unref(e);
+        return LOOKUP_MISS;
+    }
+    uint64_t now = wall_s();
+    /* Client directives (F5 sends max-age=0) are not obeyed: a reload storm must not become
+     * an origin storm. nginx and Varnish do the same by default. */
+    lv_cache_fresh_t fr = lv_cache_freshness(&st.m, now, NULL);
+    if (fr == LV_CACHE_FRESH || fr == LV_CACHE_STALE_ALLOWED) {
+        lv_counter_add(&cm->hits, 1);
+        serve(r, e, &st, h, now);
+        return LOOKUP_ANSWERED;
+    }
+    if (fr == LV_CACHE_STALE_WHILE_REVALIDATE) {
+        lv_counter_add(&cm->stale_swr, 1);
+        lv_flight_t *fl = NULL;
+        if (may_refresh && lv_flight_join(w->server->flights, key, key_len, lv_clock_now_us(),
+                                          &fl) == LV_FLIGHT_LEAD)
+            start_refresh(r, h, e, &st, key, key_len, fl);
+        else
+            lv_flight_unref(fl);
+        serve(r, e, &st, h, now);
+        return LOOKUP_ANSWERED;
+    }
+    *stale_out = e;
+    *stale_st = st;
+    return LOOKUP_MISS;
+}
+
+bool lv__cache_request(lv_req_t *r, const lv_http_head_t *h, const lv_route_conf_t *route)
+{
+    lv_worker_t *w = r->conn->worker;
+    lv_server_t *s = w->server;
+    if (!s->cache || !route->cache)
+        return false;
+    lv_cache_metrics_t *cm = &w->metrics->cache;
+    if ((h->method != HTTP_GET && h->method != HTTP_HEAD) || h->has_body) {
+        lv_counter_add(&cm->passes, 1);
+        return false;
+    }
+    static _Thread_local char key[2 * LV_CACHE_KEY_MAX + 2];
+    int n = lv_cache_key_primary(key, LV_CACHE_KEY_MAX, h->host, h->target);
+    if (n >= 0)
+        n = lv_cache_key_extra(key, (size_t)n, LV_CACHE_KEY_MAX, route->cache_key,
+                               route->n_cache_key, h);
+    if (n < 0) {
+        lv_counter_add(&cm->passes, 1);
+        return false;
+    }
+    size_t key_len = (size_t)n;
+    lv_cache_entry_t *stale = NULL;
+    lv_cache_stored_t st;
+    if (lookup_and_serve(r, h, key, key_len, sizeof key, &stale, &st, true) == LOOKUP_ANSWERED)
+        return true;
+    if (stale) {
+        lv_cache_entry_unref(r->stale);
+        r->stale = stale;
+    }
+    /* Ranges and HEAD go to the origin as they are; they never fill. */
+    if (h->method == HTTP_HEAD || find_header(h, "range", 5).len) {
+        lv_counter_add(&cm->misses, 1);
+        return false;
+    }
+    lv_flight_t *fl = NULL;
+    lv_flight_role_t role = lv_flight_join(s->flights, key, key_len, lv_clock_now_us(), &fl);
+    if (role == LV_FLIGHT_FOLLOW) {
+        lv_counter_add(&cm->coalesced, 1);
+        r->flight = fl;
+        r->cache_wait_until_us = lv_clock_now_us() + r->gen->cfg->cache_lock_timeout_ms * 1000ull;
+        sleep_on(r, LV_CACHE_FOLLOWING);
+        if (lv_flight_state(fl) != LV_FLIGHT_PENDING) /* resolved meanwhile: the tick is late */
+            uv_async_send(&w->cache_wake);
+        return true;
+    }
+    if (role == LV_FLIGHT_BYPASS) {
+        lv_counter_add(&cm->passes, 1);
+        return false;
+    }
+    lv_counter_add(&cm->misses, 1);
+    r->fill = fill_new(r, h, key, key_len, fl);
+    if (!r->fill) {
+        lv_flight_resolve(s->flights, fl, LV_FLIGHT_FAILED, 0);
+        lv_flight_unref(fl);
+        return false;
+    }
+    if (r->stale && (st.m.etag.len || st.m.last_modified.len)) {
+        r->fill->revalidating = lv_cache_entry_ref(r->stale);
+        lv_counter_add(&cm->revalidations, 1);
+    }
+    return false;
+}
+
+/* A follower's flight was resolved (or it waited long enough): answer from the store if the
+ * leader stored something, else from a stale copy, else go to the origin alone. */
+static void follower_resume(lv_req_t *r, bool timed_out)
+{
+    lv_worker_t *w = r->conn->worker;
+    lv_flight_state_t st = lv_flight_state(r->flight);
+    lv_flight_unref(r->flight);
+    r->flight = NULL;
+    r->cache_mode = LV_CACHE_NONE;
+    const lv_http_head_t *h = &r->conn->parser.head;
+    if (timed_out)
+        lv_counter_add(&w->metrics->cache.coalesce_timeouts, 1);
+    if (st == LV_FLIGHT_READY) {
+        static _Thread_local char key[2 * LV_CACHE_KEY_MAX + 2];
+        const lv_route_conf_t *route = &r->gen->cfg->routes[r->route];
+        int n = lv_cache_key_primary(key, LV_CACHE_KEY_MAX, h->host, h->target);
+        if (n >= 0)
+            n = lv_cache_key_extra(key, (size_t)n, LV_CACHE_KEY_MAX, route->cache_key,
+                                   route->n_cache_key, h);
+        lv_cache_entry_t *stale = NULL;
+        lv_cache_stored_t sst;
+        if (n >= 0 && lookup_and_serve(r, h, key, (size_t)n, sizeof key, &stale, &sst, false) ==
+                          LOOKUP_ANSWERED)
+            return;
+        lv_cache_entry_unref(stale);
+    }
+    if (st != LV_FLIGHT_PASS && lv__cache_serve_stale(r, LV_STALE_ERROR))
+        return;
+    lv__forward_origin(r, h);
+    if (r->uconn)
+        lv__forward_flush_upstream(r);
+}
+
+/* Runs every waiter whose condition changed (all of them on a tick). */
+static void run_waiters(lv_worker_t *w, bool tick)
+{
+    lv_link_t batch;
+    if (lv_list_empty(&w->cache_waiting))
+        return;
+    /* Take the list: waiters that go back to sleep join the worker's list, not this batch. */
+    batch.next = w->cache_waiting.next;
+    batch.prev = w->cache_waiting.prev;
+    batch.next->prev = batch.prev->next = &batch;
+    lv_list_init(&w->cache_waiting);
+    uint64_t now_us = lv_clock_now_us();
+    while (!lv_list_empty(&batch)) {
+        lv_req_t *r = LV_CONTAINER_OF(batch.next, lv_req_t, cache_link);
+        lv_cache_mode_t mode = (lv_cache_mode_t)r->cache_mode;
+        if (mode == LV_CACHE_FOLLOWING) {
+            bool resolved = lv_flight_state(r->flight) != LV_FLIGHT_PENDING;
+            bool late = now_us >= r->cache_wait_until_us;
+            lv_list_remove(&r->cache_link);
+            atomic_fetch_sub(&w->cache_sleepers, 1);
+            if (resolved || late) {
+                follower_resume(r, !resolved);
+            } else {
+                lv_list_push(&w->cache_waiting, &r->cache_link);
+                atomic_fetch_add(&w->cache_sleepers, 1);
+            }
+        } else {
+            stop_waiting(r);
+            (void)tick;
+            pump(r);
+        }
+    }
+}
+
+static void cache_wake_cb(uv_async_t *a)
+{
+    run_waiters(a->data, false);
+}
+
+void lv__cache_tick(lv_worker_t *w)
+{
+    run_waiters(w, true);
+}
+
+void lv__cache_request_end(lv_req_t *r)
+{
+    stop_waiting(r);
+    r->cache_mode = LV_CACHE_NONE;
+    lv_flight_unref(r->flight);
+    r->flight = NULL;
+    if (r->fill) { /* led, but never sent: whoever follows goes on alone */
+        fill_free(r->fill);
+        r->fill = NULL;
+    }
+    lv_cache_entry_unref(r->centry);
+    r->centry = NULL;
+    lv_cache_entry_unref(r->stale);
+    r->stale = NULL;
+}
