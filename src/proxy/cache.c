@@ -554,6 +554,14 @@ void lv__cache_attach(lv_req_t *r, lv_uconn_t *u)
     u->fill->request_time_s = wall_s();
 }
 
+void lv__cache_reclaim(lv_req_t *r, lv_uconn_t *u)
+{
+    if (u && u->fill && !u->fill->head_seen && !r->fill) {
+        r->fill = u->fill;
+        u->fill = NULL;
+    }
+}
+
 /* Makes and indexes the entry for a storable response; NULL when it cannot be kept. */
 static lv_cache_entry_t *store_response(lv_cache_fill_t *f, const lv_http_head_t *resp,
                                         const lv_cache_meta_t *m)
@@ -689,6 +697,15 @@ static void switch_to_entry(lv_req_t *r, lv_cache_entry_t *e, bool upstream_fail
     serve(r, e, &st, &r->conn->parser.head, wall_s());
 }
 
+/* The largest body one entry may have: a shard's share of the store (cache/store.h). */
+static uint64_t max_entry_bytes(const lv_config_t *cfg)
+{
+    uint64_t shards = 1;
+    while (shards < (cfg->cache_shards ? cfg->cache_shards : 16))
+        shards <<= 1;
+    return cfg->cache_size / shards;
+}
+
 int lv__cache_fill_head(lv_uconn_t *u, const lv_http_head_t *h)
 {
     lv_cache_fill_t *f = u->fill;
@@ -726,6 +743,9 @@ int lv__cache_fill_head(lv_uconn_t *u, const lv_http_head_t *h)
     }
     lv_cache_meta_t m;
     lv_cache_verdict_t verdict = lv_cache_storable(f->req, h, f->request_time_s, now, &m);
+    if (verdict == LV_CACHE_STORE && h->content_length > 0 &&
+        (uint64_t)h->content_length > max_entry_bytes(u->pool->gen->cfg))
+        verdict = LV_CACHE_NS_USELESS; /* too large to keep: pass, not a fill that fails */
     if (verdict == LV_CACHE_STORE && (f->entry = store_response(f, h, &m))) {
         lv_counter_add(&cm->stored, 1);
         fill_resolve(f, LV_FLIGHT_READY, 0);
@@ -745,7 +765,7 @@ void lv__cache_fill_body(lv_uconn_t *u, const char *p, size_t len)
     if (!f->entry)
         return;
     int rc = lv_cache_entry_append(f->entry, p, len);
-    if (rc == LV_ENOMEM || rc == LV_EINVAL) {
+    if (rc < 0) { /* outgrew its shard's share (or no memory): never hold it all in memory */
         lv_cache_entry_abort(f->entry);
         lv_cache_entry_unref(f->entry);
         f->entry = NULL;

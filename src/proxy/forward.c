@@ -209,8 +209,8 @@ static int build_request_head(lv_req_t *r, const lv_http_head_t *h)
     lv_conn_t *c = r->conn;
     lv_str_t etag = {NULL, 0}, last_modified = {NULL, 0};
     bool revalidate = lv__cache_validators(r, &etag, &last_modified);
-    size_t bound = head_bound(h) + sizeof c->client + r->request_id_len + etag.len +
-                   last_modified.len + 48;
+    size_t bound =
+        head_bound(h) + sizeof c->client + r->request_id_len + etag.len + last_modified.len + 48;
     lv_chunk_t *ch = lv_chunk_acquire(&c->worker->bufs, bound);
     if (!ch)
         return LV_ENOMEM;
@@ -633,6 +633,7 @@ void lv__forward_client_gone(lv_req_t *r)
 
 void lv__forward_upstream_failed(lv_req_t *r, int status, bool connect_failed)
 {
+    lv__cache_reclaim(r, r->uconn);
     detach_upstream(r);
     bool replayable = r->idempotent && !r->has_body && !r->resp_any && !r->client_gone;
     if (replayable && connect_failed && r->tries < 2 && r->pool->n_hosts > 1 &&

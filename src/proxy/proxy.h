@@ -389,6 +389,9 @@ bool lv__cache_serve_stale(lv_req_t *r, lv_stale_why_t why);
 bool lv__cache_validators(const lv_req_t *r, lv_str_t *etag, lv_str_t *last_modified);
 /* The request goes upstream on u: its fill moves to the connection. */
 void lv__cache_attach(lv_req_t *r, lv_uconn_t *u);
+/* The upstream connection failed before any response: the fill goes back to the request,
+ * which may retry elsewhere (or end, which releases its followers). */
+void lv__cache_reclaim(lv_req_t *r, lv_uconn_t *u);
 void lv__cache_client_writable(lv_req_t *r);
 void lv__cache_request_end(lv_req_t *r);
 /* Fill hooks, from the upstream parser callbacks. fill_head may take u->req off the connection
