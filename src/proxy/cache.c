@@ -8,7 +8,6 @@
  * so a wake-up lost to a race costs at most one tick. */
 #include "proxy/proxy.h"
 
-#include <stdio.h>
 #include <string.h>
 
 #include "cache/key.h"
@@ -279,11 +278,48 @@ static lv_str_t find_header(const lv_http_head_t *h, const char *name, size_t le
     return (lv_str_t){NULL, 0};
 }
 
-#define PUTF(...)                                                                                  \
-    do {                                                                                           \
-        int n_ = snprintf(o + len, cap > len ? cap - len : 0, __VA_ARGS__);                        \
-        len += n_ > 0 ? (size_t)n_ : 0;                                                            \
-    } while (0)
+/* Bounded writing into a response head. */
+typedef struct head_out {
+    char *p;
+    size_t len, cap;
+} head_out_t;
+
+static void out_put(head_out_t *o, const char *s, size_t n)
+{
+    if (o->len + n <= o->cap)
+        memcpy(o->p + o->len, s, n);
+    o->len += n; /* an overflow shows as len > cap */
+}
+#define OUT_LIT(o, lit) out_put((o), (lit), sizeof(lit) - 1)
+
+static void out_u64(head_out_t *o, uint64_t v)
+{
+    char tmp[20];
+    size_t n = 0;
+    do {
+        tmp[sizeof tmp - ++n] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    out_put(o, tmp + sizeof tmp - n, n);
+}
+
+/* Copies body bytes from the reader into dst, up to room and the end offset. */
+static size_t copy_body(lv_req_t *r, char *dst, size_t room, uint64_t end)
+{
+    size_t got = 0;
+    while (got < room && r->creader.off < end) {
+        size_t off0 = r->creader.off;
+        const void *p;
+        size_t n = lv_cache_reader_next(&r->creader, &p);
+        if (!n)
+            break;
+        n = LV_MIN(n, LV_MIN(room - got, end - off0));
+        memcpy(dst + got, p, n);
+        got += n;
+        r->creader.off = off0 + n;
+    }
+    return got;
+}
 
 /* Answers r from e (whose reference it takes): 200, 206, 304, or the head alone for HEAD. */
 static void serve(lv_req_t *r, lv_cache_entry_t *e, const lv_cache_stored_t *st,
@@ -312,66 +348,72 @@ static void serve(lv_req_t *r, lv_cache_entry_t *e, const lv_cache_stored_t *st,
         else if (rr < 0)
             status = 416;
     }
-    size_t cap = head.len + 256;
-    lv_chunk_t *ch = lv_chunk_acquire(&w->bufs, cap);
+    /* Most heads fit a pooled chunk, with room for the start of the body behind them. */
+    lv_chunk_t *ch = lv_chunk_acquire(&w->bufs, LV_MAX(head.len + 256, LV_CHUNK_BYTES));
     if (!ch) {
         lv_cache_entry_unref(e);
         lv__forward_fail_request(r, 503);
         return;
     }
-    char *o = ch->data;
-    size_t len = 0;
+    head_out_t o = {ch->data, 0, ch->cap};
     const char *line_end = memmem(head.p, head.len, "\r\n", 2);
     lv_str_t fields = {line_end + 2, head.len - (size_t)(line_end + 2 - head.p)};
     bool body = status != 304 && status != 416 && !r->head_only;
     if (status == st->m.status) {
-        memcpy(o, head.p, head.len);
-        len = head.len;
+        out_put(&o, head.p, head.len);
     } else if (status == 304) {
-        PUTF("HTTP/1.1 304 Not Modified\r\n");
+        OUT_LIT(&o, "HTTP/1.1 304 Not Modified\r\n");
         for (const char *p = fields.p, *fe = fields.p + fields.len; p < fe;) {
             const char *nl = memmem(p, (size_t)(fe - p), "\r\n", 2);
             lv_str_t line = {p, (size_t)(nl - p)};
-            if (header_named(line, not_modified_fields)) {
-                memcpy(o + len, p, line.len + 2);
-                len += line.len + 2;
-            }
+            if (header_named(line, not_modified_fields))
+                out_put(&o, p, line.len + 2);
             p = nl + 2;
         }
     } else {
-        PUTF("HTTP/1.1 %u %s\r\n", status,
-             status == 206 ? "Partial Content" : "Range Not Satisfiable");
-        memcpy(o + len, fields.p, fields.len);
-        len += fields.len;
         if (status == 206)
-            PUTF("Content-Range: bytes %llu-%llu/%llu\r\n", (unsigned long long)start,
-                 (unsigned long long)(end - 1), (unsigned long long)total);
+            OUT_LIT(&o, "HTTP/1.1 206 Partial Content\r\n");
         else
-            PUTF("Content-Range: bytes */%llu\r\n", (unsigned long long)total);
+            OUT_LIT(&o, "HTTP/1.1 416 Range Not Satisfiable\r\n");
+        out_put(&o, fields.p, fields.len);
+        OUT_LIT(&o, "Content-Range: bytes ");
+        if (status == 206) {
+            out_u64(&o, start);
+            OUT_LIT(&o, "-");
+            out_u64(&o, end - 1);
+        } else {
+            OUT_LIT(&o, "*");
+        }
+        OUT_LIT(&o, "/");
+        out_u64(&o, (uint64_t)total);
+        OUT_LIT(&o, "\r\n");
     }
-    PUTF("Age: %llu\r\n", (unsigned long long)lv_cache_current_age(&st->m, now));
+    OUT_LIT(&o, "Age: ");
+    out_u64(&o, lv_cache_current_age(&st->m, now));
+    OUT_LIT(&o, "\r\n");
     r->resp_chunked = r->resp_close_delimited = false;
     if (status == 416) {
-        PUTF("Content-Length: 0\r\n");
+        OUT_LIT(&o, "Content-Length: 0\r\n");
     } else if (status != 304 && total >= 0) {
-        PUTF("Content-Length: %llu\r\n",
-             (unsigned long long)(status == 206 ? end - start : (uint64_t)total));
+        OUT_LIT(&o, "Content-Length: ");
+        out_u64(&o, status == 206 ? end - start : (uint64_t)total);
+        OUT_LIT(&o, "\r\n");
     } else if (status != 304 && !r->head_only) {
-        if (r->client_http10)
+        if (r->client_http10) {
             r->resp_close_delimited = true;
-        else
+        } else {
             r->resp_chunked = true;
-        if (r->resp_chunked)
-            PUTF("Transfer-Encoding: chunked\r\n");
+            OUT_LIT(&o, "Transfer-Encoding: chunked\r\n");
+        }
     }
     bool keep = r->client_keep_alive && !r->resp_close_delimited && !c->close_after &&
                 !w->draining && !(r->has_body && !r->req_done);
     if (!keep)
-        PUTF("Connection: close\r\n");
+        OUT_LIT(&o, "Connection: close\r\n");
     else if (r->client_http10)
-        PUTF("Connection: keep-alive\r\n");
-    PUTF("\r\n");
-    if (len > cap) { /* cannot happen: 256 bytes cover every line added */
+        OUT_LIT(&o, "Connection: keep-alive\r\n");
+    OUT_LIT(&o, "\r\n");
+    if (o.len > o.cap) { /* cannot happen: 256 bytes cover every line added */
         lv_chunk_release(ch);
         lv_cache_entry_unref(e);
         lv__forward_fail_request(r, 500);
@@ -386,7 +428,10 @@ static void serve(lv_req_t *r, lv_cache_entry_t *e, const lv_cache_stored_t *st,
     r->creader.off = start;
     r->cache_end = body ? end : 0;
     r->cache_mode = LV_CACHE_SERVING;
-    lv__forward_client_bytes(r, ch, ch->data, len);
+    /* Without chunked framing the body's first bytes share the head's buffer and write. */
+    if (!r->resp_chunked && body)
+        o.len += copy_body(r, ch->data + o.len, ch->cap - o.len, LV_MIN((uint64_t)have, end));
+    lv__forward_client_bytes(r, ch, ch->data, o.len);
     lv_chunk_release(ch);
     pump(r);
 }
@@ -431,18 +476,7 @@ static void pump(lv_req_t *r)
             lv__conn_close(c);
             return;
         }
-        size_t got = 0;
-        while (got < ch->cap && r->creader.off < end) {
-            size_t off0 = r->creader.off;
-            const void *p;
-            size_t n = lv_cache_reader_next(&r->creader, &p);
-            if (!n)
-                break;
-            n = LV_MIN(n, LV_MIN(ch->cap - got, end - off0));
-            memcpy(ch->data + got, p, n);
-            got += n;
-            r->creader.off = off0 + n;
-        }
+        size_t got = copy_body(r, ch->data, ch->cap, end);
         int rc = lv__forward_resp_body(r, ch, ch->data, got);
         lv_chunk_release(ch);
         if (rc) {
@@ -814,27 +848,37 @@ static lv_chunk_t *refresh_request(lv_worker_t *w, const lv_http_head_t *h,
     lv_chunk_t *ch = lv_chunk_acquire(&w->bufs, cap);
     if (!ch)
         return NULL;
-    char *o = ch->data;
-    size_t len = 0;
-    PUTF("GET %.*s HTTP/1.1\r\n", (int)h->target.len, h->target.p);
+    head_out_t o = {ch->data, 0, ch->cap};
+    OUT_LIT(&o, "GET ");
+    out_put(&o, h->target.p, h->target.len);
+    OUT_LIT(&o, " HTTP/1.1\r\n");
     for (uint32_t i = 0; i < h->n_headers; i++) {
         lv_str_t n = h->headers[i].name, v = h->headers[i].value;
         if (lv_http_is_hop_by_hop(n, h->connection) || LV_HTTP_IEQ(n, "if-none-match") ||
             LV_HTTP_IEQ(n, "if-modified-since") || LV_HTTP_IEQ(n, "range") ||
             LV_HTTP_IEQ(n, "if-range") || LV_HTTP_IEQ(n, "content-length"))
             continue;
-        PUTF("%.*s: %.*s\r\n", (int)n.len, n.p, (int)v.len, v.p);
+        out_put(&o, n.p, n.len);
+        OUT_LIT(&o, ": ");
+        out_put(&o, v.p, v.len);
+        OUT_LIT(&o, "\r\n");
     }
-    if (st->m.etag.len)
-        PUTF("If-None-Match: %.*s\r\n", (int)st->m.etag.len, st->m.etag.p);
-    if (st->m.last_modified.len)
-        PUTF("If-Modified-Since: %.*s\r\n", (int)st->m.last_modified.len, st->m.last_modified.p);
-    PUTF("Via: 1.1 levee\r\n\r\n");
-    if (len > cap) {
+    if (st->m.etag.len) {
+        OUT_LIT(&o, "If-None-Match: ");
+        out_put(&o, st->m.etag.p, st->m.etag.len);
+        OUT_LIT(&o, "\r\n");
+    }
+    if (st->m.last_modified.len) {
+        OUT_LIT(&o, "If-Modified-Since: ");
+        out_put(&o, st->m.last_modified.p, st->m.last_modified.len);
+        OUT_LIT(&o, "\r\n");
+    }
+    OUT_LIT(&o, "Via: 1.1 levee\r\n\r\n");
+    if (o.len > o.cap) {
         lv_chunk_release(ch);
         return NULL;
     }
-    *out_len = len;
+    *out_len = o.len;
     return ch;
 }
 
