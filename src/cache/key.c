@@ -11,6 +11,10 @@ static inline char lower(char c)
 
 int lv_cache_key_primary(char *buf, size_t cap, lv_str_t host, lv_str_t target)
 {
+    /* The first '/' must end the host, or "Host: a/x" + "/y" and "Host: a" + "/x/y" (or an
+     * absolute-form target) would share a key: such requests are not cached (LV_EINVAL). */
+    if (!target.len || target.p[0] != '/' || (host.len && memchr(host.p, '/', host.len)))
+        return LV_EINVAL;
     if (host.len + target.len > cap)
         return LV_ELIMIT;
     for (size_t i = 0; i < host.len; i++)
@@ -80,9 +84,9 @@ int lv_cache_key_extra(char *buf, size_t len, size_t cap, const lv_cache_key_par
 int lv_cache_key_from_url(char *buf, size_t cap, const char *url, size_t len)
 {
     const char *p = url, *end = url + len;
-    if (len >= 7 && strncmp(p, "http://", 7) == 0)
+    if (len >= 7 && lv_http_str_ieq((lv_str_t){p, 7}, "http://", 7)) /* any case (RFC 3986) */
         p += 7;
-    else if (len >= 8 && strncmp(p, "https://", 8) == 0)
+    else if (len >= 8 && lv_http_str_ieq((lv_str_t){p, 8}, "https://", 8))
         p += 8;
     const char *slash = memchr(p, '/', (size_t)(end - p));
     if (!slash || slash == p)

@@ -40,8 +40,14 @@ int lv_cache_stored_head(const lv_http_head_t *resp, uint64_t now_s, bool add_vi
     put(&o, status, sizeof status);
     put(&o, resp->reason.p, resp->reason.len);
     PUT_LIT(&o, "\r\n");
-    bool via_seen = false, date_seen = false;
+    bool date_seen = false;
     out->etag_off = out->etag_len = out->lm_off = out->lm_len = 0;
+    /* Several Via lines are one list (RFC 9110 5.3): levee goes at its end, on the last line. */
+    uint32_t last_via = UINT32_MAX;
+    for (uint32_t i = 0; add_via && i < resp->n_headers; i++)
+        if (LV_HTTP_IEQ(resp->headers[i].name, "via") &&
+            !never_stored_field(resp->headers[i].name, resp->connection))
+            last_via = i;
     for (uint32_t i = 0; i < resp->n_headers; i++) {
         const lv_http_header_t *hd = &resp->headers[i];
         if (never_stored_field(hd->name, resp->connection))
@@ -58,13 +64,12 @@ int lv_cache_stored_head(const lv_http_head_t *resp, uint64_t now_s, bool add_vi
             out->lm_len = (uint32_t)hd->value.len;
         } else if (LV_HTTP_IEQ(hd->name, "date")) {
             date_seen = true;
-        } else if (add_via && !via_seen && LV_HTTP_IEQ(hd->name, "via")) {
-            via_seen = true;
+        } else if (i == last_via) {
             PUT_LIT(&o, ", 1.1 levee");
         }
         PUT_LIT(&o, "\r\n");
     }
-    if (add_via && !via_seen)
+    if (add_via && last_via == UINT32_MAX)
         PUT_LIT(&o, "Via: 1.1 levee\r\n");
     if (!date_seen) {
         char date[LV_CACHE_DATE_LEN + 1];

@@ -78,6 +78,12 @@ const char *lv_http_method_name(uint8_t method)
 #undef LV_HTTP_METHOD_CASE
 }
 
+bool lv_http_method_safe(uint8_t method)
+{
+    return method == HTTP_GET || method == HTTP_HEAD || method == HTTP_OPTIONS ||
+           method == HTTP_TRACE;
+}
+
 bool lv_http_method_idempotent(uint8_t method)
 {
     switch (method) {

@@ -134,5 +134,7 @@ bool lv_http_is_hop_by_hop(lv_str_t name, lv_str_t connection_value);
 const char *lv_http_method_name(uint8_t method);
 /* Safe-to-retry methods (RFC 9110 9.2.2): GET, HEAD, OPTIONS, TRACE, PUT, DELETE. */
 bool lv_http_method_idempotent(uint8_t method);
+/* Safe methods (RFC 9110 9.2.1): GET, HEAD, OPTIONS, TRACE. */
+bool lv_http_method_safe(uint8_t method);
 
 #endif

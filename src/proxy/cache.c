@@ -159,6 +159,17 @@ static lv_http_head_t *head_clone(const lv_http_head_t *h)
 
 /* ---- lookup ---- */
 
+/* The request's key (host + target + the route's parts) into key; -1 when it has none. */
+static int request_key(const lv_req_t *r, const lv_http_head_t *h, char *key)
+{
+    const lv_route_conf_t *route = &r->gen->cfg->routes[r->route];
+    int n = lv_cache_key_primary(key, LV_CACHE_KEY_MAX, h->host, h->target);
+    if (n >= 0)
+        n = lv_cache_key_extra(key, (size_t)n, LV_CACHE_KEY_MAX, route->cache_key,
+                               route->n_cache_key, h);
+    return n;
+}
+
 /* Finds the stored response for key (following a Vary marker to the request's variant) and
  * decodes its meta. key must have room for LV_CACHE_KEY_MAX more bytes (the variant's). */
 static lv_cache_entry_t *find(lv_cache_store_t *s, char *key, size_t len, size_t cap,
@@ -199,7 +210,8 @@ static bool stale_usable(const lv_req_t *r, const lv_cache_stored_t *st, uint64_
         return false;
     uint64_t age = lv_cache_current_age(&st->m, now);
     uint64_t staleness = age > st->m.freshness_lifetime_s ? age - st->m.freshness_lifetime_s : 0;
-    return staleness * 1000 <= r->pool->svc->cache_serve_stale_ms;
+    uint32_t extra_ms = r->pool->svc->cache_serve_stale_ms;
+    return extra_ms && staleness * 1000 <= extra_ms;
 }
 
 /* ---- answering from a stored response ---- */
@@ -566,15 +578,18 @@ static void fill_free(lv_cache_fill_t *f)
 
 bool lv__cache_validators(const lv_req_t *r, lv_str_t *etag, lv_str_t *last_modified)
 {
-    if (!r->fill || !r->fill->revalidating)
+    *etag = *last_modified = (lv_str_t){NULL, 0};
+    if (!r->fill)
         return false;
+    if (!r->fill->revalidating)
+        return true; /* a fill wants the whole response, whatever the client already has */
     lv_cache_entry_t *e = r->fill->revalidating;
     lv_cache_stored_t st;
     if (lv_cache_stored_decode(lv_cache_entry_head(e), lv_cache_entry_meta(e), &st) < 0)
         return false;
     *etag = st.m.etag;
     *last_modified = st.m.last_modified;
-    return etag->len || last_modified->len;
+    return true;
 }
 
 void lv__cache_attach(lv_req_t *r, lv_uconn_t *u)
@@ -783,11 +798,23 @@ int lv__cache_fill_head(lv_uconn_t *u, const lv_http_head_t *h)
     if (verdict == LV_CACHE_STORE && (f->entry = store_response(f, h, &m))) {
         lv_counter_add(&cm->stored, 1);
         fill_resolve(f, LV_FLIGHT_READY, 0);
+        /* The leader's own conditional was not sent (the fill needs the whole response):
+         * answer it from the entry, which gives the 304 it may be waiting for. */
+        if (r && (find_header(f->req, "if-none-match", 13).len ||
+                  find_header(f->req, "if-modified-since", 17).len))
+            switch_to_entry(r, lv_cache_entry_ref(f->entry), false);
         return 0;
     }
     lv_counter_add(&cm->not_stored, 1);
-    /* An answer that says nothing about the resource (an error) is not remembered as pass. */
-    bool remember = verdict != LV_CACHE_STORE && h->status < 500;
+    /* Only what the response says about the resource is remembered as pass: not an error, not
+     * a 304 (it answers a client's own condition), not a refusal that came from the request. */
+    bool remember = verdict != LV_CACHE_STORE && h->status < 500 && h->status != 304 &&
+                    verdict != LV_CACHE_NS_METHOD && verdict != LV_CACHE_NS_AUTHORIZATION;
+    if (verdict == LV_CACHE_NS_NO_STORE) {
+        lv_cache_req_t rq;
+        lv_cache_request_policy(f->req, &rq);
+        remember = remember && !rq.no_store;
+    }
     fill_resolve(f, remember ? LV_FLIGHT_PASS : LV_FLIGHT_FAILED,
                  remember && f->pass_ttl_ms ? lv_clock_now_us() + f->pass_ttl_ms * 1000ull : 0);
     return 0;
@@ -833,6 +860,20 @@ void lv__cache_fill_abort(lv_uconn_t *u)
     lv_cache_fill_t *f = u->fill;
     u->fill = NULL;
     fill_free(f);
+}
+
+void lv__cache_invalidate(lv_req_t *r, const lv_http_head_t *h)
+{
+    lv_server_t *s = r->conn->worker->server;
+    const lv_route_conf_t *route = &r->gen->cfg->routes[r->route];
+    if (!s->cache || !route->cache || lv_http_method_safe(h->method))
+        return;
+    /* RFC 9111 4.4: an unsafe method that succeeded invalidates the target URI. The key with
+     * this request's own route parts goes; a Vary marker under it takes its variants along. */
+    static _Thread_local char key[LV_CACHE_KEY_MAX + 2];
+    int n = request_key(r, h, key);
+    if (n >= 0)
+        lv_cache_store_purge_key(s->cache, key, (size_t)n);
 }
 
 /* ---- background refresh (stale-while-revalidate) ---- */
@@ -986,42 +1027,18 @@ static lookup_t lookup_and_serve(lv_req_t *r, const lv_http_head_t *h, char *key
     return LOOKUP_MISS;
 }
 
-bool lv__cache_request(lv_req_t *r, const lv_http_head_t *h, const lv_route_conf_t *route)
+/* A miss that may fill: lead a flight (go to the origin, r->fill set), or follow one (wait;
+ * returns true). */
+static bool lead_or_follow(lv_req_t *r, const lv_http_head_t *h, const char *key, size_t key_len,
+                           const lv_cache_stored_t *stale_st, bool coalesce)
 {
     lv_worker_t *w = r->conn->worker;
     lv_server_t *s = w->server;
-    if (!s->cache || !route->cache)
-        return false;
     lv_cache_metrics_t *cm = &w->metrics->cache;
-    if ((h->method != HTTP_GET && h->method != HTTP_HEAD) || h->has_body) {
-        lv_counter_add(&cm->passes, 1);
-        return false;
-    }
-    static _Thread_local char key[2 * LV_CACHE_KEY_MAX + 2];
-    int n = lv_cache_key_primary(key, LV_CACHE_KEY_MAX, h->host, h->target);
-    if (n >= 0)
-        n = lv_cache_key_extra(key, (size_t)n, LV_CACHE_KEY_MAX, route->cache_key,
-                               route->n_cache_key, h);
-    if (n < 0) {
-        lv_counter_add(&cm->passes, 1);
-        return false;
-    }
-    size_t key_len = (size_t)n;
-    lv_cache_entry_t *stale = NULL;
-    lv_cache_stored_t st;
-    if (lookup_and_serve(r, h, key, key_len, sizeof key, &stale, &st, true) == LOOKUP_ANSWERED)
-        return true;
-    if (stale) {
-        lv_cache_entry_unref(r->stale);
-        r->stale = stale;
-    }
-    /* Ranges and HEAD go to the origin as they are; they never fill. */
-    if (h->method == HTTP_HEAD || find_header(h, "range", 5).len) {
-        lv_counter_add(&cm->misses, 1);
-        return false;
-    }
     lv_flight_t *fl = NULL;
-    lv_flight_role_t role = lv_flight_join(s->flights, key, key_len, lv_clock_now_us(), &fl);
+    lv_flight_role_t role = coalesce
+                                ? lv_flight_join(s->flights, key, key_len, lv_clock_now_us(), &fl)
+                                : LV_FLIGHT_LEAD;
     if (role == LV_FLIGHT_FOLLOW) {
         lv_counter_add(&cm->coalesced, 1);
         r->flight = fl;
@@ -1037,20 +1054,61 @@ bool lv__cache_request(lv_req_t *r, const lv_http_head_t *h, const lv_route_conf
     }
     lv_counter_add(&cm->misses, 1);
     r->fill = fill_new(r, h, key, key_len, fl);
-    if (!r->fill) {
+    if (!r->fill && fl) {
         lv_flight_resolve(s->flights, fl, LV_FLIGHT_FAILED, 0);
         lv_flight_unref(fl);
-        return false;
     }
-    if (r->stale && (st.m.etag.len || st.m.last_modified.len)) {
+    if (!r->fill)
+        return false;
+    if (r->stale && stale_st && (stale_st->m.etag.len || stale_st->m.last_modified.len)) {
         r->fill->revalidating = lv_cache_entry_ref(r->stale);
         lv_counter_add(&cm->revalidations, 1);
     }
     return false;
 }
 
+bool lv__cache_request(lv_req_t *r, const lv_http_head_t *h, const lv_route_conf_t *route)
+{
+    lv_worker_t *w = r->conn->worker;
+    lv_server_t *s = w->server;
+    if (!s->cache || !route->cache)
+        return false;
+    lv_cache_metrics_t *cm = &w->metrics->cache;
+    if ((h->method != HTTP_GET && h->method != HTTP_HEAD) || h->has_body) {
+        lv_counter_add(&cm->passes, 1);
+        return false;
+    }
+    static _Thread_local char key[2 * LV_CACHE_KEY_MAX + 2];
+    int n = request_key(r, h, key);
+    if (n < 0) {
+        lv_counter_add(&cm->passes, 1);
+        return false;
+    }
+    size_t key_len = (size_t)n;
+    lv_cache_entry_t *stale = NULL;
+    lv_cache_stored_t st;
+    if (lookup_and_serve(r, h, key, key_len, sizeof key, &stale, &st, true) == LOOKUP_ANSWERED)
+        return true;
+    if (stale) {
+        lv_cache_entry_unref(r->stale);
+        r->stale = stale;
+    }
+    /* Ranges and HEAD go to the origin as they are: they never fill. A request whose answer
+     * may not be storable for others (Authorization, no-store) fills alone: it neither leads
+     * nor follows a flight, so it never makes others wait or pass. */
+    lv_cache_req_t rq;
+    lv_cache_request_policy(h, &rq);
+    if (h->method == HTTP_HEAD || rq.range) {
+        lv_counter_add(&cm->misses, 1);
+        return false;
+    }
+    return lead_or_follow(r, h, key, key_len, stale ? &st : NULL,
+                          !rq.authorization && !rq.no_store);
+}
+
 /* A follower's flight was resolved (or it waited long enough): answer from the store if the
- * leader stored something, else from a stale copy, else go to the origin alone. */
+ * leader stored what it needs; else, if the leader stored another variant, lead or follow
+ * once more for its own; else a stale copy, else the origin alone. */
 static void follower_resume(lv_req_t *r, bool timed_out)
 {
     lv_worker_t *w = r->conn->worker;
@@ -1063,20 +1121,23 @@ static void follower_resume(lv_req_t *r, bool timed_out)
         lv_counter_add(&w->metrics->cache.coalesce_timeouts, 1);
     if (st == LV_FLIGHT_READY) {
         static _Thread_local char key[2 * LV_CACHE_KEY_MAX + 2];
-        const lv_route_conf_t *route = &r->gen->cfg->routes[r->route];
-        int n = lv_cache_key_primary(key, LV_CACHE_KEY_MAX, h->host, h->target);
-        if (n >= 0)
-            n = lv_cache_key_extra(key, (size_t)n, LV_CACHE_KEY_MAX, route->cache_key,
-                                   route->n_cache_key, h);
+        int n = request_key(r, h, key);
         lv_cache_entry_t *stale = NULL;
         lv_cache_stored_t sst;
         if (n >= 0 && lookup_and_serve(r, h, key, (size_t)n, sizeof key, &stale, &sst, false) ==
                           LOOKUP_ANSWERED)
             return;
-        lv_cache_entry_unref(stale);
-    }
-    if (st != LV_FLIGHT_PASS && lv__cache_serve_stale(r, LV_STALE_ERROR))
+        if (stale) {
+            lv_cache_entry_unref(r->stale);
+            r->stale = stale;
+        }
+        bool again = n >= 0 && !r->cache_rejoined;
+        r->cache_rejoined = true;
+        if (again && lead_or_follow(r, h, key, (size_t)n, stale ? &sst : NULL, true))
+            return;
+    } else if (st != LV_FLIGHT_PASS && lv__cache_serve_stale(r, LV_STALE_ERROR)) {
         return;
+    }
     lv__forward_origin(r, h);
     if (r->uconn)
         lv__forward_flush_upstream(r);

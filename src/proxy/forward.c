@@ -225,7 +225,7 @@ static int build_request_head(lv_req_t *r, const lv_http_head_t *h)
         const lv_http_header_t *hd = &h->headers[i];
         if (lv_http_is_hop_by_hop(hd->name, h->connection))
             continue;
-        /* Revalidating a stored copy: its validators replace the client's. */
+        /* Filling the cache: levee's validators, if any, replace the client's. */
         if (revalidate &&
             (LV_HTTP_IEQ(hd->name, "if-none-match") || LV_HTTP_IEQ(hd->name, "if-modified-since")))
             continue;
@@ -687,6 +687,8 @@ int lv__forward_resp_head(lv_req_t *r, lv_http_head_t *h)
     }
     r->status = h->status;
     r->up_keep_alive = h->keep_alive;
+    if (h->status < 400 && !lv_http_method_safe(r->method))
+        lv__cache_invalidate(r, &r->conn->parser.head);
     bool has_body = !(r->head_only || h->status == 204 || h->status == 304);
     if (has_body && h->content_length < 0) {
         if (r->client_http10)

@@ -232,6 +232,7 @@ struct lv_req {
     lv_cache_fill_t *fill;        /* the fill this request leads, until its upstream takes it */
     lv_link_t cache_link;         /* worker's cache_waiting list */
     uint64_t cache_wait_until_us; /* followers: give up waiting then */
+    bool cache_rejoined;          /* followed a second flight already (another Vary variant) */
     char request_id[24];
     uint8_t request_id_len;
     char target_copy[128]; /* for the access log */
@@ -384,8 +385,9 @@ void lv__cache_tick(lv_worker_t *w);
 bool lv__cache_request(lv_req_t *r, const lv_http_head_t *h, const lv_route_conf_t *route);
 /* Answers with r->stale if it may serve for this reason. */
 bool lv__cache_serve_stale(lv_req_t *r, lv_stale_why_t why);
-/* The leader's conditional headers for the upstream request (its stale copy's validators);
- * false when it sends none. */
+/* True when r leads a fill: the client's own conditionals are not sent (the fill needs the
+ * whole response), and *etag / *last_modified (empty when none) are the stale copy's
+ * validators to send instead. */
 bool lv__cache_validators(const lv_req_t *r, lv_str_t *etag, lv_str_t *last_modified);
 /* The request goes upstream on u: its fill moves to the connection. */
 void lv__cache_attach(lv_req_t *r, lv_uconn_t *u);
@@ -393,6 +395,8 @@ void lv__cache_attach(lv_req_t *r, lv_uconn_t *u);
  * which may retry elsewhere (or end, which releases its followers). */
 void lv__cache_reclaim(lv_req_t *r, lv_uconn_t *u);
 void lv__cache_client_writable(lv_req_t *r);
+/* An unsafe request got a non-error answer: its stored response is stale now (RFC 9111 4.4). */
+void lv__cache_invalidate(lv_req_t *r, const lv_http_head_t *h);
 void lv__cache_request_end(lv_req_t *r);
 /* Fill hooks, from the upstream parser callbacks. fill_head may take u->req off the connection
  * (it is then answered from the cache); it returns 0 or an HTTP error status. */

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """tests/integration/test_load.py: levee-load against real servers on 127.0.0.1.
 
-Counts match what the server received; a stalled server does not slow arrivals (open loop);
-the JSON summary has its fields; the HTML report has SVG charts (and Chromium draws them when
+Counts match what the server received; every request carries X-Attempt (1 for a first try,
+2+ for a retry) and the retries the server saw are the retries levee-load counted; a stalled
+server does not slow arrivals (open loop); the JSON summary has its fields; the HTML report has SVG charts (and Chromium draws them when
 /usr/bin/chromium is installed). Python 3 stdlib only."""
 import http.server
 import json
@@ -32,6 +33,15 @@ class Counting(http.server.BaseHTTPRequestHandler):
             srv.count += 1
             if "sid=u" in (self.headers.get("Cookie") or ""):
                 srv.with_cookie += 1
+            att = self.headers.get("X-Attempt")
+            srv.attempts[att] = srv.attempts.get(att, 0) + 1
+        if srv.refuse_first and att == "1":
+            # A first try is refused (half the users obey Retry-After: 0, the others press F5).
+            self.send_response(503)
+            self.send_header("Retry-After", "0")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         body = b"ok\n"
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))
@@ -47,11 +57,13 @@ class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = True
     request_queue_size = 1024
 
-    def __init__(self):
+    def __init__(self, refuse_first=False):
         super().__init__(("127.0.0.1", 0), Counting)
         self.lock = threading.Lock()
         self.count = 0
         self.with_cookie = 0
+        self.attempts = {}  # X-Attempt value (None: absent) -> requests
+        self.refuse_first = refuse_first
 
 
 class Stalled:
@@ -117,6 +129,9 @@ class LoadTest(unittest.TestCase):
             self.assertGreater(j["requests"], 0)
             # The second step sends the cookie the first one set.
             self.assertEqual(srv.with_cookie, j["requests"] // 2)
+            # No retries: every request is a first try, marked as such.
+            self.assertEqual(j["retries"], 0)
+            self.assertEqual(srv.attempts, {"1": j["requests"]})
             for k in ("offered_users_per_s", "requests_per_s", "retries_per_s", "goodput_per_s",
                       "user_success_rate", "latency_ms", "status", "errors", "per_second"):
                 self.assertIn(k, j)
@@ -139,6 +154,35 @@ class LoadTest(unittest.TestCase):
             self.assertEqual(p.returncode, 0, p.stderr)
             with open(rep) as f:
                 self.assertIn("goodput against offered load", f.read())
+        finally:
+            srv.shutdown()
+            srv.server_close()
+
+    def test_attempt_header_marks_retries(self):
+        srv = Server(refuse_first=True)
+        t = threading.Thread(target=srv.serve_forever, daemon=True)
+        t.start()
+        try:
+            port = srv.server_address[1]
+            js = self.out("att.json")
+            p = run_load(["--target", "http://127.0.0.1:%d/" % port, "--rate", "40",
+                          "--duration", "2", "--journey", "/home,/play", "--f5", "1",
+                          "--obey-retry-after", "0.5", "--patience-ms", "2000", "--json", js,
+                          "--quiet"])
+            self.assertEqual(p.returncode, 0, p.stderr + p.stdout)
+            time.sleep(0.2)
+            with open(js) as f:
+                j = json.load(f)
+            self.assertEqual(j["requests"], srv.count)
+            self.assertGreater(j["retries_f5"], 0)
+            self.assertGreater(j["retries_obeyed"], 0)
+            self.assertNotIn(None, srv.attempts)
+            retried = sum(n for a, n in srv.attempts.items() if int(a) >= 2)
+            self.assertEqual(retried, j["retries"], srv.attempts)
+            self.assertEqual(srv.attempts["1"], j["requests"] - j["retries"])
+            # Each step is refused once, then served: only attempts 1 and 2.
+            self.assertEqual(set(srv.attempts), {"1", "2"}, srv.attempts)
+            self.assertEqual(j["user_success_rate"], 1.0)
         finally:
             srv.shutdown()
             srv.server_close()
@@ -220,6 +264,27 @@ class LoadTest(unittest.TestCase):
             with urllib.request.urlopen("http://127.0.0.1:%d/stats" % port, timeout=5) as r:
                 stats = json.load(r)
             self.assertEqual(stats["processed"], j["requests"])
+            self.assertEqual(stats["retries_received"], 0)
+            # Half the answers fail: F5 retries reach the sim, which counts them by X-Attempt.
+            urllib.request.urlopen(urllib.request.Request(
+                "http://127.0.0.1:%d/control/reset" % port, method="POST"), timeout=5).read()
+            urllib.request.urlopen(urllib.request.Request(
+                "http://127.0.0.1:%d/control/fail?rate=0.5&status=503" % port, method="POST"),
+                timeout=5).read()
+            js = self.out("sim-fail.json")
+            p = run_load(["--target", "http://127.0.0.1:%d/" % port, "--rate", "100",
+                          "--duration", "2", "--journey", "/a,/b", "--f5", "1", "--json", js,
+                          "--quiet"])
+            self.assertEqual(p.returncode, 0, p.stderr)
+            with open(js) as f:
+                j = json.load(f)
+            with urllib.request.urlopen("http://127.0.0.1:%d/stats" % port, timeout=5) as r:
+                stats = json.load(r)
+            self.assertGreater(j["retries"], 0)
+            self.assertEqual(stats["received"], j["requests"])
+            self.assertEqual(stats["retries_received"], j["retries"])
+            self.assertEqual(stats["paths"]["/a"]["retries_received"]
+                             + stats["paths"]["/b"]["retries_received"], j["retries"])
         finally:
             sim.terminate()
             try:

@@ -1,7 +1,8 @@
 """levee-sim integration: a real levee-sim on 127.0.0.1 (port 0), real HTTP clients.
 
-Checks capacity (K workers x fixed service time), /stats counters, wasted work for a client
-that left, stall and workers control, 304 on If-None-Match, injected failures, clean TERM.
+Checks capacity (K workers x fixed service time), /stats counters, retries counted by
+X-Attempt, wasted work for a client that left, stall and workers control, 304 on If-None-Match,
+cache_control and extra headers per path, injected failures, clean TERM.
 """
 import http.client
 import json
@@ -38,6 +39,18 @@ paths:
     service_ms: 0
     chunked: true
     body_bytes: 1000
+  /swr:
+    service_ms: 1
+    cacheable: true
+    etag: '"s1"'
+    cache_control: "max-age=1, stale-while-revalidate=30"
+    headers:
+      Surrogate-Key: "k1 k2"
+      X-Extra: 'a "quoted" value'
+  /priv:
+    service_ms: 1
+    cache_control: private
+    headers: {Set-Cookie: "sid=1; Path=/"}
 """
 
 
@@ -149,6 +162,39 @@ class SimTest(unittest.TestCase):
         self.assertGreaterEqual(st["max_queue"], 10)
         self.assertEqual(st["paths"]["/work"]["processed"], n)
 
+    def test_retries_received_counts_x_attempt(self):
+        cases = [(None, "/r"), ("1", "/r"), ("2", "/r"), ("3", "/r"), ("17", "/q"),
+                 ("0", "/q"), ("x", "/q"), ("2x", "/q"), (" 4 ", "/q")]
+        for att, path in cases:
+            hdrs = {} if att is None else {"X-Attempt": att}
+            self.assertEqual(self.sim.request("GET", path, hdrs)[0], 200)
+        # Lower case name, several requests on one keep-alive connection: the attempt of one
+        # request does not leak into the next.
+        s = socket.create_connection(("127.0.0.1", self.sim.port))
+        s.settimeout(10)
+        s.sendall(b"GET /q HTTP/1.1\r\nHost: x\r\nx-attempt: 5\r\n\r\n"
+                  b"GET /q HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        s.close()
+        self.assertEqual(data.count(b"HTTP/1.1 200 OK"), 2)
+        # /health, /stats and /control are not simulated work: never counted.
+        self.assertEqual(self.sim.request("GET", "/health", {"X-Attempt": "2"})[0], 200)
+        st = self.sim.stats()
+        self.assertEqual(st["received"], 11)
+        self.assertEqual(st["retries_received"], 5)  # 2, 3, 17, " 4 ", 5
+        self.assertEqual(st["paths"]["/r"]["received"], 4)
+        self.assertEqual(st["paths"]["/r"]["retries_received"], 2)
+        self.assertEqual(st["paths"]["/q"]["retries_received"], 3)
+        self.assertEqual(self.sim.request("POST", "/control/reset")[0], 200)
+        st = self.sim.stats()
+        self.assertEqual(st["retries_received"], 0)
+        self.assertEqual(st["paths"]["/q"]["retries_received"], 0)
+
     def test_client_that_left_is_wasted_work(self):
         s = socket.create_connection(("127.0.0.1", self.sim.port))
         s.sendall(b"GET /gone HTTP/1.1\r\nHost: sim\r\n\r\n")
@@ -210,6 +256,21 @@ class SimTest(unittest.TestCase):
         self.assertEqual(self.sim.request("POST", "/control/workers?n=abc")[0], 400)
         self.assertEqual(self.sim.request("GET", "/control/workers?n=3")[0], 405)
 
+    def test_stall_ended_early_starts_queued_requests(self):
+        # Requests that arrived during a stall (queued, none in service) start as soon as
+        # the stall is ended with ms=0, not at the next arrival.
+        self.assertEqual(self.sim.request("POST", "/control/stall?ms=60000")[0], 200)
+        results = []
+        t = threading.Thread(target=lambda: results.append(self.sim.request("GET", "/q1")[0]))
+        t.start()
+        st = self.wait_stats(lambda st: st["received"] >= 1)
+        self.assertEqual((st["received"], st["queue"]), (1, 1), st)
+        t0 = time.monotonic()
+        self.assertEqual(self.sim.request("POST", "/control/stall?ms=0")[0], 200)
+        t.join(10)
+        self.assertEqual(results, [200])
+        self.assertLess(time.monotonic() - t0, 2.0)
+
     def test_cacheable_path_answers_304(self):
         status, hdrs, body = self.sim.request("GET", "/cached")
         self.assertEqual(status, 200)
@@ -226,6 +287,31 @@ class SimTest(unittest.TestCase):
         lm = self.sim.request("GET", "/cached")[1]["Last-Modified"]
         self.assertEqual(self.sim.request("GET", "/cached", {"If-Modified-Since": lm})[0], 304)
         self.assertEqual(self.sim.stats()["status"]["304"], 2)
+
+    def test_cache_control_and_extra_headers(self):
+        # cache_control replaces max-age=N on a cacheable path, on 200 and 304 alike.
+        status, hdrs, _ = self.sim.request("GET", "/swr")
+        self.assertEqual(status, 200)
+        self.assertEqual(hdrs["Cache-Control"], "max-age=1, stale-while-revalidate=30")
+        self.assertEqual(hdrs["ETag"], '"s1"')
+        self.assertEqual(hdrs["Surrogate-Key"], "k1 k2")
+        self.assertEqual(hdrs["X-Extra"], 'a "quoted" value')
+        status, hdrs, body = self.sim.request("GET", "/swr", {"If-None-Match": '"s1"'})
+        self.assertEqual((status, body), (304, b""))
+        self.assertEqual(hdrs["Cache-Control"], "max-age=1, stale-while-revalidate=30")
+        self.assertEqual(hdrs["Surrogate-Key"], "k1 k2")
+        # On a path that is not cacheable: Cache-Control alone (no validators, no 304).
+        status, hdrs, _ = self.sim.request("GET", "/priv", {"If-None-Match": "*"})
+        self.assertEqual(status, 200)
+        self.assertEqual(hdrs["Cache-Control"], "private")
+        self.assertEqual(hdrs["Set-Cookie"], "sid=1; Path=/")
+        self.assertNotIn("ETag", hdrs)
+        self.assertNotIn("Last-Modified", hdrs)
+        # Other paths get neither.
+        _, hdrs, _ = self.sim.request("GET", "/work")
+        self.assertNotIn("Cache-Control", hdrs)
+        self.assertNotIn("Surrogate-Key", hdrs)
+        self.assertNotIn("Set-Cookie", hdrs)
 
     def test_fail_rate_gives_configured_status(self):
         for _ in range(3):
@@ -267,6 +353,13 @@ class SimCliTest(unittest.TestCase):
             p = subprocess.run([SIM, "-c", cfg], capture_output=True, timeout=30)
             self.assertEqual(p.returncode, 2)
             self.assertIn(b"bad.yaml:2:1: wrokers: unknown key", p.stderr)
+            # headers: the sim's own framing headers cannot be replaced.
+            with open(cfg, "w") as f:
+                f.write("paths:\n  /x:\n    headers:\n      Content-Length: 5\n")
+            p = subprocess.run([SIM, "-c", cfg], capture_output=True, timeout=30)
+            self.assertEqual(p.returncode, 2)
+            self.assertIn(b"bad.yaml:4:7: paths./x.headers: 'Content-Length': not a header "
+                          b"name levee-sim may add", p.stderr)
 
     def test_help_and_version(self):
         p = subprocess.run([SIM, "--help"], capture_output=True, timeout=30)

@@ -237,10 +237,12 @@ static void load_build_request(load_user_t *u)
 {
     const load_scenario_t *sc = u->eng->sc;
     const char *path = sc->journey[u->m.step < sc->n_journey ? u->m.step : 0];
+    /* X-Attempt: 1 for the first try of this step, 2+ for its retries (F5 or Retry-After):
+     * lets the backend (levee-sim's retries_received) count the retries that got through. */
     int n = snprintf(u->out, sizeof(u->out),
                      "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: levee-load/" LV_VERSION
-                     "\r\nAccept: */*\r\n",
-                     path, sc->target.host_header);
+                     "\r\nAccept: */*\r\nX-Attempt: %u\r\n",
+                     path, sc->target.host_header, (unsigned)load_user_attempt(&u->m));
     size_t len = n > 0 ? LV_MIN((size_t)n, sizeof(u->out) - 1) : 0;
     for (uint8_t i = 0; i < u->n_cookies; i++) {
         n = snprintf(u->out + len, sizeof(u->out) - len, "%s%s",

@@ -45,6 +45,13 @@ typedef struct load_user_model {
     double patience_ms;
 } load_user_model_t;
 
+/* Attempt number of the step's pending request (levee-load sends it as `X-Attempt`): 1 for the
+ * first try, then one more for every retry of the same step, F5 or Retry-After wait alike. */
+static inline uint32_t load_user_attempt(const load_user_model_t *m)
+{
+    return m->tries + m->waits;
+}
+
 /* Draws the user's traits; the first action is always SEND step 0, now. */
 load_act_t load_user_begin(load_user_model_t *m, const load_user_params_t *p, load_rng_t *r);
 /* A complete response. retry_after_ms < 0 when absent. */

@@ -241,6 +241,60 @@ static int sim_get_str(sim_ld_t *ld, const yaml_node_t *n, const char *key, char
     return 0;
 }
 
+/* headers: a mapping of extra response header name -> value; replaces any inherited one. */
+static void sim_ld_headers(sim_ld_t *ld, const yaml_node_t *map, sim_path_conf_t *p,
+                           const char *where)
+{
+    static const char *const reserved[] = {
+        "content-length", "transfer-encoding", "connection", "date", "server", NULL};
+    if (map->type != YAML_MAPPING_NODE) {
+        sim_ld_err(ld, map, where, "expected a mapping of header name -> value");
+        return;
+    }
+    char out[SIM_XHDR_MAX + 1];
+    size_t len = 0;
+    int count = 0;
+    for (yaml_node_pair_t *pr = map->data.mapping.pairs.start; pr < map->data.mapping.pairs.top;
+         pr++) {
+        yaml_node_t *kn = yaml_document_get_node(ld->doc, pr->key);
+        yaml_node_t *vn = yaml_document_get_node(ld->doc, pr->value);
+        if (!kn || !vn || kn->type != YAML_SCALAR_NODE) {
+            sim_ld_err(ld, kn, where, "expected header names as keys");
+            return;
+        }
+        const char *name = (const char *)kn->data.scalar.value;
+        size_t nlen = kn->data.scalar.length;
+        bool token = nlen > 0;
+        for (size_t i = 0; i < nlen; i++)
+            token &= name[i] > 0x20 && name[i] < 0x7f && !strchr("()<>@,;:\\\"/[]?={}", name[i]);
+        for (const char *const *r = reserved; token && *r; r++)
+            token &= !(strlen(*r) == nlen && strncasecmp(*r, name, nlen) == 0);
+        if (!token) {
+            sim_ld_err(ld, kn, where, "'%s': not a header name levee-sim may add", name);
+            return;
+        }
+        char value[SIM_XHDR_MAX + 1];
+        if (sim_get_str(ld, vn, where, value, sizeof value) != 0)
+            return;
+        size_t vlen = strlen(value);
+        if (++count > SIM_XHDR_COUNT || len + nlen + vlen + 4 > SIM_XHDR_MAX) {
+            sim_ld_err(ld, map, where, "at most %d headers, %d bytes in all", SIM_XHDR_COUNT,
+                       SIM_XHDR_MAX);
+            return;
+        }
+        memcpy(out + len, name, nlen);
+        len += nlen;
+        memcpy(out + len, ": ", 2);
+        len += 2;
+        memcpy(out + len, value, vlen);
+        len += vlen;
+        memcpy(out + len, "\r\n", 2);
+        len += 2;
+    }
+    memcpy(p->headers, out, len);
+    p->headers[len] = '\0';
+}
+
 /* Applies one mapping of path settings onto p. where is "default" or "paths./x". */
 static void sim_ld_path(sim_ld_t *ld, const yaml_node_t *map, sim_path_conf_t *p, const char *where)
 {
@@ -314,6 +368,10 @@ static void sim_ld_path(sim_ld_t *ld, const yaml_node_t *map, sim_path_conf_t *p
                            "expected an HTTP date like 'Sun, 06 Nov 1994 08:49:37 GMT'");
         } else if (!strcmp(k, "vary")) {
             sim_get_str(ld, vn, key, p->vary, sizeof p->vary);
+        } else if (!strcmp(k, "cache_control")) {
+            sim_get_str(ld, vn, key, p->cache_control, sizeof p->cache_control);
+        } else if (!strcmp(k, "headers")) {
+            sim_ld_headers(ld, vn, p, key);
         } else {
             sim_ld_err(ld, kn, key, "unknown key");
         }

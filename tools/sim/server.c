@@ -20,7 +20,7 @@
 #define SIM_IMS_MAX 40            /* If-Modified-Since */
 #define SIM_PIPELINE_MAX 256      /* requests pending per connection; then reading pauses */
 #define SIM_OBUF_SOFT (256 << 10) /* batch responses up to this many bytes per write */
-#define SIM_HEAD_MAX 1024         /* bound of a response head */
+#define SIM_HEAD_MAX 2048         /* bound of a response head */
 #define SIM_SLAB 256              /* request records per slab */
 #define SIM_SMALL_BODY 192        /* control/health/error bodies */
 #define SIM_STATUS_MAX 600
@@ -32,9 +32,10 @@ typedef struct sim_path {
     sim_path_conf_t conf;
     size_t key_len;
     uint32_t hash;
-    char cache_hdr[SIM_ETAG_MAX + SIM_HTTP_DATE_MAX + SIM_VARY_MAX + 96];
+    char cache_hdr[SIM_CC_MAX + SIM_ETAG_MAX + SIM_HTTP_DATE_MAX + SIM_VARY_MAX + 96];
     size_t cache_hdr_len;
     uint64_t received, processed, wasted;
+    uint64_t retries_received; /* received with X-Attempt >= 2 */
 } sim_path_t;
 
 enum { SIM_ST_QUEUED = 0, SIM_ST_RUNNING, SIM_ST_DONE };
@@ -68,7 +69,9 @@ struct sim_conn {
     uint32_t n_pending;
     bool in_dirty, stop_parse, paused, closing, final_queued, writing, want_close, shutting;
     /* per message parse state */
-    uint8_t hcur; /* 1: If-None-Match, 2: If-Modified-Since */
+    uint8_t hcur; /* 1: If-None-Match, 2: If-Modified-Since, 3: X-Attempt */
+    bool attempt_bad;  /* X-Attempt is not a plain number */
+    uint32_t attempt;  /* X-Attempt (levee-load's try number of this request), 0 if absent */
     bool url_over;
     size_t url_len, hname_len, inm_len, ims_len;
     char url[SIM_URL_MAX];
@@ -120,6 +123,7 @@ struct sim_server {
     char date[SIM_HTTP_DATE_MAX];
     /* counters */
     uint64_t received, processed, wasted, in_flight, max_queue;
+    uint64_t retries_received; /* received with X-Attempt >= 2: retries that got through */
     uint64_t status_count[SIM_STATUS_MAX];
     lv_log_limit_t warn_limit;
 };
@@ -290,11 +294,18 @@ static void sim_path_setup(sim_path_t *p, const sim_path_conf_t *conf)
     p->key_len = strlen(p->conf.key);
     p->hash = sim_hash(p->conf.key, p->key_len);
     int n = 0;
+    char cc[SIM_CC_MAX + 1];
+    if (p->conf.cache_control[0])
+        snprintf(cc, sizeof cc, "%s", p->conf.cache_control);
+    else
+        snprintf(cc, sizeof cc, "max-age=%u", p->conf.max_age_s);
     if (p->conf.cacheable) {
         n = snprintf(p->cache_hdr, sizeof p->cache_hdr,
-                     "Cache-Control: max-age=%u\r\nETag: %s\r\nLast-Modified: %s\r\n%s%s%s",
-                     p->conf.max_age_s, p->conf.etag, p->conf.last_modified,
-                     p->conf.vary[0] ? "Vary: " : "", p->conf.vary, p->conf.vary[0] ? "\r\n" : "");
+                     "Cache-Control: %s\r\nETag: %s\r\nLast-Modified: %s\r\n%s%s%s", cc,
+                     p->conf.etag, p->conf.last_modified, p->conf.vary[0] ? "Vary: " : "",
+                     p->conf.vary, p->conf.vary[0] ? "\r\n" : "");
+    } else if (p->conf.cache_control[0]) {
+        n = snprintf(p->cache_hdr, sizeof p->cache_hdr, "Cache-Control: %s\r\n", cc);
     }
     p->cache_hdr_len = n > 0 ? LV_MIN((size_t)n, sizeof p->cache_hdr - 1) : 0;
 }
@@ -620,6 +631,7 @@ static char *sim_put_response(sim_server_t *s, sim_req_t *r, char *o, const char
         o = SIM_PUTS(o, "\r\n");
         if (r->path->cache_hdr_len && (st == 200 || st == 304))
             o = sim_put(o, r->path->cache_hdr, r->path->cache_hdr_len);
+        o = sim_put(o, r->path->conf.headers, strlen(r->path->conf.headers));
     } else {
         o = SIM_PUTS(o, "Cache-Control: no-store\r\n");
     }
@@ -799,9 +811,11 @@ static char *sim_put_path_stats(char *o, const sim_path_t *p, const char *key, s
     if (!first)
         *o++ = ',';
     o = sim_put_json_str(o, key, klen);
-    o += sprintf(o, ":{\"received\":%llu,\"processed\":%llu,\"wasted\":%llu}",
-                 (unsigned long long)p->received, (unsigned long long)p->processed,
-                 (unsigned long long)p->wasted);
+    o += sprintf(o,
+                 ":{\"received\":%llu,\"retries_received\":%llu,\"processed\":%llu,"
+                 "\"wasted\":%llu}",
+                 (unsigned long long)p->received, (unsigned long long)p->retries_received,
+                 (unsigned long long)p->processed, (unsigned long long)p->wasted);
     return o;
 }
 
@@ -809,7 +823,7 @@ static char *sim_put_path_stats(char *o, const sim_path_t *p, const char *key, s
 static size_t sim_build_stats(sim_server_t *s)
 {
     size_t need =
-        2048 + SIM_STATUS_MAX * 32 + (size_t)(s->n_paths + 1) * (SIM_PATH_KEY_MAX * 6 + 128);
+        2048 + SIM_STATUS_MAX * 32 + (size_t)(s->n_paths + 1) * (SIM_PATH_KEY_MAX * 6 + 192);
     if (sim_scratch_reserve(s, need) != 0)
         return 0;
     char *o = s->scratch;
@@ -822,12 +836,14 @@ static size_t sim_build_stats(sim_server_t *s)
         snprintf(cap, sizeof cap, "null");
     o += sprintf(o,
                  "{\"processed\":%llu,\"wasted\":%llu,\"queue\":%llu,\"in_flight\":%llu,"
-                 "\"max_queue\":%llu,\"received\":%llu,\"workers\":%u,\"capacity_per_s\":%s,"
+                 "\"max_queue\":%llu,\"received\":%llu,\"retries_received\":%llu,"
+                 "\"workers\":%u,\"capacity_per_s\":%s,"
                  "\"service_ms\":%g,\"dist\":\"%s\",\"thrash\":%g,\"stall_ms_left\":%llu,"
                  "\"uptime_ms\":%llu,\"status\":{",
                  (unsigned long long)s->processed, (unsigned long long)s->wasted,
                  (unsigned long long)s->q_len, (unsigned long long)s->in_flight,
-                 (unsigned long long)s->max_queue, (unsigned long long)s->received, s->workers, cap,
+                 (unsigned long long)s->max_queue, (unsigned long long)s->received,
+                 (unsigned long long)s->retries_received, s->workers, cap,
                  d->mean_ms, lv_sim_dist_name(d->kind), s->conf->thrash,
                  (unsigned long long)(s->stall_until_ms > now ? s->stall_until_ms - now : 0),
                  (unsigned long long)(now - s->start_ms));
@@ -871,12 +887,13 @@ static void sim_reply(sim_req_t *r, uint16_t status, const char *fmt, ...)
 
 static void sim_reset_counters(sim_server_t *s)
 {
-    s->received = s->processed = s->wasted = 0;
+    s->received = s->processed = s->wasted = s->retries_received = 0;
     s->max_queue = s->q_len;
     memset(s->status_count, 0, sizeof s->status_count);
     for (uint32_t i = 0; i < s->n_paths; i++)
-        s->paths[i].received = s->paths[i].processed = s->paths[i].wasted = 0;
-    s->other.received = s->other.processed = s->other.wasted = 0;
+        s->paths[i].received = s->paths[i].processed = s->paths[i].wasted =
+            s->paths[i].retries_received = 0;
+    s->other.received = s->other.processed = s->other.wasted = s->other.retries_received = 0;
 }
 
 static void sim_control(sim_server_t *s, sim_req_t *r, const char *what, size_t wlen, const char *q,
@@ -892,6 +909,7 @@ static void sim_control(sim_server_t *s, sim_req_t *r, const char *what, size_t 
         }
         s->stall_until_ms = uv_now(s->loop) + u;
         lv_log_info("sim", "msg=stall ms=%llu", (unsigned long long)u);
+        sim_pump(s); /* a stall ended early (ms=0): queued requests start now */
         sim_timer_arm(s);
         sim_reply(r, 200, "{\"ok\":true,\"stall_ms\":%llu}\n", (unsigned long long)u);
     } else if (wlen == 7 && memcmp(what, "workers", 7) == 0) {
@@ -961,6 +979,8 @@ static int sim_on_message_begin(llhttp_t *p)
     c->url_len = c->hname_len = c->inm_len = c->ims_len = 0;
     c->url_over = false;
     c->hcur = 0;
+    c->attempt = 0;
+    c->attempt_bad = false;
     return 0;
 }
 
@@ -996,6 +1016,10 @@ static int sim_on_header_field_complete(llhttp_t *p)
     } else if (c->hname_len == 17 && strncasecmp(c->hname, "if-modified-since", 17) == 0) {
         c->hcur = 2;
         c->ims_len = 0;
+    } else if (c->hname_len == 9 && strncasecmp(c->hname, "x-attempt", 9) == 0) {
+        c->hcur = 3;
+        c->attempt = 0; /* a repeated header: the last one counts */
+        c->attempt_bad = false;
     }
     c->hname_len = 0;
     return 0;
@@ -1012,6 +1036,16 @@ static int sim_on_header_value(llhttp_t *p, const char *at, size_t len)
         size_t n = LV_MIN(len, sizeof c->ims - c->ims_len);
         memcpy(c->ims + c->ims_len, at, n);
         c->ims_len += n;
+    } else if (c->hcur == 3) {
+        /* Digits, possibly split across calls; saturates; anything else makes it not count. */
+        for (size_t i = 0; i < len; i++) {
+            char ch = at[i];
+            if (ch >= '0' && ch <= '9')
+                c->attempt = c->attempt > 100000000u ? c->attempt
+                                                     : c->attempt * 10u + (uint32_t)(ch - '0');
+            else if (ch != ' ' && ch != '\t')
+                c->attempt_bad = true;
+        }
     }
     return 0;
 }
@@ -1084,6 +1118,10 @@ static int sim_on_message_complete(llhttp_t *hp)
         r->cond_match = get && sim_cond_match(c, p);
         s->received++;
         p->received++;
+        if (c->attempt >= 2 && !c->attempt_bad) {
+            s->retries_received++;
+            p->retries_received++;
+        }
         if (s->q_tail)
             s->q_tail->qnext = r;
         else
