@@ -23,7 +23,8 @@
 /* Keys longer than this are not cached (the request passes to the origin). */
 #define LV_CACHE_KEY_MAX 4096
 
-/* Writes host (lower-cased) + target into buf. Returns the length or LV_ELIMIT. */
+/* Writes host (lower-cased) + target into buf. Returns the length, LV_ELIMIT, or LV_EINVAL when
+ * the target does not start with "/" or the host holds a "/" (such keys could collide). */
 int lv_cache_key_primary(char *buf, size_t cap, lv_str_t host, lv_str_t target);
 /* Appends the route's extra parts read from the request: "\x1e" + each value + "\x1e" (an absent
  * header or cookie adds an empty value). Returns the new length or LV_ELIMIT. */
