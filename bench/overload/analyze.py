@@ -16,6 +16,7 @@ import re
 import sys
 
 REFUSALS = ("429", "502", "503", "504")
+PLAIN = "plain"  # the plain proxy (levee --no-guard): the reference for retries at the backend
 
 
 def window(spec):
@@ -113,12 +114,29 @@ def summarize(args):
             "errors": load["errors"],
             "backend_received": sim["received"],
             "backend_processed": sim["processed"],
-            "backend_wasted": sim["wasted"],
-            "backend_wasted_pct": round(100.0 * sim["wasted"] / sim["processed"], 1) if sim["processed"] else None,
+            # Work the backend finished that reached no user: processed minus goodput (the sim
+            # answers 200 only, so every processed answer that is not goodput went to nobody).
+            # levee-sim's own "wasted" sees only clients that closed their connection: nginx
+            # does when its user leaves, but HAProxy (no abortonclose) and levee keep the
+            # upstream request and drop the answer, which the sim cannot see.
+            "backend_wasted": max(0, sim["processed"] - load["goodput"]),
+            "backend_wasted_pct": (round(100.0 * max(0, sim["processed"] - load["goodput"]) /
+                                         sim["processed"], 1) if sim["processed"] else None),
+            "backend_wasted_seen_by_sim": sim["wasted"],
             "backend_backlog_left": sim["queue"] + sim["in_flight"],
             "backend_max_queue": sim["max_queue"],
-            # Exact for direct (every request reaches the backend); a lower bound behind a
-            # proxy that refuses first tries too (the bench cannot tell which ones passed).
+            # Exact: levee-sim counts the requests it received with X-Attempt >= 2 (levee-load
+            # marks every request with its attempt number; proxies pass the header through).
+            # None for raw files from before that counter.
+            "retries_reached_backend": sim.get("retries_received"),
+            "retries_reached_backend_per_path": {
+                k: v["retries_received"] for k, v in sim.get("paths", {}).items()
+                if "retries_received" in v} or None,
+            # Duplicate work: retries of a user's step that an earlier try had already brought
+            # to the backend (levee-sim's X-Step-Id set). None for older raw files.
+            "duplicates_reached_backend": sim.get("duplicates_received"),
+            "duplicates_saturated": sim.get("duplicates_saturated"),
+            # The old lower bound: received minus first tries sent (exact for direct only).
             "retries_reached_backend_min": max(0, sim["received"] - first_tries),
             "recovery_s": rec if args.recover != "none" else None,
             "recovery_target_goodput_per_s": round(target, 1) if target else None,
@@ -127,6 +145,18 @@ def summarize(args):
             "load_average": meta.get(s),
             "levee_guard": guard_metrics(os.path.join(args.raw, s + ".metrics.txt")),
         })
+    # Retries that reached the backend, as a share of the plain proxy's (issue 4's f5-storm
+    # target: at most 5 %).
+    ref = next((r for r in rows if r["setup"] == PLAIN), None)
+    ref_n = ref["retries_reached_backend"] if ref else None
+    ref_d = ref["duplicates_reached_backend"] if ref else None
+    for r in rows:
+        n = r["retries_reached_backend"]
+        r["retries_reached_backend_pct_of_plain"] = (
+            round(100.0 * n / ref_n, 1) if n is not None and ref_n else None)
+        d = r["duplicates_reached_backend"]
+        r["duplicates_reached_backend_pct_of_plain"] = (
+            round(100.0 * d / ref_d, 1) if d is not None and ref_d else None)
     summary = {
         "scenario": args.scenario,
         "tag": args.tag,
@@ -152,8 +182,9 @@ def fmt(v, spec="{:.0f}", none="—"):
 def table(summary):
     rec = summary["recover"] != "none"
     head = ["setup", "goodput, % of C (peak)", "user success", "p50 / p99 of successes",
-            "backend processed", "wasted (users gone)", "backlog left", "retries sent",
-            "backend received (retries ≥)", "refused (429/5xx)"]
+            "backend processed", "wasted (reached no user)", "backlog left", "retries sent",
+            "backend received", "retries at the backend (% of plain)",
+            "duplicate work at the backend (% of plain)", "refused (429/5xx)"]
     if rec:
         head.append("time to recover")
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -168,7 +199,14 @@ def table(summary):
             "{:,} ({})".format(r["backend_wasted"], fmt(r["backend_wasted_pct"], "{:.0f} %")),
             "{:,}".format(r["backend_backlog_left"]),
             "{:,}".format(r["retries_sent"]),
-            "{:,} ({:,})".format(r["backend_received"], r["retries_reached_backend_min"]),
+            "{:,}".format(r["backend_received"]),
+            ("≥ {:,}".format(r["retries_reached_backend_min"])
+             if r["retries_reached_backend"] is None else "{:,} ({})".format(
+                 r["retries_reached_backend"],
+                 fmt(r["retries_reached_backend_pct_of_plain"], "{:.1f} %"))),
+            ("—" if r.get("duplicates_reached_backend") is None else "{:,}{} ({})".format(
+                r["duplicates_reached_backend"], "+" if r.get("duplicates_saturated") else "",
+                fmt(r.get("duplicates_reached_backend_pct_of_plain"), "{:.1f} %"))),
             "{:,}".format(r["refused_by_proxy_or_error_status"]),
         ]
         if rec:
@@ -191,12 +229,25 @@ def markdown(s):
             "%s %sx C" % (r["setup"], r["offered_in_peak_x_capacity"]) for r in s["rows"])),
         "- user success: users who completed the whole journey (/home then /play). p50/p99: of"
         " successful answers only, whole run.",
-        "- wasted: requests the backend finished for a client that had gone (levee-sim's count"
-        " when the run ended); backlog left: requests still queued or in service then, all of"
-        " which will be wasted too.",
-        "- backend received: requests that reached levee-sim; (retries ≥): backend received"
-        " minus first tries sent, i.e. retries that reached the backend: exact for direct, a"
-        " lower bound behind a proxy (the bench cannot tell which first tries a proxy refused).",
+        "- wasted: requests the backend finished whose answer reached no user within patience:"
+        " processed minus goodput (levee-sim answers 200 only). levee-sim's own count of work"
+        " for a client that closed (%s) is lower behind a proxy that keeps the upstream request"
+        " when its user leaves and drops the answer (HAProxy without abortonclose, levee)."
+        % ", ".join("%s %s" % (r["setup"], "{:,}".format(r["backend_wasted_seen_by_sim"]))
+                    for r in s["rows"] if "backend_wasted_seen_by_sim" in r),
+        "- backlog left: requests still queued or in service in levee-sim when the run ended, all"
+        " of which will be wasted too.",
+        "- backend received: requests that reached levee-sim. Retries at the backend: of those,"
+        " the requests levee-load had marked `X-Attempt: 2` or more (an F5 or a Retry-After"
+        " retry of the same step), counted by levee-sim (`retries_received`); exact behind any"
+        " proxy, since all of them pass the header through. In brackets, as a share of the"
+        " plain proxy's (`plain`: levee with `--no-guard`, same run)%s." % (
+            "" if any(r["setup"] == PLAIN for r in s["rows"]) else "; no plain row in this run"),
+        "- duplicate work at the backend: retries whose user step had already reached the"
+        " backend by an earlier try (levee-load sends `X-Step-Id`, one id per user step;"
+        " levee-sim counts an id it has seen before as `duplicates_received`): the backend"
+        " doing the same user's work twice. A retry after a refusal at the edge is a retry but"
+        " not a duplicate. In brackets, as a share of the plain proxy's.",
     ]
     if s["recover"] != "none":
         lines.append(

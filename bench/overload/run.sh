@@ -1,31 +1,35 @@
 #!/usr/bin/env bash
 # bench/overload/run.sh: the overload comparison bench (issue 3).
 #
-#   bench/overload/run.sh SCENARIO [--setups direct,nginx,haproxy,levee] [--short]
+#   bench/overload/run.sh SCENARIO [--setups direct,plain,nginx,haproxy,levee] [--short]
 #
 # SCENARIO is kickoff, f5-storm, capacity-drop or extended-peak (bench/scenarios/*.yaml;
 # --short uses bench/overload/short/*.yaml, ~30 s each). For each setup it starts a fresh
 # levee-sim (4 workers x 10 ms, exponential service times, thrash, capacity 400 requests/s),
 # the setup's proxy (one worker) in front of it, runs levee-load with the scenario through
-# it, reads the sim's /stats, stops both. Then it writes
+# it, reads the sim's /stats, stops both. plain is levee with --no-guard: the plain proxy.
+# Then it writes
 #   bench/overload/results/<scenario>[-short].{md,json,html}  and  raw/<scenario>[-short]/
 # Method and configs: bench/overload/README.md. Everything listens on 127.0.0.1, on ports
 # picked free at run time; every process started here is stopped on exit.
 #
 # Environment: BIN (dir with levee, levee-sim, levee-load; default build-overload, built if
 # missing), SIM_THRASH (default 0.001), SIM_DIST (exp), NGINX_RATE (360), NGINX_BURST (40),
-# NGINX_CONN (64), HAPROXY_QUEUE_MS (1000), HAPROXY_RATE (360), OUT_DIR (results dir).
+# NGINX_CONN (64), HAPROXY_QUEUE_MS (1000), HAPROXY_RATE (360), OUT_DIR (results dir),
+# LOAD_MAX (unset: off; else before each setup wait, a minute at a time and at most
+# LOAD_WAIT_S, default 600, while the 1-minute load average is above it), LEVEE_REV (what
+# levee is, for the results; default: git HEAD and the uncommitted paths under src/).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 
 usage() {
-    sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 SCEN=""
-SETUPS=direct,nginx,haproxy,levee
+SETUPS=direct,plain,nginx,haproxy,levee
 SHORT=0
 while [ $# -gt 0 ]; do
     case $1 in
@@ -73,7 +77,7 @@ fi
 DURATION=$(awk '/^duration_s:/ {print $2; exit}' "$FILE")
 
 for s in ${SETUPS//,/ }; do
-    case $s in direct|nginx|haproxy|levee) ;; *) echo "run.sh: unknown setup '$s'" >&2; exit 2 ;; esac
+    case $s in direct|plain|nginx|haproxy|levee) ;; *) echo "run.sh: unknown setup '$s'" >&2; exit 2 ;; esac
 done
 for tool in curl python3; do
     command -v $tool >/dev/null || { echo "run.sh: missing $tool (scripts/deps.sh)" >&2; exit 1; }
@@ -133,11 +137,21 @@ fill() { # TEMPLATE OUT
         -e "s#@MAXCONN@#$WORKERS#g" -e "s#@QUEUE_MS@#${HAPROXY_QUEUE_MS:-1000}#g" "$1"
 }
 loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
+wait_quiet() { # the machine is shared: let others' work (or our previous setup) settle
+    [ -n "${LOAD_MAX:-}" ] || return 0
+    local waited=0
+    while awk -v m="$LOAD_MAX" '{exit !($1 > m)}' /proc/loadavg && [ $waited -lt "${LOAD_WAIT_S:-600}" ]; do
+        echo "# load $(loadavg) above $LOAD_MAX: waiting 60 s (waited ${waited} s)" >&2
+        sleep 60; waited=$((waited + 60))
+    done
+}
 
 DATE=$(date '+%Y-%m-%d %H:%M')
-LEVEE_REV=$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo unknown)
-LEVEE_DIRTY=$(cd "$ROOT" && git status --porcelain -- src 2>/dev/null | wc -l)
-[ "$LEVEE_DIRTY" -gt 0 ] && LEVEE_REV="$LEVEE_REV + $LEVEE_DIRTY uncommitted paths under src/"
+if [ -z "${LEVEE_REV:-}" ]; then # or say it, e.g. for binaries built from a clean export
+    LEVEE_REV=$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo unknown)
+    LEVEE_DIRTY=$(cd "$ROOT" && git status --porcelain -- src 2>/dev/null | wc -l)
+    [ "$LEVEE_DIRTY" -gt 0 ] && LEVEE_REV="$LEVEE_REV + $LEVEE_DIRTY uncommitted paths under src/"
+fi
 LEVEE_REV="$LEVEE_REV, binary built $(date -r "$BIN/levee" '+%Y-%m-%d %H:%M')"
 echo "# overload bench: $TAG ($FILE, ${DURATION}s), setups $SETUPS, sim ${WORKERS}x${SERVICE_MS}ms $SIM_DIST thrash $SIM_THRASH (C=$CAP/s), load $(loadavg)" >&2
 
@@ -146,6 +160,7 @@ META=$RAW/meta.tsv          # load average before/after each setup (read by anal
 n=0; total=$(echo "${SETUPS//,/ }" | wc -w)
 for setup in ${SETUPS//,/ }; do
     n=$((n + 1))
+    wait_quiet
     SPORT=$(freeport)
     # A fresh backend for every setup: no backlog, stall or worker change carries over.
     "$BIN/levee-sim" --listen 127.0.0.1:$SPORT --workers $WORKERS --service-ms $SERVICE_MS \
@@ -170,12 +185,14 @@ for setup in ${SETUPS//,/ }; do
             haproxy -c -q -f "$WORK/haproxy.cfg" >"$WORK/haproxy-c.log" 2>&1 || { cat "$WORK/haproxy-c.log" >&2; exit 1; }
             haproxy -db -f "$WORK/haproxy.cfg" >"$WORK/haproxy.log" 2>&1 &
             PPID_=$! ;;
-        levee)
-            # Untuned: quick mode, one worker, every guard setting at its default.
+        levee|plain)
+            # Untuned: quick mode, one worker, every guard setting at its default; plain is
+            # the same binary with the guard off (--no-guard): the plain proxy.
             PPORT=$(freeport)
             ADMIN=127.0.0.1:$(freeport)
+            NOGUARD=(); [ "$setup" = plain ] && NOGUARD=(--no-guard)
             "$BIN/levee" proxy --listen 127.0.0.1:$PPORT --to 127.0.0.1:$SPORT --workers 1 \
-                --admin $ADMIN --log-level warn 2>"$WORK/levee.log" &
+                --admin $ADMIN --log-level warn "${NOGUARD[@]}" 2>"$WORK/$setup.log" &
             PPID_=$! ;;
     esac
     if [ -n "$PPID_" ]; then
@@ -194,8 +211,8 @@ for setup in ${SETUPS//,/ }; do
         --json "$RAW/$setup.load.json" >"$RAW/$setup.load.txt" || {
         echo "run.sh: levee-load failed for $setup (exit $?)" >&2; cat "$RAW/$setup.load.txt" >&2; exit 1; }
     curl -fsS --max-time 5 "http://127.0.0.1:$SPORT/stats" >"$RAW/$setup.sim.json"
-    if [ "$setup" = levee ]; then
-        curl -fsS --max-time 5 "http://$ADMIN/metrics" >"$RAW/levee.metrics.txt" 2>/dev/null || true
+    if [ -n "$ADMIN" ]; then
+        curl -fsS --max-time 5 "http://$ADMIN/metrics" >"$RAW/$setup.metrics.txt" 2>/dev/null || true
     fi
     L1=$(loadavg)
     printf '%s\t%s\t%s\n' "$setup" "$L0" "$L1" >>"$META"

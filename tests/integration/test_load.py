@@ -283,6 +283,8 @@ class LoadTest(unittest.TestCase):
             self.assertGreater(j["retries"], 0)
             self.assertEqual(stats["received"], j["requests"])
             self.assertEqual(stats["retries_received"], j["retries"])
+            # Straight to the sim, every retry follows a try that reached it: all duplicates.
+            self.assertEqual(stats["duplicates_received"], j["retries"])
             self.assertEqual(stats["paths"]["/a"]["retries_received"]
                              + stats["paths"]["/b"]["retries_received"], j["retries"])
         finally:

@@ -195,6 +195,25 @@ class SimTest(unittest.TestCase):
         self.assertEqual(st["retries_received"], 0)
         self.assertEqual(st["paths"]["/q"]["retries_received"], 0)
 
+    def test_duplicates_received_counts_repeated_step_ids(self):
+        cases = [("5", "/r"), ("5", "/r"), ("6", "/r"), ("5", "/q"), (" 7 ", "/q"),
+                 ("7", "/q"), ("x7", "/q"), (None, "/q"), (None, "/q")]
+        for sid, path in cases:
+            hdrs = {} if sid is None else {"X-Step-Id": sid}
+            self.assertEqual(self.sim.request("GET", path, hdrs)[0], 200)
+        st = self.sim.stats()
+        self.assertEqual(st["received"], 9)
+        # 5 again on /r, 5 again on /q (ids are per user step, whatever the path), 7 again;
+        # a bad or absent id never counts.
+        self.assertEqual(st["duplicates_received"], 3)
+        self.assertEqual(st["paths"]["/r"]["duplicates_received"], 1)
+        self.assertEqual(st["paths"]["/q"]["duplicates_received"], 2)
+        self.assertFalse(st["duplicates_saturated"])
+        self.assertEqual(self.sim.request("POST", "/control/reset")[0], 200)
+        self.assertEqual(self.sim.request("GET", "/r", {"X-Step-Id": "5"})[0], 200)
+        st = self.sim.stats()
+        self.assertEqual(st["duplicates_received"], 0, "reset forgets the ids seen")
+
     def test_client_that_left_is_wasted_work(self):
         s = socket.create_connection(("127.0.0.1", self.sim.port))
         s.sendall(b"GET /gone HTTP/1.1\r\nHost: sim\r\n\r\n")

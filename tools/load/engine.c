@@ -36,6 +36,7 @@ typedef struct load_user {
     load_engine_t *eng;
     struct load_user *next_free;
     load_user_model_t m;
+    uint32_t id;        /* users begun before this one in the run (X-Step-Id) */
     uint8_t active;     /* in a journey */
     uint8_t tcp_open;   /* handle initialised, close not finished */
     uint8_t connected;  /* connect done, not closing */
@@ -71,6 +72,7 @@ struct load_engine {
     load_arrivals_t arrivals;
     struct sockaddr_in addr;
     uint32_t user_seq; /* users so far: each gets its own loopback source address */
+    uint32_t users_begun; /* users so far: their ids */
     llhttp_settings_t settings;
     uint64_t start_ns;
     double next_arrival_s;
@@ -238,11 +240,15 @@ static void load_build_request(load_user_t *u)
     const load_scenario_t *sc = u->eng->sc;
     const char *path = sc->journey[u->m.step < sc->n_journey ? u->m.step : 0];
     /* X-Attempt: 1 for the first try of this step, 2+ for its retries (F5 or Retry-After):
-     * lets the backend (levee-sim's retries_received) count the retries that got through. */
+     * lets the backend (levee-sim's retries_received) count the retries that got through.
+     * X-Step-Id: this user's this step, the same on every try: the backend counts a second
+     * arrival of one id as duplicate work (levee-sim's duplicates_received). */
+    uint64_t step_id = ((uint64_t)u->id << 16) | (u->m.step & 0xffffu);
     int n = snprintf(u->out, sizeof(u->out),
                      "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: levee-load/" LV_VERSION
-                     "\r\nAccept: */*\r\nX-Attempt: %u\r\n",
-                     path, sc->target.host_header, (unsigned)load_user_attempt(&u->m));
+                     "\r\nAccept: */*\r\nX-Attempt: %u\r\nX-Step-Id: %llu\r\n",
+                     path, sc->target.host_header, (unsigned)load_user_attempt(&u->m),
+                     (unsigned long long)step_id);
     size_t len = n > 0 ? LV_MIN((size_t)n, sizeof(u->out) - 1) : 0;
     for (uint8_t i = 0; i < u->n_cookies; i++) {
         n = snprintf(u->out + len, sizeof(u->out) - len, "%s%s",
@@ -535,6 +541,7 @@ static void load_arrive(load_engine_t *e)
     }
     e->active++;
     u->active = 1;
+    u->id = e->users_begun++;
     u->n_cookies = 0;
     /* People have distinct addresses: against a loopback target each user connects from
      * its own 127.x.y.z (all of 127/8 is local), so per-client logic sees distinct clients. */

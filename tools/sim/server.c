@@ -13,6 +13,7 @@
 #include "core/log.h"
 #include "dist.h"
 
+#define SIM_STEP_IDS (1u << 20) /* X-Step-Id set: 8 MiB, 786,432 user steps per run */
 #define SIM_INBUF 8192            /* read buffer per connection */
 #define SIM_URL_MAX 2048          /* request-target; over -> 414 and close */
 #define SIM_HDRNAME_MAX 32        /* only short header names are interesting */
@@ -36,6 +37,7 @@ typedef struct sim_path {
     size_t cache_hdr_len;
     uint64_t received, processed, wasted;
     uint64_t retries_received; /* received with X-Attempt >= 2 */
+    uint64_t duplicates_received; /* received for an X-Step-Id that had reached us before */
 } sim_path_t;
 
 enum { SIM_ST_QUEUED = 0, SIM_ST_RUNNING, SIM_ST_DONE };
@@ -69,9 +71,11 @@ struct sim_conn {
     uint32_t n_pending;
     bool in_dirty, stop_parse, paused, closing, final_queued, writing, want_close, shutting;
     /* per message parse state */
-    uint8_t hcur; /* 1: If-None-Match, 2: If-Modified-Since, 3: X-Attempt */
+    uint8_t hcur; /* 1: If-None-Match, 2: If-Modified-Since, 3: X-Attempt, 4: X-Step-Id */
     bool attempt_bad;  /* X-Attempt is not a plain number */
     uint32_t attempt;  /* X-Attempt (levee-load's try number of this request), 0 if absent */
+    bool step_bad;     /* X-Step-Id absent or not a plain number */
+    uint64_t step_id;  /* X-Step-Id: levee-load's id of this user's step */
     bool url_over;
     size_t url_len, hname_len, inm_len, ims_len;
     char url[SIM_URL_MAX];
@@ -124,6 +128,13 @@ struct sim_server {
     /* counters */
     uint64_t received, processed, wasted, in_flight, max_queue;
     uint64_t retries_received; /* received with X-Attempt >= 2: retries that got through */
+    /* Duplicate work: a request whose X-Step-Id (one user's one step) already reached us. The
+     * ids seen are kept in an open-addressing set of id + 1 (0 = empty), at most 3/4 full;
+     * past that, new ids are not recorded and the count is a lower bound (saturated). */
+    uint64_t duplicates_received;
+    uint64_t *step_ids;
+    size_t step_ids_used;
+    bool step_ids_saturated;
     uint64_t status_count[SIM_STATUS_MAX];
     lv_log_limit_t warn_limit;
 };
@@ -812,10 +823,11 @@ static char *sim_put_path_stats(char *o, const sim_path_t *p, const char *key, s
         *o++ = ',';
     o = sim_put_json_str(o, key, klen);
     o += sprintf(o,
-                 ":{\"received\":%llu,\"retries_received\":%llu,\"processed\":%llu,"
-                 "\"wasted\":%llu}",
+                 ":{\"received\":%llu,\"retries_received\":%llu,"
+                 "\"duplicates_received\":%llu,\"processed\":%llu,\"wasted\":%llu}",
                  (unsigned long long)p->received, (unsigned long long)p->retries_received,
-                 (unsigned long long)p->processed, (unsigned long long)p->wasted);
+                 (unsigned long long)p->duplicates_received, (unsigned long long)p->processed,
+                 (unsigned long long)p->wasted);
     return o;
 }
 
@@ -837,13 +849,15 @@ static size_t sim_build_stats(sim_server_t *s)
     o += sprintf(o,
                  "{\"processed\":%llu,\"wasted\":%llu,\"queue\":%llu,\"in_flight\":%llu,"
                  "\"max_queue\":%llu,\"received\":%llu,\"retries_received\":%llu,"
-                 "\"workers\":%u,\"capacity_per_s\":%s,"
+                 "\"duplicates_received\":%llu,\"duplicates_saturated\":%s,\"workers\":%u,\"capacity_per_s\":%s,"
                  "\"service_ms\":%g,\"dist\":\"%s\",\"thrash\":%g,\"stall_ms_left\":%llu,"
                  "\"uptime_ms\":%llu,\"status\":{",
                  (unsigned long long)s->processed, (unsigned long long)s->wasted,
                  (unsigned long long)s->q_len, (unsigned long long)s->in_flight,
                  (unsigned long long)s->max_queue, (unsigned long long)s->received,
-                 (unsigned long long)s->retries_received, s->workers, cap,
+                 (unsigned long long)s->retries_received,
+                 (unsigned long long)s->duplicates_received,
+                 s->step_ids_saturated ? "true" : "false", s->workers, cap,
                  d->mean_ms, lv_sim_dist_name(d->kind), s->conf->thrash,
                  (unsigned long long)(s->stall_until_ms > now ? s->stall_until_ms - now : 0),
                  (unsigned long long)(now - s->start_ms));
@@ -887,13 +901,18 @@ static void sim_reply(sim_req_t *r, uint16_t status, const char *fmt, ...)
 
 static void sim_reset_counters(sim_server_t *s)
 {
-    s->received = s->processed = s->wasted = s->retries_received = 0;
+    s->received = s->processed = s->wasted = s->retries_received = s->duplicates_received = 0;
+    if (s->step_ids)
+        memset(s->step_ids, 0, SIM_STEP_IDS * sizeof *s->step_ids);
+    s->step_ids_used = 0;
+    s->step_ids_saturated = false;
     s->max_queue = s->q_len;
     memset(s->status_count, 0, sizeof s->status_count);
     for (uint32_t i = 0; i < s->n_paths; i++)
         s->paths[i].received = s->paths[i].processed = s->paths[i].wasted =
-            s->paths[i].retries_received = 0;
-    s->other.received = s->other.processed = s->other.wasted = s->other.retries_received = 0;
+            s->paths[i].retries_received = s->paths[i].duplicates_received = 0;
+    s->other.received = s->other.processed = s->other.wasted = s->other.retries_received =
+        s->other.duplicates_received = 0;
 }
 
 static void sim_control(sim_server_t *s, sim_req_t *r, const char *what, size_t wlen, const char *q,
@@ -981,6 +1000,8 @@ static int sim_on_message_begin(llhttp_t *p)
     c->hcur = 0;
     c->attempt = 0;
     c->attempt_bad = false;
+    c->step_id = 0;
+    c->step_bad = true;
     return 0;
 }
 
@@ -1020,6 +1041,10 @@ static int sim_on_header_field_complete(llhttp_t *p)
         c->hcur = 3;
         c->attempt = 0; /* a repeated header: the last one counts */
         c->attempt_bad = false;
+    } else if (c->hname_len == 9 && strncasecmp(c->hname, "x-step-id", 9) == 0) {
+        c->hcur = 4;
+        c->step_id = 0;
+        c->step_bad = false;
     }
     c->hname_len = 0;
     return 0;
@@ -1046,8 +1071,38 @@ static int sim_on_header_value(llhttp_t *p, const char *at, size_t len)
             else if (ch != ' ' && ch != '\t')
                 c->attempt_bad = true;
         }
+    } else if (c->hcur == 4) {
+        for (size_t i = 0; i < len; i++) {
+            char ch = at[i];
+            if (ch >= '0' && ch <= '9' && c->step_id < UINT64_MAX / 10 - 10)
+                c->step_id = c->step_id * 10u + (uint64_t)(ch - '0');
+            else if (ch != ' ' && ch != '\t')
+                c->step_bad = true;
+        }
     }
     return 0;
+}
+
+
+/* Records a step id; true when it was there already (this request is duplicate work). */
+static bool sim_step_seen(sim_server_t *s, uint64_t id)
+{
+    if (!s->step_ids && !(s->step_ids = calloc(SIM_STEP_IDS, sizeof *s->step_ids)))
+        return false;
+    uint64_t key = id + 1, h = key * 0x9e3779b97f4a7c15ull;
+    for (size_t i = (size_t)(h >> 44) & (SIM_STEP_IDS - 1);; i = (i + 1) & (SIM_STEP_IDS - 1)) {
+        if (s->step_ids[i] == key)
+            return true;
+        if (!s->step_ids[i]) {
+            if (s->step_ids_used >= SIM_STEP_IDS / 4 * 3) {
+                s->step_ids_saturated = true;
+                return false;
+            }
+            s->step_ids[i] = key;
+            s->step_ids_used++;
+            return false;
+        }
+    }
 }
 
 static void sim_conn_append(sim_conn_t *c, sim_req_t *r)
@@ -1121,6 +1176,10 @@ static int sim_on_message_complete(llhttp_t *hp)
         if (c->attempt >= 2 && !c->attempt_bad) {
             s->retries_received++;
             p->retries_received++;
+        }
+        if (!c->step_bad && sim_step_seen(s, c->step_id)) {
+            s->duplicates_received++;
+            p->duplicates_received++;
         }
         if (s->q_tail)
             s->q_tail->qnext = r;
@@ -1340,5 +1399,6 @@ void lv_sim_server_free(sim_server_t *s)
     free(s->paths);
     free(s->body);
     free(s->scratch);
+    free(s->step_ids);
     free(s);
 }
