@@ -510,8 +510,8 @@ static lv_cache_verdict_t lv_cache_vary_collect(const lv_http_head_t *resp, lv_c
 }
 
 lv_cache_verdict_t lv_cache_storable(const lv_http_head_t *req, const lv_http_head_t *resp,
-                                   uint64_t request_time_s, uint64_t response_time_s,
-                                   lv_cache_meta_t *out)
+                                     uint64_t request_time_s, uint64_t response_time_s,
+                                     lv_cache_meta_t *out)
 {
     memset(out, 0, sizeof(*out));
     out->status = resp->status;

@@ -171,8 +171,8 @@ typedef struct lv_cache_meta {
  * heuristic (statuses 200 203 204 300 301 308 404 405 410 414 501, or any understood status
  * marked public, with a valid Last-Modified). */
 lv_cache_verdict_t lv_cache_storable(const lv_http_head_t *req, const lv_http_head_t *resp,
-                                   uint64_t request_time_s, uint64_t response_time_s,
-                                   lv_cache_meta_t *out);
+                                     uint64_t request_time_s, uint64_t response_time_s,
+                                     lv_cache_meta_t *out);
 /* Short lowercase name of a verdict, for logs and metrics ("stored", "no-store", ...). */
 const char *lv_cache_verdict_name(lv_cache_verdict_t s);
 

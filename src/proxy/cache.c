@@ -1143,8 +1143,9 @@ static void follower_resume(lv_req_t *r, bool timed_out)
         lv__forward_flush_upstream(r);
 }
 
-/* Runs every waiter whose condition changed (all of them on a tick). */
-static void run_waiters(lv_worker_t *w, bool tick)
+/* Runs the waiters: followers whose flight was resolved or who waited long enough resume,
+ * starved readers copy what arrived (or sleep again). */
+static void run_waiters(lv_worker_t *w)
 {
     lv_link_t batch;
     if (lv_list_empty(&w->cache_waiting))
@@ -1171,7 +1172,6 @@ static void run_waiters(lv_worker_t *w, bool tick)
             }
         } else {
             stop_waiting(r);
-            (void)tick;
             pump(r);
         }
     }
@@ -1179,12 +1179,12 @@ static void run_waiters(lv_worker_t *w, bool tick)
 
 static void cache_wake_cb(uv_async_t *a)
 {
-    run_waiters(a->data, false);
+    run_waiters(a->data);
 }
 
 void lv__cache_tick(lv_worker_t *w)
 {
-    run_waiters(w, true);
+    run_waiters(w);
 }
 
 void lv__cache_request_end(lv_req_t *r)

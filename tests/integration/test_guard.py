@@ -393,19 +393,28 @@ class RetryStorms(GuardCase):
         d = self.decisions()
         self.assertEqual((d["storm_blocked"], d["premature_blocked"]), (0, 0), d)
 
-        # storm-1 asks twice in calm times (served), then keeps asking under pressure.
-        for i in range(2):
-            self.assertStatus(self.one("storm-1"), 200, "storm-1, calm try %d:" % i)
-        halt = self.start_pressure()
-        try:
-            fresh = self.one("fresh-1")
-            at_sim = sim.path_stat("/item")
-            before = self.decisions()
-            repeats = [self.one("storm-1") for _ in range(6)]
-            pressure_after = self.gstatus()["pressure"]
-        finally:
-            halt()
-        self.assertTrue(pressure_after, "pressure lapsed during the repeats")
+        # A storming client asks twice in calm times (served), then keeps asking under
+        # pressure. The flood that makes the pressure is Python threads: on a machine busy with
+        # other jobs it can falter, and a round where pressure lapsed proves nothing either
+        # way, so such a round is run again (at most three), with a new client, once calm.
+        for attempt in range(3):
+            storm = "storm-%d" % (attempt + 1)
+            if attempt:
+                time.sleep(3.5)  # the pressure of the last round is over (see below)
+            for i in range(2):
+                self.assertStatus(self.one(storm), 200, "%s, calm try %d:" % (storm, i))
+            halt = self.start_pressure()
+            try:
+                fresh = self.one("fresh-%d" % (attempt + 1))
+                at_sim = sim.path_stat("/item")
+                before = self.decisions()
+                repeats = [self.one(storm) for _ in range(6)]
+                pressure_after = self.gstatus()["pressure"]
+            finally:
+                halt()
+            if pressure_after:
+                break
+        self.assertTrue(pressure_after, "pressure lapsed during the repeats, three times")
         self.assertNotEqual(fresh.status, 429, "a first try was refused as a retry")
         for i, r in enumerate(repeats):
             self.assertStatus(r, 429, "storm repeat %d under pressure:" % (i + 3))
@@ -426,7 +435,7 @@ class RetryStorms(GuardCase):
         time.sleep(3.5)
         at_sim = sim.path_stat("/item")
         before = self.decisions()
-        for client in ("calm-2", "storm-1"):
+        for client in ("calm-2", storm):
             for i in range(4):
                 self.assertStatus(self.one(client), 200, "%s, calm repeat %d:" % (client, i))
         self.assertEqual(sim.path_stat("/item"), at_sim + 8)

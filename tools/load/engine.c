@@ -71,7 +71,7 @@ struct load_engine {
     load_rng_t rng;
     load_arrivals_t arrivals;
     struct sockaddr_in addr;
-    uint32_t user_seq; /* users so far: each gets its own loopback source address */
+    uint32_t user_seq;    /* users so far: each gets its own loopback source address */
     uint32_t users_begun; /* users so far: their ids */
     llhttp_settings_t settings;
     uint64_t start_ns;

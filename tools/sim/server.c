@@ -13,7 +13,7 @@
 #include "core/log.h"
 #include "dist.h"
 
-#define SIM_STEP_IDS (1u << 20) /* X-Step-Id set: 8 MiB, 786,432 user steps per run */
+#define SIM_STEP_IDS (1u << 20)   /* X-Step-Id set: 8 MiB, 786,432 user steps per run */
 #define SIM_INBUF 8192            /* read buffer per connection */
 #define SIM_URL_MAX 2048          /* request-target; over -> 414 and close */
 #define SIM_HDRNAME_MAX 32        /* only short header names are interesting */
@@ -36,7 +36,7 @@ typedef struct sim_path {
     char cache_hdr[SIM_CC_MAX + SIM_ETAG_MAX + SIM_HTTP_DATE_MAX + SIM_VARY_MAX + 96];
     size_t cache_hdr_len;
     uint64_t received, processed, wasted;
-    uint64_t retries_received; /* received with X-Attempt >= 2 */
+    uint64_t retries_received;    /* received with X-Attempt >= 2 */
     uint64_t duplicates_received; /* received for an X-Step-Id that had reached us before */
 } sim_path_t;
 
@@ -71,11 +71,11 @@ struct sim_conn {
     uint32_t n_pending;
     bool in_dirty, stop_parse, paused, closing, final_queued, writing, want_close, shutting;
     /* per message parse state */
-    uint8_t hcur; /* 1: If-None-Match, 2: If-Modified-Since, 3: X-Attempt, 4: X-Step-Id */
-    bool attempt_bad;  /* X-Attempt is not a plain number */
-    uint32_t attempt;  /* X-Attempt (levee-load's try number of this request), 0 if absent */
-    bool step_bad;     /* X-Step-Id absent or not a plain number */
-    uint64_t step_id;  /* X-Step-Id: levee-load's id of this user's step */
+    uint8_t hcur;     /* 1: If-None-Match, 2: If-Modified-Since, 3: X-Attempt, 4: X-Step-Id */
+    bool attempt_bad; /* X-Attempt is not a plain number */
+    uint32_t attempt; /* X-Attempt (levee-load's try number of this request), 0 if absent */
+    bool step_bad;    /* X-Step-Id absent or not a plain number */
+    uint64_t step_id; /* X-Step-Id: levee-load's id of this user's step */
     bool url_over;
     size_t url_len, hname_len, inm_len, ims_len;
     char url[SIM_URL_MAX];
@@ -846,21 +846,22 @@ static size_t sim_build_stats(sim_server_t *s)
         snprintf(cap, sizeof cap, "%.3f", (double)s->workers * 1000.0 / d->mean_ms);
     else
         snprintf(cap, sizeof cap, "null");
-    o += sprintf(o,
-                 "{\"processed\":%llu,\"wasted\":%llu,\"queue\":%llu,\"in_flight\":%llu,"
-                 "\"max_queue\":%llu,\"received\":%llu,\"retries_received\":%llu,"
-                 "\"duplicates_received\":%llu,\"duplicates_saturated\":%s,\"workers\":%u,\"capacity_per_s\":%s,"
-                 "\"service_ms\":%g,\"dist\":\"%s\",\"thrash\":%g,\"stall_ms_left\":%llu,"
-                 "\"uptime_ms\":%llu,\"status\":{",
-                 (unsigned long long)s->processed, (unsigned long long)s->wasted,
-                 (unsigned long long)s->q_len, (unsigned long long)s->in_flight,
-                 (unsigned long long)s->max_queue, (unsigned long long)s->received,
-                 (unsigned long long)s->retries_received,
-                 (unsigned long long)s->duplicates_received,
-                 s->step_ids_saturated ? "true" : "false", s->workers, cap,
-                 d->mean_ms, lv_sim_dist_name(d->kind), s->conf->thrash,
-                 (unsigned long long)(s->stall_until_ms > now ? s->stall_until_ms - now : 0),
-                 (unsigned long long)(now - s->start_ms));
+    o +=
+        sprintf(o,
+                "{\"processed\":%llu,\"wasted\":%llu,\"queue\":%llu,\"in_flight\":%llu,"
+                "\"max_queue\":%llu,\"received\":%llu,\"retries_received\":%llu,"
+                "\"duplicates_received\":%llu,\"duplicates_saturated\":%s,\"workers\":%u,"
+                "\"capacity_per_s\":%s,"
+                "\"service_ms\":%g,\"dist\":\"%s\",\"thrash\":%g,\"stall_ms_left\":%llu,"
+                "\"uptime_ms\":%llu,\"status\":{",
+                (unsigned long long)s->processed, (unsigned long long)s->wasted,
+                (unsigned long long)s->q_len, (unsigned long long)s->in_flight,
+                (unsigned long long)s->max_queue, (unsigned long long)s->received,
+                (unsigned long long)s->retries_received, (unsigned long long)s->duplicates_received,
+                s->step_ids_saturated ? "true" : "false", s->workers, cap, d->mean_ms,
+                lv_sim_dist_name(d->kind), s->conf->thrash,
+                (unsigned long long)(s->stall_until_ms > now ? s->stall_until_ms - now : 0),
+                (unsigned long long)(now - s->start_ms));
     bool first = true;
     for (unsigned i = 0; i < SIM_STATUS_MAX; i++) {
         if (!s->status_count[i])
@@ -1066,8 +1067,8 @@ static int sim_on_header_value(llhttp_t *p, const char *at, size_t len)
         for (size_t i = 0; i < len; i++) {
             char ch = at[i];
             if (ch >= '0' && ch <= '9')
-                c->attempt = c->attempt > 100000000u ? c->attempt
-                                                     : c->attempt * 10u + (uint32_t)(ch - '0');
+                c->attempt =
+                    c->attempt > 100000000u ? c->attempt : c->attempt * 10u + (uint32_t)(ch - '0');
             else if (ch != ' ' && ch != '\t')
                 c->attempt_bad = true;
         }
@@ -1082,7 +1083,6 @@ static int sim_on_header_value(llhttp_t *p, const char *at, size_t len)
     }
     return 0;
 }
-
 
 /* Records a step id; true when it was there already (this request is duplicate work). */
 static bool sim_step_seen(sim_server_t *s, uint64_t id)
