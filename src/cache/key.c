@@ -24,13 +24,27 @@ int lv_cache_key_primary(char *buf, size_t cap, lv_str_t host, lv_str_t target)
     return (int)(host.len + target.len);
 }
 
-static lv_str_t header_value(const lv_http_head_t *h, const char *name, size_t name_len)
+/* Appends every line of header `name`, joined by "," as RFC 9110 5.3 combines them (so the key
+ * holds whatever line an origin would read). Returns the new length or LV_ELIMIT. */
+static int append_header_lines(char *buf, size_t len, size_t cap, const lv_http_head_t *h,
+                               const char *name, size_t name_len)
 {
-    for (uint32_t i = 0; i < h->n_headers; i++)
-        if (h->headers[i].name.len == name_len &&
-            lv_http_str_ieq(h->headers[i].name, name, name_len))
-            return h->headers[i].value;
-    return (lv_str_t){NULL, 0};
+    bool first = true;
+    for (uint32_t i = 0; i < h->n_headers; i++) {
+        if (h->headers[i].name.len != name_len ||
+            !lv_http_str_ieq(h->headers[i].name, name, name_len))
+            continue;
+        lv_str_t v = h->headers[i].value;
+        if (len + v.len + 1 > cap)
+            return LV_ELIMIT;
+        if (!first)
+            buf[len++] = ',';
+        if (v.len)
+            memcpy(buf + len, v.p, v.len);
+        len += v.len;
+        first = false;
+    }
+    return (int)len;
 }
 
 lv_str_t lv_cache_cookie_value(const lv_http_head_t *req, const char *name, size_t name_len)
@@ -68,14 +82,21 @@ int lv_cache_key_extra(char *buf, size_t len, size_t cap, const lv_cache_key_par
     buf[len++] = LV_CACHE_KEY_EXTRA;
     for (size_t i = 0; i < n_parts; i++) {
         const lv_cache_key_part_t *pt = &parts[i];
-        lv_str_t v = pt->kind == LV_CACHE_KEY_HEADER
-                         ? header_value(req, pt->name, pt->name_len)
-                         : lv_cache_cookie_value(req, pt->name, pt->name_len);
-        if (len + v.len + 1 > cap)
+        if (pt->kind == LV_CACHE_KEY_HEADER) {
+            int n = append_header_lines(buf, len, cap, req, pt->name, pt->name_len);
+            if (n < 0)
+                return n;
+            len = (size_t)n;
+        } else {
+            lv_str_t v = lv_cache_cookie_value(req, pt->name, pt->name_len);
+            if (len + v.len > cap)
+                return LV_ELIMIT;
+            if (v.len)
+                memcpy(buf + len, v.p, v.len);
+            len += v.len;
+        }
+        if (len + 1 > cap)
             return LV_ELIMIT;
-        if (v.len)
-            memcpy(buf + len, v.p, v.len);
-        len += v.len;
         buf[len++] = LV_CACHE_KEY_EXTRA;
     }
     return (int)len;

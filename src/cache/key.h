@@ -27,7 +27,8 @@
  * the target does not start with "/" or the host holds a "/" (such keys could collide). */
 int lv_cache_key_primary(char *buf, size_t cap, lv_str_t host, lv_str_t target);
 /* Appends the route's extra parts read from the request: "\x1e" + each value + "\x1e" (an absent
- * header or cookie adds an empty value). Returns the new length or LV_ELIMIT. */
+ * header or cookie adds an empty value; a header sent on several lines adds them all, joined by
+ * ","; a cookie adds its first value). Returns the new length or LV_ELIMIT. */
 int lv_cache_key_extra(char *buf, size_t len, size_t cap, const lv_cache_key_part_t *parts,
                        size_t n_parts, const lv_http_head_t *req);
 /* The value of cookie `name` in the request's Cookie lines, or an empty span with .p NULL. */

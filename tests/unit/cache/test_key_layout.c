@@ -150,6 +150,29 @@ static void test_key_extra_header_and_cookie(void **state)
                "acme\x1e");
 }
 
+/* A header sent on several lines: every line goes into the key, joined by "," (RFC 9110 5.3),
+ * so two requests that differ only in a later line never share an entry. */
+static void test_key_extra_repeated_header_lines(void **state)
+{
+    (void)state;
+    char k[128], k2[128];
+    const lv_http_head_t *h = req("GET /p HTTP/1.1\n"
+                                  "Host: h\n"
+                                  "X-Tenant: acme\n"
+                                  "X-Other: 1\n"
+                                  "x-tenant: evil\n");
+    int n1 = full_key(h, tenant_and_lang, 1, k, sizeof k);
+    ASSERT_KEY(k, n1,
+               "h/p\x1e"
+               "acme,evil\x1e");
+    const lv_http_head_t *h2 = req("GET /p HTTP/1.1\n"
+                                   "Host: h\n"
+                                   "X-Tenant: acme\n");
+    int n2 = full_key(h2, tenant_and_lang, 1, k2, sizeof k2);
+    assert_true(n2 > 0);
+    assert_false(n1 == n2 && memcmp(k, k2, (size_t)n2) == 0);
+}
+
 static void test_key_cookie_value_rules(void **state)
 {
     (void)state;
@@ -412,6 +435,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(key_primary_lowercases_host_only),
         T(key_extra_header_and_cookie),
+        T(key_extra_repeated_header_lines),
         T(key_cookie_value_rules),
         T(key_extra_absent_adds_empty_value),
         T(key_extra_segments_stay_apart),
