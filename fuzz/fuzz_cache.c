@@ -557,7 +557,7 @@ static void fz_cookies(const lv_http_head_t *req)
             if (!eq)
                 continue;
             lv_str_t name = fz_dup(pair, (size_t)(eq - pair));
-            lv_str_t v = lv_cache_cookie_value(req, name.p, name.len);
+            lv_str_t v = lv_http_cookie_value(req, name.p, name.len);
             FZ_CHECK(v.p != NULL);
             const lv_http_header_t *in = NULL;
             for (uint32_t k = 0; k < req->n_headers && !in; k++)
@@ -594,14 +594,14 @@ static void fz_key_extra(const lv_http_head_t *req, const lv_cache_key_part_t *p
         FZ_CHECK(seps == n_parts + 1 && buf[13] == LV_CACHE_KEY_EXTRA &&
                  buf[len - 1] == LV_CACHE_KEY_EXTRA);
         FZ_CHECK(memchr(buf + 13, LV_CACHE_KEY_VARY, (size_t)len - 13) == NULL);
-        /* cookie parts carry exactly lv_cache_cookie_value */
+        /* cookie parts carry exactly lv_http_cookie_value */
         size_t off = 14;
         for (size_t i = 0; i < n_parts; i++) {
             const char *e = memchr(buf + off, LV_CACHE_KEY_EXTRA, (size_t)len - off);
             FZ_CHECK(e != NULL);
             size_t vl = (size_t)(e - (buf + off));
             if (parts[i].kind == LV_CACHE_KEY_COOKIE) {
-                lv_str_t cv = lv_cache_cookie_value(req, parts[i].name, parts[i].name_len);
+                lv_str_t cv = lv_http_cookie_value(req, parts[i].name, parts[i].name_len);
                 FZ_CHECK(cv.len == vl && (vl == 0 || memcmp(cv.p, buf + off, vl) == 0));
             }
             off += vl + 1;
@@ -877,7 +877,7 @@ static void fz_heads(const lv_http_head_t *req, const lv_http_head_t *resp, cons
         fz_date_raw(s);
         fz_key_url(s.p, s.len, small_cap);
         fz_etags(s, m.etag);
-        lv_str_t cv = lv_cache_cookie_value(req, s.p, s.len);
+        lv_str_t cv = lv_http_cookie_value(req, s.p, s.len);
         FZ_CHECK(cv.p == NULL ? cv.len == 0 : true);
     }
     fz_lines_free(&extra_lines);

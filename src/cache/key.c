@@ -47,31 +47,6 @@ static int append_header_lines(char *buf, size_t len, size_t cap, const lv_http_
     return (int)len;
 }
 
-lv_str_t lv_cache_cookie_value(const lv_http_head_t *req, const char *name, size_t name_len)
-{
-    for (uint32_t i = 0; i < req->n_headers; i++) {
-        const lv_http_header_t *hd = &req->headers[i];
-        if (!LV_HTTP_IEQ(hd->name, "cookie"))
-            continue;
-        const char *p = hd->value.p, *end = p + hd->value.len;
-        while (p < end) {
-            while (p < end && (*p == ' ' || *p == ';' || *p == '\t'))
-                p++;
-            const char *pair = p;
-            while (p < end && *p != ';')
-                p++;
-            const char *eq = memchr(pair, '=', (size_t)(p - pair));
-            if (eq && (size_t)(eq - pair) == name_len && memcmp(pair, name, name_len) == 0) {
-                const char *v = eq + 1, *ve = p;
-                while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
-                    ve--;
-                return (lv_str_t){v, (size_t)(ve - v)};
-            }
-        }
-    }
-    return (lv_str_t){NULL, 0};
-}
-
 int lv_cache_key_extra(char *buf, size_t len, size_t cap, const lv_cache_key_part_t *parts,
                        size_t n_parts, const lv_http_head_t *req)
 {
@@ -88,7 +63,7 @@ int lv_cache_key_extra(char *buf, size_t len, size_t cap, const lv_cache_key_par
                 return n;
             len = (size_t)n;
         } else {
-            lv_str_t v = lv_cache_cookie_value(req, pt->name, pt->name_len);
+            lv_str_t v = lv_http_cookie_value(req, pt->name, pt->name_len);
             if (len + v.len > cap)
                 return LV_ELIMIT;
             if (v.len)

@@ -31,8 +31,6 @@ int lv_cache_key_primary(char *buf, size_t cap, lv_str_t host, lv_str_t target);
  * ","; a cookie adds its first value). Returns the new length or LV_ELIMIT. */
 int lv_cache_key_extra(char *buf, size_t len, size_t cap, const lv_cache_key_part_t *parts,
                        size_t n_parts, const lv_http_head_t *req);
-/* The value of cookie `name` in the request's Cookie lines, or an empty span with .p NULL. */
-lv_str_t lv_cache_cookie_value(const lv_http_head_t *req, const char *name, size_t name_len);
 
 /* Turns an admin URL ("http://Host/path?q", "https://host/p", or "host/path") into its primary
  * key. Returns the length or LV_EINVAL (no host, no path, control bytes) / LV_ELIMIT. */

@@ -27,16 +27,6 @@ static unsigned char lv_cache_lower(unsigned char c)
     return (c >= 'A' && c <= 'Z') ? (unsigned char)(c + 32) : c;
 }
 
-static bool lv_cache_name_eq(lv_str_t a, lv_str_t b)
-{
-    if (a.len != b.len)
-        return false;
-    for (size_t i = 0; i < a.len; i++)
-        if (lv_cache_lower((unsigned char)a.p[i]) != lv_cache_lower((unsigned char)b.p[i]))
-            return false;
-    return true;
-}
-
 static lv_str_t lv_cache_trim(lv_str_t s)
 {
     while (s.len && lv_cache_is_ows(s.p[0])) {
@@ -836,7 +826,7 @@ typedef struct lv_cache_members {
 static bool lv_cache_field_present(const lv_http_head_t *h, lv_str_t name)
 {
     for (uint32_t i = 0; h && h->headers && i < h->n_headers; i++)
-        if (lv_cache_name_eq(h->headers[i].name, name))
+        if (lv_http_name_eq(h->headers[i].name, name))
             return true;
     return false;
 }
@@ -848,7 +838,7 @@ static bool lv_cache_members_next(lv_cache_members_t *it, lv_str_t *out)
         return false;
     for (;;) {
         if (!it->in_line) {
-            while (it->hdr < h->n_headers && !lv_cache_name_eq(h->headers[it->hdr].name, it->name))
+            while (it->hdr < h->n_headers && !lv_http_name_eq(h->headers[it->hdr].name, it->name))
                 it->hdr++;
             if (it->hdr >= h->n_headers)
                 return false;

@@ -433,6 +433,11 @@ size_t lv_cache_store_purge_tag(lv_cache_store_t *s, const void *tag, size_t len
     return purge_matching(s, match_tag, tag, len);
 }
 
+size_t lv_cache_store_max_entry_bytes(const lv_cache_store_t *s)
+{
+    return s->max_bytes / s->nshards; /* each shard's share, set once at creation */
+}
+
 void lv_cache_store_stats(lv_cache_store_t *s, lv_cache_stats_t *out)
 {
     memset(out, 0, sizeof *out);

@@ -94,6 +94,9 @@ size_t lv_cache_store_purge_prefix(lv_cache_store_t *s, const void *prefix, size
 /* Removes every entry carrying the tag (exact bytes). Same scan and caveat. Returns how many. */
 size_t lv_cache_store_purge_tag(lv_cache_store_t *s, const void *tag, size_t len);
 
+/* The largest entry the store keeps: one shard's share of max_bytes. Any thread. */
+size_t lv_cache_store_max_entry_bytes(const lv_cache_store_t *s);
+
 /* Sums the shards' counters into *out (each shard is consistent; the sum is not a snapshot). */
 void lv_cache_store_stats(lv_cache_store_t *s, lv_cache_stats_t *out);
 

@@ -4,24 +4,9 @@
 
 #include <string.h>
 
+#include "core/out.h"
+
 #define LV_STORED_MAGIC 0x4c564331u /* "LVC1" */
-
-typedef struct out_buf {
-    char *p;
-    size_t len, cap;
-    bool over;
-} out_buf_t;
-
-static void put(out_buf_t *o, const char *s, size_t n)
-{
-    if (o->over || o->len + n > o->cap) {
-        o->over = true;
-        return;
-    }
-    memcpy(o->p + o->len, s, n);
-    o->len += n;
-}
-#define PUT_LIT(o, lit) put((o), (lit), sizeof(lit) - 1)
 
 static bool never_stored_field(lv_str_t name, lv_str_t connection)
 {
@@ -32,14 +17,14 @@ static bool never_stored_field(lv_str_t name, lv_str_t connection)
 int lv_cache_stored_head(const lv_http_head_t *resp, uint64_t now_s, bool add_via, char *buf,
                          size_t cap, lv_cache_stored_t *out)
 {
-    out_buf_t o = {buf, 0, cap, false};
+    lv_out_t o = {buf, 0, cap};
     char status[13] = "HTTP/1.1 000 ";
     status[9] = (char)('0' + resp->status / 100 % 10);
     status[10] = (char)('0' + resp->status / 10 % 10);
     status[11] = (char)('0' + resp->status % 10);
-    put(&o, status, sizeof status);
-    put(&o, resp->reason.p, resp->reason.len);
-    PUT_LIT(&o, "\r\n");
+    lv_out_put(&o, status, sizeof status);
+    lv_out_put(&o, resp->reason.p, resp->reason.len);
+    LV_OUT_LIT(&o, "\r\n");
     bool date_seen = false;
     out->etag_off = out->etag_len = out->lm_off = out->lm_len = 0;
     /* Several Via lines are one list (RFC 9110 5.3): levee goes at its end, on the last line. */
@@ -52,10 +37,10 @@ int lv_cache_stored_head(const lv_http_head_t *resp, uint64_t now_s, bool add_vi
         const lv_http_header_t *hd = &resp->headers[i];
         if (never_stored_field(hd->name, resp->connection))
             continue;
-        put(&o, hd->name.p, hd->name.len);
-        PUT_LIT(&o, ": ");
+        lv_out_put(&o, hd->name.p, hd->name.len);
+        LV_OUT_LIT(&o, ": ");
         size_t value_off = o.len;
-        put(&o, hd->value.p, hd->value.len);
+        lv_out_put(&o, hd->value.p, hd->value.len);
         if (LV_HTTP_IEQ(hd->name, "etag") && !out->etag_len) {
             out->etag_off = (uint32_t)value_off;
             out->etag_len = (uint32_t)hd->value.len;
@@ -65,21 +50,21 @@ int lv_cache_stored_head(const lv_http_head_t *resp, uint64_t now_s, bool add_vi
         } else if (LV_HTTP_IEQ(hd->name, "date")) {
             date_seen = true;
         } else if (i == last_via) {
-            PUT_LIT(&o, ", 1.1 levee");
+            LV_OUT_LIT(&o, ", 1.1 levee");
         }
-        PUT_LIT(&o, "\r\n");
+        LV_OUT_LIT(&o, "\r\n");
     }
     if (add_via && last_via == UINT32_MAX)
-        PUT_LIT(&o, "Via: 1.1 levee\r\n");
+        LV_OUT_LIT(&o, "Via: 1.1 levee\r\n");
     if (!date_seen) {
         char date[LV_CACHE_DATE_LEN + 1];
         if (lv_cache_date_format(now_s, date, sizeof date) == LV_CACHE_DATE_LEN) {
-            PUT_LIT(&o, "Date: ");
-            put(&o, date, LV_CACHE_DATE_LEN);
-            PUT_LIT(&o, "\r\n");
+            LV_OUT_LIT(&o, "Date: ");
+            lv_out_put(&o, date, LV_CACHE_DATE_LEN);
+            LV_OUT_LIT(&o, "\r\n");
         }
     }
-    if (o.over || o.len > UINT32_MAX)
+    if (o.len > o.cap || o.len > UINT32_MAX)
         return LV_ELIMIT;
     return (int)o.len;
 }
@@ -159,22 +144,6 @@ int lv_cache_stored_parse(lv_str_t head, lv_http_head_t *out, lv_http_header_t *
     return 0;
 }
 
-static bool name_eq(lv_str_t a, lv_str_t b)
-{
-    if (a.len != b.len)
-        return false;
-    for (size_t k = 0; k < a.len; k++) {
-        char x = a.p[k], y = b.p[k];
-        if (x >= 'A' && x <= 'Z')
-            x = (char)(x - 'A' + 'a');
-        if (y >= 'A' && y <= 'Z')
-            y = (char)(y - 'A' + 'a');
-        if (x != y)
-            return false;
-    }
-    return true;
-}
-
 int lv_cache_stored_merge(const lv_http_head_t *stored, const lv_http_head_t *nm,
                           lv_http_head_t *out, lv_http_header_t *headers, size_t cap)
 {
@@ -187,7 +156,7 @@ int lv_cache_stored_merge(const lv_http_head_t *stored, const lv_http_head_t *nm
         lv_str_t name = stored->headers[i].name;
         for (uint32_t j = 0; j < nm->n_headers && !replaced; j++)
             replaced = !never_stored_field(nm->headers[j].name, nm->connection) &&
-                       name_eq(nm->headers[j].name, name);
+                       lv_http_name_eq(nm->headers[j].name, name);
         if (replaced)
             continue;
         if (out->n_headers >= cap)

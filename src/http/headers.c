@@ -1,5 +1,6 @@
 /* http/headers.c: header and method rules shared by the request and response paths
- * (hop-by-hop fields, method names, idempotency). Pure functions; no state; any thread. */
+ * (header and cookie lookup, hop-by-hop fields, method names, safety, idempotency). Pure functions;
+ * no state; any thread. */
 #include "http/parser.h"
 
 #include <string.h>
@@ -17,6 +18,45 @@ static bool lv_http_ieq2(const char *a, const char *b, size_t len)
             return false;
     }
     return true;
+}
+
+bool lv_http_name_eq(lv_str_t a, lv_str_t b)
+{
+    return a.len == b.len && lv_http_ieq2(a.p, b.p, a.len);
+}
+
+lv_str_t lv_http_header_value(const lv_http_head_t *h, const char *name, size_t name_len)
+{
+    for (uint32_t i = 0; i < h->n_headers; i++)
+        if (h->headers[i].name.len == name_len &&
+            lv_http_ieq2(h->headers[i].name.p, name, name_len))
+            return h->headers[i].value;
+    return (lv_str_t){NULL, 0};
+}
+
+lv_str_t lv_http_cookie_value(const lv_http_head_t *req, const char *name, size_t name_len)
+{
+    for (uint32_t i = 0; i < req->n_headers; i++) {
+        const lv_http_header_t *hd = &req->headers[i];
+        if (!LV_HTTP_IEQ(hd->name, "cookie"))
+            continue;
+        const char *p = hd->value.p, *end = p + hd->value.len;
+        while (p < end) {
+            while (p < end && (*p == ' ' || *p == ';' || *p == '\t'))
+                p++;
+            const char *pair = p;
+            while (p < end && *p != ';')
+                p++;
+            const char *eq = memchr(pair, '=', (size_t)(p - pair));
+            if (eq && (size_t)(eq - pair) == name_len && memcmp(pair, name, name_len) == 0) {
+                const char *v = eq + 1, *ve = p;
+                while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
+                    ve--;
+                return (lv_str_t){v, (size_t)(ve - v)};
+            }
+        }
+    }
+    return (lv_str_t){NULL, 0};
 }
 
 static bool lv_http_hop_fixed(lv_str_t n)

@@ -121,6 +121,14 @@ bool lv_http_parser_in_head(const lv_http_parser_t *p);
 /* Gives the head block back (heads must no longer be used). Call when going idle. */
 void lv_http_parser_release_head(lv_http_parser_t *p);
 
+/* The value of the first header line named `name` (any case), or an empty span with .p NULL. */
+lv_str_t lv_http_header_value(const lv_http_head_t *h, const char *name, size_t name_len);
+/* The value of cookie `name` (exact case) in the Cookie lines (the first one found; OWS around
+ * it trimmed), or an empty span with .p NULL. */
+lv_str_t lv_http_cookie_value(const lv_http_head_t *h, const char *name, size_t name_len);
+/* Case-insensitive equality of two spans (header names). */
+bool lv_http_name_eq(lv_str_t a, lv_str_t b);
+
 /* Case-insensitive comparison of a span with a lowercase literal. */
 bool lv_http_str_ieq(lv_str_t s, const char *lower_literal, size_t lit_len);
 #define LV_HTTP_IEQ(s, lit) lv_http_str_ieq((s), (lit), sizeof(lit) - 1)

@@ -138,34 +138,6 @@ uint32_t lv__admit_retry_after_s(lv_worker_t *w, uint32_t base_ms)
 
 /* ---- identity ---- */
 
-/* name may be written in any case (config values are). */
-static lv_str_t header_value(const lv_http_head_t *h, const char *name, size_t len)
-{
-    for (uint32_t i = 0; i < h->n_headers; i++)
-        if (h->headers[i].name.len == len && strncasecmp(h->headers[i].name.p, name, len) == 0)
-            return h->headers[i].value;
-    return (lv_str_t){NULL, 0};
-}
-
-static lv_str_t cookie_value(lv_str_t cookies, const char *name, size_t len)
-{
-    const char *p = cookies.p, *end = cookies.p + cookies.len;
-    while (p < end) {
-        while (p < end && (*p == ' ' || *p == ';'))
-            p++;
-        const char *eq = memchr(p, '=', (size_t)(end - p));
-        if (!eq)
-            break;
-        const char *semi = memchr(eq, ';', (size_t)(end - eq));
-        if (!semi)
-            semi = end;
-        if ((size_t)(eq - p) == len && memcmp(p, name, len) == 0)
-            return (lv_str_t){eq + 1, (size_t)(semi - eq - 1)};
-        p = semi;
-    }
-    return (lv_str_t){NULL, 0};
-}
-
 /* Who the client is, for the storm table: its IP, or a header or cookie value. */
 static lv_str_t client_identity(const lv_req_t *r, const lv_http_head_t *h)
 {
@@ -175,12 +147,9 @@ static lv_str_t client_identity(const lv_req_t *r, const lv_http_head_t *h)
         return ip;
     lv_str_t v = {NULL, 0};
     if (strncmp(id, "header:", 7) == 0)
-        v = header_value(h, id + 7, strlen(id + 7));
-    else if (strncmp(id, "cookie:", 7) == 0) {
-        lv_str_t c = header_value(h, "cookie", 6);
-        if (c.len)
-            v = cookie_value(c, id + 7, strlen(id + 7));
-    }
+        v = lv_http_header_value(h, id + 7, strlen(id + 7));
+    else if (strncmp(id, "cookie:", 7) == 0)
+        v = lv_http_cookie_value(h, id + 7, strlen(id + 7));
     return v.len ? v : ip;
 }
 
@@ -189,7 +158,7 @@ static uint64_t request_deadline_us(const lv_req_t *r, const lv_http_head_t *h, 
     uint64_t ms = guard_conf(r)->deadline_ms;
     const char *name = r->gen->cfg->deadline_header;
     if (name && *name) {
-        lv_str_t v = header_value(h, name, strlen(name));
+        lv_str_t v = lv_http_header_value(h, name, strlen(name));
         uint64_t n = 0;
         size_t i = 0;
         for (; i < v.len && i < 10 && v.p[i] >= '0' && v.p[i] <= '9'; i++)
@@ -242,7 +211,7 @@ lv_admit_t lv__admit(lv_req_t *r, const lv_http_head_t *h)
         return LV_ADMIT_GO; /* no memory for guard state: serve unguarded, never fail */
     r->guard = g;
     lv_service_metrics_t *m = g->metrics;
-    lv_str_t accept = header_value(h, "accept", 6);
+    lv_str_t accept = lv_http_header_value(h, "accept", 6);
     r->wants_html = lv_page_wants_html(accept);
 
     /* 1. Feature flags, the route's then the service's: off, or auto while the service is

@@ -15,8 +15,8 @@
 #include "cache/stored.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/out.h"
 
-#define LV_CACHE_QUEUE_HIGH (256u * 1024u) /* as forward.c: stop copying past this queue */
 #define LV_CACHE_META_MAX 4096
 #define LV_CACHE_HEAD_MAX 65536 /* the upstream head limit */
 
@@ -282,39 +282,6 @@ static int parse_range(lv_str_t v, uint64_t total, uint64_t *start, uint64_t *en
     return 1;
 }
 
-static lv_str_t find_header(const lv_http_head_t *h, const char *name, size_t len)
-{
-    for (uint32_t i = 0; i < h->n_headers; i++)
-        if (h->headers[i].name.len == len && lv_http_str_ieq(h->headers[i].name, name, len))
-            return h->headers[i].value;
-    return (lv_str_t){NULL, 0};
-}
-
-/* Bounded writing into a response head. */
-typedef struct head_out {
-    char *p;
-    size_t len, cap;
-} head_out_t;
-
-static void out_put(head_out_t *o, const char *s, size_t n)
-{
-    if (o->len + n <= o->cap)
-        memcpy(o->p + o->len, s, n);
-    o->len += n; /* an overflow shows as len > cap */
-}
-#define OUT_LIT(o, lit) out_put((o), (lit), sizeof(lit) - 1)
-
-static void out_u64(head_out_t *o, uint64_t v)
-{
-    char tmp[20];
-    size_t n = 0;
-    do {
-        tmp[sizeof tmp - ++n] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    out_put(o, tmp + sizeof tmp - n, n);
-}
-
 /* Copies body bytes from the reader into dst, up to room and the end offset. */
 static size_t copy_body(lv_req_t *r, char *dst, size_t room, uint64_t end)
 {
@@ -351,8 +318,8 @@ static void serve(lv_req_t *r, lv_cache_entry_t *e, const lv_cache_stored_t *st,
         status = 304;
         lv_counter_add(&w->metrics->cache.not_modified, 1);
     } else if (status == 200 && total >= 0) {
-        lv_str_t range = find_header(h, "range", 5);
-        int rr = range.len && !find_header(h, "if-range", 8).len
+        lv_str_t range = lv_http_header_value(h, "range", 5);
+        int rr = range.len && !lv_http_header_value(h, "if-range", 8).len
                      ? parse_range(range, (uint64_t)total, &start, &end)
                      : 0;
         if (rr > 0)
@@ -367,64 +334,64 @@ static void serve(lv_req_t *r, lv_cache_entry_t *e, const lv_cache_stored_t *st,
         lv__forward_fail_request(r, 503);
         return;
     }
-    head_out_t o = {ch->data, 0, ch->cap};
+    lv_out_t o = {ch->data, 0, ch->cap};
     const char *line_end = memmem(head.p, head.len, "\r\n", 2);
     lv_str_t fields = {line_end + 2, head.len - (size_t)(line_end + 2 - head.p)};
     bool body = status != 304 && status != 416 && !r->head_only;
     if (status == st->m.status) {
-        out_put(&o, head.p, head.len);
+        lv_out_put(&o, head.p, head.len);
     } else if (status == 304) {
-        OUT_LIT(&o, "HTTP/1.1 304 Not Modified\r\n");
+        LV_OUT_LIT(&o, "HTTP/1.1 304 Not Modified\r\n");
         for (const char *p = fields.p, *fe = fields.p + fields.len; p < fe;) {
             const char *nl = memmem(p, (size_t)(fe - p), "\r\n", 2);
             lv_str_t line = {p, (size_t)(nl - p)};
             if (header_named(line, not_modified_fields))
-                out_put(&o, p, line.len + 2);
+                lv_out_put(&o, p, line.len + 2);
             p = nl + 2;
         }
     } else {
         if (status == 206)
-            OUT_LIT(&o, "HTTP/1.1 206 Partial Content\r\n");
+            LV_OUT_LIT(&o, "HTTP/1.1 206 Partial Content\r\n");
         else
-            OUT_LIT(&o, "HTTP/1.1 416 Range Not Satisfiable\r\n");
-        out_put(&o, fields.p, fields.len);
-        OUT_LIT(&o, "Content-Range: bytes ");
+            LV_OUT_LIT(&o, "HTTP/1.1 416 Range Not Satisfiable\r\n");
+        lv_out_put(&o, fields.p, fields.len);
+        LV_OUT_LIT(&o, "Content-Range: bytes ");
         if (status == 206) {
-            out_u64(&o, start);
-            OUT_LIT(&o, "-");
-            out_u64(&o, end - 1);
+            lv_out_u64(&o, start);
+            LV_OUT_LIT(&o, "-");
+            lv_out_u64(&o, end - 1);
         } else {
-            OUT_LIT(&o, "*");
+            LV_OUT_LIT(&o, "*");
         }
-        OUT_LIT(&o, "/");
-        out_u64(&o, (uint64_t)total);
-        OUT_LIT(&o, "\r\n");
+        LV_OUT_LIT(&o, "/");
+        lv_out_u64(&o, (uint64_t)total);
+        LV_OUT_LIT(&o, "\r\n");
     }
-    OUT_LIT(&o, "Age: ");
-    out_u64(&o, lv_cache_current_age(&st->m, now));
-    OUT_LIT(&o, "\r\n");
+    LV_OUT_LIT(&o, "Age: ");
+    lv_out_u64(&o, lv_cache_current_age(&st->m, now));
+    LV_OUT_LIT(&o, "\r\n");
     r->resp_chunked = r->resp_close_delimited = false;
     if (status == 416) {
-        OUT_LIT(&o, "Content-Length: 0\r\n");
+        LV_OUT_LIT(&o, "Content-Length: 0\r\n");
     } else if (status != 304 && total >= 0) {
-        OUT_LIT(&o, "Content-Length: ");
-        out_u64(&o, status == 206 ? end - start : (uint64_t)total);
-        OUT_LIT(&o, "\r\n");
+        LV_OUT_LIT(&o, "Content-Length: ");
+        lv_out_u64(&o, status == 206 ? end - start : (uint64_t)total);
+        LV_OUT_LIT(&o, "\r\n");
     } else if (status != 304 && !r->head_only) {
         if (r->client_http10) {
             r->resp_close_delimited = true;
         } else {
             r->resp_chunked = true;
-            OUT_LIT(&o, "Transfer-Encoding: chunked\r\n");
+            LV_OUT_LIT(&o, "Transfer-Encoding: chunked\r\n");
         }
     }
     bool keep = r->client_keep_alive && !r->resp_close_delimited && !c->close_after &&
                 !w->draining && !(r->has_body && !r->req_done);
     if (!keep)
-        OUT_LIT(&o, "Connection: close\r\n");
+        LV_OUT_LIT(&o, "Connection: close\r\n");
     else if (r->client_http10)
-        OUT_LIT(&o, "Connection: keep-alive\r\n");
-    OUT_LIT(&o, "\r\n");
+        LV_OUT_LIT(&o, "Connection: keep-alive\r\n");
+    LV_OUT_LIT(&o, "\r\n");
     if (o.len > o.cap) { /* cannot happen: 256 bytes cover every line added */
         lv_chunk_release(ch);
         lv_cache_entry_unref(e);
@@ -455,7 +422,7 @@ static void pump(lv_req_t *r)
     lv_conn_t *c = r->conn;
     lv_worker_t *w = c->worker;
     while (r->cache_mode == LV_CACHE_SERVING) {
-        if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) > LV_CACHE_QUEUE_HIGH) {
+        if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) > LV_QUEUE_HIGH) {
             lv__forward_flush_client(r);
             return; /* lv__cache_client_writable goes on */
         }
@@ -502,7 +469,7 @@ static void pump(lv_req_t *r)
 void lv__cache_client_writable(lv_req_t *r)
 {
     if (r->cache_mode == LV_CACHE_SERVING &&
-        uv_stream_get_write_queue_size((uv_stream_t *)&r->conn->tcp) < LV_CACHE_QUEUE_HIGH / 4)
+        uv_stream_get_write_queue_size((uv_stream_t *)&r->conn->tcp) < LV_QUEUE_LOW)
         pump(r);
 }
 
@@ -746,15 +713,6 @@ static void switch_to_entry(lv_req_t *r, lv_cache_entry_t *e, bool upstream_fail
     serve(r, e, &st, &r->conn->parser.head, wall_s());
 }
 
-/* The largest body one entry may have: a shard's share of the store (cache/store.h). */
-static uint64_t max_entry_bytes(const lv_config_t *cfg)
-{
-    uint64_t shards = 1;
-    while (shards < (cfg->cache_shards ? cfg->cache_shards : 16))
-        shards <<= 1;
-    return cfg->cache_size / shards;
-}
-
 int lv__cache_fill_head(lv_uconn_t *u, const lv_http_head_t *h)
 {
     lv_cache_fill_t *f = u->fill;
@@ -793,15 +751,15 @@ int lv__cache_fill_head(lv_uconn_t *u, const lv_http_head_t *h)
     lv_cache_meta_t m;
     lv_cache_verdict_t verdict = lv_cache_storable(f->req, h, f->request_time_s, now, &m);
     if (verdict == LV_CACHE_STORE && h->content_length > 0 &&
-        (uint64_t)h->content_length > max_entry_bytes(u->pool->gen->cfg))
+        (uint64_t)h->content_length > lv_cache_store_max_entry_bytes(f->server->cache))
         verdict = LV_CACHE_NS_USELESS; /* too large to keep: pass, not a fill that fails */
     if (verdict == LV_CACHE_STORE && (f->entry = store_response(f, h, &m))) {
         lv_counter_add(&cm->stored, 1);
         fill_resolve(f, LV_FLIGHT_READY, 0);
         /* The leader's own conditional was not sent (the fill needs the whole response):
          * answer it from the entry, which gives the 304 it may be waiting for. */
-        if (r && (find_header(f->req, "if-none-match", 13).len ||
-                  find_header(f->req, "if-modified-since", 17).len))
+        if (r && (lv_http_header_value(f->req, "if-none-match", 13).len ||
+                  lv_http_header_value(f->req, "if-modified-since", 17).len))
             switch_to_entry(r, lv_cache_entry_ref(f->entry), false);
         return 0;
     }
@@ -889,32 +847,32 @@ static lv_chunk_t *refresh_request(lv_worker_t *w, const lv_http_head_t *h,
     lv_chunk_t *ch = lv_chunk_acquire(&w->bufs, cap);
     if (!ch)
         return NULL;
-    head_out_t o = {ch->data, 0, ch->cap};
-    OUT_LIT(&o, "GET ");
-    out_put(&o, h->target.p, h->target.len);
-    OUT_LIT(&o, " HTTP/1.1\r\n");
+    lv_out_t o = {ch->data, 0, ch->cap};
+    LV_OUT_LIT(&o, "GET ");
+    lv_out_put(&o, h->target.p, h->target.len);
+    LV_OUT_LIT(&o, " HTTP/1.1\r\n");
     for (uint32_t i = 0; i < h->n_headers; i++) {
         lv_str_t n = h->headers[i].name, v = h->headers[i].value;
         if (lv_http_is_hop_by_hop(n, h->connection) || LV_HTTP_IEQ(n, "if-none-match") ||
             LV_HTTP_IEQ(n, "if-modified-since") || LV_HTTP_IEQ(n, "range") ||
             LV_HTTP_IEQ(n, "if-range") || LV_HTTP_IEQ(n, "content-length"))
             continue;
-        out_put(&o, n.p, n.len);
-        OUT_LIT(&o, ": ");
-        out_put(&o, v.p, v.len);
-        OUT_LIT(&o, "\r\n");
+        lv_out_put(&o, n.p, n.len);
+        LV_OUT_LIT(&o, ": ");
+        lv_out_put(&o, v.p, v.len);
+        LV_OUT_LIT(&o, "\r\n");
     }
     if (st->m.etag.len) {
-        OUT_LIT(&o, "If-None-Match: ");
-        out_put(&o, st->m.etag.p, st->m.etag.len);
-        OUT_LIT(&o, "\r\n");
+        LV_OUT_LIT(&o, "If-None-Match: ");
+        lv_out_put(&o, st->m.etag.p, st->m.etag.len);
+        LV_OUT_LIT(&o, "\r\n");
     }
     if (st->m.last_modified.len) {
-        OUT_LIT(&o, "If-Modified-Since: ");
-        out_put(&o, st->m.last_modified.p, st->m.last_modified.len);
-        OUT_LIT(&o, "\r\n");
+        LV_OUT_LIT(&o, "If-Modified-Since: ");
+        lv_out_put(&o, st->m.last_modified.p, st->m.last_modified.len);
+        LV_OUT_LIT(&o, "\r\n");
     }
-    OUT_LIT(&o, "Via: 1.1 levee\r\n\r\n");
+    LV_OUT_LIT(&o, "Via: 1.1 levee\r\n\r\n");
     if (o.len > o.cap) {
         lv_chunk_release(ch);
         return NULL;
@@ -1162,14 +1120,11 @@ static void run_waiters(lv_worker_t *w)
         if (mode == LV_CACHE_FOLLOWING) {
             bool resolved = lv_flight_state(r->flight) != LV_FLIGHT_PENDING;
             bool late = now_us >= r->cache_wait_until_us;
-            lv_list_remove(&r->cache_link);
-            atomic_fetch_sub(&w->cache_sleepers, 1);
-            if (resolved || late) {
+            stop_waiting(r);
+            if (resolved || late)
                 follower_resume(r, !resolved);
-            } else {
-                lv_list_push(&w->cache_waiting, &r->cache_link);
-                atomic_fetch_add(&w->cache_sleepers, 1);
-            }
+            else
+                sleep_on(r, LV_CACHE_FOLLOWING);
         } else {
             stop_waiting(r);
             pump(r);

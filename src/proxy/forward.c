@@ -6,13 +6,9 @@
 #include <string.h>
 
 #include "core/clock.h"
+#include "core/out.h"
 #include "core/log.h"
 #include "http/errors.h"
-
-/* Backpressure: stop reading one side when the other side's send queue passes HIGH, resume
- * when it falls under LOW. Bounds memory per request to about HIGH + one read. */
-#define LV_QUEUE_HIGH (256u * 1024u)
-#define LV_QUEUE_LOW (64u * 1024u)
 
 static const char via_value[] = "1.1 levee";
 static const char hex_digits[] = "0123456789abcdef";
@@ -162,25 +158,12 @@ void lv__forward_upstream_writable(lv_req_t *r)
 
 /* ---- building heads ---- */
 
-typedef struct head_out {
-    char *p;
-    size_t len, cap;
-} head_out_t;
-
-static inline void put(head_out_t *o, const char *s, size_t n)
+static inline void put_header(lv_out_t *o, lv_str_t name, lv_str_t value)
 {
-    if (LV_LIKELY(o->len + n <= o->cap))
-        memcpy(o->p + o->len, s, n);
-    o->len += n; /* an overflow shows as len > cap: the caller sized it, so it is a bug */
-}
-#define PUT_LIT(o, lit) put((o), (lit), sizeof(lit) - 1)
-
-static inline void put_header(head_out_t *o, lv_str_t name, lv_str_t value)
-{
-    put(o, name.p, name.len);
-    PUT_LIT(o, ": ");
-    put(o, value.p, value.len);
-    PUT_LIT(o, "\r\n");
+    lv_out_put(o, name.p, name.len);
+    LV_OUT_LIT(o, ": ");
+    lv_out_put(o, value.p, value.len);
+    LV_OUT_LIT(o, "\r\n");
 }
 
 static size_t head_bound(const lv_http_head_t *h)
@@ -214,11 +197,11 @@ static int build_request_head(lv_req_t *r, const lv_http_head_t *h)
     lv_chunk_t *ch = lv_chunk_acquire(&c->worker->bufs, bound);
     if (!ch)
         return LV_ENOMEM;
-    head_out_t o = {ch->data, 0, ch->cap};
-    put(&o, lv_http_method_name(h->method), strlen(lv_http_method_name(h->method)));
-    PUT_LIT(&o, " ");
-    put(&o, h->target.p, h->target.len);
-    PUT_LIT(&o, " HTTP/1.1\r\n");
+    lv_out_t o = {ch->data, 0, ch->cap};
+    lv_out_put(&o, lv_http_method_name(h->method), strlen(lv_http_method_name(h->method)));
+    LV_OUT_LIT(&o, " ");
+    lv_out_put(&o, h->target.p, h->target.len);
+    LV_OUT_LIT(&o, " HTTP/1.1\r\n");
 
     bool xff_seen = false, via_seen = false;
     for (uint32_t i = 0; i < h->n_headers; i++) {
@@ -234,24 +217,24 @@ static int build_request_head(lv_req_t *r, const lv_http_head_t *h)
             if (xff ? xff_seen : via_seen)
                 continue;
             /* Merge every line of this list header into one, then add our element. */
-            put(&o, hd->name.p, hd->name.len);
-            PUT_LIT(&o, ": ");
+            lv_out_put(&o, hd->name.p, hd->name.len);
+            LV_OUT_LIT(&o, ": ");
             for (uint32_t j = i, first = 1; j < h->n_headers; j++) {
                 if (h->headers[j].name.len != hd->name.len ||
                     !lv_http_str_ieq(h->headers[j].name, xff ? "x-forwarded-for" : "via",
                                      hd->name.len))
                     continue;
                 if (!first)
-                    PUT_LIT(&o, ", ");
-                put(&o, h->headers[j].value.p, h->headers[j].value.len);
+                    LV_OUT_LIT(&o, ", ");
+                lv_out_put(&o, h->headers[j].value.p, h->headers[j].value.len);
                 first = 0;
             }
-            PUT_LIT(&o, ", ");
+            LV_OUT_LIT(&o, ", ");
             if (xff)
-                put(&o, c->client, c->client_ip_len);
+                lv_out_put(&o, c->client, c->client_ip_len);
             else
-                PUT_LIT(&o, via_value);
-            PUT_LIT(&o, "\r\n");
+                LV_OUT_LIT(&o, via_value);
+            LV_OUT_LIT(&o, "\r\n");
             if (xff)
                 xff_seen = true;
             else
@@ -261,30 +244,30 @@ static int build_request_head(lv_req_t *r, const lv_http_head_t *h)
         put_header(&o, hd->name, hd->value);
     }
     if (!xff_seen) {
-        PUT_LIT(&o, "X-Forwarded-For: ");
-        put(&o, c->client, c->client_ip_len);
-        PUT_LIT(&o, "\r\n");
+        LV_OUT_LIT(&o, "X-Forwarded-For: ");
+        lv_out_put(&o, c->client, c->client_ip_len);
+        LV_OUT_LIT(&o, "\r\n");
     }
     if (!via_seen)
-        PUT_LIT(&o, "Via: 1.1 levee\r\n");
+        LV_OUT_LIT(&o, "Via: 1.1 levee\r\n");
     if (!h->request_id.len) {
-        PUT_LIT(&o, "X-Request-Id: ");
-        put(&o, r->request_id, r->request_id_len);
-        PUT_LIT(&o, "\r\n");
+        LV_OUT_LIT(&o, "X-Request-Id: ");
+        lv_out_put(&o, r->request_id, r->request_id_len);
+        LV_OUT_LIT(&o, "\r\n");
     }
     if (h->chunked)
-        PUT_LIT(&o, "Transfer-Encoding: chunked\r\n");
+        LV_OUT_LIT(&o, "Transfer-Encoding: chunked\r\n");
     if (etag.len) {
-        PUT_LIT(&o, "If-None-Match: ");
-        put(&o, etag.p, etag.len);
-        PUT_LIT(&o, "\r\n");
+        LV_OUT_LIT(&o, "If-None-Match: ");
+        lv_out_put(&o, etag.p, etag.len);
+        LV_OUT_LIT(&o, "\r\n");
     }
     if (last_modified.len) {
-        PUT_LIT(&o, "If-Modified-Since: ");
-        put(&o, last_modified.p, last_modified.len);
-        PUT_LIT(&o, "\r\n");
+        LV_OUT_LIT(&o, "If-Modified-Since: ");
+        lv_out_put(&o, last_modified.p, last_modified.len);
+        LV_OUT_LIT(&o, "\r\n");
     }
-    PUT_LIT(&o, "\r\n");
+    LV_OUT_LIT(&o, "\r\n");
     LV_ASSERT(o.len <= o.cap);
     r->head_chunk = ch;
     r->head_len = (uint32_t)o.len;
@@ -702,17 +685,17 @@ int lv__forward_resp_head(lv_req_t *r, lv_http_head_t *h)
     lv_chunk_t *ch = lv_chunk_acquire(&c->worker->bufs, head_bound(h));
     if (!ch)
         return 502;
-    head_out_t o = {ch->data, 0, ch->cap};
+    lv_out_t o = {ch->data, 0, ch->cap};
     char status_line[13] = "HTTP/1.1 000 ";
     status_line[9] = (char)('0' + h->status / 100 % 10);
     status_line[10] = (char)('0' + h->status / 10 % 10);
     status_line[11] = (char)('0' + h->status % 10);
-    put(&o, status_line, sizeof status_line);
+    lv_out_put(&o, status_line, sizeof status_line);
     if (h->reason.len)
-        put(&o, h->reason.p, h->reason.len);
+        lv_out_put(&o, h->reason.p, h->reason.len);
     else
-        put(&o, lv_http_reason(h->status), strlen(lv_http_reason(h->status)));
-    PUT_LIT(&o, "\r\n");
+        lv_out_put(&o, lv_http_reason(h->status), strlen(lv_http_reason(h->status)));
+    LV_OUT_LIT(&o, "\r\n");
     bool via_seen = false;
     for (uint32_t i = 0; i < h->n_headers; i++) {
         const lv_http_header_t *hd = &h->headers[i];
@@ -720,23 +703,23 @@ int lv__forward_resp_head(lv_req_t *r, lv_http_head_t *h)
             continue;
         if (!via_seen && LV_HTTP_IEQ(hd->name, "via")) {
             via_seen = true;
-            put(&o, hd->name.p, hd->name.len);
-            PUT_LIT(&o, ": ");
-            put(&o, hd->value.p, hd->value.len);
-            PUT_LIT(&o, ", 1.1 levee\r\n");
+            lv_out_put(&o, hd->name.p, hd->name.len);
+            LV_OUT_LIT(&o, ": ");
+            lv_out_put(&o, hd->value.p, hd->value.len);
+            LV_OUT_LIT(&o, ", 1.1 levee\r\n");
             continue;
         }
         put_header(&o, hd->name, hd->value);
     }
     if (!via_seen)
-        PUT_LIT(&o, "Via: 1.1 levee\r\n");
+        LV_OUT_LIT(&o, "Via: 1.1 levee\r\n");
     if (r->resp_chunked)
-        PUT_LIT(&o, "Transfer-Encoding: chunked\r\n");
+        LV_OUT_LIT(&o, "Transfer-Encoding: chunked\r\n");
     if (!keep)
-        PUT_LIT(&o, "Connection: close\r\n");
+        LV_OUT_LIT(&o, "Connection: close\r\n");
     else if (r->client_http10)
-        PUT_LIT(&o, "Connection: keep-alive\r\n");
-    PUT_LIT(&o, "\r\n");
+        LV_OUT_LIT(&o, "Connection: keep-alive\r\n");
+    LV_OUT_LIT(&o, "\r\n");
     LV_ASSERT(o.len <= o.cap);
 
     lv_wreq_t *w = out_for(r, &r->client_out, c);

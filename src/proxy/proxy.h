@@ -26,6 +26,11 @@
 #include "proxy/buf.h"
 #include "proxy/deadline.h"
 
+/* Backpressure: stop feeding a side when its send queue passes HIGH, resume when it falls
+ * under LOW. Bounds memory per request to about HIGH + one read. */
+#define LV_QUEUE_HIGH (256u * 1024u)
+#define LV_QUEUE_LOW (64u * 1024u)
+
 typedef struct lv_server lv_server_t;
 typedef struct lv_worker lv_worker_t;
 typedef struct lv_gen lv_gen_t;

@@ -117,10 +117,10 @@ static void test_extra_parts_and_cookies(void **state)
     (void)state;
     const lv_http_head_t *h = req("GET /cart HTTP/1.1\r\nHost: shop\r\n"
                                   "Cookie: session=abc; lang=de \r\nX-Tenant: acme\r\n\r\n");
-    lv_str_t v = lv_cache_cookie_value(h, "lang", 4);
+    lv_str_t v = lv_http_cookie_value(h, "lang", 4);
     assert_int_equal(v.len, 2);
     assert_memory_equal(v.p, "de", 2);
-    assert_null(lv_cache_cookie_value(h, "lan", 3).p);
+    assert_null(lv_http_cookie_value(h, "lan", 3).p);
 
     lv_cache_key_part_t parts[3] = {{LV_CACHE_KEY_HEADER, "x-tenant", 8},
                                     {LV_CACHE_KEY_COOKIE, "session", 7},

@@ -206,7 +206,7 @@ static void test_key_cookie_value_rules(void **state)
         char text[256];
         snprintf(text, sizeof text, "GET / HTTP/1.1\nHost: h\n%s", cases[i].cookies);
         const lv_http_head_t *h = req(text);
-        lv_str_t v = lv_cache_cookie_value(h, cases[i].name, strlen(cases[i].name));
+        lv_str_t v = lv_http_cookie_value(h, cases[i].name, strlen(cases[i].name));
         bool ok = cases[i].want ? v.p && v.len == strlen(cases[i].want) &&
                                       memcmp(v.p, cases[i].want, v.len) == 0
                                 : v.p == NULL && v.len == 0;
