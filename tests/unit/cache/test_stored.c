@@ -16,66 +16,7 @@
 #define D 784111777ull
 #define DATE_D "Sun, 06 Nov 1994 08:49:37 GMT"
 
-/* ---- real heads from raw text, through the real parser ---- */
-
-typedef struct msg {
-    lv_http_parser_t p;
-    lv_http_head_t *head;
-    char raw[4096];
-} msg_t;
-
-static msg_t g_msgs[8];
-static int g_n_msgs;
-
-static int msg_on_head(void *owner, lv_http_head_t *h)
-{
-    ((msg_t *)owner)->head = h;
-    return 0;
-}
-
-static const lv_http_parser_cbs_t msg_cbs = {msg_on_head, NULL, NULL};
-static const lv_http_limits_t msg_limits = {8192, 4096, 1 << 20};
-
-/* Parses text (lines end in "\n"; the head's final empty line is added) and returns the head,
- * valid until the test's teardown. */
-static const lv_http_head_t *parse_head(lv_http_kind_t kind, const char *text)
-{
-    assert_true(g_n_msgs < (int)LV_ARRAY_LEN(g_msgs));
-    msg_t *m = &g_msgs[g_n_msgs++];
-    size_t n = 0;
-    for (const char *s = text; *s; s++) {
-        assert_true(n + 4 < sizeof(m->raw));
-        if (*s == '\n')
-            m->raw[n++] = '\r';
-        m->raw[n++] = *s;
-    }
-    memcpy(m->raw + n, "\r\n", 2);
-    n += 2;
-    m->head = NULL;
-    lv_http_parser_init(&m->p, kind, &msg_limits, &msg_cbs, m);
-    size_t used = 0;
-    lv_http_result_t r = lv_http_parser_feed(&m->p, m->raw, n, &used);
-    if (r == LV_HTTP_ERROR)
-        print_error("parse error %d (%s) in:\n%s\n", m->p.error_status, m->p.error_reason, text);
-    assert_int_not_equal(r, LV_HTTP_ERROR);
-    assert_non_null(m->head);
-    return m->head;
-}
-#define RESP(text) parse_head(LV_HTTP_RESPONSE, text)
-
-static int msgs_free(void **state)
-{
-    (void)state;
-    for (int i = 0; i < g_n_msgs; i++)
-        lv_http_parser_fini(&g_msgs[i].p);
-    g_n_msgs = 0;
-    return 0;
-}
-
-static lv_str_t S(const char *s)
-{
-    return (lv_str_t){s, strlen(s)};
-}
+#include "heads.h"
 
 static bool span_is(lv_str_t s, const char *want)
 {
