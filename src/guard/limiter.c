@@ -7,10 +7,10 @@
  *   enough for the backend's own queue to drain first. Probes come at times that depend only on
  *   (seed, clock): every 4-10 s when settled, every 0.25-0.9 s while unsettled (at start, after a
  *   probe that moved the no-load RTT by more than 30 %, after a run of windows with a gradient
- *   near the floor, or when the backend answers much faster than the no-load RTT). Limiters
- *   given the same seed (all workers of one service) probe together, so the backend really
- *   drains: a probe in one worker while the others keep the backend queued would measure the
- *   queue, and the limit would drift up (the classic failure of delay-based limiters).
+ *   well below the steady one for the limit, or of windows much faster than the no-load RTT).
+ *   Limiters given the same seed (all workers of one service) probe together, so the backend
+ *   really drains: a probe in one worker while the others keep the backend queued would measure
+ *   the queue, and the limit would drift up (the classic failure of delay-based limiters).
  * - Short-term RTT: the mean RTT of a window (at least 100 ms and one no-load RTT, at least 10
  *   samples). A mean, as for the no-load RTT: the two are compared, so they must be the same
  *   statistic (a minimum of exponential service times tends to 0).
@@ -58,9 +58,13 @@
 #define LV_LIM_NOLOAD_MAX_WEIGHT 200.0
 /* A probe that moves the no-load RTT by more than this factor leaves the limiter unsettled. */
 #define LV_LIM_UNSETTLE_RATIO 1.3
-/* This many windows in a row with a gradient under this value: the no-load RTT may be stale. */
-#define LV_LIM_LOW_GRADIENT 0.6
+/* This many windows in a row with a gradient under this share of the steady gradient for the
+ * current limit (see window_close): the no-load RTT may be stale. */
+#define LV_LIM_LOW_GRADIENT_SHARE 0.75
 #define LV_LIM_LOW_GRADIENT_WINDOWS 5u
+/* This many windows in a row with a short RTT under no-load / LV_LIM_UNSETTLE_RATIO: the
+ * backend got faster (or the last probe was not clean). */
+#define LV_LIM_FAST_WINDOWS 3u
 
 static uint32_t conf_min(const lv_limiter_t *l)
 {
@@ -231,6 +235,7 @@ static void probe_end(lv_limiter_t *l, uint64_t now_us)
     l->probes++;
     l->sample_from_us = now_us;
     l->low_gradient_windows = 0;
+    l->fast_windows = 0;
     l->next_probe_us =
         probe_slot(l->rng, now_us, l->unsettled ? LV_LIM_PROBE_FAST_US : LV_LIM_PROBE_PERIOD_US);
     window_reset(l, now_us);
@@ -246,15 +251,19 @@ static void window_close(lv_limiter_t *l, uint64_t now_us)
     l->rtt_long_us = l->rtt_long_us > 0 ? 0.9 * l->rtt_long_us + 0.1 * shortrtt : shortrtt;
     double noload = l->rtt_noload_us;
     if (noload > 0) {
-        double g = noload * (1 + LV_LIM_TOLERANCE) / shortrtt;
-        g = g < LV_LIM_GRADIENT_MIN ? LV_LIM_GRADIENT_MIN : g > 1 ? 1 : g;
+        double raw = noload * (1 + LV_LIM_TOLERANCE) / shortrtt;
+        double g = raw < LV_LIM_GRADIENT_MIN ? LV_LIM_GRADIENT_MIN : raw > 1 ? 1 : raw;
         l->last_gradient = g;
         bool app_limited = 2.0 * l->window_max_in_flight < l->limit;
         if (!app_limited) {
             uint32_t sharers = l->sharers ? l->sharers : 1;
             double next = g * l->limit + sqrt(l->limit / sharers);
+            /* The gradient at which this limit is steady: g L + sqrt(L / sharers) = L. A busy
+             * backend sits there (its own queue makes the RTT 1.5-2x the no-load one when the
+             * limit is small); only a gradient well below it says the backend got slower. */
+            double steady = 1 - 1 / sqrt(l->limit * sharers);
             l->limit = clamp_limit(l, l->limit + LV_LIM_SMOOTHING * (next - l->limit));
-            if (g < LV_LIM_LOW_GRADIENT) {
+            if (raw < LV_MIN(LV_LIM_GRADIENT_MIN, LV_LIM_LOW_GRADIENT_SHARE * steady)) {
                 if (++l->low_gradient_windows >= LV_LIM_LOW_GRADIENT_WINDOWS) {
                     l->low_gradient_windows = 0;
                     schedule_soon(l, now_us);
@@ -263,10 +272,18 @@ static void window_close(lv_limiter_t *l, uint64_t now_us)
                 l->low_gradient_windows = 0;
             }
         }
-        /* The backend answers much faster than the no-load RTT: it got faster, or the last
-         * probe was not clean. Re-measure soon rather than let the limit grow on a wrong base. */
-        if (shortrtt * LV_LIM_UNSETTLE_RATIO < noload)
-            schedule_soon(l, now_us);
+        /* The backend answers much faster than the no-load RTT, window after window: it got
+         * faster, or the last probe was not clean. Re-measure soon rather than let the limit
+         * grow on a wrong base. One window is not enough: a mean of a few dozen exponential
+         * service times is a third below its expectation one window in a dozen. */
+        if (shortrtt * LV_LIM_UNSETTLE_RATIO < noload) {
+            if (++l->fast_windows >= LV_LIM_FAST_WINDOWS) {
+                l->fast_windows = 0;
+                schedule_soon(l, now_us);
+            }
+        } else {
+            l->fast_windows = 0;
+        }
     }
     window_reset(l, now_us);
 }

@@ -54,7 +54,8 @@ typedef struct lv_limiter {
     uint64_t probes;               /* probes completed (metrics, tests) */
     uint64_t sample_from_us;       /* after a probe, requests sent before this are not samples */
     uint32_t window_max_in_flight; /* the most slots held at once in this window */
-    uint32_t low_gradient_windows; /* consecutive windows whose gradient sat near the floor */
+    uint32_t low_gradient_windows; /* consecutive windows whose gradient was well below steady */
+    uint32_t fast_windows;         /* consecutive windows much faster than the no-load RTT */
     uint64_t last_drop_us;         /* the last multiplicative decrease */
     double last_gradient;          /* of the last window (metrics, tests) */
 } lv_limiter_t;

@@ -8,6 +8,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "guard/limiter.h"
@@ -363,6 +364,30 @@ static void test_lv_limiter_release_low_demand_keeps_limit(void **state)
     assert_true(sim_check(&s, "demand after calm", ok));
 }
 
+/* Poisson demand at 0.8 of capacity on K = 4 exponential servers: the backend's own queue makes
+ * the RTT ~1.7x the no-load RTT, which is the gradient limiter's steady state, not a slower
+ * backend. The limiter must stay settled (a probe every 4-10 s, each one queues requests at
+ * half the limit), and keep up with the demand. */
+static void test_lv_limiter_release_busy_but_calm_stays_settled(void **state)
+{
+    (void)state;
+    static sim_t s;
+    lv_limiter_conf_t c = conf_default();
+    sim_init(&s, 4, 10 * MS, true, 9, &c);
+    s.arrival_gap_us = 3125; /* 320/s */
+    s.next_arrival = s.now;
+    uint64_t t0 = s.now;
+    sim_run(&s, t0 + 10 * SEC);
+    uint64_t probes0 = s.lim.probes;
+    sim_mark(&s, 4, 1000);
+    sim_run(&s, t0 + 70 * SEC);
+    uint64_t probes = s.lim.probes - probes0;
+    bool ok = probes <= 60 / 4 + 1 && s.waiting < 50 && sim_throughput_per_s(&s) >= 0.75 * 400;
+    if (!ok || getenv("LV_TEST_VERBOSE"))
+        print_message("probes in 60 s: %llu, waiting %u\n", (unsigned long long)probes, s.waiting);
+    assert_true(sim_check(&s, "busy but calm", ok));
+}
+
 /* ---- the contract, piece by piece ---- */
 
 static void test_lv_limiter_try_acquire_stops_at_limit(void **state)
@@ -587,6 +612,7 @@ int main(void)
         cmocka_unit_test(test_lv_limiter_release_follows_capacity_drop_fixed),
         cmocka_unit_test(test_lv_limiter_release_follows_capacity_drop_exponential),
         cmocka_unit_test(test_lv_limiter_release_low_demand_keeps_limit),
+        cmocka_unit_test(test_lv_limiter_release_busy_but_calm_stays_settled),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
