@@ -72,6 +72,11 @@ def guard_metrics(path):
     return {k: v for k, v in out.items() if v} or None
 
 
+def per_path(sim, key):
+    """One levee-sim counter per path (None when the raw file has no such counter)."""
+    return {k: v[key] for k, v in sim.get("paths", {}).items() if key in v} or None
+
+
 def summarize(args):
     a, b = window(args.peak)
     setups = args.setups.split(",")
@@ -129,9 +134,13 @@ def summarize(args):
             # marks every request with its attempt number; proxies pass the header through).
             # None for raw files from before that counter.
             "retries_reached_backend": sim.get("retries_received"),
-            "retries_reached_backend_per_path": {
-                k: v["retries_received"] for k, v in sim.get("paths", {}).items()
-                if "retries_received" in v} or None,
+            "retries_reached_backend_per_path": per_path(sim, "retries_received"),
+            # Of those, by X-Retry (levee-load sends it on every retry): users who waited as
+            # Retry-After said, and F5 presses (after a timeout too). None for older raw files.
+            "retries_obeyed_reached_backend": sim.get("retries_obeyed_received"),
+            "retries_obeyed_reached_backend_per_path": per_path(sim, "retries_obeyed_received"),
+            "retries_f5_reached_backend": sim.get("retries_f5_received"),
+            "retries_f5_reached_backend_per_path": per_path(sim, "retries_f5_received"),
             # Duplicate work: retries of a user's step that an earlier try had already brought
             # to the backend (levee-sim's X-Step-Id set). None for older raw files.
             "duplicates_reached_backend": sim.get("duplicates_received"),
@@ -179,6 +188,24 @@ def fmt(v, spec="{:.0f}", none="—"):
     return none if v is None else spec.format(v)
 
 
+def has_retry_kinds(r):
+    return (r.get("retries_obeyed_reached_backend") is not None
+            and r.get("retries_f5_reached_backend") is not None)
+
+
+def retries_at_backend_cell(r):
+    """'1,203 (10.4 %; 480 obeyed, 723 F5)'; the split only where levee-sim counted it; the
+    old lower bound for raw files from before retries_received."""
+    n = r["retries_reached_backend"]
+    if n is None:
+        return "≥ {:,}".format(r["retries_reached_backend_min"])
+    share = fmt(r["retries_reached_backend_pct_of_plain"], "{:.1f} %")
+    if has_retry_kinds(r):
+        share += "; {:,} obeyed, {:,} F5".format(r["retries_obeyed_reached_backend"],
+                                                r["retries_f5_reached_backend"])
+    return "{:,} ({})".format(n, share)
+
+
 def table(summary):
     rec = summary["recover"] != "none"
     head = ["setup", "goodput, % of C (peak)", "user success", "p50 / p99 of successes",
@@ -200,10 +227,7 @@ def table(summary):
             "{:,}".format(r["backend_backlog_left"]),
             "{:,}".format(r["retries_sent"]),
             "{:,}".format(r["backend_received"]),
-            ("≥ {:,}".format(r["retries_reached_backend_min"])
-             if r["retries_reached_backend"] is None else "{:,} ({})".format(
-                 r["retries_reached_backend"],
-                 fmt(r["retries_reached_backend_pct_of_plain"], "{:.1f} %"))),
+            retries_at_backend_cell(r),
             ("—" if r.get("duplicates_reached_backend") is None else "{:,}{} ({})".format(
                 r["duplicates_reached_backend"], "+" if r.get("duplicates_saturated") else "",
                 fmt(r.get("duplicates_reached_backend_pct_of_plain"), "{:.1f} %"))),
@@ -213,6 +237,19 @@ def table(summary):
             cells.append("never" if r["recovery_s"] is None else "%d s" % r["recovery_s"])
         out.append("| " + " | ".join(cells) + " |")
     return "\n".join(out) + "\n"
+
+
+def retry_kinds_note(rows):
+    """The sentence on the obeyed/F5 split of the retries at the backend ('' if no row has it)."""
+    with_kinds = [r for r in rows if has_retry_kinds(r)]
+    if not with_kinds:
+        return ""
+    return (" Then, by the `X-Retry` levee-load sends on every retry: `obeyed`, users who waited"
+            " as `Retry-After` said and came back, and `F5`, users who pressed F5 (after a"
+            " timeout, a connection error, a 5xx or a 429 they did not wait out), as levee-sim"
+            " counted them (`retries_obeyed_received`, `retries_f5_received`)%s." % (
+                "" if len(with_kinds) == len(rows) else
+                "; shown only for the setups whose raw file has these counters"))
 
 
 def markdown(s):
@@ -241,8 +278,9 @@ def markdown(s):
         " the requests levee-load had marked `X-Attempt: 2` or more (an F5 or a Retry-After"
         " retry of the same step), counted by levee-sim (`retries_received`); exact behind any"
         " proxy, since all of them pass the header through. In brackets, as a share of the"
-        " plain proxy's (`plain`: levee with `--no-guard`, same run)%s." % (
-            "" if any(r["setup"] == PLAIN for r in s["rows"]) else "; no plain row in this run"),
+        " plain proxy's (`plain`: levee with `--no-guard`, same run)%s.%s" % (
+            "" if any(r["setup"] == PLAIN for r in s["rows"]) else "; no plain row in this run",
+            retry_kinds_note(s["rows"])),
         "- duplicate work at the backend: retries whose user step had already reached the"
         " backend by an earlier try (levee-load sends `X-Step-Id`, one id per user step;"
         " levee-sim counts an id it has seen before as `duplicates_received`): the backend"

@@ -2,8 +2,10 @@
 """tests/integration/test_load.py: levee-load against real servers on 127.0.0.1.
 
 Counts match what the server received; every request carries X-Attempt (1 for a first try,
-2+ for a retry) and the retries the server saw are the retries levee-load counted; a stalled
-server does not slow arrivals (open loop); the JSON summary has its fields; the HTML report has SVG charts (and Chromium draws them when
+2+ for a retry) and the retries the server saw are the retries levee-load counted; every retry
+carries X-Retry (f5, or obeyed for a Retry-After wait; a retry after a timeout is f5) and
+levee-sim counts them apart; a stalled server does not slow arrivals (open loop); the JSON
+summary has its fields; the HTML report has SVG charts (and Chromium draws them when
 /usr/bin/chromium is installed). Python 3 stdlib only."""
 import http.server
 import json
@@ -17,6 +19,7 @@ import tempfile
 import threading
 import time
 import unittest
+import urllib.request
 
 BUILD = os.environ.get("LV_BUILD_DIR", os.path.join(os.path.dirname(__file__), "..", "..", "build"))
 SOURCE = os.environ.get("LV_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -35,6 +38,8 @@ class Counting(http.server.BaseHTTPRequestHandler):
                 srv.with_cookie += 1
             att = self.headers.get("X-Attempt")
             srv.attempts[att] = srv.attempts.get(att, 0) + 1
+            kind = (att, self.headers.get("X-Retry"))
+            srv.retry_kinds[kind] = srv.retry_kinds.get(kind, 0) + 1
         if srv.refuse_first and att == "1":
             # A first try is refused (half the users obey Retry-After: 0, the others press F5).
             self.send_response(503)
@@ -63,6 +68,7 @@ class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
         self.count = 0
         self.with_cookie = 0
         self.attempts = {}  # X-Attempt value (None: absent) -> requests
+        self.retry_kinds = {}  # (X-Attempt, X-Retry) values (None: absent) -> requests
         self.refuse_first = refuse_first
 
 
@@ -94,6 +100,12 @@ class Stalled:
         for c in self.conns:
             c.close()
         self.sock.close()
+
+
+def sim_control(port, what):
+    """POST /control/WHAT to levee-sim on port."""
+    urllib.request.urlopen(urllib.request.Request(
+        "http://127.0.0.1:%d/control/%s" % (port, what), method="POST"), timeout=5).read()
 
 
 def run_load(args, timeout=60):
@@ -182,6 +194,10 @@ class LoadTest(unittest.TestCase):
             self.assertEqual(srv.attempts["1"], j["requests"] - j["retries"])
             # Each step is refused once, then served: only attempts 1 and 2.
             self.assertEqual(set(srv.attempts), {"1", "2"}, srv.attempts)
+            # First tries carry no X-Retry; every retry says its kind, as levee-load counted it.
+            self.assertEqual(srv.retry_kinds, {("1", None): j["requests"] - j["retries"],
+                                               ("2", "f5"): j["retries_f5"],
+                                               ("2", "obeyed"): j["retries_obeyed"]})
             self.assertEqual(j["user_success_rate"], 1.0)
         finally:
             srv.shutdown()
@@ -254,32 +270,14 @@ class LoadTest(unittest.TestCase):
                         port = int(tok.split(":")[1])
             if port is None:
                 self.skipTest("levee-sim did not print its address")
-            js = self.out("sim.json")
-            p = run_load(["--target", "http://127.0.0.1:%d/" % port, "--rate", "100",
-                          "--duration", "2", "--json", js, "--quiet"])
-            self.assertEqual(p.returncode, 0, p.stderr)
-            with open(js) as f:
-                j = json.load(f)
-            import urllib.request
-            with urllib.request.urlopen("http://127.0.0.1:%d/stats" % port, timeout=5) as r:
-                stats = json.load(r)
+            j, stats = self.run_against_sim(port, "sim.json", ["--rate", "100", "--duration", "2"])
             self.assertEqual(stats["processed"], j["requests"])
             self.assertEqual(stats["retries_received"], 0)
             # Half the answers fail: F5 retries reach the sim, which counts them by X-Attempt.
-            urllib.request.urlopen(urllib.request.Request(
-                "http://127.0.0.1:%d/control/reset" % port, method="POST"), timeout=5).read()
-            urllib.request.urlopen(urllib.request.Request(
-                "http://127.0.0.1:%d/control/fail?rate=0.5&status=503" % port, method="POST"),
-                timeout=5).read()
-            js = self.out("sim-fail.json")
-            p = run_load(["--target", "http://127.0.0.1:%d/" % port, "--rate", "100",
-                          "--duration", "2", "--journey", "/a,/b", "--f5", "1", "--json", js,
-                          "--quiet"])
-            self.assertEqual(p.returncode, 0, p.stderr)
-            with open(js) as f:
-                j = json.load(f)
-            with urllib.request.urlopen("http://127.0.0.1:%d/stats" % port, timeout=5) as r:
-                stats = json.load(r)
+            for ctl in ("reset", "fail?rate=0.5&status=503"):
+                sim_control(port, ctl)
+            j, stats = self.run_against_sim(port, "sim-fail.json", [
+                "--rate", "100", "--duration", "2", "--journey", "/a,/b", "--f5", "1"])
             self.assertGreater(j["retries"], 0)
             self.assertEqual(stats["received"], j["requests"])
             self.assertEqual(stats["retries_received"], j["retries"])
@@ -287,12 +285,40 @@ class LoadTest(unittest.TestCase):
             self.assertEqual(stats["duplicates_received"], j["retries"])
             self.assertEqual(stats["paths"]["/a"]["retries_received"]
                              + stats["paths"]["/b"]["retries_received"], j["retries"])
+            # A 503 without Retry-After: every retry is an F5 press, and says so.
+            self.assertEqual(stats["retries_f5_received"], j["retries_f5"])
+            self.assertEqual(stats["retries_obeyed_received"], 0)
+            self.assertEqual(j["retries_f5"], j["retries"])
+            self.assertEqual(stats["paths"]["/a"]["retries_f5_received"]
+                             + stats["paths"]["/b"]["retries_f5_received"], j["retries"])
+            # The sim stalls: users whose patience runs out press F5, sent as X-Retry: f5.
+            for ctl in ("reset", "fail?rate=0", "stall?ms=1500"):
+                sim_control(port, ctl)
+            j, stats = self.run_against_sim(port, "sim-stall.json", [
+                "--rate", "40", "--duration", "1", "--patience-ms", "300", "--f5", "1"])
+            self.assertGreater(j["errors"].get("timeout", 0), 0)
+            self.assertGreater(j["retries_f5"], 0)
+            self.assertEqual(j["retries_obeyed"], 0)
+            self.assertEqual(stats["retries_received"], j["retries"])
+            self.assertEqual(stats["retries_f5_received"], j["retries_f5"])
+            self.assertEqual(stats["retries_obeyed_received"], 0)
         finally:
             sim.terminate()
             try:
                 sim.wait(5)
             except subprocess.TimeoutExpired:
                 sim.kill()
+
+    def run_against_sim(self, port, name, args):
+        """Runs levee-load against levee-sim on port; returns its JSON summary and the sim's
+        /stats afterwards."""
+        js = self.out(name)
+        p = run_load(["--target", "http://127.0.0.1:%d/" % port, "--json", js, "--quiet"] + args)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        with open(js) as f:
+            j = json.load(f)
+        with urllib.request.urlopen("http://127.0.0.1:%d/stats" % port, timeout=5) as r:
+            return j, json.load(r)
 
     def check_chromium(self, html):
         chromium = "/usr/bin/chromium"

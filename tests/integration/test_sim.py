@@ -1,8 +1,9 @@
 """levee-sim integration: a real levee-sim on 127.0.0.1 (port 0), real HTTP clients.
 
 Checks capacity (K workers x fixed service time), /stats counters, retries counted by
-X-Attempt, wasted work for a client that left, stall and workers control, 304 on If-None-Match,
-cache_control and extra headers per path, injected failures, clean TERM.
+X-Attempt (and by kind, X-Retry), wasted work for a client that left, stall and workers
+control, 304 on If-None-Match, cache_control and extra headers per path, injected failures,
+clean TERM.
 """
 import http.client
 import json
@@ -163,16 +164,25 @@ class SimTest(unittest.TestCase):
         self.assertEqual(st["paths"]["/work"]["processed"], n)
 
     def test_retries_received_counts_x_attempt(self):
-        cases = [(None, "/r"), ("1", "/r"), ("2", "/r"), ("3", "/r"), ("17", "/q"),
-                 ("0", "/q"), ("x", "/q"), ("2x", "/q"), (" 4 ", "/q")]
-        for att, path in cases:
+        # (X-Attempt, X-Retry, path); None: header absent. A retry (X-Attempt >= 2) is also
+        # counted by its kind when X-Retry says f5 or obeyed (white space and case aside).
+        cases = [(None, None, "/r"), ("1", "f5", "/r"), ("2", "f5", "/r"), ("3", "obeyed", "/r"),
+                 ("17", " OBEYED ", "/q"), ("0", None, "/q"), ("x", "f5", "/q"),
+                 ("2x", None, "/q"), (" 4 ", None, "/q"), ("6", "f5x", "/q"),
+                 ("7", "obeyedobeyed", "/q")]
+        for att, kind, path in cases:
             hdrs = {} if att is None else {"X-Attempt": att}
+            if kind is not None:
+                hdrs["X-Retry"] = kind
             self.assertEqual(self.sim.request("GET", path, hdrs)[0], 200)
-        # Lower case name, several requests on one keep-alive connection: the attempt of one
-        # request does not leak into the next.
+        # Lower case names, several requests on one keep-alive connection: the attempt and the
+        # kind of one request do not leak into the next; of repeated headers the last counts.
         s = socket.create_connection(("127.0.0.1", self.sim.port))
         s.settimeout(10)
-        s.sendall(b"GET /q HTTP/1.1\r\nHost: x\r\nx-attempt: 5\r\n\r\n"
+        s.sendall(b"GET /q HTTP/1.1\r\nHost: x\r\nx-attempt: 5\r\nx-retry: f5\r\n\r\n"
+                  b"GET /q HTTP/1.1\r\nHost: x\r\nx-attempt: 2\r\n\r\n"
+                  b"GET /q HTTP/1.1\r\nHost: x\r\nX-Attempt: 3\r\nX-Retry: f5\r\n"
+                  b"X-Retry: obeyed\r\n\r\n"
                   b"GET /q HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         data = b""
         while True:
@@ -181,19 +191,30 @@ class SimTest(unittest.TestCase):
                 break
             data += chunk
         s.close()
-        self.assertEqual(data.count(b"HTTP/1.1 200 OK"), 2)
+        self.assertEqual(data.count(b"HTTP/1.1 200 OK"), 4)
         # /health, /stats and /control are not simulated work: never counted.
-        self.assertEqual(self.sim.request("GET", "/health", {"X-Attempt": "2"})[0], 200)
+        self.assertEqual(self.sim.request("GET", "/health", {"X-Attempt": "2",
+                                                             "X-Retry": "f5"})[0], 200)
         st = self.sim.stats()
-        self.assertEqual(st["received"], 11)
-        self.assertEqual(st["retries_received"], 5)  # 2, 3, 17, " 4 ", 5
+        self.assertEqual(st["received"], 15)
+        # /r: 2 (f5), 3 (obeyed); /q: 17 (obeyed), " 4 ", 6, 7 (kinds not understood), then
+        # on the connection 5 (f5), 2 (no kind), 3 (obeyed).
+        self.assertEqual(st["retries_received"], 9)
+        self.assertEqual(st["retries_f5_received"], 2)
+        self.assertEqual(st["retries_obeyed_received"], 3)
         self.assertEqual(st["paths"]["/r"]["received"], 4)
         self.assertEqual(st["paths"]["/r"]["retries_received"], 2)
-        self.assertEqual(st["paths"]["/q"]["retries_received"], 3)
+        self.assertEqual(st["paths"]["/r"]["retries_f5_received"], 1)
+        self.assertEqual(st["paths"]["/r"]["retries_obeyed_received"], 1)
+        self.assertEqual(st["paths"]["/q"]["retries_received"], 7)
+        self.assertEqual(st["paths"]["/q"]["retries_f5_received"], 1)
+        self.assertEqual(st["paths"]["/q"]["retries_obeyed_received"], 2)
         self.assertEqual(self.sim.request("POST", "/control/reset")[0], 200)
         st = self.sim.stats()
-        self.assertEqual(st["retries_received"], 0)
-        self.assertEqual(st["paths"]["/q"]["retries_received"], 0)
+        for key in ("retries_received", "retries_f5_received", "retries_obeyed_received"):
+            self.assertEqual(st[key], 0, key)
+            self.assertEqual(st["paths"]["/q"][key], 0, key)
+            self.assertEqual(st["paths"]["/r"][key], 0, key)
 
     def test_duplicates_received_counts_repeated_step_ids(self):
         cases = [("5", "/r"), ("5", "/r"), ("6", "/r"), ("5", "/q"), (" 7 ", "/q"),

@@ -235,20 +235,38 @@ static void load_cookie_store(load_user_t *u, const char *v, size_t len)
     u->n_cookies++;
 }
 
+/* The X-Retry header line of a retry (X-Attempt >= 2), saying why the user sent it; none on a
+ * first try. "f5": the user pressed F5 after a timeout (patience ran out), a connection error,
+ * a 5xx or a 429 (a 429/503 with Retry-After too, for a user who does not obey it). "obeyed":
+ * the user waited as a 429/503's Retry-After said, then retried. */
+static const char *load_retry_header(load_try_kind_t try_kind)
+{
+    switch (try_kind) {
+    case LOAD_TRY_F5:
+        return "X-Retry: f5\r\n";
+    case LOAD_TRY_OBEYED:
+        return "X-Retry: obeyed\r\n";
+    default:
+        return "";
+    }
+}
+
 static void load_build_request(load_user_t *u)
 {
     const load_scenario_t *sc = u->eng->sc;
     const char *path = sc->journey[u->m.step < sc->n_journey ? u->m.step : 0];
     /* X-Attempt: 1 for the first try of this step, 2+ for its retries (F5 or Retry-After):
      * lets the backend (levee-sim's retries_received) count the retries that got through.
+     * X-Retry (retries only): which kind of retry, counted apart by levee-sim
+     * (retries_f5_received, retries_obeyed_received).
      * X-Step-Id: this user's this step, the same on every try: the backend counts a second
      * arrival of one id as duplicate work (levee-sim's duplicates_received). */
     uint64_t step_id = ((uint64_t)u->id << 16) | (u->m.step & 0xffffu);
     int n = snprintf(u->out, sizeof(u->out),
                      "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: levee-load/" LV_VERSION
-                     "\r\nAccept: */*\r\nX-Attempt: %u\r\nX-Step-Id: %llu\r\n",
+                     "\r\nAccept: */*\r\nX-Attempt: %u\r\n%sX-Step-Id: %llu\r\n",
                      path, sc->target.host_header, (unsigned)load_user_attempt(&u->m),
-                     (unsigned long long)step_id);
+                     load_retry_header((load_try_kind_t)u->try_kind), (unsigned long long)step_id);
     size_t len = n > 0 ? LV_MIN((size_t)n, sizeof(u->out) - 1) : 0;
     for (uint8_t i = 0; i < u->n_cookies; i++) {
         n = snprintf(u->out + len, sizeof(u->out) - len, "%s%s",

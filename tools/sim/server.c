@@ -36,11 +36,15 @@ typedef struct sim_path {
     char cache_hdr[SIM_CC_MAX + SIM_ETAG_MAX + SIM_HTTP_DATE_MAX + SIM_VARY_MAX + 96];
     size_t cache_hdr_len;
     uint64_t received, processed, wasted;
-    uint64_t retries_received;    /* received with X-Attempt >= 2 */
-    uint64_t duplicates_received; /* received for an X-Step-Id that had reached us before */
+    uint64_t retries_received;        /* received with X-Attempt >= 2 */
+    uint64_t retries_f5_received;     /* of those, with X-Retry: f5 */
+    uint64_t retries_obeyed_received; /* of those, with X-Retry: obeyed */
+    uint64_t duplicates_received;     /* received for an X-Step-Id that had reached us before */
 } sim_path_t;
 
 enum { SIM_ST_QUEUED = 0, SIM_ST_RUNNING, SIM_ST_DONE };
+/* X-Retry: which kind of retry levee-load says a request is (see docs/levee-sim.md). */
+typedef enum { SIM_RETRY_UNSAID = 0, SIM_RETRY_F5, SIM_RETRY_OBEYED } sim_retry_kind_t;
 enum { SIM_K_WORK = 0, SIM_K_SMALL, SIM_K_STATS };
 
 struct sim_req {
@@ -71,13 +75,16 @@ struct sim_conn {
     uint32_t n_pending;
     bool in_dirty, stop_parse, paused, closing, final_queued, writing, want_close, shutting;
     /* per message parse state */
-    uint8_t hcur;     /* 1: If-None-Match, 2: If-Modified-Since, 3: X-Attempt, 4: X-Step-Id */
+    /* 1: If-None-Match, 2: If-Modified-Since, 3: X-Attempt, 4: X-Step-Id, 5: X-Retry */
+    uint8_t hcur;
     bool attempt_bad; /* X-Attempt is not a plain number */
     uint32_t attempt; /* X-Attempt (levee-load's try number of this request), 0 if absent */
     bool step_bad;    /* X-Step-Id absent or not a plain number */
     uint64_t step_id; /* X-Step-Id: levee-load's id of this user's step */
     bool url_over;
     size_t url_len, hname_len, inm_len, ims_len;
+    size_t retry_len; /* X-Retry's value without white space; > sizeof retry: too long */
+    char retry[8];
     char url[SIM_URL_MAX];
     char hname[SIM_HDRNAME_MAX];
     char inm[SIM_INM_MAX];
@@ -128,6 +135,7 @@ struct sim_server {
     /* counters */
     uint64_t received, processed, wasted, in_flight, max_queue;
     uint64_t retries_received; /* received with X-Attempt >= 2: retries that got through */
+    uint64_t retries_f5_received, retries_obeyed_received; /* of those, by X-Retry */
     /* Duplicate work: a request whose X-Step-Id (one user's one step) already reached us. The
      * ids seen are kept in an open-addressing set of id + 1 (0 = empty), at most 3/4 full;
      * past that, new ids are not recorded and the count is a lower bound (saturated). */
@@ -824,8 +832,11 @@ static char *sim_put_path_stats(char *o, const sim_path_t *p, const char *key, s
     o = sim_put_json_str(o, key, klen);
     o += sprintf(o,
                  ":{\"received\":%llu,\"retries_received\":%llu,"
+                 "\"retries_f5_received\":%llu,\"retries_obeyed_received\":%llu,"
                  "\"duplicates_received\":%llu,\"processed\":%llu,\"wasted\":%llu}",
                  (unsigned long long)p->received, (unsigned long long)p->retries_received,
+                 (unsigned long long)p->retries_f5_received,
+                 (unsigned long long)p->retries_obeyed_received,
                  (unsigned long long)p->duplicates_received, (unsigned long long)p->processed,
                  (unsigned long long)p->wasted);
     return o;
@@ -834,8 +845,10 @@ static char *sim_put_path_stats(char *o, const sim_path_t *p, const char *key, s
 /* Writes the /stats JSON into s->scratch; returns its length (0 if out of memory). */
 static size_t sim_build_stats(sim_server_t *s)
 {
+    /* A path: its key escaped (6 bytes a byte at worst), the names and punctuation of its
+     * counters (135 bytes) and 7 counters of up to 20 digits. */
     size_t need =
-        2048 + SIM_STATUS_MAX * 32 + (size_t)(s->n_paths + 1) * (SIM_PATH_KEY_MAX * 6 + 192);
+        2048 + SIM_STATUS_MAX * 32 + (size_t)(s->n_paths + 1) * (SIM_PATH_KEY_MAX * 6 + 288);
     if (sim_scratch_reserve(s, need) != 0)
         return 0;
     char *o = s->scratch;
@@ -846,22 +859,24 @@ static size_t sim_build_stats(sim_server_t *s)
         snprintf(cap, sizeof cap, "%.3f", (double)s->workers * 1000.0 / d->mean_ms);
     else
         snprintf(cap, sizeof cap, "null");
-    o +=
-        sprintf(o,
-                "{\"processed\":%llu,\"wasted\":%llu,\"queue\":%llu,\"in_flight\":%llu,"
-                "\"max_queue\":%llu,\"received\":%llu,\"retries_received\":%llu,"
-                "\"duplicates_received\":%llu,\"duplicates_saturated\":%s,\"workers\":%u,"
-                "\"capacity_per_s\":%s,"
-                "\"service_ms\":%g,\"dist\":\"%s\",\"thrash\":%g,\"stall_ms_left\":%llu,"
-                "\"uptime_ms\":%llu,\"status\":{",
-                (unsigned long long)s->processed, (unsigned long long)s->wasted,
-                (unsigned long long)s->q_len, (unsigned long long)s->in_flight,
-                (unsigned long long)s->max_queue, (unsigned long long)s->received,
-                (unsigned long long)s->retries_received, (unsigned long long)s->duplicates_received,
-                s->step_ids_saturated ? "true" : "false", s->workers, cap, d->mean_ms,
-                lv_sim_dist_name(d->kind), s->conf->thrash,
-                (unsigned long long)(s->stall_until_ms > now ? s->stall_until_ms - now : 0),
-                (unsigned long long)(now - s->start_ms));
+    o += sprintf(
+        o,
+        "{\"processed\":%llu,\"wasted\":%llu,\"queue\":%llu,\"in_flight\":%llu,"
+        "\"max_queue\":%llu,\"received\":%llu,\"retries_received\":%llu,"
+        "\"retries_f5_received\":%llu,\"retries_obeyed_received\":%llu,"
+        "\"duplicates_received\":%llu,\"duplicates_saturated\":%s,\"workers\":%u,"
+        "\"capacity_per_s\":%s,"
+        "\"service_ms\":%g,\"dist\":\"%s\",\"thrash\":%g,\"stall_ms_left\":%llu,"
+        "\"uptime_ms\":%llu,\"status\":{",
+        (unsigned long long)s->processed, (unsigned long long)s->wasted,
+        (unsigned long long)s->q_len, (unsigned long long)s->in_flight,
+        (unsigned long long)s->max_queue, (unsigned long long)s->received,
+        (unsigned long long)s->retries_received, (unsigned long long)s->retries_f5_received,
+        (unsigned long long)s->retries_obeyed_received, (unsigned long long)s->duplicates_received,
+        s->step_ids_saturated ? "true" : "false", s->workers, cap, d->mean_ms,
+        lv_sim_dist_name(d->kind), s->conf->thrash,
+        (unsigned long long)(s->stall_until_ms > now ? s->stall_until_ms - now : 0),
+        (unsigned long long)(now - s->start_ms));
     bool first = true;
     for (unsigned i = 0; i < SIM_STATUS_MAX; i++) {
         if (!s->status_count[i])
@@ -900,9 +915,16 @@ static void sim_reply(sim_req_t *r, uint16_t status, const char *fmt, ...)
     r->state = SIM_ST_DONE;
 }
 
+static void sim_reset_path_counters(sim_path_t *p)
+{
+    p->received = p->processed = p->wasted = p->retries_received = p->retries_f5_received =
+        p->retries_obeyed_received = p->duplicates_received = 0;
+}
+
 static void sim_reset_counters(sim_server_t *s)
 {
-    s->received = s->processed = s->wasted = s->retries_received = s->duplicates_received = 0;
+    s->received = s->processed = s->wasted = s->retries_received = s->retries_f5_received =
+        s->retries_obeyed_received = s->duplicates_received = 0;
     if (s->step_ids)
         memset(s->step_ids, 0, SIM_STEP_IDS * sizeof *s->step_ids);
     s->step_ids_used = 0;
@@ -910,10 +932,8 @@ static void sim_reset_counters(sim_server_t *s)
     s->max_queue = s->q_len;
     memset(s->status_count, 0, sizeof s->status_count);
     for (uint32_t i = 0; i < s->n_paths; i++)
-        s->paths[i].received = s->paths[i].processed = s->paths[i].wasted =
-            s->paths[i].retries_received = s->paths[i].duplicates_received = 0;
-    s->other.received = s->other.processed = s->other.wasted = s->other.retries_received =
-        s->other.duplicates_received = 0;
+        sim_reset_path_counters(&s->paths[i]);
+    sim_reset_path_counters(&s->other);
 }
 
 static void sim_control(sim_server_t *s, sim_req_t *r, const char *what, size_t wlen, const char *q,
@@ -1003,6 +1023,7 @@ static int sim_on_message_begin(llhttp_t *p)
     c->attempt_bad = false;
     c->step_id = 0;
     c->step_bad = true;
+    c->retry_len = 0;
     return 0;
 }
 
@@ -1046,6 +1067,9 @@ static int sim_on_header_field_complete(llhttp_t *p)
         c->hcur = 4;
         c->step_id = 0;
         c->step_bad = false;
+    } else if (c->hname_len == 7 && strncasecmp(c->hname, "x-retry", 7) == 0) {
+        c->hcur = 5;
+        c->retry_len = 0; /* a repeated header: the last one counts */
     }
     c->hname_len = 0;
     return 0;
@@ -1080,8 +1104,29 @@ static int sim_on_header_value(llhttp_t *p, const char *at, size_t len)
             else if (ch != ' ' && ch != '\t')
                 c->step_bad = true;
         }
+    } else if (c->hcur == 5) {
+        /* The value without white space, possibly split across calls; too long: no match. */
+        for (size_t i = 0; i < len; i++) {
+            char ch = at[i];
+            if (ch == ' ' || ch == '\t')
+                continue;
+            if (c->retry_len < sizeof c->retry)
+                c->retry[c->retry_len] = ch;
+            c->retry_len = LV_MIN(c->retry_len + 1, sizeof c->retry + 1);
+        }
     }
     return 0;
+}
+
+/* The kind of retry the request's X-Retry names (case-insensitive); unsaid when absent or
+ * another value. */
+static sim_retry_kind_t sim_retry_kind(const sim_conn_t *c)
+{
+    if (c->retry_len == 2 && strncasecmp(c->retry, "f5", 2) == 0)
+        return SIM_RETRY_F5;
+    if (c->retry_len == 6 && strncasecmp(c->retry, "obeyed", 6) == 0)
+        return SIM_RETRY_OBEYED;
+    return SIM_RETRY_UNSAID;
 }
 
 /* Records a step id; true when it was there already (this request is duplicate work). */
@@ -1176,6 +1221,14 @@ static int sim_on_message_complete(llhttp_t *hp)
         if (c->attempt >= 2 && !c->attempt_bad) {
             s->retries_received++;
             p->retries_received++;
+            sim_retry_kind_t kind = sim_retry_kind(c);
+            if (kind == SIM_RETRY_F5) {
+                s->retries_f5_received++;
+                p->retries_f5_received++;
+            } else if (kind == SIM_RETRY_OBEYED) {
+                s->retries_obeyed_received++;
+                p->retries_obeyed_received++;
+            }
         }
         if (!c->step_bad && sim_step_seen(s, c->step_id)) {
             s->duplicates_received++;

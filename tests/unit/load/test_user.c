@@ -173,7 +173,8 @@ static void test_user_attempt_number(void **state)
 }
 
 /* Whatever happens, a request is sent with attempt >= 2 exactly when it is a retry (F5 or
- * obeyed), so the backend's count of X-Attempt >= 2 is the count of retries that reached it. */
+ * obeyed), so the backend's count of X-Attempt >= 2 is the count of retries that reached it,
+ * and the X-Retry the engine sends for a retry's try_kind goes with every such request. */
 static void test_user_attempt_matches_try_kind(void **state)
 {
     (void)state;
