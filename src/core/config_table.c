@@ -39,7 +39,9 @@ const lv_config_setting_t lv_config_settings[] = {
      "Largest request body; a larger one gets 413; 0 means no limit.", LV_CONFIG_K_BYTES64, 0,
      CFG(limits.body_bytes), 0, 0, 1099511627776ull},
     {"limits.connections", "uint", "10000", "1..1000000", true,
-     "Open client connections per process; over it, new connections get 503 and are closed.",
+     "Open client connections per process; over it, new connections get 503 and are closed. "
+     "Held under what the open files limit allows (ulimit -n, raised to its hard limit at "
+     "start): two descriptors per connection, a sixteenth kept in reserve.",
      LV_CONFIG_K_UINT, 0, CFG(limits.connections), 0, 1, 1000000},
     {"timeouts.header_ms", "duration_ms", "10000", "1..86400000", true,
      "The whole request head must arrive within this time, else 408.", LV_CONFIG_K_DURATION, 0,

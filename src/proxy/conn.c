@@ -496,7 +496,8 @@ void lv__conn_accept(lv_worker_t *w, uv_stream_t *listener)
         lv__conn_close(c);
         return;
     }
-    if (!lv__server_conn_try_acquire(w->server, cfg->limits.connections)) {
+    if (!lv__server_conn_try_acquire(w->server,
+                                     LV_MIN(cfg->limits.connections, w->server->fd_conn_cap))) {
         lv_counter_add(&w->metrics->connections_refused, 1);
         lv_str_t resp = lv_http_error_response(503, true);
         uv_buf_t b = uv_buf_init((char *)resp.p, (unsigned)resp.len);

@@ -93,7 +93,9 @@ void lv__forward_flush_upstream(lv_req_t *r)
         return;
     r->up_out = NULL;
     lv_uconn_t *u = r->uconn;
-    if (!w->n_bufs || !u) {
+    /* A connect that failed at once (EMFILE, EADDRNOTAVAIL) has no socket to write to: its
+     * zero timer reports it as a connect failure (counted, logged, next host). */
+    if (!w->n_bufs || !u || (u->broken && u->state == LV_UCONN_CONNECTING)) {
         lv_wreq_release(w);
         return;
     }

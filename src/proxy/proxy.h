@@ -295,6 +295,8 @@ struct lv_server {
     lv_worker_t *workers;
     lv_metrics_shard_t **shards;
     atomic_uint conns_open; /* shared connection cap, across workers */
+    uint32_t fd_conn_cap;   /* client connections RLIMIT_NOFILE allows (set before workers) */
+    uint64_t nofile;        /* RLIMIT_NOFILE in force (0: unknown or unlimited) */
     atomic_uint workers_done;
     lv_access_sink_t *access_sink;
     lv_storm_t *storm;            /* shared retry-storm table (made for sharing) */

@@ -4,6 +4,7 @@
 
 #include <signal.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "admin/admin.h"
@@ -23,6 +24,44 @@ bool lv__server_conn_try_acquire(lv_server_t *s, uint32_t limit)
 void lv__server_conn_release(lv_server_t *s)
 {
     atomic_fetch_sub_explicit(&s->conns_open, 1, memory_order_relaxed);
+}
+
+/* The client connections that the open-files limit allows. Each proxied connection holds two
+ * descriptors (its socket and its upstream connection's). Past RLIMIT_NOFILE, accept() fails
+ * with EMFILE and libuv then accepts and closes every pending connection (uv__emfile_trick in
+ * uv__server_io): clients get a reset or EOF and no answer, silently; upstream sockets and the
+ * admin listener fail too. Held under the limit, the connection cap answers 503 instead. The
+ * soft limit is raised to the hard one first; a sixteenth of it (plus per-worker loop
+ * descriptors) is kept for listeners, the admin, logs, idle keep-alive and orphaned upstream
+ * connections. */
+static uint32_t fd_conn_cap(uint32_t n_workers, uint64_t *nofile_out)
+{
+    struct rlimit rl;
+    *nofile_out = 0;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+        return UINT32_MAX;
+    if (rl.rlim_cur < rl.rlim_max && rl.rlim_max != RLIM_INFINITY) {
+        rlim_t was = rl.rlim_cur;
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+            rl.rlim_cur = was;
+    }
+    if (rl.rlim_cur == RLIM_INFINITY)
+        return UINT32_MAX;
+    *nofile_out = rl.rlim_cur;
+    uint64_t nofile = rl.rlim_cur, reserve = 32 + 8 * (uint64_t)n_workers + nofile / 16;
+    if (nofile < reserve + 2)
+        return 1;
+    return (uint32_t)LV_MIN((nofile - reserve) / 2, UINT32_MAX);
+}
+
+static void check_conn_cap(const lv_server_t *s, const lv_config_t *cfg)
+{
+    if (cfg->limits.connections > s->fd_conn_cap)
+        lv_log_warn("server",
+                    "msg=\"limits.connections is over what the open files limit allows (2 per "
+                    "connection); raise ulimit -n\" connections=%u open_files=%llu used=%u",
+                    cfg->limits.connections, (unsigned long long)s->nofile, s->fd_conn_cap);
 }
 
 /* Gives every service its stable metrics slot (by name, so counters survive reloads). */
@@ -90,6 +129,7 @@ static void server_reload(lv_server_t *s)
         lv_log_warn("server", "msg=\"listen and workers changes need a restart; running values "
                               "kept\"");
     keep_cache_store_settings(cfg, s->cfg);
+    check_conn_cap(s, cfg);
     apply_log_level(cfg);
     lv_flags_reload(s->flags, cfg);
     lv_config_unref(s->cfg);
@@ -179,6 +219,8 @@ int lv_server_run(lv_config_t *cfg)
     if (assign_slots(cfg) < 0)
         goto out;
     s.n_workers = cfg->workers ? cfg->workers : 1;
+    s.fd_conn_cap = fd_conn_cap(s.n_workers, &s.nofile);
+    check_conn_cap(&s, cfg);
     s.shards = calloc(s.n_workers, sizeof *s.shards);
     s.workers = calloc(s.n_workers, sizeof *s.workers);
     if (!s.shards || !s.workers)

@@ -330,6 +330,9 @@ lv_uconn_t *lv__uconn_get(lv_pool_t *p, lv_host_t *h, bool *reused)
     int rc = uv_tcp_connect(&u->connect_req, &u->tcp, (const struct sockaddr *)&h->addr->sa,
                             uconn_connected);
     if (rc < 0) {
+        if (lv_log_limit_allow(&w->warn_limit, lv_clock_now_ms(), 5))
+            lv_log_warn("upstream", "msg=\"connect failed\" service=%s host=%s error=%s",
+                        p->svc->name, h->addr->text, uv_err_name(rc));
         /* Report through the normal path on the next turn: the caller attaches the request. */
         u->broken = true;
         lv_deadline_set(&u->deadline, &u->timer, uconn_timeout, 0);

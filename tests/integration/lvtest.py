@@ -291,10 +291,10 @@ class Levee:
 
     _seq = 0
 
-    def __init__(self, args, wait_ready=True, env=None, config_path=None):
+    def __init__(self, args, wait_ready=True, env=None, config_path=None, prefix=()):
         Levee._seq += 1
         self.name = "levee-%d" % Levee._seq
-        self.args = [LEVEE] + list(args)
+        self.args = list(prefix) + [LEVEE] + list(args)  # prefix: e.g. prlimit --nofile=N
         self.config_path = config_path
         self.proc = None
         self.listen = []
@@ -315,7 +315,8 @@ class Levee:
             self.wait_ready()
 
     @classmethod
-    def quick(cls, upstreams, workers=1, admin=True, access_log=None, extra_args=(), env=None):
+    def quick(cls, upstreams, workers=1, admin=True, access_log=None, extra_args=(), env=None,
+              prefix=()):
         args = ["proxy", "--listen", "127.0.0.1:0",
                 "--to", ",".join(u if isinstance(u, str) else u.hostport for u in upstreams)]
         if admin:
@@ -324,7 +325,7 @@ class Levee:
             args += ["--workers", str(workers)]
         if access_log:
             args += ["--access-log", access_log]
-        return cls(args + list(extra_args), env=env)
+        return cls(args + list(extra_args), env=env, prefix=prefix)
 
     @classmethod
     def from_config(cls, text, name="levee.yaml", env=None, wait_ready=True):

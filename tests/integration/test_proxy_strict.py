@@ -4,9 +4,11 @@ and the backend never sees the request. 431/414/413 for oversize heads, targets 
 refuses politely (and never hangs)."""
 
 import os
+import shutil
 import socket
 import sys
 import time
+import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import lvtest as lt  # noqa: E402
@@ -325,6 +327,60 @@ class ConnectionCap(lt.LvTestCase):
         finally:
             for c in conns:
                 c.close()
+
+
+NOFILE = 128
+
+
+@unittest.skipUnless(shutil.which("prlimit"), "needs prlimit (util-linux)")
+class OpenFilesCap(lt.LvTestCase):
+    """A proxied connection holds two descriptors (client and upstream). With the open-files
+    limit lower than limits.connections needs, levee must refuse with 503 before it runs out:
+    past it, libuv accepts and closes every pending connection (a reset, no answer), the
+    admin goes dark and upstream sockets fail."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.backend = lt.Backend("A")
+        try:
+            cls.start_levee(lambda: lt.Levee.quick(
+                [cls.backend], extra_args=["--no-guard"],
+                prefix=["prlimit", "--nofile=%d:%d" % (NOFILE, NOFILE)]))
+        except Exception:
+            cls.backend.stop()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            cls.stop_levee()
+        finally:
+            cls.backend.stop()
+
+    def test_every_connection_answered(self):
+        conns, got = [], {}
+        try:
+            for _ in range(NOFILE):  # more than the limit can hold, with two each
+                c = lt.HttpConn(self.levee.addr, timeout=10)
+                conns.append(c)
+                try:
+                    c.send(lt.HttpConn.build("GET", "/slow?ms=2000"))
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+            self.assertStatus(self.levee.admin("/health"), 200, "admin while full:")
+            for c in conns:
+                try:
+                    k = c.read_response(timeout=10).status
+                except (lt.ConnectionClosedEarly, ConnectionError) as e:
+                    k = "closed without an answer (%s)" % type(e).__name__
+                got[k] = got.get(k, 0) + 1
+        finally:
+            for c in conns:
+                c.close()
+        self.assertEqual(set(got) - {200, 503}, set(), "answers: %r" % got)
+        self.assertGreater(got.get(503, 0), 0, "answers: %r" % got)
+        self.assertGreater(got.get(200, 0), 0, "answers: %r" % got)
+        self.levee.wait_log(r"limits\.connections is over what the open files limit allows")
 
 
 if __name__ == "__main__":
