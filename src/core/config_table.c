@@ -149,7 +149,8 @@ const lv_config_setting_t lv_config_settings[] = {
      "CoDel target: the wait allowed while the queue is standing.", LV_CONFIG_K_DURATION, 0,
      SVC(guard.queue_target_ms), 0, 1, 60000},
     {"services[].queue.interval_ms", "duration_ms", "100", "1..60000", true,
-     "CoDel interval: a queue that has not drained within this time is standing.",
+     "CoDel interval: a queue that has not drained within this time, and whose oldest request "
+     "has waited this long (or that timed requests out within the last 10 intervals), is standing.",
      LV_CONFIG_K_DURATION, 0, SVC(guard.queue_interval_ms), 0, 1, 60000},
     {"services[].queue.timeout_ms", "duration_ms", "100", "1..86400000", true,
      "The wait allowed while the queue drains normally (Fail at Scale uses the interval); keep "

@@ -3,9 +3,10 @@
  * it holds (the items live in the caller's requests); no allocation. Runs on its worker's loop.
  *
  * - Each criticality has a circular list: newest at the tail, oldest right after the sentinel.
- * - Standing (CoDel): the queue has not been empty for interval_ms. Then an item may wait
- *   target_ms and the newest is served first (adaptive LIFO: fresh requests get through, the
- *   stale ones time out); otherwise it may wait timeout_ms and the oldest is served first.
+ * - Standing (CoDel): the queue has not been empty for interval_ms, and (to start standing) its
+ *   oldest item has waited as long. Then an item may wait target_ms and the newest is served
+ *   first (adaptive LIFO: fresh requests get through, the stale ones time out); otherwise it
+ *   may wait timeout_ms and the oldest is served first.
  * - Admission caps are on the whole queue's length: a sheddable item is refused once the queue
  *   holds max_len/2, a default one at 3/4, a critical one at max_len. So under a filling queue
  *   sheddable work is refused first, then default (SRE book, "Handling Overload").
@@ -30,10 +31,34 @@ void lv_queue_init(lv_queue_t *q, const lv_queue_conf_t *conf, uint64_t now_us)
     q->drained_by_service = true;
 }
 
+/* When the oldest item still queued arrived (UINT64_MAX when empty). */
+static uint64_t oldest_enqueued_us(const lv_queue_t *q)
+{
+    uint64_t t = UINT64_MAX;
+    for (int c = 0; c < LV_QUEUE_N_CRIT; c++)
+        if (q->heads[c].next != &q->heads[c])
+            t = LV_MIN(t, q->heads[c].next->enqueued_us);
+    return t;
+}
+
+/* A queue starts standing when it has not drained for an interval and its oldest item has
+ * waited that long too: the limit is not keeping up. A burst that the limit is working through
+ * (at 80 % of capacity a queue may hold items for 100 ms and more) drains its oldest items
+ * well before that, and is not cut to the target. Once standing, or when items timed out in the
+ * last LV_QUEUE_OVERLOAD_MEMORY intervals (an overload goes on: a moment of drained queue in
+ * the middle of it changes nothing), not draining for an interval is enough. */
+#define LV_QUEUE_OVERLOAD_MEMORY 10u
 static bool standing_now(const lv_queue_t *q, uint64_t now_us)
 {
-    return q->len > 0 && now_us >= q->last_empty_us &&
-           now_us - q->last_empty_us >= (uint64_t)q->conf.interval_ms * 1000;
+    uint64_t interval_us = (uint64_t)q->conf.interval_ms * 1000;
+    if (q->len == 0 || now_us < q->last_empty_us || now_us - q->last_empty_us < interval_us)
+        return false;
+    if (now_us < q->standing_until_us ||
+        (q->last_expired_us &&
+         now_us - q->last_expired_us < LV_QUEUE_OVERLOAD_MEMORY * interval_us))
+        return true;
+    uint64_t oldest = oldest_enqueued_us(q);
+    return now_us >= oldest && now_us - oldest >= interval_us;
 }
 
 /* Standing, or stood less than an interval ago: a queue that drains for a moment in the middle
@@ -126,10 +151,12 @@ static void drop_item(lv_queue_t *q, lv_queue_item_t *it, uint64_t now_us, lv_qu
                       lv_queue_drop_cb drop_cb, void *ctx)
 {
     unlink_item(q, it, now_us);
-    if (why == LV_QUEUE_EXPIRED_DEADLINE)
+    if (why == LV_QUEUE_EXPIRED_DEADLINE) {
         q->dropped_deadline++;
-    else
+    } else {
         q->dropped_timeout++;
+        q->last_expired_us = now_us;
+    }
     if (drop_cb)
         drop_cb(ctx, it, why);
 }
@@ -186,7 +213,8 @@ uint64_t lv_queue_next_expiry_ms(const lv_queue_t *q, uint64_t now_us)
     uint64_t target_us = (uint64_t)q->conf.target_ms * 1000;
     uint64_t timeout_us = (uint64_t)q->conf.timeout_ms * 1000;
     /* If not standing now, it will be at this moment unless it empties first. */
-    uint64_t standing_at = q->last_empty_us + (uint64_t)q->conf.interval_ms * 1000;
+    uint64_t standing_at =
+        LV_MAX(q->last_empty_us, oldest_enqueued_us(q)) + (uint64_t)q->conf.interval_ms * 1000;
     uint64_t due = UINT64_MAX;
     for (int c = 0; c < LV_QUEUE_N_CRIT; c++) {
         const lv_queue_item_t *h = &q->heads[c];

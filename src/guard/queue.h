@@ -11,7 +11,8 @@
 typedef struct lv_queue_conf {
     uint32_t max_len;     /* total waiting requests (default 1000) */
     uint32_t target_ms;   /* CoDel: allowed wait while the queue is standing (default 5) */
-    uint32_t interval_ms; /* CoDel: a queue not empty for this long is standing (100) */
+    uint32_t interval_ms; /* CoDel: a queue not empty for this long, whose oldest item waited
+                             this long, is standing (100) */
     uint32_t timeout_ms;  /* allowed wait while the queue drains normally (default 500) */
 } lv_queue_conf_t;
 
@@ -34,12 +35,14 @@ typedef struct lv_queue {
     uint64_t empty_since_us;    /* when it last became empty, by any means */
     bool drained_by_service;    /* it became empty by serving its last item */
     uint64_t standing_until_us; /* hysteresis: counts as standing until then */
+    uint64_t last_expired_us;   /* an item last left for waiting too long (0: never) */
     uint64_t dropped_timeout, dropped_deadline, dropped_full;
 } lv_queue_t;
 
 void lv_queue_init(lv_queue_t *q, const lv_queue_conf_t *conf, uint64_t now_us);
 
-/* True while the queue has not been empty for interval_ms: it is standing (pressure). */
+/* True while the queue is standing (pressure): it has not been empty for interval_ms, and it
+ * started standing when its oldest item had waited interval_ms (queue.c has the details). */
 bool lv_queue_standing(const lv_queue_t *q, uint64_t now_us);
 /* The wait allowed now: target_ms while standing, timeout_ms otherwise (CoDel). */
 uint32_t lv_queue_allowed_wait_ms(const lv_queue_t *q, uint64_t now_us);

@@ -87,13 +87,14 @@ static void test_lv_queue_pop_lifo_when_standing(void **state)
     lv_queue_t q;
     lv_queue_conf_t c = {100, 5, 100, 500};
     lv_queue_init(&q, &c, 0);
-    /* Not empty since 10 ms; items keep coming and going, never draining it. */
+    /* Not empty since 10 ms; items come twice as fast as they go, never draining it: the
+     * oldest item's wait grows at half the clock's rate, and reaches the interval ~200 ms in. */
     lv_queue_item_t old = item(1);
     assert_true(lv_queue_push(&q, &old, 10 * MS));
     uint64_t now = 10 * MS;
     drops_t dr = {0};
-    lv_queue_item_t keep[40];
-    for (int i = 0; i < 40; i++) {
+    lv_queue_item_t keep[80];
+    for (int i = 0; i < 80; i++) {
         keep[i] = item(1);
         now += 3 * MS;
         assert_true(lv_queue_push(&q, &keep[i], now));
@@ -107,7 +108,7 @@ static void test_lv_queue_pop_lifo_when_standing(void **state)
         lv_queue_expire(&q, now, on_drop, &dr);
         check_lens(&q);
     }
-    assert_true(now >= 110 * MS);
+    assert_true(now >= 240 * MS);
     assert_true(lv_queue_standing(&q, now));
     assert_int_equal(lv_queue_allowed_wait_ms(&q, now), 5);
     lv_queue_item_t x = item(1), y = item(1);
@@ -122,6 +123,34 @@ static void test_lv_queue_pop_lifo_when_standing(void **state)
         assert_int_equal(dr.why[i], LV_QUEUE_EXPIRED_WAIT);
     assert_int_equal(q.dropped_timeout, (uint64_t)dr.n);
     check_lens(&q);
+}
+
+/* A burst the limit works through: the queue holds items for longer than an interval, but each
+ * is served within 30 ms. That is not a standing queue: FIFO, nothing cut to the target. */
+static void test_lv_queue_expire_burst_is_not_standing(void **state)
+{
+    (void)state;
+    lv_queue_t q;
+    lv_queue_conf_t c = {100, 5, 100, 100};
+    lv_queue_init(&q, &c, 0);
+    drops_t dr = {0};
+    lv_queue_item_t it[60];
+    uint64_t now = 10 * MS;
+    /* One arrival every 2 ms for 120 ms, one departure every 2 ms from 40 ms on. */
+    for (int i = 0; i < 60; i++, now += 2 * MS) {
+        it[i] = item(1);
+        assert_true(lv_queue_push(&q, &it[i], now));
+        if (now >= 40 * MS) {
+            lv_queue_item_t *got = lv_queue_pop(&q, now, on_drop, &dr);
+            assert_non_null(got);
+            assert_true(now - got->enqueued_us <= 30 * MS);
+        }
+        lv_queue_expire(&q, now, on_drop, &dr);
+        assert_false(lv_queue_standing(&q, now));
+        check_lens(&q);
+    }
+    assert_true(now - 10 * MS > 100 * MS); /* not empty for more than an interval */
+    assert_int_equal(dr.n, 0);
 }
 
 static void test_lv_queue_expire_long_timeout_when_not_standing(void **state)
@@ -368,6 +397,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lv_queue_pop_fifo_when_not_standing),
         cmocka_unit_test(test_lv_queue_pop_lifo_when_standing),
+        cmocka_unit_test(test_lv_queue_expire_burst_is_not_standing),
         cmocka_unit_test(test_lv_queue_expire_long_timeout_when_not_standing),
         cmocka_unit_test(test_lv_queue_expire_short_target_when_standing),
         cmocka_unit_test(test_lv_queue_pop_drops_past_deadline),
