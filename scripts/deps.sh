@@ -3,9 +3,11 @@
 # Idempotent: installs only what is missing. Needs root (or sudo) on Debian 12.
 set -eu
 
+# chromium: the integration tests' headless-browser checks (wait page, levee-load report);
+# without it they are skipped, not failed.
 PKGS="build-essential gcc clang make cmake pkg-config curl ca-certificates python3
 libuv1-dev node-llhttp libyaml-dev libcmocka-dev libclang-rt-14-dev
-nginx haproxy wrk valgrind procps iproute2 clang-format"
+nginx haproxy wrk valgrind procps iproute2 clang-format chromium"
 
 missing=""
 for p in $PKGS; do
