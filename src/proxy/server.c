@@ -4,12 +4,12 @@
 
 #include <signal.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include "admin/admin.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/nofile.h"
 #include "proxy/proxy.h"
 
 bool lv__server_conn_try_acquire(lv_server_t *s, uint32_t limit)
@@ -36,20 +36,11 @@ void lv__server_conn_release(lv_server_t *s)
  * connections. */
 static uint32_t fd_conn_cap(uint32_t n_workers, uint64_t *nofile_out)
 {
-    struct rlimit rl;
-    *nofile_out = 0;
-    if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+    uint64_t nofile = lv_raise_nofile();
+    *nofile_out = nofile;
+    if (!nofile)
         return UINT32_MAX;
-    if (rl.rlim_cur < rl.rlim_max && rl.rlim_max != RLIM_INFINITY) {
-        rlim_t was = rl.rlim_cur;
-        rl.rlim_cur = rl.rlim_max;
-        if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
-            rl.rlim_cur = was;
-    }
-    if (rl.rlim_cur == RLIM_INFINITY)
-        return UINT32_MAX;
-    *nofile_out = rl.rlim_cur;
-    uint64_t nofile = rl.rlim_cur, reserve = 32 + 8 * (uint64_t)n_workers + nofile / 16;
+    uint64_t reserve = 32 + 8 * (uint64_t)n_workers + nofile / 16;
     if (nofile < reserve + 2)
         return 1;
     return (uint32_t)LV_MIN((nofile - reserve) / 2, UINT32_MAX);

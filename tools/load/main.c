@@ -6,9 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 
 #include "core/common.h"
+#include "core/nofile.h"
 #include "engine.h"
 #include "report.h"
 #include "scenario.h"
@@ -150,15 +150,6 @@ static void load_print_summary(const load_stats_t *st, const load_run_meta_t *m)
     printf("\n  schedule lag max %.1f ms\n", st->max_lag_ms);
 }
 
-static void load_raise_nofile(void)
-{
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
-    }
-}
-
 int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "report") == 0)
@@ -287,7 +278,7 @@ int main(int argc, char **argv)
         return 2;
     }
     free(err);
-    load_raise_nofile();
+    lv_raise_nofile();
 
     load_stats_t st;
     uint32_t cap_s = (uint32_t)ceil(sc.duration_s + sc.drain_s) + 3;

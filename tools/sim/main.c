@@ -8,6 +8,7 @@
 
 #include "core/common.h"
 #include "core/log.h"
+#include "core/nofile.h"
 #include "conf.h"
 #include "server.h"
 
@@ -196,6 +197,7 @@ int main(int argc, char **argv)
     }
 
     signal(SIGPIPE, SIG_IGN);
+    lv_raise_nofile(); /* each client connection is a descriptor: a crowd needs thousands */
     uv_loop_t loop;
     if (uv_loop_init(&loop) != 0) {
         lv_sim_conf_fini(&conf);
