@@ -204,34 +204,3 @@ lv_queue_item_t *lv_queue_pop(lv_queue_t *q, uint64_t now_us, lv_queue_drop_cb d
     }
     return NULL;
 }
-
-uint64_t lv_queue_next_expiry_ms(const lv_queue_t *q, uint64_t now_us)
-{
-    if (!q->len)
-        return UINT64_MAX;
-    bool standing = lv_queue_standing(q, now_us);
-    uint64_t target_us = (uint64_t)q->conf.target_ms * 1000;
-    uint64_t timeout_us = (uint64_t)q->conf.timeout_ms * 1000;
-    /* If not standing now, it will be at this moment unless it empties first. */
-    uint64_t standing_at =
-        LV_MAX(q->last_empty_us, oldest_enqueued_us(q)) + (uint64_t)q->conf.interval_ms * 1000;
-    uint64_t due = UINT64_MAX;
-    for (int c = 0; c < LV_QUEUE_N_CRIT; c++) {
-        const lv_queue_item_t *h = &q->heads[c];
-        if (h->next == h)
-            continue;
-        const lv_queue_item_t *it = h->next; /* the oldest expires first */
-        /* An item expires once its wait exceeds the allowed wait: one microsecond after. */
-        uint64_t at = it->enqueued_us + target_us + 1;
-        if (!standing) {
-            uint64_t when_standing = LV_MAX(standing_at, at);
-            at = LV_MIN(it->enqueued_us + timeout_us + 1, when_standing);
-        }
-        if (it->deadline_us)
-            at = LV_MIN(at, it->deadline_us);
-        due = LV_MIN(due, at);
-    }
-    if (due <= now_us)
-        return 0;
-    return (due - now_us + 999) / 1000;
-}

@@ -66,7 +66,5 @@ lv_queue_item_t *lv_queue_pop(lv_queue_t *q, uint64_t now_us,
 void lv_queue_expire(lv_queue_t *q, uint64_t now_us,
                      void (*drop_cb)(void *ctx, lv_queue_item_t *it, lv_queue_drop_t why),
                      void *ctx);
-/* Time until the oldest live item would expire, in ms (for a timer); UINT64_MAX when empty. */
-uint64_t lv_queue_next_expiry_ms(const lv_queue_t *q, uint64_t now_us);
 
 #endif

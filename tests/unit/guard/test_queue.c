@@ -341,38 +341,6 @@ static void test_lv_queue_remove_middle_item(void **state)
     check_lens(&q);
 }
 
-static void test_lv_queue_next_expiry_ms_follows_state(void **state)
-{
-    (void)state;
-    lv_queue_t q;
-    lv_queue_conf_t c = conf_default();
-    lv_queue_init(&q, &c, 0);
-    assert_int_equal(lv_queue_next_expiry_ms(&q, 0), UINT64_MAX);
-    lv_queue_item_t a = item(1), b = item(0);
-    assert_true(lv_queue_push(&q, &a, 10 * MS)); /* empty until 10 ms: standing at 110 ms */
-    /* Not standing: a would expire at 510 ms, but the queue stands at 110 ms, when a has
-     * waited 100 ms > 5: that comes first. */
-    assert_int_equal(lv_queue_next_expiry_ms(&q, 20 * MS), 90);
-    /* A deadline sooner than that wins. */
-    b.deadline_us = 50 * MS;
-    assert_true(lv_queue_push(&q, &b, 20 * MS));
-    assert_int_equal(lv_queue_next_expiry_ms(&q, 20 * MS), 30);
-    drops_t dr = {0};
-    lv_queue_expire(&q, 50 * MS, on_drop, &dr);
-    assert_int_equal(dr.n, 1);
-    /* Standing: a expires 5 ms after its push, long past: due now. */
-    assert_int_equal(lv_queue_next_expiry_ms(&q, 120 * MS), 0);
-    lv_queue_expire(&q, 120 * MS, on_drop, &dr);
-    assert_int_equal(dr.n, 2);
-    assert_int_equal(lv_queue_next_expiry_ms(&q, 120 * MS), UINT64_MAX);
-    /* With a long interval, the timeout bounds it. */
-    lv_queue_conf_t c2 = {8, 5, 10000, 500};
-    lv_queue_init(&q, &c2, 0);
-    assert_true(lv_queue_push(&q, &a, 0));
-    assert_int_equal(lv_queue_next_expiry_ms(&q, 100 * MS), 401);
-    check_lens(&q);
-}
-
 static void test_lv_queue_pop_empty_after_all_expired(void **state)
 {
     (void)state;
@@ -405,7 +373,6 @@ int main(void)
         cmocka_unit_test(test_lv_queue_pop_criticality_order),
         cmocka_unit_test(test_lv_queue_push_caps_by_criticality),
         cmocka_unit_test(test_lv_queue_remove_middle_item),
-        cmocka_unit_test(test_lv_queue_next_expiry_ms_follows_state),
         cmocka_unit_test(test_lv_queue_pop_empty_after_all_expired),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
