@@ -19,7 +19,6 @@
 /* Service names are [A-Za-z0-9_.-]{1,64} in the config; longer paths cannot name one. */
 #define LV_ADMIN_NAME_MAX 128
 
-static const char *const criticality_names[] = {"critical", "default", "sheddable"};
 static const char *const balance_names[] = {"round_robin", "least_outstanding"};
 static const char *const breaker_names[] = {"closed", "open", "half_open"};
 
@@ -169,8 +168,8 @@ char *lv__admin_status_json(const lv_admin_source_t *src, uint64_t now_wall_ms, 
         fputs(i ? ",{\"name\":" : "{\"name\":", out);
         put_json_string(out, s->name);
         fputs(",\"criticality\":", out);
-        put_json_string(out, enum_name(criticality_names, LV_ARRAY_LEN(criticality_names),
-                                       (unsigned)s->criticality));
+        put_json_string(out,
+                        enum_name(lv_criticality_names, LV_CRIT_COUNT, (unsigned)s->criticality));
         fputs(",\"balance\":", out);
         put_json_string(
             out, enum_name(balance_names, LV_ARRAY_LEN(balance_names), (unsigned)s->balance));

@@ -301,6 +301,19 @@ static void put_guard(FILE *out, lv_metrics_shard_t *const *shards, uint32_t n_s
             fprintf(out, "\",decision=\"%s\"} %" PRIu64 "\n", guard_decisions[d].decision,
                     sum_at(shards, n_shards, svc_off(slot, guard_decisions[d].off)));
         }
+    name = "levee_guard_refused_by_criticality_total";
+    put_family(out, name, "counter",
+               "Requests the limit and queue refused (shed at once, or dropped after waiting too "
+               "long), by the request's criticality.");
+    for (uint32_t slot = 0; slot < n_slots; slot++)
+        for (unsigned c = 0; c < LV_CRIT_COUNT; c++) {
+            fprintf(out, "%s{service=\"", name);
+            put_label_value(out, slot_names[slot]);
+            size_t off = offsetof(lv_service_metrics_t, guard_refused_by_crit) +
+                         (size_t)c * sizeof(lv_counter_t);
+            fprintf(out, "\",criticality=\"%s\"} %" PRIu64 "\n", lv_criticality_names[c],
+                    sum_at(shards, n_shards, svc_off(slot, off)));
+        }
     put_per_service(out, shards, n_shards, "levee_guard_limit", "gauge",
                     "Adaptive concurrency limit, summed over workers.",
                     offsetof(lv_service_metrics_t, guard_limit));

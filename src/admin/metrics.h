@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "core/config.h"
+
 #define LV_METRICS_MAX_SERVICES 256
 #define LV_METRICS_N_METHODS 10 /* GET HEAD POST PUT DELETE PATCH OPTIONS CONNECT TRACE other */
 #define LV_METRICS_N_CLASSES 5  /* 1xx..5xx */
@@ -46,6 +48,9 @@ typedef struct lv_service_metrics {
     lv_counter_t guard_dropped_deadline;    /* left the queue: its deadline passed -> 503 */
     lv_counter_t guard_dropped_client_gone; /* left the queue: the client closed */
     lv_counter_t guard_shed;                /* refused at once: queue full for its criticality */
+    /* Shed, or dropped from the queue for waiting too long, by the request's criticality
+     * (lv_criticality_t: the route's, else the service's). */
+    lv_counter_t guard_refused_by_crit[LV_CRIT_COUNT];
     lv_counter_t guard_storm_blocked;     /* 429: same client + resource repeated under pressure */
     lv_counter_t guard_premature_blocked; /* 429: came back before its Retry-After */
     lv_counter_t guard_breaker_rejected;  /* breaker open: failed fast */

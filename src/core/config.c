@@ -25,6 +25,8 @@
 #define MAX_GUARD_FILE_BYTES (1u << 20) /* fallback.file, wait_page */
 #define MAX_CACHE_KEY_NAME 64           /* routes[].cache_key: one header or cookie name */
 
+const char *const lv_criticality_names[LV_CRIT_COUNT] = {"critical", "default", "sheddable"};
+
 /* LV_CONFIG_K_ENUM rows store the value index through an int. */
 _Static_assert(sizeof(lv_criticality_t) == sizeof(int), "enum size");
 _Static_assert(sizeof(lv_balance_t) == sizeof(int), "enum size");

@@ -31,6 +31,9 @@ typedef enum {
     LV_CRIT_DEFAULT = 1,
     LV_CRIT_SHEDDABLE = 2,
 } lv_criticality_t;
+#define LV_CRIT_COUNT 3
+/* "critical", "default", "sheddable": the config's words, indexed by lv_criticality_t. */
+extern const char *const lv_criticality_names[LV_CRIT_COUNT];
 
 typedef enum {
     LV_BALANCE_ROUND_ROBIN = 0,

@@ -302,6 +302,7 @@ lv_admit_t lv__admit(lv_req_t *r, const lv_http_head_t *h)
         r->probe = false;
         note_decision(g, now_us, true);
         lv_counter_add(&m->guard_shed, 1);
+        lv_counter_add(&m->guard_refused_by_crit[crit], 1);
         publish_gauges(g, now_us);
         refuse(r, g, 503, now_us);
         return LV_ADMIT_ANSWERED;
@@ -327,9 +328,12 @@ static void on_queue_drop(void *ctx, lv_queue_item_t *it, lv_queue_drop_t why)
     g->worker->n_queued--;
     /* Counted once more as refused: the share errs towards pressure, which is the safe side. */
     note_decision(g, now_us, true);
-    lv_counter_add(why == LV_QUEUE_EXPIRED_DEADLINE ? &g->metrics->guard_dropped_deadline
-                                                    : &g->metrics->guard_dropped_wait,
-                   1);
+    if (why == LV_QUEUE_EXPIRED_DEADLINE) {
+        lv_counter_add(&g->metrics->guard_dropped_deadline, 1);
+    } else {
+        lv_counter_add(&g->metrics->guard_dropped_wait, 1);
+        lv_counter_add(&g->metrics->guard_refused_by_crit[r->crit], 1);
+    }
     if (r->probe)
         lv_breaker_cancel_probe(&g->breaker);
     r->probe = false;

@@ -25,8 +25,6 @@ generous upper bound on something that should take a fraction of it.
 import html.parser
 import os
 import re
-import socket
-import struct
 import sys
 import threading
 import time
@@ -54,7 +52,7 @@ def sim_config(slow_ms=1500):
     return SIM_CONFIG % {"slow_ms": slow_ms}
 
 
-def levee_config(sim, service=None, guard=None, token=None):
+def levee_config(sim, service=None, guard=None, token=None, routes=None):
     svc = {"name": SVC, "upstreams": [sim.hostport]}
     svc.update(service or {})
     cfg = {"workers": 1, "listen": ["127.0.0.1:0"],
@@ -64,22 +62,13 @@ def levee_config(sim, service=None, guard=None, token=None):
     if guard:
         cfg["guard"] = guard
     cfg["services"] = [svc]
-    cfg["routes"] = [{"path": "/", "service": SVC}]
+    cfg["routes"] = routes or [{"path": "/", "service": SVC}]
     return lt.to_yaml(cfg) + "\n"
 
 
 # The service of tests 1, 2 and 6: exactly one request at a time, a long, patient queue.
 ONE_SLOT = {"limit": {"initial": 1, "min": 1, "max": 1},
             "queue": {"timeout_ms": 5000, "target_ms": 5000, "interval_ms": 5000}}
-
-
-def rst_close(conn):
-    """Closes a client socket with a TCP RST (SO_LINGER 0), like a killed browser tab."""
-    try:
-        conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    except OSError:
-        pass
-    conn.close()
 
 
 class HtmlChecker(html.parser.HTMLParser):
@@ -120,10 +109,11 @@ class HtmlChecker(html.parser.HTMLParser):
 class GuardCase(lt.LvTestCase):
     """Each test gets its own sim and levee (the guard's state must start clean)."""
 
-    def start(self, sim_args=(), sim_cfg=None, service=None, guard=None, token=None):
+    def start(self, sim_args=(), sim_cfg=None, service=None, guard=None, token=None,
+              routes=None):
         self.sim = lt.LeveeSim(args=sim_args, config=sim_cfg)
         self.addCleanup(self._stop_sim, self.sim)
-        self.lv = lt.Levee.from_config(levee_config(self.sim, service, guard, token),
+        self.lv = lt.Levee.from_config(levee_config(self.sim, service, guard, token, routes),
                                        name="guard-%s.yaml" % self._testMethodName)
         self.addCleanup(self.lv.stop)
         return self.sim, self.lv
@@ -205,7 +195,7 @@ class QueueDrops(GuardCase):
         b = lt.HttpConn(lv.addr, timeout=10)
         b.send(lt.HttpConn.build("GET", "/b"))
         self.wait_decision("queued", 1)
-        rst_close(b)
+        lt.rst_close(b)
         self.wait_decision("dropped_client_gone", 1, timeout=1.0)
         self.assertStatus(a.read_response(timeout=15), 200, "request A")
         self.assertStatus(lt.get(lv.addr, "/c"), 200, "request C")
@@ -237,6 +227,30 @@ class QueueDrops(GuardCase):
         self.assertEqual(d["dropped_deadline"], 1, d)
         self.assertEqual(d["queued"], 1, d)
         self.assertEqual(d["dropped_wait"], 0, d)
+
+    def test_shed_requests_are_counted_by_criticality(self):
+        """No queue: a request that finds the one slot taken is shed at once, and counted by
+        its own criticality (the route's, else the service's)."""
+        routes = [{"path": "/", "service": SVC},
+                  {"path": "/extra/", "service": SVC, "criticality": "sheddable"}]
+        service = {"limit": {"initial": 1, "min": 1, "max": 1}, "queue": {"max": 0}}
+        sim, lv = self.start(sim_cfg=sim_config(slow_ms=3000), service=service, routes=routes)
+        a = self.occupy_slot(sim)
+        for path in ("/extra/1", "/extra/2", "/b"):
+            r = lt.get(lv.addr, path)
+            self.assertStatus(r, 503, path)
+            self.assertRetryAfter(r)
+        m = lv.admin("/metrics").body.decode()
+        counts = {}
+        for crit in ("critical", "default", "sheddable"):
+            mt = re.search(r'levee_guard_refused_by_criticality_total\{service="%s",'
+                           r'criticality="%s"\} (\d+)' % (SVC, crit), m)
+            self.assertIsNotNone(mt, "no refused_by_criticality series for %s" % crit)
+            counts[crit] = int(mt.group(1))
+        self.assertEqual(counts, {"critical": 0, "default": 1, "sheddable": 2})
+        self.assertEqual(self.decisions()["shed"], 3)
+        self.assertStatus(a.read_response(timeout=15), 200, "request A")
+        self.assertEqual(sim.stats()["received"], 1)
 
     def test_request_past_its_deadline_gets_503_and_never_reaches_backend(self):
         """The default guard.deadline_header (X-Deadline-Ms), as documented."""

@@ -234,6 +234,15 @@ static const char expected_two_shards[] =
     "levee_guard_decisions_total{service=\"api\",decision=\"breaker_rejected\"} 0\n"
     "levee_guard_decisions_total{service=\"api\",decision=\"fallback\"} 2\n"
     "levee_guard_decisions_total{service=\"api\",decision=\"retry_denied\"} 1\n"
+    "# HELP levee_guard_refused_by_criticality_total Requests the limit and queue refused (shed "
+    "at once, or dropped after waiting too long), by the request's criticality.\n"
+    "# TYPE levee_guard_refused_by_criticality_total counter\n"
+    "levee_guard_refused_by_criticality_total{service=\"demo\",criticality=\"critical\"} 0\n"
+    "levee_guard_refused_by_criticality_total{service=\"demo\",criticality=\"default\"} 1\n"
+    "levee_guard_refused_by_criticality_total{service=\"demo\",criticality=\"sheddable\"} 4\n"
+    "levee_guard_refused_by_criticality_total{service=\"api\",criticality=\"critical\"} 2\n"
+    "levee_guard_refused_by_criticality_total{service=\"api\",criticality=\"default\"} 0\n"
+    "levee_guard_refused_by_criticality_total{service=\"api\",criticality=\"sheddable\"} 0\n"
     "# HELP levee_guard_limit Adaptive concurrency limit, summed over workers.\n"
     "# TYPE levee_guard_limit gauge\n"
     "levee_guard_limit{service=\"demo\"} 22\n"
@@ -336,6 +345,10 @@ static void test_lv_metrics_write_prometheus_sums_two_shards(void **state)
     lv_counter_add(&b->services[0].guard_admitted, 3);
     lv_counter_add(&a->services[0].guard_queued, 2);
     lv_counter_add(&b->services[0].guard_shed, 4);
+    lv_counter_add(&a->services[0].guard_refused_by_crit[LV_CRIT_SHEDDABLE], 1);
+    lv_counter_add(&b->services[0].guard_refused_by_crit[LV_CRIT_SHEDDABLE], 3);
+    lv_counter_add(&b->services[0].guard_refused_by_crit[LV_CRIT_DEFAULT], 1);
+    lv_counter_add(&a->services[1].guard_refused_by_crit[LV_CRIT_CRITICAL], 2);
     lv_counter_add(&b->services[1].guard_storm_blocked, 7);
     lv_counter_add(&a->services[1].guard_premature_blocked, 1);
     lv_counter_add(&b->services[1].guard_retries_denied, 1);
