@@ -1,0 +1,84 @@
+"""tests/integration/test_metrics_doc.py: docs/metrics.md lists every family that a running
+levee (quick mode, cache on) serves on /metrics: name, type, labels and help, in the order
+served. The file is written from the scrape, so it cannot drift: LV_UPDATE_DOCS=1 rewrites it.
+"""
+
+import os
+import re
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import lvtest as lt  # noqa: E402
+from test_admin import parse_prometheus  # noqa: E402
+
+DOC = os.path.join(lt.SOURCE_DIR, "docs", "metrics.md")
+HELP_LINE = re.compile(r"^# HELP (\S+) (.*)$", re.M)
+# Labels whose values depend on the config, the build or the traffic: named, values not listed.
+FREE_LABELS = {("*", "service"), ("*", "le"), ("*", "version"),
+               ("levee_requests_total", "method"), ("levee_requests_total", "code")}
+
+HEAD = """\
+# Metrics
+
+`GET /metrics` on the admin listener (`admin.listen`, default `127.0.0.1:9901`) serves these
+families in the Prometheus text format (version 0.0.4). Per-service families have one series
+per configured service (label `service`), zeros included, so `rate()` works from the first
+scrape; the `levee_cache_*` families appear only when the cache is on (`cache.size`).
+Counters are summed over the worker threads; gauges say how they combine in their help.
+
+Generated from a running levee by `tests/integration/test_metrics_doc.py` (run it with
+`LV_UPDATE_DOCS=1` to rewrite this file); do not edit by hand.
+
+| family | type | labels (values) | meaning |
+|---|---|---|---|
+"""
+
+
+def render(text):
+    """The Markdown page for one /metrics scrape."""
+    fams = parse_prometheus(text)
+    helps = dict(HELP_LINE.findall(text))
+    rows = []
+    for name, fam in fams.items():
+        labels = {}  # label -> its values in order of appearance
+        for _, sample_labels, _ in fam["samples"]:
+            for label, value in sample_labels.items():
+                values = labels.setdefault(label, [])
+                if value not in values:
+                    values.append(value)
+        cell = ", ".join("`%s`" % label if {("*", label), (name, label)} & FREE_LABELS else
+                         "`%s` (%s)" % (label, " ".join(labels[label]))
+                         for label in labels) or "—"
+        rows.append("| `%s` | %s | %s | %s |\n" % (name, fam["type"], cell,
+                                                  helps.get(name, "").replace("|", "\\|")))
+    return HEAD + "".join(rows)
+
+
+class MetricsDoc(lt.LvTestCase):
+    def test_docs_metrics_md_lists_every_family(self):
+        sim = lt.LeveeSim()
+        self.addCleanup(sim.stop)
+        lv = lt.Levee.quick([sim.hostport], extra_args=["--cache", "1MB"])
+        self.addCleanup(lv.stop)
+        # One request through, so that per-request families have their label sets.
+        self.assertEqual(lt.get(lv.addr, "/doc").status, 200)
+        r = lv.admin("/metrics")
+        self.assertEqual(r.status, 200)
+        want = render(r.body.decode())
+        self.assertIn("levee_guard_decisions_total", want)
+        self.assertIn("levee_cache_requests_total", want)
+        have = None
+        if os.path.exists(DOC):
+            with open(DOC, encoding="utf-8") as f:
+                have = f.read()
+        if have != want and os.environ.get("LV_UPDATE_DOCS"):
+            with open(DOC, "w", encoding="utf-8") as f:
+                f.write(want)
+            have = want
+        self.assertEqual(have, want, "docs/metrics.md is stale: run this test with "
+                         "LV_UPDATE_DOCS=1 to rewrite it")
+
+
+if __name__ == "__main__":
+    unittest.main()
