@@ -13,46 +13,6 @@
 #define LV_BREAKER_DEF_COOLDOWN_MS 5000u
 #define LV_BREAKER_DEF_PROBES 3u
 
-/* Width of one bucket; at least 1 us so that a tiny window cannot divide by zero. */
-static uint64_t bucket_us(const lv_breaker_t *b)
-{
-    uint64_t w = (uint64_t)b->conf.window_ms * 1000u / LV_BREAKER_BUCKETS;
-    return w ? w : 1;
-}
-
-static void window_clear(lv_breaker_t *b)
-{
-    memset(b->total, 0, sizeof b->total);
-    memset(b->failed, 0, sizeof b->failed);
-}
-
-/* Moves the current bucket up to now, zeroing every bucket it passes. After an idle gap of a
- * whole window or more, everything is cleared at once (no loop over the gap). A clock that
- * went backwards keeps the current bucket. The window is thus the current bucket plus the
- * LV_BREAKER_BUCKETS - 1 before it: between 0.9 and 1.0 window_ms of history. */
-static void rotate(lv_breaker_t *b, uint64_t now_us)
-{
-    if (now_us < b->bucket_start_us)
-        return;
-    uint64_t w = bucket_us(b);
-    uint64_t steps = (now_us - b->bucket_start_us) / w;
-    if (steps == 0)
-        return;
-    if (steps >= LV_BREAKER_BUCKETS) {
-        window_clear(b);
-    } else {
-        for (uint64_t i = 0; i < steps; i++) {
-            uint32_t next = (b->bucket + 1) % LV_BREAKER_BUCKETS;
-            b->total[next] = 0;
-            b->failed[next] = 0;
-            b->bucket = next;
-        }
-    }
-    if (steps >= LV_BREAKER_BUCKETS)
-        b->bucket = (uint32_t)((b->bucket + steps) % LV_BREAKER_BUCKETS);
-    b->bucket_start_us += steps * w;
-}
-
 static void set_state(lv_breaker_t *b, lv_breaker_state_t s)
 {
     b->state = s;
@@ -69,13 +29,10 @@ static void open_now(lv_breaker_t *b, uint64_t now_us)
 
 /* True when a closed breaker's window says "open": enough requests and a high enough share of
  * failures. At least one failure is needed, so error_rate cannot open a healthy service. */
-static bool should_open(const lv_breaker_t *b)
+static bool should_open(lv_breaker_t *b, uint64_t now_us)
 {
-    uint64_t total = 0, failed = 0;
-    for (size_t i = 0; i < LV_BREAKER_BUCKETS; i++) {
-        total += b->total[i];
-        failed += b->failed[i];
-    }
+    uint64_t total, failed;
+    lv_window_sums(&b->window, now_us, b->conf.window_ms, &total, &failed);
     if (failed == 0 || total < b->conf.min_requests)
         return false;
     return (double)failed >= b->conf.error_rate * (double)total;
@@ -101,7 +58,7 @@ void lv_breaker_init(lv_breaker_t *b, const lv_breaker_conf_t *conf, uint64_t no
     if (b->conf.probes == 0)
         b->conf.probes = LV_BREAKER_DEF_PROBES;
     b->state = LV_BREAKER_CLOSED;
-    b->bucket_start_us = now_us;
+    lv_window_reset(&b->window, now_us);
 }
 
 lv_breaker_verdict_t lv_breaker_allow(lv_breaker_t *b, uint64_t now_us)
@@ -130,11 +87,8 @@ bool lv_breaker_record(lv_breaker_t *b, uint64_t now_us, bool failure, bool prob
 {
     if (b->state == LV_BREAKER_CLOSED) {
         /* A late probe outcome after the breaker closed is an ordinary outcome. */
-        rotate(b, now_us);
-        b->total[b->bucket]++;
-        if (failure)
-            b->failed[b->bucket]++;
-        if (failure && should_open(b)) {
+        lv_window_add(&b->window, now_us, b->conf.window_ms, 1, failure ? 1 : 0);
+        if (failure && should_open(b, now_us)) {
             open_now(b, now_us);
             return true;
         }
@@ -156,8 +110,7 @@ bool lv_breaker_record(lv_breaker_t *b, uint64_t now_us, bool failure, bool prob
     set_state(b, LV_BREAKER_CLOSED);
     b->probes_out = 0;
     b->probes_ok = 0;
-    window_clear(b);
-    b->bucket_start_us = now_us;
+    lv_window_reset(&b->window, now_us);
     return true;
 }
 

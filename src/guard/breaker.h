@@ -6,29 +6,35 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define LV_BREAKER_BUCKETS 10
+#include "guard/window.h"
 
 typedef struct lv_breaker_conf {
-    uint32_t window_ms;       /* sliding window (default 10000), LV_BREAKER_BUCKETS buckets */
-    uint32_t min_requests;    /* no decision below this many in the window (default 20) */
-    double error_rate;        /* open at or above this failure share (default 0.5) */
-    uint32_t cooldown_ms;     /* open -> half-open after this (default 5000) */
-    uint32_t probes;          /* requests let through while half-open (default 3) */
+    uint32_t window_ms;    /* sliding window (default 10000), LV_WINDOW_BUCKETS buckets */
+    uint32_t min_requests; /* no decision below this many in the window (default 20) */
+    double error_rate;     /* open at or above this failure share (default 0.5) */
+    uint32_t cooldown_ms;  /* open -> half-open after this (default 5000) */
+    uint32_t probes;       /* requests let through while half-open (default 3) */
 } lv_breaker_conf_t;
 
-typedef enum { LV_BREAKER_CLOSED = 0, LV_BREAKER_OPEN = 1, LV_BREAKER_HALF_OPEN = 2 } lv_breaker_state_t;
+typedef enum {
+    LV_BREAKER_CLOSED = 0,
+    LV_BREAKER_OPEN = 1,
+    LV_BREAKER_HALF_OPEN = 2
+} lv_breaker_state_t;
 
-typedef enum { LV_BREAKER_ALLOW = 0, LV_BREAKER_REJECT = 1, LV_BREAKER_PROBE = 2 } lv_breaker_verdict_t;
+typedef enum {
+    LV_BREAKER_ALLOW = 0,
+    LV_BREAKER_REJECT = 1,
+    LV_BREAKER_PROBE = 2
+} lv_breaker_verdict_t;
 
 typedef struct lv_breaker {
     lv_breaker_conf_t conf;
     lv_breaker_state_t state;
     uint64_t opened_us;
     uint32_t probes_out, probes_ok;
-    uint32_t total[LV_BREAKER_BUCKETS], failed[LV_BREAKER_BUCKETS];
-    uint64_t bucket_start_us; /* start of the current bucket */
-    uint32_t bucket;          /* index of the current bucket */
-    uint64_t transitions;     /* state changes so far */
+    lv_window_t window;   /* while closed: first = outcomes, second = failures */
+    uint64_t transitions; /* state changes so far */
 } lv_breaker_t;
 
 void lv_breaker_init(lv_breaker_t *b, const lv_breaker_conf_t *conf, uint64_t now_us);

@@ -6,6 +6,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "guard/window.h"
+
 typedef struct lv_budget_conf {
     double ratio;       /* retries allowed per request (default 0.1) */
     uint32_t min_per_s; /* retries always allowed per second, even at low traffic (default 3) */
@@ -14,9 +16,7 @@ typedef struct lv_budget_conf {
 
 typedef struct lv_budget {
     lv_budget_conf_t conf;
-    uint32_t requests[10], retries[10]; /* per tenth of the window */
-    uint64_t bucket_start_us;
-    uint32_t bucket;
+    lv_window_t window; /* first = first tries, second = retries granted */
     uint64_t used, denied;
 } lv_budget_t;
 

@@ -14,11 +14,12 @@
 static const lv_breaker_conf_t conf = {
     .window_ms = 10000, .min_requests = 20, .error_rate = 0.5, .cooldown_ms = 5000, .probes = 3};
 
+/* Outcomes in the window as of the last one recorded. */
 static uint32_t window_total(const lv_breaker_t *b)
 {
     uint32_t n = 0;
-    for (size_t i = 0; i < LV_BREAKER_BUCKETS; i++)
-        n += b->total[i];
+    for (size_t i = 0; i < LV_WINDOW_BUCKETS; i++)
+        n += b->window.first[i];
     return n;
 }
 
