@@ -20,6 +20,7 @@ import re
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -779,6 +780,25 @@ def try_connect(addr, timeout=1.0):
         s.close()
 
 
+def read_until_eof(sock):
+    """Everything the peer sends on sock (a plain socket) until it closes the connection."""
+    data = b""
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
+
+
+def rst_close(conn):
+    """Closes a client connection with a TCP RST (SO_LINGER 0), like a killed browser tab."""
+    try:
+        conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    except OSError:
+        pass
+    conn.close()
+
+
 def chunked_body(data, sizes):
     """Encodes data as chunks of the given sizes (cycled), ending with the last-chunk."""
     out = bytearray()
@@ -840,21 +860,35 @@ class LvTestCase(unittest.TestCase):
     # A class-wide levee that is restarted (and the crash reported) if a test killed it, so
     # that one crash does not turn every later test of the class into a connection error.
     @classmethod
-    def start_levee(cls, factory):
+    def start_levee(cls, factory, backends=()):
+        """Starts the class-wide levee; backends (Backend, LeveeSim) are stopped with it:
+        here if the start fails, else by stop_levee."""
+        cls._levee_backends = list(backends)
         cls._levee_factory = factory
         cls._levee_crashes = []
-        cls.levee = factory()
+        try:
+            cls.levee = factory()
+        except Exception:
+            for b in cls._levee_backends:
+                b.stop()
+            raise
         return cls.levee
 
     @classmethod
     def stop_levee(cls):
+        """Stops the class-wide levee (raising if it crashed or did not exit 0), then the
+        backends given to start_levee, even when that raised."""
         lv = cls.__dict__.get("levee")
         crashes = cls.__dict__.get("_levee_crashes") or []
-        if lv is not None:
-            lv.stop(check=not crashes)
-        if crashes:
-            raise AssertionError("levee died during this class (restarted each time): "
-                                 + "; ".join(crashes))
+        try:
+            if lv is not None:
+                lv.stop(check=not crashes)
+            if crashes:
+                raise AssertionError("levee died during this class (restarted each time): "
+                                     + "; ".join(crashes))
+        finally:
+            for b in cls.__dict__.get("_levee_backends") or ():
+                b.stop()
 
     def setUp(self):
         cls = type(self)

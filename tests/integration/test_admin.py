@@ -22,6 +22,9 @@ import threading
 import time
 import unittest
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import lvtest as lt  # noqa: E402
+
 BUILD_DIR = os.environ.get("LV_BUILD_DIR", os.path.join(os.path.dirname(__file__), "../../build"))
 LEVEE = os.path.join(BUILD_DIR, "levee")
 START_DEADLINE_S = 10.0
@@ -368,12 +371,7 @@ class AdminTest(unittest.TestCase):
     def test_bad_request_400_and_close(self):
         with socket.create_connection(split_addr(self.admin_addr), timeout=5) as s:
             s.sendall(b"NOT HTTP AT ALL\r\n\r\n")
-            data = b""
-            while True:
-                chunk = s.recv(4096)
-                if not chunk:
-                    break
-                data += chunk
+            data = lt.read_until_eof(s)
         self.assertTrue(data.startswith(b"HTTP/1.1 400 "), data[:40])
         self.assertIn(b"Connection: close", data)
 
@@ -381,12 +379,7 @@ class AdminTest(unittest.TestCase):
         with socket.create_connection(split_addr(self.admin_addr), timeout=5) as s:
             s.sendall(b"GET /health HTTP/1.1\r\nHost: a\r\n\r\n" * 19
                       + b"GET /health HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
-            data = b""
-            while True:
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
+            data = lt.read_until_eof(s)
         self.assertEqual(data.count(b"HTTP/1.1 200 OK"), 20)
 
 

@@ -35,8 +35,6 @@ stale (freshness is in whole seconds, so those waits are computed for the worst 
 
 import email.utils
 import os
-import socket
-import struct
 import sys
 import time
 import unittest
@@ -52,15 +50,6 @@ HOST = "levee.test"  # lvtest's default Host header
 def sim_body(n):
     """The body levee-sim sends for body_bytes n (tools/sim/server.c)."""
     return bytes(10 if i % 64 == 63 else 97 + i % 26 for i in range(n))
-
-
-def rst_close(conn):
-    """Closes a client socket with a TCP RST, like a killed browser tab."""
-    try:
-        conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    except OSError:
-        pass
-    conn.close()
 
 
 def send_burst(addr, target, n, headers=None, timeout=30):
@@ -193,18 +182,11 @@ class CacheCase(lt.LvTestCase):
         cfg = lt.make_config([svc], routes=routes, workers=2, extra={
             "admin": {"listen": "127.0.0.1:0", "token": TOKEN},
             "cache": {"size": "64m", "lock_timeout_ms": cls.LOCK_TIMEOUT_MS}})
-        try:
-            cls.start_levee(lambda: lt.Levee.from_config(cfg, name="cache.yaml"))
-        except Exception:
-            cls.sim.stop()
-            raise
+        cls.start_levee(lambda: lt.Levee.from_config(cfg, name="cache.yaml"), backends=[cls.sim])
 
     @classmethod
     def tearDownClass(cls):
-        try:
-            cls.stop_levee()
-        finally:
-            cls.sim.stop()
+        cls.stop_levee()
 
     # ---- helpers ----
     def get(self, target, headers=None, method="GET", host=HOST):
@@ -229,6 +211,23 @@ class CacheCase(lt.LvTestCase):
         return lt.wait_for(lambda: cache_json(self.levee)["coalesced"] >= n, timeout,
                            what="/cache coalesced >= %d" % n)
 
+    def stalled_flight(self, path, n_followers, timeout=20):
+        """Stalls the sim, sends a leader for path, then n_followers coalesced behind it.
+        Returns (/cache before, leader conns, follower conns); closes them if a wait fails."""
+        before = cache_json(self.levee)
+        self.stall()
+        leader = send_burst(self.levee.addr, path, 1)
+        followers = []
+        try:
+            self.wait_received(path, 1)
+            followers = send_burst(self.levee.addr, path, n_followers)
+            self.wait_coalesced(before["coalesced"] + n_followers, timeout=timeout)
+        except BaseException:
+            for c in leader + followers:
+                c.close()
+            raise
+        return before, leader, followers
+
     def assertOk(self, r, body, msg=""):
         self.assertStatus(r, 200, msg)
         self.assertTrue(r.complete, "%s incomplete: %r" % (msg, r))
@@ -238,16 +237,11 @@ class CacheCase(lt.LvTestCase):
     def test_coalesce_1000_concurrent_requests_into_one_upstream_request(self):
         n = 1000
         body = sim_body(20000)
-        before = cache_json(self.levee)
-        self.stall()
         # The leader first, so that "which one leads" is known; the others while the sim
         # holds it.
-        leader = send_burst(self.levee.addr, "/hot", 1)
-        self.wait_received("/hot", 1)
-        followers = send_burst(self.levee.addr, "/hot", n - 1)
+        before, leader, followers = self.stalled_flight("/hot", n - 1, timeout=30)
         conns = leader + followers
         try:
-            self.wait_coalesced(before["coalesced"] + n - 1, timeout=30)
             self.assertEqual(self.count("/hot"), 1, "a follower reached the origin")
             self.unstall()
             resps = read_all(conns, timeout=60)
@@ -270,14 +264,9 @@ class CacheCase(lt.LvTestCase):
     def test_uncacheable_answer_releases_waiters_at_once_then_key_is_pass(self):
         n = 50
         body = sim_body(64)
-        before = cache_json(self.levee)
-        self.stall()
-        leader = send_burst(self.levee.addr, "/private", 1)
-        self.wait_received("/private", 1)
-        followers = send_burst(self.levee.addr, "/private", n - 1)
+        _, leader, followers = self.stalled_flight("/private", n - 1)
         conns = leader + followers
         try:
-            self.wait_coalesced(before["coalesced"] + n - 1)
             self.assertEqual(self.count("/private"), 1)
             t0 = time.monotonic()
             self.unstall()
@@ -315,16 +304,11 @@ class CacheCase(lt.LvTestCase):
 
     def test_leader_disconnect_while_others_wait_fill_goes_on(self):
         body = sim_body(300000)
-        before = cache_json(self.levee)
-        self.stall()
-        leader = send_burst(self.levee.addr, "/ld", 1)
-        self.wait_received("/ld", 1)
-        followers = send_burst(self.levee.addr, "/ld", 4)
+        _, leader, followers = self.stalled_flight("/ld", 4)
         try:
-            self.wait_coalesced(before["coalesced"] + 4)
             open_before = self.levee.admin("/status").json()["connections_open"]
-            rst_close(leader[0])
-            rst_close(followers.pop())  # and one of the waiters leaves too
+            lt.rst_close(leader[0])
+            lt.rst_close(followers.pop())  # and one of the waiters leaves too
             # levee noticed both have gone before the origin answers
             lt.wait_for(lambda: self.levee.admin("/status").json()["connections_open"]
                         <= open_before - 2, 10, what="levee to notice the two closes")
@@ -816,18 +800,11 @@ class LockAndPassTimeouts(lt.LvTestCase):
         svc = {"name": "app", "upstreams": [cls.sim.hostport], "guard": False}
         cfg = lt.make_config([svc], workers=2, extra={
             "cache": {"size": "16m", "lock_timeout_ms": 1000, "pass_ttl_ms": 600}})
-        try:
-            cls.start_levee(lambda: lt.Levee.from_config(cfg, name="lock.yaml"))
-        except Exception:
-            cls.sim.stop()
-            raise
+        cls.start_levee(lambda: lt.Levee.from_config(cfg, name="lock.yaml"), backends=[cls.sim])
 
     @classmethod
     def tearDownClass(cls):
-        try:
-            cls.stop_levee()
-        finally:
-            cls.sim.stop()
+        cls.stop_levee()
 
     def stall(self):
         self.sim.control("stall", ms=60000)
@@ -925,12 +902,8 @@ class GuardStale(lt.LvTestCase):
                   {"path": "/d/", "service": "d"}, {"path": "/t/", "service": "t"}]
         cfg = lt.make_config(services, routes=routes, workers=1,
                              extra={"cache": {"size": "16m"}})
-        try:
-            cls.start_levee(lambda: lt.Levee.from_config(cfg, name="guard-cache.yaml"))
-        except Exception:
-            cls.sim.stop()
-            cls.sim_d.stop()
-            raise
+        cls.start_levee(lambda: lt.Levee.from_config(cfg, name="guard-cache.yaml"),
+                        backends=[cls.sim, cls.sim_d])
         # Store the three responses now; they are stale (max-age=1) 1.1 s later.
         for p in ("/b/s", "/r/t", "/d/s", "/t/s"):
             r = lt.get(cls.levee.addr, p)
@@ -940,11 +913,7 @@ class GuardStale(lt.LvTestCase):
 
     @classmethod
     def tearDownClass(cls):
-        try:
-            cls.stop_levee()
-        finally:
-            cls.sim.stop()
-            cls.sim_d.stop()
+        cls.stop_levee()
 
     def setUp(self):
         super().setUp()

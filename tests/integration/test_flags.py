@@ -64,23 +64,16 @@ class FlagsApi(lt.LvTestCase):
         cls.backend = lt.Backend("A")
         cls.state_file = os.path.join(lt.tmpdir(), "flags-state.json")
         cls.config = flags_config(cls.backend, cls.state_file)
-        try:
-            cls.start_levee(lambda: lt.Levee.from_config(cls.config, name="flags.yaml"))
-        except Exception:
-            cls.backend.stop()
-            raise
+        cls.start_levee(lambda: lt.Levee.from_config(cls.config, name="flags.yaml"),
+                        backends=[cls.backend])
         r = cls.levee.admin("/flags")
         if r.status == 404:
             cls.stop_levee()
-            cls.backend.stop()
             raise unittest.SkipTest("GET /flags answers 404: lv_flags_new is not wired yet")
 
     @classmethod
     def tearDownClass(cls):
-        try:
-            cls.stop_levee()
-        finally:
-            cls.backend.stop()
+        cls.stop_levee()
 
     def setUp(self):
         super().setUp()
@@ -194,18 +187,12 @@ class RouteFlags(lt.LvTestCase):
         cls.backend = lt.Backend("R")
         cls.state_file = os.path.join(lt.tmpdir(), "route-flags-state.json")
         cls.config = route_flags_config(cls.backend, cls.state_file)
-        try:
-            cls.start_levee(lambda: lt.Levee.from_config(cls.config, name="route-flags.yaml"))
-        except Exception:
-            cls.backend.stop()
-            raise
+        cls.start_levee(lambda: lt.Levee.from_config(cls.config, name="route-flags.yaml"),
+                        backends=[cls.backend])
 
     @classmethod
     def tearDownClass(cls):
-        try:
-            cls.stop_levee()
-        finally:
-            cls.backend.stop()
+        cls.stop_levee()
 
     def setUp(self):
         super().setUp()

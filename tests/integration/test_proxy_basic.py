@@ -16,24 +16,28 @@ HOP_BY_HOP = ["connection", "keep-alive", "te", "trailer", "upgrade", "proxy-con
               "transfer-encoding"]
 
 
+def backends_answering(test, addr, n):
+    """The X-Backend of n GET /echo sent one after another on one connection (each must be 200)."""
+    seen = []
+    with lt.HttpConn(addr) as c:
+        for _ in range(n):
+            r = c.request("GET", "/echo")
+            test.assertStatus(r, 200)
+            seen.append(r.header("X-Backend"))
+    return seen
+
+
 class QuickModeProxy(lt.LvTestCase):
     """levee proxy --to ONE backend, one worker."""
 
     @classmethod
     def setUpClass(cls):
         cls.backend = lt.Backend("A")
-        try:
-            cls.start_levee(lambda: lt.Levee.quick([cls.backend], workers=1))
-        except Exception:
-            cls.backend.stop()
-            raise
+        cls.start_levee(lambda: lt.Levee.quick([cls.backend], workers=1), backends=[cls.backend])
 
     @classmethod
     def tearDownClass(cls):
-        try:
-            cls.stop_levee()
-        finally:
-            cls.backend.stop()
+        cls.stop_levee()
 
     def conn(self):
         return lt.HttpConn(self.levee.addr)
@@ -275,19 +279,13 @@ class QuickModeCache(lt.LvTestCase):
     @classmethod
     def setUpClass(cls):
         cls.backend = lt.Backend("A")
-        try:
-            cls.start_levee(lambda: lt.Levee.quick([cls.backend], workers=1,
-                                                   extra_args=["--cache", "1MB"]))
-        except Exception:
-            cls.backend.stop()
-            raise
+        cls.start_levee(lambda: lt.Levee.quick([cls.backend], workers=1,
+                                               extra_args=["--cache", "1MB"]),
+                        backends=[cls.backend])
 
     @classmethod
     def tearDownClass(cls):
-        try:
-            cls.stop_levee()
-        finally:
-            cls.backend.stop()
+        cls.stop_levee()
 
     def test_serves_requests(self):
         for i in range(2):
@@ -309,28 +307,14 @@ class RoundRobin(lt.LvTestCase):
     @classmethod
     def setUpClass(cls):
         cls.a, cls.b = lt.Backend("A"), lt.Backend("B")
-        try:
-            cls.start_levee(lambda: lt.Levee.quick([cls.a, cls.b], workers=1))
-        except Exception:
-            cls.a.stop()
-            cls.b.stop()
-            raise
+        cls.start_levee(lambda: lt.Levee.quick([cls.a, cls.b], workers=1), backends=[cls.a, cls.b])
 
     @classmethod
     def tearDownClass(cls):
-        try:
-            cls.stop_levee()
-        finally:
-            cls.a.stop()
-            cls.b.stop()
+        cls.stop_levee()
 
     def test_alternates(self):
-        seq = []
-        with lt.HttpConn(self.levee.addr) as c:
-            for _ in range(8):
-                r = c.request("GET", "/echo")
-                self.assertStatus(r, 200)
-                seq.append(r.header("X-Backend"))
+        seq = backends_answering(self, self.levee.addr, 8)
         self.assertEqual(sorted(set(seq)), ["A", "B"], seq)
         for x, y in zip(seq, seq[1:]):
             self.assertNotEqual(x, y, "round robin does not alternate: %s" % seq)
@@ -351,20 +335,11 @@ class LeastOutstanding(lt.LvTestCase):
         cls.a, cls.b = lt.Backend("A"), lt.Backend("B")
         cfg = lt.make_config([{"name": "lo", "upstreams": [cls.a.hostport, cls.b.hostport],
                                "balance": "least_outstanding"}])
-        try:
-            cls.start_levee(lambda: lt.Levee.from_config(cfg))
-        except Exception:
-            cls.a.stop()
-            cls.b.stop()
-            raise
+        cls.start_levee(lambda: lt.Levee.from_config(cfg), backends=[cls.a, cls.b])
 
     @classmethod
     def tearDownClass(cls):
-        try:
-            cls.stop_levee()
-        finally:
-            cls.a.stop()
-            cls.b.stop()
+        cls.stop_levee()
 
     def test_slow_request_steers_others_away(self):
         result = {}
@@ -386,12 +361,7 @@ class LeastOutstanding(lt.LvTestCase):
         lt.Backend.wait_stat(self.a, slow_seen, 5, "the slow request in flight")
         busy = "A" if stats["a"]["paths"].get("/slow") else "B"
         other = "B" if busy == "A" else "A"
-        seen = []
-        with lt.HttpConn(self.levee.addr) as c:
-            for _ in range(6):
-                r = c.request("GET", "/echo")
-                self.assertStatus(r, 200)
-                seen.append(r.header("X-Backend"))
+        seen = backends_answering(self, self.levee.addr, 6)
         t.join(15)
         self.assertEqual(seen, [other] * 6,
                          "with %s busy on a slow request, least_outstanding sent: %s"
@@ -412,20 +382,11 @@ class Routing(lt.LvTestCase):
                     {"path": "/static/", "service": "static"},
                     {"path": "/app/", "service": "app"},
                     {"path": "/app/static/", "service": "static"}])
-        try:
-            cls.start_levee(lambda: lt.Levee.from_config(cfg))
-        except Exception:
-            for b in (cls.app, cls.api, cls.static):
-                b.stop()
-            raise
+        cls.start_levee(lambda: lt.Levee.from_config(cfg), backends=[cls.app, cls.api, cls.static])
 
     @classmethod
     def tearDownClass(cls):
-        try:
-            cls.stop_levee()
-        finally:
-            for b in (cls.app, cls.api, cls.static):
-                b.stop()
+        cls.stop_levee()
 
     def which(self, path, host="www.example.test"):
         r = lt.get(self.levee.addr, path, host=host)

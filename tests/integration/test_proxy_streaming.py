@@ -22,20 +22,13 @@ class Streaming(lt.LvTestCase):
     @classmethod
     def setUpClass(cls):
         cls.backend = lt.Backend("A")
-        try:
-            # Small ASan quarantine: freed buffers held by ASan are not levee's memory.
-            cls.start_levee(lambda: lt.Levee.quick([cls.backend], workers=1,
-                                                   env=lt.asan_env(16)))
-        except Exception:
-            cls.backend.stop()
-            raise
+        # Small ASan quarantine: freed buffers held by ASan are not levee's memory.
+        cls.start_levee(lambda: lt.Levee.quick([cls.backend], workers=1, env=lt.asan_env(16)),
+                        backends=[cls.backend])
 
     @classmethod
     def tearDownClass(cls):
-        try:
-            cls.stop_levee()
-        finally:
-            cls.backend.stop()
+        cls.stop_levee()
 
     def warm_up(self):
         # One small transfer each way so that steady-state buffers exist before the baseline.

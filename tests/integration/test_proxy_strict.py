@@ -88,18 +88,11 @@ class Strict(lt.LvTestCase):
                              limits={"header_bytes": 4096, "target_bytes": 1024,
                                      "body_bytes": 1024},
                              timeouts={"header_ms": 500, "keepalive_ms": 1000})
-        try:
-            cls.start_levee(lambda: lt.Levee.from_config(cfg))
-        except Exception:
-            cls.backend.stop()
-            raise
+        cls.start_levee(lambda: lt.Levee.from_config(cfg), backends=[cls.backend])
 
     @classmethod
     def tearDownClass(cls):
-        try:
-            cls.stop_levee()
-        finally:
-            cls.backend.stop()
+        cls.stop_levee()
 
     def send_expect(self, raw, status, name, check_backend="requests"):
         before = self.backend.stats()
@@ -258,18 +251,11 @@ class ConnectionCap(lt.LvTestCase):
         cls.backend = lt.Backend("A")
         cfg = lt.make_config([{"name": "s", "upstreams": [cls.backend.hostport]}],
                              limits={"connections": 4})
-        try:
-            cls.start_levee(lambda: lt.Levee.from_config(cfg))
-        except Exception:
-            cls.backend.stop()
-            raise
+        cls.start_levee(lambda: lt.Levee.from_config(cfg), backends=[cls.backend])
 
     @classmethod
     def tearDownClass(cls):
-        try:
-            cls.stop_levee()
-        finally:
-            cls.backend.stop()
+        cls.stop_levee()
 
     def served_conn(self, what):
         """A connection that got a 200; retried for a while, since levee may still be
@@ -342,20 +328,13 @@ class OpenFilesCap(lt.LvTestCase):
     @classmethod
     def setUpClass(cls):
         cls.backend = lt.Backend("A")
-        try:
-            cls.start_levee(lambda: lt.Levee.quick(
-                [cls.backend], extra_args=["--no-guard"],
-                prefix=["prlimit", "--nofile=%d:%d" % (NOFILE, NOFILE)]))
-        except Exception:
-            cls.backend.stop()
-            raise
+        cls.start_levee(lambda: lt.Levee.quick(
+            [cls.backend], extra_args=["--no-guard"],
+            prefix=["prlimit", "--nofile=%d:%d" % (NOFILE, NOFILE)]), backends=[cls.backend])
 
     @classmethod
     def tearDownClass(cls):
-        try:
-            cls.stop_levee()
-        finally:
-            cls.backend.stop()
+        cls.stop_levee()
 
     def test_every_connection_answered(self):
         conns, got = [], {}

@@ -11,14 +11,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import lvtest as lt  # noqa: E402
 
 
-def stop_all(cls, *backends):
-    try:
-        cls.stop_levee()
-    finally:
-        for b in backends:
-            b.stop()
-
-
 class UpstreamDown(lt.LvTestCase):
     @classmethod
     def setUpClass(cls):
@@ -61,15 +53,11 @@ class UpstreamTimeout(lt.LvTestCase):
         cls.backend = lt.Backend("A")
         cfg = lt.make_config([{"name": "t", "upstreams": [cls.backend.hostport],
                                "read_timeout_ms": 300}])
-        try:
-            cls.start_levee(lambda: lt.Levee.from_config(cfg))
-        except Exception:
-            cls.backend.stop()
-            raise
+        cls.start_levee(lambda: lt.Levee.from_config(cfg), backends=[cls.backend])
 
     @classmethod
     def tearDownClass(cls):
-        stop_all(cls, cls.backend)
+        cls.stop_levee()
 
     def test_504_after_read_timeout(self):
         t0 = time.monotonic()
@@ -115,15 +103,11 @@ class UpstreamDiesMidResponse(lt.LvTestCase):
     @classmethod
     def setUpClass(cls):
         cls.backend = lt.Backend("A")
-        try:
-            cls.start_levee(lambda: lt.Levee.quick([cls.backend], workers=1))
-        except Exception:
-            cls.backend.stop()
-            raise
+        cls.start_levee(lambda: lt.Levee.quick([cls.backend], workers=1), backends=[cls.backend])
 
     @classmethod
     def tearDownClass(cls):
-        stop_all(cls, cls.backend)
+        cls.stop_levee()
 
     def check_cut(self, target):
         with lt.HttpConn(self.levee.addr, timeout=10) as c:
@@ -157,16 +141,12 @@ class RetryOnConnectFailure(lt.LvTestCase):
     @classmethod
     def setUpClass(cls):
         cls.backend = lt.Backend("live")
-        try:
-            cls.start_levee(lambda: lt.Levee.quick(
-                ["127.0.0.1:%d" % lt.dead_port(), cls.backend], workers=1))
-        except Exception:
-            cls.backend.stop()
-            raise
+        cls.start_levee(lambda: lt.Levee.quick(
+            ["127.0.0.1:%d" % lt.dead_port(), cls.backend], workers=1), backends=[cls.backend])
 
     @classmethod
     def tearDownClass(cls):
-        stop_all(cls, cls.backend)
+        cls.stop_levee()
 
     def test_get_retried(self):
         before = self.backend.stats()["methods"].get("GET", 0)
@@ -205,15 +185,11 @@ class StalePooledConnection(lt.LvTestCase):
     @classmethod
     def setUpClass(cls):
         cls.backend = lt.Backend("A", idle_close_ms=200)
-        try:
-            cls.start_levee(lambda: lt.Levee.quick([cls.backend], workers=1))
-        except Exception:
-            cls.backend.stop()
-            raise
+        cls.start_levee(lambda: lt.Levee.quick([cls.backend], workers=1), backends=[cls.backend])
 
     @classmethod
     def tearDownClass(cls):
-        stop_all(cls, cls.backend)
+        cls.stop_levee()
 
     def test_request_after_upstream_idle_close(self):
         for i in range(4):

@@ -12,10 +12,14 @@ import re
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
 import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import lvtest as lt  # noqa: E402
 
 BUILD = os.environ.get("LV_BUILD_DIR", os.path.join(os.path.dirname(__file__), "..", "..", "build"))
 SIM = os.path.join(BUILD, "levee-sim")
@@ -184,12 +188,7 @@ class SimTest(unittest.TestCase):
                   b"GET /q HTTP/1.1\r\nHost: x\r\nX-Attempt: 3\r\nX-Retry: f5\r\n"
                   b"X-Retry: obeyed\r\n\r\n"
                   b"GET /q HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        data = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
+        data = lt.read_until_eof(s)
         s.close()
         self.assertEqual(data.count(b"HTTP/1.1 200 OK"), 4)
         # /health, /stats and /control are not simulated work: never counted.
@@ -250,12 +249,7 @@ class SimTest(unittest.TestCase):
         s.settimeout(10)
         s.sendall(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /health HTTP/1.1\r\nHost: x\r\n\r\n"
                   b"GET /cached HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        data = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
+        data = lt.read_until_eof(s)
         s.close()
         self.assertEqual(data.count(b"HTTP/1.1 200 OK"), 3)
         i_a = data.index(b"X-Sim-Queue-Ms")
