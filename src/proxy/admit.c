@@ -224,8 +224,13 @@ lv_admit_t lv__admit(lv_req_t *r, const lv_http_head_t *h)
         return LV_ADMIT_ANSWERED;
     }
 
-    /* 2. Retry storms: a client back before its Retry-After, or repeating under pressure. */
-    bool pressure = under_pressure(g, now_us, LV_PRESSURE_HOLD_US);
+    /* 2. Retry storms: a client back before its Retry-After, or repeating under pressure,
+     * refused when it would have to wait for a slot. A repeat that finds a slot free and
+     * nobody queued is served: the storm check removes excess demand, it must never leave the
+     * backend idle (many users behind one address, a NAT, look like one storming client). */
+    bool refuse_repeats =
+        under_pressure(g, now_us, LV_PRESSURE_HOLD_US) &&
+        (g->queue.len > 0 || g->limiter.in_flight >= lv_limiter_limit(&g->limiter));
     lv_storm_t *storm = w->server->storm;
     if (storm) {
         lv_str_t who = client_identity(r, h);
@@ -247,13 +252,13 @@ lv_admit_t lv__admit(lv_req_t *r, const lv_http_head_t *h)
         r->storm_key = lv_storm_key(who.p, who.len, res, n);
         uint32_t wait_ms = 0;
         lv_storm_verdict_t v = lv_storm_check(storm, r->storm_key, now_us / 1000, &wait_ms);
-        if (v == LV_STORM_PREMATURE && pressure) {
+        if (v == LV_STORM_PREMATURE && refuse_repeats) {
             lv_counter_add(&m->guard_premature_blocked, 1);
             uint32_t ra = (wait_ms + 999) / 1000;
             lv__forward_refuse(r, 429, ra ? ra : 1);
             return LV_ADMIT_ANSWERED;
         }
-        if (v == LV_STORM_REPEAT && pressure) {
+        if (v == LV_STORM_REPEAT && refuse_repeats) {
             lv_counter_add(&m->guard_storm_blocked, 1);
             refuse(r, g, 429, now_us);
             return LV_ADMIT_ANSWERED;

@@ -458,6 +458,29 @@ class RetryStorms(GuardCase):
         self.assertEqual(after["premature_blocked"], before["premature_blocked"], after)
         self.assertFalse(self.gstatus()["pressure"])
 
+    def test_repeat_served_when_a_slot_is_free(self):
+        """Under the pressure flag (it holds 1 s after the flood) but with the slot free and
+        nobody queued, a storming client's repeat is served: the storm check removes excess
+        demand, it never leaves the backend idle (users behind one NAT look like one client)."""
+        sim, lv = self.start(sim_cfg=self.SIM, service=self.SERVICE, guard=self.GUARD)
+        for attempt in range(3):
+            storm = "nat-%d" % (attempt + 1)
+            for i in range(3):  # the third is over storm_threshold (2) in the window
+                self.assertStatus(self.one(storm), 200, "%s, calm try %d:" % (storm, i))
+            halt = self.start_pressure()
+            halt()
+            # The flood's last requests finish (one slot, 100 ms each); the flag stays 1 s.
+            lt.wait_for(lambda: self.gstatus()["in_flight"] == 0, 5, interval=0.02,
+                        what="the slot free")
+            at_sim = sim.path_stat("/item")
+            r = self.one(storm)
+            flagged = self.gstatus()["pressure"]
+            if flagged:
+                break
+        self.assertTrue(flagged, "pressure lapsed before the repeat, three times")
+        self.assertStatus(r, 200, "repeat with the slot free:")
+        self.assertEqual(sim.path_stat("/item"), at_sim + 1)
+
     def test_pressure_gauge_clears_when_traffic_stops(self):
         """/status guard.pressure (and levee_guard_pressure) must not stay 1 on a service
         that has been idle for longer than the pressure hold (1 s)."""
