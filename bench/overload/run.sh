@@ -18,16 +18,21 @@
 # NGINX_CONN (64), HAPROXY_QUEUE_MS (1000), HAPROXY_RATE (360), OUT_DIR (results dir),
 # LOAD_MAX (unset: off; else before each setup wait, a minute at a time and at most
 # LOAD_WAIT_S, default 600, while the 1-minute load average is above it), LEVEE_REV (what
-# levee is, for the results; default: git HEAD and the uncommitted paths under src/).
+# levee is, for the results; default: git HEAD and the uncommitted paths under src/),
+# ONE_ADDRESS (a local non-loopback IPv4 address, e.g. from `hostname -I`: levee listens on
+# it too and the users connect to it, all from that one source address, as people behind a
+# NAT do; setups levee and plain only; ~28,000 source ports limit the run: TIME_WAIT piles
+# up after ~20 s at 1,000 users/s).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 
 usage() {
-    sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,25p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
+ONE_ADDRESS=${ONE_ADDRESS:-}
 SCEN=""
 SETUPS=direct,plain,nginx,haproxy,levee
 SHORT=0
@@ -42,6 +47,10 @@ while [ $# -gt 0 ]; do
     esac
 done
 [ -n "$SCEN" ] || { usage >&2; exit 2; }
+if [ -n "$ONE_ADDRESS" ]; then
+    case ,$SETUPS, in *,direct,*|*,nginx,*|*,haproxy,*)
+        echo "run.sh: ONE_ADDRESS works with --setups levee,plain only" >&2; exit 2 ;; esac
+fi
 
 # --- the backend: capacity C = WORKERS * 1000 / SERVICE_MS -------------------------------
 WORKERS=4
@@ -191,7 +200,8 @@ for setup in ${SETUPS//,/ }; do
             PPORT=$(freeport)
             ADMIN=127.0.0.1:$(freeport)
             NOGUARD=(); [ "$setup" = plain ] && NOGUARD=(--no-guard)
-            "$BIN/levee" proxy --listen 127.0.0.1:$PPORT --to 127.0.0.1:$SPORT --workers 1 \
+            LISTEN=127.0.0.1:$PPORT; [ -n "$ONE_ADDRESS" ] && LISTEN=0.0.0.0:$PPORT
+            "$BIN/levee" proxy --listen $LISTEN --to 127.0.0.1:$SPORT --workers 1 \
                 --admin $ADMIN --log-level warn "${NOGUARD[@]}" 2>"$WORK/$setup.log" &
             PPID_=$! ;;
     esac
@@ -207,7 +217,7 @@ for setup in ${SETUPS//,/ }; do
     L0=$(loadavg)
     echo "# [$n/$total] $TAG via $setup (sim :$SPORT, client -> :$PPORT), load $L0" >&2
     timeout $((DURATION + 60)) "$BIN/levee-load" "$WORK/$setup.yaml" \
-        --target "http://127.0.0.1:$PPORT/" --label "$setup" \
+        --target "http://${ONE_ADDRESS:-127.0.0.1}:$PPORT/" --label "$setup" \
         --json "$RAW/$setup.load.json" >"$RAW/$setup.load.txt" || {
         echo "run.sh: levee-load failed for $setup (exit $?)" >&2; cat "$RAW/$setup.load.txt" >&2; exit 1; }
     curl -fsS --max-time 5 "http://127.0.0.1:$SPORT/stats" >"$RAW/$setup.sim.json"
