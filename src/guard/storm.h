@@ -9,9 +9,9 @@
 #include <stdint.h>
 
 typedef struct lv_storm_conf {
-    uint32_t window_ms;   /* repeats counted within this window (default 10000) */
-    uint32_t threshold;   /* a request is a storm repeat once the count exceeds this (default 3) */
-    uint32_t entries;     /* table size, rounded up to a power of two (default 65536) */
+    uint32_t window_ms; /* repeats counted within this window (default 10000) */
+    uint32_t threshold; /* a request is a storm repeat once the count exceeds this (default 3) */
+    uint32_t entries;   /* table size, rounded up to a power of two (default 65536) */
 } lv_storm_conf_t;
 
 typedef enum {

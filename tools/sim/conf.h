@@ -17,9 +17,9 @@
 #define SIM_ETAG_MAX 80
 #define SIM_VARY_MAX 128
 #define SIM_HTTP_DATE_MAX 40
-#define SIM_CC_MAX 256    /* cache_control value */
-#define SIM_XHDR_MAX 512  /* extra headers, as "Name: value\r\n" lines */
-#define SIM_XHDR_COUNT 8  /* extra headers per path */
+#define SIM_CC_MAX 256   /* cache_control value */
+#define SIM_XHDR_MAX 512 /* extra headers, as "Name: value\r\n" lines */
+#define SIM_XHDR_COUNT 8 /* extra headers per path */
 
 typedef struct sim_path_conf {
     char key[SIM_PATH_KEY_MAX + 1]; /* "" for the default settings */
@@ -39,8 +39,8 @@ typedef struct sim_path_conf {
     char last_modified[SIM_HTTP_DATE_MAX + 1]; /* "" -> process start */
     time_t last_modified_t;                    /* parsed last_modified */
     char vary[SIM_VARY_MAX + 1];               /* "" -> no Vary */
-    char cache_control[SIM_CC_MAX + 1]; /* "" -> "max-age=N" on cacheable paths, else none */
-    char headers[SIM_XHDR_MAX + 1];     /* extra "Name: value\r\n" lines, every answer */
+    char cache_control[SIM_CC_MAX + 1];        /* "" -> "max-age=N" on cacheable paths, else none */
+    char headers[SIM_XHDR_MAX + 1];            /* extra "Name: value\r\n" lines, every answer */
 } sim_path_conf_t;
 
 typedef struct sim_conf {
