@@ -69,7 +69,8 @@ const lv_config_setting_t lv_config_settings[] = {
      "Repeats of the same request by the same client within this window count as a retry storm.",
      LV_CONFIG_K_DURATION, 0, CFG(storm_window_ms), 0, 1, 3600000},
     {"guard.storm_threshold", "uint", "3", "1..1000000", true,
-     "Under pressure, repeats beyond this many within the window are answered 429 at the edge.",
+     "Under pressure, repeats beyond this many within the window are answered 429 at the edge "
+     "(unless a concurrency slot is free and nobody is queued).",
      LV_CONFIG_K_UINT, 0, CFG(storm_threshold), 0, 1, 1000000},
     {"guard.storm_entries", "uint", "65536", "16..16777216", false,
      "Clients the retry-storm table tracks per worker; the least recently seen are evicted.",
