@@ -278,6 +278,14 @@ static int build_request_head(lv_req_t *r, const lv_http_head_t *h)
 
 /* ---- local answers ---- */
 
+/* The guard counts the outcome (limit, breaker, gauges) before the client can see the last
+ * byte of its answer: whoever got the answer and then asks the admin sees it counted. Once per
+ * request (a released slot is not released again). */
+static void release_slot(lv_req_t *r)
+{
+    lv__admit_release(r, r->resp_any ? r->status : 0, r->up_timed_out, r->up_failed);
+}
+
 static void finish_request(lv_req_t *r)
 {
     lv_conn_t *c = r->conn;
@@ -307,7 +315,7 @@ static void finish_request(lv_req_t *r)
         };
         lv_access_log_write(w->access_log, &e);
     }
-    lv__admit_release(r, r->resp_any ? r->status : 0, r->up_timed_out, r->up_failed);
+    release_slot(r);
     lv__cache_request_end(r);
     if (r->head_chunk)
         lv_chunk_release(r->head_chunk);
@@ -369,6 +377,7 @@ static void respond_with(lv_req_t *r, int status, lv_chunk_t *chunk, const char 
     r->resp_started = r->resp_done = true;
     if (close)
         c->close_after = true;
+    release_slot(r);
     lv__forward_flush_client(r);
     if (r->req_done)
         finish_request(r);
@@ -773,6 +782,7 @@ int lv__forward_resp_done(lv_req_t *r)
     }
     r->resp_done = true;
     r->upstream_end_ns = lv_clock_now_ns();
+    release_slot(r);
     lv__forward_flush_client(r);
     lv_uconn_t *u = r->uconn;
     bool reusable = u && r->req_done && r->up_keep_alive && !u->broken;
