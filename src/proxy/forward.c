@@ -278,14 +278,15 @@ static int build_request_head(lv_req_t *r, const lv_http_head_t *h)
 
 /* ---- local answers ---- */
 
-/* The guard counts the outcome (limit, breaker, gauges) before the client can see the last
- * byte of its answer: whoever got the answer and then asks the admin sees it counted. Once per
- * request (a released slot is not released again). */
+/* The guard's outcome (limit, breaker, gauges) of a request, once (a released slot is not
+ * released again). */
 static void release_slot(lv_req_t *r)
 {
     lv__admit_release(r, r->resp_any ? r->status : 0, r->up_timed_out, r->up_failed);
 }
 
+/* Ends a request. Everything is counted (metrics, access log, the guard) before its last bytes
+ * are written: a client that got its answer and then asks the admin sees it counted. */
 static void finish_request(lv_req_t *r)
 {
     lv_conn_t *c = r->conn;
@@ -306,7 +307,7 @@ static void finish_request(lv_req_t *r)
             .target = {r->target_copy, r->target_len},
             .status = r->status,
             .bytes_in = r->bytes_in,
-            .bytes_out = r->bytes_out,
+            .bytes_out = r->bytes_out + (r->client_out ? r->client_out->bytes : 0),
             .upstream_us = r->upstream_start_ns && r->upstream_end_ns
                                ? (int64_t)((r->upstream_end_ns - r->upstream_start_ns) / 1000)
                                : -1,
@@ -377,10 +378,12 @@ static void respond_with(lv_req_t *r, int status, lv_chunk_t *chunk, const char 
     r->resp_started = r->resp_done = true;
     if (close)
         c->close_after = true;
+    if (r->req_done) {
+        finish_request(r); /* counts the request, then writes the answer */
+        return;
+    }
     release_slot(r);
     lv__forward_flush_client(r);
-    if (r->req_done)
-        finish_request(r);
 }
 
 /* Whether levee's own answer must close the connection. */
@@ -782,8 +785,6 @@ int lv__forward_resp_done(lv_req_t *r)
     }
     r->resp_done = true;
     r->upstream_end_ns = lv_clock_now_ns();
-    release_slot(r);
-    lv__forward_flush_client(r);
     lv_uconn_t *u = r->uconn;
     bool reusable = u && r->req_done && r->up_keep_alive && !u->broken;
     detach_upstream(r);
@@ -802,7 +803,7 @@ int lv__forward_resp_done(lv_req_t *r)
         r->conn->close_after = true;
         r->req_done = true;
     }
-    finish_request(r);
+    finish_request(r); /* counts the request, then writes its last bytes */
     return 0;
 }
 

@@ -292,6 +292,7 @@ class AccessLog(lt.LvTestCase):
             self.levee = lv
             r = lt.get(lv.addr, "/echo?al=1", headers=[("X-Request-Id", "itest-req-1")])
             self.assertStatus(r, 200)
+            sent = len(r.raw_head) + 4 + r.body_len  # head, CRLF CRLF, body (not chunked)
             r = lt.get(lv.addr, "/status?code=404", headers=[("X-Request-Id", "itest-req-2")])
             self.assertStatus(r, 404)
             deadline = time.monotonic() + 5
@@ -311,6 +312,7 @@ class AccessLog(lt.LvTestCase):
             self.assertRegex(l2[0], r"\bstatus=404\b")
             self.assertIn("/echo?al=1", l1[0])
             self.assertRegex(l1[0], r"\bservice=\"?default\b")
+            self.assertRegex(l1[0], r"\bbytes_out=%d\b" % sent)
         finally:
             try:
                 if lv:
