@@ -79,42 +79,14 @@ static lv_svc_guard_t *guard_for(lv_req_t *r, uint64_t now_us)
     return g;
 }
 
-/* Pressure is real overload: a noticeable share of the requests of the last second or two
- * were refused (shed, or dropped from the queue past their allowed wait). A queue that merely
- * holds a few requests for a moment is not pressure: nothing is refused for retrying then. */
-#define LV_PRESSURE_MIN_REFUSED 10u
-#define LV_PRESSURE_SHARE_DIV 10u /* 10 % */
-
-static void window_roll(lv_svc_guard_t *g, uint64_t now_us)
-{
-    uint64_t sec = now_us / 1000000u;
-    if (sec == g->win_sec)
-        return;
-    if (sec == g->win_sec + 1) {
-        g->win_total[0] = g->win_total[1];
-        g->win_refused[0] = g->win_refused[1];
-    } else {
-        g->win_total[0] = g->win_refused[0] = 0;
-    }
-    g->win_total[1] = g->win_refused[1] = 0;
-    g->win_sec = sec;
-}
-
 static void note_decision(lv_svc_guard_t *g, uint64_t now_us, bool refused)
 {
-    window_roll(g, now_us);
-    g->win_total[1]++;
-    if (refused)
-        g->win_refused[1]++;
-    uint32_t total = g->win_total[0] + g->win_total[1];
-    uint32_t ref = g->win_refused[0] + g->win_refused[1];
-    if (ref >= LV_PRESSURE_MIN_REFUSED && ref * LV_PRESSURE_SHARE_DIV >= total)
-        g->pressure_last_us = now_us;
+    lv_pressure_note(&g->pressure, now_us, refused);
 }
 
 static bool under_pressure(const lv_svc_guard_t *g, uint64_t now_us, uint64_t hold_us)
 {
-    return g->pressure_last_us && now_us - g->pressure_last_us < hold_us;
+    return lv_pressure_on(&g->pressure, now_us, hold_us);
 }
 
 static void publish_gauges(lv_svc_guard_t *g, uint64_t now_us)

@@ -20,6 +20,7 @@
 #include "guard/flags.h"
 #include "guard/limiter.h"
 #include "guard/page.h"
+#include "guard/pressure.h"
 #include "guard/queue.h"
 #include "guard/storm.h"
 #include "http/parser.h"
@@ -79,9 +80,7 @@ struct lv_svc_guard {
     lv_breaker_t breaker;
     lv_budget_t budget;
     lv_service_metrics_t *metrics;
-    uint64_t pressure_last_us; /* last time the refused share said "overload" */
-    uint64_t win_sec;          /* refusal window: this second and the one before */
-    uint32_t win_total[2], win_refused[2];
+    lv_pressure_t pressure;  /* the refused share of the last second or two */
     lv_link_t dispatch_link; /* worker's list of guards with freed slots to hand out */
 };
 
