@@ -322,20 +322,79 @@ def md_table_html(md):
     return "\n".join(out)
 
 
+def guard_timeline(path):
+    """levee's /status once a second (run.sh's raw/<setup>.status.log): [(t, guard)]."""
+    rows = []
+    t0 = None
+    for line in open(path):
+        ts, _, body = line.partition(" ")
+        try:
+            st = json.loads(body)
+        except ValueError:
+            continue  # a poll that got no answer
+        svc = (st.get("services") or [{}])[0]
+        if "guard" not in svc:
+            continue
+        t0 = float(ts) if t0 is None else t0
+        rows.append((float(ts) - t0, svc["guard"]))
+    return rows
+
+
+def guard_svg(rows, title):
+    """An SVG line chart of the guard's limit, requests in levee (in flight + queued) and queue
+    length over time, seconds under pressure shaded."""
+    if len(rows) < 2:
+        return ""
+    W, H, L, B = 760, 220, 48, 28
+    tmax = max(t for t, _ in rows) or 1
+    series = [("limit", "limit", "#1f77b4"), ("in_flight", "in levee (in flight + queued)",
+                                                "#ff7f0e"), ("queue_len", "queued", "#2ca02c")]
+    ymax = max(max(g.get(k, 0) for _, g in rows) for k, _, _ in series) or 1
+    x = lambda t: L + (W - L - 10) * t / tmax
+    y = lambda v: H - B - (H - B - 10) * v / ymax
+    out = ["<svg xmlns='http://www.w3.org/2000/svg' width='%d' height='%d' "
+           "font-family='sans-serif' font-size='11'>" % (W, H + 18)]
+    for (t, g), (t2, _) in zip(rows, rows[1:]):
+        if g.get("pressure"):
+            out.append("<rect x='%.1f' y='10' width='%.1f' height='%d' fill='#fdd'/>"
+                       % (x(t), max(x(t2) - x(t), 0.5), H - B - 10))
+    out.append("<line x1='%d' y1='%d' x2='%d' y2='%d' stroke='#000'/>" % (L, H - B, W - 10, H - B))
+    out.append("<line x1='%d' y1='10' x2='%d' y2='%d' stroke='#000'/>" % (L, L, H - B))
+    for i in range(5):
+        v = ymax * i / 4
+        out.append("<text x='%d' y='%.1f' text-anchor='end'>%.0f</text>" % (L - 4, y(v) + 4, v))
+    for i in range(7):
+        t = tmax * i / 6
+        out.append("<text x='%.1f' y='%d' text-anchor='middle'>%.0f s</text>" % (x(t), H - B + 14, t))
+    for i, (k, label, color) in enumerate(series):
+        pts = " ".join("%.1f,%.1f" % (x(t), y(g.get(k, 0))) for t, g in rows)
+        out.append("<polyline fill='none' stroke='%s' stroke-width='1.5' points='%s'/>" % (color, pts))
+        out.append("<text x='%d' y='%d' fill='%s'>%s</text>" % (L + (10, 60, 250)[i], H + 12,
+                                                                 color, html.escape(label)))
+    out.append("<text x='%d' y='%d' fill='#c66'>shaded: under pressure</text>" % (L + 310, H + 12))
+    out.append("</svg>")
+    return "<h2>%s</h2>%s" % (html.escape(title), "".join(out))
+
+
 def inject(args):
     s = json.load(open(args.out + ".json"))
     md = open(args.out + ".md").read()
     notes = [l[2:] for l in md.splitlines() if l.startswith("- ")]
+    path = os.path.join(args.raw or "", "levee.status.log")
+    timeline = guard_svg(guard_timeline(path), "levee's guard over time (its /status, once a "
+                         "second)") if args.raw and os.path.exists(path) else ""
     block = ("<section style='font-family:sans-serif;margin:1em'><h1>Overload comparison: %s</h1>"
              "<p>Command: <code>%s</code> (%s). Backend <code>%s</code>, capacity %d requests/s;"
              " levee at %s.</p>%s<ul>%s</ul>"
              "<style>.overload-summary{border-collapse:collapse}.overload-summary td,"
              ".overload-summary th{border:1px solid #aaa;padding:2px 6px;text-align:right}</style>"
+             "%s"
              "<p>Below: levee-load's report of the same runs (goodput over time per setup,"
              " latency, goodput against offered load).</p></section>") % (
         html.escape(s["tag"]), html.escape(s["command"]), s["date"], html.escape(s["sim"]),
         s["capacity_per_s"], html.escape(s["levee_rev"]), md_table_html(md),
-        "".join("<li>%s</li>" % re.sub(r"`([^`]*)`", r"<code>\1</code>", html.escape(n)) for n in notes))
+        "".join("<li>%s</li>" % re.sub(r"`([^`]*)`", r"<code>\1</code>", html.escape(n)) for n in notes),
+        timeline)
     page = open(args.inject).read()
     i = page.find("<body")
     if i < 0:

@@ -3,12 +3,12 @@
 #
 #   bench/overload/run.sh SCENARIO [--setups direct,plain,nginx,haproxy,levee] [--short]
 #
-# SCENARIO is kickoff, f5-storm, capacity-drop or extended-peak (bench/scenarios/*.yaml;
-# --short uses bench/overload/short/*.yaml, ~30 s each). For each setup it starts a fresh
-# levee-sim (4 workers x 10 ms, exponential service times, thrash, capacity 400 requests/s),
-# the setup's proxy (one worker) in front of it, runs levee-load with the scenario through
-# it, reads the sim's /stats, stops both. plain is levee with --no-guard: the plain proxy.
-# Then it writes
+# SCENARIO is kickoff, f5-storm, capacity-drop, extended-peak or flash-crowd (10 C, no --short)
+# (bench/scenarios/*.yaml; --short uses bench/overload/short/*.yaml, ~30 s each). For each
+# setup it starts a fresh levee-sim (4 workers x 10 ms, exponential service times, thrash,
+# capacity 400 requests/s), the setup's proxy (one worker) in front of it, runs levee-load
+# with the scenario through it, reads the sim's /stats, stops both. plain is levee with
+# --no-guard: the plain proxy. Then it writes
 #   bench/overload/results/<scenario>[-short].{md,json,html}  and  raw/<scenario>[-short]/
 # Method and configs: bench/overload/README.md. Everything listens on 127.0.0.1, on ports
 # picked free at run time; every process started here is stopped on exit.
@@ -79,6 +79,7 @@ else
         f5-storm) PEAK=30:60; RECOVER=after-stall; T_EVENT=30; BASE=5:20 ;;
         capacity-drop) PEAK=30:90; RECOVER=after-drop; T_EVENT=30 ;;
         extended-peak) PEAK=15:135 ;;
+        flash-crowd) PEAK=15:43 ;;
         *) echo "run.sh: unknown scenario '$SCEN'" >&2; exit 2 ;;
     esac
 fi
@@ -216,10 +217,22 @@ for setup in ${SETUPS//,/ }; do
     sed "s#127\.0\.0\.1:9000#127.0.0.1:$SPORT#g" "$FILE" >"$WORK/$setup.yaml"
     L0=$(loadavg)
     echo "# [$n/$total] $TAG via $setup (sim :$SPORT, client -> :$PPORT), load $L0" >&2
+    # levee's own view once a second (limit, in flight, queue, pressure, decisions):
+    # raw/<setup>.status.log, "unix-time {/status}" per line, to explain what the users saw.
+    POLL_PID=""
+    if [ -n "$ADMIN" ]; then
+        while :; do
+            printf '%s %s\n' "$(date +%s.%N)" \
+                "$(curl -fsS --max-time 1 "http://$ADMIN/status" 2>/dev/null | tr -d '\n')"
+            sleep 1
+        done >"$RAW/$setup.status.log" &
+        POLL_PID=$!; PIDS+=("$POLL_PID")
+    fi
     timeout $((DURATION + 60)) "$BIN/levee-load" "$WORK/$setup.yaml" \
         --target "http://${ONE_ADDRESS:-127.0.0.1}:$PPORT/" --label "$setup" \
         --json "$RAW/$setup.load.json" >"$RAW/$setup.load.txt" || {
         echo "run.sh: levee-load failed for $setup (exit $?)" >&2; cat "$RAW/$setup.load.txt" >&2; exit 1; }
+    [ -n "$POLL_PID" ] && stop_pid "$POLL_PID"
     curl -fsS --max-time 5 "http://127.0.0.1:$SPORT/stats" >"$RAW/$setup.sim.json"
     if [ -n "$ADMIN" ]; then
         curl -fsS --max-time 5 "http://$ADMIN/metrics" >"$RAW/$setup.metrics.txt" 2>/dev/null || true
@@ -243,6 +256,6 @@ python3 "$HERE/analyze.py" --scenario "$SCEN" --tag "$TAG" --file "${FILE#$ROOT/
 jsons=()
 for s in ${SETUPS//,/ }; do jsons+=("$RAW/$s.load.json"); done
 "$BIN/levee-load" report --out "$OUT_DIR/$TAG.html" "${jsons[@]}" >/dev/null
-python3 "$HERE/analyze.py" --inject "$OUT_DIR/$TAG.html" --out "$OUT_DIR/$TAG"
+python3 "$HERE/analyze.py" --inject "$OUT_DIR/$TAG.html" --out "$OUT_DIR/$TAG" --raw "$RAW"
 cat "$OUT_DIR/$TAG.md"
 echo "# wrote $OUT_DIR/$TAG.md, $OUT_DIR/$TAG.json, $OUT_DIR/$TAG.html (raw: $RAW)" >&2
