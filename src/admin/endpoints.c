@@ -84,6 +84,8 @@ static const struct {
     {"dropped_client_gone", SVC_OFF(guard_dropped_client_gone)},
     {"storm_blocked", SVC_OFF(guard_storm_blocked)},
     {"premature_blocked", SVC_OFF(guard_premature_blocked)},
+    {"orphaned", SVC_OFF(guard_orphaned)},
+    {"joined", SVC_OFF(guard_joined)},
     {"breaker_rejected", SVC_OFF(guard_breaker_rejected)},
     {"fallback_served", SVC_OFF(guard_fallback_served)},
 };

@@ -285,6 +285,8 @@ static const struct {
     {"shed", offsetof(lv_service_metrics_t, guard_shed)},
     {"storm_blocked", offsetof(lv_service_metrics_t, guard_storm_blocked)},
     {"premature_blocked", offsetof(lv_service_metrics_t, guard_premature_blocked)},
+    {"orphaned", offsetof(lv_service_metrics_t, guard_orphaned)},
+    {"joined", offsetof(lv_service_metrics_t, guard_joined)},
     {"breaker_rejected", offsetof(lv_service_metrics_t, guard_breaker_rejected)},
     {"fallback", offsetof(lv_service_metrics_t, guard_fallback_served)},
     {"retry_denied", offsetof(lv_service_metrics_t, guard_retries_denied)},

@@ -142,6 +142,89 @@ static uint64_t request_deadline_us(const lv_req_t *r, const lv_http_head_t *h, 
     return ms ? now_us + ms * 1000 : 0;
 }
 
+/* ---- joining an abandoned request (F5) ---- */
+
+/* The headers that choose what a GET is answered with: who asks (credentials), and which
+ * representation. Every line of each is hashed, whatever its length. */
+static const char *const join_headers[] = {"cookie",          "authorization",   "accept",
+                                           "accept-encoding", "accept-language", "range"};
+
+/* A key that is equal for two GETs without a body of the same client for the same target with
+ * the same credentials and representation headers (0: the request never joins). A request
+ * that takes over another's response gets exactly what it asked for: the first client left
+ * before any byte of it was sent, so one answer still reaches one client. */
+static uint64_t join_key(const lv_req_t *r, const lv_http_head_t *h, lv_str_t who, const char *res,
+                         size_t res_len)
+{
+    if (h->method != HTTP_GET || h->has_body || r->fill)
+        return 0;
+    uint64_t k = lv_storm_key(who.p, who.len, res, res_len);
+    for (size_t i = 0; i < LV_ARRAY_LEN(join_headers); i++) {
+        lv_str_t name = {join_headers[i], strlen(join_headers[i])};
+        for (uint32_t j = 0; j < h->n_headers; j++) {
+            if (!lv_http_name_eq(h->headers[j].name, name))
+                continue;
+            char seed[16]; /* the key so far and which header: lines cannot swap places */
+            memcpy(seed, &k, 8);
+            memcpy(seed + 8, &i, LV_MIN(sizeof i, (size_t)8));
+            k = lv_storm_key(seed, sizeof seed, h->headers[j].value.p, h->headers[j].value.len);
+        }
+    }
+    return k ? k : 1;
+}
+
+/* An orphan of this service whose response r may take over, or NULL. Orphans are few (each
+ * holds a concurrency slot); the scan is bounded anyway. */
+static lv_uconn_t *orphan_to_join(const lv_req_t *r, const lv_svc_guard_t *g)
+{
+    uint32_t seen = 0;
+    for (lv_link_t *l = g->worker->orphans.next; l != &g->worker->orphans && seen < 256;
+         l = l->next, seen++) {
+        lv_uconn_t *u = LV_CONTAINER_OF(l, lv_uconn_t, idle_link);
+        if (u->orphan_guard == g && u->join_key == r->join_key && u->pool == r->pool && !u->fill &&
+            u->state == LV_UCONN_BUSY)
+            return u;
+    }
+    return NULL;
+}
+
+/* A request of this service whose client half-closed before any answer came, with r's key,
+ * or NULL. */
+static lv_req_t *half_closed_to_join(const lv_req_t *r, const lv_svc_guard_t *g)
+{
+    uint32_t seen = 0;
+    for (lv_link_t *l = g->worker->half_closed.next; l != &g->worker->half_closed && seen < 256;
+         l = l->next, seen++) {
+        lv_req_t *q = LV_CONTAINER_OF(l, lv_req_t, half_closed_link);
+        if (q->guard == g && q->join_key == r->join_key && q->pool == r->pool && !q->resp_any &&
+            q->slot_held && q->uconn)
+            return q;
+    }
+    return NULL;
+}
+
+void lv__admit_half_closed(lv_req_t *r)
+{
+    lv_svc_guard_t *g = r->guard;
+    if (!g || !r->slot_held || !r->uconn || r->half_closed_link.next)
+        return;
+    lv_counter_add(&g->metrics->guard_orphaned, 1);
+    lv_list_push(&g->worker->half_closed, &r->half_closed_link);
+}
+
+/* r takes over u's upstream request and the concurrency slot it holds. */
+static void join_orphan(lv_req_t *r, lv_svc_guard_t *g, lv_uconn_t *u)
+{
+    lv_list_remove(&u->idle_link);
+    u->orphan = false;
+    u->orphan_guard = NULL;
+    u->join_key = 0;
+    r->slot_held = true;
+    r->upstream_start_ns = u->orphan_start_us * 1000u;
+    r->uconn = u; /* forward.c attaches it (lv__forward_origin) */
+    lv_counter_add(&g->metrics->guard_joined, 1);
+}
+
 /* ---- decisions ---- */
 
 static void queue_tick(uv_timer_t *t);
@@ -203,24 +286,43 @@ lv_admit_t lv__admit(lv_req_t *r, const lv_http_head_t *h)
     bool refuse_repeats =
         under_pressure(g, now_us, LV_PRESSURE_HOLD_US) &&
         (g->queue.len > 0 || g->limiter.in_flight >= lv_limiter_limit(&g->limiter));
+    lv_str_t who = client_identity(r, h);
+    char res[512];
+    size_t n = 0;
+    const char *meth = lv_http_method_name(h->method);
+    size_t ml = strlen(meth);
+    memcpy(res, meth, ml);
+    n = ml;
+    res[n++] = ' ';
+    size_t hl = LV_MIN(h->host.len, 128);
+    if (hl)
+        memcpy(res + n, h->host.p, hl);
+    n += hl;
+    size_t tl = LV_MIN(h->target.len, sizeof res - n);
+    if (tl)
+        memcpy(res + n, h->target.p, tl);
+    n += tl;
+
+    /* A client that gave up on a request the backend is still working on and asks again (an
+     * F5 press) gets that request's answer: no second slot, no second piece of work. The
+     * resource key holds at most 384 bytes of target; the join key needs all of it. */
+    r->join_key = h->target.len == tl ? join_key(r, h, who, res, n) : 0;
+    lv_uconn_t *orphan = r->join_key ? orphan_to_join(r, g) : NULL;
+    lv_req_t *left = r->join_key && !orphan ? half_closed_to_join(r, g) : NULL;
+    if (left) {
+        /* Its client left for good (it asks again on a new connection): close it, which
+         * orphans its upstream request, and take that. */
+        lv__conn_close(left->conn);
+        orphan = orphan_to_join(r, g);
+    }
+    if (orphan) {
+        join_orphan(r, g, orphan);
+        publish_gauges(g, now_us);
+        return LV_ADMIT_JOINED;
+    }
+
     lv_storm_t *storm = w->server->storm;
     if (storm) {
-        lv_str_t who = client_identity(r, h);
-        char res[512];
-        size_t n = 0;
-        const char *meth = lv_http_method_name(h->method);
-        size_t ml = strlen(meth);
-        memcpy(res, meth, ml);
-        n = ml;
-        res[n++] = ' ';
-        size_t hl = LV_MIN(h->host.len, 128);
-        if (hl)
-            memcpy(res + n, h->host.p, hl);
-        n += hl;
-        size_t tl = LV_MIN(h->target.len, sizeof res - n);
-        if (tl)
-            memcpy(res + n, h->target.p, tl);
-        n += tl;
         r->storm_key = lv_storm_key(who.p, who.len, res, n);
         uint32_t wait_ms = 0;
         lv_storm_verdict_t v = lv_storm_check(storm, r->storm_key, now_us / 1000, &wait_ms);
@@ -399,6 +501,10 @@ void lv__admit_release(lv_req_t *r, int upstream_status, bool timed_out, bool fa
     lv_svc_guard_t *g = r->guard;
     if (!g)
         return;
+    if (r->half_closed_link.next) {
+        lv_list_remove(&r->half_closed_link);
+        r->half_closed_link.next = r->half_closed_link.prev = NULL;
+    }
     if (r->queued) {
         lv__admit_cancel(r);
         return;
@@ -451,6 +557,9 @@ void lv__admit_orphan(lv_req_t *r, lv_uconn_t *u)
     u->orphan = true;
     u->orphan_guard = g;
     u->orphan_start_us = r->upstream_start_ns / 1000;
+    u->join_key = r->resp_any ? 0 : r->join_key;
+    if (!r->half_closed_link.next) /* counted at its FIN already */
+        lv_counter_add(&g->metrics->guard_orphaned, 1);
     lv_list_push(&g->worker->orphans, &u->idle_link);
 }
 

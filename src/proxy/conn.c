@@ -296,6 +296,8 @@ static void conn_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
             lv__conn_close(c);
         } else {
             c->close_after = true; /* half-close: answer what was asked, then close */
+            if (r && !r->resp_any)
+                lv__admit_half_closed(r);
         }
     } else if (nread < 0) {
         lv__conn_close(c);

@@ -488,6 +488,19 @@ static void send_to_upstream(lv_req_t *r)
         lv__uconn_arm_read_timeout(u);
 }
 
+/* r took over the upstream request of a client that left (admit.c, join_orphan): it gets
+ * the response as if it had sent the request itself. Nothing is sent; the read timeout armed
+ * for the orphan keeps running. */
+static void join_upstream(lv_req_t *r)
+{
+    lv_uconn_t *u = r->uconn;
+    u->req = r;
+    r->host = u->host;
+    r->host->outstanding++;
+    r->tries = 1;
+    r->reused_conn = false; /* never resent as "a kept-alive connection went stale" */
+}
+
 void lv__forward_start(lv_req_t *r, lv_http_head_t *h)
 {
     lv_conn_t *c = r->conn;
@@ -533,13 +546,24 @@ void lv__forward_origin(lv_req_t *r, const lv_http_head_t *h)
     lv_admit_t verdict = lv__admit(r, h);
     if (verdict == LV_ADMIT_ANSWERED)
         return;
+    /* Built for a joined request too: a failed upstream may be retried on another host. */
     if (build_request_head(r, h) < 0) {
+        lv_uconn_t *u = r->uconn; /* a joined orphan's: its request is nobody's now */
+        r->uconn = NULL;
+        if (u) {
+            u->broken = true;
+            lv__uconn_close(u);
+        }
         lv__admit_release(r, 0, false, false);
         respond_local(r, 500);
         return;
     }
     if (verdict == LV_ADMIT_QUEUED)
         return; /* lv__forward_dispatch sends it when a slot frees */
+    if (verdict == LV_ADMIT_JOINED) {
+        join_upstream(r);
+        return;
+    }
     r->host = lv__pool_pick(r->pool, NULL);
     send_to_upstream(r);
 }

@@ -140,6 +140,10 @@ struct lv_uconn {
      * the backend has really finished). */
     lv_svc_guard_t *orphan_guard;
     uint64_t orphan_start_us;
+    /* The orphan's request (client, target, the headers that choose a representation), while
+     * another request of the same client may take its response over: 0 once any byte of the
+     * response arrived, or for a request that cannot be joined. */
+    uint64_t join_key;
     bool orphan; /* its request's client left: never given to another request */
     /* A response being stored (proxy/cache.c): fed by the parser callbacks whether or not a
      * client still reads it; owned by this connection. */
@@ -220,6 +224,10 @@ struct lv_req {
     uint8_t crit;          /* lv_criticality_t of this request (route, else service) */
     uint16_t route;        /* index of its route in gen->cfg->routes */
     uint64_t storm_key;
+    uint64_t join_key; /* see lv_uconn_t.join_key; 0: never joins nor is joined */
+    /* In the worker's half_closed list: sent, its client sent FIN, no answer yet. A FIN is
+     * also how a browser drops a request on F5, so a new request may take this one's answer. */
+    lv_link_t half_closed_link;
     bool slot_held; /* holds a concurrency slot of guard */
     bool queued;
     bool probe;        /* a half-open breaker probe */
@@ -268,6 +276,7 @@ struct lv_worker {
     lv_svc_guard_t *guards[LV_METRICS_MAX_SERVICES];
     lv_link_t dispatch;         /* guards with slots to hand to queued requests */
     lv_link_t orphans;          /* upstream connections holding an orphan's slot (idle_link) */
+    lv_link_t half_closed;      /* lv_req_t whose client half-closed (half_closed_link) */
     uv_timer_t queue_tick;      /* expires queued requests while any wait */
     uv_async_t cache_wake;      /* a flight resolved or a stored body grew (any thread) */
     lv_link_t cache_waiting;    /* requests waiting for a flight or for body bytes */
@@ -352,7 +361,14 @@ void lv__forward_client_gone(lv_req_t *r);
 void lv__forward_client_writable(lv_req_t *r);
 
 /* admit.c: the guard on the request path */
-typedef enum { LV_ADMIT_GO = 0, LV_ADMIT_QUEUED = 1, LV_ADMIT_ANSWERED = 2 } lv_admit_t;
+/* JOINED: r->uconn is an orphan's upstream connection whose response r takes over (its slot
+ * too); forward.c attaches it. */
+typedef enum {
+    LV_ADMIT_GO = 0,
+    LV_ADMIT_QUEUED = 1,
+    LV_ADMIT_ANSWERED = 2,
+    LV_ADMIT_JOINED = 3,
+} lv_admit_t;
 lv_admit_t lv__admit(lv_req_t *r, const lv_http_head_t *h);
 /* The request's upstream part ended: releases its slot with what happened. */
 void lv__admit_release(lv_req_t *r, int upstream_status, bool timed_out, bool failed);
@@ -360,6 +376,8 @@ void lv__admit_release(lv_req_t *r, int upstream_status, bool timed_out, bool fa
 void lv__admit_cancel(lv_req_t *r);
 /* The client left while the upstream works: the slot moves to the upstream connection. */
 void lv__admit_orphan(lv_req_t *r, lv_uconn_t *u);
+/* The client of r (sent, unanswered) half-closed: a request of the same client may join it. */
+void lv__admit_half_closed(lv_req_t *r);
 void lv__admit_orphan_done(lv_uconn_t *u, bool failed, bool timed_out);
 bool lv__admit_retry_allowed(lv_req_t *r);
 void lv__admit_run_dispatch(lv_worker_t *w);

@@ -214,6 +214,7 @@ static void uconn_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     lv_uconn_t *u = s->data;
     if (nread > 0 && (u->req || u->orphan || u->fill)) {
         lv_req_t *r = u->req;
+        u->join_key = 0; /* an answer has begun: too late for another request to take it */
         if (r)
             r->resp_any = true;
         lv__uconn_arm_read_timeout(u);

@@ -346,6 +346,7 @@ int lv__worker_init(lv_worker_t *w, lv_server_t *s, uint32_t id)
     w->queue_tick.data = w;
     lv_list_init(&w->dispatch);
     lv_list_init(&w->orphans);
+    lv_list_init(&w->half_closed);
     lv__cache_worker_init(w);
     lv_rng_seed(&w->rng, ((uint64_t)w->rid_salt << 32) | id);
 

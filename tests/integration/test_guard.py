@@ -636,6 +636,74 @@ class WaitPage(GuardCase):
 # --------------------------------------------------------------------------------------
 
 
+class F5Joins(GuardCase):
+    """A client that gave up on a request the backend is working on and asks again (an F5
+    press) gets that request's answer: the backend does the work once."""
+
+    def abandon(self, sim, headers, n_at_sim, reset=False):
+        """Sends GET /slow, waits until the sim works on it, closes the connection (FIN, as a
+        browser does on F5; or a reset) and waits until levee has seen its client leave."""
+        before = self.decisions()["orphaned"]
+        a = lt.HttpConn(self.lv.addr, timeout=20)
+        self.addCleanup(a.close)
+        a.send(lt.HttpConn.build("GET", "/slow", headers=headers))
+        sim.wait_stat(lambda st: sim.path_stat("/slow", st=st) == n_at_sim, 10,
+                      "the abandoned request at the backend")
+        if reset:
+            lt.rst_close(a)
+        else:
+            a.close()
+        self.wait_decision("orphaned", before + 1)
+
+    def test_f5_after_a_reset_takes_over_too(self):
+        sim, lv = self.start(sim_cfg=sim_config(slow_ms=1000))
+        self.abandon(sim, [], 1, reset=True)
+        r = lt.get(lv.addr, "/slow", timeout=10)
+        self.assertStatus(r, 200, "the F5 press:")
+        self.assertEqual(sim.path_stat("/slow"), 1)
+        self.assertEqual(self.decisions()["joined"], 1)
+
+    def test_f5_takes_over_the_abandoned_request(self):
+        sim, lv = self.start(sim_cfg=sim_config(slow_ms=1500))
+        me = [("Cookie", "session=alice"), ("Accept-Encoding", "gzip")]
+        self.abandon(sim, me, 1)
+        r = lt.get(lv.addr, "/slow", headers=me, timeout=10)
+        self.assertStatus(r, 200, "the F5 press:")
+        self.assertTrue(r.complete and r.body, r)
+        self.assertEqual(sim.path_stat("/slow"), 1, "the F5 press reached the backend again")
+        d = self.decisions()
+        self.assertEqual(d["joined"], 1, d)
+        # The slot it took over is free again once the answer is out.
+        self.assertEqual(self.gstatus()["in_flight"], 0)
+
+        # Someone else (another session cookie, same address) is not given that answer, nor
+        # is a different representation (Accept-Encoding) of it.
+        for i, other in enumerate(([("Cookie", "session=bob"), ("Accept-Encoding", "gzip")],
+                                   [("Cookie", "session=alice")])):
+            self.abandon(sim, me, 2 + 2 * i)
+            r = lt.get(lv.addr, "/slow", headers=other, timeout=10)
+            self.assertStatus(r, 200, "request %r:" % other)
+            self.assertEqual(sim.path_stat("/slow"), 3 + 2 * i, other)
+        self.assertEqual(self.decisions()["joined"], 1)
+
+    def test_the_answer_of_a_request_whose_client_stayed_is_not_taken(self):
+        """Only an abandoned request is joined: a second tab asking while the first still
+        waits gets its own answer."""
+        sim, lv = self.start(sim_cfg=sim_config(slow_ms=1000))
+        a = lt.HttpConn(lv.addr, timeout=20)
+        self.addCleanup(a.close)
+        a.send(lt.HttpConn.build("GET", "/slow"))
+        sim.wait_stat(lambda st: sim.path_stat("/slow", st=st) == 1, 10, "A at the backend")
+        r = lt.get(lv.addr, "/slow", timeout=10)
+        self.assertStatus(r, 200, "B:")
+        self.assertStatus(a.read_response(timeout=10), 200, "A:")
+        self.assertEqual(sim.path_stat("/slow"), 2)
+        self.assertEqual(self.decisions()["joined"], 0)
+
+
+# --------------------------------------------------------------------------------------
+
+
 class QuickMode(lt.LvTestCase):
     """`levee proxy`: the guard is on with no configuration at all."""
 

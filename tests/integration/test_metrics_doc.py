@@ -35,6 +35,35 @@ Generated from a running levee by `tests/integration/test_metrics_doc.py` (run i
 """
 
 
+# What each value of levee_guard_decisions_total means (the test checks that the scrape's
+# values and these rows are the same set).
+DECISIONS = [
+    ("admitted", "took a concurrency slot at once"),
+    ("queued", "waited in the guard's queue (then served, or one of the three `dropped_*`)"),
+    ("dropped_wait", "left the queue after waiting longer than allowed (CoDel); answered 503"),
+    ("dropped_deadline", "left the queue when its deadline passed; answered 503"),
+    ("dropped_client_gone", "its client closed while it waited; it never reached the backend"),
+    ("shed", "refused at once: queue full, or sheddable while the queue stands; 503"),
+    ("storm_blocked", "the same client repeating the same request under pressure, when it "
+                      "would have to wait for a slot; 429"),
+    ("premature_blocked", "back before its `Retry-After`, under pressure, when it would have "
+                          "to wait for a slot; 429"),
+    ("orphaned", "its client closed (FIN or reset) while the backend worked on it; the slot "
+                 "stays taken until the backend answers"),
+    ("joined", "a GET that took over the answer of the same client's abandoned identical "
+               "request (an F5 press): no second slot, no second piece of work"),
+    ("breaker_rejected", "the circuit breaker was open: failed fast (stale copy, fallback or "
+                         "503)"),
+    ("fallback", "the flag was off (or auto under pressure): the fallback was sent"),
+    ("retry_denied", "a retry of levee's own to another host that the retry budget refused"),
+]
+
+
+def decisions_table():
+    return ("\n## Guard decisions\n\n| `decision` | meaning |\n|---|---|\n" +
+            "".join("| `%s` | %s |\n" % d for d in DECISIONS))
+
+
 def render(text):
     """The Markdown page for one /metrics scrape."""
     fams = parse_prometheus(text)
@@ -52,7 +81,7 @@ def render(text):
                          for label in labels) or "—"
         rows.append("| `%s` | %s | %s | %s |\n" % (name, fam["type"], cell,
                                                   helps.get(name, "").replace("|", "\\|")))
-    return HEAD + "".join(rows)
+    return HEAD + "".join(rows) + decisions_table()
 
 
 class MetricsDoc(lt.LvTestCase):
@@ -68,6 +97,10 @@ class MetricsDoc(lt.LvTestCase):
         want = render(r.body.decode())
         self.assertIn("levee_guard_decisions_total", want)
         self.assertIn("levee_cache_requests_total", want)
+        scraped = {lab["decision"] for _, lab, _ in
+                   parse_prometheus(r.body.decode())["levee_guard_decisions_total"]["samples"]}
+        self.assertEqual(scraped, {d for d, _ in DECISIONS},
+                         "the decisions table below the families is out of date")
         have = None
         if os.path.exists(DOC):
             with open(DOC, encoding="utf-8") as f:

@@ -201,6 +201,9 @@ static void test_lv__admin_status_json_fields(void **state)
     lv_counter_add(&f->shards[0]->services[0].guard_dropped_client_gone, 5);
     lv_counter_add(&f->shards[1]->services[1].guard_storm_blocked, 6);
     lv_counter_add(&f->shards[1]->services[1].guard_premature_blocked, 7);
+    lv_counter_add(&f->shards[0]->services[1].guard_orphaned, 1);
+    lv_counter_add(&f->shards[1]->services[1].guard_orphaned, 2);
+    lv_counter_add(&f->shards[1]->services[1].guard_joined, 1);
     lv_counter_add(&f->shards[1]->services[1].guard_breaker_rejected, 8);
     lv_counter_add(&f->shards[1]->services[1].guard_fallback_served, 9);
     lv_counter_add(&f->shards[1]->services[1].guard_breaker_state, 1);
@@ -218,14 +221,16 @@ static void test_lv__admin_status_json_fields(void **state)
              "\"guard\":{\"limit\":22,\"in_flight\":4,\"queue_len\":3,\"pressure\":true,"
              "\"breaker\":\"half_open\",\"flag\":\"on\",\"admitted\":11,\"queued\":1,"
              "\"shed\":2,\"dropped_wait\":3,\"dropped_deadline\":4,\"dropped_client_gone\":5,"
-             "\"storm_blocked\":0,\"premature_blocked\":0,\"breaker_rejected\":0,"
+             "\"storm_blocked\":0,\"premature_blocked\":0,\"orphaned\":0,\"joined\":0,"
+             "\"breaker_rejected\":0,"
              "\"fallback_served\":0}},"
              "{\"name\":\"recs\",\"criticality\":\"sheddable\",\"balance\":\"round_robin\","
              "\"upstreams\":[\"[::1]:9000\"],\"requests_total\":0,\"in_flight\":0,"
              "\"guard\":{\"limit\":0,\"in_flight\":0,\"queue_len\":0,\"pressure\":false,"
              "\"breaker\":\"open\",\"flag\":\"auto\",\"admitted\":0,\"queued\":0,"
              "\"shed\":0,\"dropped_wait\":0,\"dropped_deadline\":0,\"dropped_client_gone\":0,"
-             "\"storm_blocked\":6,\"premature_blocked\":7,\"breaker_rejected\":8,"
+             "\"storm_blocked\":6,\"premature_blocked\":7,\"orphaned\":3,\"joined\":1,"
+             "\"breaker_rejected\":8,"
              "\"fallback_served\":9}}]}\n",
              LV_VERSION, (long)getpid());
     assert_string_equal(r.body, expected);

@@ -220,6 +220,8 @@ static const char expected_two_shards[] =
     "levee_guard_decisions_total{service=\"demo\",decision=\"shed\"} 4\n"
     "levee_guard_decisions_total{service=\"demo\",decision=\"storm_blocked\"} 0\n"
     "levee_guard_decisions_total{service=\"demo\",decision=\"premature_blocked\"} 0\n"
+    "levee_guard_decisions_total{service=\"demo\",decision=\"orphaned\"} 0\n"
+    "levee_guard_decisions_total{service=\"demo\",decision=\"joined\"} 0\n"
     "levee_guard_decisions_total{service=\"demo\",decision=\"breaker_rejected\"} 0\n"
     "levee_guard_decisions_total{service=\"demo\",decision=\"fallback\"} 0\n"
     "levee_guard_decisions_total{service=\"demo\",decision=\"retry_denied\"} 0\n"
@@ -231,6 +233,8 @@ static const char expected_two_shards[] =
     "levee_guard_decisions_total{service=\"api\",decision=\"shed\"} 0\n"
     "levee_guard_decisions_total{service=\"api\",decision=\"storm_blocked\"} 7\n"
     "levee_guard_decisions_total{service=\"api\",decision=\"premature_blocked\"} 1\n"
+    "levee_guard_decisions_total{service=\"api\",decision=\"orphaned\"} 3\n"
+    "levee_guard_decisions_total{service=\"api\",decision=\"joined\"} 2\n"
     "levee_guard_decisions_total{service=\"api\",decision=\"breaker_rejected\"} 0\n"
     "levee_guard_decisions_total{service=\"api\",decision=\"fallback\"} 2\n"
     "levee_guard_decisions_total{service=\"api\",decision=\"retry_denied\"} 1\n"
@@ -351,6 +355,9 @@ static void test_lv_metrics_write_prometheus_sums_two_shards(void **state)
     lv_counter_add(&a->services[1].guard_refused_by_crit[LV_CRIT_CRITICAL], 2);
     lv_counter_add(&b->services[1].guard_storm_blocked, 7);
     lv_counter_add(&a->services[1].guard_premature_blocked, 1);
+    lv_counter_add(&a->services[1].guard_orphaned, 1);
+    lv_counter_add(&b->services[1].guard_orphaned, 2);
+    lv_counter_add(&b->services[1].guard_joined, 2);
     lv_counter_add(&b->services[1].guard_retries_denied, 1);
     lv_counter_add(&b->services[1].guard_fallback_served, 2);
     lv_counter_add(&a->services[0].guard_limit, 10);
