@@ -429,6 +429,21 @@ void lv__cache_fill_body(lv_uconn_t *u, const char *p, size_t len);
 void lv__cache_fill_done(lv_uconn_t *u);
 void lv__cache_fill_abort(lv_uconn_t *u);
 
+/* cache.c, for cache_serve.c: a request waiting for a flight or for body bytes sleeps on
+ * its worker's cache_waiting list; stale_usable says whether a stale copy may answer now
+ * (its own stale-if-error window, or the service's cache_serve_stale_ms). */
+struct lv_cache_stored;
+void lv__cache_sleep_on(lv_req_t *r, lv_cache_mode_t mode);
+void lv__cache_stop_waiting(lv_req_t *r);
+bool lv__cache_stale_usable(const lv_req_t *r, const struct lv_cache_stored *st, uint64_t now);
+
+/* cache_serve.c: answering from a stored response */
+/* Answers r from e (whose reference it takes): 200, 206, 304, or the head alone for HEAD. */
+void lv__cache_serve(lv_req_t *r, lv_cache_entry_t *e, const struct lv_cache_stored *st,
+                     const lv_http_head_t *h, uint64_t now);
+/* Sends what the entry holds of the body; sleeps when it has caught up with a fill. */
+void lv__cache_pump(lv_req_t *r);
+
 /* forward.c, for cache.c */
 void lv__forward_origin(lv_req_t *r, const lv_http_head_t *h);
 void lv__forward_finish(lv_req_t *r);
