@@ -62,7 +62,8 @@ const lv_config_setting_t lv_config_settings[] = {
      "Least severe level written to the process log (stderr).", LV_CONFIG_K_ENUM_STR, 0,
      CFG(log_level), 0, 0, 0},
     {"guard.client_id", "string", "ip", "ip|header:NAME|cookie:NAME", true,
-     "How the guard identifies a client for the retry-storm check: its IP address, a request "
+     "How the guard identifies a client for the retry-storm check and for F5 joins (a "
+     "client's repeated GET taking over its abandoned one): its IP address, a request "
      "header, or a cookie.",
      LV_CONFIG_K_STRING, 0, CFG(client_id), 0, 0, 128},
     {"guard.storm_window_ms", "duration_ms", "10000", "1..3600000", true,
