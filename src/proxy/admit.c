@@ -142,6 +142,26 @@ static uint64_t request_deadline_us(const lv_req_t *r, const lv_http_head_t *h, 
     return ms ? now_us + ms * 1000 : 0;
 }
 
+/* "METHOD host target" into res (at most 128 bytes of host, the target cut to what fits):
+ * what a client asks for, for the storm table and F5 joins. Returns its length; *whole says
+ * whether the target fit entirely. */
+static size_t resource_of(const lv_http_head_t *h, char res[static 512], bool *whole)
+{
+    const char *meth = lv_http_method_name(h->method);
+    size_t n = strlen(meth);
+    memcpy(res, meth, n);
+    res[n++] = ' ';
+    size_t hl = LV_MIN(h->host.len, 128);
+    if (hl)
+        memcpy(res + n, h->host.p, hl);
+    n += hl;
+    size_t tl = LV_MIN(h->target.len, 512 - n);
+    if (tl)
+        memcpy(res + n, h->target.p, tl);
+    *whole = tl == h->target.len;
+    return n + tl;
+}
+
 /* ---- joining an abandoned request (F5) ---- */
 
 /* The headers that choose what a GET is answered with: who asks (credentials), and which
@@ -152,12 +172,19 @@ static const char *const join_headers[] = {"cookie",          "authorization",  
 /* A key that is equal for two GETs without a body of the same client for the same target with
  * the same credentials and representation headers (0: the request never joins). A request
  * that takes over another's response gets exactly what it asked for: the first client left
- * before any byte of it was sent, so one answer still reaches one client. */
-static uint64_t join_key(const lv_req_t *r, const lv_http_head_t *h, lv_str_t who, const char *res,
-                         size_t res_len)
+ * before any byte of it was sent, so one answer still reaches one client. Computed only when
+ * needed: when the worker has abandoned requests to look through, and when a request is
+ * abandoned (its head is still the connection's parser head then). */
+static uint64_t join_key(const lv_req_t *r, const lv_http_head_t *h)
 {
     if (h->method != HTTP_GET || h->has_body || r->fill)
         return 0;
+    char res[512];
+    bool whole;
+    size_t res_len = resource_of(h, res, &whole);
+    if (!whole)
+        return 0; /* a very long target: never joined rather than joined on a prefix */
+    lv_str_t who = client_identity(r, h);
     uint64_t k = lv_storm_key(who.p, who.len, res, res_len);
     for (size_t i = 0; i < LV_ARRAY_LEN(join_headers); i++) {
         lv_str_t name = {join_headers[i], strlen(join_headers[i])};
@@ -197,7 +224,7 @@ static lv_req_t *half_closed_to_join(const lv_req_t *r, const lv_svc_guard_t *g)
          l = l->next, seen++) {
         lv_req_t *q = LV_CONTAINER_OF(l, lv_req_t, half_closed_link);
         if (q->guard == g && q->join_key == r->join_key && q->pool == r->pool && !q->resp_any &&
-            q->slot_held && q->uconn)
+            q->slot_held && q->uconn && !q->uconn->fill)
             return q;
     }
     return NULL;
@@ -209,6 +236,8 @@ void lv__admit_half_closed(lv_req_t *r)
     if (!g || !r->slot_held || !r->uconn || r->half_closed_link.next)
         return;
     lv_counter_add(&g->metrics->guard_orphaned, 1);
+    if (!r->join_key)
+        r->join_key = join_key(r, &r->conn->parser.head);
     lv_list_push(&g->worker->half_closed, &r->half_closed_link);
 }
 
@@ -286,27 +315,10 @@ lv_admit_t lv__admit(lv_req_t *r, const lv_http_head_t *h)
     bool refuse_repeats =
         under_pressure(g, now_us, LV_PRESSURE_HOLD_US) &&
         (g->queue.len > 0 || g->limiter.in_flight >= lv_limiter_limit(&g->limiter));
-    lv_str_t who = client_identity(r, h);
-    char res[512];
-    size_t n = 0;
-    const char *meth = lv_http_method_name(h->method);
-    size_t ml = strlen(meth);
-    memcpy(res, meth, ml);
-    n = ml;
-    res[n++] = ' ';
-    size_t hl = LV_MIN(h->host.len, 128);
-    if (hl)
-        memcpy(res + n, h->host.p, hl);
-    n += hl;
-    size_t tl = LV_MIN(h->target.len, sizeof res - n);
-    if (tl)
-        memcpy(res + n, h->target.p, tl);
-    n += tl;
-
     /* A client that gave up on a request the backend is still working on and asks again (an
-     * F5 press) gets that request's answer: no second slot, no second piece of work. The
-     * resource key holds at most 384 bytes of target; the join key needs all of it. */
-    r->join_key = h->target.len == tl ? join_key(r, h, who, res, n) : 0;
+     * F5 press) gets that request's answer: no second slot, no second piece of work. */
+    if (!lv_list_empty(&w->orphans) || !lv_list_empty(&w->half_closed))
+        r->join_key = join_key(r, h);
     lv_uconn_t *orphan = r->join_key ? orphan_to_join(r, g) : NULL;
     lv_req_t *left = r->join_key && !orphan ? half_closed_to_join(r, g) : NULL;
     if (left) {
@@ -323,6 +335,10 @@ lv_admit_t lv__admit(lv_req_t *r, const lv_http_head_t *h)
 
     lv_storm_t *storm = w->server->storm;
     if (storm) {
+        lv_str_t who = client_identity(r, h);
+        char res[512];
+        bool whole;
+        size_t n = resource_of(h, res, &whole);
         r->storm_key = lv_storm_key(who.p, who.len, res, n);
         uint32_t wait_ms = 0;
         lv_storm_verdict_t v = lv_storm_check(storm, r->storm_key, now_us / 1000, &wait_ms);
@@ -557,6 +573,8 @@ void lv__admit_orphan(lv_req_t *r, lv_uconn_t *u)
     u->orphan = true;
     u->orphan_guard = g;
     u->orphan_start_us = r->upstream_start_ns / 1000;
+    if (!r->join_key && !r->resp_any)
+        r->join_key = join_key(r, &r->conn->parser.head);
     u->join_key = r->resp_any ? 0 : r->join_key;
     if (!r->half_closed_link.next) /* counted at its FIN already */
         lv_counter_add(&g->metrics->guard_orphaned, 1);
