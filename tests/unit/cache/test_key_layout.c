@@ -11,66 +11,18 @@
 #include <cmocka.h>
 
 #include "cache/key.h"
+#include "heads.h"
 
-/* ---- real requests from raw text, through the real parser ---- */
+/* ---- real requests from raw text, through the real parser (heads.h) ---- */
 
-typedef struct msg {
-    lv_http_parser_t p;
-    lv_http_head_t *head;
-    char raw[4096];
-} msg_t;
-
-static msg_t g_msgs[16];
-static int g_n_msgs;
-
-static int msg_on_head(void *owner, lv_http_head_t *h)
-{
-    ((msg_t *)owner)->head = h;
-    return 0;
-}
-
-static const lv_http_parser_cbs_t msg_cbs = {msg_on_head, NULL, NULL};
-static const lv_http_limits_t msg_limits = {8192, 4096, 1 << 20};
-
-/* Parses a request head (lines end in "\n"; the final empty line is added). Returns the head,
- * valid until the test's teardown, or NULL when the parser refuses it. */
 static const lv_http_head_t *try_req(const char *text)
 {
-    assert_true(g_n_msgs < (int)LV_ARRAY_LEN(g_msgs));
-    msg_t *m = &g_msgs[g_n_msgs++];
-    size_t n = 0;
-    for (const char *s = text; *s; s++) {
-        assert_true(n + 4 < sizeof(m->raw));
-        if (*s == '\n')
-            m->raw[n++] = '\r';
-        m->raw[n++] = *s;
-    }
-    memcpy(m->raw + n, "\r\n", 2);
-    n += 2;
-    m->head = NULL;
-    lv_http_parser_init(&m->p, LV_HTTP_REQUEST, &msg_limits, &msg_cbs, m);
-    size_t used = 0;
-    if (lv_http_parser_feed(&m->p, m->raw, n, &used) == LV_HTTP_ERROR)
-        return NULL;
-    return m->head;
+    return try_parse_head(LV_HTTP_REQUEST, text);
 }
 
 static const lv_http_head_t *req(const char *text)
 {
-    const lv_http_head_t *h = try_req(text);
-    if (!h)
-        print_error("parse error in:\n%s\n", text);
-    assert_non_null(h);
-    return h;
-}
-
-static int msgs_free(void **state)
-{
-    (void)state;
-    for (int i = 0; i < g_n_msgs; i++)
-        lv_http_parser_fini(&g_msgs[i].p);
-    g_n_msgs = 0;
-    return 0;
+    return parse_head(LV_HTTP_REQUEST, text);
 }
 
 static void assert_key(const char *got, int len, const char *want, size_t want_len)
