@@ -26,6 +26,8 @@ typedef struct lv_admin_source {
     /* The response cache (borrowed; NULL while off: /cache answers 404). Purges need the token,
      * like flag writes. */
     struct lv_cache_store *cache;
+    /* The upstream host health table (borrowed; NULL: no host section nor host families). */
+    struct lv_hosts *hosts;
 } lv_admin_source_t;
 
 typedef struct lv_admin lv_admin_t;

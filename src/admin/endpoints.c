@@ -6,7 +6,9 @@
 #include "cache/key.h"
 #include "cache/store.h"
 #include "core/common.h"
+#include "core/clock.h"
 #include "core/log.h"
+#include "proxy/hosts.h"
 
 #include <inttypes.h>
 #include <llhttp.h>
@@ -140,6 +142,42 @@ static void put_cache_status(FILE *out, const lv_admin_source_t *src)
             st.max_bytes, st.bytes, st.entries, cache_hit_ratio(src));
 }
 
+/* The shared health of one configured host, or NULL when it is not tracked. */
+static lv_host_health_t *host_of(const lv_admin_source_t *src, const lv_service_conf_t *s,
+                                 uint32_t u)
+{
+    return src->hosts ? lv_hosts_get(src->hosts, s->name, s->upstreams[u].text) : NULL;
+}
+
+static const char *host_state(const lv_host_health_t *h, uint64_t now_ms)
+{
+    if (atomic_load(&h->check_down))
+        return "down";
+    return atomic_load(&h->ejected_until_ms) > now_ms ? "ejected" : "up";
+}
+
+/* ,"hosts":[{"addr":...,"state":"up"|"ejected"|"down",...}] of one service in /status. */
+static void put_hosts_status(FILE *out, const lv_admin_source_t *src, const lv_service_conf_t *s)
+{
+    uint64_t now_ms = lv_clock_now_ms();
+    fputs(",\"hosts\":[", out);
+    for (uint32_t u = 0; u < s->n_upstreams; u++) {
+        lv_host_health_t *h = host_of(src, s, u);
+        fputs(u ? ",{\"addr\":" : "{\"addr\":", out);
+        put_json_string(out, s->upstreams[u].text);
+        if (h) {
+            uint64_t until = atomic_load(&h->ejected_until_ms);
+            fprintf(out,
+                    ",\"state\":\"%s\",\"ejected_for_ms\":%" PRIu64
+                    ",\"consecutive_failures\":%u,\"ejections\":%" PRIu64,
+                    host_state(h, now_ms), until > now_ms ? until - now_ms : 0,
+                    atomic_load(&h->consecutive_failures), lv_counter_get(&h->ejections));
+        }
+        fputc('}', out);
+    }
+    fputc(']', out);
+}
+
 char *lv__admin_status_json(const lv_admin_source_t *src, uint64_t now_wall_ms, size_t *len)
 {
     char *text = NULL;
@@ -184,6 +222,7 @@ char *lv__admin_status_json(const lv_admin_source_t *src, uint64_t now_wall_ms, 
         fprintf(out, "],\"requests_total\":%" PRIu64 ",\"in_flight\":%" PRIu64,
                 lv_metrics_sum_service_requests(src->shards, src->n_shards, s->metrics_slot),
                 lv_metrics_sum_service_in_flight(src->shards, src->n_shards, s->metrics_slot));
+        put_hosts_status(out, src, s);
         put_guard_status(out, src, s);
         fputc('}', out);
     }
@@ -288,6 +327,55 @@ static void put_cache_families(FILE *out, const lv_admin_source_t *src)
     }
 }
 
+/* The levee_upstream_host_* families, one series per configured host (and kind or result). */
+static void put_host_families(FILE *out, const lv_admin_source_t *src, const lv_config_t *cfg)
+{
+    static const struct {
+        const char *name, *type, *help;
+    } fams[] = {
+        {"levee_upstream_host_up", "gauge",
+         "1 while an upstream host is in rotation; 0 while it is ejected (outlier detection) or "
+         "down (active health checks)."},
+        {"levee_upstream_host_ejections_total", "counter",
+         "Times an upstream host was taken out of rotation by outlier detection."},
+        {"levee_upstream_host_failures_total", "counter",
+         "Failed exchanges with an upstream host, by kind (5xx: it answered with a 5xx)."},
+        {"levee_upstream_host_checks_total", "counter",
+         "Active health checks of an upstream host, by result."},
+    };
+    uint64_t now_ms = lv_clock_now_ms();
+    for (size_t f = 0; f < LV_ARRAY_LEN(fams); f++) {
+        put_family(out, fams[f].name, fams[f].type, fams[f].help);
+        for (uint32_t i = 0; cfg && i < cfg->n_services; i++) {
+            const lv_service_conf_t *s = &cfg->services[i];
+            for (uint32_t u = 0; u < s->n_upstreams; u++) {
+                lv_host_health_t *h = host_of(src, s, u);
+                if (!h)
+                    continue;
+                /* Service names and addresses need no escaping ([A-Za-z0-9_.-], HOST:PORT). */
+                const char *n = fams[f].name;
+                if (f == 0)
+                    fprintf(out, "%s{service=\"%s\",host=\"%s\"} %d\n", n, s->name, h->addr,
+                            strcmp(host_state(h, now_ms), "up") == 0);
+                else if (f == 1)
+                    fprintf(out, "%s{service=\"%s\",host=\"%s\"} %" PRIu64 "\n", n, s->name,
+                            h->addr, lv_counter_get(&h->ejections));
+                else if (f == 2)
+                    for (int k = 0; k < LV_UPFAIL_COUNT; k++)
+                        fprintf(out, "%s{service=\"%s\",host=\"%s\",kind=\"%s\"} %" PRIu64 "\n", n,
+                                s->name, h->addr, lv_upfail_names[k],
+                                lv_counter_get(&h->failures[k]));
+                else
+                    fprintf(out,
+                            "%s{service=\"%s\",host=\"%s\",result=\"ok\"} %" PRIu64 "\n"
+                            "%s{service=\"%s\",host=\"%s\",result=\"failed\"} %" PRIu64 "\n",
+                            n, s->name, h->addr, lv_counter_get(&h->check_successes), n, s->name,
+                            h->addr, lv_counter_get(&h->check_failures));
+            }
+        }
+    }
+}
+
 char *lv__admin_metrics_text(const lv_admin_source_t *src, size_t *len)
 {
     char *text = NULL;
@@ -315,6 +403,8 @@ char *lv__admin_metrics_text(const lv_admin_source_t *src, size_t *len)
     }
     if (src->cache)
         put_cache_families(out, src);
+    if (src->hosts)
+        put_host_families(out, src, cfg);
     if (fclose(out) != 0) {
         free(text);
         return NULL;

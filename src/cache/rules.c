@@ -600,6 +600,8 @@ lv_cache_verdict_t lv_cache_storable(const lv_http_head_t *req, const lv_http_he
         return LV_CACHE_NS_METHOD;
     if (resp->status == 206)
         return LV_CACHE_NS_PARTIAL;
+    if (resp->te_other)
+        return LV_CACHE_NS_CODING;
     if (!lv_cache_status_understood(resp->status))
         return LV_CACHE_NS_STATUS;
     if ((cc.flags | rcc.flags) & LV_CACHE_CC_NO_STORE)
@@ -633,6 +635,8 @@ const char *lv_cache_verdict_name(lv_cache_verdict_t s)
         return "status";
     case LV_CACHE_NS_PARTIAL:
         return "partial";
+    case LV_CACHE_NS_CODING:
+        return "coding";
     case LV_CACHE_NS_NO_STORE:
         return "no-store";
     case LV_CACHE_NS_PRIVATE:

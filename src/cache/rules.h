@@ -120,6 +120,7 @@ typedef enum lv_cache_verdict {
     LV_CACHE_NS_METHOD,        /* request method is not GET/HEAD */
     LV_CACHE_NS_STATUS,        /* 1xx, 304, or a status this cache does not understand */
     LV_CACHE_NS_PARTIAL,       /* 206: ranges are passed through, not stored */
+    LV_CACHE_NS_CODING,        /* a transfer coding levee does not decode (relayed as is) */
     LV_CACHE_NS_NO_STORE,      /* no-store in the request or the response */
     LV_CACHE_NS_PRIVATE,       /* private (shared cache) */
     LV_CACHE_NS_AUTHORIZATION, /* request had Authorization, response not public/s-maxage/m-r */

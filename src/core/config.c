@@ -1437,6 +1437,8 @@ static void config_free(lv_config_t *cfg)
     for (uint32_t i = 0; i < cfg->n_services; i++) {
         free(cfg->services[i].name);
         free(cfg->services[i].upstreams);
+        free(cfg->services[i].health_check.path);
+        free(cfg->services[i].health_check.host);
         guard_conf_free(&cfg->services[i].guard);
     }
     free(cfg->services);

@@ -72,6 +72,24 @@ typedef struct lv_guard_conf {
     char *wait_page_html; /* content of wait_page; contains "{{retry_after}}" */
 } lv_guard_conf_t;
 
+/* Passive outlier detection of one service (services[].outlier.*). */
+typedef struct lv_outlier_conf {
+    uint32_t consecutive_failures; /* 0: never eject */
+    uint32_t base_ejection_ms;     /* the first ejection; each one in a row doubles it */
+    uint32_t max_ejection_ms;
+} lv_outlier_conf_t;
+
+/* Active health checks of one service (services[].health_check.*); off while path is NULL. */
+typedef struct lv_health_check_conf {
+    char *path; /* "/healthz" */
+    size_t path_len;
+    char *host; /* Host header; NULL: the upstream's address */
+    uint32_t interval_ms;
+    uint32_t timeout_ms;
+    uint32_t healthy;   /* successes in a row that bring a host back */
+    uint32_t unhealthy; /* failures in a row that take a host out */
+} lv_health_check_conf_t;
+
 typedef struct lv_service_conf {
     char *name;
     lv_addr_t *upstreams; /* at least one */
@@ -83,6 +101,8 @@ typedef struct lv_service_conf {
     uint32_t keepalive;          /* idle upstream connections kept, per host and worker */
     uint32_t keepalive_idle_ms;  /* an idle upstream connection is closed after this */
     uint32_t metrics_slot;       /* index in the metrics registry (see admin/metrics.h) */
+    lv_outlier_conf_t outlier;
+    lv_health_check_conf_t health_check;
     lv_guard_conf_t guard;
     /* services[].cache.serve_stale_ms: 0. For incidents: while the origin fails or the guard
      * refuses, stored responses up to this long past their freshness are served, on top of

@@ -3,6 +3,8 @@
  * worker loop only; no shared state. */
 #include "http/parser.h"
 
+#include <ctype.h>
+
 #include <string.h>
 
 /* Why a scanner next to llhttp: llhttp 8.1 (strict or loose build) accepts bare LF line
@@ -337,7 +339,10 @@ static int lv_http_header_rules(lv_http_parser_t *p, lv_str_t name, lv_str_t val
             if (p->seen & LV_SEEN_HOST)
                 return lv_http_fail(p, 400, "more than one Host");
             p->seen |= LV_SEEN_HOST;
-            h->host = value;
+            if (!lv_http_host_valid(value))
+                return lv_http_fail(p, 400, "invalid Host");
+            if (!h->absolute_form) /* the target's authority, if any, stays the host */
+                h->host = value;
         }
         break;
     case 6:
@@ -455,10 +460,12 @@ static int lv_http_target_rules(lv_http_parser_t *p)
     const char *a = t.p + skip, *end = t.p + t.len, *e = a;
     while (e < end && *e != '/' && *e != '?' && *e != '#')
         e++;
-    if (e == a || memchr(a, '@', (size_t)(e - a)))
+    if (e == a || memchr(a, '@', (size_t)(e - a)) ||
+        !lv_http_host_valid((lv_str_t){a, (size_t)(e - a)}))
         return lv_http_fail(p, 400, "invalid authority in request target");
     /* RFC 9112 3.2.2: the target's authority replaces the Host header. */
     h->host = (lv_str_t){a, (size_t)(e - a)};
+    h->absolute_form = true;
     h->path = (e < end && *e == '/') ? lv_http_until_query(e, (size_t)(end - e)) : LV_STR("/");
     return 0;
 }
@@ -493,6 +500,7 @@ static int lv_http_on_headers_complete(llhttp_t *ll)
             return lv_http_fail(p, 502, "invalid status code");
         if (h->status == 101)
             return lv_http_fail(p, 502, "protocol switch not supported");
+        p->interim = h->status < 200;
         skip = h->status < 200 || h->status == 204 || h->status == 304 || p->no_body;
         if (h->status >= 200)
             p->no_body = false; /* expect_no_body covers one final response */
@@ -502,7 +510,8 @@ static int lv_http_on_headers_complete(llhttp_t *ll)
 
     h->chunked = (ll->flags & F_CHUNKED) != 0;
     bool te = (ll->flags & F_TRANSFER_ENCODING) != 0;
-    bool until_eof = !req && !skip && ((te && !h->chunked) || (!te && h->content_length < 0));
+    h->te_other = !req && te && !h->chunked;
+    bool until_eof = !req && !skip && (h->te_other || (!te && h->content_length < 0));
     if (ll->http_minor == 1)
         h->keep_alive = !(ll->flags & F_CONNECTION_CLOSE);
     else
@@ -557,6 +566,44 @@ static int lv_http_on_message_complete(llhttp_t *ll)
             return lv_http_fail_owner(p, rc);
     }
     return HPE_PAUSED; /* pipelined bytes stay unconsumed until resume */
+}
+
+bool lv_http_host_valid(lv_str_t v)
+{
+    /* RFC 9112 3.2 / RFC 3986 3.2.2: IP-literal / IPv4address / reg-name, then ":" *DIGIT.
+     * Empty is allowed (a target without authority). */
+    size_t i = 0;
+    if (v.len && v.p[0] == '[') {
+        for (i = 1; i < v.len && v.p[i] != ']'; i++) {
+            char c = v.p[i];
+            if (!(isxdigit((unsigned char)c) || c == ':' || c == '.' || c == 'v' || c == 'V'))
+                return false;
+        }
+        if (i >= v.len || i == 1)
+            return false;
+        i++;
+    } else {
+        for (; i < v.len && v.p[i] != ':'; i++) {
+            unsigned char c = (unsigned char)v.p[i];
+            if (c == '%') {
+                if (i + 2 >= v.len || !isxdigit((unsigned char)v.p[i + 1]) ||
+                    !isxdigit((unsigned char)v.p[i + 2]))
+                    return false;
+                i += 2;
+                continue;
+            }
+            if (!(isalnum(c) || strchr("-._~!$&'()*+,;=", c)))
+                return false;
+        }
+    }
+    if (i == v.len)
+        return true;
+    if (v.p[i] != ':')
+        return false;
+    for (i++; i < v.len; i++)
+        if (!isdigit((unsigned char)v.p[i]))
+            return false;
+    return true;
 }
 
 /* ---- public API ---- */
@@ -663,8 +710,8 @@ lv_http_result_t lv_http_parser_finish(lv_http_parser_t *p)
     llhttp_errno_t e = llhttp_finish(&p->ll);
     if (p->error_status)
         return LV_HTTP_ERROR;
-    if (e == HPE_OK || e == HPE_PAUSED)
-        return LV_HTTP_NEED_MORE;
+    if ((e == HPE_OK || e == HPE_PAUSED) && p->phase == LV_PH_IDLE)
+        return LV_HTTP_PAUSED; /* on_message_complete ran: the body was delimited by the close */
     lv_http_fail(p, 400, "message cut short by the peer");
     return LV_HTTP_ERROR;
 }
@@ -672,6 +719,11 @@ lv_http_result_t lv_http_parser_finish(lv_http_parser_t *p)
 void lv_http_parser_expect_no_body(lv_http_parser_t *p, bool no_body)
 {
     p->no_body = no_body;
+}
+
+bool lv_http_parser_interim(const lv_http_parser_t *p)
+{
+    return p->interim;
 }
 
 bool lv_http_parser_in_head(const lv_http_parser_t *p)

@@ -31,9 +31,13 @@ typedef struct lv_http_head {
     uint32_t n_headers;
 
     /* Derived while parsing, so that callers never rescan the headers: */
-    lv_str_t host;          /* Host header value (requests; required for HTTP/1.1) */
+    lv_str_t host;          /* Host header value, or the authority of an absolute-form target
+                               (requests; required for HTTP/1.1) */
+    bool absolute_form;     /* requests: the target is absolute-form ("http://host/path") */
     int64_t content_length; /* -1 when absent */
-    bool chunked;           /* Transfer-Encoding: chunked */
+    bool chunked;           /* Transfer-Encoding: chunked (as the final coding) */
+    bool te_other;          /* responses: a Transfer-Encoding whose final coding is not chunked
+                               (gzip, an unknown one): the body ends when the connection does */
     bool keep_alive;        /* the connection may carry another message after this one */
     bool expect_continue;   /* Expect: 100-continue */
     bool has_body;          /* a body follows (content_length > 0, or chunked, or until EOF) */
@@ -78,6 +82,7 @@ typedef struct lv_http_parser {
     lv_http_head_t head;
     uint8_t state; /* internal: which span is being accumulated */
     bool head_done;
+    bool interim;       /* responses: the last head was an interim (1xx) response */
     bool no_body;       /* responses: the request was HEAD (or a 204/304 is expected) */
     uint64_t body_seen; /* bytes of body so far in this message */
 
@@ -111,11 +116,15 @@ lv_http_result_t lv_http_parser_feed(lv_http_parser_t *p, const char *data, size
                                      size_t *consumed);
 /* After PAUSED: lets the next message be parsed. */
 void lv_http_parser_resume(lv_http_parser_t *p);
-/* The peer closed: returns NEED_MORE if that ends the message cleanly (a response read until
- * EOF), ERROR if a message was cut short. */
+/* The peer closed. Returns PAUSED if that ended a message (a response read until EOF: on_done
+ * has run), NEED_MORE if no message was in progress (nothing of it had arrived), ERROR if a
+ * message was cut short. */
 lv_http_result_t lv_http_parser_finish(lv_http_parser_t *p);
 /* Responses only: the next response answers a HEAD request, so it has no body. */
 void lv_http_parser_expect_no_body(lv_http_parser_t *p, bool no_body);
+/* After PAUSED: true if the message that ended was an interim (1xx) response, which a final
+ * response follows on the same connection. */
+bool lv_http_parser_interim(const lv_http_parser_t *p);
 /* True between the first byte of a message and the end of its head. */
 bool lv_http_parser_in_head(const lv_http_parser_t *p);
 /* Gives the head block back (heads must no longer be used). Call when going idle. */
@@ -126,6 +135,8 @@ lv_str_t lv_http_header_value(const lv_http_head_t *h, const char *name, size_t 
 /* The value of cookie `name` (exact case) in the Cookie lines (the first one found; OWS around
  * it trimmed), or an empty span with .p NULL. */
 lv_str_t lv_http_cookie_value(const lv_http_head_t *h, const char *name, size_t name_len);
+/* Whether v is a valid Host value (RFC 9112 3.2): uri-host [":" port], or empty. */
+bool lv_http_host_valid(lv_str_t v);
 /* Case-insensitive equality of two spans (header names). */
 bool lv_http_name_eq(lv_str_t a, lv_str_t b);
 

@@ -48,7 +48,9 @@ lv_chunk_t *lv_chunk_acquire(lv_buf_pool_t *pool, size_t cap)
 
 void lv_chunk_release(lv_chunk_t *c)
 {
-    LV_DASSERT(c->refs > 0);
+    /* Always on (ARCHITECTURE.md, "Invariants"): a double release would put the chunk on the
+     * free list twice and hand one buffer to two owners. */
+    LV_ASSERT(c->refs > 0);
     if (--c->refs)
         return;
     lv_buf_pool_t *pool = c->pool;
@@ -75,6 +77,7 @@ lv_wreq_t *lv_wreq_acquire(lv_buf_pool_t *pool, void *owner)
         w->pool = pool;
     }
     w->owner = owner;
+    w->released = false;
     w->bytes = 0;
     w->n_bufs = w->n_refs = w->scratch_used = 0;
     w->next_free = NULL;
@@ -83,6 +86,8 @@ lv_wreq_t *lv_wreq_acquire(lv_buf_pool_t *pool, void *owner)
 
 void lv_wreq_release(lv_wreq_t *w)
 {
+    LV_ASSERT(!w->released);
+    w->released = true;
     for (unsigned i = 0; i < w->n_refs; i++)
         lv_chunk_release(w->refs[i]);
     w->n_refs = 0;

@@ -3,6 +3,7 @@
 #ifndef LV_PROXY_BUF_H
 #define LV_PROXY_BUF_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <uv.h>
 
@@ -32,6 +33,7 @@ typedef struct lv_wreq {
     void *owner;
     size_t bytes;
     uint16_t n_bufs, n_refs, scratch_used;
+    bool released; /* in the pool: a second release is caught (LV_ASSERT, every build) */
     uv_buf_t bufs[LV_WREQ_MAX_BUFS];
     lv_chunk_t *refs[LV_WREQ_MAX_BUFS];
     char scratch[LV_WREQ_SCRATCH];

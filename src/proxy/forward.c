@@ -205,10 +205,18 @@ static int build_request_head(lv_req_t *r, const lv_http_head_t *h)
     lv_out_put(&o, h->target.p, h->target.len);
     LV_OUT_LIT(&o, " HTTP/1.1\r\n");
 
+    if (h->absolute_form) {
+        LV_OUT_LIT(&o, "Host: ");
+        lv_out_put(&o, h->host.p, h->host.len);
+        LV_OUT_LIT(&o, "\r\n");
+    }
     bool xff_seen = false, via_seen = false;
     for (uint32_t i = 0; i < h->n_headers; i++) {
         const lv_http_header_t *hd = &h->headers[i];
         if (lv_http_is_hop_by_hop(hd->name, h->connection))
+            continue;
+        /* RFC 9112 3.2.2: an absolute-form target's authority replaces the client's Host. */
+        if (h->absolute_form && LV_HTTP_IEQ(hd->name, "host"))
             continue;
         /* Filling the cache: levee's validators, if any, replace the client's. */
         if (revalidate &&
@@ -657,8 +665,10 @@ void lv__forward_upstream_failed(lv_req_t *r, int status, bool connect_failed)
     lv__cache_reclaim(r, r->uconn);
     detach_upstream(r);
     bool replayable = r->idempotent && !r->has_body && !r->resp_any && !r->client_gone;
-    if (replayable && connect_failed && r->tries < 2 && r->pool->n_hosts > 1 &&
-        lv__admit_retry_allowed(r)) {
+    /* A connect that failed sent nothing: any request without a body may go to another host,
+     * and the retry budget is not charged (it bounds extra work for the backends, and a request
+     * that reached no backend adds none). Outlier detection takes the host out meanwhile. */
+    if (connect_failed && !r->has_body && !r->client_gone && r->tries < 2 && r->pool->n_hosts > 1) {
         lv_counter_add(&r->pool->metrics->upstream_retries, 1);
         r->host = lv__pool_pick(r->pool, r->host);
         send_to_upstream(r);
@@ -692,26 +702,88 @@ void lv__forward_upstream_failed(lv_req_t *r, int status, bool connect_failed)
 
 /* ---- response side ---- */
 
+/* The status line and the end-to-end headers of h (hop-by-hop ones dropped, Via extended)
+ * into o; the caller adds its framing headers and the blank line. */
+static void put_response_head(lv_out_t *o, const lv_http_head_t *h)
+{
+    char status_line[13] = "HTTP/1.1 000 ";
+    status_line[9] = (char)('0' + h->status / 100 % 10);
+    status_line[10] = (char)('0' + h->status / 10 % 10);
+    status_line[11] = (char)('0' + h->status % 10);
+    lv_out_put(o, status_line, sizeof status_line);
+    if (h->reason.len)
+        lv_out_put(o, h->reason.p, h->reason.len);
+    else
+        lv_out_put(o, lv_http_reason(h->status), strlen(lv_http_reason(h->status)));
+    LV_OUT_LIT(o, "\r\n");
+    bool via_seen = false;
+    for (uint32_t i = 0; i < h->n_headers; i++) {
+        const lv_http_header_t *hd = &h->headers[i];
+        if (lv_http_is_hop_by_hop(hd->name, h->connection))
+            continue;
+        if (!via_seen && LV_HTTP_IEQ(hd->name, "via")) {
+            via_seen = true;
+            lv_out_put(o, hd->name.p, hd->name.len);
+            LV_OUT_LIT(o, ": ");
+            lv_out_put(o, hd->value.p, hd->value.len);
+            LV_OUT_LIT(o, ", 1.1 levee\r\n");
+            continue;
+        }
+        put_header(o, hd->name, hd->value);
+    }
+    if (!via_seen)
+        LV_OUT_LIT(o, "Via: 1.1 levee\r\n");
+}
+
+/* Queues a head built by put_response_head (plus `extra`) for the client. */
+static int send_head(lv_req_t *r, const lv_http_head_t *h, const char *extra, size_t extra_len)
+{
+    lv_conn_t *c = r->conn;
+    lv_chunk_t *ch = lv_chunk_acquire(&c->worker->bufs, head_bound(h) + extra_len);
+    if (!ch)
+        return 502;
+    lv_out_t o = {ch->data, 0, ch->cap};
+    put_response_head(&o, h);
+    lv_out_put(&o, extra, extra_len);
+    LV_ASSERT(o.len <= o.cap);
+    lv_wreq_t *w = out_for(r, &r->client_out, c);
+    int rc = w && lv_wreq_add(w, ch, ch->data, o.len) == 0 ? 0 : 502;
+    lv_chunk_release(ch); /* the wreq holds it now */
+    return rc;
+}
+
+/* An interim (1xx) response (RFC 9110 15.2): 100 goes to a client that sent Expect, 102 and 103
+ * to any HTTP/1.1 client; HTTP/1.0 clients never get one. Never stored; the final response
+ * follows on the same connection. */
+static int relay_interim(lv_req_t *r, const lv_http_head_t *h)
+{
+    if (h->status == 101)
+        return 502; /* upgrades are not relayed: Upgrade is dropped from requests */
+    bool wanted = h->status == 100 ? r->expect_continue && !r->sent_continue : true;
+    if (r->client_http10 || r->resp_started || !wanted)
+        return 0;
+    if (h->status == 100)
+        r->sent_continue = true;
+    return send_head(r, h, "\r\n", 2);
+}
+
 int lv__forward_resp_head(lv_req_t *r, lv_http_head_t *h)
 {
     lv_conn_t *c = r->conn;
-    if (h->status < 200) {
-        if (h->status == 101)
-            return 502; /* upgrades are not relayed: Upgrade is dropped from requests */
-        if (h->status == 100 && r->expect_continue && !r->resp_started) {
-            static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-            lv_wreq_t *w = out_for(r, &r->client_out, c);
-            if (w)
-                lv_wreq_add(w, NULL, cont, sizeof cont - 1);
-        }
-        return 0; /* other interim responses are dropped */
-    }
+    if (h->status < 200)
+        return relay_interim(r, h);
     r->status = h->status;
     r->up_keep_alive = h->keep_alive;
     if (h->status < 400 && !lv_http_method_safe(r->method))
         lv__cache_invalidate(r, &r->conn->parser.head);
     bool has_body = !(r->head_only || h->status == 204 || h->status == 304);
-    if (has_body && h->content_length < 0) {
+    /* RFC 9112 6.3: a body in codings levee does not decode is relayed as it came, with its
+     * Transfer-Encoding, and ends when the connection does; HTTP/1.0 clients cannot have it. */
+    if (h->te_other && r->client_http10)
+        return 502;
+    if (has_body && h->te_other)
+        r->resp_close_delimited = true;
+    else if (has_body && h->content_length < 0) {
         if (r->client_http10)
             r->resp_close_delimited = true;
         else
@@ -720,37 +792,16 @@ int lv__forward_resp_head(lv_req_t *r, lv_http_head_t *h)
     bool keep =
         r->client_keep_alive && !r->resp_close_delimited && !c->close_after && !c->worker->draining;
 
-    lv_chunk_t *ch = lv_chunk_acquire(&c->worker->bufs, head_bound(h));
-    if (!ch)
-        return 502;
-    lv_out_t o = {ch->data, 0, ch->cap};
-    char status_line[13] = "HTTP/1.1 000 ";
-    status_line[9] = (char)('0' + h->status / 100 % 10);
-    status_line[10] = (char)('0' + h->status / 10 % 10);
-    status_line[11] = (char)('0' + h->status % 10);
-    lv_out_put(&o, status_line, sizeof status_line);
-    if (h->reason.len)
-        lv_out_put(&o, h->reason.p, h->reason.len);
-    else
-        lv_out_put(&o, lv_http_reason(h->status), strlen(lv_http_reason(h->status)));
-    LV_OUT_LIT(&o, "\r\n");
-    bool via_seen = false;
-    for (uint32_t i = 0; i < h->n_headers; i++) {
-        const lv_http_header_t *hd = &h->headers[i];
-        if (lv_http_is_hop_by_hop(hd->name, h->connection))
-            continue;
-        if (!via_seen && LV_HTTP_IEQ(hd->name, "via")) {
-            via_seen = true;
-            lv_out_put(&o, hd->name.p, hd->name.len);
-            LV_OUT_LIT(&o, ": ");
-            lv_out_put(&o, hd->value.p, hd->value.len);
-            LV_OUT_LIT(&o, ", 1.1 levee\r\n");
-            continue;
-        }
-        put_header(&o, hd->name, hd->value);
+    char extra[300];
+    lv_out_t o = {extra, 0, sizeof extra};
+    lv_str_t te = h->te_other ? lv_http_header_value(h, "transfer-encoding", 17) : LV_STR("");
+    if (te.len && te.len < 200) {
+        LV_OUT_LIT(&o, "Transfer-Encoding: ");
+        lv_out_put(&o, te.p, te.len);
+        LV_OUT_LIT(&o, "\r\n");
+    } else if (te.len) {
+        return 502; /* a coding list that long is not worth relaying */
     }
-    if (!via_seen)
-        LV_OUT_LIT(&o, "Via: 1.1 levee\r\n");
     if (r->resp_chunked)
         LV_OUT_LIT(&o, "Transfer-Encoding: chunked\r\n");
     if (!keep)
@@ -758,14 +809,9 @@ int lv__forward_resp_head(lv_req_t *r, lv_http_head_t *h)
     else if (r->client_http10)
         LV_OUT_LIT(&o, "Connection: keep-alive\r\n");
     LV_OUT_LIT(&o, "\r\n");
-    LV_ASSERT(o.len <= o.cap);
-
-    lv_wreq_t *w = out_for(r, &r->client_out, c);
-    if (!w || lv_wreq_add(w, ch, ch->data, o.len) < 0) {
-        lv_chunk_release(ch);
-        return 502;
-    }
-    lv_chunk_release(ch); /* the wreq holds it now */
+    int rc = send_head(r, h, extra, o.len);
+    if (rc)
+        return rc;
     r->resp_started = true;
     if (!keep)
         c->close_after = true;

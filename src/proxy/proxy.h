@@ -26,6 +26,7 @@
 #include "http/parser.h"
 #include "proxy/buf.h"
 #include "proxy/deadline.h"
+#include "proxy/hosts.h"
 
 /* Backpressure: stop feeding a side when its send queue passes HIGH, resume when it falls
  * under LOW. Bounds memory per request to about HIGH + one read. */
@@ -87,7 +88,8 @@ struct lv_svc_guard {
 /* One upstream host of a service, within one worker and generation. */
 typedef struct lv_host {
     const lv_addr_t *addr;
-    uint32_t outstanding; /* requests sent and not finished */
+    lv_host_health_t *health; /* shared by workers and generations (proxy/hosts.h); may be NULL */
+    uint32_t outstanding;     /* requests sent and not finished */
     uint32_t n_idle;
     lv_link_t idle; /* idle keep-alive lv_uconn_t, most recent first */
 } lv_host_t;
@@ -149,7 +151,8 @@ struct lv_uconn {
      * client still reads it; owned by this connection. */
     lv_cache_fill_t *fill;
     bool reading;
-    bool broken; /* must not be reused */
+    bool broken;               /* must not be reused */
+    const char *connect_error; /* uv_tcp_connect failed at once: why (uv_err_name) */
 };
 
 typedef enum {
@@ -189,6 +192,7 @@ struct lv_conn {
 /* The request in flight on a client connection, pooled per worker. */
 struct lv_req {
     lv_req_t *next_free;
+    bool released; /* in the worker's pool (lv__req_release asserts it is not, every build) */
     lv_conn_t *conn;
     lv_gen_t *gen; /* the generation it started on (ref held) */
     lv_pool_t *pool;
@@ -216,6 +220,7 @@ struct lv_req {
     bool client_gone;
     bool req_chunked; /* the request body arrives chunked (and goes out chunked) */
     bool expect_continue;
+    bool sent_continue; /* a 100 Continue was relayed to the client */
     bool stale_retried;
     bool up_keep_alive;    /* the upstream response allows reusing its connection */
     bool resp_any;         /* any response byte arrived from the upstream */
@@ -288,6 +293,7 @@ struct lv_worker {
     bool draining;
     bool stopping;
     lv_log_limit_t warn_limit;
+    lv_log_limit_t upstream_log_limit; /* upstream failures: a dying origin cannot flood the log */
 
     /* Mailbox from the main thread (guarded by lock). */
     uv_mutex_t lock;
@@ -307,8 +313,10 @@ struct lv_server {
     uint64_t nofile;        /* RLIMIT_NOFILE in force (0: unknown or unlimited) */
     atomic_uint workers_done;
     lv_access_sink_t *access_sink;
-    lv_storm_t *storm;            /* shared retry-storm table (made for sharing) */
-    lv_flags_t *flags;            /* shared flags (atomics) */
+    lv_storm_t *storm;                      /* shared retry-storm table (made for sharing) */
+    lv_hosts_t *hosts;                      /* shared upstream host health (made for sharing) */
+    struct lv_health_checks *health_checks; /* main thread: active checks of the config */
+    lv_flags_t *flags;                      /* shared flags (atomics) */
     struct lv_cache_store *cache; /* shared response cache (made for sharing); NULL: off */
     lv_flights_t *flights;        /* shared misses in flight, with cache */
     int *listen_fds;              /* one socket per listener, bound first (resolves port 0) */
@@ -460,6 +468,9 @@ lv_uconn_t *lv__uconn_get(lv_pool_t *p, lv_host_t *h, bool *reused);
 void lv__uconn_release(lv_uconn_t *u); /* back to the idle list, or closed */
 void lv__uconn_close(lv_uconn_t *u);
 void lv__uconn_fail(lv_uconn_t *u, int status, bool connect_failed);
+/* An upstream failure of the given kind: counted, logged once (rate-limited) with the host, the
+ * kind and the request id, told to the host's health, then failed like lv__uconn_fail. */
+void lv__uconn_fail_kind(lv_uconn_t *u, int status, lv_upfail_t kind, const char *detail);
 void lv__uconn_start_read(lv_uconn_t *u);
 void lv__uconn_arm_read_timeout(lv_uconn_t *u);
 

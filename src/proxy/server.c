@@ -10,6 +10,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/nofile.h"
+#include "proxy/health_check.h"
 #include "proxy/proxy.h"
 
 bool lv__server_conn_try_acquire(lv_server_t *s, uint32_t limit)
@@ -123,6 +124,8 @@ static void server_reload(lv_server_t *s)
     check_conn_cap(s, cfg);
     apply_log_level(cfg);
     lv_flags_reload(s->flags, cfg);
+    lv_health_checks_stop(s->health_checks);
+    s->health_checks = lv_health_checks_start(s->loop, cfg, s->hosts);
     lv_config_unref(s->cfg);
     s->cfg = cfg;
     s->generation++;
@@ -147,6 +150,8 @@ static void server_drain(lv_server_t *s)
         return;
     }
     s->draining = true;
+    lv_health_checks_stop(s->health_checks);
+    s->health_checks = NULL;
     lv_log_info("server", "msg=draining deadline_ms=%u", s->cfg->drain_timeout_ms);
     for (uint32_t i = 0; i < s->n_workers; i++)
         lv__worker_post(&s->workers[i], NULL, 0, true, false);
@@ -170,6 +175,8 @@ static void on_worker_done(uv_async_t *a)
     if (s->admin)
         lv_admin_stop(s->admin);
     s->admin = NULL;
+    lv_health_checks_stop(s->health_checks);
+    s->health_checks = NULL;
     uv_close((uv_handle_t *)&s->wake, NULL);
     uv_close((uv_handle_t *)&s->sig_hup, NULL);
     uv_close((uv_handle_t *)&s->sig_term, NULL);
@@ -226,7 +233,8 @@ int lv_server_run(lv_config_t *cfg)
         cfg->storm_threshold ? cfg->storm_threshold : 3,
         cfg->storm_entries ? cfg->storm_entries : 65536,
     };
-    if (!(s.storm = lv_storm_new(&storm_conf)) || !(s.flags = lv_flags_new(cfg)))
+    if (!(s.storm = lv_storm_new(&storm_conf)) || !(s.flags = lv_flags_new(cfg)) ||
+        !(s.hosts = lv_hosts_new(LV_HOSTS_MAX)))
         goto out;
     if (lv__cache_server_init(&s) < 0)
         goto out;
@@ -261,6 +269,7 @@ int lv_server_run(lv_config_t *cfg)
             .draining = admin_draining,
             .flags = s.flags,
             .cache = s.cache,
+            .hosts = s.hosts,
         };
         s.admin = lv_admin_start(&loop, &cfg->admin, &src);
         if (!s.admin) {
@@ -281,6 +290,7 @@ int lv_server_run(lv_config_t *cfg)
     } else {
         lv_log_info("server", "msg=ready workers=%u pid=%d config=%s", s.n_workers, (int)getpid(),
                     cfg->path ? cfg->path : "-");
+        s.health_checks = lv_health_checks_start(&loop, cfg, s.hosts);
         s.exit_code = 0;
     }
     uv_run(&loop, UV_RUN_DEFAULT);
@@ -309,6 +319,7 @@ out:
         lv_access_sink_close(s.access_sink);
     if (s.storm)
         lv_storm_free(s.storm);
+    lv_hosts_free(s.hosts);
     if (s.flags)
         lv_flags_free(s.flags);
     lv__cache_server_fini(&s);

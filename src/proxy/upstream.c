@@ -27,6 +27,10 @@ int lv__pools_init(lv_gen_t *g)
             return LV_ENOMEM;
         for (uint32_t h = 0; h < p->n_hosts; h++) {
             p->hosts[h].addr = &svc->upstreams[h];
+            p->hosts[h].health =
+                g->worker->server->hosts
+                    ? lv_hosts_get(g->worker->server->hosts, svc->name, svc->upstreams[h].text)
+                    : NULL;
             lv_list_init(&p->hosts[h].idle);
         }
         /* Spread workers over hosts so that round robin does not start in lockstep. */
@@ -52,28 +56,76 @@ void lv__pools_fini(lv_gen_t *g)
     }
 }
 
+static bool host_usable(const lv_host_t *h, uint64_t now_ms)
+{
+    return !h->health || lv_host_usable(h->health, now_ms);
+}
+
+/* Round robin or least outstanding among the hosts in rotation (not ejected, not down by health
+ * checks), never `avoid` when another host exists. With every host out of rotation, all of them
+ * take requests again (Envoy's panic mode): a guess beats a certain 502. */
 lv_host_t *lv__pool_pick(lv_pool_t *p, const lv_host_t *avoid)
 {
     uint32_t n = p->n_hosts;
     if (n == 1)
         return &p->hosts[0];
     uint32_t start = p->rr_next++;
-    if (p->svc->balance == LV_BALANCE_ROUND_ROBIN) {
-        lv_host_t *h = &p->hosts[start % n];
-        if (h == avoid)
-            h = &p->hosts[(start + 1) % n];
-        return h;
+    uint64_t now_ms = lv_clock_now_ms();
+    bool lor = p->svc->balance == LV_BALANCE_LEAST_OUTSTANDING;
+    for (int pass = 0; pass < 2; pass++) {
+        lv_host_t *best = NULL;
+        for (uint32_t i = 0; i < n; i++) {
+            lv_host_t *h = &p->hosts[(start + i) % n];
+            if (h == avoid || (pass == 0 && !host_usable(h, now_ms)))
+                continue;
+            if (!lor)
+                return h;
+            if (!best || h->outstanding < best->outstanding)
+                best = h;
+        }
+        if (best)
+            return best;
     }
-    /* Least outstanding requests; ties go to the next host in rotation. */
-    lv_host_t *best = NULL;
-    for (uint32_t i = 0; i < n; i++) {
-        lv_host_t *h = &p->hosts[(start + i) % n];
-        if (h == avoid)
-            continue;
-        if (!best || h->outstanding < best->outstanding)
-            best = h;
+    return &p->hosts[start % n];
+}
+
+/* One more host may leave the rotation: never the last one in it. */
+static bool pool_may_eject(const lv_pool_t *p, uint64_t now_ms)
+{
+    uint32_t out = 0;
+    for (uint32_t i = 0; i < p->n_hosts; i++)
+        out += !host_usable(&p->hosts[i], now_ms);
+    return out + 1 < p->n_hosts;
+}
+
+/* A failure counted against the host; an ejection is logged once (the table's compare-and-swap
+ * picks one worker). */
+static void host_failed(lv_pool_t *p, lv_host_t *h, lv_upfail_t kind)
+{
+    if (!h->health)
+        return;
+    uint64_t now_ms = lv_clock_now_ms();
+    uint32_t ms =
+        lv_host_note_failure(h->health, kind, &p->svc->outlier, pool_may_eject(p, now_ms), now_ms);
+    if (ms)
+        lv_log_warn("upstream",
+                    "msg=\"host ejected\" service=%s host=%s kind=%s ejection_ms=%u ejections=%u",
+                    p->svc->name, h->addr->text, lv_upfail_names[kind], ms,
+                    atomic_load(&h->health->ejections_in_row));
+}
+
+/* A final response head from the host: 5xx counts as a failure, anything else as a success. */
+static void host_answered(lv_pool_t *p, lv_host_t *h, int status)
+{
+    if (!h->health)
+        return;
+    if (status >= 500) {
+        host_failed(p, h, LV_UPFAIL_STATUS_5XX);
+        return;
     }
-    return best ? best : &p->hosts[start % n];
+    if (lv_host_note_success(h->health))
+        lv_log_info("upstream", "msg=\"host back in rotation\" service=%s host=%s", p->svc->name,
+                    h->addr->text);
 }
 
 static void uconn_handle_closed(uv_handle_t *h)
@@ -120,6 +172,37 @@ void lv__uconn_fail(lv_uconn_t *u, int status, bool connect_failed)
     lv__uconn_close(u);
 }
 
+void lv__uconn_fail_kind(lv_uconn_t *u, int status, lv_upfail_t kind, const char *detail)
+{
+    if (u->state == LV_UCONN_CLOSING)
+        return;
+    lv_pool_t *p = u->pool;
+    lv_worker_t *w = p->gen->worker;
+    lv_req_t *r = u->req;
+    bool connect = kind == LV_UPFAIL_CONNECT || kind == LV_UPFAIL_CONNECT_TIMEOUT;
+    if (connect)
+        lv_counter_add(&p->metrics->upstream_connect_errors, 1);
+    else if (kind != LV_UPFAIL_READ_TIMEOUT)
+        lv_counter_add(&p->metrics->upstream_errors, 1);
+    if (kind == LV_UPFAIL_CONNECT_TIMEOUT || kind == LV_UPFAIL_READ_TIMEOUT)
+        lv_counter_add(&p->metrics->upstream_timeouts, 1);
+    /* A kept-alive connection the upstream closed just as it was reused is a race, not the
+     * host's fault: it is resent on a fresh connection (forward.c) and logged at debug only. */
+    bool stale_reuse = kind == LV_UPFAIL_CLOSED && u->requests > 1;
+    if (!stale_reuse)
+        host_failed(p, u->host, kind);
+    lv_str_t rid = r ? (lv_str_t){r->request_id, r->request_id_len} : LV_STR("-");
+    if (stale_reuse)
+        lv_log_debug("upstream", "msg=\"kept-alive connection closed\" service=%s host=%s req=%.*s",
+                     p->svc->name, u->host->addr->text, (int)rid.len, rid.p);
+    else if (lv_log_limit_allow(&w->upstream_log_limit, lv_clock_now_ms(), 5))
+        lv_log_warn("upstream",
+                    "msg=\"upstream failed\" service=%s host=%s kind=%s detail=\"%s\" req=%.*s%s",
+                    p->svc->name, u->host->addr->text, lv_upfail_names[kind], detail ? detail : "",
+                    (int)rid.len, rid.p, r ? "" : " client=gone");
+    lv__uconn_fail(u, status, connect);
+}
+
 static void uconn_timeout(uv_timer_t *t)
 {
     lv_uconn_t *u = t->data;
@@ -127,17 +210,13 @@ static void uconn_timeout(uv_timer_t *t)
         return;
     switch (u->state) {
     case LV_UCONN_CONNECTING:
-        lv_counter_add(&u->pool->metrics->upstream_connect_errors, 1);
-        if (u->broken) { /* uv_tcp_connect refused at once */
-            lv__uconn_fail(u, 502, true);
-            break;
-        }
-        lv_counter_add(&u->pool->metrics->upstream_timeouts, 1);
-        lv__uconn_fail(u, 504, true);
+        if (u->broken) /* uv_tcp_connect refused at once (logged with its reason then) */
+            lv__uconn_fail_kind(u, 502, LV_UPFAIL_CONNECT, u->connect_error);
+        else
+            lv__uconn_fail_kind(u, 504, LV_UPFAIL_CONNECT_TIMEOUT, "no connection in time");
         break;
     case LV_UCONN_BUSY:
-        lv_counter_add(&u->pool->metrics->upstream_timeouts, 1);
-        lv__uconn_fail(u, 504, false);
+        lv__uconn_fail_kind(u, 504, LV_UPFAIL_READ_TIMEOUT, "no response byte in time");
         break;
     case LV_UCONN_IDLE:
         lv__uconn_close(u);
@@ -159,6 +238,8 @@ void lv__uconn_arm_read_timeout(lv_uconn_t *u)
 static int up_on_head(void *owner, lv_http_head_t *head)
 {
     lv_uconn_t *u = owner;
+    if (head->status >= 200)
+        host_answered(u->pool, u->host, head->status);
     if (u->fill && head->status >= 200) {
         int rc = lv__cache_fill_head(u, head); /* may answer u->req from the store instead */
         if (rc)
@@ -208,61 +289,94 @@ static void uconn_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     *buf = uv_buf_init(u->rchunk->data, u->rchunk->cap);
 }
 
+/* Whether a response is expected or arriving on u: someone (a client, an orphan's slot, a
+ * fill) waits for it. */
+static bool uconn_busy(const lv_uconn_t *u)
+{
+    return u->req || u->orphan || u->fill;
+}
+
+/* Feeds n response bytes. Interim (1xx) responses and the final one may share one read: the
+ * parser pauses after each message, and everything after an interim one is fed again. */
+static void uconn_feed(lv_uconn_t *u, size_t n)
+{
+    const char *data = u->rchunk->data;
+    size_t off = 0;
+    while (off < n && u->state != LV_UCONN_CLOSING) {
+        lv_req_t *r = u->req;
+        size_t consumed = 0;
+        lv_http_result_t res = lv_http_parser_feed(&u->parser, data + off, n - off, &consumed);
+        off += consumed;
+        /* The request may have finished inside the feed: u->req tells. */
+        if (r && u->req == r)
+            lv__forward_flush_client(r);
+        if (u->state == LV_UCONN_CLOSING)
+            return;
+        /* An orphan whose upstream has answered: nobody wants the rest. */
+        if (u->orphan && !u->orphan_guard && !u->fill) {
+            lv__uconn_close(u);
+            return;
+        }
+        if (res == LV_HTTP_ERROR) {
+            lv__uconn_fail_kind(u, 502, LV_UPFAIL_BAD_RESPONSE, u->parser.error_reason);
+            return;
+        }
+        if (res != LV_HTTP_PAUSED)
+            return;
+        lv_http_parser_resume(&u->parser);
+        if (lv_http_parser_interim(&u->parser) && uconn_busy(u))
+            continue; /* the final response follows */
+        /* A final response ended. Extra bytes after it are a protocol error: never reuse. */
+        if (off < n) {
+            u->broken = true;
+            if (u->state == LV_UCONN_IDLE)
+                lv__uconn_close(u);
+        }
+        return;
+    }
+}
+
+/* The upstream closed (or the read failed): the end of a body delimited by the close, or a
+ * failure of whatever was expected. */
+static void uconn_eof(lv_uconn_t *u, ssize_t nread)
+{
+    if (!uconn_busy(u)) {
+        lv__uconn_close(u); /* an idle keep-alive connection closed by the upstream */
+        return;
+    }
+    if (nread == UV_EOF) {
+        lv_http_result_t res = lv_http_parser_finish(&u->parser);
+        if (res == LV_HTTP_PAUSED) {
+            /* The callbacks ended the response (relayed, stored) and let go of u. */
+            if (u->state != LV_UCONN_CLOSING) {
+                u->broken = true;
+                lv__uconn_close(u);
+            }
+            return;
+        }
+        lv__uconn_fail_kind(u, 502, res == LV_HTTP_ERROR ? LV_UPFAIL_CUT : LV_UPFAIL_CLOSED,
+                            res == LV_HTTP_ERROR ? "response cut short"
+                                                 : "closed before a response");
+        return;
+    }
+    lv__uconn_fail_kind(u, 502, LV_UPFAIL_RESET, uv_err_name((int)nread));
+}
+
 static void uconn_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     (void)buf;
     lv_uconn_t *u = s->data;
-    if (nread > 0 && (u->req || u->orphan || u->fill)) {
-        lv_req_t *r = u->req;
+    if (nread > 0 && uconn_busy(u)) {
         u->join_key = 0; /* an answer has begun: too late for another request to take it */
-        if (r)
-            r->resp_any = true;
+        if (u->req)
+            u->req->resp_any = true;
         lv__uconn_arm_read_timeout(u);
-        size_t consumed = 0;
-        lv_http_result_t res =
-            lv_http_parser_feed(&u->parser, u->rchunk->data, (size_t)nread, &consumed);
-        /* The request may have finished inside the feed: u->req tells. */
-        if (r && u->req == r)
-            lv__forward_flush_client(r);
-        /* An orphan whose upstream has answered: nobody wants the rest. */
-        if (u->orphan && !u->orphan_guard && !u->fill && u->state != LV_UCONN_CLOSING) {
-            lv__uconn_close(u);
-            res = LV_HTTP_NEED_MORE;
-        }
-        if (res == LV_HTTP_ERROR) {
-            if (u->state != LV_UCONN_CLOSING) {
-                lv_counter_add(&u->pool->metrics->upstream_errors, 1);
-                lv__uconn_fail(u, 502, false);
-            }
-        } else if (res == LV_HTTP_PAUSED) {
-            /* One response ended. Extra bytes after it are a protocol error: never reuse. */
-            if (consumed < (size_t)nread)
-                u->broken = true;
-            lv_http_parser_resume(&u->parser);
-            if (u->broken && u->state == LV_UCONN_IDLE)
-                lv__uconn_close(u);
-        }
+        uconn_feed(u, (size_t)nread);
     } else if (nread > 0) {
         /* Bytes on an idle connection: the upstream is confused; drop it. */
         lv__uconn_close(u);
     } else if (nread < 0) {
-        if (u->req && nread == UV_EOF) {
-            lv_req_t *r = u->req;
-            /* A response delimited by close ends here; anything else was cut short. */
-            if (lv_http_parser_finish(&u->parser) == LV_HTTP_NEED_MORE && r->resp_started) {
-                u->broken = true;
-                lv__forward_resp_done(r); /* closes u, since it is broken */
-            } else {
-                lv_counter_add(&u->pool->metrics->upstream_errors, 1);
-                lv__uconn_fail(u, 502, false);
-            }
-        } else if (u->req || u->orphan_guard) {
-            if (u->req)
-                lv_counter_add(&u->pool->metrics->upstream_errors, 1);
-            lv__uconn_fail(u, 502, false);
-        } else {
-            lv__uconn_close(u);
-        }
+        uconn_eof(u, nread);
     }
     if (u->rchunk) {
         lv_chunk_release(u->rchunk);
@@ -284,12 +398,7 @@ static void uconn_connected(uv_connect_t *creq, int status)
     if (status == UV_ECANCELED || u->state == LV_UCONN_CLOSING)
         return;
     if (status < 0) {
-        lv_counter_add(&u->pool->metrics->upstream_connect_errors, 1);
-        lv_worker_t *w = u->pool->gen->worker;
-        if (lv_log_limit_allow(&w->warn_limit, lv_clock_now_ms(), 5))
-            lv_log_warn("upstream", "msg=\"connect failed\" service=%s host=%s error=%s",
-                        u->pool->svc->name, u->host->addr->text, uv_err_name(status));
-        lv__uconn_fail(u, 502, true);
+        lv__uconn_fail_kind(u, 502, LV_UPFAIL_CONNECT, uv_err_name(status));
         return;
     }
     u->state = LV_UCONN_BUSY;
@@ -331,11 +440,9 @@ lv_uconn_t *lv__uconn_get(lv_pool_t *p, lv_host_t *h, bool *reused)
     int rc = uv_tcp_connect(&u->connect_req, &u->tcp, (const struct sockaddr *)&h->addr->sa,
                             uconn_connected);
     if (rc < 0) {
-        if (lv_log_limit_allow(&w->warn_limit, lv_clock_now_ms(), 5))
-            lv_log_warn("upstream", "msg=\"connect failed\" service=%s host=%s error=%s",
-                        p->svc->name, h->addr->text, uv_err_name(rc));
         /* Report through the normal path on the next turn: the caller attaches the request. */
         u->broken = true;
+        u->connect_error = uv_err_name(rc);
         lv_deadline_set(&u->deadline, &u->timer, uconn_timeout, 0);
         return u;
     }

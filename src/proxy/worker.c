@@ -103,6 +103,8 @@ lv_req_t *lv__req_acquire(lv_worker_t *w)
 
 void lv__req_release(lv_worker_t *w, lv_req_t *r)
 {
+    LV_ASSERT(!r->released); /* always on: a request ended twice corrupts the pool */
+    r->released = true;
     if (w->n_free_reqs >= LV_MAX_FREE_REQS) {
         free(r);
         return;

@@ -198,6 +198,112 @@ class Backend:
         stop_process(self.proc)
 
 
+class ScriptedOrigin:
+    """An origin on raw sockets whose responses are exact bytes, for the proxy's origin side:
+    script(target) gives a list of actions for the connection that asked for target: bytes
+    (sent as is), ("sleep", seconds), "close" (FIN) or "reset" (RST); after the list the
+    connection waits for its next request (keep-alive). Requests are counted per target."""
+
+    def __init__(self, script):
+        self.script = script
+        self.lock = threading.Lock()
+        self.requests = {}
+        self.srv = socket.socket()
+        self.srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.srv.bind(("127.0.0.1", 0))
+        self.srv.listen(128)
+        self.port = self.srv.getsockname()[1]
+        self.hostport = "127.0.0.1:%d" % self.port
+        self.stopped = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def count(self, target):
+        with self.lock:
+            return self.requests.get(target, 0)
+
+    def _accept(self):
+        while not self.stopped:
+            try:
+                c, _ = self.srv.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+
+    def _serve(self, c):
+        buf = b""
+        c.settimeout(30)
+        try:
+            while True:
+                while b"\r\n\r\n" not in buf:
+                    d = c.recv(65536)
+                    if not d:
+                        return
+                    buf += d
+                head, _, buf = buf.partition(b"\r\n\r\n")
+                lines = head.decode("latin-1").split("\r\n")
+                target = lines[0].split(" ")[1]
+                n = 0
+                for line in lines[1:]:
+                    k, _, v = line.partition(":")
+                    if k.strip().lower() == "content-length":
+                        n = int(v.strip())
+                while len(buf) < n:
+                    d = c.recv(65536)
+                    if not d:
+                        return
+                    buf += d
+                buf = buf[n:]
+                with self.lock:
+                    self.requests[target] = self.requests.get(target, 0) + 1
+                for act in self.script(target):
+                    if isinstance(act, bytes):
+                        c.sendall(act)
+                    elif isinstance(act, tuple) and act[0] == "sleep":
+                        time.sleep(act[1])
+                    elif act == "close":
+                        c.shutdown(socket.SHUT_WR)
+                        time.sleep(0.05)
+                        return
+                    elif act == "reset":
+                        c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                        return
+        except OSError:
+            return
+        finally:
+            c.close()
+
+    def stop(self):
+        self.stopped = True
+        self.srv.close()
+
+
+class BlackHole:
+    """A listener that never accepts, its accept queue filled: SYNs to it go unanswered, so a
+    connect to it times out (a host that is down behind a firewall, or hung)."""
+
+    def __init__(self):
+        self.srv = socket.socket()
+        self.srv.bind(("127.0.0.1", 0))
+        self.srv.listen(0)
+        self.port = self.srv.getsockname()[1]
+        self.hostport = "127.0.0.1:%d" % self.port
+        self.fillers = []
+        for _ in range(8):  # a backlog of 0 still queues one or two; fill them
+            f = socket.socket()
+            f.setblocking(False)
+            try:
+                f.connect(("127.0.0.1", self.port))
+            except (BlockingIOError, OSError):
+                pass
+            self.fillers.append(f)
+        time.sleep(0.2)
+
+    def stop(self):
+        for f in self.fillers:
+            f.close()
+        self.srv.close()
+
+
 def dead_port():
     """A 127.0.0.1 port where nothing listens (connect gets ECONNREFUSED)."""
     s = socket.socket()

@@ -15,7 +15,7 @@ from test_admin import parse_prometheus  # noqa: E402
 DOC = os.path.join(lt.SOURCE_DIR, "docs", "metrics.md")
 HELP_LINE = re.compile(r"^# HELP (\S+) (.*)$", re.M)
 # Labels whose values depend on the config, the build or the traffic: named, values not listed.
-FREE_LABELS = {("*", "service"), ("*", "le"), ("*", "version"),
+FREE_LABELS = {("*", "service"), ("*", "le"), ("*", "version"), ("*", "host"),
                ("levee_requests_total", "method"), ("levee_requests_total", "code")}
 
 HEAD = """\
@@ -25,6 +25,8 @@ HEAD = """\
 families in the Prometheus text format (version 0.0.4). Per-service families have one series
 per configured service (label `service`), zeros included, so `rate()` works from the first
 scrape; the `levee_cache_*` families appear only when the cache is on (`cache.size`).
+The `levee_upstream_host_*` families have one series per configured upstream host (label
+`host`, as written in `services[].upstreams`).
 Counters are summed over the worker threads; gauges say how they combine in their help.
 
 Generated from a running levee by `tests/integration/test_metrics_doc.py` (run it with

@@ -141,8 +141,12 @@ class RetryOnConnectFailure(lt.LvTestCase):
     @classmethod
     def setUpClass(cls):
         cls.backend = lt.Backend("live")
-        cls.start_levee(lambda: lt.Levee.quick(
-            ["127.0.0.1:%d" % lt.dead_port(), cls.backend], workers=1), backends=[cls.backend])
+        # Outlier detection off: the dead host must stay in rotation for POSTs to meet it
+        # (tests/integration/test_upstream_health.py covers ejection).
+        cfg = lt.make_config([{"name": "s", "upstreams": ["127.0.0.1:%d" % lt.dead_port(),
+                                                          cls.backend.hostport],
+                               "outlier": {"consecutive_failures": 0}}])
+        cls.start_levee(lambda: lt.Levee.from_config(cfg), backends=[cls.backend])
 
     @classmethod
     def tearDownClass(cls):
