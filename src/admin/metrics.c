@@ -287,6 +287,7 @@ static const struct {
     {"premature_blocked", offsetof(lv_service_metrics_t, guard_premature_blocked)},
     {"orphaned", offsetof(lv_service_metrics_t, guard_orphaned)},
     {"joined", offsetof(lv_service_metrics_t, guard_joined)},
+    {"join_resent", offsetof(lv_service_metrics_t, guard_join_resent)},
     {"breaker_rejected", offsetof(lv_service_metrics_t, guard_breaker_rejected)},
     {"fallback", offsetof(lv_service_metrics_t, guard_fallback_served)},
     {"retry_denied", offsetof(lv_service_metrics_t, guard_retries_denied)},

@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include "core/clock.h"
+#include "core/out.h"
 
 /* Pressure lasts this long after the last standing queue or shed request. */
 #define LV_PRESSURE_HOLD_US 1000000u
@@ -164,40 +165,89 @@ static size_t resource_of(const lv_http_head_t *h, char res[static 512], bool *w
 
 /* ---- joining an abandoned request (F5) ---- */
 
-/* The headers that choose what a GET is answered with: who asks (credentials), and which
- * representation. Every line of each is hashed, whatever its length. */
-static const char *const join_headers[] = {"cookie",          "authorization",   "accept",
-                                           "accept-encoding", "accept-language", "range"};
+/* Request headers a join does not compare: hop-by-hop ones (never forwarded) and the
+ * request's freshness directives (a browser's F5 adds "Cache-Control: max-age=0"; the answer
+ * taken over comes from the origin, so it satisfies them). */
+static bool join_ignores(lv_str_t name, lv_str_t connection)
+{
+    return lv_http_is_hop_by_hop(name, connection) || LV_HTTP_IEQ(name, "cache-control") ||
+           LV_HTTP_IEQ(name, "pragma");
+}
 
-/* A key that is equal for two GETs without a body of the same client for the same target with
- * the same credentials and representation headers (0: the request never joins). A request
- * that takes over another's response gets exactly what it asked for: the first client left
- * before any byte of it was sent, so one answer still reaches one client. Computed only when
- * needed: when the worker has abandoned requests to look through, and when a request is
- * abandoned (its head is still the connection's parser head then). */
-static uint64_t join_key(const lv_req_t *r, const lv_http_head_t *h)
+/* The signature of a request for F5 joins: the client's identity, method, host, target and
+ * every end-to-end header line (name and value, in order) but those join_ignores. Two
+ * requests share an answer only when their signatures are byte for byte the same: one answer
+ * still reaches one client (the first left before any byte of it was sent), and it is exactly
+ * the answer the second asked for. NULL: the request never joins (a body, a fill, no memory). */
+static lv_chunk_t *join_signature(const lv_req_t *r, const lv_http_head_t *h, uint32_t *len)
 {
     if (h->method != HTTP_GET || h->has_body || r->fill)
-        return 0;
-    char res[512];
-    bool whole;
-    size_t res_len = resource_of(h, res, &whole);
-    if (!whole)
-        return 0; /* a very long target: never joined rather than joined on a prefix */
+        return NULL;
     lv_str_t who = client_identity(r, h);
-    uint64_t k = lv_storm_key(who.p, who.len, res, res_len);
-    for (size_t i = 0; i < LV_ARRAY_LEN(join_headers); i++) {
-        lv_str_t name = {join_headers[i], strlen(join_headers[i])};
-        for (uint32_t j = 0; j < h->n_headers; j++) {
-            if (!lv_http_name_eq(h->headers[j].name, name))
-                continue;
-            char seed[16]; /* the key so far and which header: lines cannot swap places */
-            memcpy(seed, &k, 8);
-            memcpy(seed + 8, &i, LV_MIN(sizeof i, (size_t)8));
-            k = lv_storm_key(seed, sizeof seed, h->headers[j].value.p, h->headers[j].value.len);
-        }
+    size_t bound = who.len + h->host.len + h->target.len + 16;
+    for (uint32_t i = 0; i < h->n_headers; i++)
+        bound += h->headers[i].name.len + h->headers[i].value.len + 2;
+    lv_chunk_t *ch = lv_chunk_acquire(&r->conn->worker->bufs, bound);
+    if (!ch)
+        return NULL;
+    lv_out_t o = {ch->data, 0, ch->cap};
+    lv_out_put(&o, who.p, who.len);
+    LV_OUT_LIT(&o, "\n");
+    lv_out_put(&o, h->host.p, h->host.len);
+    LV_OUT_LIT(&o, "\n");
+    lv_out_put(&o, h->target.p, h->target.len);
+    LV_OUT_LIT(&o, "\n");
+    for (uint32_t i = 0; i < h->n_headers; i++) {
+        const lv_http_header_t *hd = &h->headers[i];
+        if (join_ignores(hd->name, h->connection))
+            continue;
+        lv_out_put(&o, hd->name.p, hd->name.len);
+        LV_OUT_LIT(&o, ":");
+        lv_out_put(&o, hd->value.p, hd->value.len);
+        LV_OUT_LIT(&o, "\n");
     }
-    return k ? k : 1;
+    LV_ASSERT(o.len <= o.cap);
+    *len = (uint32_t)o.len;
+    return ch;
+}
+
+/* Gives r its join signature and key (a hash of it, to skip unequal candidates fast), once.
+ * Computed only when needed: when the worker has abandoned requests to look through, and when
+ * a request is abandoned (its head is still the connection's parser head then). */
+static void join_prepare(lv_req_t *r, const lv_http_head_t *h)
+{
+    if (r->join_key || r->join_sig)
+        return;
+    uint32_t len = 0;
+    lv_chunk_t *sig = join_signature(r, h, &len);
+    if (!sig)
+        return;
+    uint64_t k = lv_storm_key(sig->data, len, "GET", 3);
+    r->join_sig = sig;
+    r->join_sig_len = len;
+    r->join_key = k ? k : 1;
+}
+
+static bool same_signature(const lv_chunk_t *a, uint32_t alen, const lv_chunk_t *b, uint32_t blen)
+{
+    return a && b && alen == blen && memcmp(a->data, b->data, alen) == 0;
+}
+
+void lv__admit_join_forget(lv_uconn_t *u)
+{
+    u->join_key = 0;
+    if (u->join_sig) {
+        lv_chunk_release(u->join_sig);
+        u->join_sig = NULL;
+    }
+}
+
+void lv__admit_req_end(lv_req_t *r)
+{
+    if (r->join_sig) {
+        lv_chunk_release(r->join_sig);
+        r->join_sig = NULL;
+    }
 }
 
 /* An orphan of this service whose response r may take over, or NULL. Orphans are few (each
@@ -209,7 +259,8 @@ static lv_uconn_t *orphan_to_join(const lv_req_t *r, const lv_svc_guard_t *g)
          l = l->next, seen++) {
         lv_uconn_t *u = LV_CONTAINER_OF(l, lv_uconn_t, idle_link);
         if (u->orphan_guard == g && u->join_key == r->join_key && u->pool == r->pool && !u->fill &&
-            u->state == LV_UCONN_BUSY)
+            u->state == LV_UCONN_BUSY &&
+            same_signature(u->join_sig, u->join_sig_len, r->join_sig, r->join_sig_len))
             return u;
     }
     return NULL;
@@ -224,7 +275,8 @@ static lv_req_t *half_closed_to_join(const lv_req_t *r, const lv_svc_guard_t *g)
          l = l->next, seen++) {
         lv_req_t *q = LV_CONTAINER_OF(l, lv_req_t, half_closed_link);
         if (q->guard == g && q->join_key == r->join_key && q->pool == r->pool && !q->resp_any &&
-            q->slot_held && q->uconn && !q->uconn->fill)
+            q->slot_held && q->uconn && !q->uconn->fill &&
+            same_signature(q->join_sig, q->join_sig_len, r->join_sig, r->join_sig_len))
             return q;
     }
     return NULL;
@@ -236,8 +288,7 @@ void lv__admit_half_closed(lv_req_t *r)
     if (!g || !r->slot_held || !r->uconn || r->half_closed_link.next)
         return;
     lv_counter_add(&g->metrics->guard_orphaned, 1);
-    if (!r->join_key)
-        r->join_key = join_key(r, &r->conn->parser.head);
+    join_prepare(r, &r->conn->parser.head);
     lv_list_push(&g->worker->half_closed, &r->half_closed_link);
 }
 
@@ -247,8 +298,9 @@ static void join_orphan(lv_req_t *r, lv_svc_guard_t *g, lv_uconn_t *u)
     lv_list_remove(&u->idle_link);
     u->orphan = false;
     u->orphan_guard = NULL;
-    u->join_key = 0;
+    lv__admit_join_forget(u);
     r->slot_held = true;
+    r->joined = true;
     r->upstream_start_ns = u->orphan_start_us * 1000u;
     r->uconn = u; /* forward.c attaches it (lv__forward_origin) */
     lv_counter_add(&g->metrics->guard_joined, 1);
@@ -318,7 +370,7 @@ lv_admit_t lv__admit(lv_req_t *r, const lv_http_head_t *h)
     /* A client that gave up on a request the backend is still working on and asks again (an
      * F5 press) gets that request's answer: no second slot, no second piece of work. */
     if (!lv_list_empty(&w->orphans) || !lv_list_empty(&w->half_closed))
-        r->join_key = join_key(r, h);
+        join_prepare(r, h);
     lv_uconn_t *orphan = r->join_key ? orphan_to_join(r, g) : NULL;
     lv_req_t *left = r->join_key && !orphan ? half_closed_to_join(r, g) : NULL;
     if (left) {
@@ -573,9 +625,14 @@ void lv__admit_orphan(lv_req_t *r, lv_uconn_t *u)
     u->orphan = true;
     u->orphan_guard = g;
     u->orphan_start_us = r->upstream_start_ns / 1000;
-    if (!r->join_key && !r->resp_any)
-        r->join_key = join_key(r, &r->conn->parser.head);
-    u->join_key = r->resp_any ? 0 : r->join_key;
+    lv__admit_join_forget(u);
+    if (!r->resp_any) {
+        join_prepare(r, &r->conn->parser.head);
+        u->join_key = r->join_key; /* the signature moves to the connection */
+        u->join_sig = r->join_sig;
+        u->join_sig_len = r->join_sig_len;
+        r->join_sig = NULL;
+    }
     if (!r->half_closed_link.next) /* counted at its FIN already */
         lv_counter_add(&g->metrics->guard_orphaned, 1);
     lv_list_push(&g->worker->orphans, &u->idle_link);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cache/rules.h"
 #include "core/clock.h"
 #include "core/out.h"
 #include "core/log.h"
@@ -326,6 +327,7 @@ static void finish_request(lv_req_t *r)
     }
     release_slot(r);
     lv__cache_request_end(r);
+    lv__admit_req_end(r);
     if (r->head_chunk)
         lv_chunk_release(r->head_chunk);
     if (r->up_out)
@@ -574,6 +576,31 @@ void lv__forward_origin(lv_req_t *r, const lv_http_head_t *h)
     }
     r->host = lv__pool_pick(r->pool, NULL);
     send_to_upstream(r);
+}
+
+bool lv__forward_personal(const lv_http_head_t *h)
+{
+    lv_cache_cc_t cc;
+    lv_cache_cc_from_head(h, &cc);
+    return (cc.flags & (LV_CACHE_CC_PRIVATE | LV_CACHE_CC_NO_STORE)) ||
+           lv_http_header_value(h, "set-cookie", 10).p != NULL;
+}
+
+void lv__forward_resend(lv_req_t *r)
+{
+    lv_uconn_t *u = r->uconn;
+    detach_upstream(r);
+    if (u) {
+        u->broken = true;
+        lv__uconn_close(u);
+    }
+    r->joined = false;
+    r->resp_any = false;
+    r->tries = 0;
+    lv_counter_add(&r->pool->metrics->guard_join_resent, 1);
+    r->host = lv__pool_pick(r->pool, NULL);
+    send_to_upstream(r);
+    lv__forward_flush_upstream(r);
 }
 
 void lv__forward_dispatch(lv_req_t *r)

@@ -146,6 +146,8 @@ struct lv_uconn {
      * another request of the same client may take its response over: 0 once any byte of the
      * response arrived, or for a request that cannot be joined. */
     uint64_t join_key;
+    lv_chunk_t *join_sig; /* the orphan's request signature (admit.c): joins compare it whole */
+    uint32_t join_sig_len;
     bool orphan; /* its request's client left: never given to another request */
     /* A response being stored (proxy/cache.c): fed by the parser callbacks whether or not a
      * client still reads it; owned by this connection. */
@@ -229,7 +231,10 @@ struct lv_req {
     uint8_t crit;          /* lv_criticality_t of this request (route, else service) */
     uint16_t route;        /* index of its route in gen->cfg->routes */
     uint64_t storm_key;
-    uint64_t join_key; /* see lv_uconn_t.join_key; 0: never joins nor is joined */
+    uint64_t join_key;    /* see lv_uconn_t.join_key; 0: never joins nor is joined */
+    lv_chunk_t *join_sig; /* its join signature while it may be joined or join (admit.c) */
+    uint32_t join_sig_len;
+    bool joined; /* took over an abandoned identical request's answer */
     /* In the worker's half_closed list: sent, its client sent FIN, no answer yet. A FIN is
      * also how a browser drops a request on F5, so a new request may take this one's answer. */
     lv_link_t half_closed_link;
@@ -386,6 +391,10 @@ void lv__admit_cancel(lv_req_t *r);
 void lv__admit_orphan(lv_req_t *r, lv_uconn_t *u);
 /* The client of r (sent, unanswered) half-closed: a request of the same client may join it. */
 void lv__admit_half_closed(lv_req_t *r);
+/* u's request can no longer be taken over (an answer began, it was taken, it closes). */
+void lv__admit_join_forget(lv_uconn_t *u);
+/* r ends: what the guard kept for joins is released. */
+void lv__admit_req_end(lv_req_t *r);
 void lv__admit_orphan_done(lv_uconn_t *u, bool failed, bool timed_out);
 bool lv__admit_retry_allowed(lv_req_t *r);
 void lv__admit_run_dispatch(lv_worker_t *w);
@@ -398,6 +407,11 @@ uint32_t lv__admit_retry_after_s(lv_worker_t *w, uint32_t base_ms);
 void lv__forward_refuse(lv_req_t *r, int status, uint32_t retry_after_s);
 void lv__forward_fallback(lv_req_t *r);
 void lv__forward_dispatch(lv_req_t *r);
+/* Whether a response is meant for one person: Set-Cookie, Cache-Control private or no-store. */
+bool lv__forward_personal(const lv_http_head_t *h);
+/* A joined request whose taken-over answer is personal: its upstream connection is closed and
+ * it is sent again on its own (it holds its slot; a GET without a body). */
+void lv__forward_resend(lv_req_t *r);
 
 /* cache.c: the response cache on the request path */
 typedef enum {

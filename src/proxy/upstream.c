@@ -152,6 +152,7 @@ void lv__uconn_close(lv_uconn_t *u)
     }
     u->state = LV_UCONN_CLOSING;
     u->req = NULL;
+    lv__admit_join_forget(u);
     if (u->fill)
         lv__cache_fill_abort(u); /* a body cut short is never stored */
     if (u->orphan_guard)
@@ -240,6 +241,12 @@ static int up_on_head(void *owner, lv_http_head_t *head)
     lv_uconn_t *u = owner;
     if (head->status >= 200)
         host_answered(u->pool, u->host, head->status);
+    if (u->req && u->req->joined && head->status >= 200 && lv__forward_personal(head)) {
+        /* Made for the request that left, and meant for one person: the joined request is
+         * sent on its own instead (u closes; the parse stops here, uncounted). */
+        lv__forward_resend(u->req);
+        return 502;
+    }
     if (u->fill && head->status >= 200) {
         int rc = lv__cache_fill_head(u, head); /* may answer u->req from the store instead */
         if (rc)
@@ -367,7 +374,8 @@ static void uconn_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     (void)buf;
     lv_uconn_t *u = s->data;
     if (nread > 0 && uconn_busy(u)) {
-        u->join_key = 0; /* an answer has begun: too late for another request to take it */
+        if (u->join_key) /* an answer has begun: too late for another request to take it */
+            lv__admit_join_forget(u);
         if (u->req)
             u->req->resp_any = true;
         lv__uconn_arm_read_timeout(u);

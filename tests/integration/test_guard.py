@@ -686,6 +686,46 @@ class F5Joins(GuardCase):
             self.assertEqual(sim.path_stat("/slow"), 3 + 2 * i, other)
         self.assertEqual(self.decisions()["joined"], 1)
 
+    def test_join_only_when_every_header_is_the_same(self):
+        """Alice leaves, Bob (same address) asks for the same URL with his own credentials:
+        Bob must never get Alice's page, whatever header carries who he is."""
+        sim, lv = self.start(sim_cfg=sim_config(slow_ms=800))
+        n = 0
+        for name in ("X-Auth-Token", "X-Api-Key", "Authorization", "Cookie", "Accept-Language",
+                     "X-Anything", "Accept", "Range"):
+            alice = [(name, "alice-secret"), ("Accept-Encoding", "gzip")]
+            bob = [(name, "bob-secret"), ("Accept-Encoding", "gzip")]
+            self.abandon(sim, alice, n + 1)
+            r = lt.get(lv.addr, "/slow", headers=bob, timeout=10)
+            self.assertIn(r.status, (200, 206, 416), "%s: %r" % (name, r))
+            n += 2
+            self.assertEqual(sim.path_stat("/slow"), n, "Bob (%s) was given Alice's answer" % name)
+        # A header only one of them sent differs too.
+        self.abandon(sim, [("X-Tenant", "a")], n + 1)
+        self.assertStatus(lt.get(lv.addr, "/slow", timeout=10), 200)
+        n += 2
+        self.assertEqual(sim.path_stat("/slow"), n, "a request without X-Tenant joined")
+        self.assertEqual(self.decisions()["joined"], 0)
+        # The very same request, but for the browser's reload directive, still joins.
+        me = [("X-Auth-Token", "alice-secret")]
+        self.abandon(sim, me, n + 1)
+        r = lt.get(lv.addr, "/slow", headers=me + [("Cache-Control", "max-age=0")], timeout=10)
+        self.assertStatus(r, 200)
+        self.assertEqual(sim.path_stat("/slow"), n + 1)
+        self.assertEqual(self.decisions()["joined"], 1)
+
+    def test_personal_answer_is_not_handed_over(self):
+        """Identical requests, but the answer sets a cookie: the F5 press gets its own."""
+        cfg = sim_config(slow_ms=800) + "    headers:\n      Set-Cookie: sid=for-the-first\n"
+        sim, lv = self.start(sim_cfg=cfg)
+        self.abandon(sim, [], 1)
+        r = lt.get(lv.addr, "/slow", timeout=10)
+        self.assertStatus(r, 200)
+        self.assertEqual(sim.path_stat("/slow"), 2, "a Set-Cookie answer was handed over")
+        d = self.decisions()
+        self.assertEqual((d["joined"], d["join_resent"]), (1, 1), d)
+        self.assertEqual(self.gstatus()["in_flight"], 0)
+
     def test_the_answer_of_a_request_whose_client_stayed_is_not_taken(self):
         """Only an abandoned request is joined: a second tab asking while the first still
         waits gets its own answer."""

@@ -54,6 +54,8 @@ DECISIONS = [
                  "stays taken until the backend answers"),
     ("joined", "a GET that took over the answer of the same client's abandoned identical "
                "request (an F5 press): no second slot, no second piece of work"),
+    ("join_resent", "joined, but the answer was meant for one person (`Set-Cookie`, "
+                    "`Cache-Control: private` or `no-store`): sent to the backend on its own"),
     ("breaker_rejected", "the circuit breaker was open: failed fast (stale copy, fallback or "
                          "503)"),
     ("fallback", "the flag was off (or auto under pressure): the fallback was sent"),
