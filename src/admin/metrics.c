@@ -364,6 +364,10 @@ void lv_metrics_write_prometheus(FILE *out, lv_metrics_shard_t *const *shards, u
 
     put_scalar(out, shards, n_shards, "levee_requests_unrouted_total", "counter",
                "Requests that matched no route (404).", SHARD_OFF(requests_unrouted));
+    put_scalar(out, shards, n_shards, "levee_request_body_timeouts_total", "counter",
+               "Requests answered 408 because their body was too slow (timeouts.body_ms, "
+               "timeouts.body_idle_ms); also counted in levee_client_errors_total.",
+               SHARD_OFF(body_timeouts));
 
     put_family(out, "levee_client_bytes_total", "counter",
                "Bytes received from and sent to clients.");

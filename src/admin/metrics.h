@@ -95,6 +95,7 @@ typedef struct lv_metrics_shard {
     lv_counter_t connections_refused; /* over limits.connections */
     lv_counter_t client_errors[6];    /* 400, 408, 413, 414, 431, other 4xx from parsing */
     lv_counter_t requests_unrouted;   /* 404: no route */
+    lv_counter_t body_timeouts;       /* 408: a request body too slow (timeouts.body_*) */
     lv_counter_t bytes_in, bytes_out; /* client side */
     lv_service_metrics_t services[LV_METRICS_MAX_SERVICES];
 } lv_metrics_shard_t;

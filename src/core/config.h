@@ -141,6 +141,9 @@ typedef struct lv_limits_conf {
     uint32_t header_bytes;         /* request line + headers; over -> 431 */
     uint32_t target_bytes;         /* request target; over -> 414 */
     uint64_t body_bytes;           /* request body; over -> 413; 0 = no limit */
+    uint32_t body_buffer_bytes;    /* bodies up to this are read whole before admission */
+    uint32_t body_timeout_ms;      /* the buffered part of a body must arrive within, else 408 */
+    uint32_t body_idle_timeout_ms; /* a body without progress for this long gets 408 */
     uint32_t connections;          /* open client connections per process; over -> 503 + close */
     uint32_t header_timeout_ms;    /* whole request head must arrive within; else 408 */
     uint32_t keepalive_timeout_ms; /* idle client connection between requests is closed */

@@ -38,6 +38,12 @@ const lv_config_setting_t lv_config_settings[] = {
     {"limits.body_bytes", "bytes", "0", "0..1099511627776", true,
      "Largest request body; a larger one gets 413; 0 means no limit.", LV_CONFIG_K_BYTES64, 0,
      CFG(limits.body_bytes), 0, 0, 1099511627776ull},
+    {"limits.body_buffer_bytes", "bytes", "65536", "0..16777216", true,
+     "A request body up to this size is read whole before the request takes a concurrency slot "
+     "or waits in the guard's queue (and may then be retried on another host); a larger one is "
+     "buffered this far, then streamed once admitted. 0 streams every body from its first "
+     "byte.",
+     LV_CONFIG_K_BYTES32, 0, CFG(limits.body_buffer_bytes), 0, 0, 16777216},
     {"limits.connections", "uint", "10000", "1..1000000", true,
      "Open client connections per process; over it, new connections get 503 and are closed. "
      "Held under what the open files limit allows (ulimit -n, raised to its hard limit at "
@@ -46,6 +52,13 @@ const lv_config_setting_t lv_config_settings[] = {
     {"timeouts.header_ms", "duration_ms", "10000", "1..86400000", true,
      "The whole request head must arrive within this time, else 408.", LV_CONFIG_K_DURATION, 0,
      CFG(limits.header_timeout_ms), 0, 1, DAY_MS},
+    {"timeouts.body_ms", "duration_ms", "15000", "1..86400000", true,
+     "The part of a request body that levee buffers (limits.body_buffer_bytes) must arrive "
+     "within this time after the head, else 408: a slow upload holds no slot meanwhile.",
+     LV_CONFIG_K_DURATION, 0, CFG(limits.body_timeout_ms), 0, 1, DAY_MS},
+    {"timeouts.body_idle_ms", "duration_ms", "10000", "1..86400000", true,
+     "A request body that makes no progress for this long gets 408 (buffered or streamed).",
+     LV_CONFIG_K_DURATION, 0, CFG(limits.body_idle_timeout_ms), 0, 1, DAY_MS},
     {"timeouts.keepalive_ms", "duration_ms", "60000", "1..86400000", true,
      "An idle client connection between requests is closed after this time.", LV_CONFIG_K_DURATION,
      0, CFG(limits.keepalive_timeout_ms), 0, 1, DAY_MS},

@@ -441,8 +441,9 @@ lv_admit_t lv__admit(lv_req_t *r, const lv_http_head_t *h)
     uint8_t crit = r->crit;
     bool standing = lv_queue_standing(&g->queue, now_us);
     r->qitem.crit = crit;
-    /* A request with a body is not queued: its body would have to wait in memory. */
-    if ((standing && crit == LV_CRIT_SHEDDABLE) || r->has_body ||
+    /* A request whose body streams is not queued (the rest of its body would pile up); one
+     * whose body was read whole (limits.body_buffer_bytes) waits like any other. */
+    if ((standing && crit == LV_CRIT_SHEDDABLE) || (r->has_body && !r->body_whole) ||
         !lv_queue_push(&g->queue, &r->qitem, now_us)) {
         if (r->probe)
             lv_breaker_cancel_probe(&g->breaker);

@@ -10,7 +10,7 @@
 
 #define LV_LINGER_MS 2000u
 
-enum { TIMER_NONE, TIMER_HEAD, TIMER_KEEPALIVE, TIMER_SEND, TIMER_LINGER };
+enum { TIMER_NONE, TIMER_HEAD, TIMER_BODY, TIMER_KEEPALIVE, TIMER_SEND, TIMER_LINGER };
 
 static void conn_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 static void conn_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
@@ -32,6 +32,23 @@ static void conn_timer_stop(lv_conn_t *c)
 {
     c->timer_kind = TIMER_NONE;
     lv_deadline_clear(&c->deadline);
+}
+
+/* While a request body is read: timeouts.body_idle_ms between bytes, and the part levee
+ * buffers before admission within timeouts.body_ms of the head. */
+static void conn_body_timer(lv_conn_t *c)
+{
+    lv_req_t *r = c->req;
+    if (!r || r->req_done || !r->has_body)
+        return;
+    const lv_limits_conf_t *lim = &conn_cfg(c)->limits;
+    uint64_t ms = lim->body_idle_timeout_ms;
+    if (lv__forward_body_buffering(r)) {
+        uint64_t spent = (lv_clock_now_ns() - r->start_ns) / 1000000u;
+        uint64_t left = spent < lim->body_timeout_ms ? lim->body_timeout_ms - spent : 0;
+        ms = LV_MIN(ms, left);
+    }
+    conn_timer(c, TIMER_BODY, ms);
 }
 
 static size_t conn_queued(const lv_conn_t *c)
@@ -328,8 +345,10 @@ void lv__conn_write_done(lv_conn_t *c, int status)
             conn_timer(c, TIMER_SEND, conn_cfg(c)->limits.send_timeout_ms); /* progress */
         else if (c->state == LV_CONN_IDLE)
             conn_timer(c, TIMER_KEEPALIVE, conn_cfg(c)->limits.keepalive_timeout_ms);
-        else if (!c->shutting_down)
+        else if (!c->shutting_down) {
             conn_timer_stop(c);
+            conn_body_timer(c); /* a body still arriving keeps its timeout */
+        }
     }
     if (c->req)
         lv__forward_client_writable(c->req);
@@ -402,6 +421,12 @@ static void conn_timeout(uv_timer_t *t)
         else
             lv__conn_close(c); /* nothing was sent: close quietly */
         break;
+    case TIMER_BODY:
+        if (c->req && !c->req->req_done) {
+            lv_counter_add(&c->worker->metrics->body_timeouts, 1);
+            conn_reject(c, 408);
+        }
+        break;
     case TIMER_KEEPALIVE:
     case TIMER_SEND:
     case TIMER_LINGER:
@@ -427,6 +452,8 @@ static int on_head(void *owner, lv_http_head_t *head)
     r->start_ns = c->head_start_ns;
     c->req = r;
     lv__forward_start(r, head);
+    if (c->req == r && c->state != LV_CONN_CLOSING)
+        conn_body_timer(c);
     return 0;
 }
 
@@ -435,12 +462,16 @@ static int on_body(void *owner, const char *p, size_t len)
     lv_conn_t *c = owner;
     if (!c->req)
         return 0;
+    if (c->timer_kind == TIMER_BODY || c->timer_kind == TIMER_NONE)
+        conn_body_timer(c); /* progress */
     return lv__forward_req_body(c->req, c->feed_chunk, p, len);
 }
 
 static int on_done(void *owner)
 {
     lv_conn_t *c = owner;
+    if (c->timer_kind == TIMER_BODY)
+        conn_timer_stop(c);
     if (c->req)
         lv__forward_req_done(c->req);
     return 0;

@@ -328,6 +328,8 @@ static void finish_request(lv_req_t *r)
     release_slot(r);
     lv__cache_request_end(r);
     lv__admit_req_end(r);
+    if (r->body_buf)
+        lv_chunk_release(r->body_buf);
     if (r->head_chunk)
         lv_chunk_release(r->head_chunk);
     if (r->up_out)
@@ -469,6 +471,26 @@ void lv__forward_fallback(lv_req_t *r)
 
 /* ---- request side ---- */
 
+/* The body read before admission, framed as it goes out (chunked: one chunk, and the last
+ * chunk when the body is whole). At most 4 buffers of the write. */
+static int add_buffered_body(lv_req_t *r, lv_wreq_t *w)
+{
+    if (!r->body_buf)
+        return 0;
+    if (!lv_wreq_room(w, 4, 20))
+        return LV_ELIMIT;
+    if (r->body_len && r->req_chunked) {
+        add_chunk_line(w, r->body_len);
+        lv_wreq_add(w, r->body_buf, r->body_buf->data, r->body_len);
+        lv_wreq_add(w, NULL, "\r\n", 2);
+    } else if (r->body_len) {
+        lv_wreq_add(w, r->body_buf, r->body_buf->data, r->body_len);
+    }
+    if (r->body_whole && r->req_chunked)
+        lv_wreq_add(w, NULL, "0\r\n\r\n", 5);
+    return 0;
+}
+
 static void send_to_upstream(lv_req_t *r)
 {
     bool reused = false;
@@ -487,7 +509,8 @@ static void send_to_upstream(lv_req_t *r)
         r->upstream_start_ns = lv_clock_now_ns();
     lv_http_parser_expect_no_body(&u->parser, r->head_only);
     lv_wreq_t *w = out_for(r, &r->up_out, u);
-    if (!w || lv_wreq_add(w, r->head_chunk, r->head_chunk->data, r->head_len) < 0) {
+    if (!w || lv_wreq_add(w, r->head_chunk, r->head_chunk->data, r->head_len) < 0 ||
+        add_buffered_body(r, w) < 0) {
         detach_upstream(r);
         u->broken = true;
         lv__uconn_close(u);
@@ -547,7 +570,52 @@ void lv__forward_start(lv_req_t *r, lv_http_head_t *h)
     lv_counter_add(&r->pool->metrics->in_flight, 1);
     if (lv__cache_request(r, h, &cfg->routes[route]))
         return; /* answered from the cache, or waiting for another request's answer */
+    if (r->has_body && cfg->limits.body_buffer_bytes) {
+        /* The body first: lv__forward_req_body buffers it, then admission (at its end, or when
+         * it outgrows the buffer). A client that waits for 100 Continue is told to go on. */
+        r->body_buffering = true;
+        if (r->expect_continue) {
+            static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+            lv_wreq_t *w = out_for(r, &r->client_out, c);
+            if (w && lv_wreq_add(w, NULL, cont, sizeof cont - 1) == 0)
+                r->sent_continue = true;
+            lv__forward_flush_client(r);
+        }
+        return;
+    }
     lv__forward_origin(r, h);
+}
+
+bool lv__forward_body_buffering(const lv_req_t *r)
+{
+    return r->body_buffering;
+}
+
+/* Keeps a body span for after admission; false when it does not fit the buffer. */
+static bool buffer_body(lv_req_t *r, const char *p, size_t len)
+{
+    uint32_t bound = r->gen->cfg->limits.body_buffer_bytes;
+    if ((uint64_t)r->body_len + len > bound)
+        return false;
+    if (!r->body_buf) {
+        int64_t cl = r->conn->parser.head.content_length;
+        size_t cap = cl > 0 && (uint64_t)cl < bound ? (size_t)cl : bound;
+        if (!(r->body_buf = lv_chunk_acquire(&r->conn->worker->bufs, cap)))
+            return false;
+    }
+    if (r->body_len + len > r->body_buf->cap)
+        return false;
+    memcpy(r->body_buf->data + r->body_len, p, len);
+    r->body_len += (uint32_t)len;
+    return true;
+}
+
+/* The buffered part of the body is in: the guard, then the upstream (the head is still the
+ * connection's parser head). */
+static void body_admit(lv_req_t *r)
+{
+    r->body_buffering = false;
+    lv__forward_origin(r, &r->conn->parser.head);
 }
 
 /* The guard, then the upstream. */
@@ -612,6 +680,14 @@ void lv__forward_dispatch(lv_req_t *r)
 
 int lv__forward_req_body(lv_req_t *r, lv_chunk_t *ch, const char *p, size_t len)
 {
+    if (r->body_buffering) {
+        if (buffer_body(r, p, len))
+            return 0;
+        /* Larger than the buffer: admitted now with what is buffered; the rest streams. */
+        body_admit(r);
+        if (r->resp_done && !r->uconn)
+            return 0; /* refused or answered: the rest of the body is read and dropped */
+    }
     if (!r->uconn)
         return 0; /* answered already (404, early response): the body is read and dropped */
     lv_wreq_t *w = out_for(r, &r->up_out, r->uconn);
@@ -640,6 +716,11 @@ int lv__forward_req_body(lv_req_t *r, lv_chunk_t *ch, const char *p, size_t len)
 void lv__forward_req_done(lv_req_t *r)
 {
     r->req_done = true;
+    if (r->body_buffering) {
+        r->body_whole = true;
+        body_admit(r);
+        return;
+    }
     if (r->uconn && r->req_chunked) {
         lv_wreq_t *w = out_for(r, &r->up_out, r->uconn);
         if (w && !lv_wreq_room(w, 1, 0)) {
@@ -691,11 +772,12 @@ void lv__forward_upstream_failed(lv_req_t *r, int status, bool connect_failed)
 {
     lv__cache_reclaim(r, r->uconn);
     detach_upstream(r);
-    bool replayable = r->idempotent && !r->has_body && !r->resp_any && !r->client_gone;
+    bool body_ok = !r->has_body || r->body_whole; /* a whole buffered body can be sent again */
+    bool replayable = r->idempotent && body_ok && !r->resp_any && !r->client_gone;
     /* A connect that failed sent nothing: any request without a body may go to another host,
      * and the retry budget is not charged (it bounds extra work for the backends, and a request
      * that reached no backend adds none). Outlier detection takes the host out meanwhile. */
-    if (connect_failed && !r->has_body && !r->client_gone && r->tries < 2 && r->pool->n_hosts > 1) {
+    if (connect_failed && body_ok && !r->client_gone && r->tries < 2 && r->pool->n_hosts > 1) {
         lv_counter_add(&r->pool->metrics->upstream_retries, 1);
         r->host = lv__pool_pick(r->pool, r->host);
         send_to_upstream(r);

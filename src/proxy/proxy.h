@@ -221,6 +221,12 @@ struct lv_req {
     bool client_http10;
     bool client_gone;
     bool req_chunked; /* the request body arrives chunked (and goes out chunked) */
+    /* Bodies are read into body_buf before admission (limits.body_buffer_bytes): a slow upload
+     * holds no concurrency slot, and a whole body can wait in the queue or be sent again. */
+    bool body_buffering; /* reading the body into body_buf; not admitted yet */
+    bool body_whole;     /* body_buf holds the whole body (req_done) */
+    lv_chunk_t *body_buf;
+    uint32_t body_len;
     bool expect_continue;
     bool sent_continue; /* a 100 Continue was relayed to the client */
     bool stale_retried;
@@ -372,6 +378,9 @@ void lv__forward_req_done(lv_req_t *r);
 void lv__forward_flush_upstream(lv_req_t *r);
 void lv__forward_client_gone(lv_req_t *r);
 void lv__forward_client_writable(lv_req_t *r);
+/* Whether the request is still reading the part of its body levee buffers before admission
+ * (conn.c applies timeouts.body_ms to it). */
+bool lv__forward_body_buffering(const lv_req_t *r);
 
 /* admit.c: the guard on the request path */
 /* JOINED: r->uconn is an orphan's upstream connection whose response r takes over (its slot

@@ -216,9 +216,11 @@ class SlowUpstreamReader(lt.LvTestCase):
             base = lv.rss()[0]
             c = lt.HttpConn(lv.addr, timeout=2)
             c.send(b"POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (512 * MIB))
+            # levee reads limits.body_buffer_bytes (64 KiB) of the body before it connects.
+            sent = 256 * 1024
+            c.send(lt.pattern_bytes(0, sent))
             lsock.settimeout(10)
             up, _ = lsock.accept()  # levee connected; we never read from it
-            sent = 0
             deadline = time.monotonic() + 6
             c.sock.settimeout(0.5)
             while time.monotonic() < deadline:

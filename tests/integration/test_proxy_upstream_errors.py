@@ -135,8 +135,8 @@ class UpstreamDiesMidResponse(lt.LvTestCase):
 
 
 class RetryOnConnectFailure(lt.LvTestCase):
-    """Two hosts, the first refuses connections: GETs are retried on the other host, POSTs
-    are not (they get 502)."""
+    """Two hosts, the first refuses connections: GETs, and POSTs whose body was read whole, go
+    to the other host; a POST whose body streams cannot be sent again (502)."""
 
     @classmethod
     def setUpClass(cls):
@@ -161,16 +161,28 @@ class RetryOnConnectFailure(lt.LvTestCase):
         after = self.backend.stats()["methods"].get("GET", 0)
         self.assertEqual(after - before, 6, "each GET must reach the live host exactly once")
 
-    def test_post_not_retried(self):
+    def test_post_with_a_whole_body_goes_to_the_live_host(self):
+        # A connect that failed sent nothing, and the body was read whole before admission
+        # (limits.body_buffer_bytes): the POST goes to the other host, once.
+        before = self.backend.stats()["methods"].get("POST", 0)
+        for i in range(6):
+            r = lt.http_request(self.levee.addr, "POST", "/echo?i=%d" % i, body=b"once")
+            self.assertStatus(r, 200)
+        after = self.backend.stats()["methods"].get("POST", 0)
+        self.assertEqual(after - before, 6, "each POST must reach the live host exactly once")
+
+    def test_streamed_post_not_retried(self):
+        # A body larger than the buffer streams once admitted: it cannot be sent again.
+        body = lt.pattern_bytes(0, 256 * 1024)
         before = self.backend.stats()["methods"].get("POST", 0)
         statuses = []
         for i in range(6):
-            r = lt.http_request(self.levee.addr, "POST", "/echo?i=%d" % i, body=b"once")
+            r = lt.http_request(self.levee.addr, "POST", "/echo?i=%d" % i, body=body)
             statuses.append(r.status)
         after = self.backend.stats()["methods"].get("POST", 0)
         self.assertTrue(set(statuses) <= {200, 502}, statuses)
-        self.assertIn(502, statuses, "no POST was refused: either POSTs were retried on the "
-                      "other host or the dead host was never tried: %s" % statuses)
+        self.assertIn(502, statuses, "no streamed POST was refused: either they were retried on "
+                      "the other host or the dead host was never tried: %s" % statuses)
         self.assertEqual(after - before, statuses.count(200),
                          "the backend saw %d POSTs for %s" % (after - before, statuses))
 
