@@ -368,6 +368,10 @@ void lv_metrics_write_prometheus(FILE *out, lv_metrics_shard_t *const *shards, u
                "Requests answered 408 because their body was too slow (timeouts.body_ms, "
                "timeouts.body_idle_ms); also counted in levee_client_errors_total.",
                SHARD_OFF(body_timeouts));
+    put_scalar(out, shards, n_shards, "levee_proxy_protocol_errors_total", "counter",
+               "Client connections closed because they did not start with a valid PROXY "
+               "protocol header (proxy_protocol: true).",
+               SHARD_OFF(proxy_protocol_errors));
 
     put_family(out, "levee_client_bytes_total", "counter",
                "Bytes received from and sent to clients.");

@@ -92,11 +92,12 @@ typedef struct lv_metrics_shard {
     lv_cache_metrics_t cache;
     lv_counter_t connections_open; /* gauge */
     lv_counter_t connections_accepted;
-    lv_counter_t connections_refused; /* over limits.connections */
-    lv_counter_t client_errors[6];    /* 400, 408, 413, 414, 431, other 4xx from parsing */
-    lv_counter_t requests_unrouted;   /* 404: no route */
-    lv_counter_t body_timeouts;       /* 408: a request body too slow (timeouts.body_*) */
-    lv_counter_t bytes_in, bytes_out; /* client side */
+    lv_counter_t connections_refused;   /* over limits.connections */
+    lv_counter_t client_errors[6];      /* 400, 408, 413, 414, 431, other 4xx from parsing */
+    lv_counter_t requests_unrouted;     /* 404: no route */
+    lv_counter_t body_timeouts;         /* 408: a request body too slow (timeouts.body_*) */
+    lv_counter_t proxy_protocol_errors; /* connections closed: no valid PROXY header */
+    lv_counter_t bytes_in, bytes_out;   /* client side */
     lv_service_metrics_t services[LV_METRICS_MAX_SERVICES];
 } lv_metrics_shard_t;
 

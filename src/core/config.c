@@ -738,6 +738,119 @@ static void apply_addr_list(loader_t *ld, const lv_config_setting_t *row, const 
     }
 }
 
+int lv_cidr_parse(lv_cidr_t *out, const char *text, size_t len)
+{
+    char buf[64];
+    memset(out, 0, sizeof *out);
+    if (len == 0 || len >= sizeof buf)
+        return LV_EINVAL;
+    memcpy(buf, text, len);
+    buf[len] = '\0';
+    char *slash = strchr(buf, '/');
+    unsigned bits = 0;
+    if (slash) {
+        *slash = '\0';
+        size_t n = strlen(slash + 1);
+        if (n == 0 || n > 3)
+            return LV_EINVAL;
+        for (size_t i = 0; i < n; i++) {
+            if (slash[1 + i] < '0' || slash[1 + i] > '9')
+                return LV_EINVAL;
+            bits = bits * 10 + (unsigned)(slash[1 + i] - '0');
+        }
+    }
+    if (inet_pton(AF_INET, buf, out->addr) == 1) {
+        out->family = AF_INET;
+        if (!slash)
+            bits = 32;
+        if (bits > 32)
+            return LV_EINVAL;
+    } else if (inet_pton(AF_INET6, buf, out->addr) == 1) {
+        out->family = AF_INET6;
+        if (!slash)
+            bits = 128;
+        if (bits > 128)
+            return LV_EINVAL;
+    } else {
+        return LV_EINVAL;
+    }
+    out->bits = (uint8_t)bits;
+    return 0;
+}
+
+static bool cidr_has(const lv_cidr_t *c, const uint8_t *a)
+{
+    unsigned full = c->bits / 8u, rest = c->bits % 8u;
+    if (memcmp(c->addr, a, full) != 0)
+        return false;
+    if (!rest)
+        return true;
+    uint8_t mask = (uint8_t)(0xffu << (8 - rest));
+    return (c->addr[full] & mask) == (a[full] & mask);
+}
+
+bool lv_cidr_contains(const lv_cidr_t *blocks, uint32_t n, const char *ip, size_t len)
+{
+    char buf[64];
+    uint8_t a4[4], a6[16];
+    if (n == 0 || len == 0 || len >= sizeof buf)
+        return false;
+    memcpy(buf, ip, len);
+    buf[len] = '\0';
+    bool v4 = inet_pton(AF_INET, buf, a4) == 1;
+    bool v6 = !v4 && inet_pton(AF_INET6, buf, a6) == 1;
+    /* An IPv4-mapped IPv6 address (::ffff:a.b.c.d) is that IPv4 address. */
+    static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    if (v6 && memcmp(a6, mapped, 12) == 0) {
+        memcpy(a4, a6 + 12, 4);
+        v4 = true;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        const lv_cidr_t *c = &blocks[i];
+        if ((c->family == AF_INET && v4 && cidr_has(c, a4)) ||
+            (c->family == AF_INET6 && v6 && cidr_has(c, a6)))
+            return true;
+    }
+    return false;
+}
+
+static void apply_cidr_list(loader_t *ld, const lv_config_setting_t *row, const yn_t *v,
+                            const char *key, char *base)
+{
+    lv_cidr_t **list = (lv_cidr_t **)(void *)(base + row->offset);
+    uint32_t *count = (uint32_t *)(void *)(base + row->count_offset);
+    const yn_t *const *items = (const yn_t *const *)v->kids;
+    uint32_t n = v->n;
+    if (v->kind == YN_SCALAR) {
+        items = (const yn_t *const *)&v;
+        n = 1;
+    } else if (v->kind != YN_SEQ) {
+        ERR(ld, v, key, "expected a list of addresses or address blocks, got %s",
+            kind_name(v->kind));
+        return;
+    }
+    if (n > row->max) {
+        ERR(ld, v, key, "more than %u address blocks", (unsigned)row->max);
+        return;
+    }
+    free(*list);
+    *list = n ? lv_xcalloc(n, sizeof(lv_cidr_t)) : NULL;
+    *count = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        const yn_t *it = items[i];
+        char ik[200], q[128];
+        snprintf(ik, sizeof(ik), v->kind == YN_SEQ ? "%s[%u]" : "%s", key, i);
+        if (!want_scalar(ld, it, ik, "an address or ADDRESS/BITS"))
+            continue;
+        quote(q, sizeof(q), it->s, it->len);
+        if (lv_cidr_parse(&(*list)[*count], it->s, it->len) != 0) {
+            ERR(ld, it, ik, "%s is not an address nor an address block (10.0.0.0/8, ::1/128)", q);
+            continue;
+        }
+        (*count)++;
+    }
+}
+
 static void walk_services(loader_t *ld, const lv_config_setting_t *row, const yn_t *v);
 static void walk_routes(loader_t *ld, const lv_config_setting_t *row, const yn_t *v);
 
@@ -752,6 +865,9 @@ static void apply(loader_t *ld, const lv_config_setting_t *row, const yn_t *v, c
     switch (row->kind) {
     case LV_CONFIG_K_ADDR_LIST:
         apply_addr_list(ld, row, v, key, base);
+        return;
+    case LV_CONFIG_K_CIDR_LIST:
+        apply_cidr_list(ld, row, v, key, base);
         return;
     case LV_CONFIG_K_SERVICES:
         walk_services(ld, row, v);
@@ -1430,6 +1546,7 @@ static void config_free(lv_config_t *cfg)
     free(cfg->listeners);
     free(cfg->admin_token);
     free(cfg->access_log);
+    free(cfg->trusted_proxies);
     free(cfg->log_level);
     free(cfg->client_id);
     free(cfg->deadline_header);

@@ -21,6 +21,19 @@ typedef struct lv_addr {
  * allow_port0). Returns 0 or LV_EINVAL. */
 int lv_addr_parse(lv_addr_t *out, const char *text, bool allow_port0);
 
+/* An address block: "10.0.0.0/8", "2001:db8::/32", or one address ("192.0.2.7"). */
+typedef struct lv_cidr {
+    int family; /* AF_INET or AF_INET6 */
+    uint8_t addr[16];
+    uint8_t bits;
+} lv_cidr_t;
+
+/* Parses an address block (len bytes of text). Returns 0 or LV_EINVAL. */
+int lv_cidr_parse(lv_cidr_t *out, const char *text, size_t len);
+/* Whether the IP address written as text (len bytes, no port, no brackets) is inside one of
+ * the n blocks. Text that is not an address matches nothing. */
+bool lv_cidr_contains(const lv_cidr_t *blocks, uint32_t n, const char *ip, size_t len);
+
 /* Parses a byte size: digits, optionally followed by a binary unit k, m or g (1024, 1024^2,
  * 1024^3), also written kb/kib, mb/mib, gb/gib, in any case ("256m", "256MB", "512KiB").
  * Returns 0 or LV_EINVAL (malformed, or more than UINT64_MAX bytes). */
@@ -166,7 +179,13 @@ typedef struct lv_config {
     uint32_t drain_timeout_ms; /* SIGTERM: in-flight requests get this long */
 
     char *access_log; /* NULL: off; "-" stdout; else a file path (appended) */
-    char *log_level;  /* "error" | "warn" | "info" | "debug" */
+
+    /* The real client (section "real_client."): peers in these blocks may name the client in
+     * X-Forwarded-For; the rightmost address not in them is the client. */
+    lv_cidr_t *trusted_proxies;
+    uint32_t n_trusted_proxies;
+    bool proxy_protocol; /* every client connection starts with a PROXY header (v1 or v2) */
+    char *log_level;     /* "error" | "warn" | "info" | "debug" */
 
     /* Guard settings shared by every service (section "guard."). */
     char *client_id;          /* guard.client_id: "ip" | "header:NAME" | "cookie:NAME" */
@@ -238,6 +257,7 @@ typedef enum {
     LV_CONFIG_K_SERVICES,  /* the services list */
     LV_CONFIG_K_ROUTES,    /* the routes list */
     LV_CONFIG_K_CACHE_KEY, /* lv_cache_key_part_t[max] + uint32_t count at count_offset */
+    LV_CONFIG_K_CIDR_LIST, /* lv_cidr_t * + uint32_t count at count_offset; max items */
 } lv_config_kind_t;
 
 #define LV_CONFIG_F_REQUIRED 0x1u   /* must be present */

@@ -68,6 +68,17 @@ const lv_config_setting_t lv_config_settings[] = {
     {"timeouts.drain_ms", "duration_ms", "10000", "0..86400000", true,
      "On SIGTERM, in-flight requests get this long to finish before the process exits.",
      LV_CONFIG_K_DURATION, 0, CFG(drain_timeout_ms), 0, 0, DAY_MS},
+    {"real_client.trusted", "list of address blocks", "", "0..256 items", true,
+     "Peers allowed to name the client: a request from one of these addresses (10.0.0.0/8, "
+     "::1, 192.0.2.7) takes its client from X-Forwarded-For, the rightmost address there that "
+     "is not itself trusted. That client is the one the guard, the F5 join and the access log "
+     "see. Empty: the peer is the client.",
+     LV_CONFIG_K_CIDR_LIST, 0, CFG(trusted_proxies), CFG(n_trusted_proxies), 0, 256},
+    {"proxy_protocol", "bool", "false", "true|false", true,
+     "Every client connection starts with a PROXY protocol header (v1 or v2, as HAProxy, AWS "
+     "and other load balancers send it) naming the client; a connection without a valid one "
+     "is closed. Only for listeners that a balancer alone can reach.",
+     LV_CONFIG_K_BOOL, 0, CFG(proxy_protocol), 0, 0, 0},
     {"access_log", "string", "off", "off|-|PATH", true,
      "Access log: off, - for stdout, or a file path (appended).", LV_CONFIG_K_STRING,
      LV_CONFIG_F_OFF_NULL, CFG(access_log), 0, 0, 4096},

@@ -115,7 +115,7 @@ uint32_t lv__admit_retry_after_s(lv_worker_t *w, uint32_t base_ms)
 static lv_str_t client_identity(const lv_req_t *r, const lv_http_head_t *h)
 {
     const char *id = r->gen->cfg->client_id;
-    lv_str_t ip = {r->conn->client, r->conn->client_ip_len};
+    lv_str_t ip = {r->client_ip, r->client_ip_len};
     if (!id || strcmp(id, "ip") == 0)
         return ip;
     lv_str_t v = {NULL, 0};

@@ -7,6 +7,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "http/errors.h"
+#include "http/proxy_protocol.h"
 
 #define LV_LINGER_MS 2000u
 
@@ -85,6 +86,8 @@ void lv__conn_close(lv_conn_t *c)
         lv_chunk_release(c->rchunk);
         c->rchunk = NULL;
     }
+    free(c->pp_partial);
+    c->pp_partial = NULL;
     lv_list_remove(&c->link);
     lv_list_remove(&c->defer_link);
     w->n_conns--;
@@ -287,6 +290,55 @@ static void conn_feed(lv_conn_t *c, lv_chunk_t *ch, const char *p, size_t len)
     }
 }
 
+/* Writes "ip:port" as the connection's client (an IPv6 address in brackets). */
+static void conn_set_client(lv_conn_t *c, const char *ip, unsigned port)
+{
+    c->client_ip_len = (uint8_t)strnlen(ip, 46);
+    snprintf(c->client, sizeof c->client, "%s:%u", ip, port);
+}
+
+/* proxy_protocol: reads the PROXY header at the start of the connection. Returns the offset in
+ * [p, p + n) where HTTP starts, or -1 when there is nothing to parse yet or the connection was
+ * closed (no valid header). */
+static ssize_t conn_proxy_header(lv_conn_t *c, const char *p, size_t n)
+{
+    const char *data = p;
+    size_t len = n, before = c->pp_len;
+    if (c->pp_partial) {
+        size_t take = LV_MIN(n, LV_PP_MAX_BYTES - before);
+        memcpy(c->pp_partial + before, p, take);
+        c->pp_len = (uint16_t)(before + take);
+        data = c->pp_partial;
+        len = c->pp_len;
+    }
+    lv_pp_info_t info;
+    size_t used = 0;
+    lv_pp_result_t res = lv_pp_parse(data, len, &info, &used);
+    if (res == LV_PP_NEED_MORE && len < LV_PP_MAX_BYTES) {
+        if (!c->pp_partial) {
+            if (!(c->pp_partial = malloc(LV_PP_MAX_BYTES))) {
+                lv__conn_close(c);
+                return -1;
+            }
+            memcpy(c->pp_partial, p, n);
+            c->pp_len = (uint16_t)n;
+        }
+        return -1;
+    }
+    if (res != LV_PP_OK) {
+        lv_counter_add(&c->worker->metrics->proxy_protocol_errors, 1);
+        lv__conn_close(c);
+        return -1;
+    }
+    if (info.family)
+        conn_set_client(c, info.src, info.src_port);
+    c->pp_wait = false;
+    free(c->pp_partial);
+    c->pp_partial = NULL;
+    c->pp_len = 0;
+    return (ssize_t)(used - before);
+}
+
 static void conn_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     (void)buf;
@@ -295,10 +347,11 @@ static void conn_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     c->rchunk = NULL;
     if (nread > 0) {
         lv_counter_add(&c->worker->metrics->bytes_in, (uint64_t)nread);
-        if (c->shutting_down) {
-            /* lingering: drop */
-        } else {
-            conn_feed(c, ch, ch->data, (size_t)nread);
+        ssize_t off = c->pp_wait ? conn_proxy_header(c, ch->data, (size_t)nread) : 0;
+        if (c->shutting_down || off < 0) {
+            /* lingering: drop; or no HTTP yet */
+        } else if (off < nread) {
+            conn_feed(c, ch, ch->data + off, (size_t)(nread - off));
         }
     } else if (nread == UV_EOF) {
         c->peer_eof = true;
@@ -499,9 +552,7 @@ static void conn_client_name(lv_conn_t *c)
         uv_ip6_name(in6, ip, sizeof ip);
         port = ntohs(in6->sin6_port);
     }
-    size_t iplen = strnlen(ip, sizeof ip);
-    c->client_ip_len = (uint8_t)iplen;
-    snprintf(c->client, sizeof c->client, "%s:%u", ip, port);
+    conn_set_client(c, ip, port);
 }
 
 void lv__conn_accept(lv_worker_t *w, uv_stream_t *listener)
@@ -542,6 +593,7 @@ void lv__conn_accept(lv_worker_t *w, uv_stream_t *listener)
     uv_tcp_nodelay(&c->tcp, 1);
     conn_client_name(c);
     c->state = LV_CONN_IDLE;
+    c->pp_wait = cfg->proxy_protocol;
     conn_timer(c, TIMER_HEAD, cfg->limits.header_timeout_ms);
     c->reading = true;
     uv_read_start((uv_stream_t *)&c->tcp, conn_alloc, conn_read);

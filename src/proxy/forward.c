@@ -309,7 +309,8 @@ static void finish_request(lv_req_t *r)
     if (w->access_log) {
         lv_access_entry_t e = {
             .wall_ms = lv_clock_wall_ms(),
-            .client = {c->client, strlen(c->client)},
+            .client = r->client_forwarded ? (lv_str_t){r->client_ip, r->client_ip_len}
+                                          : (lv_str_t){c->client, strlen(c->client)},
             .service =
                 r->pool ? (lv_str_t){r->pool->svc->name, strlen(r->pool->svc->name)} : LV_STR(""),
             .method = lv_http_method_name(r->method),
@@ -534,6 +535,66 @@ static void join_upstream(lv_req_t *r)
     r->reused_conn = false; /* never resent as "a kept-alive connection went stale" */
 }
 
+/* Trims spaces and tabs around [*p, *p + *n). */
+static void trim_ows(const char **p, size_t *n)
+{
+    while (*n && (**p == ' ' || **p == '\t')) {
+        (*p)++;
+        (*n)--;
+    }
+    while (*n && ((*p)[*n - 1] == ' ' || (*p)[*n - 1] == '\t'))
+        (*n)--;
+}
+
+/* The real client (real_client.trusted): the peer, unless the peer is a trusted proxy; then,
+ * walking X-Forwarded-For from the right, the first address that is not trusted (the leftmost
+ * when all are). An element that is not an address ends the walk: what is left of it cannot
+ * be trusted, and the last trusted hop is the client. */
+static void real_client(lv_req_t *r, const lv_http_head_t *h)
+{
+    const lv_conn_t *c = r->conn;
+    const lv_config_t *cfg = r->gen->cfg;
+    const char *best = c->client;
+    size_t best_len = c->client_ip_len;
+    r->client_forwarded = false;
+    if (cfg->n_trusted_proxies &&
+        lv_cidr_contains(cfg->trusted_proxies, cfg->n_trusted_proxies, best, best_len)) {
+        bool stop = false;
+        for (uint32_t i = h->n_headers; i-- > 0 && !stop;) {
+            const lv_http_header_t *hd = &h->headers[i];
+            if (!LV_HTTP_IEQ(hd->name, "x-forwarded-for"))
+                continue;
+            const char *v = hd->value.p;
+            size_t end = hd->value.len;
+            while (!stop) {
+                size_t start = end;
+                while (start > 0 && v[start - 1] != ',')
+                    start--;
+                const char *e = v + start;
+                size_t n = end - start;
+                trim_ows(&e, &n);
+                lv_cidr_t probe;
+                if (n == 0 || n >= sizeof r->client_ip || lv_cidr_parse(&probe, e, n) != 0 ||
+                    memchr(e, '/', n)) {
+                    stop = true;
+                    break;
+                }
+                best = e;
+                best_len = n;
+                r->client_forwarded = true;
+                if (!lv_cidr_contains(cfg->trusted_proxies, cfg->n_trusted_proxies, e, n))
+                    stop = true; /* the rightmost untrusted address: the client */
+                if (start == 0)
+                    break;
+                end = start - 1;
+            }
+        }
+    }
+    r->client_ip_len = (uint8_t)LV_MIN(best_len, sizeof r->client_ip - 1);
+    memcpy(r->client_ip, best, r->client_ip_len);
+    r->client_ip[r->client_ip_len] = '\0';
+}
+
 void lv__forward_start(lv_req_t *r, lv_http_head_t *h)
 {
     lv_conn_t *c = r->conn;
@@ -556,6 +617,7 @@ void lv__forward_start(lv_req_t *r, lv_http_head_t *h)
     }
     if (c->worker->draining)
         c->close_after = true;
+    real_client(r, h);
 
     int route = lv_config_route(cfg, h->host.p, h->host.len, h->path.p, h->path.len);
     if (route < 0) {

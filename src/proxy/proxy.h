@@ -187,8 +187,11 @@ struct lv_conn {
     uint8_t timer_kind;
     lv_chunk_t *feed_chunk; /* the chunk being parsed (body spans point into it) */
     uint64_t head_start_ns;
-    char client[56]; /* "127.0.0.1:5000" */
+    char client[56]; /* "127.0.0.1:5000": the peer, or the client a PROXY header named */
     uint8_t client_ip_len;
+    bool pp_wait;     /* proxy_protocol: the PROXY header has not been read yet */
+    uint16_t pp_len;  /* bytes of it kept in pp_partial (a header split over reads) */
+    char *pp_partial; /* NULL unless the header came in pieces (LV_PP_MAX_BYTES) */
 };
 
 /* The request in flight on a client connection, pooled per worker. */
@@ -263,6 +266,11 @@ struct lv_req {
     bool cache_rejoined;          /* followed a second flight already (another Vary variant) */
     char request_id[24];
     uint8_t request_id_len;
+    /* The real client's address (no port): the peer, or from X-Forwarded-For when the peer is
+     * a trusted proxy (real_client.trusted). The guard, joins and the access log use it. */
+    char client_ip[46];
+    uint8_t client_ip_len;
+    bool client_forwarded; /* client_ip came from X-Forwarded-For */
     char target_copy[128]; /* for the access log */
     uint16_t target_len;
 };

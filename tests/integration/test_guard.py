@@ -52,7 +52,7 @@ def sim_config(slow_ms=1500):
     return SIM_CONFIG % {"slow_ms": slow_ms}
 
 
-def levee_config(sim, service=None, guard=None, token=None, routes=None):
+def levee_config(sim, service=None, guard=None, token=None, routes=None, extra=None):
     svc = {"name": SVC, "upstreams": [sim.hostport]}
     svc.update(service or {})
     cfg = {"workers": 1, "listen": ["127.0.0.1:0"],
@@ -61,6 +61,7 @@ def levee_config(sim, service=None, guard=None, token=None, routes=None):
         cfg["admin"]["token"] = token
     if guard:
         cfg["guard"] = guard
+    cfg.update(extra or {})
     cfg["services"] = [svc]
     cfg["routes"] = routes or [{"path": "/", "service": SVC}]
     return lt.to_yaml(cfg) + "\n"
@@ -109,11 +110,14 @@ class HtmlChecker(html.parser.HTMLParser):
 class GuardCase(lt.LvTestCase):
     """Each test gets its own sim and levee (the guard's state must start clean)."""
 
+    EXTRA = None  # more top-level config keys, for a whole class
+
     def start(self, sim_args=(), sim_cfg=None, service=None, guard=None, token=None,
               routes=None):
         self.sim = lt.LeveeSim(args=sim_args, config=sim_cfg)
         self.addCleanup(self._stop_sim, self.sim)
-        self.lv = lt.Levee.from_config(levee_config(self.sim, service, guard, token, routes),
+        self.lv = lt.Levee.from_config(levee_config(self.sim, service, guard, token, routes,
+                                                    self.EXTRA),
                                        name="guard-%s.yaml" % self._testMethodName)
         self.addCleanup(self.lv.stop)
         return self.sim, self.lv
@@ -631,6 +635,44 @@ class WaitPage(GuardCase):
         self.assertEqual(self.decisions()["shed"], 5)
         m = lv.admin("/metrics").body.decode()
         self.assertIn('levee_guard_wait_pages_total{service="%s"} 1\n' % SVC, m)
+
+
+class RetryStormsBehindATrustedProxy(RetryStorms):
+    """The same storm rules when every user comes through one proxy (a TLS terminator, a load
+    balancer) that levee trusts (real_client.trusted): clients are told apart by the address
+    the proxy writes in X-Forwarded-For, not by the proxy's own address."""
+    GUARD = dict(RetryStorms.GUARD, client_id="ip")
+    EXTRA = {"real_client": {"trusted": ["127.0.0.1"]}}
+    # The storm test is the one that tells users apart; the others do not depend on identity.
+    test_repeat_served_when_a_slot_is_free = None
+    test_pressure_gauge_clears_when_traffic_stops = None
+    test_client_id_header_name_any_case = None
+    test_flag_off_serves_fallback_and_auto_serves_in_calm = None
+    test_refusal_is_the_wait_page_for_browsers_and_text_for_others = None
+
+    addresses = {}
+
+    @classmethod
+    def ip_of(cls, client):
+        n = cls.addresses.setdefault(client, len(cls.addresses) + 1)
+        return "198.18.%d.%d" % (n // 250, n % 250 + 1)
+
+    def one(self, client, path="/item"):
+        return lt.get(self.lv.addr, path, headers=[("X-Forwarded-For", self.ip_of(client))],
+                      timeout=10)
+
+    def _flood(self, stop, counts, tid):
+        n = 0
+        while not stop.is_set():
+            n += 1
+            try:
+                r = lt.get(self.lv.addr, "/bg", timeout=5,
+                           headers=[("X-Forwarded-For", self.ip_of("bg-%d-%d" % (tid, n))),
+                                    ("Connection", "close")])
+                counts[r.status] = counts.get(r.status, 0) + 1
+            except Exception as e:  # noqa: BLE001 (counted, the test judges)
+                counts[type(e).__name__] = counts.get(type(e).__name__, 0) + 1
+            stop.wait(0.005)
 
 
 # --------------------------------------------------------------------------------------
