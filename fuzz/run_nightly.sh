@@ -2,6 +2,9 @@
 # fuzz/run_nightly.sh: builds the fuzz preset and runs every fuzz/fuzz_<thing>.c target for
 # FUZZ_SECONDS (default 600) on fuzz/corpus/<thing>/. New inputs go to a scratch dir (never
 # into the checked-in corpus); crashes are copied there too. Exits non-zero on any crash.
+# A target's own libFuzzer flags, if any, are in fuzz/fuzz_<thing>.options (one per line, #
+# comments), e.g. -detect_leaks=0 for fuzz_proxy, whose levee threads live across inputs; its
+# dictionary, if any, in fuzz/fuzz_<thing>.dict.
 #
 #   FUZZ_SECONDS=120 fuzz/run_nightly.sh          # shorter run
 #   FUZZ_SCRATCH=/tmp/levee-fuzz fuzz/run_nightly.sh
@@ -43,10 +46,18 @@ for t in "${targets[@]}"; do
     seeds="$root/fuzz/corpus/$thing"
     work="$scratch/$thing"
     mkdir -p "$work/new" "$work/crashes" "$seeds"
-    echo "fuzz: $t for ${seconds}s on $seeds"
+    opts=()
+    if [ -f "$here/$t.options" ]; then
+        while read -r line; do
+            case "$line" in "" | "#"*) continue ;; esac
+            opts+=("$line")
+        done <"$here/$t.options"
+    fi
+    [ -f "$here/$t.dict" ] && opts+=("-dict=$here/$t.dict")
+    echo "fuzz: $t for ${seconds}s on $seeds ${opts[*]}"
     # The first corpus dir receives new inputs: keep it in scratch, seeds read-only.
     "$build/$t" -max_total_time="$seconds" -max_len=16384 -timeout=10 -rss_limit_mb=2048 \
-        -print_final_stats=1 -artifact_prefix="$work/crashes/" \
+        -print_final_stats=1 -artifact_prefix="$work/crashes/" ${opts[@]+"${opts[@]}"} \
         "$work/new" "$seeds" >"$work/log.txt" 2>&1
     rc=$?
     n_new=$(find "$work/new" -type f | wc -l)

@@ -1,6 +1,7 @@
 #!/bin/sh
 # scripts/test.sh: installs what is missing, builds levee with ASan+UBSan, runs every test
-# (unit + integration) with ctest. Usage: scripts/test.sh [extra ctest args, e.g. -L unit]
+# (unit + integration + fuzz_proxy_60s, a 60 s run of the proxy fuzzer in its own clang build;
+# -LE fuzz leaves it out) with ctest. Usage: scripts/test.sh [extra ctest args, e.g. -L unit]
 set -eu
 cd "$(dirname "$0")/.."
 ./scripts/deps.sh

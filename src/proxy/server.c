@@ -201,6 +201,11 @@ static int admin_draining(void *ctx)
 
 int lv_server_run(lv_config_t *cfg)
 {
+    return lv_server_run_with(cfg, NULL);
+}
+
+int lv_server_run_with(lv_config_t *cfg, const lv_server_hooks_t *hooks)
+{
     lv_server_t s;
     memset(&s, 0, sizeof s);
     s.cfg = cfg;
@@ -254,9 +259,11 @@ int lv_server_run(lv_config_t *cfg)
     uv_signal_init(&loop, &s.sig_term);
     uv_signal_init(&loop, &s.sig_int);
     s.sig_hup.data = s.sig_term.data = s.sig_int.data = &s;
-    uv_signal_start(&s.sig_hup, on_signal, SIGHUP);
-    uv_signal_start(&s.sig_term, on_signal, SIGTERM);
-    uv_signal_start(&s.sig_int, on_signal, SIGINT);
+    if (!hooks || !hooks->no_signals) {
+        uv_signal_start(&s.sig_hup, on_signal, SIGHUP);
+        uv_signal_start(&s.sig_term, on_signal, SIGTERM);
+        uv_signal_start(&s.sig_int, on_signal, SIGINT);
+    }
 
     if (cfg->admin_enabled) {
         lv_admin_source_t src = {
@@ -292,6 +299,8 @@ int lv_server_run(lv_config_t *cfg)
                     cfg->path ? cfg->path : "-");
         s.health_checks = lv_health_checks_start(&loop, cfg, s.hosts);
         s.exit_code = 0;
+        if (hooks && hooks->ready)
+            hooks->ready(hooks->ctx, s.bound, cfg->n_listeners);
     }
     uv_run(&loop, UV_RUN_DEFAULT);
     for (uint32_t i = 0; i < started; i++)

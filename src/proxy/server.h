@@ -9,4 +9,22 @@
  * SIGHUP reloads from cfg->path unless it is "<quick>". Returns the process exit code. */
 int lv_server_run(lv_config_t *cfg);
 
+/* What a program that embeds levee (the fuzz target, in-process tests) asks of the run. */
+typedef struct lv_server_hooks {
+    /* Called once, on the thread that runs the server, when the listeners are bound and every
+     * worker runs: bound[i] is listener i's address with the port the kernel chose for port 0
+     * (the array is the server's; copy what you need). Not called when the start fails. Must not
+     * block. NULL: not called. */
+    void (*ready)(void *ctx, const lv_addr_t *bound, uint32_t n_bound);
+    void *ctx;
+    /* true: no SIGHUP/SIGTERM/SIGINT handlers are installed (the program keeps its own). Nothing
+     * then reloads or stops the server: it runs until the process exits. */
+    bool no_signals;
+} lv_server_hooks_t;
+
+/* lv_server_run with hooks (NULL: the same as lv_server_run). May run on any thread, one server
+ * per thread. Several servers in one process must start one after the other (wait for ready):
+ * the metrics slot registry is filled unlocked at start. Returns the exit code, as above. */
+int lv_server_run_with(lv_config_t *cfg, const lv_server_hooks_t *hooks);
+
 #endif
