@@ -85,6 +85,8 @@ bool lv_http_is_hop_by_hop(lv_str_t name, lv_str_t connection_value)
 {
     if (lv_http_hop_fixed(name))
         return true;
+    if (!connection_value.len)
+        return false; /* no Connection header (its span may be NULL: no arithmetic on it) */
     /* Connection = #connection-option: comma-separated tokens with optional whitespace. */
     const char *s = connection_value.p, *end = s + connection_value.len;
     while (s < end) {

@@ -568,40 +568,48 @@ static int lv_http_on_message_complete(llhttp_t *ll)
     return HPE_PAUSED; /* pipelined bytes stay unconsumed until resume */
 }
 
+/* RFC 3986 reg-name bytes: unreserved and sub-delims ('%' is checked apart). */
+static const uint8_t lv_http_regname[256] = {
+    ['-'] = 1, ['.'] = 1, ['_'] = 1, ['~'] = 1, ['!'] = 1, ['$'] = 1, ['&'] = 1, ['\''] = 1,
+    ['('] = 1, [')'] = 1, ['*'] = 1, ['+'] = 1, [','] = 1, [';'] = 1, ['='] = 1, ['0'] = 1,
+    ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1, ['7'] = 1, ['8'] = 1,
+    ['9'] = 1, ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1,
+    ['H'] = 1, ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1, ['N'] = 1, ['O'] = 1,
+    ['P'] = 1, ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1, ['V'] = 1, ['W'] = 1,
+    ['X'] = 1, ['Y'] = 1, ['Z'] = 1, ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1,
+    ['f'] = 1, ['g'] = 1, ['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1,
+    ['n'] = 1, ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1, ['s'] = 1, ['t'] = 1, ['u'] = 1,
+    ['v'] = 1, ['w'] = 1, ['x'] = 1, ['y'] = 1, ['z'] = 1,
+};
+
 bool lv_http_host_valid(lv_str_t v)
 {
     /* RFC 9112 3.2 / RFC 3986 3.2.2: IP-literal / IPv4address / reg-name, then ":" *DIGIT.
      * Empty is allowed (a target without authority). */
-    size_t i = 0;
-    if (v.len && v.p[0] == '[') {
-        for (i = 1; i < v.len && v.p[i] != ']'; i++) {
-            char c = v.p[i];
-            if (!(isxdigit((unsigned char)c) || c == ':' || c == '.' || c == 'v' || c == 'V'))
+    const unsigned char *p = (const unsigned char *)v.p;
+    size_t i = 0, n = v.len;
+    if (n && p[0] == '[') {
+        for (i = 1; i < n && p[i] != ']'; i++)
+            if (!(isxdigit(p[i]) || p[i] == ':' || p[i] == '.' || p[i] == 'v' || p[i] == 'V'))
                 return false;
-        }
-        if (i >= v.len || i == 1)
+        if (i >= n || i == 1)
             return false;
         i++;
     } else {
-        for (; i < v.len && v.p[i] != ':'; i++) {
-            unsigned char c = (unsigned char)v.p[i];
-            if (c == '%') {
-                if (i + 2 >= v.len || !isxdigit((unsigned char)v.p[i + 1]) ||
-                    !isxdigit((unsigned char)v.p[i + 2]))
-                    return false;
-                i += 2;
+        for (; i < n && p[i] != ':'; i++) {
+            if (lv_http_regname[p[i]])
                 continue;
-            }
-            if (!(isalnum(c) || strchr("-._~!$&'()*+,;=", c)))
+            if (p[i] != '%' || i + 2 >= n || !isxdigit(p[i + 1]) || !isxdigit(p[i + 2]))
                 return false;
+            i += 2;
         }
     }
-    if (i == v.len)
+    if (i == n)
         return true;
-    if (v.p[i] != ':')
+    if (p[i] != ':')
         return false;
-    for (i++; i < v.len; i++)
-        if (!isdigit((unsigned char)v.p[i]))
+    for (i++; i < n; i++)
+        if (p[i] < '0' || p[i] > '9')
             return false;
     return true;
 }

@@ -2,12 +2,12 @@
  * concurrency limit and wait queue, per service and worker. Runs on its worker's loop only;
  * the storm table and the flags are the only state shared with other workers. */
 #include "proxy/proxy.h"
+#include "proxy/join_sig.h"
 
 #include <string.h>
 #include <strings.h>
 
 #include "core/clock.h"
-#include "core/out.h"
 
 /* Pressure lasts this long after the last standing queue or shed request. */
 #define LV_PRESSURE_HOLD_US 1000000u
@@ -165,49 +165,21 @@ static size_t resource_of(const lv_http_head_t *h, char res[static 512], bool *w
 
 /* ---- joining an abandoned request (F5) ---- */
 
-/* Request headers a join does not compare: hop-by-hop ones (never forwarded) and the
- * request's freshness directives (a browser's F5 adds "Cache-Control: max-age=0"; the answer
- * taken over comes from the origin, so it satisfies them). */
-static bool join_ignores(lv_str_t name, lv_str_t connection)
-{
-    return lv_http_is_hop_by_hop(name, connection) || LV_HTTP_IEQ(name, "cache-control") ||
-           LV_HTTP_IEQ(name, "pragma");
-}
-
-/* The signature of a request for F5 joins: the client's identity, method, host, target and
- * every end-to-end header line (name and value, in order) but those join_ignores. Two
- * requests share an answer only when their signatures are byte for byte the same: one answer
- * still reaches one client (the first left before any byte of it was sent), and it is exactly
- * the answer the second asked for. NULL: the request never joins (a body, a fill, no memory). */
+/* The join signature of r (proxy/join_sig.h) in a chunk of the worker's pool; NULL: the
+ * request never joins (a body, a fill, no memory). */
 static lv_chunk_t *join_signature(const lv_req_t *r, const lv_http_head_t *h, uint32_t *len)
 {
     if (h->method != HTTP_GET || h->has_body || r->fill)
         return NULL;
     lv_str_t who = client_identity(r, h);
-    size_t bound = who.len + h->host.len + h->target.len + 16;
-    for (uint32_t i = 0; i < h->n_headers; i++)
-        bound += h->headers[i].name.len + h->headers[i].value.len + 2;
-    lv_chunk_t *ch = lv_chunk_acquire(&r->conn->worker->bufs, bound);
+    lv_chunk_t *ch = lv_chunk_acquire(&r->conn->worker->bufs, lv_join_signature_bound(h, who.len));
     if (!ch)
         return NULL;
-    lv_out_t o = {ch->data, 0, ch->cap};
-    lv_out_put(&o, who.p, who.len);
-    LV_OUT_LIT(&o, "\n");
-    lv_out_put(&o, h->host.p, h->host.len);
-    LV_OUT_LIT(&o, "\n");
-    lv_out_put(&o, h->target.p, h->target.len);
-    LV_OUT_LIT(&o, "\n");
-    for (uint32_t i = 0; i < h->n_headers; i++) {
-        const lv_http_header_t *hd = &h->headers[i];
-        if (join_ignores(hd->name, h->connection))
-            continue;
-        lv_out_put(&o, hd->name.p, hd->name.len);
-        LV_OUT_LIT(&o, ":");
-        lv_out_put(&o, hd->value.p, hd->value.len);
-        LV_OUT_LIT(&o, "\n");
+    *len = (uint32_t)lv_join_signature(h, who, ch->data, ch->cap);
+    if (!*len) {
+        lv_chunk_release(ch);
+        return NULL;
     }
-    LV_ASSERT(o.len <= o.cap);
-    *len = (uint32_t)o.len;
     return ch;
 }
 
