@@ -17,16 +17,22 @@ static const char usage_text[] =
     "overload\n"
     "\n"
     "Usage:\n"
-    "  levee -c FILE            run with a YAML config (see docs/config.md)\n"
+    "  levee -c FILE [--takeover]\n"
+    "                           run with a YAML config (see docs/config.md)\n"
     "  levee -t -c FILE         check a config and exit: 0 if valid, 1 with\n"
     "                           FILE:LINE:COL: KEY: MESSAGE lines on stderr\n"
     "  levee proxy --listen HOST:PORT --to HOST:PORT[,HOST:PORT...]\n"
     "              [--admin HOST:PORT|off] [--workers N] [--access-log FILE|-]\n"
-    "              [--log-level error|warn|info|debug] [--cache SIZE]\n"
+    "              [--log-level error|warn|info|debug] [--cache SIZE] [--takeover]\n"
     "                           quick mode: no config file, one service named\n"
     "                           \"default\" for every path\n"
     "  levee --config-doc       print the settings reference (Markdown)\n"
     "  levee --help | --version\n"
+    "\n"
+    "levee refuses to start when another process already listens on one of its\n"
+    "addresses (listen or admin), and names it. --takeover starts anyway and shares\n"
+    "the ports with it (SO_REUSEPORT), for an upgrade: start the new levee with\n"
+    "--takeover, then send SIGTERM to the old one.\n"
     "\n"
     "Signals: SIGHUP reloads the config file (a bad file is refused and the running\n"
     "config stays); SIGTERM or SIGINT stops accepting, lets requests in flight finish\n"
@@ -49,6 +55,9 @@ static const char proxy_usage_text[] =
     "                         (e.g. 256MB, 1g; default: no cache)\n"
     "  --no-guard             plain proxy: no concurrency limit, queue, breaker or storm\n"
     "                         checks (for measuring the bare proxy; never in production)\n"
+    "  --takeover             share the listen and admin ports with the process already\n"
+    "                         listening there (for upgrades); without it levee refuses\n"
+    "                         to start and names that process\n"
     "Every other setting has its default (see levee --config-doc).\n";
 
 static void print_errors(lv_config_errors_t *errs)
@@ -85,7 +94,7 @@ static int run_quick(int argc, char **argv)
 {
     const char *listen = NULL, *to = NULL, *admin = "127.0.0.1:9901", *workers = "0";
     const char *access_log = NULL, *log_level = "info", *cache_size = NULL;
-    bool guard = true;
+    bool guard = true, takeover = false;
     static const struct option opts[] = {
         {"listen", required_argument, NULL, 'l'},
         {"to", required_argument, NULL, 'u'},
@@ -95,6 +104,7 @@ static int run_quick(int argc, char **argv)
         {"log-level", required_argument, NULL, 'L'},
         {"no-guard", no_argument, NULL, 'G'},
         {"cache", required_argument, NULL, 'C'},
+        {"takeover", no_argument, NULL, 'T'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -125,6 +135,9 @@ static int run_quick(int argc, char **argv)
             break;
         case 'C':
             cache_size = optarg;
+            break;
+        case 'T':
+            takeover = true;
             break;
         case 'h':
             fputs(proxy_usage_text, stdout);
@@ -200,7 +213,7 @@ static int run_quick(int argc, char **argv)
         return 2;
     }
     lv_config_errors_fini(&errs);
-    return lv_server_run(cfg);
+    return lv_server_run(cfg, takeover);
 }
 
 int main(int argc, char **argv)
@@ -212,11 +225,15 @@ int main(int argc, char **argv)
         return run_quick(argc - 1, argv + 1);
 
     const char *config_path = NULL;
-    bool test_only = false;
+    bool test_only = false, takeover = false;
     static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'}, {"test", no_argument, NULL, 't'},
-        {"help", no_argument, NULL, 'h'},         {"version", no_argument, NULL, 'v'},
-        {"config-doc", no_argument, NULL, 'D'},   {NULL, 0, NULL, 0},
+        {"config", required_argument, NULL, 'c'},
+        {"test", no_argument, NULL, 't'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'v'},
+        {"config-doc", no_argument, NULL, 'D'},
+        {"takeover", no_argument, NULL, 'T'},
+        {NULL, 0, NULL, 0},
     };
     int ch;
     while ((ch = getopt_long(argc, argv, "c:thv", opts, NULL)) != -1) {
@@ -226,6 +243,9 @@ int main(int argc, char **argv)
             break;
         case 't':
             test_only = true;
+            break;
+        case 'T':
+            takeover = true;
             break;
         case 'h':
             fputs(usage_text, stdout);
@@ -266,5 +286,5 @@ int main(int argc, char **argv)
         lv_config_unref(cfg);
         return 0;
     }
-    return lv_server_run(cfg);
+    return lv_server_run(cfg, takeover);
 }

@@ -10,11 +10,14 @@
 #include "core/common.h"
 #include "core/log.h"
 
+#include <errno.h>
 #include <llhttp.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 /* Request line + header bytes (separators not counted); more -> 431. */
 #define ADMIN_HEAD_MAX 16384
@@ -492,6 +495,25 @@ static void format_address(const struct sockaddr_storage *ss, char *out, size_t 
     }
 }
 
+/* A bound socket for addr, or a negative uv error code. SO_REUSEPORT like the client
+ * listeners, so that a levee started with --takeover can bind it beside the running one; the
+ * server refuses a second levee on it otherwise (core/listen_check.h). */
+static int admin_socket(const lv_addr_t *addr)
+{
+    int fd = socket(addr->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+    if (bind(fd, (const struct sockaddr *)&addr->sa, addr->sa_len) < 0) {
+        int e = errno;
+        close(fd);
+        return -e;
+    }
+    return fd;
+}
+
 lv_admin_t *lv_admin_start(uv_loop_t *loop, const lv_addr_t *addr, const lv_admin_source_t *src)
 {
     lv_admin_t *admin = calloc(1, sizeof *admin);
@@ -506,7 +528,10 @@ lv_admin_t *lv_admin_start(uv_loop_t *loop, const lv_addr_t *addr, const lv_admi
     admin->listener.data = admin;
     admin->open_handles = 1;
 
-    int rc = uv_tcp_bind(&admin->listener, (const struct sockaddr *)&addr->sa, 0);
+    int fd = admin_socket(addr);
+    int rc = fd < 0 ? fd : uv_tcp_open(&admin->listener, fd);
+    if (rc != 0 && fd >= 0)
+        close(fd); /* the handle did not take it */
     if (rc == 0)
         rc = uv_listen((uv_stream_t *)&admin->listener, ADMIN_BACKLOG, on_connection);
     if (rc != 0) {

@@ -1,4 +1,4 @@
-/* admin/admin.h: the admin listener (GET /metrics, /status, /health, /flags; PUT/POST
+/* admin/admin.h: the admin listener (GET /metrics, /status, /health, /flags; PUT/POST/DELETE
  * /flags/<service or route name>) on the main thread's loop. Reads the workers' metric shards and
  * the current config, writes the flag table (main thread); never touches worker loops. */
 #ifndef LV_ADMIN_ADMIN_H

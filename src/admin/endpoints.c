@@ -1,7 +1,8 @@
 /* admin/endpoints.c: the admin API's answers (/metrics, /status, /health, /flags, /cache,
  * errors) built as heap buffers from the admin source; checks the token on writes. Main thread
- * only; reads shards, never writes them; flips flags only through lv_flags_set; changes the cache
- * only through its purge functions (the store's own locking makes that safe beside the workers). */
+ * only; reads shards, never writes them; flips flags only through lv_flags_set and
+ * lv_flags_reset; changes the cache only through its purge functions (the store's own locking
+ * makes that safe beside the workers). */
 #include "admin/endpoints.h"
 #include "cache/key.h"
 #include "cache/store.h"
@@ -432,8 +433,10 @@ static bool path_is(const char *path, size_t len, const char *lit)
 
 /* One slot's flag. In the /flags list, and alone for a route:
  * {"name":"x","kind":"service"|"route","service":"<its service>","state":"on",
- * "overridden":false}. Alone for a service (GET/PUT /flags/<service>), the first shape, kept
- * for existing clients: {"service":"x","state":"on","overridden":false}. */
+ * "overridden":false,"config":"on"}. Alone for a service (GET/PUT/DELETE /flags/<service>), the
+ * first shape, kept for existing clients: {"service":"x","state":"on","overridden":false,
+ * "config":"on"}. "state" is the state in force, "config" the one the config file gives;
+ * "overridden" says an API write (or the state file) put state in place of config. */
 static void put_flag(FILE *out, const lv_flags_t *f, int slot, bool listed)
 {
     bool route = lv_flags_is_route(slot);
@@ -447,8 +450,10 @@ static void put_flag(FILE *out, const lv_flags_t *f, int slot, bool listed)
         fputs("{\"service\":", out);
         put_json_string(out, f->names[slot]);
     }
-    fprintf(out, ",\"state\":\"%s\",\"overridden\":%s}", lv_flag_state_name(lv_flags_get(f, slot)),
-            f->overridden[slot] ? "true" : "false");
+    fprintf(out, ",\"state\":\"%s\",\"overridden\":%s,\"config\":\"%s\"}",
+            lv_flag_state_name(lv_flags_get(f, slot)),
+            lv_flags_overridden(f, slot) ? "true" : "false",
+            lv_flag_state_name((lv_flag_state_t)f->configured[slot]));
 }
 
 char *lv__admin_flags_json(const lv_admin_source_t *src, size_t *len)
@@ -572,7 +577,70 @@ static bool write_refused(const lv_admin_source_t *src, const lv__admin_request_
     return false;
 }
 
-/* PUT /flags/<name> (body: on|off|auto) or POST /flags/<name>?state=... (or the same body). */
+/* A reader over a flag write's body. */
+typedef struct cursor {
+    const char *p, *end;
+} cursor_t;
+
+static void skip_ows(cursor_t *c)
+{
+    while (c->p < c->end && is_ows(*c->p))
+        c->p++;
+}
+
+static bool take_char(cursor_t *c, char ch)
+{
+    skip_ows(c);
+    if (c->p == c->end || *c->p != ch)
+        return false;
+    c->p++;
+    return true;
+}
+
+/* A JSON string without escapes (no state needs one). */
+static bool take_string(cursor_t *c, const char **s, size_t *len)
+{
+    if (!take_char(c, '"'))
+        return false;
+    const char *q = memchr(c->p, '"', (size_t)(c->end - c->p));
+    if (q == NULL || memchr(c->p, '\\', (size_t)(q - c->p)))
+        return false;
+    *s = c->p;
+    *len = (size_t)(q - c->p);
+    c->p = q + 1;
+    return true;
+}
+
+/* The state a flag write's body asks for, or -1: a word (on, off or auto, as the first version
+ * took), a JSON string ("off") or a JSON object with exactly the member "state"
+ * ({"state":"off"}, the same key as POST's query parameter); whitespace around tokens is fine.
+ * No escapes: no state needs one. */
+static int body_state(const char *v, size_t vlen)
+{
+    cursor_t c = {v, v + vlen};
+    const char *word = NULL, *key = NULL;
+    size_t wlen = 0, klen = 0;
+    skip_ows(&c);
+    if (c.p < c.end && *c.p == '{') {
+        c.p++;
+        if (!take_string(&c, &key, &klen) || klen != 5 || memcmp(key, "state", 5) != 0 ||
+            !take_char(&c, ':') || !take_string(&c, &word, &wlen) || !take_char(&c, '}'))
+            return -1;
+    } else if (c.p < c.end && *c.p == '"') {
+        if (!take_string(&c, &word, &wlen))
+            return -1;
+    } else {
+        word = c.p;
+        while (c.p < c.end && !is_ows(*c.p))
+            c.p++;
+        wlen = (size_t)(c.p - word);
+    }
+    skip_ows(&c);
+    return c.p == c.end ? lv_flag_state_parse(word, wlen) : -1;
+}
+
+/* PUT /flags/<name> (body: see body_state) or POST /flags/<name>?state=... (or the same
+ * body). */
 static int flag_write(const lv_admin_source_t *src, const lv__admin_request_t *req,
                       const char *name, const char *query, size_t query_len, lv__admin_reply_t *out)
 {
@@ -582,14 +650,17 @@ static int flag_write(const lv_admin_source_t *src, const lv__admin_request_t *r
     int slot = lv_flags_find(src->flags, name);
     if (slot < 0)
         return reply_text(out, 404, "unknown service or route\n");
-    const char *v = req->body ? req->body : "";
-    size_t vlen = req->body ? req->body_len : 0;
-    if (req->method == HTTP_POST && query)
-        query_param(query, query_len, "state", &v, &vlen);
-    trim(&v, &vlen);
-    int st = lv_flag_state_parse(v, vlen);
+    const char *v = NULL;
+    size_t vlen = 0;
+    int st;
+    if (req->method == HTTP_POST && query && query_param(query, query_len, "state", &v, &vlen)) {
+        trim(&v, &vlen);
+        st = lv_flag_state_parse(v, vlen);
+    } else
+        st = body_state(req->body ? req->body : "", req->body ? req->body_len : 0);
     if (st < 0)
-        return reply_text(out, 400, "bad state: want on, off or auto\n");
+        return reply_text(out, 400,
+                          "bad state: want on, off or auto (a word, or {\"state\":\"off\"})\n");
     rc = lv_flags_set(src->flags, name, (lv_flag_state_t)st);
     if (rc == LV_EIO)
         return reply_text(out, 500,
@@ -597,6 +668,26 @@ static int flag_write(const lv_admin_source_t *src, const lv__admin_request_t *r
                           "not survive a restart (see the log)\n");
     if (rc != 0)
         return reply_text(out, 500, "flag not set\n");
+    return reply_flag(out, src->flags, slot);
+}
+
+/* DELETE /flags/<name>: back to the configured state, the override gone from the state file. */
+static int flag_reset(const lv_admin_source_t *src, const lv__admin_request_t *req,
+                      const char *name, lv__admin_reply_t *out)
+{
+    int rc = 0;
+    if (write_refused(src, req, out, &rc))
+        return rc;
+    int slot = lv_flags_find(src->flags, name);
+    if (slot < 0)
+        return reply_text(out, 404, "unknown service or route\n");
+    rc = lv_flags_reset(src->flags, name);
+    if (rc == LV_EIO)
+        return reply_text(out, 500,
+                          "flag reset, but the state file could not be written: the override "
+                          "comes back at the next start (see the log)\n");
+    if (rc != 0)
+        return reply_text(out, 500, "flag not reset\n");
     return reply_flag(out, src->flags, slot);
 }
 
@@ -831,8 +922,10 @@ int lv__admin_route(const lv_admin_source_t *src, uint64_t now_wall_ms,
     if (which == P_FLAG) {
         if (req->method == HTTP_PUT || req->method == HTTP_POST)
             return flag_write(src, req, name, query, query_len, out);
+        if (req->method == HTTP_DELETE)
+            return flag_reset(src, req, name, out);
         if (req->method != HTTP_GET) {
-            out->allow = "GET, PUT, POST";
+            out->allow = "GET, PUT, POST, DELETE";
             return reply_text(out, 405, "method not allowed\n");
         }
         int slot = lv_flags_find(src->flags, name);

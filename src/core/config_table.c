@@ -18,12 +18,14 @@ const lv_config_setting_t lv_config_settings[] = {
      "per online CPU (at most 64).",
      LV_CONFIG_K_UINT, 0, CFG(workers), 0, 0, 64},
     {"listen", "list of addr", "", "1..64 items", false,
-     "Client listeners as HOST:PORT (IPv4, [IPv6] or localhost); port 0 picks a free port.",
+     "Client listeners as HOST:PORT (IPv4, [IPv6] or localhost); port 0 picks a free port. "
+     "levee does not start on an address another process listens on (unless --takeover).",
      LV_CONFIG_K_ADDR_LIST, LV_CONFIG_F_REQUIRED | LV_CONFIG_F_PORT0, CFG(listeners),
      CFG(n_listeners), 1, 64},
     {"admin.listen", "addr", "127.0.0.1:9901", "HOST:PORT", false,
-     "Admin listener (/metrics, /status); keep it on a private address.", LV_CONFIG_K_ADDR,
-     LV_CONFIG_F_PORT0, CFG(admin), 0, 0, 0},
+     "Admin listener (/metrics, /status, /flags); keep it on a private address. As for listen, "
+     "levee does not start when another process listens there (unless --takeover).",
+     LV_CONFIG_K_ADDR, LV_CONFIG_F_PORT0, CFG(admin), 0, 0, 0},
     {"admin.enabled", "bool", "true", "true|false", false, "Whether the admin listener runs.",
      LV_CONFIG_K_BOOL, 0, CFG(admin_enabled), 0, 0, 0},
     {"admin.token", "string", "", "0..256 bytes", true,
@@ -108,7 +110,8 @@ const lv_config_setting_t lv_config_settings[] = {
      LV_CONFIG_K_STRING, LV_CONFIG_F_EMPTY_NULL, CFG(deadline_header), 0, 0, 64},
     {"guard.state_file", "string", "", "PATH", false,
      "File that keeps flag changes made through the admin API across restarts (written "
-     "atomically); empty means they are not kept.",
+     "atomically), until DELETE /flags/<name> gives the flag back to its config; empty means "
+     "they are not kept.",
      LV_CONFIG_K_STRING, LV_CONFIG_F_EMPTY_NULL, CFG(state_file), 0, 0, 4096},
     {"cache.size", "bytes", "0", "0..1099511627776", false,
      "Memory the response cache may use for stored responses (e.g. 256m); 0 turns the cache off.",

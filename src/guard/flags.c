@@ -1,7 +1,7 @@
 /* guard/flags.c: the feature flag table per service and per named route, and its state file
- * (overrides made through the admin API, read at start, rewritten atomically on every change).
- * Owns the table and the file. Main thread writes; workers only read state[] through
- * lv_flags_get. */
+ * (overrides made through the admin API, read at start, rewritten atomically on every change,
+ * an override removed when its flag is reset). Owns the table and the file. Main thread writes;
+ * workers only read state[] through lv_flags_get. */
 #include "guard/flags.h"
 #include "core/common.h"
 #include "core/log.h"
@@ -18,10 +18,16 @@
 #define STATE_NAME_MAX 128
 
 static const char *const state_names[] = {"on", "off", "auto"};
+static const char *const source_names[] = {"config", "state_file", "api"};
 
 const char *lv_flag_state_name(lv_flag_state_t st)
 {
     return (unsigned)st < LV_ARRAY_LEN(state_names) ? state_names[st] : "unknown";
+}
+
+const char *lv_flag_source_name(lv_flag_source_t src)
+{
+    return (unsigned)src < LV_ARRAY_LEN(source_names) ? source_names[src] : "unknown";
 }
 
 int lv_flag_state_parse(const char *s, size_t len)
@@ -124,7 +130,7 @@ static int parse_section(lv_flags_t *f, reader_t *r, bool apply, int from, int t
             continue;
         }
         atomic_store_explicit(&f->state[slot], st, memory_order_relaxed);
-        f->overridden[slot] = true;
+        f->source[slot] = LV_FLAG_FROM_STATE_FILE;
     } while (eat(r, ','));
     return eat(r, '}') ? 0 : LV_EINVAL;
 }
@@ -224,7 +230,7 @@ static void put_overrides(FILE *out, const lv_flags_t *f, int from, int to)
 {
     bool first = true;
     for (int i = from; i < to; i++) {
-        if (!f->names[i] || !f->overridden[i])
+        if (!f->names[i] || !lv_flags_overridden(f, i))
             continue;
         fprintf(out, "%s\"%s\":\"%s\"", first ? "" : ",", f->names[i],
                 lv_flag_state_name(lv_flags_get(f, i)));
@@ -235,7 +241,7 @@ static void put_overrides(FILE *out, const lv_flags_t *f, int from, int to)
 static bool any_route_override(const lv_flags_t *f)
 {
     for (int i = LV_FLAGS_SERVICES; i < LV_FLAGS_MAX; i++)
-        if (f->names[i] && f->overridden[i])
+        if (f->names[i] && lv_flags_overridden(f, i))
             return true;
     return false;
 }
@@ -363,18 +369,19 @@ static void adopt_services(lv_flags_t *f, const lv_config_t *cfg, bool keep_over
         }
         if (f->names[slot] == NULL) {
             f->names[slot] = lv_xstrdup(s->name);
-            f->overridden[slot] = false;
+            f->source[slot] = LV_FLAG_FROM_CONFIG;
         }
-        if (!(keep_overrides && f->overridden[slot]))
-            atomic_store_explicit(&f->state[slot], (int)configured_state(s->guard.flag),
-                                  memory_order_relaxed);
+        f->configured[slot] = (uint8_t)configured_state(s->guard.flag);
+        if (!(keep_overrides && lv_flags_overridden(f, (int)slot)))
+            atomic_store_explicit(&f->state[slot], (int)f->configured[slot], memory_order_relaxed);
     }
     /* Services gone from the config lose their flag (and their override, at the next save). */
     for (int i = 0; i < LV_FLAGS_SERVICES; i++)
         if (!seen[i] && f->names[i]) {
             free(f->names[i]);
             f->names[i] = NULL;
-            f->overridden[i] = false;
+            f->source[i] = LV_FLAG_FROM_CONFIG;
+            f->configured[i] = LV_FLAG_ON;
             atomic_store_explicit(&f->state[i], LV_FLAG_ON, memory_order_relaxed);
         }
 }
@@ -385,7 +392,8 @@ static void free_route_slot(lv_flags_t *f, int slot)
     f->names[slot] = NULL;
     free(f->route_service[slot - LV_FLAGS_SERVICES]);
     f->route_service[slot - LV_FLAGS_SERVICES] = NULL;
-    f->overridden[slot] = false;
+    f->source[slot] = LV_FLAG_FROM_CONFIG;
+    f->configured[slot] = LV_FLAG_ON;
     atomic_store_explicit(&f->state[slot], LV_FLAG_ON, memory_order_relaxed);
 }
 
@@ -434,7 +442,7 @@ static void adopt_routes(lv_flags_t *f, lv_config_t *cfg, bool keep_overrides)
                 continue;
             }
             f->names[slot] = lv_xstrdup(r->name);
-            f->overridden[slot] = false;
+            f->source[slot] = LV_FLAG_FROM_CONFIG;
         }
         /* A route may move to another service and keep its name (and its override). */
         const char *svc = r->service < cfg->n_services ? cfg->services[r->service].name : "";
@@ -443,12 +451,24 @@ static void adopt_routes(lv_flags_t *f, lv_config_t *cfg, bool keep_overrides)
             free(*owner);
             *owner = lv_xstrdup(svc);
         }
-        if (!(keep_overrides && f->overridden[slot]))
-            atomic_store_explicit(&f->state[slot], (int)configured_state(r->flag),
-                                  memory_order_relaxed);
+        f->configured[slot] = (uint8_t)configured_state(r->flag);
+        if (!(keep_overrides && lv_flags_overridden(f, slot)))
+            atomic_store_explicit(&f->state[slot], (int)f->configured[slot], memory_order_relaxed);
         r->flag_slot = (uint32_t)slot;
     }
     free(slot_of);
+}
+
+/* One warn line per flag whose state in force is not its config's, so that an override made
+ * long ago (kept in the state file) never goes unnoticed after a restart or a reload. */
+static void warn_overrides(const lv_flags_t *f)
+{
+    for (int i = 0; i < LV_FLAGS_MAX; i++)
+        if (f->names[i] && lv_flags_overridden(f, i))
+            lv_log_warn("flags", "msg=\"flag overridden\" flag=%s config=%s value=%s source=%s",
+                        f->names[i], lv_flag_state_name((lv_flag_state_t)f->configured[i]),
+                        lv_flag_state_name(lv_flags_get(f, i)),
+                        lv_flag_source_name((lv_flag_source_t)f->source[i]));
 }
 
 lv_flags_t *lv_flags_new(lv_config_t *cfg)
@@ -464,6 +484,7 @@ lv_flags_t *lv_flags_new(lv_config_t *cfg)
     adopt_routes(f, cfg, false);
     if (f->state_file)
         load_state_file(f);
+    warn_overrides(f);
     return f;
 }
 
@@ -486,6 +507,27 @@ void lv_flags_reload(lv_flags_t *f, lv_config_t *cfg)
         lv_log_warn("flags", "msg=\"guard.state_file changes need a restart; running value kept\"");
     adopt_services(f, cfg, true);
     adopt_routes(f, cfg, true);
+    warn_overrides(f);
+}
+
+static void log_change(const lv_flags_t *f, int slot, const char *what, lv_flag_state_t from,
+                       lv_flag_state_t to)
+{
+    if (lv_flags_is_route(slot))
+        lv_log_info("flags", "msg=\"%s\" route=%s service=%s from=%s to=%s", what, f->names[slot],
+                    f->route_service[slot - LV_FLAGS_SERVICES], lv_flag_state_name(from),
+                    lv_flag_state_name(to));
+    else
+        lv_log_info("flags", "msg=\"%s\" service=%s from=%s to=%s", what, f->names[slot],
+                    lv_flag_state_name(from), lv_flag_state_name(to));
+}
+
+/* The state file rewritten after a change, when there is one. Returns 0 or LV_EIO. */
+static int save_if_kept(const lv_flags_t *f)
+{
+    if (f->state_file == NULL)
+        return 0;
+    return save_state_file(f) == 0 ? 0 : LV_EIO;
 }
 
 int lv_flags_set(lv_flags_t *f, const char *name, lv_flag_state_t st)
@@ -496,16 +538,21 @@ int lv_flags_set(lv_flags_t *f, const char *name, lv_flag_state_t st)
     if (slot < 0)
         return LV_ENOTFOUND;
     int old = atomic_exchange_explicit(&f->state[slot], (int)st, memory_order_relaxed);
-    f->overridden[slot] = true;
-    if (lv_flags_is_route(slot))
-        lv_log_info("flags", "msg=\"flag set\" route=%s service=%s from=%s to=%s", name,
-                    f->route_service[slot - LV_FLAGS_SERVICES],
-                    lv_flag_state_name((lv_flag_state_t)old), lv_flag_state_name(st));
-    else
-        lv_log_info("flags", "msg=\"flag set\" service=%s from=%s to=%s", name,
-                    lv_flag_state_name((lv_flag_state_t)old), lv_flag_state_name(st));
-    if (f->state_file == NULL)
-        return 0;
-    int rc = save_state_file(f);
-    return rc == 0 ? 0 : LV_EIO;
+    f->source[slot] = LV_FLAG_FROM_API;
+    log_change(f, slot, "flag set", (lv_flag_state_t)old, st);
+    return save_if_kept(f);
+}
+
+int lv_flags_reset(lv_flags_t *f, const char *name)
+{
+    int slot = lv_flags_find(f, name);
+    if (slot < 0)
+        return LV_ENOTFOUND;
+    lv_flag_state_t st = (lv_flag_state_t)f->configured[slot];
+    int old = atomic_exchange_explicit(&f->state[slot], (int)st, memory_order_relaxed);
+    f->source[slot] = LV_FLAG_FROM_CONFIG;
+    log_change(f, slot, "flag reset to its config", (lv_flag_state_t)old, st);
+    /* Written even when there was no override: a file an earlier write failed to update may
+     * still hold one. */
+    return save_if_kept(f);
 }

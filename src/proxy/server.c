@@ -8,6 +8,7 @@
 
 #include "admin/admin.h"
 #include "core/clock.h"
+#include "core/listen_check.h"
 #include "core/log.h"
 #include "core/nofile.h"
 #include "proxy/health_check.h"
@@ -69,6 +70,64 @@ static int assign_slots(lv_config_t *cfg)
         cfg->services[i].metrics_slot = (uint32_t)slot;
     }
     return 0;
+}
+
+/* One levee per address: SO_REUSEPORT would let a second process bind beside the first and
+ * take a share of its connections with its own config. Returns false (and logs who holds it)
+ * when another process already listens on a, unless takeover (then the port is shared, as for
+ * an upgrade, and that is logged). what names the setting ("listen[0]", "admin.listen"). */
+static bool address_free(const lv_addr_t *a, const char *what, bool takeover)
+{
+    lv_listen_holder_t who;
+    if (!lv_listen_taken(a, &who))
+        return true;
+    if (who.pid == (int)getpid()) {
+        lv_log_error("server",
+                     "msg=\"address overlaps another listen address of this process\" "
+                     "addr=%s listener=%s",
+                     a->text, what);
+        return false;
+    }
+    if (takeover) {
+        if (who.pid > 0)
+            lv_log_warn("server",
+                        "msg=\"--takeover: sharing the address with pid %d (%s)\" addr=%s "
+                        "listener=%s pid=%d command=\"%s\"",
+                        who.pid, who.command, a->text, what, who.pid, who.command);
+        else
+            lv_log_warn("server",
+                        "msg=\"--takeover: sharing the address with another process\" addr=%s "
+                        "listener=%s",
+                        a->text, what);
+        return true;
+    }
+    if (who.pid > 0)
+        lv_log_error("server",
+                     "msg=\"address already in use by pid %d (%s); not starting: stop it, or "
+                     "start with --takeover to share the port\" addr=%s listener=%s pid=%d "
+                     "command=\"%s\"",
+                     who.pid, who.command, a->text, what, who.pid, who.command);
+    else
+        lv_log_error("server",
+                     "msg=\"address already in use by another process; not starting: stop it, "
+                     "or start with --takeover to share the port\" addr=%s listener=%s",
+                     a->text, what);
+    return false;
+}
+
+/* Every configured address (listen[] and the admin's), before anything is bound; reports each
+ * one that is taken. */
+static bool addresses_free(const lv_config_t *cfg, bool takeover)
+{
+    bool ok = true;
+    char what[32];
+    for (uint32_t i = 0; i < cfg->n_listeners; i++) {
+        snprintf(what, sizeof what, "listen[%u]", i);
+        ok &= address_free(&cfg->listeners[i], what, takeover);
+    }
+    if (cfg->admin_enabled)
+        ok &= address_free(&cfg->admin, "admin.listen", takeover);
+    return ok;
 }
 
 static void apply_log_level(const lv_config_t *cfg)
@@ -199,7 +258,7 @@ static int admin_draining(void *ctx)
     return ((lv_server_t *)ctx)->draining;
 }
 
-int lv_server_run(lv_config_t *cfg)
+int lv_server_run(lv_config_t *cfg, bool takeover)
 {
     return lv_server_run_with(cfg, NULL);
 }
@@ -219,7 +278,7 @@ int lv_server_run_with(lv_config_t *cfg, const lv_server_hooks_t *hooks)
     s.loop = &loop;
     uint32_t started = 0, inited = 0;
 
-    if (assign_slots(cfg) < 0)
+    if (assign_slots(cfg) < 0 || !addresses_free(cfg, takeover))
         goto out;
     s.n_workers = cfg->workers ? cfg->workers : 1;
     s.fd_conn_cap = fd_conn_cap(s.n_workers, &s.nofile);
@@ -278,7 +337,10 @@ int lv_server_run_with(lv_config_t *cfg, const lv_server_hooks_t *hooks)
             .cache = s.cache,
             .hosts = s.hosts,
         };
-        s.admin = lv_admin_start(&loop, &cfg->admin, &src);
+        /* Checked again now that this process listens: the admin address must not overlap one
+         * of its own listeners through a wildcard (0.0.0.0:P beside 127.0.0.1:P). */
+        if (takeover || address_free(&cfg->admin, "admin.listen", false))
+            s.admin = lv_admin_start(&loop, &cfg->admin, &src);
         if (!s.admin) {
             s.workers_done = s.n_workers;
             on_worker_done(&s.wake);

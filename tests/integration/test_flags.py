@@ -2,10 +2,13 @@
 """tests/integration/test_flags.py: feature flags through the admin API of a real levee.
 
 Starts `levee -c` with an admin token and guard.state_file in the test's temp dir, in front of
-the fixture backend. Flips flags with PUT and POST, checks the refusals (401 wrong or missing
-token, 403 no token configured, 404 unknown service, 400 bad state, 413 big body), then
-restarts levee from the same config and checks that the flag survived (GET /flags, the state
-file, /status, /metrics). Skips while GET /flags answers 404 (the flag table is not wired).
+the fixture backend. Flips flags with PUT (a word or {"state":...}) and POST, checks the
+refusals (401 wrong or missing token, 403 no token configured, 404 unknown service, 400 bad
+state, 413 big body), then restarts levee from the same config and checks that the flag
+survived (GET /flags, the state file, /status, /metrics). DELETE gives a flag back to its
+configured state, for good (gone from the state file, so a restart keeps it); a reload (and a
+start) warns about every flag that runs with an override. Skips while GET /flags answers 404
+(the flag table is not wired).
 
 RouteFlags does the same for flags of named routes (routes[].name, routes[].flag): a route
 whose flag is off answers its service's fallback (or 503 without one) while another route of
@@ -77,9 +80,9 @@ class FlagsApi(lt.LvTestCase):
 
     def setUp(self):
         super().setUp()
-        # Every test starts from the configured flags: put them back (override is kept).
-        for svc, st in (("playback", "on"), ("recs", "auto")):
-            self.assertStatus(admin_req(self.levee, "PUT", "/flags/" + svc, TOKEN, st), 200)
+        # Every test starts from the configured flags, without overrides.
+        for svc in ("playback", "recs"):
+            self.assertStatus(admin_req(self.levee, "DELETE", "/flags/" + svc, TOKEN), 200)
 
     def test_list_flags(self):
         r = self.levee.admin("/flags")
@@ -91,7 +94,8 @@ class FlagsApi(lt.LvTestCase):
     def test_put_and_post_flip_a_flag(self):
         r = admin_req(self.levee, "PUT", "/flags/recs", TOKEN, "off\n")
         self.assertStatus(r, 200)
-        self.assertEqual(r.json(), {"service": "recs", "state": "off", "overridden": True})
+        self.assertEqual(r.json(), {"service": "recs", "state": "off", "overridden": True,
+                                    "config": "auto"})
         self.assertEqual(flag_map(self.levee.admin("/flags"))["recs"], ("off", True))
         r = admin_req(self.levee, "POST", "/flags/playback?state=auto", TOKEN)
         self.assertStatus(r, 200)
@@ -113,9 +117,10 @@ class FlagsApi(lt.LvTestCase):
         self.assertStatus(admin_req(lv, "PUT", "/flags/ghost", TOKEN, "off"), 404)
         self.assertStatus(admin_req(lv, "PUT", "/flags/recs", TOKEN, "sideways"), 400)
         self.assertStatus(admin_req(lv, "POST", "/flags/recs?state=", TOKEN), 400)
-        r = admin_req(lv, "DELETE", "/flags/recs", TOKEN)
+        self.assertStatus(admin_req(lv, "PUT", "/flags/recs", TOKEN, '{"state":"sideways"}'), 400)
+        r = admin_req(lv, "PATCH", "/flags/recs", TOKEN, "off")
         self.assertStatus(r, 405)
-        self.assertIn("PUT", r.header("Allow") or "")
+        self.assertEqual(r.header("Allow"), "GET, PUT, POST, DELETE")
         self.assertStatus(admin_req(lv, "PUT", "/flags/recs", TOKEN, "o" * 2000), 413)
         # Nothing above changed the flag.
         self.assertEqual(flag_map(lv.admin("/flags"))["recs"][0], "auto")
@@ -134,6 +139,83 @@ class FlagsApi(lt.LvTestCase):
         self.assertIn('levee_guard_flag{service="recs"} 1\n', text)
         self.assertIn('levee_guard_flag{service="playback"} 0\n', text)
         self.assertIn('levee_guard_decisions_total{service="recs",decision="admitted"}', text)
+
+    def test_put_json_body(self):
+        r = admin_req(self.levee, "PUT", "/flags/recs", TOKEN, '{"state": "off"}\n')
+        self.assertStatus(r, 200)
+        self.assertEqual(r.json()["state"], "off")
+        r = admin_req(self.levee, "PUT", "/flags/playback", TOKEN, '{"state":"auto"}',
+                      headers=[("Content-Type", "application/json")])
+        self.assertStatus(r, 200)
+        self.assertEqual({k: v[0] for k, v in flag_map(self.levee.admin("/flags")).items()},
+                         {"playback": "auto", "recs": "off"})
+
+    def test_list_shows_override_and_config(self):
+        self.assertStatus(admin_req(self.levee, "PUT", "/flags/recs", TOKEN, "off"), 200)
+        flags = {f["name"]: f for f in self.levee.admin("/flags").json()["flags"]}
+        self.assertEqual(flags["recs"], {"name": "recs", "kind": "service", "service": "recs",
+                                         "state": "off", "overridden": True, "config": "auto"})
+        self.assertEqual(flags["playback"], {"name": "playback", "kind": "service",
+                                             "service": "playback", "state": "on",
+                                             "overridden": False, "config": "on"})
+
+    def test_delete_needs_the_token(self):
+        lv = self.levee
+        self.assertStatus(admin_req(lv, "PUT", "/flags/recs", TOKEN, "off"), 200)
+        r = admin_req(lv, "DELETE", "/flags/recs")
+        self.assertStatus(r, 401, "no Authorization:")
+        self.assertTrue((r.header("WWW-Authenticate") or "").startswith("Bearer"))
+        self.assertStatus(admin_req(lv, "DELETE", "/flags/recs", "wrong"), 401, "bad token:")
+        self.assertStatus(admin_req(lv, "DELETE", "/flags/ghost", TOKEN), 404)
+        self.assertEqual(flag_map(lv.admin("/flags"))["recs"], ("off", True))
+
+    def test_delete_returns_to_config(self):
+        lv = self.levee
+        self.assertStatus(admin_req(lv, "PUT", "/flags/recs", TOKEN, "off"), 200)
+        self.assertStatus(admin_req(lv, "PUT", "/flags/playback", TOKEN, "auto"), 200)
+        r = admin_req(lv, "DELETE", "/flags/recs", TOKEN)
+        self.assertStatus(r, 200)
+        self.assertEqual(r.header("Content-Type"), "application/json")
+        self.assertEqual(r.json(), {"service": "recs", "state": "auto", "overridden": False,
+                                    "config": "auto"})
+        self.assertEqual(lv.admin("/flags/recs").json(), r.json())
+        self.assertEqual(flag_map(lv.admin("/flags"))["recs"], ("auto", False))
+        self.assertIn('levee_guard_flag{service="recs"} 2\n', lv.admin("/metrics").body.decode())
+        with open(self.state_file) as f:
+            self.assertEqual(json.load(f), {"flags": {"playback": "auto"}})
+
+    def test_delete_survives_restart(self):
+        self.assertStatus(admin_req(self.levee, "PUT", "/flags/recs", TOKEN, "off"), 200)
+        self.levee.stop(check=True)
+        type(self).levee = lt.Levee.from_config(self.config, name="flags.yaml")
+        self.assertEqual(flag_map(self.levee.admin("/flags"))["recs"], ("off", True))
+        self.levee.wait_log(r'level=warn comp=flags msg="flag overridden" flag=recs config=auto '
+                            r'value=off source=state_file$', 5)
+        self.assertStatus(admin_req(self.levee, "DELETE", "/flags/recs", TOKEN), 200)
+        self.levee.stop(check=True)
+        type(self).levee = lt.Levee.from_config(self.config, name="flags.yaml")
+        self.assertEqual(flag_map(self.levee.admin("/flags"))["recs"], ("auto", False))
+        self.assertFalse(any("flag overridden" in line for line in self.levee.stderr_lines()))
+        with open(self.state_file) as f:
+            self.assertEqual(json.load(f), {"flags": {}})
+
+    def test_reload_warns_each_override(self):
+        lv = self.levee
+        self.assertStatus(admin_req(lv, "PUT", "/flags/recs", TOKEN, "off"), 200)
+        mark = lv.log_mark()
+        lv.signal(signal.SIGHUP)
+        lv.wait_log(r"comp=server\b.*msg=reloaded\b", 10, start=mark)
+        lines = [line for line in lv.stderr_lines()[mark:] if "flag overridden" in line]
+        self.assertEqual(len(lines), 1, lines)
+        self.assertRegex(lines[0], r'level=warn comp=flags msg="flag overridden" flag=recs '
+                                   r'config=auto value=off source=api$')
+        # Back to the config: the next reload says nothing.
+        self.assertStatus(admin_req(lv, "DELETE", "/flags/recs", TOKEN), 200)
+        mark = lv.log_mark()
+        lv.signal(signal.SIGHUP)
+        lv.wait_log(r"comp=server\b.*msg=reloaded\b", 10, start=mark)
+        self.assertEqual([line for line in lv.stderr_lines()[mark:] if "flag overridden" in line],
+                         [])
 
     def test_flag_survives_restart(self):
         self.assertStatus(admin_req(self.levee, "PUT", "/flags/recs", TOKEN, "off"), 200)
@@ -196,8 +278,8 @@ class RouteFlags(lt.LvTestCase):
 
     def setUp(self):
         super().setUp()
-        for name, st in self.CONFIGURED:
-            self.assertStatus(admin_req(self.levee, "PUT", "/flags/" + name, TOKEN, st), 200)
+        for name, _ in self.CONFIGURED:
+            self.assertStatus(admin_req(self.levee, "DELETE", "/flags/" + name, TOKEN), 200)
         self.backend.reset()
 
     def get(self, path):
@@ -244,10 +326,10 @@ class RouteFlags(lt.LvTestCase):
         flags = flags_by_name(self.levee)
         self.assertEqual(set(flags), {"shop", "plain", "checkout", "shop-pages", "beta"})
         self.assertEqual(flags["shop"], {"name": "shop", "kind": "service", "service": "shop",
-                                         "state": "on", "overridden": True})
+                                         "state": "on", "overridden": False, "config": "on"})
         self.assertEqual(flags["checkout"], {"name": "checkout", "kind": "route",
                                              "service": "shop", "state": "off",
-                                             "overridden": True})
+                                             "overridden": False, "config": "off"})
         self.assertEqual(flags["beta"]["service"], "plain")
         self.assertEqual(flags["shop-pages"]["kind"], "route")
         r = self.levee.admin("/flags/checkout")
@@ -256,7 +338,7 @@ class RouteFlags(lt.LvTestCase):
         self.assertEqual(r.json()["state"], "off")
         # A service's own flag keeps its first shape.
         self.assertEqual(self.levee.admin("/flags/shop").json(),
-                         {"service": "shop", "state": "on", "overridden": True})
+                         {"service": "shop", "state": "on", "overridden": False, "config": "on"})
 
     def test_flip_route_flag_through_the_api(self):
         lv = self.levee
@@ -267,7 +349,7 @@ class RouteFlags(lt.LvTestCase):
         r = admin_req(lv, "PUT", "/flags/checkout", TOKEN, "on")
         self.assertStatus(r, 200)
         self.assertEqual(r.json(), {"name": "checkout", "kind": "route", "service": "shop",
-                                    "state": "on", "overridden": True})
+                                    "state": "on", "overridden": True, "config": "off"})
         self.assert_served("/shop/checkout")
         # Another route of the service off: only that one answers the fallback.
         r = admin_req(lv, "POST", "/flags/shop-pages?state=off", TOKEN)
@@ -309,12 +391,25 @@ class RouteFlags(lt.LvTestCase):
             lv.signal(signal.SIGHUP)
             lv.wait_log(r"comp=server\b.*msg=reloaded\b", 10, start=mark)
 
+    def test_delete_route_flag(self):
+        lv = self.levee
+        self.assertStatus(admin_req(lv, "PUT", "/flags/checkout", TOKEN, "on"), 200)
+        self.assert_served("/shop/checkout")
+        self.assertStatus(admin_req(lv, "DELETE", "/flags/checkout"), 401)
+        r = admin_req(lv, "DELETE", "/flags/checkout", TOKEN)
+        self.assertStatus(r, 200)
+        self.assertEqual(r.json(), {"name": "checkout", "kind": "route", "service": "shop",
+                                    "state": "off", "overridden": False, "config": "off"})
+        self.assert_fallback("/shop/checkout")
+        with open(self.state_file) as f:
+            self.assertNotIn("checkout", json.load(f).get("routes", {}))
+
     def test_route_flag_survives_restart(self):
         self.assertStatus(admin_req(self.levee, "PUT", "/flags/checkout", TOKEN, "on"), 200)
         self.assertStatus(admin_req(self.levee, "PUT", "/flags/beta", TOKEN, "auto"), 200)
         with open(self.state_file) as f:
             saved = json.load(f)
-        self.assertEqual(saved["routes"], {"checkout": "on", "shop-pages": "on", "beta": "auto"})
+        self.assertEqual(saved["routes"], {"checkout": "on", "beta": "auto"})
         self.levee.stop(check=True)
         type(self).levee = lt.Levee.from_config(self.config, name="route-flags.yaml")
         flags = flags_by_name(self.levee)
@@ -322,6 +417,7 @@ class RouteFlags(lt.LvTestCase):
                          ("on", True))
         self.assertEqual(flags["beta"]["state"], "auto")
         self.assertEqual(flags["shop-pages"]["state"], "on")
+        self.assertFalse(flags["shop-pages"]["overridden"])
         self.assert_served("/shop/checkout")
         self.assert_served("/plain/beta")  # auto, and no pressure: on
         self.assertEqual(self.backend_paths().get("/shop/checkout"), 1)
@@ -340,6 +436,7 @@ class FlagsWithoutToken(lt.LvTestCase):
                 r = admin_req(lv, "PUT", "/flags/recs", TOKEN, "off")
                 self.assertStatus(r, 403)
                 self.assertIn(b"set admin.token", r.body)
+                self.assertStatus(admin_req(lv, "DELETE", "/flags/recs", TOKEN), 403)
                 self.assertFalse(os.path.exists(state))
             finally:
                 lv.stop(check=True)

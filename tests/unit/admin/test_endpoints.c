@@ -261,13 +261,15 @@ static void test_lv__admin_route_flags_list(void **state)
     assert_string_equal(r.content_type, "application/json");
     assert_string_equal(r.body,
                         "{\"flags\":[{\"name\":\"play\\\"back\",\"kind\":\"service\","
-                        "\"service\":\"play\\\"back\",\"state\":\"on\",\"overridden\":false},"
+                        "\"service\":\"play\\\"back\",\"state\":\"on\",\"overridden\":false,"
+                        "\"config\":\"on\"},"
                         "{\"name\":\"recs\",\"kind\":\"service\",\"service\":\"recs\","
-                        "\"state\":\"auto\",\"overridden\":false}]}\n");
+                        "\"state\":\"auto\",\"overridden\":false,\"config\":\"auto\"}]}\n");
     free(r.body);
     r = route(f, HTTP_GET, "/flags/recs");
     assert_int_equal(r.status, 200);
-    assert_string_equal(r.body, "{\"service\":\"recs\",\"state\":\"auto\",\"overridden\":false}\n");
+    assert_string_equal(r.body, "{\"service\":\"recs\",\"state\":\"auto\",\"overridden\":false,"
+                                "\"config\":\"auto\"}\n");
     free(r.body);
     assert_int_equal(status_of(f, HTTP_GET, "/flags/ghost", NULL, NULL), 404);
 }
@@ -286,17 +288,18 @@ static void test_lv__admin_route_flags_of_routes(void **state)
     lv__admin_reply_t r = route(f, HTTP_GET, "/flags");
     assert_int_equal(r.status, 200);
     assert_non_null(strstr(r.body, ",{\"name\":\"checkout\",\"kind\":\"route\",\"service\":"
-                                   "\"recs\",\"state\":\"off\",\"overridden\":false}]}\n"));
+                                   "\"recs\",\"state\":\"off\",\"overridden\":false,"
+                                   "\"config\":\"off\"}]}\n"));
     free(r.body);
     r = route(f, HTTP_GET, "/flags/checkout");
     assert_int_equal(r.status, 200);
     assert_string_equal(r.body, "{\"name\":\"checkout\",\"kind\":\"route\",\"service\":\"recs\","
-                                "\"state\":\"off\",\"overridden\":false}\n");
+                                "\"state\":\"off\",\"overridden\":false,\"config\":\"off\"}\n");
     free(r.body);
     r = route_full(f, HTTP_PUT, "/flags/checkout", "Bearer s3cret", "on");
     assert_int_equal(r.status, 200);
     assert_string_equal(r.body, "{\"name\":\"checkout\",\"kind\":\"route\",\"service\":\"recs\","
-                                "\"state\":\"on\",\"overridden\":true}\n");
+                                "\"state\":\"on\",\"overridden\":true,\"config\":\"off\"}\n");
     free(r.body);
     assert_int_equal(lv_flags_get(f->flags, (int)routes[0].flag_slot), LV_FLAG_ON);
     assert_int_equal(status_of(f, HTTP_PUT, "/flags/checkout", NULL, "off"), 401);
@@ -319,11 +322,13 @@ static void test_lv__admin_route_flag_put_sets_flag(void **state)
     lv__admin_reply_t r = route_full(f, HTTP_PUT, "/flags/recs", "Bearer s3cret", "off\r\n");
     assert_int_equal(r.status, 200);
     assert_string_equal(r.content_type, "application/json");
-    assert_string_equal(r.body, "{\"service\":\"recs\",\"state\":\"off\",\"overridden\":true}\n");
+    assert_string_equal(r.body, "{\"service\":\"recs\",\"state\":\"off\",\"overridden\":true,"
+                                "\"config\":\"auto\"}\n");
     free(r.body);
     assert_int_equal(lv_flags_get(f->flags, lv_flags_find(f->flags, "recs")), LV_FLAG_OFF);
     r = route(f, HTTP_GET, "/flags");
-    assert_non_null(strstr(r.body, "\"service\":\"recs\",\"state\":\"off\",\"overridden\":true}"));
+    assert_non_null(strstr(r.body, "\"service\":\"recs\",\"state\":\"off\",\"overridden\":true,"
+                                   "\"config\":\"auto\"}"));
     free(r.body);
     /* Scheme is case-insensitive; surrounding whitespace is not part of the token. */
     assert_int_equal(status_of(f, HTTP_PUT, "/flags/recs", " bearer   s3cret ", "on"), 200);
@@ -403,18 +408,132 @@ static void test_lv__admin_route_flag_unknown_service_404(void **state)
 static void test_lv__admin_route_flag_bad_state_400(void **state)
 {
     fake_t *f = *state;
-    const char *bad[] = {NULL, "", "OFF", "sideways", "off off", "{\"state\":\"off\"}"};
-    for (size_t i = 0; i < LV_ARRAY_LEN(bad); i++)
-        assert_int_equal(status_of(f, HTTP_PUT, "/flags/recs", "Bearer s3cret", bad[i]), 400);
+    const char *bad[] = {NULL,
+                         "",
+                         "OFF",
+                         "sideways",
+                         "off off",
+                         "{\"state\":\"OFF\"}",
+                         "{\"mode\":\"off\"}",
+                         "{\"state\":\"off\"",
+                         "{\"state\":\"off\",\"why\":\"x\"}",
+                         "{\"state\":\"o\\u0066f\"}",
+                         "{\"state\":off}",
+                         "{}",
+                         "[\"off\"]",
+                         "\"off",
+                         "{\"state\":\"off\"} x",
+                         "state=off"};
+    for (size_t i = 0; i < LV_ARRAY_LEN(bad); i++) {
+        lv__admin_reply_t r = route_full(f, HTTP_PUT, "/flags/recs", "Bearer s3cret", bad[i]);
+        assert_int_equal(r.status, 400);
+        assert_string_equal(r.body,
+                            "bad state: want on, off or auto (a word, or {\"state\":\"off\"})\n");
+        free(r.body);
+    }
     assert_int_equal(lv_flags_get(f->flags, 1), LV_FLAG_AUTO);
+}
+
+/* The body of PUT (and POST without ?state=): a word as before, or JSON. */
+static void test_lv__admin_route_flag_put_json_body(void **state)
+{
+    fake_t *f = *state;
+    assert_int_equal(status_of(f, HTTP_PUT, "/flags/recs", "Bearer s3cret", "{\"state\":\"off\"}"),
+                     200);
+    assert_int_equal(lv_flags_get(f->flags, 1), LV_FLAG_OFF);
+    assert_int_equal(
+        status_of(f, HTTP_PUT, "/flags/recs", "Bearer s3cret", " {\n \"state\" : \"on\"\t}\r\n"),
+        200);
+    assert_int_equal(lv_flags_get(f->flags, 1), LV_FLAG_ON);
+    assert_int_equal(status_of(f, HTTP_PUT, "/flags/recs", "Bearer s3cret", "\"auto\"\n"), 200);
+    assert_int_equal(lv_flags_get(f->flags, 1), LV_FLAG_AUTO);
+    assert_int_equal(status_of(f, HTTP_POST, "/flags/recs", "Bearer s3cret", "{\"state\":\"off\"}"),
+                     200);
+    assert_int_equal(lv_flags_get(f->flags, 1), LV_FLAG_OFF);
+    /* POST's query parameter wins over the body. */
+    assert_int_equal(
+        status_of(f, HTTP_POST, "/flags/recs?state=on", "Bearer s3cret", "{\"state\":\"off\"}"),
+        200);
+    assert_int_equal(lv_flags_get(f->flags, 1), LV_FLAG_ON);
+}
+
+static void test_lv__admin_route_flag_delete_back_to_config(void **state)
+{
+    fake_t *f = *state;
+    assert_int_equal(status_of(f, HTTP_PUT, "/flags/recs", "Bearer s3cret", "off"), 200);
+    /* A write like PUT: the token first, then the name. */
+    lv__admin_reply_t r = route_full(f, HTTP_DELETE, "/flags/recs", NULL, NULL);
+    assert_int_equal(r.status, 401);
+    assert_true(r.www_authenticate);
+    free(r.body);
+    assert_int_equal(status_of(f, HTTP_DELETE, "/flags/recs", "Bearer nope", NULL), 401);
+    assert_int_equal(status_of(f, HTTP_DELETE, "/flags/ghost", NULL, NULL), 401);
+    assert_int_equal(status_of(f, HTTP_DELETE, "/flags/ghost", "Bearer s3cret", NULL), 404);
+    assert_int_equal(lv_flags_get(f->flags, 1), LV_FLAG_OFF);
+    f->cfg.admin_token = NULL;
+    assert_int_equal(status_of(f, HTTP_DELETE, "/flags/recs", "Bearer s3cret", NULL), 403);
+    f->cfg.admin_token = "s3cret";
+    assert_int_equal(lv_flags_get(f->flags, 1), LV_FLAG_OFF);
+
+    r = route_full(f, HTTP_DELETE, "/flags/recs", "Bearer s3cret", NULL);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.content_type, "application/json");
+    assert_string_equal(r.body, "{\"service\":\"recs\",\"state\":\"auto\",\"overridden\":false,"
+                                "\"config\":\"auto\"}\n");
+    free(r.body);
+    assert_int_equal(lv_flags_get(f->flags, 1), LV_FLAG_AUTO);
+    /* Again, on a flag without an override: the same answer. */
+    r = route_full(f, HTTP_DELETE, "/flags/recs", "Bearer s3cret", NULL);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "\"state\":\"auto\",\"overridden\":false"));
+    free(r.body);
+}
+
+static void test_lv__admin_route_flag_delete_route(void **state)
+{
+    fake_t *f = *state;
+    lv_route_conf_t routes[1] = {
+        {.path_prefix = "/recs/checkout", .service = 1, .name = "checkout", .flag = LV_FLAG_OFF},
+    };
+    f->cfg.routes = routes;
+    f->cfg.n_routes = 1;
+    lv_flags_free(f->flags);
+    f->flags = f->src.flags = lv_flags_new(&f->cfg);
+    assert_int_equal(status_of(f, HTTP_PUT, "/flags/checkout", "Bearer s3cret", "on"), 200);
+    lv__admin_reply_t r = route_full(f, HTTP_DELETE, "/flags/checkout", "Bearer s3cret", NULL);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "{\"name\":\"checkout\",\"kind\":\"route\",\"service\":\"recs\","
+                                "\"state\":\"off\",\"overridden\":false,\"config\":\"off\"}\n");
+    free(r.body);
+    assert_int_equal(lv_flags_get(f->flags, (int)routes[0].flag_slot), LV_FLAG_OFF);
+    f->cfg.routes = NULL;
+    f->cfg.n_routes = 0;
+}
+
+static void test_lv__admin_route_flag_delete_state_file_unwritable_500(void **state)
+{
+    fake_t *f = *state;
+    lv_flags_free(f->flags);
+    f->cfg.state_file = "/nonexistent-levee-dir/state.json";
+    f->flags = f->src.flags = lv_flags_new(&f->cfg);
+    assert_int_equal(status_of(f, HTTP_PUT, "/flags/recs", "Bearer s3cret", "off"), 500);
+    lv__admin_reply_t r = route_full(f, HTTP_DELETE, "/flags/recs", "Bearer s3cret", NULL);
+    assert_int_equal(r.status, 500);
+    assert_non_null(strstr(r.body, "comes back at the next start"));
+    free(r.body);
+    assert_int_equal(lv_flags_get(f->flags, 1), LV_FLAG_AUTO); /* still applied */
 }
 
 static void test_lv__admin_route_flag_other_method_405(void **state)
 {
     fake_t *f = *state;
-    lv__admin_reply_t r = route_full(f, HTTP_DELETE, "/flags/recs", "Bearer s3cret", NULL);
+    lv__admin_reply_t r = route_full(f, HTTP_PATCH, "/flags/recs", "Bearer s3cret", "off");
     assert_int_equal(r.status, 405);
-    assert_string_equal(r.allow, "GET, PUT, POST");
+    assert_string_equal(r.allow, "GET, PUT, POST, DELETE");
+    free(r.body);
+    r = route_full(f, HTTP_DELETE, "/flags", "Bearer s3cret", NULL);
+    assert_int_equal(r.status, 405);
+    assert_string_equal(r.allow, "GET");
     free(r.body);
     r = route_full(f, HTTP_PUT, "/flags", "Bearer s3cret", "off");
     assert_int_equal(r.status, 405);
@@ -967,6 +1086,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_lv__admin_route_flag_unknown_service_404, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_lv__admin_route_flag_bad_state_400, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lv__admin_route_flag_put_json_body, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lv__admin_route_flag_delete_back_to_config, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_lv__admin_route_flag_delete_route, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lv__admin_route_flag_delete_state_file_unwritable_500,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_lv__admin_route_flag_other_method_405, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_lv__admin_route_flag_state_file_unwritable_500, setup,

@@ -1,6 +1,7 @@
 /* tests/unit/guard/test_flags.c: the flag table of services and named routes (config
- * defaults, overrides, reload) and its state file (read at start, rewritten atomically, bad
- * files ignored, the format before route flags still read), in a mkdtemp directory. */
+ * defaults, overrides and where they come from, resets back to the config, reload and its
+ * warnings) and its state file (read at start, rewritten atomically, bad files ignored, the
+ * format before route flags still read), in a mkdtemp directory. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,6 +9,7 @@
 
 #include <cmocka.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -126,8 +128,8 @@ static void test_lv_flags_new_defaults_from_config(void **state)
     assert_int_equal(lv_flags_get(f, 0), LV_FLAG_ON);
     assert_int_equal(lv_flags_get(f, 1), LV_FLAG_AUTO);
     assert_int_equal(lv_flags_get(f, -1), LV_FLAG_ON);
-    assert_false(f->overridden[0]);
-    assert_false(f->overridden[1]);
+    assert_false(lv_flags_overridden(f, 0));
+    assert_false(lv_flags_overridden(f, 1));
     assert_int_equal(access(fx->path, F_OK), -1); /* nothing written until a change */
     lv_flags_free(f);
 }
@@ -138,16 +140,16 @@ static void test_lv_flags_set_survives_restart(void **state)
     lv_flags_t *f = lv_flags_new(&fx->cfg);
     assert_int_equal(lv_flags_set(f, "recs", LV_FLAG_OFF), 0);
     assert_int_equal(lv_flags_get(f, 1), LV_FLAG_OFF);
-    assert_true(f->overridden[1]);
+    assert_true(lv_flags_overridden(f, 1));
     assert_string_equal(read_text(fx->path), "{\"flags\":{\"recs\":\"off\"}}\n");
     assert_int_equal(count_dir_entries(fx->dir), 1); /* no temp file left behind */
     lv_flags_free(f);
 
     lv_flags_t *g = lv_flags_new(&fx->cfg); /* the "restart" */
     assert_int_equal(lv_flags_get(g, 1), LV_FLAG_OFF);
-    assert_true(g->overridden[1]);
+    assert_true(lv_flags_overridden(g, 1));
     assert_int_equal(lv_flags_get(g, 0), LV_FLAG_ON);
-    assert_false(g->overridden[0]);
+    assert_false(lv_flags_overridden(g, 0));
     assert_int_equal(lv_flags_set(g, "playback", LV_FLAG_AUTO), 0);
     assert_string_equal(read_text(fx->path),
                         "{\"flags\":{\"playback\":\"auto\",\"recs\":\"off\"}}\n");
@@ -208,8 +210,8 @@ static void test_lv_flags_new_bad_state_file_ignored(void **state)
         assert_non_null(f);
         assert_int_equal(lv_flags_get(f, 0), LV_FLAG_ON);
         assert_int_equal(lv_flags_get(f, 1), LV_FLAG_AUTO);
-        assert_false(f->overridden[0]);
-        assert_false(f->overridden[1]);
+        assert_false(lv_flags_overridden(f, 0));
+        assert_false(lv_flags_overridden(f, 1));
         lv_flags_free(f);
     }
 }
@@ -221,13 +223,13 @@ static void test_lv_flags_new_accepts_whitespace_and_empty(void **state)
     lv_flags_t *f = lv_flags_new(&fx->cfg);
     assert_int_equal(lv_flags_get(f, 0), LV_FLAG_OFF);
     assert_int_equal(lv_flags_get(f, 1), LV_FLAG_ON);
-    assert_true(f->overridden[0] && f->overridden[1]);
+    assert_true(lv_flags_overridden(f, 0) && lv_flags_overridden(f, 1));
     lv_flags_free(f);
 
     write_text(fx->path, "{\"flags\":{}}");
     f = lv_flags_new(&fx->cfg);
     assert_int_equal(lv_flags_get(f, 1), LV_FLAG_AUTO);
-    assert_false(f->overridden[1]);
+    assert_false(lv_flags_overridden(f, 1));
     lv_flags_free(f);
 }
 
@@ -258,10 +260,10 @@ static void test_lv_flags_reload_keeps_overrides(void **state)
     lv_flags_reload(f, &fx->cfg);
     assert_int_equal(lv_flags_get(f, 0), LV_FLAG_AUTO);
     assert_int_equal(lv_flags_get(f, 1), LV_FLAG_OFF);
-    assert_true(f->overridden[1]);
+    assert_true(lv_flags_overridden(f, 1));
     assert_int_equal(lv_flags_find(f, "thumbs"), 2);
     assert_int_equal(lv_flags_get(f, 2), LV_FLAG_OFF);
-    assert_false(f->overridden[2]);
+    assert_false(lv_flags_overridden(f, 2));
 
     /* A service dropped from the config loses its flag. */
     fx->services[1] = fx->services[2];
@@ -300,7 +302,7 @@ static void test_lv_flags_new_routes_get_slots(void **state)
     assert_int_equal(lv_flags_get(f, search), LV_FLAG_AUTO);
     assert_string_equal(f->route_service[checkout - LV_FLAGS_SERVICES], "recs");
     assert_string_equal(f->route_service[search - LV_FLAGS_SERVICES], "playback");
-    assert_false(f->overridden[checkout]);
+    assert_false(lv_flags_overridden(f, checkout));
     /* Service flags are where they were. */
     assert_int_equal(lv_flags_find(f, "recs"), 1);
     assert_int_equal(lv_flags_get(f, 1), LV_FLAG_AUTO);
@@ -326,12 +328,12 @@ static void test_lv_flags_set_route_survives_restart(void **state)
     lv_flags_t *g = lv_flags_new(&fx->cfg); /* the "restart" */
     int checkout = (int)fx->routes[0].flag_slot, search = (int)fx->routes[2].flag_slot;
     assert_int_equal(lv_flags_get(g, checkout), LV_FLAG_ON);
-    assert_true(g->overridden[checkout]);
+    assert_true(lv_flags_overridden(g, checkout));
     assert_int_equal(lv_flags_get(g, search), LV_FLAG_OFF);
-    assert_true(g->overridden[search]);
+    assert_true(lv_flags_overridden(g, search));
     assert_int_equal(lv_flags_get(g, 1), LV_FLAG_OFF);
-    assert_true(g->overridden[1]);
-    assert_false(g->overridden[0]);
+    assert_true(lv_flags_overridden(g, 1));
+    assert_false(lv_flags_overridden(g, 0));
     lv_flags_free(g);
 }
 
@@ -344,10 +346,10 @@ static void test_lv_flags_new_old_format_file_with_routes(void **state)
     lv_flags_t *f = lv_flags_new(&fx->cfg);
     assert_int_equal(lv_flags_get(f, 0), LV_FLAG_AUTO);
     assert_int_equal(lv_flags_get(f, 1), LV_FLAG_OFF);
-    assert_true(f->overridden[0] && f->overridden[1]);
+    assert_true(lv_flags_overridden(f, 0) && lv_flags_overridden(f, 1));
     int checkout = (int)fx->routes[0].flag_slot;
     assert_int_equal(lv_flags_get(f, checkout), LV_FLAG_OFF); /* configured */
-    assert_false(f->overridden[checkout]);
+    assert_false(lv_flags_overridden(f, checkout));
     /* Without route overrides the file keeps the old format (an older levee still reads it). */
     assert_int_equal(lv_flags_set(f, "recs", LV_FLAG_ON), 0);
     assert_string_equal(read_text(fx->path),
@@ -365,11 +367,11 @@ static void test_lv_flags_new_route_section_by_kind(void **state)
     lv_flags_t *f = lv_flags_new(&fx->cfg);
     int checkout = (int)fx->routes[0].flag_slot, search = (int)fx->routes[2].flag_slot;
     assert_int_equal(lv_flags_get(f, checkout), LV_FLAG_OFF);
-    assert_false(f->overridden[checkout]);
+    assert_false(lv_flags_overridden(f, checkout));
     assert_int_equal(lv_flags_get(f, 1), LV_FLAG_AUTO);
-    assert_false(f->overridden[1]);
+    assert_false(lv_flags_overridden(f, 1));
     assert_int_equal(lv_flags_get(f, search), LV_FLAG_ON);
-    assert_true(f->overridden[search]);
+    assert_true(lv_flags_overridden(f, search));
     lv_flags_free(f);
 }
 
@@ -391,9 +393,9 @@ static void test_lv_flags_new_bad_route_section_ignored(void **state)
         lv_flags_t *f = lv_flags_new(&fx->cfg);
         int checkout = (int)fx->routes[0].flag_slot;
         assert_int_equal(lv_flags_get(f, checkout), LV_FLAG_OFF);
-        assert_false(f->overridden[checkout]);
+        assert_false(lv_flags_overridden(f, checkout));
         assert_int_equal(lv_flags_get(f, 1), LV_FLAG_AUTO);
-        assert_false(f->overridden[1]);
+        assert_false(lv_flags_overridden(f, 1));
         lv_flags_free(f);
     }
 }
@@ -416,7 +418,7 @@ static void test_lv_flags_reload_keeps_route_overrides(void **state)
     lv_flags_reload(f, &fx->cfg);
     assert_int_equal(fx->routes[2].flag_slot, checkout); /* same name, same slot */
     assert_int_equal(lv_flags_get(f, checkout), LV_FLAG_AUTO);
-    assert_true(f->overridden[checkout]);
+    assert_true(lv_flags_overridden(f, checkout));
     assert_string_equal(f->route_service[checkout - LV_FLAGS_SERVICES], "playback");
     assert_int_equal(lv_flags_find(f, "search"), -1);
     assert_int_equal(lv_flags_get(f, search), LV_FLAG_ON); /* a freed slot reads on */
@@ -427,7 +429,7 @@ static void test_lv_flags_reload_keeps_route_overrides(void **state)
     assert_int_not_equal(page, search);
     assert_int_not_equal(promo, page);
     assert_int_equal(lv_flags_get(f, promo), LV_FLAG_OFF);
-    assert_false(f->overridden[promo]);
+    assert_false(lv_flags_overridden(f, promo));
     assert_int_equal(lv_flags_get(f, page), LV_FLAG_ON);
 
     /* The state file follows: search's override (none) and checkout's (kept). */
@@ -443,7 +445,7 @@ static void test_lv_flags_reload_keeps_route_overrides(void **state)
     fx->routes[2] = old_checkout;
     lv_flags_reload(f, &fx->cfg);
     assert_int_equal(lv_flags_get(f, (int)fx->routes[2].flag_slot), LV_FLAG_OFF);
-    assert_false(f->overridden[fx->routes[2].flag_slot]);
+    assert_false(lv_flags_overridden(f, (int)fx->routes[2].flag_slot));
     lv_flags_free(f);
 }
 
@@ -474,6 +476,184 @@ static void test_lv_flags_reload_every_route_named(void **state)
     lv_flags_free(f);
     free(names);
     free(routes);
+}
+
+/* The log lines written while capturing (stderr into a file of the fixture's directory, warn
+ * level), read back by log_capture_end. */
+static int log_capture_begin(fixture_t *fx)
+{
+    char p[160];
+    snprintf(p, sizeof p, "%s/log.txt", fx->dir);
+    int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    assert_true(fd >= 0);
+    fflush(stderr);
+    int saved = dup(STDERR_FILENO);
+    assert_true(saved >= 0);
+    assert_int_equal(dup2(fd, STDERR_FILENO), STDERR_FILENO);
+    close(fd);
+    lv_log_set_level(LV_LOG_WARN);
+    return saved;
+}
+
+static char *log_capture_end(fixture_t *fx, int saved)
+{
+    lv_log_set_level(LV_LOG_ERROR);
+    assert_int_equal(dup2(saved, STDERR_FILENO), STDERR_FILENO);
+    close(saved);
+    char p[160];
+    snprintf(p, sizeof p, "%s/log.txt", fx->dir);
+    char *text = lv_xstrdup(read_text(p));
+    unlink(p);
+    return text;
+}
+
+static int count_lines_with(const char *text, const char *what)
+{
+    int n = 0;
+    for (const char *p = text; (p = strstr(p, what)) != NULL; p += strlen(what))
+        n++;
+    return n;
+}
+
+static void test_lv_flags_reset_back_to_config(void **state)
+{
+    fixture_t *fx = *state;
+    lv_flags_t *f = lv_flags_new(&fx->cfg);
+    assert_int_equal(lv_flags_set(f, "recs", LV_FLAG_OFF), 0);
+    assert_int_equal(lv_flags_set(f, "playback", LV_FLAG_AUTO), 0);
+    assert_int_equal(f->source[1], LV_FLAG_FROM_API);
+    assert_int_equal(f->configured[1], LV_FLAG_AUTO);
+
+    assert_int_equal(lv_flags_reset(f, "recs"), 0);
+    assert_int_equal(lv_flags_get(f, 1), LV_FLAG_AUTO);
+    assert_false(lv_flags_overridden(f, 1));
+    assert_int_equal(f->source[1], LV_FLAG_FROM_CONFIG);
+    assert_string_equal(read_text(fx->path), "{\"flags\":{\"playback\":\"auto\"}}\n");
+    assert_int_equal(count_dir_entries(fx->dir), 1);
+    /* A flag without an override: still 0, and the file is rewritten the same. */
+    assert_int_equal(lv_flags_reset(f, "recs"), 0);
+    assert_string_equal(read_text(fx->path), "{\"flags\":{\"playback\":\"auto\"}}\n");
+    assert_int_equal(lv_flags_reset(f, "playback"), 0);
+    assert_int_equal(lv_flags_get(f, 0), LV_FLAG_ON);
+    assert_string_equal(read_text(fx->path), "{\"flags\":{}}\n");
+    lv_flags_free(f);
+
+    lv_flags_t *g = lv_flags_new(&fx->cfg); /* the "restart": nothing comes back */
+    assert_int_equal(lv_flags_get(g, 0), LV_FLAG_ON);
+    assert_int_equal(lv_flags_get(g, 1), LV_FLAG_AUTO);
+    assert_false(lv_flags_overridden(g, 0) || lv_flags_overridden(g, 1));
+    lv_flags_free(g);
+}
+
+static void test_lv_flags_reset_unknown_not_found(void **state)
+{
+    fixture_t *fx = *state;
+    lv_flags_t *f = lv_flags_new(&fx->cfg);
+    assert_int_equal(lv_flags_reset(f, "nope"), LV_ENOTFOUND);
+    assert_int_equal(access(fx->path, F_OK), -1);
+    lv_flags_free(f);
+}
+
+/* Reset after a reload goes to the config in force now, not to the one the override hid. */
+static void test_lv_flags_reset_after_reload_takes_new_config(void **state)
+{
+    fixture_t *fx = *state;
+    lv_flags_t *f = lv_flags_new(&fx->cfg);
+    assert_int_equal(lv_flags_set(f, "recs", LV_FLAG_OFF), 0);
+    fx->services[1].guard.flag = LV_FLAG_ON;
+    lv_flags_reload(f, &fx->cfg);
+    assert_int_equal(lv_flags_get(f, 1), LV_FLAG_OFF);
+    assert_int_equal(f->configured[1], LV_FLAG_ON);
+    assert_int_equal(lv_flags_reset(f, "recs"), 0);
+    assert_int_equal(lv_flags_get(f, 1), LV_FLAG_ON);
+    lv_flags_free(f);
+}
+
+static void test_lv_flags_reset_route(void **state)
+{
+    fixture_t *fx = *state;
+    add_three_routes(fx);
+    lv_flags_t *f = lv_flags_new(&fx->cfg);
+    int checkout = (int)fx->routes[0].flag_slot;
+    assert_int_equal(lv_flags_set(f, "checkout", LV_FLAG_ON), 0);
+    assert_int_equal(lv_flags_set(f, "recs", LV_FLAG_OFF), 0);
+    assert_int_equal(lv_flags_reset(f, "checkout"), 0);
+    assert_int_equal(lv_flags_get(f, checkout), LV_FLAG_OFF);
+    assert_false(lv_flags_overridden(f, checkout));
+    /* No route override left: the file is back to the first format. */
+    assert_string_equal(read_text(fx->path), "{\"flags\":{\"recs\":\"off\"}}\n");
+    lv_flags_free(f);
+}
+
+static void test_lv_flags_reset_unwritable_dir_eio(void **state)
+{
+    fixture_t *fx = *state;
+    char bad[160];
+    snprintf(bad, sizeof bad, "%s/missing-dir/state.json", fx->dir);
+    fx->cfg.state_file = bad;
+    lv_flags_t *f = lv_flags_new(&fx->cfg);
+    assert_int_equal(lv_flags_set(f, "recs", LV_FLAG_OFF), LV_EIO);
+    assert_int_equal(lv_flags_reset(f, "recs"), LV_EIO);
+    assert_int_equal(lv_flags_get(f, 1), LV_FLAG_AUTO); /* back in memory all the same */
+    assert_false(lv_flags_overridden(f, 1));
+    lv_flags_free(f);
+}
+
+static void test_lv_flags_new_source_state_file_then_api(void **state)
+{
+    fixture_t *fx = *state;
+    add_three_routes(fx);
+    write_text(fx->path, "{\"flags\":{\"recs\":\"off\"},\"routes\":{\"search\":\"on\"}}");
+    lv_flags_t *f = lv_flags_new(&fx->cfg);
+    int search = (int)fx->routes[2].flag_slot;
+    assert_int_equal(f->source[1], LV_FLAG_FROM_STATE_FILE);
+    assert_int_equal(f->source[search], LV_FLAG_FROM_STATE_FILE);
+    assert_int_equal(f->configured[search], LV_FLAG_AUTO);
+    assert_int_equal(f->source[0], LV_FLAG_FROM_CONFIG);
+    assert_int_equal(lv_flags_set(f, "recs", LV_FLAG_ON), 0);
+    assert_int_equal(f->source[1], LV_FLAG_FROM_API);
+    assert_string_equal(lv_flag_source_name(LV_FLAG_FROM_API), "api");
+    assert_string_equal(lv_flag_source_name(LV_FLAG_FROM_STATE_FILE), "state_file");
+    assert_string_equal(lv_flag_source_name(LV_FLAG_FROM_CONFIG), "config");
+    assert_string_equal(lv_flag_source_name((lv_flag_source_t)7), "unknown");
+    lv_flags_free(f);
+}
+
+/* Each override in force is one warn line, at start (from the state file) and on every reload
+ * (from the API or the state file); flags at their config's say nothing. */
+static void test_lv_flags_reload_warns_each_override(void **state)
+{
+    fixture_t *fx = *state;
+    add_three_routes(fx);
+    write_text(fx->path, "{\"flags\":{\"recs\":\"off\"}}");
+    int saved = log_capture_begin(fx);
+    lv_flags_t *f = lv_flags_new(&fx->cfg);
+    char *log = log_capture_end(fx, saved);
+    assert_int_equal(count_lines_with(log, "msg=\"flag overridden\""), 1);
+    assert_non_null(strstr(log, "level=warn comp=flags msg=\"flag overridden\" flag=recs "
+                                "config=auto value=off source=state_file\n"));
+    free(log);
+
+    assert_int_equal(lv_flags_set(f, "checkout", LV_FLAG_AUTO), 0);
+    saved = log_capture_begin(fx);
+    lv_flags_reload(f, &fx->cfg);
+    log = log_capture_end(fx, saved);
+    assert_int_equal(count_lines_with(log, "msg=\"flag overridden\""), 2);
+    assert_non_null(strstr(log, "msg=\"flag overridden\" flag=recs config=auto value=off "
+                                "source=state_file\n"));
+    assert_non_null(strstr(log, "msg=\"flag overridden\" flag=checkout config=off value=auto "
+                                "source=api\n"));
+    free(log);
+
+    /* Reset: no line for it at the next reload. */
+    assert_int_equal(lv_flags_reset(f, "recs"), 0);
+    assert_int_equal(lv_flags_reset(f, "checkout"), 0);
+    saved = log_capture_begin(fx);
+    lv_flags_reload(f, &fx->cfg);
+    log = log_capture_end(fx, saved);
+    assert_int_equal(count_lines_with(log, "flag overridden"), 0);
+    free(log);
+    lv_flags_free(f);
 }
 
 static void test_lv_flag_state_parse_and_name(void **state)
@@ -513,6 +693,15 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_lv_flags_reload_keeps_route_overrides, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_lv_flags_reload_every_route_named, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lv_flags_reset_back_to_config, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lv_flags_reset_unknown_not_found, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lv_flags_reset_after_reload_takes_new_config, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_lv_flags_reset_route, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lv_flags_reset_unwritable_dir_eio, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lv_flags_new_source_state_file_then_api, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_lv_flags_reload_warns_each_override, setup, teardown),
         cmocka_unit_test(test_lv_flag_state_parse_and_name),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
