@@ -260,11 +260,13 @@ static int admin_draining(void *ctx)
 
 int lv_server_run(lv_config_t *cfg, bool takeover)
 {
-    return lv_server_run_with(cfg, NULL);
+    lv_server_hooks_t hooks = {.takeover = takeover};
+    return lv_server_run_with(cfg, &hooks);
 }
 
 int lv_server_run_with(lv_config_t *cfg, const lv_server_hooks_t *hooks)
 {
+    bool takeover = hooks && hooks->takeover;
     lv_server_t s;
     memset(&s, 0, sizeof s);
     s.cfg = cfg;

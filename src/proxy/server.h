@@ -26,6 +26,8 @@ typedef struct lv_server_hooks {
     /* true: no SIGHUP/SIGTERM/SIGINT handlers are installed (the program keeps its own). Nothing
      * then reloads or stops the server: it runs until the process exits. */
     bool no_signals;
+    /* true: share listen addresses another process already holds (--takeover); see above. */
+    bool takeover;
 } lv_server_hooks_t;
 
 /* lv_server_run with hooks (NULL: the same as lv_server_run). May run on any thread, one server
