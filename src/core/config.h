@@ -165,8 +165,9 @@ typedef struct lv_config {
     lv_limits_conf_t limits;
     uint32_t drain_timeout_ms; /* SIGTERM: in-flight requests get this long */
 
-    char *access_log; /* NULL: off; "-" stdout; else a file path (appended) */
-    char *log_level;  /* "error" | "warn" | "info" | "debug" */
+    char *access_log;      /* NULL: off; "-" stdout; else a file path (appended) */
+    int access_log_format; /* access_log_format: text|json (index: 0 text, 1 json) */
+    char *log_level;       /* "error" | "warn" | "info" | "debug" */
 
     /* Guard settings shared by every service (section "guard."). */
     char *client_id;          /* guard.client_id: "ip" | "header:NAME" | "cookie:NAME" */
