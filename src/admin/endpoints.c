@@ -765,15 +765,6 @@ static int percent_decode(const char *s, size_t len, char *buf, size_t cap)
     return (int)o;
 }
 
-/* For the log line: printable bytes kept, others (and quotes, backslashes) as '?', cut to fit. */
-static void log_safe(char *dst, size_t cap, const char *s, size_t len)
-{
-    size_t n = LV_MIN(len, cap - 1);
-    for (size_t i = 0; i < n; i++)
-        dst[i] = s[i] > 0x20 && s[i] < 0x7f && s[i] != '"' && s[i] != '\\' ? s[i] : '?';
-    dst[n] = '\0';
-}
-
 enum { PURGE_URL, PURGE_PREFIX, PURGE_TAG }; /* indexes of purge_params */
 static const char *const purge_params[] = {"url", "prefix", "tag"};
 
@@ -840,10 +831,9 @@ static int cache_purge(const lv_admin_source_t *src, const lv__admin_request_t *
         purged = kind == PURGE_URL ? lv_cache_key_purge_url(src->cache, key, (size_t)klen)
                                    : lv_cache_store_purge_prefix(src->cache, key, (size_t)klen);
     }
-    char shown[256];
-    log_safe(shown, sizeof shown, value, (size_t)vlen);
-    lv_log_info("admin", "msg=\"cache purge\" by=%s value=\"%s\" purged=%zu", purge_params[kind],
-                shown, purged);
+    char shown[512];
+    lv_log_info("admin", "msg=\"cache purge\" by=%s value=%s purged=%zu", purge_params[kind],
+                lv_log_quote(shown, sizeof shown, value, (size_t)vlen), purged);
 
     char *text = NULL;
     size_t n = 0;

@@ -178,14 +178,15 @@ typedef struct lv_config {
     lv_limits_conf_t limits;
     uint32_t drain_timeout_ms; /* SIGTERM: in-flight requests get this long */
 
-    char *access_log; /* NULL: off; "-" stdout; else a file path (appended) */
+    char *access_log;      /* NULL: off; "-" stdout; else a file path (appended) */
+    int access_log_format; /* access_log_format: text|json (index: 0 text, 1 json) */
+    char *log_level;       /* "error" | "warn" | "info" | "debug" */
 
     /* The real client (section "real_client."): peers in these blocks may name the client in
      * X-Forwarded-For; the rightmost address not in them is the client. */
     lv_cidr_t *trusted_proxies;
     uint32_t n_trusted_proxies;
     bool proxy_protocol; /* every client connection starts with a PROXY header (v1 or v2) */
-    char *log_level;     /* "error" | "warn" | "info" | "debug" */
 
     /* Guard settings shared by every service (section "guard."). */
     char *client_id;          /* guard.client_id: "ip" | "header:NAME" | "cookie:NAME" */

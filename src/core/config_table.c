@@ -82,8 +82,17 @@ const lv_config_setting_t lv_config_settings[] = {
      "is closed. Only for listeners that a balancer alone can reach.",
      LV_CONFIG_K_BOOL, 0, CFG(proxy_protocol), 0, 0, 0},
     {"access_log", "string", "off", "off|-|PATH", true,
-     "Access log: off, - for stdout, or a file path (appended).", LV_CONFIG_K_STRING,
-     LV_CONFIG_F_OFF_NULL, CFG(access_log), 0, 0, 4096},
+     "Access log: off, - for stdout, or a file path (appended). SIGUSR1 and SIGHUP reopen it "
+     "(after a rotation); a reload may change or turn it off, and no line is lost or split.",
+     LV_CONFIG_K_STRING, LV_CONFIG_F_OFF_NULL, CFG(access_log), 0, 0, 4096},
+    {"access_log_format", "enum", "text", "text|json", true,
+     "Access log lines: text (key=value) or json, one object per line with time, client, "
+     "method, target, host, user_agent, status, bytes_in, bytes_out, service, upstream (the "
+     "host that served it, or null), cache (hit, miss, pass, stale, coalesced, revalidated, or "
+     "null), refusal (why levee answered in the backend's place: flag, storm, premature, "
+     "breaker, shed, queue_timeout, deadline, body_timeout; null otherwise), upstream_ms, "
+     "total_ms and request_id.",
+     LV_CONFIG_K_ENUM, 0, CFG(access_log_format), 0, 0, 0},
     {"log_level", "enum", "info", "error|warn|info|debug", true,
      "Least severe level written to the process log (stderr).", LV_CONFIG_K_ENUM_STR, 0,
      CFG(log_level), 0, 0, 0},

@@ -125,8 +125,9 @@ static int parse_section(lv_flags_t *f, reader_t *r, bool apply, int from, int t
             continue;
         int slot = find_in(f, from, to, key);
         if (slot < 0) {
+            char qkey[STATE_NAME_MAX * 6 + 3];
             lv_log_warn("flags", "msg=\"state file names an unknown %s; ignored\" %s=%s", kind,
-                        kind, key);
+                        kind, lv_log_quote_str(qkey, sizeof qkey, key));
             continue;
         }
         atomic_store_explicit(&f->state[slot], st, memory_order_relaxed);
@@ -189,21 +190,23 @@ static void load_state_file(lv_flags_t *f)
 {
     char *text = NULL;
     size_t len = 0;
+    char qfile[512];
+    lv_log_quote_str(qfile, sizeof qfile, f->state_file);
     int rc = read_file(f->state_file, &text, &len);
     if (rc == LV_ENOTFOUND) {
-        lv_log_info("flags", "msg=\"no state file yet\" file=%s", f->state_file);
+        lv_log_info("flags", "msg=\"no state file yet\" file=%s", qfile);
         return;
     }
     if (rc != 0) {
-        lv_log_warn("flags", "msg=\"cannot read the state file; ignored\" file=%s err=%s",
-                    f->state_file, rc == LV_ELIMIT ? "too_big" : "read_failed");
+        lv_log_warn("flags", "msg=\"cannot read the state file; ignored\" file=%s err=%s", qfile,
+                    rc == LV_ELIMIT ? "too_big" : "read_failed");
         return;
     }
     if (parse_state(f, text, len, false) != 0)
         lv_log_warn("flags",
                     "msg=\"state file is not {\\\"flags\\\":{\\\"service\\\":\\\"on|off|auto\\\"},"
                     "\\\"routes\\\":{\\\"route\\\":\\\"on|off|auto\\\"}}; ignored\" file=%s",
-                    f->state_file);
+                    qfile);
     else
         parse_state(f, text, len, true);
     free(text);
@@ -339,9 +342,11 @@ fail:
         unlink(tmp);
     errno = saved_errno;
 fail_renamed:
-    if (rc == LV_EIO)
+    if (rc == LV_EIO) {
+        char qfile[512];
         lv_log_error("flags", "msg=\"cannot write the state file\" file=%s step=\"%s\" err=\"%s\"",
-                     f->state_file, step, strerror(errno));
+                     lv_log_quote_str(qfile, sizeof qfile, f->state_file), step, strerror(errno));
+    }
     free(text);
     free(tmp);
     free(dir);

@@ -328,6 +328,7 @@ lv_admit_t lv__admit(lv_req_t *r, const lv_http_head_t *h)
     if (flags && (flag_says_fallback(lv_flags_get(flags, route_flag_slot(r)), g, now_us) ||
                   flag_says_fallback(lv_flags_get(flags, (int)g->slot), g, now_us))) {
         lv_counter_add(&m->guard_fallback_served, 1);
+        r->refusal = LV_REFUSAL_FLAG;
         lv__forward_fallback(r);
         return LV_ADMIT_ANSWERED;
     }
@@ -368,12 +369,14 @@ lv_admit_t lv__admit(lv_req_t *r, const lv_http_head_t *h)
         lv_storm_verdict_t v = lv_storm_check(storm, r->storm_key, now_us / 1000, &wait_ms);
         if (v == LV_STORM_PREMATURE && refuse_repeats) {
             lv_counter_add(&m->guard_premature_blocked, 1);
+            r->refusal = LV_REFUSAL_PREMATURE;
             uint32_t ra = (wait_ms + 999) / 1000;
             lv__forward_refuse(r, 429, ra ? ra : 1);
             return LV_ADMIT_ANSWERED;
         }
         if (v == LV_STORM_REPEAT && refuse_repeats) {
             lv_counter_add(&m->guard_storm_blocked, 1);
+            r->refusal = LV_REFUSAL_STORM;
             refuse(r, g, 429, now_us);
             return LV_ADMIT_ANSWERED;
         }
@@ -383,6 +386,7 @@ lv_admit_t lv__admit(lv_req_t *r, const lv_http_head_t *h)
     lv_breaker_verdict_t bv = lv_breaker_allow(&g->breaker, now_us);
     if (bv == LV_BREAKER_REJECT) {
         lv_counter_add(&m->guard_breaker_rejected, 1);
+        r->refusal = LV_REFUSAL_BREAKER;
         publish_gauges(g, now_us);
         /* A stale copy first, then the fallback, then 503 + wait page. */
         if (lv__cache_serve_stale(r, LV_STALE_REFUSED))
@@ -422,6 +426,7 @@ lv_admit_t lv__admit(lv_req_t *r, const lv_http_head_t *h)
         r->probe = false;
         note_decision(g, now_us, true);
         lv_counter_add(&m->guard_shed, 1);
+        r->refusal = LV_REFUSAL_SHED;
         lv_counter_add(&m->guard_refused_by_crit[crit], 1);
         publish_gauges(g, now_us);
         refuse(r, g, 503, now_us);
@@ -448,6 +453,7 @@ static void on_queue_drop(void *ctx, lv_queue_item_t *it, lv_queue_drop_t why)
     g->worker->n_queued--;
     /* Counted once more as refused: the share errs towards pressure, which is the safe side. */
     note_decision(g, now_us, true);
+    r->refusal = why == LV_QUEUE_EXPIRED_DEADLINE ? LV_REFUSAL_DEADLINE : LV_REFUSAL_QUEUE_TIMEOUT;
     if (why == LV_QUEUE_EXPIRED_DEADLINE) {
         lv_counter_add(&g->metrics->guard_dropped_deadline, 1);
     } else {

@@ -445,9 +445,10 @@ int lv__cache_fill_head(lv_uconn_t *u, const lv_http_head_t *h)
         if (!e)
             e = lv_cache_entry_ref(f->revalidating);
         fill_resolve(f, LV_FLIGHT_READY, 0);
-        if (r)
+        if (r) {
+            r->cache_outcome = LV_CACHE_OUT_REVALIDATED;
             switch_to_entry(r, e, false);
-        else
+        } else
             lv_cache_entry_unref(e);
         return 0; /* a 304 has no body: fill_done releases the connection */
     }
@@ -459,6 +460,7 @@ int lv__cache_fill_head(lv_uconn_t *u, const lv_http_head_t *h)
                 0 &&
             lv__cache_stale_usable(r, &st, now)) {
             lv_counter_add(&cm->stale_error, 1);
+            r->cache_outcome = LV_CACHE_OUT_STALE;
             r->stale = NULL;
             u->broken = true; /* the error's body is not read */
             switch_to_entry(r, stale, true);
@@ -683,11 +685,14 @@ static lookup_t lookup_and_serve(lv_req_t *r, const lv_http_head_t *h, char *key
     lv_cache_fresh_t fr = lv_cache_freshness(&st.m, now, NULL);
     if (fr == LV_CACHE_FRESH || fr == LV_CACHE_STALE_ALLOWED) {
         lv_counter_add(&cm->hits, 1);
+        if (r->cache_outcome != LV_CACHE_OUT_COALESCED) /* a follower got the leader's answer */
+            r->cache_outcome = LV_CACHE_OUT_HIT;
         lv__cache_serve(r, e, &st, h, now);
         return LOOKUP_ANSWERED;
     }
     if (fr == LV_CACHE_STALE_WHILE_REVALIDATE) {
         lv_counter_add(&cm->stale_swr, 1);
+        r->cache_outcome = LV_CACHE_OUT_STALE;
         lv_flight_t *fl = NULL;
         if (may_refresh && lv_flight_join(w->server->flights, key, key_len, lv_clock_now_us(),
                                           &fl) == LV_FLIGHT_LEAD)
@@ -716,6 +721,7 @@ static bool lead_or_follow(lv_req_t *r, const lv_http_head_t *h, const char *key
                                 : LV_FLIGHT_LEAD;
     if (role == LV_FLIGHT_FOLLOW) {
         lv_counter_add(&cm->coalesced, 1);
+        r->cache_outcome = LV_CACHE_OUT_COALESCED;
         r->flight = fl;
         r->cache_wait_until_us = lv_clock_now_us() + r->gen->cfg->cache_lock_timeout_ms * 1000ull;
         lv__cache_sleep_on(r, LV_CACHE_FOLLOWING);
@@ -725,9 +731,11 @@ static bool lead_or_follow(lv_req_t *r, const lv_http_head_t *h, const char *key
     }
     if (role == LV_FLIGHT_BYPASS) {
         lv_counter_add(&cm->passes, 1);
+        r->cache_outcome = LV_CACHE_OUT_PASS;
         return false;
     }
     lv_counter_add(&cm->misses, 1);
+    r->cache_outcome = LV_CACHE_OUT_MISS;
     r->fill = fill_new(r, h, key, key_len, fl);
     if (!r->fill && fl) {
         lv_flight_resolve(s->flights, fl, LV_FLIGHT_FAILED, 0);
@@ -751,12 +759,14 @@ bool lv__cache_request(lv_req_t *r, const lv_http_head_t *h, const lv_route_conf
     lv_cache_metrics_t *cm = &w->metrics->cache;
     if ((h->method != HTTP_GET && h->method != HTTP_HEAD) || h->has_body) {
         lv_counter_add(&cm->passes, 1);
+        r->cache_outcome = LV_CACHE_OUT_PASS;
         return false;
     }
     static _Thread_local char key[2 * LV_CACHE_KEY_MAX + 2];
     int n = request_key(r, h, key);
     if (n < 0) {
         lv_counter_add(&cm->passes, 1);
+        r->cache_outcome = LV_CACHE_OUT_PASS;
         return false;
     }
     size_t key_len = (size_t)n;
@@ -775,6 +785,7 @@ bool lv__cache_request(lv_req_t *r, const lv_http_head_t *h, const lv_route_conf
     lv_cache_request_policy(h, &rq);
     if (h->method == HTTP_HEAD || rq.range) {
         lv_counter_add(&cm->misses, 1);
+        r->cache_outcome = LV_CACHE_OUT_MISS;
         return false;
     }
     return lead_or_follow(r, h, key, key_len, stale ? &st : NULL,
@@ -813,6 +824,8 @@ static void follower_resume(lv_req_t *r, bool timed_out)
     } else if (st != LV_FLIGHT_PASS && lv__cache_serve_stale(r, LV_STALE_ERROR)) {
         return;
     }
+    if (r->cache_outcome == LV_CACHE_OUT_COALESCED) /* it goes to the origin alone after all */
+        r->cache_outcome = st == LV_FLIGHT_PASS ? LV_CACHE_OUT_PASS : LV_CACHE_OUT_MISS;
     lv__forward_origin(r, h);
     if (r->uconn)
         lv__forward_flush_upstream(r);

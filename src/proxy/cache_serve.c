@@ -285,6 +285,7 @@ bool lv__cache_serve_stale(lv_req_t *r, lv_stale_why_t why)
                                               : &m->stale_refused,
                    1);
     r->stale = NULL;
+    r->cache_outcome = LV_CACHE_OUT_STALE;
     if (r->queued)
         lv__admit_cancel(r);
     lv__cache_serve(r, e, &st, h, now);

@@ -477,6 +477,7 @@ static void conn_timeout(uv_timer_t *t)
     case TIMER_BODY:
         if (c->req && !c->req->req_done) {
             lv_counter_add(&c->worker->metrics->body_timeouts, 1);
+            c->req->refusal = LV_REFUSAL_BODY_TIMEOUT;
             conn_reject(c, 408);
         }
         break;

@@ -294,6 +294,29 @@ static void release_slot(lv_req_t *r)
     lv__admit_release(r, r->resp_any ? r->status : 0, r->up_timed_out, r->up_failed);
 }
 
+/* The access log's words for lv_cache_outcome_t and lv_refusal_t (0, none: null). */
+static const char *const cache_outcome_names[] = {
+    [LV_CACHE_OUT_HIT] = "hit",
+    [LV_CACHE_OUT_MISS] = "miss",
+    [LV_CACHE_OUT_PASS] = "pass",
+    [LV_CACHE_OUT_STALE] = "stale",
+    [LV_CACHE_OUT_COALESCED] = "coalesced",
+    [LV_CACHE_OUT_REVALIDATED] = "revalidated",
+};
+
+static const char *const refusal_names[] = {
+    [LV_REFUSAL_FLAG] = "flag",           [LV_REFUSAL_STORM] = "storm",
+    [LV_REFUSAL_PREMATURE] = "premature", [LV_REFUSAL_BREAKER] = "breaker",
+    [LV_REFUSAL_SHED] = "shed",           [LV_REFUSAL_QUEUE_TIMEOUT] = "queue_timeout",
+    [LV_REFUSAL_DEADLINE] = "deadline",   [LV_REFUSAL_BODY_TIMEOUT] = "body_timeout",
+};
+
+/* A name from one of the tables above, NULL for 0 (none) or an index out of the table. */
+static const char *name_or_null(const char *const *names, size_t n, unsigned i)
+{
+    return i < n ? names[i] : NULL;
+}
+
 /* Ends a request. Everything is counted (metrics, access log, the guard) before its last bytes
  * are written: a client that got its answer and then asks the admin sees it counted. */
 static void finish_request(lv_req_t *r)
@@ -323,6 +346,12 @@ static void finish_request(lv_req_t *r)
                                : -1,
             .total_us = total_us,
             .request_id = {r->request_id, r->request_id_len},
+            .host = {r->host_copy, r->host_len},
+            .user_agent = {r->ua_copy, r->ua_len},
+            .upstream = r->host ? r->host->addr->text : NULL,
+            .cache = name_or_null(cache_outcome_names, LV_ARRAY_LEN(cache_outcome_names),
+                                  r->cache_outcome),
+            .refusal = name_or_null(refusal_names, LV_ARRAY_LEN(refusal_names), r->refusal),
         };
         lv_access_log_write(w->access_log, &e);
     }
@@ -609,6 +638,15 @@ void lv__forward_start(lv_req_t *r, lv_http_head_t *h)
     r->expect_continue = h->expect_continue;
     r->target_len = (uint16_t)LV_MIN(h->target.len, sizeof r->target_copy);
     memcpy(r->target_copy, h->target.p, r->target_len);
+    if (c->worker->access_log) {
+        lv_str_t ua = lv_http_header_value(h, "user-agent", 10);
+        r->host_len = (uint8_t)LV_MIN(h->host.len, sizeof r->host_copy);
+        if (r->host_len)
+            memcpy(r->host_copy, h->host.p, r->host_len);
+        r->ua_len = (uint8_t)LV_MIN(ua.len, sizeof r->ua_copy);
+        if (r->ua_len)
+            memcpy(r->ua_copy, ua.p, r->ua_len);
+    }
     if (h->request_id.len) {
         r->request_id_len = (uint8_t)LV_MIN(h->request_id.len, sizeof r->request_id - 1);
         memcpy(r->request_id, h->request_id.p, r->request_id_len);

@@ -194,6 +194,32 @@ struct lv_conn {
     char *pp_partial; /* NULL unless the header came in pieces (LV_PP_MAX_BYTES) */
 };
 
+/* What the cache did for a request, for the access log; set where it is decided (cache.c,
+ * cache_serve.c). NONE: not looked up (cache off, or the route does not use it). */
+typedef enum {
+    LV_CACHE_OUT_NONE = 0,
+    LV_CACHE_OUT_HIT,         /* answered from a fresh stored response */
+    LV_CACHE_OUT_MISS,        /* went to the origin (leading a fill, or a HEAD or Range) */
+    LV_CACHE_OUT_PASS,        /* not cacheable: method, body, key, or a remembered pass */
+    LV_CACHE_OUT_STALE,       /* answered from a stale copy (being refreshed, or a failure) */
+    LV_CACHE_OUT_COALESCED,   /* waited for another request's miss and got its answer */
+    LV_CACHE_OUT_REVALIDATED, /* a stale copy the origin confirmed with 304 */
+} lv_cache_outcome_t;
+
+/* Why levee answered a request in the backend's place, for the access log; set at the decision
+ * (admit.c, conn.c). NONE: it did not (the answer is the origin's, the cache's, or an error). */
+typedef enum {
+    LV_REFUSAL_NONE = 0,
+    LV_REFUSAL_FLAG,          /* a feature flag off (or auto under pressure): the fallback */
+    LV_REFUSAL_STORM,         /* a retry storm under pressure: 429 */
+    LV_REFUSAL_PREMATURE,     /* back before its Retry-After under pressure: 429 */
+    LV_REFUSAL_BREAKER,       /* the breaker is open: fallback or 503 */
+    LV_REFUSAL_SHED,          /* no slot and no room in the queue: 503 */
+    LV_REFUSAL_QUEUE_TIMEOUT, /* waited in the queue longer than allowed: 503 */
+    LV_REFUSAL_DEADLINE,      /* its deadline passed while it waited: 503 */
+    LV_REFUSAL_BODY_TIMEOUT,  /* the body did not arrive in time: 408 */
+} lv_refusal_t;
+
 /* The request in flight on a client connection, pooled per worker. */
 struct lv_req {
     lv_req_t *next_free;
@@ -264,6 +290,9 @@ struct lv_req {
     lv_link_t cache_link;         /* worker's cache_waiting list */
     uint64_t cache_wait_until_us; /* followers: give up waiting then */
     bool cache_rejoined;          /* followed a second flight already (another Vary variant) */
+    uint8_t cache_outcome;        /* lv_cache_outcome_t, for the access log */
+    uint8_t refusal;              /* lv_refusal_t, for the access log */
+    /* Not zeroed by lv__req_acquire from here on: the lengths are. */
     char request_id[24];
     uint8_t request_id_len;
     /* The real client's address (no port): the peer, or from X-Forwarded-For when the peer is
@@ -273,6 +302,10 @@ struct lv_req {
     bool client_forwarded; /* client_ip came from X-Forwarded-For */
     char target_copy[128]; /* for the access log */
     uint16_t target_len;
+    char host_copy[128]; /* Host and User-Agent, for the JSON access log (copied while it is on) */
+    uint8_t host_len;
+    char ua_copy[192];
+    uint8_t ua_len;
 };
 
 struct lv_worker {
@@ -319,6 +352,8 @@ struct lv_worker {
     lv_config_t *next_cfg;
     uint32_t next_gen;
     bool want_drain, want_stop;
+    bool sink_posted;            /* next_sink is to be taken (NULL: access log off) */
+    lv_access_sink_t *next_sink; /* a reference */
 };
 
 struct lv_server {
@@ -331,9 +366,9 @@ struct lv_server {
     uint32_t fd_conn_cap;   /* client connections RLIMIT_NOFILE allows (set before workers) */
     uint64_t nofile;        /* RLIMIT_NOFILE in force (0: unknown or unlimited) */
     atomic_uint workers_done;
-    lv_access_sink_t *access_sink;
-    lv_storm_t *storm;                      /* shared retry-storm table (made for sharing) */
-    lv_hosts_t *hosts;                      /* shared upstream host health (made for sharing) */
+    lv_access_sink_t *access_sink; /* main thread: the current one (workers hold their own refs) */
+    lv_storm_t *storm;             /* shared retry-storm table (made for sharing) */
+    lv_hosts_t *hosts;             /* shared upstream host health (made for sharing) */
     struct lv_health_checks *health_checks; /* main thread: active checks of the config */
     lv_flags_t *flags;                      /* shared flags (atomics) */
     struct lv_cache_store *cache; /* shared response cache (made for sharing); NULL: off */
@@ -347,7 +382,7 @@ struct lv_server {
     /* Main thread only: */
     uv_loop_t *loop;
     uv_async_t wake; /* worker -> main: a worker finished */
-    uv_signal_t sig_hup, sig_term, sig_int;
+    uv_signal_t sig_hup, sig_term, sig_int, sig_usr1;
     uv_timer_t drain_timer;
     struct lv_admin *admin;
     int exit_code;
@@ -357,6 +392,9 @@ struct lv_server {
 int lv__worker_init(lv_worker_t *w, lv_server_t *s, uint32_t id);
 int lv__worker_start(lv_worker_t *w);
 void lv__worker_post(lv_worker_t *w, lv_config_t *cfg, uint32_t gen, bool drain, bool stop);
+/* The access log was reopened or changed: the worker flushes its buffered lines into its old
+ * sink, then writes to sink (whose reference this takes over; NULL: off). */
+void lv__worker_post_sink(lv_worker_t *w, lv_access_sink_t *sink);
 void lv__worker_fini(lv_worker_t *w);
 lv_gen_t *lv__gen_ref(lv_gen_t *g);
 void lv__gen_unref(lv_gen_t *g);

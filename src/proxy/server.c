@@ -1,5 +1,7 @@
-/* proxy/server.c: the main thread: binds listeners, starts the workers, handles SIGHUP (reload),
- * SIGTERM/SIGINT (drain, then stop), runs the admin listener. Owns the current config. */
+/* proxy/server.c: the main thread: binds listeners, starts the workers, handles SIGHUP (reload,
+ * which reopens the access log too), SIGUSR1 (reopen the access log, for log rotation),
+ * SIGTERM/SIGINT (drain, then stop), runs the admin listener. Owns the current config and the
+ * current access log sink; each worker holds its own reference to the sink it writes to. */
 #include "proxy/server.h"
 
 #include <signal.h>
@@ -151,26 +153,75 @@ static void keep_cache_store_settings(lv_config_t *cfg, const lv_config_t *runni
     cfg->cache_policy = running->cache_policy;
 }
 
+/* Opens cfg's access log (a new sink even when the path is the same: that is the reopen).
+ * *sink is NULL when the access log is off. Returns false (logged) when the file cannot be
+ * opened. */
+static bool open_sink(const lv_config_t *cfg, lv_access_sink_t **sink)
+{
+    *sink = NULL;
+    if (!cfg->access_log)
+        return true;
+    *sink = lv_access_sink_open(cfg->access_log, (lv_access_format_t)cfg->access_log_format);
+    return *sink != NULL;
+}
+
+/* Every worker flushes what it buffered into its old sink, then writes to the new one; the old
+ * file is closed when the last worker lets go of it. Takes over the reference to sink. */
+static void hand_sink(lv_server_t *s, lv_access_sink_t *sink, const char *signal_name)
+{
+    for (uint32_t i = 0; i < s->n_workers; i++)
+        lv__worker_post_sink(&s->workers[i], lv_access_sink_ref(sink));
+    lv_access_sink_unref(s->access_sink);
+    s->access_sink = sink;
+    char path[512];
+    lv_log_info(
+        "server", "msg=\"logs reopened\" signal=%s access_log=%s", signal_name,
+        lv_log_quote_str(path, sizeof path, s->cfg->access_log ? s->cfg->access_log : "off"));
+}
+
+/* SIGUSR1 (what logrotate's postrotate sends), and SIGHUP in quick mode: the access log is
+ * opened again at its configured path, so that after a rename levee writes to a new file. The
+ * error log is stderr, which levee does not open: whoever redirects it reopens it. */
+static void server_reopen_logs(lv_server_t *s, const char *signal_name)
+{
+    lv_access_sink_t *sink;
+    if (!open_sink(s->cfg, &sink)) {
+        lv_log_error("server", "msg=\"access log not reopened; still writing to the old file\"");
+        return;
+    }
+    hand_sink(s, sink, signal_name);
+}
+
+static void log_reload_refused(const lv_server_t *s, const char *path)
+{
+    char qpath[512];
+    lv_log_error("server", "msg=\"reload refused\" file=%s generation=%u",
+                 lv_log_quote_str(qpath, sizeof qpath, path), s->generation);
+}
+
 static void server_reload(lv_server_t *s)
 {
     const char *path = s->cfg->path;
     if (!path || strcmp(path, "<quick>") == 0) {
         lv_log_warn("server", "msg=\"reload ignored: quick mode has no config file\"");
+        server_reopen_logs(s, "HUP");
         return;
     }
     lv_config_errors_t errs = {0};
     lv_config_t *cfg = lv_config_load_file(path, &errs);
     if (!cfg) {
+        char err[1024];
         for (uint32_t i = 0; i < errs.n; i++)
-            lv_log_error("config", "error=\"%s\"", errs.lines[i]);
+            lv_log_error("config", "error=%s", lv_log_quote_str(err, sizeof err, errs.lines[i]));
         lv_config_errors_fini(&errs);
-        lv_log_error("server", "msg=\"reload refused\" file=%s generation=%u", path, s->generation);
+        log_reload_refused(s, path);
         return;
     }
     lv_config_errors_fini(&errs);
-    if (assign_slots(cfg) < 0) {
+    lv_access_sink_t *sink = NULL;
+    if (assign_slots(cfg) < 0 || !open_sink(cfg, &sink)) {
         lv_config_unref(cfg);
-        lv_log_error("server", "msg=\"reload refused\" file=%s generation=%u", path, s->generation);
+        log_reload_refused(s, path);
         return;
     }
     bool same_listen = cfg->n_listeners == s->cfg->n_listeners;
@@ -185,13 +236,17 @@ static void server_reload(lv_server_t *s)
     lv_flags_reload(s->flags, cfg);
     lv_health_checks_stop(s->health_checks);
     s->health_checks = lv_health_checks_start(s->loop, cfg, s->hosts);
-    lv_config_unref(s->cfg);
+    lv_config_unref(s->cfg); /* a worker may free it any time now: path is read from cfg */
     s->cfg = cfg;
+    path = cfg->path;
     s->generation++;
     s->reloads++;
     for (uint32_t i = 0; i < s->n_workers; i++)
         lv__worker_post(&s->workers[i], lv_config_ref(cfg), s->generation, false, false);
-    lv_log_info("server", "msg=reloaded generation=%u file=%s", s->generation, path);
+    char qpath[512];
+    lv_log_info("server", "msg=reloaded generation=%u file=%s", s->generation,
+                lv_log_quote_str(qpath, sizeof qpath, path));
+    hand_sink(s, sink, "HUP");
 }
 
 static void drain_deadline(uv_timer_t *t)
@@ -222,6 +277,8 @@ static void on_signal(uv_signal_t *h, int signum)
     lv_server_t *s = h->data;
     if (signum == SIGHUP)
         server_reload(s);
+    else if (signum == SIGUSR1)
+        server_reopen_logs(s, "USR1");
     else
         server_drain(s);
 }
@@ -240,6 +297,8 @@ static void on_worker_done(uv_async_t *a)
     uv_close((uv_handle_t *)&s->sig_hup, NULL);
     uv_close((uv_handle_t *)&s->sig_term, NULL);
     uv_close((uv_handle_t *)&s->sig_int, NULL);
+    uv_close((uv_handle_t *)&s->sig_usr1, NULL);
+    signal(SIGUSR1, SIG_IGN); /* a rotation now must not kill a process about to exit 0 */
     uv_close((uv_handle_t *)&s->drain_timer, NULL);
 }
 
@@ -274,6 +333,8 @@ int lv_server_run_with(lv_config_t *cfg, const lv_server_hooks_t *hooks)
     s.start_wall_ms = lv_clock_wall_ms();
     s.exit_code = 1;
     signal(SIGPIPE, SIG_IGN);
+    /* Until its handler is installed, a SIGUSR1 (a log rotation) must not kill levee. */
+    signal(SIGUSR1, SIG_IGN);
     apply_log_level(cfg);
     uv_loop_t loop;
     uv_loop_init(&loop);
@@ -292,7 +353,7 @@ int lv_server_run_with(lv_config_t *cfg, const lv_server_hooks_t *hooks)
     for (uint32_t i = 0; i < s.n_workers; i++)
         if (!(s.shards[i] = calloc(1, sizeof *s.shards[i])))
             goto out;
-    if (cfg->access_log && !(s.access_sink = lv_access_sink_open(cfg->access_log)))
+    if (!open_sink(cfg, &s.access_sink))
         goto out;
     lv_storm_conf_t storm_conf = {
         cfg->storm_window_ms ? cfg->storm_window_ms : 10000,
@@ -319,11 +380,13 @@ int lv_server_run_with(lv_config_t *cfg, const lv_server_hooks_t *hooks)
     uv_signal_init(&loop, &s.sig_hup);
     uv_signal_init(&loop, &s.sig_term);
     uv_signal_init(&loop, &s.sig_int);
-    s.sig_hup.data = s.sig_term.data = s.sig_int.data = &s;
+    uv_signal_init(&loop, &s.sig_usr1);
+    s.sig_hup.data = s.sig_term.data = s.sig_int.data = s.sig_usr1.data = &s;
     if (!hooks || !hooks->no_signals) {
         uv_signal_start(&s.sig_hup, on_signal, SIGHUP);
         uv_signal_start(&s.sig_term, on_signal, SIGTERM);
         uv_signal_start(&s.sig_int, on_signal, SIGINT);
+        uv_signal_start(&s.sig_usr1, on_signal, SIGUSR1);
     }
 
     if (cfg->admin_enabled) {
@@ -359,8 +422,9 @@ int lv_server_run_with(lv_config_t *cfg, const lv_server_hooks_t *hooks)
         lv_log_error("server", "msg=\"cannot start worker threads\"");
         server_drain(&s);
     } else {
+        char qpath[512];
         lv_log_info("server", "msg=ready workers=%u pid=%d config=%s", s.n_workers, (int)getpid(),
-                    cfg->path ? cfg->path : "-");
+                    lv_log_quote_str(qpath, sizeof qpath, cfg->path ? cfg->path : "-"));
         s.health_checks = lv_health_checks_start(&loop, cfg, s.hosts);
         s.exit_code = 0;
         if (hooks && hooks->ready)
@@ -388,8 +452,7 @@ out:
     free(s.workers);
     free(s.listen_fds);
     free(s.bound);
-    if (s.access_sink)
-        lv_access_sink_close(s.access_sink);
+    lv_access_sink_unref(s.access_sink);
     if (s.storm)
         lv_storm_free(s.storm);
     lv_hosts_free(s.hosts);

@@ -192,15 +192,19 @@ void lv__uconn_fail_kind(lv_uconn_t *u, int status, lv_upfail_t kind, const char
     bool stale_reuse = kind == LV_UPFAIL_CLOSED && u->requests > 1;
     if (!stale_reuse)
         host_failed(p, u->host, kind);
+    /* The request id may be the client's own X-Request-Id: quoted like any value from outside. */
     lv_str_t rid = r ? (lv_str_t){r->request_id, r->request_id_len} : LV_STR("-");
+    char qrid[sizeof r->request_id * 6 + 3], qdetail[256];
     if (stale_reuse)
-        lv_log_debug("upstream", "msg=\"kept-alive connection closed\" service=%s host=%s req=%.*s",
-                     p->svc->name, u->host->addr->text, (int)rid.len, rid.p);
+        lv_log_debug("upstream", "msg=\"kept-alive connection closed\" service=%s host=%s req=%s",
+                     p->svc->name, u->host->addr->text,
+                     lv_log_quote(qrid, sizeof qrid, rid.p, rid.len));
     else if (lv_log_limit_allow(&w->upstream_log_limit, lv_clock_now_ms(), 5))
         lv_log_warn("upstream",
-                    "msg=\"upstream failed\" service=%s host=%s kind=%s detail=\"%s\" req=%.*s%s",
-                    p->svc->name, u->host->addr->text, lv_upfail_names[kind], detail ? detail : "",
-                    (int)rid.len, rid.p, r ? "" : " client=gone");
+                    "msg=\"upstream failed\" service=%s host=%s kind=%s detail=%s req=%s%s",
+                    p->svc->name, u->host->addr->text, lv_upfail_names[kind],
+                    lv_log_quote_str(qdetail, sizeof qdetail, detail),
+                    lv_log_quote(qrid, sizeof qrid, rid.p, rid.len), r ? "" : " client=gone");
     lv__uconn_fail(u, status, connect);
 }
 

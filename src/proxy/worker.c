@@ -1,5 +1,6 @@
 /* proxy/worker.c: one worker thread: its loop, SO_REUSEPORT listeners, config generations,
- * request pool and drain. The main thread talks to it only through the locked mailbox + async. */
+ * request pool, access log buffer and drain. The main thread talks to it only through the
+ * locked mailbox + async: new config, new access log sink (a reopen), drain, stop. */
 #include "proxy/proxy.h"
 
 #include <errno.h>
@@ -98,6 +99,7 @@ lv_req_t *lv__req_acquire(lv_worker_t *w)
     memset(r, 0, offsetof(lv_req_t, request_id));
     r->request_id_len = 0;
     r->target_len = 0;
+    r->host_len = r->ua_len = 0;
     return r;
 }
 
@@ -205,6 +207,31 @@ static void worker_begin_drain(lv_worker_t *w)
     lv__worker_maybe_finish(w);
 }
 
+/* The access log was reopened or changed: the lines buffered so far go whole to the old file,
+ * the next ones to sink (whose reference this takes over; NULL: off). Nothing else is shared:
+ * the sink is immutable and reference-counted (core/access_log.c). */
+static void worker_set_sink(lv_worker_t *w, lv_access_sink_t *sink)
+{
+    if (sink && !w->access_log) {
+        w->access_log = malloc(sizeof *w->access_log);
+        if (!w->access_log) {
+            lv_log_error("access_log", "msg=\"out of memory: this worker logs nothing\" worker=%u",
+                         w->id);
+            lv_access_sink_unref(sink);
+            return;
+        }
+        lv_access_log_init(w->access_log, NULL);
+    }
+    if (w->access_log) {
+        lv_access_log_set_sink(w->access_log, sink);
+        if (!sink) {
+            free(w->access_log);
+            w->access_log = NULL;
+        }
+    }
+    lv_access_sink_unref(sink);
+}
+
 static void worker_wake(uv_async_t *a)
 {
     lv_worker_t *w = a->data;
@@ -212,8 +239,16 @@ static void worker_wake(uv_async_t *a)
     lv_config_t *cfg = w->next_cfg;
     uint32_t number = w->next_gen;
     bool drain = w->want_drain, stop = w->want_stop;
+    bool new_sink = w->sink_posted;
+    lv_access_sink_t *sink = w->next_sink;
     w->next_cfg = NULL;
+    w->sink_posted = false;
+    w->next_sink = NULL;
     uv_mutex_unlock(&w->lock);
+    if (new_sink && !w->stopping)
+        worker_set_sink(w, sink);
+    else if (new_sink)
+        lv_access_sink_unref(sink);
     if (cfg && !w->stopping) {
         lv_gen_t *g = gen_new(w, cfg, number);
         if (g)
@@ -248,6 +283,17 @@ void lv__worker_post(lv_worker_t *w, lv_config_t *cfg, uint32_t gen, bool drain,
     w->want_drain |= drain;
     w->want_stop |= stop;
     uv_mutex_unlock(&w->lock);
+    uv_async_send(&w->wake);
+}
+
+void lv__worker_post_sink(lv_worker_t *w, lv_access_sink_t *sink)
+{
+    uv_mutex_lock(&w->lock);
+    lv_access_sink_t *old = w->sink_posted ? w->next_sink : NULL;
+    w->next_sink = sink;
+    w->sink_posted = true;
+    uv_mutex_unlock(&w->lock);
+    lv_access_sink_unref(old); /* superseded before the worker saw it: nothing was written to it */
     uv_async_send(&w->wake);
 }
 
@@ -412,6 +458,10 @@ void lv__worker_fini(lv_worker_t *w)
     uv_loop_close(&w->loop);
     if (w->next_cfg)
         lv_config_unref(w->next_cfg);
+    if (w->sink_posted)
+        lv_access_sink_unref(w->next_sink);
+    if (w->access_log)
+        lv_access_log_fini(w->access_log);
     while (w->free_reqs) {
         lv_req_t *r = w->free_reqs;
         w->free_reqs = r->next_free;
