@@ -170,8 +170,9 @@ const lv_config_setting_t lv_config_settings[] = {
      SVC(keepalive_idle_ms), 0, 1, DAY_MS},
     {"services[].outlier.consecutive_failures", "uint", "5", "0..1000", true,
      "Failures in a row (connect refused or timed out, reset, cut or malformed response, read "
-     "timeout, 5xx) that take an upstream host out of rotation; 0 never ejects. A host back from "
-     "an ejection goes out again at its first failure, until it succeeds once.",
+     "timeout, a 5xx answer but 503, which a busy host sheds load with) that take an upstream "
+     "host out of rotation; 0 never ejects. A host back from an ejection goes out again at its "
+     "first failure, until it succeeds once.",
      LV_CONFIG_K_UINT, 0, SVC(outlier.consecutive_failures), 0, 0, 1000},
     {"services[].outlier.base_ejection_ms", "duration_ms", "10000", "1..86400000", true,
      "How long a host stays out of rotation the first time; each ejection in a row without a "

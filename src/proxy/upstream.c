@@ -114,10 +114,12 @@ static void host_failed(lv_pool_t *p, lv_host_t *h, lv_upfail_t kind)
                     atomic_load(&h->health->ejections_in_row));
 }
 
-/* A final response head from the host: 5xx counts as a failure, anything else as a success. */
+/* A final response head from the host: 5xx counts as a failure, anything else as a success,
+ * but 503: a host that sheds load is busy, not broken, and ejecting it under overload would
+ * pile its share onto the others (a cascade). */
 static void host_answered(lv_pool_t *p, lv_host_t *h, int status)
 {
-    if (!h->health)
+    if (!h->health || status == 503)
         return;
     if (status >= 500) {
         host_failed(p, h, LV_UPFAIL_STATUS_5XX);
