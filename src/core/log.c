@@ -1,22 +1,24 @@
 /* core/log.c: the process log writer and the quoting of logfmt values. Owns only the level
- * (set before threads start). Each line goes out in one write(2) so lines from worker threads
+ * (an atomic: a reload may change it while workers log). Each line goes out in one write(2) so lines from worker threads
  * never interleave. Any thread. */
 #include "core/log.h"
 #include "core/clock.h"
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
-static lv_log_level_t log_level = LV_LOG_INFO;
+/* Written by the main thread (start, reload), read by every thread: relaxed atomics. */
+static atomic_int log_level = LV_LOG_INFO;
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
 void lv_log_set_level(lv_log_level_t level)
 {
-    log_level = level;
+    atomic_store_explicit(&log_level, (int)level, memory_order_relaxed);
 }
 
 int lv_log_level_parse(const char *name)
@@ -29,7 +31,7 @@ int lv_log_level_parse(const char *name)
 
 int lv_log_enabled(lv_log_level_t level)
 {
-    return level <= log_level;
+    return (int)level <= atomic_load_explicit(&log_level, memory_order_relaxed);
 }
 
 size_t lv_log_utf8_len(const char *p, size_t n)
@@ -167,7 +169,7 @@ static size_t close_cut_line(char *line, size_t start, size_t len)
 
 void lv_log(lv_log_level_t level, const char *comp, const char *fmt, ...)
 {
-    if (level > log_level)
+    if (!lv_log_enabled(level))
         return;
     char line[2048];
     uint64_t wall = lv_clock_wall_ms();

@@ -10,7 +10,7 @@
 
 typedef enum { LV_LOG_ERROR = 0, LV_LOG_WARN, LV_LOG_INFO, LV_LOG_DEBUG } lv_log_level_t;
 
-/* Sets the least severe level printed (default info). Call before threads start. */
+/* Sets the least severe level printed (default info). Any thread (a reload changes it). */
 void lv_log_set_level(lv_log_level_t level);
 /* Parses "error", "warn", "info" or "debug"; returns -1 if unknown. */
 int lv_log_level_parse(const char *name);
