@@ -592,7 +592,8 @@ static void load_ctl_closed(uv_handle_t *h)
     char *eol = strpbrk(c->in, "\r\n");
     if (eol)
         *eol = '\0';
-    lv_log_info("load", "event=get url=%s answer=\"%s\"", c->url, c->in);
+    char q[2 * sizeof c->in]; /* the answer is network bytes: quoted and escaped */
+    lv_log_info("load", "event=get url=%s answer=%s", c->url, lv_log_quote_str(q, sizeof q, c->in));
     c->eng->ctls[c->slot] = NULL;
     free(c);
 }
