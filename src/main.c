@@ -183,8 +183,19 @@ static int run_quick(int argc, char **argv)
         bad |= append(yaml, sizeof yaml, &len, "admin: {listen: \"%s\"}\n", admin);
     else
         bad |= append(yaml, sizeof yaml, &len, "admin: {enabled: %s}\n", "false");
-    if (access_log)
-        bad |= append(yaml, sizeof yaml, &len, "access_log: \"%s\"\n", access_log);
+    if (access_log) {
+        /* A path is any bytes: a YAML double-quoted scalar with " and \ escaped. */
+        char qpath[2 * 4096 + 1];
+        size_t q = 0;
+        for (const char *c = access_log; *c && q + 2 < sizeof qpath; c++) {
+            if (*c == '"' || *c == '\\')
+                qpath[q++] = '\\';
+            qpath[q++] = *c;
+        }
+        qpath[q] = '\0';
+        bad |= strlen(access_log) > 4096 ||
+               append(yaml, sizeof yaml, &len, "access_log: \"%s\"\n", qpath);
+    }
     if (cache_size) /* digits and a unit only (parsed above): the loader checks the range */
         bad |= append(yaml, sizeof yaml, &len, "cache: {size: \"%s\"}\n", cache_size);
     bad |= append(yaml, sizeof yaml, &len, "services:\n  - name: %s\n", "default");
