@@ -153,8 +153,11 @@ const lv_config_setting_t lv_config_settings[] = {
     {"services[].criticality", "enum", "default", "critical|default|sheddable", true,
      "Under overload, sheddable services are refused first and critical ones last.",
      LV_CONFIG_K_ENUM, 0, SVC(criticality), 0, 0, 0},
-    {"services[].balance", "enum", "round_robin", "round_robin|least_outstanding", true,
-     "How a request picks one of the upstream hosts.", LV_CONFIG_K_ENUM, 0, SVC(balance), 0, 0, 0},
+    {"services[].balance", "enum", "least_outstanding", "round_robin|least_outstanding", true,
+     "How a request picks one of the upstream hosts in rotation: the one with the fewest "
+     "requests in flight from this worker (ties in turn), which also starves a host that hangs "
+     "before outlier detection has seen it fail; or strictly in turn.",
+     LV_CONFIG_K_ENUM, 0, SVC(balance), 0, 0, 0},
     {"services[].connect_timeout_ms", "duration_ms", "1000", "1..86400000", true,
      "TCP connect to one upstream host must finish within this time, else 502.",
      LV_CONFIG_K_DURATION, 0, SVC(connect_timeout_ms), 0, 1, DAY_MS},

@@ -91,7 +91,7 @@ static void test_lv_config_load_string_minimal_takes_every_default(void **state)
     assert_int_equal(s->n_upstreams, 1);
     assert_string_equal(s->upstreams[0].text, "127.0.0.1:1");
     assert_int_equal(s->criticality, LV_CRIT_DEFAULT);
-    assert_int_equal(s->balance, LV_BALANCE_ROUND_ROBIN);
+    assert_int_equal(s->balance, LV_BALANCE_LEAST_OUTSTANDING);
     assert_int_equal(s->connect_timeout_ms, 1000);
     assert_int_equal(s->read_timeout_ms, 30000);
     assert_int_equal(s->keepalive, 128);
