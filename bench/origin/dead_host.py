@@ -218,8 +218,15 @@ def main():
     os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
     with open(os.path.join(HERE, "results", "dead_host.md"), "w") as f:
         f.write("# One of two hosts dead, low load (%d requests at %g/s)\n\n" % (a.requests, a.rate))
-        f.write("`bench/origin/dead_host.py --requests %d --rate %g`, %s\n\n"
-                % (a.requests, a.rate, time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())))
+        rev = subprocess.run(["git", "-C", ROOT, "describe", "--always", "--dirty"],
+                             capture_output=True, text=True).stdout.strip() or "unknown"
+        nginx = subprocess.run(["nginx", "-v"], capture_output=True, text=True).stderr.strip()
+        f.write("`bench/origin/dead_host.py --requests %d --rate %g`, %s, levee %s (%s), %s; "
+                "levee with its shipped defaults (workers: one per core), nginx with a stock "
+                "upstream block (max_fails=1, fail_timeout=10s, 60 s connect timeout), clients "
+                "give up after 15 s.\n\n"
+                % (a.requests, a.rate, time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), rev,
+                   a.levee, nginx))
         f.write(text)
 
 

@@ -384,6 +384,7 @@ struct lv_server {
     uv_async_t wake; /* worker -> main: a worker finished */
     uv_signal_t sig_hup, sig_term, sig_int, sig_usr1;
     uv_timer_t drain_timer;
+    uv_timer_t trim_timer; /* gives freed heap pages back to the system (server.c) */
     struct lv_admin *admin;
     int exit_code;
 };
