@@ -505,8 +505,8 @@ void lv__forward_fallback(lv_req_t *r)
  * chunk when the body is whole). At most 4 buffers of the write. */
 static int add_buffered_body(lv_req_t *r, lv_wreq_t *w)
 {
-    if (!r->body_buf)
-        return 0;
+    if (!r->body_buf && !r->body_whole)
+        return 0; /* no body, or one that streams from its first byte */
     if (!lv_wreq_room(w, 4, 20))
         return LV_ELIMIT;
     if (r->body_len && r->req_chunked) {

@@ -147,6 +147,22 @@ class BodiesQueue(lt.LvTestCase):
             lv.stop()
             backend.stop()
 
+    def test_chunked_bodies_empty_small_and_large(self):
+        backend = lt.Backend("A")
+        lv = lt.Levee.quick([backend])
+        try:
+            for body, sizes in ((b"", []), (b"hello", [2, 3]),
+                                (lt.pattern_bytes(0, 200000), [70000, 70000, 60000])):
+                data = lt.chunked_body(body, sizes)
+                r = lt.http_request(lv.addr, "POST", "/echo", body=data,
+                                    headers=[("Transfer-Encoding", "chunked")], timeout=5)
+                self.assertStatus(r, 200, "a chunked body of %d bytes:" % len(body))
+                self.assertEqual(r.json()["body_len"], len(body))
+                self.assertEqual(r.json()["body_sha256"], lt.sha256(body))
+        finally:
+            lv.stop()
+            backend.stop()
+
     def test_expect_continue_answered_by_levee(self):
         backend = lt.Backend("A")
         lv = lt.Levee.quick([backend])
