@@ -15,6 +15,7 @@ missing.
 import argparse
 import csv
 import html
+import gzip
 import json
 import math
 import os
@@ -120,6 +121,9 @@ def summarize(results, mode):
     lp = os.path.join(raw, "load.json")
     if os.path.exists(lp):
         with open(lp) as f:
+            load = json.load(f)
+    elif os.path.exists(lp + ".gz"):  # kept compressed in the repository
+        with gzip.open(lp + ".gz", "rt") as f:
             load = json.load(f)
     sim = {}
     sp = os.path.join(raw, "sim.json")
