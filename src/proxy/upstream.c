@@ -201,12 +201,17 @@ void lv__uconn_fail_kind(lv_uconn_t *u, int status, lv_upfail_t kind, const char
         lv_log_debug("upstream", "msg=\"kept-alive connection closed\" service=%s host=%s req=%s",
                      p->svc->name, u->host->addr->text,
                      lv_log_quote(qrid, sizeof qrid, rid.p, rid.len));
-    else if (lv_log_limit_allow(&w->upstream_log_limit, lv_clock_now_ms(), 5))
+    else if (lv_log_limit_allow(&w->upstream_log_limit, lv_clock_now_ms(), 5)) {
+        /* suppressed: failures of this worker not logged since its last line (the limit). */
         lv_log_warn("upstream",
-                    "msg=\"upstream failed\" service=%s host=%s kind=%s detail=%s req=%s%s",
+                    "msg=\"upstream failed\" service=%s host=%s kind=%s detail=%s req=%s%s "
+                    "suppressed=%u",
                     p->svc->name, u->host->addr->text, lv_upfail_names[kind],
                     lv_log_quote_str(qdetail, sizeof qdetail, detail),
-                    lv_log_quote(qrid, sizeof qrid, rid.p, rid.len), r ? "" : " client=gone");
+                    lv_log_quote(qrid, sizeof qrid, rid.p, rid.len), r ? "" : " client=gone",
+                    w->upstream_log_limit.suppressed);
+        w->upstream_log_limit.suppressed = 0;
+    }
     lv__uconn_fail(u, status, connect);
 }
 

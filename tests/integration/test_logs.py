@@ -389,7 +389,7 @@ class ErrorLog(lt.LvTestCase):
             lines = [ln for ln in lv.stderr_lines()[mark:] if 'msg="upstream failed"' in ln]
             kv = logfmt(lines[0])
             self.assertEqual(set(kv), {"ts", "level", "comp", "msg", "service", "host", "kind",
-                                       "detail", "req"})
+                                       "detail", "req", "suppressed"})
             self.assertEqual(kv["req"], rid)
             self.assertEqual((kv["service"], kv["host"], kv["kind"]), ("gone", dead, "connect"))
             assert_stderr_is_logfmt(self, lv)

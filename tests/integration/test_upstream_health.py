@@ -5,6 +5,7 @@ health checks take a host out and bring it back; every upstream failure is logge
 kind and request id, rate-limited."""
 
 import os
+import re
 import sys
 import threading
 import time
@@ -172,8 +173,9 @@ class FailureLog(lt.LvTestCase):
                 return [("sleep", 2)]
             return [b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"]
         origin = lt.ScriptedOrigin(script)
+        # No guard: its breaker would stop the flood below before it reached the origin.
         cfg = lt.make_config([{"name": "s", "upstreams": [origin.hostport],
-                               "read_timeout_ms": 300}])
+                               "read_timeout_ms": 300, "guard": False}])
         lv = lt.Levee.from_config(cfg)
         try:
             for path, kind in (("/garbage", "bad_response"), ("/reset", "(reset|closed)"),
@@ -189,6 +191,16 @@ class FailureLog(lt.LvTestCase):
             lines = [ln for ln in lv.stderr_lines()[mark:] if "upstream failed" in ln]
             self.assertLess(len(lines), 30, "%d lines for 60 failures" % len(lines))
             self.assertGreater(len(lines), 0)
+            # Nothing is hidden: every line says how many were left out before it, and the
+            # next failure's line carries the count of the flood.
+            time.sleep(1.1)
+            mark2 = lv.log_mark()
+            lt.get(lv.addr, "/garbage-after")
+            lv.wait_log(r'msg="upstream failed".*req=\S+ suppressed=\d+', timeout=5, start=mark2)
+            sup = [int(re.search(r"suppressed=(\d+)", ln).group(1))
+                   for ln in lv.stderr_lines()[mark:] if "upstream failed" in ln]
+            self.assertEqual(len(sup) + sum(sup), 61, "lines and suppressed counts %s for 61 "
+                             "failures" % sup)
         finally:
             lv.stop()
             origin.stop()
