@@ -16,7 +16,7 @@ const char *const lv_upfail_names[LV_UPFAIL_COUNT] = {
 struct lv_hosts {
     uv_mutex_t lock;
     uint32_t cap;
-    _Atomic uint32_t n; /* published after the entry is written */
+    uint32_t n; /* entries in use (under lock) */
     lv_host_health_t *entries;
 };
 
@@ -48,7 +48,7 @@ lv_host_health_t *lv_hosts_get(lv_hosts_t *t, const char *service, const char *a
 {
     lv_host_health_t *found = NULL;
     uv_mutex_lock(&t->lock);
-    uint32_t n = atomic_load(&t->n);
+    uint32_t n = t->n;
     for (uint32_t i = 0; i < n && !found; i++)
         if (!strcmp(t->entries[i].service, service) && !strcmp(t->entries[i].addr, addr))
             found = &t->entries[i];
@@ -56,21 +56,10 @@ lv_host_health_t *lv_hosts_get(lv_hosts_t *t, const char *service, const char *a
         found = &t->entries[n];
         snprintf(found->service, sizeof found->service, "%s", service);
         snprintf(found->addr, sizeof found->addr, "%s", addr);
-        atomic_store(&t->n, n + 1);
+        t->n = n + 1;
     }
     uv_mutex_unlock(&t->lock);
     return found;
-}
-
-uint32_t lv_hosts_count(lv_hosts_t *t)
-{
-    return atomic_load(&t->n);
-}
-
-lv_host_health_t *lv_hosts_at(lv_hosts_t *t, uint32_t i)
-{
-    LV_ASSERT(i < atomic_load(&t->n));
-    return &t->entries[i];
 }
 
 bool lv_host_usable(const lv_host_health_t *h, uint64_t now_ms)

@@ -52,9 +52,6 @@ void lv_hosts_free(lv_hosts_t *t);
 /* The entry of (service, addr), made on first use; NULL when the table is full. Any thread
  * (a mutex guards the lookup; entries never move nor die before lv_hosts_free). */
 lv_host_health_t *lv_hosts_get(lv_hosts_t *t, const char *service, const char *addr);
-/* Entries in insertion order, for /status and /metrics: i < lv_hosts_count(t). */
-uint32_t lv_hosts_count(lv_hosts_t *t);
-lv_host_health_t *lv_hosts_at(lv_hosts_t *t, uint32_t i);
 
 /* Whether the host takes requests: not ejected, not down by health checks. Any thread. */
 bool lv_host_usable(const lv_host_health_t *h, uint64_t now_ms);
