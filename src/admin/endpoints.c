@@ -100,7 +100,7 @@ static void put_guard_status(FILE *out, const lv_admin_source_t *src, const lv_s
     fprintf(out,
             ",\"guard\":{\"limit\":%" PRIu64 ",\"in_flight\":%" PRIu64 ",\"queue_len\":%" PRIu64
             ",\"pressure\":%s,\"breaker\":\"%s\",\"flag\":\"%s\"",
-            svc_sum(src, slot, SVC_OFF(guard_limit)), svc_sum(src, slot, SVC_OFF(in_flight)),
+            svc_max(src, slot, SVC_OFF(guard_limit)), svc_sum(src, slot, SVC_OFF(in_flight)),
             svc_sum(src, slot, SVC_OFF(guard_queue_len)),
             svc_max(src, slot, SVC_OFF(guard_pressure)) ? "true" : "false",
             enum_name(breaker_names, LV_ARRAY_LEN(breaker_names),

@@ -317,9 +317,10 @@ static void put_guard(FILE *out, lv_metrics_shard_t *const *shards, uint32_t n_s
             fprintf(out, "\",criticality=\"%s\"} %" PRIu64 "\n", lv_criticality_names[c],
                     sum_at(shards, n_shards, svc_off(slot, off)));
         }
-    put_per_service(out, shards, n_shards, "levee_guard_limit", "gauge",
-                    "Adaptive concurrency limit, summed over workers.",
-                    offsetof(lv_service_metrics_t, guard_limit));
+    put_per_service_max(out, shards, n_shards, "levee_guard_limit",
+                        "Adaptive concurrency limit of the service's hosts (one limit shared by "
+                        "the workers and by services with the same hosts).",
+                        offsetof(lv_service_metrics_t, guard_limit));
     put_per_service(out, shards, n_shards, "levee_guard_queue_length", "gauge",
                     "Requests waiting in the guard's queue.",
                     offsetof(lv_service_metrics_t, guard_queue_len));

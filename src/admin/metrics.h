@@ -62,7 +62,7 @@ typedef struct lv_service_metrics {
     lv_counter_t guard_retries_denied;  /* a retry the retry budget refused */
     lv_counter_t guard_fallback_served; /* flag off (or auto under pressure): fallback sent */
     lv_counter_t guard_wait_pages;      /* refusals answered with the HTML wait page */
-    lv_counter_t guard_limit;           /* gauge: current concurrency limit (summed) */
+    lv_counter_t guard_limit;           /* gauge: the backend's limit (max over shards) */
     lv_counter_t guard_queue_len;       /* gauge: requests waiting (summed) */
     lv_counter_t guard_pressure;        /* gauge: 1 while under pressure (worker max) */
     lv_counter_t queue_wait_buckets[LV_METRICS_N_BUCKETS]; /* time waited by served requests */

@@ -1,6 +1,7 @@
 /* proxy/admit.c: the guard on the request path: flags, retry storms, breaker, adaptive
  * concurrency limit and wait queue, per service and worker. Runs on its worker's loop only;
- * the storm table and the flags are the only state shared with other workers. */
+ * the storm table, the flags and the backends' limits are the state shared with other workers
+ * (each made for it). */
 #include "proxy/proxy.h"
 #include "proxy/join_sig.h"
 
@@ -22,17 +23,54 @@ static const lv_guard_conf_t *guard_conf(const lv_req_t *r)
     return &r->pool->svc->guard;
 }
 
-static uint32_t service_seed(const char *name)
+static int cmp_addr_text(const void *a, const void *b)
 {
-    uint32_t h = 2166136261u; /* FNV-1a */
-    for (; *name; name++)
-        h = (h ^ (uint8_t)*name) * 16777619u;
-    return h;
+    return strcmp((*(const lv_addr_t *const *)a)->text, (*(const lv_addr_t *const *)b)->text);
 }
 
-static void guard_apply_conf(lv_svc_guard_t *g, const lv_gen_t *gen, const lv_service_conf_t *svc,
+/* The service's backend: its upstream addresses, sorted and joined with commas (services that
+ * list the same hosts share one limit, whatever the order they list them in). */
+static lv_backend_limit_t *backend_of(lv_worker_t *w, const lv_service_conf_t *svc, uint64_t now_us)
+{
+    enum { MAX_SORTED = 64 };
+    const lv_addr_t *sorted[MAX_SORTED];
+    uint32_t n = LV_MIN(svc->n_upstreams, (uint32_t)MAX_SORTED);
+    for (uint32_t i = 0; i < n; i++)
+        sorted[i] = &svc->upstreams[i];
+    qsort(sorted, n, sizeof *sorted, cmp_addr_text);
+    char key[MAX_SORTED * 65 + 1];
+    size_t len = 0;
+    for (uint32_t i = 0; i < n; i++)
+        len += (size_t)snprintf(key + len, sizeof key - len, "%s%s", i ? "," : "", sorted[i]->text);
+    const lv_guard_conf_t *c = &svc->guard;
+    lv_limiter_conf_t lc = {c->limit_initial, c->limit_min, c->limit_max};
+    return lv_backend_limits_get(w->server->backends, key, &lc, now_us);
+}
+
+static void schedule_dispatch(lv_worker_t *w);
+static void track_waiting(lv_svc_guard_t *g);
+
+/* A reload moved the service to other hosts: its waiters now wait for the new backend. */
+static void requeue(lv_svc_guard_t *g, lv_backend_limit_t *to)
+{
+    uint32_t self = g->worker->id;
+    for (unsigned c = 0; c < LV_QUEUE_N_CRIT; c++)
+        for (lv_queue_item_t *it = g->queue.heads[c].next; it != &g->queue.heads[c];
+             it = it->next) {
+            lv_req_t *r = LV_CONTAINER_OF(it, lv_req_t, qitem);
+            lv_backend_limit_wait(r->backend, self, it->crit, -1);
+            r->backend = to;
+            lv_backend_limit_wait(to, self, it->crit, +1);
+        }
+    schedule_dispatch(g->worker); /* slots handed to this worker on the way */
+}
+
+static bool guard_apply_conf(lv_svc_guard_t *g, const lv_gen_t *gen, const lv_service_conf_t *svc,
                              uint64_t now_us)
 {
+    lv_backend_limit_t *b = backend_of(g->worker, svc, now_us);
+    if (!b)
+        return false;
     const lv_guard_conf_t *c = &svc->guard;
     lv_queue_conf_t qc = {c->queue_max, c->queue_target_ms, c->queue_interval_ms,
                           c->queue_timeout_ms};
@@ -41,23 +79,23 @@ static void guard_apply_conf(lv_svc_guard_t *g, const lv_gen_t *gen, const lv_se
                             c->breaker_probes};
     lv_budget_conf_t uc = {c->retry_budget_percent / 100.0, c->retry_budget_min_per_s, 10000};
     if (!g->conf_gen) {
-        lv_limiter_conf_t lc = {c->limit_initial, c->limit_min, c->limit_max};
-        /* Every worker's limiter of a service gets the same seed: their no-load probes then
-         * drain the backend together instead of measuring each other's queue. */
-        lv_limiter_init(&g->limiter, &lc, now_us, service_seed(svc->name));
-        g->limiter.sharers = g->worker->server->n_workers;
+        g->backend = b;
         lv_queue_init(&g->queue, &qc, now_us);
         lv_breaker_init(&g->breaker, &bc, now_us);
         lv_budget_init(&g->budget, &uc, now_us);
     } else {
         /* A reload keeps what was learned and applies the new bounds. */
-        g->limiter.conf.min = c->limit_min;
-        g->limiter.conf.max = c->limit_max;
+        lv_backend_limit_set_bounds(b, c->limit_min, c->limit_max);
+        if (b != g->backend) {
+            requeue(g, b);
+            g->backend = b;
+        }
         g->queue.conf = qc;
         g->breaker.conf = bc;
         g->budget.conf = uc;
     }
     g->conf_gen = gen->number;
+    return true;
 }
 
 static lv_svc_guard_t *guard_for(lv_req_t *r, uint64_t now_us)
@@ -72,11 +110,16 @@ static lv_svc_guard_t *guard_for(lv_req_t *r, uint64_t now_us)
         g->worker = w;
         g->slot = slot;
         g->metrics = r->pool->metrics;
-        lv_list_init(&g->dispatch_link);
+        lv_list_init(&g->waiting_link);
         w->guards[slot] = g;
     }
-    if (g->conf_gen != r->gen->number)
-        guard_apply_conf(g, r->gen, r->pool->svc, now_us);
+    if (g->conf_gen != r->gen->number && !guard_apply_conf(g, r->gen, r->pool->svc, now_us)) {
+        if (!g->conf_gen) {
+            w->guards[slot] = NULL;
+            free(g);
+        }
+        return NULL; /* the table of backends is full (LV_BACKENDS_MAX): unguarded */
+    }
     return g;
 }
 
@@ -93,7 +136,8 @@ static bool under_pressure(const lv_svc_guard_t *g, uint64_t now_us, uint64_t ho
 static void publish_gauges(lv_svc_guard_t *g, uint64_t now_us)
 {
     lv_service_metrics_t *m = g->metrics;
-    atomic_store_explicit(&m->guard_limit, lv_limiter_limit(&g->limiter), memory_order_relaxed);
+    atomic_store_explicit(&m->guard_limit, lv_backend_limit_limit(g->backend),
+                          memory_order_relaxed);
     atomic_store_explicit(&m->guard_queue_len, g->queue.len, memory_order_relaxed);
     atomic_store_explicit(&m->guard_pressure, under_pressure(g, now_us, LV_PRESSURE_HOLD_US),
                           memory_order_relaxed);
@@ -272,6 +316,8 @@ static void join_orphan(lv_req_t *r, lv_svc_guard_t *g, lv_uconn_t *u)
     u->orphan_guard = NULL;
     lv__admit_join_forget(u);
     r->slot_held = true;
+    r->backend = u->orphan_backend;
+    u->orphan_backend = NULL;
     r->joined = true;
     r->upstream_start_ns = u->orphan_start_us * 1000u;
     r->uconn = u; /* forward.c attaches it (lv__forward_origin) */
@@ -281,6 +327,26 @@ static void join_orphan(lv_req_t *r, lv_svc_guard_t *g, lv_uconn_t *u)
 /* ---- decisions ---- */
 
 static void queue_tick(uv_timer_t *t);
+
+/* Keeps g in its worker's waiting_guards exactly while its queue is not empty. */
+static void track_waiting(lv_svc_guard_t *g)
+{
+    bool linked = !lv_list_empty(&g->waiting_link);
+    if (g->queue.len && !linked)
+        lv_list_push(&g->worker->waiting_guards, &g->waiting_link);
+    else if (!g->queue.len && linked)
+        lv_list_remove(&g->waiting_link);
+}
+
+/* Slots were handed to w: give them to its waiters from the idle callback (never inside an
+ * upstream connection's parser). */
+static void schedule_dispatch(lv_worker_t *w)
+{
+    if (w->dispatch_pending)
+        return;
+    w->dispatch_pending = true;
+    lv__worker_defer(w);
+}
 
 static void refuse(lv_req_t *r, lv_svc_guard_t *g, int status, uint64_t now_us)
 {
@@ -338,8 +404,7 @@ lv_admit_t lv__admit(lv_req_t *r, const lv_http_head_t *h)
      * nobody queued is served: the storm check removes excess demand, it must never leave the
      * backend idle (many users behind one address, a NAT, look like one storming client). */
     bool refuse_repeats =
-        under_pressure(g, now_us, LV_PRESSURE_HOLD_US) &&
-        (g->queue.len > 0 || g->limiter.in_flight >= lv_limiter_limit(&g->limiter));
+        under_pressure(g, now_us, LV_PRESSURE_HOLD_US) && lv_backend_limit_full(g->backend);
     /* A client that gave up on a request the backend is still working on and asks again (an
      * F5 press) gets that request's answer: no second slot, no second piece of work. */
     if (!lv_list_empty(&w->orphans) || !lv_list_empty(&w->half_closed))
@@ -406,15 +471,16 @@ lv_admit_t lv__admit(lv_req_t *r, const lv_http_head_t *h)
 
     /* 4. Concurrency limit, else the queue, else shed. */
     r->qitem.deadline_us = request_deadline_us(r, h, now_us);
-    if (g->queue.len == 0 && lv_limiter_try_acquire(&g->limiter)) {
+    uint8_t crit = r->crit;
+    if (lv_backend_limit_acquire(g->backend, crit)) {
         note_decision(g, now_us, false);
         r->slot_held = true;
+        r->backend = g->backend;
         lv_counter_add(&m->guard_admitted, 1);
         publish_gauges(g, now_us);
         return LV_ADMIT_GO;
     }
     /* Under pressure, sheddable services are refused at once: critical and default wait. */
-    uint8_t crit = r->crit;
     bool standing = lv_queue_standing(&g->queue, now_us);
     r->qitem.crit = crit;
     /* A request whose body streams is not queued (the rest of its body would pile up); one
@@ -434,10 +500,15 @@ lv_admit_t lv__admit(lv_req_t *r, const lv_http_head_t *h)
     }
     note_decision(g, now_us, false);
     r->queued = true;
+    r->backend = g->backend;
     w->n_queued++;
+    track_waiting(g);
     lv_counter_add(&m->guard_queued, 1);
     if (!uv_is_active((uv_handle_t *)&w->queue_tick))
         uv_timer_start(&w->queue_tick, queue_tick, LV_QUEUE_TICK_MS, LV_QUEUE_TICK_MS);
+    /* A slot may have freed since the try above: then it is handed to this worker now. */
+    if (lv_backend_limit_wait(g->backend, w->id, crit, +1))
+        schedule_dispatch(w);
     publish_gauges(g, now_us);
     return LV_ADMIT_QUEUED;
 }
@@ -451,6 +522,8 @@ static void on_queue_drop(void *ctx, lv_queue_item_t *it, lv_queue_drop_t why)
     uint64_t now_us = lv_clock_now_us();
     r->queued = false;
     g->worker->n_queued--;
+    if (lv_backend_limit_wait(r->backend, g->worker->id, it->crit, -1))
+        schedule_dispatch(g->worker);
     /* Counted once more as refused: the share errs towards pressure, which is the safe side. */
     note_decision(g, now_us, true);
     r->refusal = why == LV_QUEUE_EXPIRED_DEADLINE ? LV_REFUSAL_DEADLINE : LV_REFUSAL_QUEUE_TIMEOUT;
@@ -470,77 +543,106 @@ static void queue_tick(uv_timer_t *t)
 {
     lv_worker_t *w = t->data;
     uint64_t now_us = lv_clock_now_us();
-    for (uint32_t i = 0; i < LV_METRICS_MAX_SERVICES && w->n_queued; i++) {
-        lv_svc_guard_t *g = w->guards[i];
-        if (g && g->queue.len) {
-            lv_queue_expire(&g->queue, now_us, on_queue_drop, g);
-            publish_gauges(g, now_us);
-        }
+    for (lv_link_t *l = w->waiting_guards.next; l != &w->waiting_guards;) {
+        lv_svc_guard_t *g = LV_CONTAINER_OF(l, lv_svc_guard_t, waiting_link);
+        l = l->next; /* g may leave the list */
+        lv_queue_expire(&g->queue, now_us, on_queue_drop, g);
+        track_waiting(g);
+        publish_gauges(g, now_us);
     }
     if (!w->n_queued)
         uv_timer_stop(t);
 }
 
-/* Hands freed slots to queued requests. Runs from the worker's idle callback, never inside an
- * upstream connection's parser. */
-static void guard_dispatch(lv_svc_guard_t *g, uint64_t now_us)
+/* The guard of w on backend b whose queue holds the most critical waiter (the first found on
+ * a tie: waiting_guards rotates, see dispatch_one), or NULL. */
+static lv_svc_guard_t *most_critical_guard(lv_worker_t *w, const lv_backend_limit_t *b)
 {
-    lv_worker_t *w = g->worker;
-    while (g->queue.len && lv_limiter_try_acquire(&g->limiter)) {
-        lv_queue_item_t *it = lv_queue_pop(&g->queue, now_us, on_queue_drop, g);
-        if (!it) {
-            lv_limiter_cancel(&g->limiter); /* every waiting item was dropped */
-            break;
-        }
-        lv_req_t *r = LV_CONTAINER_OF(it, lv_req_t, qitem);
-        r->queued = false;
-        w->n_queued--;
-        r->slot_held = true;
-        uint64_t waited_us = now_us - it->enqueued_us;
-        lv_counter_add(&g->metrics->queue_wait_sum_us, waited_us);
-        unsigned b = 0;
-        while (b < LV_METRICS_N_BUCKETS - 1 && waited_us > lv_metrics_bucket_le_ms[b] * 1000)
-            b++;
-        lv_counter_add(&g->metrics->queue_wait_buckets[b], 1);
-        lv__forward_dispatch(r);
+    lv_svc_guard_t *best = NULL;
+    unsigned best_c = LV_QUEUE_N_CRIT;
+    for (lv_link_t *l = w->waiting_guards.next; l != &w->waiting_guards; l = l->next) {
+        lv_svc_guard_t *g = LV_CONTAINER_OF(l, lv_svc_guard_t, waiting_link);
+        if (g->backend != b)
+            continue;
+        for (unsigned c = 0; c < best_c; c++)
+            if (g->queue.len_by_crit[c]) {
+                best = g;
+                best_c = c;
+                break;
+            }
     }
-    publish_gauges(g, now_us);
+    return best;
 }
 
+/* Gives one slot handed to w to the most critical waiter of g. False: every item of g's
+ * queue had expired (dropped, their slots handed on). */
+static bool dispatch_one(lv_svc_guard_t *g, uint64_t now_us)
+{
+    lv_worker_t *w = g->worker;
+    lv_queue_item_t *it = lv_queue_pop(&g->queue, now_us, on_queue_drop, g);
+    track_waiting(g);
+    if (!it)
+        return false;
+    if (!lv_list_empty(&g->waiting_link)) { /* services of one criticality take turns */
+        lv_list_remove(&g->waiting_link);
+        lv_list_push(w->waiting_guards.prev, &g->waiting_link);
+    }
+    lv_req_t *r = LV_CONTAINER_OF(it, lv_req_t, qitem);
+    lv_backend_limit_served(r->backend, w->id, it->crit);
+    r->queued = false;
+    w->n_queued--;
+    r->slot_held = true;
+    uint64_t waited_us = now_us - it->enqueued_us;
+    lv_counter_add(&g->metrics->queue_wait_sum_us, waited_us);
+    unsigned b = 0;
+    while (b < LV_METRICS_N_BUCKETS - 1 && waited_us > lv_metrics_bucket_le_ms[b] * 1000)
+        b++;
+    lv_counter_add(&g->metrics->queue_wait_buckets[b], 1);
+    publish_gauges(g, now_us);
+    lv__forward_dispatch(r);
+    return true;
+}
+
+/* Gives the slots other workers (or this one) handed to w to its waiters, most critical first
+ * across the services of each backend. Runs from the idle callback and the guard_wake async. */
 void lv__admit_run_dispatch(lv_worker_t *w)
 {
-    uint64_t now_us = lv_clock_now_us();
-    while (!lv_list_empty(&w->dispatch)) {
-        lv_svc_guard_t *g = LV_CONTAINER_OF(w->dispatch.next, lv_svc_guard_t, dispatch_link);
-        lv_list_remove(&g->dispatch_link);
-        guard_dispatch(g, now_us);
-    }
-}
-
-static void schedule_dispatch(lv_svc_guard_t *g)
-{
-    lv_worker_t *w = g->worker;
-    if (!g->queue.len || !lv_list_empty(&g->dispatch_link))
+    if (!w->dispatch_pending)
         return;
-    lv_list_push(&w->dispatch, &g->dispatch_link);
-    lv__worker_defer(w);
+    w->dispatch_pending = false;
+    uint64_t now_us = lv_clock_now_us();
+    /* One waiter at a time: each dispatch may change the list (queues empty, the forward
+     * fails and frees a slot), so the walk starts over after it; it ends when no guard's
+     * backend has a slot handed to this worker. */
+    for (bool again = true; again;) {
+        again = false;
+        for (lv_link_t *l = w->waiting_guards.next; l != &w->waiting_guards; l = l->next) {
+            lv_backend_limit_t *b = LV_CONTAINER_OF(l, lv_svc_guard_t, waiting_link)->backend;
+            lv_svc_guard_t *g =
+                lv_backend_limit_handed(b, w->id) ? most_critical_guard(w, b) : NULL;
+            if (g) {
+                dispatch_one(g, now_us);
+                again = true;
+                break;
+            }
+        }
+    }
 }
 
 /* ---- outcomes ---- */
 
-static void limiter_release(lv_svc_guard_t *g, uint64_t now_us, uint64_t start_us,
-                            lv_limit_outcome_t outcome)
+static void limiter_release(lv_svc_guard_t *g, lv_backend_limit_t *b, uint64_t now_us,
+                            uint64_t start_us, lv_limit_outcome_t outcome)
 {
     uint64_t rtt = start_us && now_us > start_us ? now_us - start_us : 0;
     if (!start_us)
         outcome = LV_LIMIT_IGNORE;
-    /* A saturated worker measures its own queueing: say "no backend latency seen" so that the
-     * limit is not squeezed by levee's own CPU. Timeouts and upstream 503s still count. */
-    if (outcome == LV_LIMIT_OK && g->worker->loop_busy && g->limiter.rtt_noload_us > 0)
-        rtt = LV_MIN(rtt, (uint64_t)g->limiter.rtt_noload_us);
-    lv_limiter_release(&g->limiter, now_us, rtt, outcome);
+    /* A saturated worker measures its own queueing: its RTT is capped at the no-load one so
+     * that the limit is not squeezed by levee's own CPU. Timeouts and 503s still count. */
+    lv_worker_t *w = g->worker;
+    if (lv_backend_limit_release(b, w->id, now_us, rtt, outcome, w->loop_busy))
+        schedule_dispatch(w);
     publish_gauges(g, now_us);
-    schedule_dispatch(g);
 }
 
 void lv__admit_release(lv_req_t *r, int upstream_status, bool timed_out, bool failed)
@@ -573,7 +675,7 @@ void lv__admit_release(lv_req_t *r, int upstream_status, bool timed_out, bool fa
         lv_breaker_cancel_probe(&g->breaker);
     }
     r->probe = false;
-    limiter_release(g, now_us, r->upstream_start_ns / 1000, outcome);
+    limiter_release(g, r->backend, now_us, r->upstream_start_ns / 1000, outcome);
 }
 
 void lv__admit_cancel(lv_req_t *r)
@@ -583,8 +685,11 @@ void lv__admit_cancel(lv_req_t *r)
         return;
     uint64_t now_us = lv_clock_now_us();
     lv_queue_remove(&g->queue, &r->qitem, now_us);
+    track_waiting(g);
     r->queued = false;
     g->worker->n_queued--;
+    if (lv_backend_limit_wait(r->backend, g->worker->id, r->qitem.crit, -1))
+        schedule_dispatch(g->worker);
     if (r->probe)
         lv_breaker_cancel_probe(&g->breaker);
     r->probe = false;
@@ -603,6 +708,7 @@ void lv__admit_orphan(lv_req_t *r, lv_uconn_t *u)
     r->probe = false;
     u->orphan = true;
     u->orphan_guard = g;
+    u->orphan_backend = r->backend;
     u->orphan_start_us = r->upstream_start_ns / 1000;
     lv__admit_join_forget(u);
     if (!r->resp_any) {
@@ -625,7 +731,8 @@ void lv__admit_orphan_done(lv_uconn_t *u, bool failed, bool timed_out)
     u->orphan_guard = NULL;
     lv_list_remove(&u->idle_link);
     lv_limit_outcome_t outcome = (failed || timed_out) ? LV_LIMIT_DROPPED : LV_LIMIT_OK;
-    limiter_release(g, lv_clock_now_us(), u->orphan_start_us, outcome);
+    limiter_release(g, u->orphan_backend, lv_clock_now_us(), u->orphan_start_us, outcome);
+    u->orphan_backend = NULL;
 }
 
 bool lv__admit_retry_allowed(lv_req_t *r)

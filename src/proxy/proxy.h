@@ -15,6 +15,7 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "core/rng.h"
+#include "guard/backend_limit.h"
 #include "guard/breaker.h"
 #include "guard/budget.h"
 #include "guard/flags.h"
@@ -76,13 +77,15 @@ struct lv_svc_guard {
     lv_worker_t *worker;
     uint32_t slot;
     uint32_t conf_gen; /* generation whose settings are applied */
-    lv_limiter_t limiter;
+    /* The concurrency limit of the service's hosts, shared by the workers and by services on
+     * the same hosts (guard/backend_limit.h); requests keep the one they took a slot from. */
+    lv_backend_limit_t *backend;
     lv_queue_t queue;
     lv_breaker_t breaker;
     lv_budget_t budget;
     lv_service_metrics_t *metrics;
     lv_pressure_t pressure;  /* the refused share of the last second or two */
-    lv_link_t dispatch_link; /* worker's list of guards with freed slots to hand out */
+    lv_link_t waiting_link; /* in the worker's waiting_guards while its queue is not empty */
 };
 
 /* One upstream host of a service, within one worker and generation. */
@@ -141,6 +144,7 @@ struct lv_uconn {
      * concurrency slot stays taken until the response ends (DESIGN.md: keep the slot until
      * the backend has really finished). */
     lv_svc_guard_t *orphan_guard;
+    lv_backend_limit_t *orphan_backend; /* whose slot the orphan holds */
     uint64_t orphan_start_us;
     /* The orphan's request (client, target, the headers that choose a representation), while
      * another request of the same client may take its response over: 0 once any byte of the
@@ -263,6 +267,7 @@ struct lv_req {
     bool resp_any;         /* any response byte arrived from the upstream */
     lv_queue_item_t qitem; /* in its guard's wait queue while queued */
     lv_svc_guard_t *guard; /* NULL: the service runs unguarded */
+    lv_backend_limit_t *backend; /* whose slot it holds or waits for (slot_held, queued) */
     uint8_t crit;          /* lv_criticality_t of this request (route, else service) */
     uint16_t route;        /* index of its route in gen->cfg->routes */
     uint64_t storm_key;
@@ -331,10 +336,12 @@ struct lv_worker {
     uint32_t rid_salt;
     lv_rng_t rng; /* Retry-After jitter */
     lv_svc_guard_t *guards[LV_METRICS_MAX_SERVICES];
-    lv_link_t dispatch;         /* guards with slots to hand to queued requests */
+    lv_link_t waiting_guards;   /* guards with queued requests (waiting_link) */
+    bool dispatch_pending;      /* slots were handed to this worker: give them to waiters */
     lv_link_t orphans;          /* upstream connections holding an orphan's slot (idle_link) */
     lv_link_t half_closed;      /* lv_req_t whose client half-closed (half_closed_link) */
     uv_timer_t queue_tick;      /* expires queued requests while any wait */
+    uv_async_t guard_wake;      /* another worker handed this one slots (guard/backend_limit.h) */
     uv_async_t cache_wake;      /* a flight resolved or a stored body grew (any thread) */
     lv_link_t cache_waiting;    /* requests waiting for a flight or for body bytes */
     atomic_uint cache_sleepers; /* length of cache_waiting, read by other workers */
@@ -369,6 +376,7 @@ struct lv_server {
     lv_access_sink_t *access_sink; /* main thread: the current one (workers hold their own refs) */
     lv_storm_t *storm;             /* shared retry-storm table (made for sharing) */
     lv_hosts_t *hosts;             /* shared upstream host health (made for sharing) */
+    lv_backend_limits_t *backends; /* shared concurrency limits per backend (made for sharing) */
     struct lv_health_checks *health_checks; /* main thread: active checks of the config */
     lv_flags_t *flags;                      /* shared flags (atomics) */
     struct lv_cache_store *cache; /* shared response cache (made for sharing); NULL: off */

@@ -289,6 +289,13 @@ static void on_signal(uv_signal_t *h, int signum)
         server_drain(s);
 }
 
+/* guard/backend_limit.h: a worker was handed slots for its waiters by another one. */
+static void wake_for_slots(void *ctx, uint32_t worker)
+{
+    lv_server_t *s = ctx;
+    uv_async_send(&s->workers[worker].guard_wake);
+}
+
 static void on_worker_done(uv_async_t *a)
 {
     lv_server_t *s = a->data;
@@ -382,7 +389,8 @@ int lv_server_run_with(lv_config_t *cfg, const lv_server_hooks_t *hooks)
         cfg->storm_entries ? cfg->storm_entries : 65536,
     };
     if (!(s.storm = lv_storm_new(&storm_conf)) || !(s.flags = lv_flags_new(cfg)) ||
-        !(s.hosts = lv_hosts_new(LV_HOSTS_MAX)))
+        !(s.hosts = lv_hosts_new(LV_HOSTS_MAX)) ||
+        !(s.backends = lv_backend_limits_new(s.n_workers, wake_for_slots, &s)))
         goto out;
     if (lv__cache_server_init(&s) < 0)
         goto out;
@@ -479,6 +487,7 @@ out:
     if (s.storm)
         lv_storm_free(s.storm);
     lv_hosts_free(s.hosts);
+    lv_backend_limits_free(s.backends);
     if (s.flags)
         lv_flags_free(s.flags);
     lv__cache_server_fini(&s);

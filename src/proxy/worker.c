@@ -319,12 +319,20 @@ static void worker_tick(uv_timer_t *t)
         lv_access_log_flush(w->access_log);
 }
 
+/* Another worker handed this one concurrency slots for its waiters (guard/backend_limit.h). */
+static void guard_wake(uv_async_t *a)
+{
+    lv_worker_t *w = a->data;
+    w->dispatch_pending = true;
+    lv__admit_run_dispatch(w);
+}
+
 static void worker_idle(uv_idle_t *idle)
 {
     lv_worker_t *w = idle->data;
     lv__conn_run_deferred(w);
     lv__admit_run_dispatch(w);
-    if (lv_list_empty(&w->deferred) && lv_list_empty(&w->dispatch))
+    if (lv_list_empty(&w->deferred) && !w->dispatch_pending)
         uv_idle_stop(idle);
 }
 
@@ -350,6 +358,7 @@ static void worker_finish(lv_worker_t *w)
     uv_close((uv_handle_t *)&w->tick, NULL);
     uv_close((uv_handle_t *)&w->defer_idle, NULL);
     uv_close((uv_handle_t *)&w->queue_tick, NULL);
+    uv_close((uv_handle_t *)&w->guard_wake, NULL);
     lv__cache_worker_close(w);
     /* The loop ends once the last upstream connection has closed. */
 }
@@ -392,7 +401,9 @@ int lv__worker_init(lv_worker_t *w, lv_server_t *s, uint32_t id)
     w->defer_idle.data = w;
     uv_timer_init(&w->loop, &w->queue_tick);
     w->queue_tick.data = w;
-    lv_list_init(&w->dispatch);
+    lv_list_init(&w->waiting_guards);
+    uv_async_init(&w->loop, &w->guard_wake, guard_wake);
+    w->guard_wake.data = w;
     lv_list_init(&w->orphans);
     lv_list_init(&w->half_closed);
     lv__cache_worker_init(w);
@@ -451,6 +462,7 @@ void lv__worker_fini(lv_worker_t *w)
             uv_close((uv_handle_t *)&w->tick, NULL);
             uv_close((uv_handle_t *)&w->defer_idle, NULL);
             uv_close((uv_handle_t *)&w->queue_tick, NULL);
+            uv_close((uv_handle_t *)&w->guard_wake, NULL);
             lv__cache_worker_close(w);
         }
         uv_run(&w->loop, UV_RUN_DEFAULT);

@@ -219,7 +219,7 @@ static void test_lv__admin_status_json_fields(void **state)
              "\"balance\":\"least_outstanding\",\"upstreams\":[\"127.0.0.1:8081\","
              "\"127.0.0.1:8082\"],\"requests_total\":2,\"in_flight\":4,"
              "\"hosts\":[{\"addr\":\"127.0.0.1:8081\"},{\"addr\":\"127.0.0.1:8082\"}],"
-             "\"guard\":{\"limit\":22,\"in_flight\":4,\"queue_len\":3,\"pressure\":true,"
+             "\"guard\":{\"limit\":12,\"in_flight\":4,\"queue_len\":3,\"pressure\":true,"
              "\"breaker\":\"half_open\",\"flag\":\"on\",\"admitted\":11,\"queued\":1,"
              "\"shed\":2,\"dropped_wait\":3,\"dropped_deadline\":4,\"dropped_client_gone\":5,"
              "\"storm_blocked\":0,\"premature_blocked\":0,\"orphaned\":0,\"joined\":0,"

@@ -1,0 +1,310 @@
+/* guard/backend_limit.c: the shared concurrency limit of a backend (see backend_limit.h): one
+ * learner (guard/limiter.c) and one in-flight count under a mutex, and the waiters of every
+ * worker counted by criticality, so that a freed slot goes to the most critical waiter anywhere.
+ *
+ * Why one learner under a lock: per-worker limiters each guess the backend's capacity from a
+ * share of the samples and add their own headroom (n workers probe and grow n times); their sum
+ * started at n x limit.initial and came down slowly. One limiter sees every sample and keeps one
+ * headroom, exactly as a single worker would. The lock is held for a few dozen instructions per
+ * request (acquire, release); the queues stay in the workers, only their counts are here.
+ *
+ * Invariant: handed[w] <= waiters of w. A slot is handed (in_flight counted) to worker w only
+ * for a waiter of w that no other handed slot covers; w gives it to that waiter (served), or, if
+ * the waiter left, the slot goes straight to the next waiter (wait -1). */
+#include "guard/backend_limit.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "core/common.h"
+
+struct lv_backend_limit {
+    char *key;
+    lv_backend_limits_t *table;
+    uv_mutex_t lock;
+    lv_limiter_t lim;      /* in_flight: slots held or handed, by every worker */
+    uint32_t n_waiting;    /* sum of waiting[] */
+    uint32_t next_turn;    /* the worker to look at first on a tie between other workers */
+    uint32_t *waiting;     /* [worker * LV_QUEUE_N_CRIT + crit] */
+    uint32_t *handed;      /* [worker]: slots handed and not yet served */
+    atomic_uint limit_pub; /* lv_limiter_limit(&lim), for gauges read without the lock */
+};
+
+struct lv_backend_limits {
+    uv_mutex_t lock;
+    uint32_t n_workers;
+    uint32_t n; /* entries in use (under lock) */
+    lv_backend_wake_fn wake;
+    void *wake_ctx;
+    lv_backend_limit_t *entries[LV_BACKENDS_MAX];
+};
+
+lv_backend_limits_t *lv_backend_limits_new(uint32_t n_workers, lv_backend_wake_fn wake, void *ctx)
+{
+    if (n_workers < 1 || n_workers > LV_BACKEND_MAX_WORKERS)
+        return NULL;
+    lv_backend_limits_t *t = calloc(1, sizeof *t);
+    if (!t)
+        return NULL;
+    if (uv_mutex_init(&t->lock) != 0) {
+        free(t);
+        return NULL;
+    }
+    t->n_workers = n_workers;
+    t->wake = wake;
+    t->wake_ctx = ctx;
+    return t;
+}
+
+static void backend_free(lv_backend_limit_t *b)
+{
+    uv_mutex_destroy(&b->lock);
+    free(b->waiting);
+    free(b->handed);
+    free(b->key);
+    free(b);
+}
+
+void lv_backend_limits_free(lv_backend_limits_t *t)
+{
+    if (!t)
+        return;
+    for (uint32_t i = 0; i < t->n; i++)
+        backend_free(t->entries[i]);
+    uv_mutex_destroy(&t->lock);
+    free(t);
+}
+
+static lv_backend_limit_t *backend_new(lv_backend_limits_t *t, const char *key,
+                                       const lv_limiter_conf_t *conf, uint64_t now_us)
+{
+    lv_backend_limit_t *b = calloc(1, sizeof *b);
+    if (!b)
+        return NULL;
+    b->key = strdup(key);
+    b->waiting = calloc((size_t)t->n_workers * LV_QUEUE_N_CRIT, sizeof *b->waiting);
+    b->handed = calloc(t->n_workers, sizeof *b->handed);
+    if (!b->key || !b->waiting || !b->handed || uv_mutex_init(&b->lock) != 0) {
+        free(b->waiting);
+        free(b->handed);
+        free(b->key);
+        free(b);
+        return NULL;
+    }
+    b->table = t;
+    uint32_t seed = 2166136261u; /* FNV-1a of the key: probe times differ between backends */
+    for (const char *p = key; *p; p++)
+        seed = (seed ^ (uint8_t)*p) * 16777619u;
+    lv_limiter_init(&b->lim, conf, now_us, seed);
+    atomic_init(&b->limit_pub, lv_limiter_limit(&b->lim));
+    return b;
+}
+
+lv_backend_limit_t *lv_backend_limits_get(lv_backend_limits_t *t, const char *key,
+                                          const lv_limiter_conf_t *conf, uint64_t now_us)
+{
+    lv_backend_limit_t *found = NULL;
+    uv_mutex_lock(&t->lock);
+    for (uint32_t i = 0; i < t->n && !found; i++)
+        if (!strcmp(t->entries[i]->key, key))
+            found = t->entries[i];
+    if (!found && t->n < LV_BACKENDS_MAX) {
+        found = backend_new(t, key, conf, now_us);
+        if (found)
+            t->entries[t->n++] = found;
+    }
+    uv_mutex_unlock(&t->lock);
+    return found;
+}
+
+void lv_backend_limit_set_bounds(lv_backend_limit_t *b, uint32_t min, uint32_t max)
+{
+    uv_mutex_lock(&b->lock);
+    b->lim.conf.min = min;
+    b->lim.conf.max = max;
+    b->lim.limit = b->lim.limit < min                ? min
+                   : b->lim.limit > LV_MAX(min, max) ? LV_MAX(min, max)
+                                                     : b->lim.limit;
+    atomic_store_explicit(&b->limit_pub, lv_limiter_limit(&b->lim), memory_order_relaxed);
+    uv_mutex_unlock(&b->lock);
+}
+
+/* Waiters of worker w of criticality crit or higher (0..crit). */
+static uint32_t waiting_upto(const lv_backend_limit_t *b, uint32_t w, uint8_t crit)
+{
+    const uint32_t *row = &b->waiting[(size_t)w * LV_QUEUE_N_CRIT];
+    uint32_t n = 0;
+    for (uint8_t c = 0; c <= crit; c++)
+        n += row[c];
+    return n;
+}
+
+/* Whether worker w has a waiter of criticality crit or higher that no handed slot covers
+ * (handed slots cover a worker's most critical waiters first). */
+static bool uncovered(const lv_backend_limit_t *b, uint32_t w, uint8_t crit)
+{
+    return waiting_upto(b, w, crit) > b->handed[w];
+}
+
+/* The worker whose most critical uncovered waiter is the most critical of all: w itself on a
+ * tie, other workers in turn. -1: every waiter is covered. Under the lock. */
+static int pick_worker(lv_backend_limit_t *b, uint32_t w)
+{
+    uint32_t n = b->table->n_workers;
+    for (uint8_t c = 0; c < LV_QUEUE_N_CRIT; c++) {
+        if (uncovered(b, w, c))
+            return (int)w;
+        for (uint32_t k = 0; k < n; k++) {
+            uint32_t x = (b->next_turn + k) % n;
+            if (x != w && uncovered(b, x, c)) {
+                b->next_turn = (x + 1) % n;
+                return (int)x;
+            }
+        }
+    }
+    return -1;
+}
+
+/* Hands every slot the limit allows to uncovered waiters. Under the lock. True: some went to w. */
+static bool hand_out(lv_backend_limit_t *b, uint32_t w)
+{
+    bool mine = false;
+    uint64_t woken = 0;
+    while (b->n_waiting) {
+        int x = pick_worker(b, w);
+        if (x < 0 || !lv_limiter_try_acquire(&b->lim))
+            break;
+        b->handed[x]++;
+        if ((uint32_t)x == w)
+            mine = true;
+        else if (!(woken & (1ull << x))) {
+            woken |= 1ull << x;
+            b->table->wake(b->table->wake_ctx, (uint32_t)x);
+        }
+    }
+    return mine;
+}
+
+bool lv_backend_limit_acquire(lv_backend_limit_t *b, uint8_t crit)
+{
+    if (crit >= LV_QUEUE_N_CRIT)
+        crit = LV_QUEUE_N_CRIT - 1;
+    uv_mutex_lock(&b->lock);
+    bool ok = true;
+    for (uint32_t x = 0; b->n_waiting && x < b->table->n_workers && ok; x++)
+        ok = !uncovered(b, x, crit);
+    ok = ok && lv_limiter_try_acquire(&b->lim);
+    uv_mutex_unlock(&b->lock);
+    return ok;
+}
+
+bool lv_backend_limit_wait(lv_backend_limit_t *b, uint32_t w, uint8_t crit, int delta)
+{
+    if (crit >= LV_QUEUE_N_CRIT)
+        crit = LV_QUEUE_N_CRIT - 1;
+    uv_mutex_lock(&b->lock);
+    uint32_t *slot = &b->waiting[(size_t)w * LV_QUEUE_N_CRIT + crit];
+    if (delta > 0) {
+        (*slot)++;
+        b->n_waiting++;
+    } else {
+        LV_ASSERT(*slot > 0 && b->n_waiting > 0);
+        (*slot)--;
+        b->n_waiting--;
+        /* Its slot, if it had one, goes to the next waiter. */
+        if (b->handed[w] > waiting_upto(b, w, LV_QUEUE_N_CRIT - 1)) {
+            b->handed[w]--;
+            lv_limiter_cancel(&b->lim);
+        }
+    }
+    bool mine = hand_out(b, w);
+    uv_mutex_unlock(&b->lock);
+    return mine;
+}
+
+uint32_t lv_backend_limit_handed(lv_backend_limit_t *b, uint32_t w)
+{
+    uv_mutex_lock(&b->lock);
+    uint32_t n = b->handed[w];
+    uv_mutex_unlock(&b->lock);
+    return n;
+}
+
+void lv_backend_limit_served(lv_backend_limit_t *b, uint32_t w, uint8_t crit)
+{
+    if (crit >= LV_QUEUE_N_CRIT)
+        crit = LV_QUEUE_N_CRIT - 1;
+    uv_mutex_lock(&b->lock);
+    uint32_t *slot = &b->waiting[(size_t)w * LV_QUEUE_N_CRIT + crit];
+    LV_ASSERT(*slot > 0 && b->handed[w] > 0);
+    (*slot)--;
+    b->n_waiting--;
+    b->handed[w]--;
+    uv_mutex_unlock(&b->lock);
+}
+
+bool lv_backend_limit_release(lv_backend_limit_t *b, uint32_t w, uint64_t now_us, uint64_t rtt_us,
+                              lv_limit_outcome_t outcome, bool noload_cap)
+{
+    uv_mutex_lock(&b->lock);
+    if (noload_cap && outcome == LV_LIMIT_OK && b->lim.rtt_noload_us > 0)
+        rtt_us = LV_MIN(rtt_us, (uint64_t)b->lim.rtt_noload_us);
+    lv_limiter_release(&b->lim, now_us, rtt_us, outcome);
+    atomic_store_explicit(&b->limit_pub, lv_limiter_limit(&b->lim), memory_order_relaxed);
+    bool mine = hand_out(b, w);
+    uv_mutex_unlock(&b->lock);
+    return mine;
+}
+
+bool lv_backend_limit_cancel(lv_backend_limit_t *b, uint32_t w)
+{
+    uv_mutex_lock(&b->lock);
+    lv_limiter_cancel(&b->lim);
+    bool mine = hand_out(b, w);
+    uv_mutex_unlock(&b->lock);
+    return mine;
+}
+
+uint32_t lv_backend_limit_limit(lv_backend_limit_t *b)
+{
+    return atomic_load_explicit(&b->limit_pub, memory_order_relaxed);
+}
+
+bool lv_backend_limit_full(lv_backend_limit_t *b)
+{
+    uv_mutex_lock(&b->lock);
+    bool full = b->n_waiting > 0 || b->lim.in_flight >= lv_limiter_limit(&b->lim);
+    uv_mutex_unlock(&b->lock);
+    return full;
+}
+
+uint32_t lv_backend_limit_in_flight(lv_backend_limit_t *b)
+{
+    uv_mutex_lock(&b->lock);
+    uint32_t n = b->lim.in_flight;
+    uv_mutex_unlock(&b->lock);
+    return n;
+}
+
+uint32_t lv_backend_limit_waiting(lv_backend_limit_t *b)
+{
+    uv_mutex_lock(&b->lock);
+    uint32_t n = b->n_waiting;
+    uv_mutex_unlock(&b->lock);
+    return n;
+}
+
+void lv_backend_limit_snapshot(lv_backend_limit_t *b, lv_limiter_t *out)
+{
+    uv_mutex_lock(&b->lock);
+    *out = b->lim;
+    uv_mutex_unlock(&b->lock);
+}
+
+const char *lv_backend_limit_key(const lv_backend_limit_t *b)
+{
+    return b->key;
+}
