@@ -120,15 +120,22 @@ lv_backend_limit_t *lv_backend_limits_get(lv_backend_limits_t *t, const char *ke
     return found;
 }
 
+static double clamp(double v, double lo, double hi)
+{
+    return v < lo ? lo : v > hi ? hi : v;
+}
+
 void lv_backend_limit_set_bounds(lv_backend_limit_t *b, uint32_t min, uint32_t max)
 {
     uv_mutex_lock(&b->lock);
-    b->lim.conf.min = min;
-    b->lim.conf.max = max;
-    b->lim.limit = b->lim.limit < min                ? min
-                   : b->lim.limit > LV_MAX(min, max) ? LV_MAX(min, max)
-                                                     : b->lim.limit;
-    atomic_store_explicit(&b->limit_pub, lv_limiter_limit(&b->lim), memory_order_relaxed);
+    lv_limiter_t *l = &b->lim;
+    l->conf.min = min;
+    l->conf.max = max;
+    double lo = min ? min : 1, hi = LV_MAX(lo, (double)max);
+    l->limit = clamp(l->limit, lo, hi);
+    l->saved_limit = clamp(l->saved_limit, lo, hi);
+    l->probe_limit = (uint32_t)clamp(l->probe_limit, lo, hi);
+    atomic_store_explicit(&b->limit_pub, lv_limiter_limit(l), memory_order_relaxed);
     uv_mutex_unlock(&b->lock);
 }
 

@@ -65,6 +65,8 @@
 /* This many windows in a row with a short RTT under no-load / LV_LIM_UNSETTLE_RATIO: the
  * backend got faster (or the last probe was not clean). */
 #define LV_LIM_FAST_WINDOWS 3u
+/* After a step up that met a queue, this many windows pass before the next one (about 0.5 s). */
+#define LV_LIM_UP_PAUSE_WINDOWS 5u
 
 static uint32_t conf_min(const lv_limiter_t *l)
 {
@@ -111,9 +113,12 @@ static void window_reset(lv_limiter_t *l, uint64_t now_us)
     l->window_start_us = now_us;
     l->window_samples = 0;
     l->window_sum_us = 0;
+    l->window_sumsq_us2 = 0;
     l->window_min_us = 0;
     l->window_max_in_flight = l->in_flight;
 }
+
+static void probe_start(lv_limiter_t *l, uint64_t now_us);
 
 static void schedule_soon(lv_limiter_t *l, uint64_t now_us)
 {
@@ -133,7 +138,11 @@ void lv_limiter_init(lv_limiter_t *l, const lv_limiter_conf_t *conf, uint64_t no
     l->unsettled = true; /* no no-load RTT yet: the first probe comes within a second */
     l->next_probe_us = probe_slot(seed, now_us, LV_LIM_PROBE_FAST_US);
     l->last_gradient = 1.0;
+    l->up_step = 1;
     window_reset(l, now_us);
+    /* Nothing known yet: start by measuring the no-load RTT at a quarter of the initial limit,
+     * then step up from there (a start at the initial limit overshoots a small backend 5x). */
+    probe_start(l, now_us);
 }
 
 uint32_t lv_limiter_limit(const lv_limiter_t *l)
@@ -185,7 +194,7 @@ static void probe_start(lv_limiter_t *l, uint64_t now_us)
      * formed) are done: about one loaded RTT; half as much again for the slow ones. */
     l->probe_valid_us = now_us + (uint64_t)(1.5 * ref);
     double base = l->rtt_noload_us > 0 ? l->rtt_noload_us : ref;
-    double measure = 4 * base;
+    double measure = 12 * base;
     if (measure < LV_LIM_PROBE_MEASURE_MIN_US)
         measure = LV_LIM_PROBE_MEASURE_MIN_US;
     if (measure > LV_LIM_PROBE_MEASURE_MAX_US)
@@ -231,7 +240,9 @@ static void probe_end(lv_limiter_t *l, uint64_t now_us)
         }
     }
     l->probing = false;
-    l->limit = clamp_limit(l, l->saved_limit);
+    /* The first probe ends in slow start: from the probe's limit, stepping up (step_up) until
+     * a queue shows, rather than back at the initial limit, which may be far above the knee. */
+    l->limit = clamp_limit(l, old <= 0 ? l->probe_limit : l->saved_limit);
     l->probes++;
     l->sample_from_us = now_us;
     l->low_gradient_windows = 0;
@@ -241,29 +252,62 @@ static void probe_end(lv_limiter_t *l, uint64_t now_us)
     window_reset(l, now_us);
 }
 
+/* One step up: the limit grows by up_step when the window before showed no queue at the
+ * backend; the step doubles while each step up still shows none, and falls back to 1, with a
+ * pause, at the first one that does. */
+static void step_up(lv_limiter_t *l, bool queue_seen)
+{
+    if (l->up_pending) { /* this window ran at the raised limit: was it free? */
+        l->up_pending = false;
+        if (queue_seen) {
+            l->up_step = 1;
+            l->up_wait = LV_LIM_UP_PAUSE_WINDOWS;
+            return;
+        }
+        l->up_step = LV_MIN(l->up_step * 2, LV_MAX(1.0, l->limit / 2));
+        l->up_wait = 0;
+    }
+    if (queue_seen)
+        return;
+    if (l->up_wait) {
+        l->up_wait--;
+        return;
+    }
+    l->limit = clamp_limit(l, l->limit + l->up_step);
+    l->up_pending = true;
+}
+
 static void window_close(lv_limiter_t *l, uint64_t now_us)
 {
     if (now_us - l->window_start_us < window_len_us(l) ||
         l->window_samples < LV_LIM_WINDOW_MIN_SAMPLES)
         return;
-    double shortrtt = l->window_sum_us / l->window_samples;
+    double n = l->window_samples;
+    double shortrtt = l->window_sum_us / n;
+    double var = l->window_sumsq_us2 / n - shortrtt * shortrtt;
+    double se = var > 0 ? sqrt(var / n) : 0;
     l->rtt_short_us = shortrtt;
     l->rtt_long_us = l->rtt_long_us > 0 ? 0.9 * l->rtt_long_us + 0.1 * shortrtt : shortrtt;
     double noload = l->rtt_noload_us;
     if (noload > 0) {
-        double raw = noload * (1 + LV_LIM_TOLERANCE) / shortrtt;
+        /* The window's RTT, less two standard errors of its mean: a queue at the backend is
+         * seen only when it is beyond the noise of the window (exponential service times make
+         * a mean of 40 samples wander by +-16 %), so noise alone never shrinks the limit. */
+        double low = LV_MAX(shortrtt - 2 * se, 1.0);
+        double raw = noload * (1 + LV_LIM_TOLERANCE) / low;
         double g = raw < LV_LIM_GRADIENT_MIN ? LV_LIM_GRADIENT_MIN : raw > 1 ? 1 : raw;
         l->last_gradient = g;
         bool app_limited = 2.0 * l->window_max_in_flight < l->limit;
         if (!app_limited) {
-            uint32_t sharers = l->sharers ? l->sharers : 1;
-            double next = g * l->limit + sqrt(l->limit / sharers);
-            /* The gradient at which this limit is steady: g L + sqrt(L / sharers) = L. A busy
-             * backend sits there (its own queue makes the RTT 1.5-2x the no-load one when the
-             * limit is small); only a gradient well below it says the backend got slower. */
-            double steady = 1 - 1 / sqrt(l->limit * sharers);
-            l->limit = clamp_limit(l, l->limit + LV_LIM_SMOOTHING * (next - l->limit));
-            if (raw < LV_MIN(LV_LIM_GRADIENT_MIN, LV_LIM_LOW_GRADIENT_SHARE * steady)) {
+            /* Down as the queue says, smoothed; up only by steps (step_up) taken when the
+             * backend showed no queue: the limit settles at the knee, not above it, which a
+             * backend that thrashes under a queue needs. */
+            if (g < 1)
+                l->limit = clamp_limit(l, l->limit + LV_LIM_SMOOTHING * (g * l->limit - l->limit));
+            /* A step up is judged more strictly than a step down (one standard error, not
+             * two): the slots it added must not have made a queue. */
+            step_up(l, shortrtt - se > noload * (1 + LV_LIM_TOLERANCE));
+            if (raw < LV_LIM_GRADIENT_MIN) {
                 if (++l->low_gradient_windows >= LV_LIM_LOW_GRADIENT_WINDOWS) {
                     l->low_gradient_windows = 0;
                     schedule_soon(l, now_us);
@@ -317,6 +361,7 @@ void lv_limiter_release(lv_limiter_t *l, uint64_t now_us, uint64_t rtt_us,
             l->window_min_us = r;
         l->window_samples++;
         l->window_sum_us += r;
+        l->window_sumsq_us2 += r * r;
     }
     window_close(l, now_us);
     if (now_us >= l->next_probe_us)

@@ -31,6 +31,7 @@ typedef struct lv_limiter {
     uint64_t window_start_us;
     uint32_t window_samples;
     double window_sum_us;
+    double window_sumsq_us2;
     double window_min_us;
     uint64_t next_probe_us; /* when to re-measure the no-load RTT */
     uint32_t rng;           /* the seed: probe times derive from it, see lv_limiter_init */
@@ -58,6 +59,9 @@ typedef struct lv_limiter {
     uint32_t fast_windows;         /* consecutive windows much faster than the no-load RTT */
     uint64_t last_drop_us;         /* the last multiplicative decrease */
     double last_gradient;          /* of the last window (metrics, tests) */
+    double up_step;                /* the next step up of the limit (limiter.c, step_up) */
+    uint32_t up_wait;              /* windows to wait before it */
+    bool up_pending;               /* the last window raised the limit: judge it */
 } lv_limiter_t;
 
 /* seed: probe times are a function of (seed, clock), so limiters given the same seed (every
