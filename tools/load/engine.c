@@ -566,8 +566,7 @@ static void load_arrive(load_engine_t *e)
      * with users.per_address N, N consecutive users share one (people behind a NAT). */
     u->src_ip = 0;
     if ((ntohl(e->addr.sin_addr.s_addr) >> 24) == 127)
-        u->src_ip = htonl(0x7f000000u |
-                          (1u + e->user_seq++ / e->sc->users.per_address % 1000000u));
+        u->src_ip = htonl(0x7f000000u | (1u + e->user_seq++ / e->sc->users.per_address % 1000000u));
     u->want_send = 0;
     u->in_flight = 0;
     load_do(u, load_user_begin(&u->m, &e->sc->users, &e->rng));
