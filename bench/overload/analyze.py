@@ -34,9 +34,9 @@ def mean(xs):
 
 
 def recovery(load, mode, t_event, base, duration):
-    """Seconds from t_event to the first second t from which, until the end of the arrival
-    window, goodput averages at least 90 % of the reachable level and its 3-second rolling
-    mean never falls under 80 % of it; None = never."""
+    """Seconds from t_event to the first second t from which, until `duration` (the end of
+    the arrival window, or the next capacity change), goodput averages at least 90 % of the
+    reachable level and its 3-second rolling mean never falls under 80 % of it; None = never."""
     ps = {p["t"]: p for p in load["per_second"] if p["t"] < duration}
     if mode == "after-stall":
         a, b = window(base)
@@ -56,6 +56,25 @@ def recovery(load, mode, t_event, base, duration):
         if mean(gp[t:]) >= target and all(roll[s] >= 0.8 * level for s in range(t, last + 1)):
             return t - t_event, target
     return None, target
+
+
+def p99_window(load, a, b):
+    """p99 of the successful answers in seconds [a, b), from the per-second quantiles: each
+    second's answers are put at its p50, p90, p99, p99.9 and max (50, 40, 9, 0.9 and 0.1 %
+    of them: an upper estimate); None if no success."""
+    pts = []
+    for p in per_sec(load, a, b):
+        n, lat = p["goodput_per_s"], p.get("latency_ms")
+        if n and lat:
+            pts += [(lat["p50"], .5 * n), (lat["p90"], .4 * n), (lat["p99"], .09 * n),
+                    (lat["p999"], .009 * n), (lat["max"], .001 * n)]
+    total = sum(w for _, w in pts)
+    acc = 0
+    for v, w in sorted(pts):
+        acc += w
+        if acc >= 0.99 * total:
+            return round(v, 1)
+    return None
 
 
 def guard_metrics(path):
@@ -97,7 +116,12 @@ def summarize(args):
         offered = mean(p["offered_users_per_s"] * args.steps for p in w)
         first_tries = load["requests"] - load["retries"]
         refused = sum(v for k, v in load["status"].items() if k in REFUSALS)
-        rec, target = recovery(load, args.recover, args.t_event, args.base, duration)
+        # With a capacity change back (t_back), the first recovery ends there and a second
+        # one is measured from it to the end of the arrivals.
+        t_end = args.t_back if args.t_back > args.t_event else duration
+        rec, target = recovery(load, args.recover, args.t_event, args.base, t_end)
+        back, back_target = (recovery(load, args.recover, args.t_back, args.base, duration)
+                             if t_end < duration else (None, None))
         ok = load["goodput"] > 0
         rows.append({
             "setup": s,
@@ -150,6 +174,13 @@ def summarize(args):
             "recovery_s": rec if args.recover != "none" else None,
             "recovery_target_goodput_per_s": round(target, 1) if target else None,
             "recovered": (rec is not None) if args.recover != "none" else None,
+            "recovery_back_s": back if t_end < duration else None,
+            "recovery_back_target_goodput_per_s": round(back_target, 1) if back_target else None,
+            "latency_p99_ms_in_peak": p99_window(load, a, b),
+            "latency_p99_ms_after_event": (p99_window(load, args.t_event, t_end)
+                                           if args.recover != "none" else None),
+            "latency_p99_ms_after_back": (p99_window(load, args.t_back, duration)
+                                          if t_end < duration else None),
             "schedule_lag_ms_max": load["schedule_lag_ms_max"],
             "load_average": meta.get(s),
             "levee_guard": guard_metrics(os.path.join(args.raw, s + ".metrics.txt")),
@@ -178,10 +209,19 @@ def summarize(args):
         "peak_window_s": [a, b],
         "recover": args.recover,
         "t_event_s": args.t_event,
+        "t_back_s": args.t_back or None,
         "rows": rows,
+        "raw_dir": rel(args.raw),
+        "out": rel(args.out),
     }
     json.dump(summary, open(args.out + ".json", "w"), indent=1)
     open(args.out + ".md", "w").write(markdown(summary))
+
+
+def rel(path):
+    """A path as the repository sees it (bench/overload/...)."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    return os.path.relpath(os.path.abspath(path), root)
 
 
 def fmt(v, spec="{:.0f}", none="—"):
@@ -212,8 +252,11 @@ def table(summary):
             "backend processed", "wasted (reached no user)", "backlog left", "retries sent",
             "backend received", "retries at the backend (% of plain)",
             "duplicate work at the backend (% of plain)", "refused (429/5xx)"]
+    back = bool(summary.get("t_back_s"))
     if rec:
         head.append("time to recover")
+    if back:
+        head.append("time to recover (back)")
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in summary["rows"]:
         lat = r["latency_ms_successes"]
@@ -235,6 +278,8 @@ def table(summary):
         ]
         if rec:
             cells.append("never" if r["recovery_s"] is None else "%d s" % r["recovery_s"])
+        if back:
+            cells.append("never" if r["recovery_back_s"] is None else "%d s" % r["recovery_back_s"])
         out.append("| " + " | ".join(cells) + " |")
     return "\n".join(out) + "\n"
 
@@ -296,6 +341,12 @@ def markdown(s):
                                else "min(offered first tries, new capacity)",
                                ", ".join("%s %s/s" % (r["setup"], r["recovery_target_goodput_per_s"])
                                          for r in s["rows"])))
+    if s.get("t_back_s"):
+        lines.append(
+            "- time to recover (back): the same measure from t = %d s, when the capacity came"
+            " back, to the end of the arrivals (the first one stops there); 90 %% targets: %s."
+            % (s["t_back_s"], ", ".join("%s %s/s" % (r["setup"], r["recovery_back_target_goodput_per_s"])
+                                       for r in s["rows"])))
     for r in s["rows"]:
         if r.get("levee_guard"):
             lines.append("- levee's guard (its /metrics after the run): " + ", ".join(
@@ -304,8 +355,9 @@ def markdown(s):
         "%s %s -> %s" % (r["setup"], r["load_average"]["load_before"], r["load_average"]["load_after"])
         for r in s["rows"] if r["load_average"]) + ". 2 shared cores.")
     lines.append("- raw files (levee-load JSON and text, levee-sim /stats, proxy configs):"
-                 " `bench/overload/results/raw/%s/`; charts: `bench/overload/results/%s.html`."
-                 % (s["tag"], s["tag"]))
+                 " `%s/`; charts: `%s.html`." % (
+                     s.get("raw_dir", "bench/overload/results/raw/" + s["tag"]),
+                     s.get("out", "bench/overload/results/" + s["tag"])))
     return "\n".join(lines) + "\n"
 
 
@@ -418,6 +470,7 @@ def main():
     p.add_argument("--peak", default="0:1")
     p.add_argument("--recover", default="none")
     p.add_argument("--t-event", type=int, default=0)
+    p.add_argument("--t-back", type=int, default=0, help="capacity back (after-drop): 0 none")
     p.add_argument("--base", default="")
     p.add_argument("--meta", default="")
     p.add_argument("--date", default="")

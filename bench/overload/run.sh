@@ -4,9 +4,12 @@
 #   bench/overload/run.sh SCENARIO [--setups direct,plain,nginx,haproxy,levee] [--short]
 #
 # SCENARIO is kickoff, f5-storm, capacity-drop, extended-peak or flash-crowd (10 C, no --short)
-# (bench/scenarios/*.yaml; --short uses bench/overload/short/*.yaml, ~30 s each). For each
-# setup it starts a fresh levee-sim (4 workers x 10 ms, exponential service times, thrash,
-# capacity 400 requests/s), the setup's proxy (one worker) in front of it, runs levee-load
+# (bench/scenarios/*.yaml; --short uses bench/overload/short/*.yaml, ~30 s each), or a path to
+# a scenario file (FILE.yaml, tag FILE; its line "# run.sh: peak A:B [recover after-stall|
+# after-drop] [t_event T] [t_back T] [base A:B]" says what to measure; bench/overload/matrix.sh
+# writes such files). For each setup it starts a fresh levee-sim (4 workers x 10 ms,
+# exponential service times, thrash, capacity 400 requests/s), the setup's proxy (levee with
+# its shipped worker count, the others one worker) in front of it, runs levee-load
 # with the scenario through it, reads the sim's /stats, stops both. plain is levee with
 # --no-guard: the plain proxy. Then it writes
 #   bench/overload/results/<scenario>[-short].{md,json,html}  and  raw/<scenario>[-short]/
@@ -14,11 +17,17 @@
 # picked free at run time; every process started here is stopped on exit.
 #
 # Environment: BIN (dir with levee, levee-sim, levee-load; default build-overload, built if
-# missing), SIM_THRASH (default 0.001), SIM_DIST (exp), NGINX_RATE (360), NGINX_BURST (40),
-# NGINX_CONN (64), HAPROXY_QUEUE_MS (1000), HAPROXY_RATE (360), OUT_DIR (results dir),
-# LOAD_MAX (unset: off; else before each setup wait, a minute at a time and at most
-# LOAD_WAIT_S, default 600, while the 1-minute load average is above it), LEVEE_REV (what
-# levee is, for the results; default: git HEAD and the uncommitted paths under src/),
+# missing), SIM_WORKERS (the backend's parallelism K, default 4), SIM_SERVICE_MS (10; C =
+# K x 1000 / SIM_SERVICE_MS), SIM_THRASH (default 0.001), SIM_DIST (exp: or fixed, lognormal),
+# LEVEE_WORKERS (unset: levee's shipped default, one worker per core, no --workers flag; N:
+# --workers N, for levee and plain), USERS_PER_ADDR (levee-load --users-per-address, default
+# 1), NGINX_RATE (90 % of C: 360), NGINX_BURST (C / 10: 40), NGINX_CONN (0.16 s x C: 64),
+# NGINX_MAX_CONNS (max_conns on nginx's upstream server, default K; 0: none, as before),
+# HAPROXY_QUEUE_MS (1000), HAPROXY_RATE (90 % of C), TAG (results name for a scenario file),
+# OUT_DIR (results dir), LOAD_MAX (unset: off; else before each setup wait, a minute at a
+# time and at most LOAD_WAIT_S, default 600, while the 1-minute load average is above it),
+# LEVEE_REV (what levee is, for the results; default: git HEAD and the uncommitted paths
+# under src/),
 # ONE_ADDRESS (a local non-loopback IPv4 address, e.g. from `hostname -I`: levee listens on
 # it too and the users connect to it, all from that one source address, as people behind a
 # NAT do; setups levee and plain only; ~28,000 source ports limit the run: TIME_WAIT piles
@@ -29,7 +38,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 
 usage() {
-    sed -n '2,25p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,34p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 ONE_ADDRESS=${ONE_ADDRESS:-}
@@ -53,17 +62,40 @@ if [ -n "$ONE_ADDRESS" ]; then
 fi
 
 # --- the backend: capacity C = WORKERS * 1000 / SERVICE_MS -------------------------------
-WORKERS=4
-SERVICE_MS=10
+WORKERS=${SIM_WORKERS:-4}
+SERVICE_MS=${SIM_SERVICE_MS:-10}
 SIM_DIST=${SIM_DIST:-exp}
 SIM_THRASH=${SIM_THRASH:-0.001}
 CAP=$((WORKERS * 1000 / SERVICE_MS))
+# What the peers are told (see README.md, "The setups"): derived from C and K unless set.
+NGINX_RATE=${NGINX_RATE:-$((CAP * 9 / 10))}
+NGINX_BURST=${NGINX_BURST:-$(( CAP / 10 > 1 ? CAP / 10 : 1 ))}
+NGINX_CONN=${NGINX_CONN:-$(( CAP * 16 / 100 > WORKERS ? CAP * 16 / 100 : WORKERS ))}
+NGINX_MAX_CONNS=${NGINX_MAX_CONNS:-$WORKERS}
+HAPROXY_RATE=${HAPROXY_RATE:-$((CAP * 9 / 10))}
+HAPROXY_QUEUE_MS=${HAPROXY_QUEUE_MS:-1000}
+USERS_PER_ADDR=${USERS_PER_ADDR:-1}
+LEVEE_WORKERS=${LEVEE_WORKERS:-}
 
 # --- scenario: file, peak window [a,b) in seconds, recovery measurement ------------------
 # RECOVER: none | after-stall (T = end of the stall, baseline window BASE) | after-drop (T =
 # the capacity drop). See README.md, "What is measured".
-RECOVER=none; T_EVENT=0; BASE=""
-if [ "$SHORT" = 1 ]; then
+RECOVER=none; T_EVENT=0; T_BACK=0; BASE=""
+if [[ $SCEN == *.yaml ]]; then
+    # A scenario file (matrix.sh's): what to measure is on its "# run.sh:" line.
+    FILE=$(cd "$(dirname "$SCEN")" && pwd)/$(basename "$SCEN"); TAG=${TAG:-$(basename "$SCEN" .yaml)}
+    SPEC=$(sed -n 's/^# run\.sh: *//p' "$FILE" | head -1)
+    [ -n "$SPEC" ] || { echo "run.sh: $FILE has no '# run.sh: peak A:B ...' line" >&2; exit 2; }
+    set -- $SPEC
+    while [ $# -ge 2 ]; do
+        case $1 in
+            peak) PEAK=$2 ;; recover) RECOVER=$2 ;; t_event) T_EVENT=$2 ;; t_back) T_BACK=$2 ;;
+            base) BASE=$2 ;; *) echo "run.sh: $FILE: unknown '# run.sh:' key $1" >&2; exit 2 ;;
+        esac
+        shift 2
+    done
+    [ -n "${PEAK:-}" ] || { echo "run.sh: $FILE: '# run.sh:' line without peak" >&2; exit 2; }
+elif [ "$SHORT" = 1 ]; then
     FILE=$HERE/short/$SCEN.yaml; TAG=$SCEN-short
     case $SCEN in
         kickoff) PEAK=10:22 ;;
@@ -143,8 +175,9 @@ wait_http() { # URL PID NAME LOG
 }
 fill() { # TEMPLATE OUT
     sed -e "s#@DIR@#$WORK#g" -e "s#@PORT@#$PPORT#g" -e "s#@SIM_PORT@#$SPORT#g" \
-        -e "s#@RATE@#$2#g" -e "s#@BURST@#${NGINX_BURST:-40}#g" -e "s#@CONN@#${NGINX_CONN:-64}#g" \
-        -e "s#@MAXCONN@#$WORKERS#g" -e "s#@QUEUE_MS@#${HAPROXY_QUEUE_MS:-1000}#g" "$1"
+        -e "s#@RATE@#$2#g" -e "s#@BURST@#$NGINX_BURST#g" -e "s#@CONN@#$NGINX_CONN#g" \
+        -e "s#@MAXCONN@#$WORKERS#g" -e "s#@QUEUE_MS@#$HAPROXY_QUEUE_MS#g" \
+        -e "s#@MAX_CONNS@#$([ "$NGINX_MAX_CONNS" -gt 0 ] && echo " max_conns=$NGINX_MAX_CONNS")#g" "$1"
 }
 loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 wait_quiet() { # the machine is shared: let others' work (or our previous setup) settle
@@ -163,7 +196,16 @@ if [ -z "${LEVEE_REV:-}" ]; then # or say it, e.g. for binaries built from a cle
     [ "$LEVEE_DIRTY" -gt 0 ] && LEVEE_REV="$LEVEE_REV + $LEVEE_DIRTY uncommitted paths under src/"
 fi
 LEVEE_REV="$LEVEE_REV, binary built $(date -r "$BIN/levee" '+%Y-%m-%d %H:%M')"
-echo "# overload bench: $TAG ($FILE, ${DURATION}s), setups $SETUPS, sim ${WORKERS}x${SERVICE_MS}ms $SIM_DIST thrash $SIM_THRASH (C=$CAP/s), load $(loadavg)" >&2
+# levee (and plain) run with the shipped worker count unless LEVEE_WORKERS says otherwise.
+LEVEE_WFLAG=(); [ -n "$LEVEE_WORKERS" ] && LEVEE_WFLAG=(--workers "$LEVEE_WORKERS")
+LEVEE_REV="$LEVEE_REV, $([ -n "$LEVEE_WORKERS" ] && echo "--workers $LEVEE_WORKERS" || echo "shipped workers ($(nproc) cores)")"
+# The knobs that differ from the defaults, for the results' command line.
+KNOBS=""
+for v in SIM_WORKERS SIM_SERVICE_MS SIM_DIST SIM_THRASH LEVEE_WORKERS USERS_PER_ADDR \
+         NGINX_MAX_CONNS HAPROXY_QUEUE_MS ONE_ADDRESS; do
+    [ -n "${!v:-}" ] && [ -n "$(printenv $v)" ] && KNOBS="$KNOBS$v=${!v} "
+done
+echo "# overload bench: $TAG ($FILE, ${DURATION}s), setups $SETUPS, sim ${WORKERS}x${SERVICE_MS}ms $SIM_DIST thrash $SIM_THRASH (C=$CAP/s), levee workers ${LEVEE_WORKERS:-default}, $USERS_PER_ADDR users/address, load $(loadavg)" >&2
 
 META=$RAW/meta.tsv          # load average before/after each setup (read by analyze.py)
 : >"$META"
@@ -183,7 +225,7 @@ for setup in ${SETUPS//,/ }; do
         direct) PPORT=$SPORT ;;
         nginx)
             PPORT=$(freeport)
-            fill "$HERE/nginx.conf.tmpl" "${NGINX_RATE:-360}" >"$WORK/nginx.conf"
+            fill "$HERE/nginx.conf.tmpl" "$NGINX_RATE" >"$WORK/nginx.conf"
             nginx -t -q -p "$WORK" -c "$WORK/nginx.conf" 2>"$WORK/nginx-t.log" || { cat "$WORK/nginx-t.log" >&2; exit 1; }
             nginx -p "$WORK" -c "$WORK/nginx.conf" -g 'daemon off;' 2>"$WORK/nginx.log" &
             PPID_=$! ;;
@@ -191,18 +233,19 @@ for setup in ${SETUPS//,/ }; do
             PPORT=$(freeport)
             printf 'HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nRetry-After: 1\r\nCache-Control: no-store\r\nConnection: close\r\nContent-Length: 27\r\n\r\nbusy, please retry shortly\n' >"$WORK/503.http"
             printf 'HTTP/1.1 504 Gateway Timeout\r\nContent-Type: text/plain\r\nRetry-After: 1\r\nCache-Control: no-store\r\nConnection: close\r\nContent-Length: 27\r\n\r\nbusy, please retry shortly\n' >"$WORK/504.http"
-            fill "$HERE/haproxy.cfg.tmpl" "${HAPROXY_RATE:-360}" >"$WORK/haproxy.cfg"
+            fill "$HERE/haproxy.cfg.tmpl" "$HAPROXY_RATE" >"$WORK/haproxy.cfg"
             haproxy -c -q -f "$WORK/haproxy.cfg" >"$WORK/haproxy-c.log" 2>&1 || { cat "$WORK/haproxy-c.log" >&2; exit 1; }
             haproxy -db -f "$WORK/haproxy.cfg" >"$WORK/haproxy.log" 2>&1 &
             PPID_=$! ;;
         levee|plain)
-            # Untuned: quick mode, one worker, every guard setting at its default; plain is
-            # the same binary with the guard off (--no-guard): the plain proxy.
+            # Untuned: quick mode, the shipped worker count (one per core; LEVEE_WORKERS sets
+            # --workers), every guard setting at its default; plain is the same binary with
+            # the guard off (--no-guard): the plain proxy.
             PPORT=$(freeport)
             ADMIN=127.0.0.1:$(freeport)
             NOGUARD=(); [ "$setup" = plain ] && NOGUARD=(--no-guard)
             LISTEN=127.0.0.1:$PPORT; [ -n "$ONE_ADDRESS" ] && LISTEN=0.0.0.0:$PPORT
-            "$BIN/levee" proxy --listen $LISTEN --to 127.0.0.1:$SPORT --workers 1 \
+            "$BIN/levee" proxy --listen $LISTEN --to 127.0.0.1:$SPORT "${LEVEE_WFLAG[@]}" \
                 --admin $ADMIN --log-level warn "${NOGUARD[@]}" 2>"$WORK/$setup.log" &
             PPID_=$! ;;
     esac
@@ -230,6 +273,7 @@ for setup in ${SETUPS//,/ }; do
     fi
     timeout $((DURATION + 60)) "$BIN/levee-load" "$WORK/$setup.yaml" \
         --target "http://${ONE_ADDRESS:-127.0.0.1}:$PPORT/" --label "$setup" \
+        --users-per-address "$USERS_PER_ADDR" \
         --json "$RAW/$setup.load.json" >"$RAW/$setup.load.txt" || {
         echo "run.sh: levee-load failed for $setup (exit $?)" >&2; cat "$RAW/$setup.load.txt" >&2; exit 1; }
     [ -n "$POLL_PID" ] && stop_pid "$POLL_PID"
@@ -249,10 +293,10 @@ done
 
 python3 "$HERE/analyze.py" --scenario "$SCEN" --tag "$TAG" --file "${FILE#$ROOT/}" --raw "$RAW" \
     --out "$OUT_DIR/$TAG" --setups "$SETUPS" --capacity $CAP --peak "$PEAK" --recover "$RECOVER" \
-    --t-event "$T_EVENT" --base "$BASE" --meta "$META" --date "$DATE" \
+    --t-event "$T_EVENT" --t-back "$T_BACK" --base "$BASE" --meta "$META" --date "$DATE" \
     --sim "levee-sim --workers $WORKERS --service-ms $SERVICE_MS --dist $SIM_DIST --thrash $SIM_THRASH" \
     --levee-rev "$LEVEE_REV" \
-    --command "bench/overload/run.sh $SCEN --setups $SETUPS$([ "$SHORT" = 1 ] && echo ' --short')"
+    --command "${KNOBS}bench/overload/run.sh ${SCEN#$ROOT/} --setups $SETUPS$([ "$SHORT" = 1 ] && echo ' --short')"
 jsons=()
 for s in ${SETUPS//,/ }; do jsons+=("$RAW/$s.load.json"); done
 "$BIN/levee-load" report --out "$OUT_DIR/$TAG.html" "${jsons[@]}" >/dev/null

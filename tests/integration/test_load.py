@@ -4,7 +4,8 @@
 Counts match what the server received; every request carries X-Attempt (1 for a first try,
 2+ for a retry) and the retries the server saw are the retries levee-load counted; every retry
 carries X-Retry (f5, or obeyed for a Retry-After wait; a retry after a timeout is f5) and
-levee-sim counts them apart; a stalled server does not slow arrivals (open loop); the JSON
+levee-sim counts them apart; users come from their own 127.x.y.z, or N to an address with
+--users-per-address N; a stalled server does not slow arrivals (open loop); the JSON
 summary has its fields; the HTML report has SVG charts (and Chromium draws them when
 /usr/bin/chromium is installed). Python 3 stdlib only."""
 import http.server
@@ -34,6 +35,7 @@ class Counting(http.server.BaseHTTPRequestHandler):
         srv = self.server
         with srv.lock:
             srv.count += 1
+            srv.clients.add(self.client_address[0])
             if "sid=u" in (self.headers.get("Cookie") or ""):
                 srv.with_cookie += 1
             att = self.headers.get("X-Attempt")
@@ -67,6 +69,7 @@ class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
         self.lock = threading.Lock()
         self.count = 0
         self.with_cookie = 0
+        self.clients = set()  # source addresses seen
         self.attempts = {}  # X-Attempt value (None: absent) -> requests
         self.retry_kinds = {}  # (X-Attempt, X-Retry) values (None: absent) -> requests
         self.refuse_first = refuse_first
@@ -169,6 +172,30 @@ class LoadTest(unittest.TestCase):
         finally:
             srv.shutdown()
             srv.server_close()
+
+    def test_users_per_address(self):
+        # Against a loopback target each user has its own 127.x.y.z; with
+        # --users-per-address N, N consecutive users share one.
+        for per in (1, 10):
+            srv = Server()
+            threading.Thread(target=srv.serve_forever, daemon=True).start()
+            try:
+                js = self.out("u%d.json" % per)
+                p = run_load(["--target", "http://127.0.0.1:%d/" % srv.server_address[1],
+                              "--rate", "40", "--duration", "2", "--users-per-address",
+                              str(per), "--json", js, "--quiet"])
+                self.assertEqual(p.returncode, 0, p.stderr + p.stdout)
+                time.sleep(0.2)
+                with open(js) as f:
+                    users = json.load(f)["offered_users"]
+                self.assertGreater(users, 20)
+                self.assertEqual(len(srv.clients), (users + per - 1) // per, sorted(srv.clients))
+                self.assertIn("127.0.0.1", srv.clients)
+            finally:
+                srv.shutdown()
+                srv.server_close()
+        p = run_load(["--users-per-address", "0"])
+        self.assertEqual(p.returncode, 2)
 
     def test_attempt_header_marks_retries(self):
         srv = Server(refuse_first=True)

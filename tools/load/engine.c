@@ -71,7 +71,7 @@ struct load_engine {
     load_rng_t rng;
     load_arrivals_t arrivals;
     struct sockaddr_in addr;
-    uint32_t user_seq;    /* users so far: each gets its own loopback source address */
+    uint32_t user_seq;    /* users so far: users.per_address of them share a source */
     uint32_t users_begun; /* users so far: their ids */
     llhttp_settings_t settings;
     uint64_t start_ns;
@@ -562,10 +562,11 @@ static void load_arrive(load_engine_t *e)
     u->id = e->users_begun++;
     u->n_cookies = 0;
     /* People have distinct addresses: against a loopback target each user connects from
-     * its own 127.x.y.z (all of 127/8 is local), so per-client logic sees distinct clients. */
+     * its own 127.x.y.z (all of 127/8 is local), so per-client logic sees distinct clients;
+     * with users.per_address N, N consecutive users share one (people behind a NAT). */
     u->src_ip = 0;
     if ((ntohl(e->addr.sin_addr.s_addr) >> 24) == 127)
-        u->src_ip = htonl(0x7f000000u | (1u + e->user_seq++ % 1000000u));
+        u->src_ip = htonl(0x7f000000u | (1u + e->user_seq++ / e->sc->users.per_address % 1000000u));
     u->want_send = 0;
     u->in_flight = 0;
     load_do(u, load_user_begin(&u->m, &e->sc->users, &e->rng));

@@ -38,6 +38,8 @@ static void load_usage(FILE *f)
           "  --label NAME          name of the run in reports\n"
           "  --seed N              random seed, default 1\n"
           "  --max-conns N         open users (connections) at most, default 10000\n"
+          "  --users-per-address N consecutive users that share one source address\n"
+          "                        (loopback targets), default 1\n"
           "  --drain S             after the window, wait at most S s for users in flight\n"
           "  --json FILE           write the JSON summary\n"
           "  --html FILE           write the HTML report\n"
@@ -160,7 +162,7 @@ int main(int argc, char **argv)
     const char *scenario = NULL, *json = NULL, *html = NULL;
     const char *target = NULL, *label = NULL, *journey = NULL;
     double rate = -1, duration = -1, patience = -1, f5 = -1, tries = -1, obey = -1;
-    double capacity = -1, seed = -1, max_conns = -1, drain = -1;
+    double capacity = -1, seed = -1, max_conns = -1, drain = -1, per_addr = -1;
     int quiet = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -213,6 +215,8 @@ int main(int argc, char **argv)
             rc = load_num_arg(a, v, 1, 1000000, &max_conns);
         } else if (strcmp(a, "--drain") == 0) {
             rc = load_num_arg(a, v, 0, 3600, &drain);
+        } else if (strcmp(a, "--users-per-address") == 0) {
+            rc = load_num_arg(a, v, 1, 1000000, &per_addr);
         } else {
             fprintf(stderr, "levee-load: %s: unknown flag (see --help)\n", a);
             return 2;
@@ -257,6 +261,8 @@ int main(int argc, char **argv)
         sc.max_conns = (uint32_t)max_conns;
     if (drain >= 0)
         sc.drain_s = drain;
+    if (per_addr >= 1)
+        sc.users.per_address = (uint32_t)per_addr;
     if (journey) {
         sc.n_journey = 0;
         const char *p = journey;

@@ -440,11 +440,14 @@ static void load_parse_users(load_pctx_t *c, yaml_node_t *n, load_scenario_t *s)
         } else if (strcmp(k, "max_waits") == 0) {
             if (load_get_uint(c, vn, kp, 0, 1000, &ui) == 0)
                 u->max_waits = (uint32_t)ui;
+        } else if (strcmp(k, "per_address") == 0) {
+            if (load_get_uint(c, vn, kp, 1, 1000000, &ui) == 0)
+                u->per_address = (uint32_t)ui;
         } else {
             load_perr(c, kn, kp,
                       "unknown key (expected journey, patience_ms, think_ms, retry_delay_ms, "
                       "f5_probability, max_tries, obey_retry_after, max_waits, "
-                      "retry_after_jitter)");
+                      "retry_after_jitter, per_address)");
         }
     }
 }

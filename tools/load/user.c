@@ -14,7 +14,8 @@ void load_user_params_default(load_user_params_t *p)
                               .max_tries = 3,
                               .obey_retry_after = 0,
                               .max_waits = 10,
-                              .retry_after_jitter = 0.25};
+                              .retry_after_jitter = 0.25,
+                              .per_address = 1};
 }
 
 load_act_t load_user_begin(load_user_model_t *m, const load_user_params_t *p, load_rng_t *r)

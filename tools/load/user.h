@@ -19,6 +19,7 @@ typedef struct load_user_params {
     double obey_retry_after;    /* fraction of users who wait as Retry-After says */
     uint32_t max_waits;         /* Retry-After waits an obeying user accepts per step */
     double retry_after_jitter;  /* obeying users wait ra * (1 + U[0, jitter)) */
+    uint32_t per_address;       /* consecutive users that share one source address, >= 1 */
 } load_user_params_t;
 
 void load_user_params_default(load_user_params_t *p);

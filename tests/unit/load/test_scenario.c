@@ -43,6 +43,7 @@ static void test_scenario_parse_full(void **state)
                     "  max_tries: 4\n"
                     "  retry_delay_ms: {dist: exp, mean: 1000}\n"
                     "  obey_retry_after: 0.5\n"
+                    "  per_address: 100\n"
                     "events:\n"
                     "  - {at_s: 10, get: 'http://127.0.0.1:9000/control?stall_ms=10000'}\n"
                     "  - {at_s: 20, capacity: 200}\n";
@@ -52,6 +53,7 @@ static void test_scenario_parse_full(void **state)
     assert_int_equal(s.n_journey, 2);
     assert_string_equal(s.journey[1], "/play");
     assert_int_equal(s.users.max_tries, 4);
+    assert_int_equal(s.users.per_address, 100);
     assert_int_equal(s.users.patience_ms.kind, LOAD_DIST_LOGNORMAL);
     assert_int_equal(s.n_events, 2);
     assert_true(s.events[1].capacity == 200);
@@ -74,6 +76,8 @@ static void test_scenario_bad_value_has_line_col(void **state)
     assert_non_null(strstr(err, "t.yaml:2:19: users.f5_probability: 1.5 is out of range"));
     assert_int_equal(parse("users:\n  max_tries: two\n"), LV_ECONFIG);
     assert_non_null(strstr(err, "t.yaml:2:14: users.max_tries: 'two' is not a number"));
+    assert_int_equal(parse("users:\n  per_address: 0\n"), LV_ECONFIG);
+    assert_non_null(strstr(err, "t.yaml:2:16: users.per_address:"));
 }
 
 static void test_scenario_bad_target_and_segment(void **state)
