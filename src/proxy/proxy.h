@@ -216,7 +216,7 @@ typedef enum {
     LV_REFUSAL_NONE = 0,
     LV_REFUSAL_FLAG,          /* a feature flag off (or auto under pressure): the fallback */
     LV_REFUSAL_STORM,         /* a retry storm under pressure: 429 */
-    LV_REFUSAL_PREMATURE,     /* back before its Retry-After under pressure: 429 */
+    LV_REFUSAL_PREMATURE,     /* its lv_retry cookie back early, under pressure: 429 */
     LV_REFUSAL_BREAKER,       /* the breaker is open: fallback or 503 */
     LV_REFUSAL_SHED,          /* no slot and no room in the queue: 503 */
     LV_REFUSAL_QUEUE_TIMEOUT, /* waited in the queue longer than allowed: 503 */
