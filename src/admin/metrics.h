@@ -52,7 +52,7 @@ typedef struct lv_service_metrics {
      * (lv_criticality_t: the route's, else the service's). */
     lv_counter_t guard_refused_by_crit[LV_CRIT_COUNT];
     lv_counter_t guard_storm_blocked;     /* 429: same client + resource repeated under pressure */
-    lv_counter_t guard_premature_blocked; /* 429: came back before its Retry-After */
+    lv_counter_t guard_premature_blocked; /* 429: its lv_retry cookie, before its Retry-After */
     lv_counter_t guard_orphaned;    /* client closed (FIN or reset) while the backend worked */
     lv_counter_t guard_joined;      /* took over the upstream request its client had left (F5) */
     lv_counter_t guard_join_resent; /* joined, but the answer was personal: sent on its own */

@@ -97,12 +97,15 @@ const lv_config_setting_t lv_config_settings[] = {
      "Least severe level written to the process log (stderr).", LV_CONFIG_K_ENUM_STR, 0,
      CFG(log_level), 0, 0, 0},
     {"guard.client_id", "string", "ip", "ip|header:NAME|cookie:NAME", true,
-     "How the guard identifies a client for the retry-storm check and for F5 joins (a "
-     "client's repeated GET taking over its abandoned one): its IP address, a request "
-     "header, or a cookie.",
+     "How the guard identifies a client for F5 joins (a client's repeated GET taking over "
+     "its abandoned one): its IP address, a request header, or a cookie. The retry-storm "
+     "check counts repeats per the header or cookie when set and present, else per the id in "
+     "the lv_retry cookie levee sets on a refusal; never per address (a NAT or an office is "
+     "many users), so with ip a request that was never refused is never a storm repeat.",
      LV_CONFIG_K_STRING, 0, CFG(client_id), 0, 0, 128},
     {"guard.storm_window_ms", "duration_ms", "10000", "1..3600000", true,
-     "Repeats of the same request by the same client within this window count as a retry storm.",
+     "Repeats of the same request by the same client within this window count as a retry "
+     "storm; the lv_retry cookie of a refusal lives this long past its Retry-After.",
      LV_CONFIG_K_DURATION, 0, CFG(storm_window_ms), 0, 1, 3600000},
     {"guard.storm_threshold", "uint", "3", "1..1000000", true,
      "Under pressure, repeats beyond this many within the window are answered 429 at the edge "
@@ -112,7 +115,9 @@ const lv_config_setting_t lv_config_settings[] = {
      "Clients the retry-storm table tracks per worker; the least recently seen are evicted.",
      LV_CONFIG_K_UINT, 0, CFG(storm_entries), 0, 16, 16777216},
     {"guard.retry_after_ms", "duration_ms", "2000", "1000..3600000", true,
-     "Base Retry-After of refusals; each refusal jitters it by +-50 % (whole seconds, at least 1).",
+     "Base Retry-After of refusals; each refusal jitters it by +-50 % (whole seconds, at least "
+     "1) and sets the lv_retry cookie: that client, back with it earlier for the same "
+     "resource under pressure, gets 429.",
      LV_CONFIG_K_DURATION, 0, CFG(retry_after_ms), 0, 1000, 3600000},
     {"guard.deadline_header", "string", "X-Deadline-Ms", "header name", true,
      "Request header with the client's deadline in milliseconds from now; empty disables it.",

@@ -2,6 +2,7 @@
  * renders refusals into caller buffers. Owns the page sets (immutable after lv_page_set_new).
  * Never allocates while rendering; never decides who is refused. Any thread reads. */
 #include "guard/page.h"
+#include "guard/retry_cookie.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -41,8 +42,10 @@ static const struct {
 };
 
 /* Longest headers of a refusal: status line, Retry-After (10 digits), Cache-Control,
- * Content-Type, Content-Length (20 digits), Connection: keep-alive, blank line. */
-#define REFUSAL_HEAD_MAX 256
+ * Set-Cookie (a value of at most REFUSAL_COOKIE_MAX, Max-Age of 10 digits), Content-Type,
+ * Content-Length (20 digits), Connection: keep-alive, blank line. */
+#define REFUSAL_HEAD_MAX 384
+#define REFUSAL_COOKIE_MAX 64
 #define U32_DIGITS_MAX 10
 
 static void add_seg(lv_page_set_t *ps, size_t *cap, int kind, size_t off, size_t len)
@@ -293,7 +296,13 @@ ssize_t lv_page_render_refusal(const lv_page_set_t *ps, const lv_page_refusal_t 
     else
         return LV_EINVAL;
     uint32_t secs = r->retry_after_s ? r->retry_after_s : 1;
-    char n[16], st[8], text[128], head[REFUSAL_HEAD_MAX];
+    char n[16], st[8], text[128], head[REFUSAL_HEAD_MAX], cookie[REFUSAL_COOKIE_MAX + 96];
+    int cl = 0;
+    if (r->cookie.len && r->cookie.len <= REFUSAL_COOKIE_MAX)
+        cl = snprintf(cookie, sizeof(cookie),
+                      "Set-Cookie: " LV_RETRY_COOKIE_NAME
+                      "=%.*s; Max-Age=%u; Path=/; HttpOnly; SameSite=Lax\r\n",
+                      (int)r->cookie.len, r->cookie.p, r->cookie_max_age_s);
     size_t nl = (size_t)snprintf(n, sizeof(n), "%u", secs);
     size_t sl = (size_t)snprintf(st, sizeof(st), "%d", r->status);
     size_t body_len, tl = 0;
@@ -309,9 +318,9 @@ ssize_t lv_page_render_refusal(const lv_page_set_t *ps, const lv_page_refusal_t 
         body_len = tl;
     }
     int hl = snprintf(head, sizeof(head),
-                      "HTTP/1.1 %d %s\r\nRetry-After: %u\r\nCache-Control: no-store\r\n"
+                      "HTTP/1.1 %d %s\r\nRetry-After: %u\r\nCache-Control: no-store\r\n%.*s"
                       "Content-Type: %s\r\nContent-Length: %zu\r\nConnection: %s\r\n\r\n",
-                      r->status, reason, secs,
+                      r->status, reason, secs, cl, cookie,
                       r->html ? "text/html; charset=utf-8" : "text/plain; charset=utf-8", body_len,
                       r->close ? "close" : "keep-alive");
     LV_ASSERT(hl > 0 && (size_t)hl < sizeof(head));

@@ -40,9 +40,12 @@ typedef struct lv_page_refusal {
     bool html;              /* the wait page (lv_page_wants_html) instead of a text line */
     bool close;             /* Connection: close instead of keep-alive */
     bool head;              /* a HEAD request: headers only (Content-Length still the body's) */
+    lv_str_t cookie;        /* the lv_retry cookie's value (at most 64 bytes), or empty: none */
+    uint32_t cookie_max_age_s;
 } lv_page_refusal_t;
 
 /* Writes a whole refusal into buf: the status line, Retry-After: N, Cache-Control: no-store,
+ * with r->cookie Set-Cookie: lv_retry=VALUE; Max-Age=N; Path=/; HttpOnly; SameSite=Lax,
  * Content-Type, Content-Length, Connection, a blank line, and the body (the wait page with its
  * placeholders filled, or one line of text). Returns the length written, LV_ELIMIT when it
  * does not fit in size bytes (buf holds garbage then), or LV_EINVAL for a status other than

@@ -1,5 +1,5 @@
-/* guard/storm.c: the retry-storm table: counts requests per (client, resource) key in a window
- * and remembers the Retry-After each key was given. Owns one fixed block of 4-way sets and its
+/* guard/storm.c: the retry-storm table: counts requests per (client, resource) key in a window.
+ * Owns one fixed block of 4-way sets and its
  * striped locks, allocated at creation and never resized. Shared by all worker threads (the one
  * guard structure made for sharing); it only counts, the caller decides whether to refuse. */
 #include "guard/storm.h"
@@ -14,7 +14,7 @@
 
 #include "core/common.h"
 
-/* Layout. An entry is 16 bytes and a set of LV_STORM_WAYS entries is one 64-byte cache line,
+/* Layout. An entry is 12 bytes and a set of LV_STORM_WAYS entries is one 64-byte cache line,
  * so a lookup touches one line of the table plus the line of its lock. The low bits of the key
  * pick the set, the high 32 bits are the fingerprint kept in the entry: two keys collide only
  * if they share a set and a fingerprint (about 4 / 2^32 per lookup), and a collision merely
@@ -30,13 +30,12 @@
  * section is a handful of loads and stores, so contention needs two workers on the same stripe
  * at the same instant. A glibc adaptive mutex spins briefly then sleeps: unlike a pure
  * spinlock it does not burn a time slice when the holder was preempted (workers may outnumber
- * cores). Lock-free CAS on 16-byte entries was rejected: the count, window and Retry-After
- * must change together, and victim choice reads four entries at once.
+ * cores). Lock-free CAS on the entries was rejected: the count and window must change
+ * together, and victim choice reads four entries at once.
  *
  * Eviction. A key that is not in its set takes, in this order: an empty slot; a dead entry
- * (window over and no pending Retry-After); else the entry of lowest rank, rank = its count in
- * the live window, plus threshold + 1 while a Retry-After is pending (a refused client is worth
- * as much as a storming one); ties go to the oldest window. Newcomers start at count 1, so a
+ * (window over); else the entry of lowest rank, rank = its count in the live window; ties go
+ * to the oldest window. Newcomers start at count 1, so a
  * flood of one-shot keys keeps replacing each other and leaves hot keys in place (scan
  * resistance). Known limit: under a flood of distinct keys far beyond the table's size, a
  * client that repeats slower than its set turns over is forgotten between its requests. */
@@ -49,17 +48,11 @@
 #define LV_STORM_DEF_THRESHOLD 3u
 #define LV_STORM_DEF_ENTRIES 65536u
 #define LV_STORM_SKEW_MS 1000
-/* A Retry-After longer than this is stored as this: keeps the signed time arithmetic sound. */
-#define LV_STORM_MAX_RETRY_AFTER_MS (3600u * 1000u)
-
-#define LV_STORM_F_UNTIL 1u /* `until` holds a Retry-After deadline */
 
 typedef struct lv_storm_entry {
     uint32_t fp;        /* high half of the key, never 0; 0 marks an empty slot */
     uint32_t win_start; /* start of the counting window, ms (truncated) */
-    uint32_t until;     /* Retry-After deadline, ms (truncated), valid with LV_STORM_F_UNTIL */
-    uint16_t count;     /* requests in the window, saturating */
-    uint16_t flags;
+    uint32_t count;     /* requests in the window, saturating at UINT16_MAX */
 } lv_storm_entry_t;
 
 typedef struct lv_storm_set {
@@ -71,7 +64,7 @@ typedef struct lv_storm_lock {
     _Atomic uint64_t evictions; /* written under mu, read relaxed by lv_storm_evictions */
 } lv_storm_lock_t;
 
-_Static_assert(sizeof(lv_storm_entry_t) == 16, "storm entry is 16 bytes");
+_Static_assert(sizeof(lv_storm_entry_t) == 12, "storm entry is 12 bytes");
 _Static_assert(sizeof(lv_storm_set_t) == 64, "storm set is one cache line");
 
 struct lv_storm {
@@ -254,15 +247,6 @@ static bool window_live(const lv_storm_t *s, const lv_storm_entry_t *e, uint32_t
     return d >= -LV_STORM_SKEW_MS && d < (int32_t)s->window_ms;
 }
 
-/* Milliseconds left of a pending Retry-After, 0 if none. */
-static uint32_t pending_ms(const lv_storm_entry_t *e, uint32_t now)
-{
-    if (!(e->flags & LV_STORM_F_UNTIL))
-        return 0;
-    int32_t d = (int32_t)(e->until - now);
-    return d > 0 && d <= (int32_t)LV_STORM_MAX_RETRY_AFTER_MS ? (uint32_t)d : 0;
-}
-
 static lv_storm_entry_t *find(lv_storm_set_t *set, uint32_t fp)
 {
     for (size_t w = 0; w < LV_STORM_WAYS; w++)
@@ -276,10 +260,7 @@ static uint32_t rank_of(const lv_storm_t *s, const lv_storm_entry_t *e, uint32_t
 {
     if (e->fp == 0)
         return 0;
-    uint32_t r = window_live(s, e, now) ? e->count : 0;
-    if (pending_ms(e, now))
-        r += s->threshold + 1;
-    return r;
+    return window_live(s, e, now) ? e->count : 0;
 }
 
 /* Finds the key's entry or makes room for it (count 0, window from now). Under the lock. */
@@ -306,7 +287,7 @@ static lv_storm_entry_t *find_or_claim(const lv_storm_t *s, lv_storm_set_t *set,
     }
     if (vrank > 0)
         atomic_fetch_add_explicit(&lock->evictions, 1, memory_order_relaxed);
-    *victim = (lv_storm_entry_t){.fp = fp, .win_start = now, .until = 0, .count = 0, .flags = 0};
+    *victim = (lv_storm_entry_t){.fp = fp, .win_start = now, .count = 0};
     return victim;
 }
 
@@ -327,42 +308,16 @@ lv_storm_verdict_t lv_storm_check(lv_storm_t *s, uint64_t key, uint64_t now_ms,
     }
     if (e->count < UINT16_MAX)
         e->count++;
-    uint32_t pend = pending_ms(e, now);
-    if (pend) {
-        v = LV_STORM_PREMATURE;
-        ra = pend;
-    } else {
-        e->flags &= (uint16_t)~LV_STORM_F_UNTIL;
-        if (e->count > s->threshold) {
-            v = LV_STORM_REPEAT;
-            int32_t left = (int32_t)s->window_ms - (int32_t)(now - e->win_start);
-            ra = left > 0 ? (uint32_t)left : 1;
-        }
+    if (e->count > s->threshold) {
+        v = LV_STORM_REPEAT;
+        int32_t left = (int32_t)s->window_ms - (int32_t)(now - e->win_start);
+        ra = left > 0 ? (uint32_t)left : 1;
     }
     pthread_mutex_unlock(&lock->mu);
 
     if (retry_after_ms)
         *retry_after_ms = ra;
     return v;
-}
-
-void lv_storm_note_refusal(lv_storm_t *s, uint64_t key, uint64_t now_ms, uint32_t retry_after_ms)
-{
-    uint32_t now = (uint32_t)now_ms;
-    uint32_t ra = LV_MIN(retry_after_ms, LV_STORM_MAX_RETRY_AFTER_MS);
-    lv_storm_lock_t *lock;
-    lv_storm_set_t *set = set_of(s, key, &lock);
-
-    pthread_mutex_lock(&lock->mu);
-    lv_storm_entry_t *e = find_or_claim(s, set, lock, fp_of(key), now);
-    /* The latest refusal is what the client was told, even if shorter than an earlier one. */
-    if (ra > 0) {
-        e->until = now + ra;
-        e->flags |= LV_STORM_F_UNTIL;
-    } else {
-        e->flags &= (uint16_t)~LV_STORM_F_UNTIL;
-    }
-    pthread_mutex_unlock(&lock->mu);
 }
 
 uint32_t lv_storm_count(lv_storm_t *s, uint64_t key, uint64_t now_ms)

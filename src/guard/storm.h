@@ -1,5 +1,6 @@
 /* guard/storm.h: retry-storm detection: the same client asking for the same resource again and
- * again within a short window, and clients that retry before their Retry-After. A bounded,
+ * again within a short window. (Retries before a Retry-After are told by the lv_retry cookie,
+ * guard/retry_cookie.h, not by this table.) A bounded,
  * set-associative table shared by all workers (striped locks): memory is fixed whatever the
  * number of distinct clients. */
 #ifndef LV_GUARD_STORM_H
@@ -15,9 +16,8 @@ typedef struct lv_storm_conf {
 } lv_storm_conf_t;
 
 typedef enum {
-    LV_STORM_OK = 0,        /* first tries and occasional retries */
-    LV_STORM_REPEAT = 1,    /* same client + resource more than threshold times in the window */
-    LV_STORM_PREMATURE = 2, /* came back before the Retry-After we gave it */
+    LV_STORM_OK = 0,     /* first tries and occasional retries */
+    LV_STORM_REPEAT = 1, /* same client + resource more than threshold times in the window */
 } lv_storm_verdict_t;
 
 typedef struct lv_storm lv_storm_t;
@@ -29,14 +29,11 @@ void lv_storm_free(lv_storm_t *s);
 uint64_t lv_storm_key(const char *client, size_t client_len, const char *resource,
                       size_t resource_len);
 
-/* Counts one request for key and says what it is. Any thread. */
-/* (Added:) *retry_after_ms (may be NULL) gets: PREMATURE, the ms left of the Retry-After
- * given; REPEAT, the ms until the key's counting window ends; OK, 0. now_ms must come from
- * the same monotonic clock in every thread (lv_clock_now_ms or uv_now). */
+/* Counts one request for key and says what it is. Any thread. *retry_after_ms (may be NULL)
+ * gets: REPEAT, the ms until the key's counting window ends; OK, 0. now_ms must come from the
+ * same monotonic clock in every thread (lv_clock_now_ms or uv_now). */
 lv_storm_verdict_t lv_storm_check(lv_storm_t *s, uint64_t key, uint64_t now_ms,
                                   uint32_t *retry_after_ms);
-/* Remembers that this client was told to come back in retry_after_ms. Any thread. */
-void lv_storm_note_refusal(lv_storm_t *s, uint64_t key, uint64_t now_ms, uint32_t retry_after_ms);
 
 /* Counters for metrics (approximate, relaxed). */
 uint64_t lv_storm_evictions(const lv_storm_t *s);

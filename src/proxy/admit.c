@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "core/clock.h"
+#include "guard/retry_cookie.h"
 
 /* Pressure lasts this long after the last standing queue or shed request. */
 #define LV_PRESSURE_HOLD_US 1000000u
@@ -155,19 +156,25 @@ uint32_t lv__admit_retry_after_s(lv_worker_t *w, uint32_t base_ms)
 
 /* ---- identity ---- */
 
-/* Who the client is, for the storm table: its IP, or a header or cookie value. */
-static lv_str_t client_identity(const lv_req_t *r, const lv_http_head_t *h)
+/* The guard.client_id header or cookie value when configured and present, else empty. */
+static lv_str_t configured_identity(const lv_req_t *r, const lv_http_head_t *h)
 {
     const char *id = r->gen->cfg->client_id;
-    lv_str_t ip = {r->client_ip, r->client_ip_len};
-    if (!id || strcmp(id, "ip") == 0)
-        return ip;
     lv_str_t v = {NULL, 0};
+    if (!id)
+        return v;
     if (strncmp(id, "header:", 7) == 0)
         v = lv_http_header_value(h, id + 7, strlen(id + 7));
     else if (strncmp(id, "cookie:", 7) == 0)
         v = lv_http_cookie_value(h, id + 7, strlen(id + 7));
-    return v.len ? v : ip;
+    return v;
+}
+
+/* Who the client is, for F5 joins: the configured header or cookie, else its IP. */
+static lv_str_t client_identity(const lv_req_t *r, const lv_http_head_t *h)
+{
+    lv_str_t v = configured_identity(r, h);
+    return v.len ? v : (lv_str_t){r->client_ip, r->client_ip_len};
 }
 
 static uint64_t request_deadline_us(const lv_req_t *r, const lv_http_head_t *h, uint64_t now_us)
@@ -348,12 +355,10 @@ static void schedule_dispatch(lv_worker_t *w)
     lv__worker_defer(w);
 }
 
-static void refuse(lv_req_t *r, lv_svc_guard_t *g, int status, uint64_t now_us)
+static void refuse(lv_req_t *r, lv_svc_guard_t *g, int status)
 {
     lv_worker_t *w = r->conn->worker;
     uint32_t ra = lv__admit_retry_after_s(w, r->gen->cfg->retry_after_ms);
-    if (w->server->storm && r->storm_key)
-        lv_storm_note_refusal(w->server->storm, r->storm_key, now_us / 1000, ra * 1000);
     if (r->wants_html)
         lv_counter_add(&g->metrics->guard_wait_pages, 1);
     lv__forward_refuse(r, status, ra);
@@ -371,6 +376,68 @@ static bool flag_says_fallback(lv_flag_state_t flag, const lv_svc_guard_t *g, ui
 {
     return flag == LV_FLAG_OFF ||
            (flag == LV_FLAG_AUTO && under_pressure(g, now_us, LV_AUTO_FLAG_HOLD_US));
+}
+
+/* The retry rules (issue 12: users arrive behind shared addresses, carrier NAT and offices).
+ * A refusal with Retry-After sets the lv_retry cookie (forward.c) on the refused client: a
+ * random id, the not-before and a MAC over both and the resource. Then:
+ *  - premature: the request carries a valid lv_retry cookie for this resource whose
+ *    not-before has not passed. A request without one is never premature, whatever its
+ *    address: a neighbour behind the same NAT did not get the refusal.
+ *  - repeat: more than guard.storm_threshold requests for the resource in guard.storm_window_ms
+ *    by one client, where the client is the guard.client_id header or cookie when configured
+ *    and present (the operator says it tells users apart), else the id in a valid lv_retry
+ *    cookie (a client that was refused and is retrying), else nobody: a request with neither
+ *    is not counted, so a request that has never been refused is never refused as a storm
+ *    repeat. An address (guard.client_id ip, trusted real client or peer) is never a client
+ *    here: it may be a NAT of thousands of users.
+ * Both are refused with 429 only under pressure and when the request would wait for a slot.
+ * A client that drops cookies escapes both, and meets the limit, the queue and shedding like
+ * everyone else. One cookie per client: a refusal for /home replaces the one for /play. */
+static lv_admit_t retry_check(lv_req_t *r, lv_svc_guard_t *g, const lv_http_head_t *h,
+                              bool refuse_repeats, uint64_t now_us)
+{
+    lv_storm_t *storm = r->conn->worker->server->storm;
+    if (!storm)
+        return LV_ADMIT_GO;
+    lv_service_metrics_t *m = g->metrics;
+    uint64_t now_ms = now_us / 1000;
+    char res[512];
+    bool whole;
+    size_t n = resource_of(h, res, &whole);
+    r->retry_res = lv_retry_cookie_resource(res, n);
+    lv_retry_cookie_t c = {0, 0};
+    lv_str_t v = lv_http_cookie_value(h, LV_RETRY_COOKIE_NAME, LV_RETRY_COOKIE_NAME_LEN);
+    if (v.len && lv_retry_cookie_try_parse(v.p, v.len, r->retry_res, &c))
+        r->retry_id = c.id;
+
+    /* Who counts as one client for repeats (see above); none: not counted. */
+    char idbuf[20];
+    lv_str_t who = configured_identity(r, h);
+    if (!who.len && r->retry_id) {
+        idbuf[0] = '\0'; /* no header or cookie value starts with NUL: a namespace apart */
+        memcpy(idbuf + 1, &r->retry_id, sizeof r->retry_id);
+        who = (lv_str_t){idbuf, 1 + sizeof r->retry_id};
+    }
+    lv_storm_verdict_t verdict = LV_STORM_OK;
+    if (who.len)
+        verdict = lv_storm_check(storm, lv_storm_key(who.p, who.len, res, n), now_ms, NULL);
+
+    if (r->retry_id && c.not_before_ms > now_ms && refuse_repeats) {
+        lv_counter_add(&m->guard_premature_blocked, 1);
+        r->refusal = LV_REFUSAL_PREMATURE;
+        uint64_t wait_ms = c.not_before_ms - now_ms;
+        uint32_t ra = (uint32_t)LV_MIN((wait_ms + 999) / 1000, (uint64_t)3600);
+        lv__forward_refuse(r, 429, ra ? ra : 1);
+        return LV_ADMIT_ANSWERED;
+    }
+    if (verdict == LV_STORM_REPEAT && refuse_repeats) {
+        lv_counter_add(&m->guard_storm_blocked, 1);
+        r->refusal = LV_REFUSAL_STORM;
+        refuse(r, g, 429);
+        return LV_ADMIT_ANSWERED;
+    }
+    return LV_ADMIT_GO;
 }
 
 lv_admit_t lv__admit(lv_req_t *r, const lv_http_head_t *h)
@@ -402,7 +469,7 @@ lv_admit_t lv__admit(lv_req_t *r, const lv_http_head_t *h)
     /* 2. Retry storms: a client back before its Retry-After, or repeating under pressure,
      * refused when it would have to wait for a slot. A repeat that finds a slot free and
      * nobody queued is served: the storm check removes excess demand, it must never leave the
-     * backend idle (many users behind one address, a NAT, look like one storming client). */
+     * backend idle. Who is "a client" is decided in retry_check below: never an address. */
     bool refuse_repeats =
         under_pressure(g, now_us, LV_PRESSURE_HOLD_US) && lv_backend_limit_full(g->backend);
     /* A client that gave up on a request the backend is still working on and asks again (an
@@ -423,29 +490,9 @@ lv_admit_t lv__admit(lv_req_t *r, const lv_http_head_t *h)
         return LV_ADMIT_JOINED;
     }
 
-    lv_storm_t *storm = w->server->storm;
-    if (storm) {
-        lv_str_t who = client_identity(r, h);
-        char res[512];
-        bool whole;
-        size_t n = resource_of(h, res, &whole);
-        r->storm_key = lv_storm_key(who.p, who.len, res, n);
-        uint32_t wait_ms = 0;
-        lv_storm_verdict_t v = lv_storm_check(storm, r->storm_key, now_us / 1000, &wait_ms);
-        if (v == LV_STORM_PREMATURE && refuse_repeats) {
-            lv_counter_add(&m->guard_premature_blocked, 1);
-            r->refusal = LV_REFUSAL_PREMATURE;
-            uint32_t ra = (wait_ms + 999) / 1000;
-            lv__forward_refuse(r, 429, ra ? ra : 1);
-            return LV_ADMIT_ANSWERED;
-        }
-        if (v == LV_STORM_REPEAT && refuse_repeats) {
-            lv_counter_add(&m->guard_storm_blocked, 1);
-            r->refusal = LV_REFUSAL_STORM;
-            refuse(r, g, 429, now_us);
-            return LV_ADMIT_ANSWERED;
-        }
-    }
+    lv_admit_t storm_answer = retry_check(r, g, h, refuse_repeats, now_us);
+    if (storm_answer != LV_ADMIT_GO)
+        return storm_answer;
 
     /* 3. Circuit breaker. */
     lv_breaker_verdict_t bv = lv_breaker_allow(&g->breaker, now_us);
@@ -495,7 +542,7 @@ lv_admit_t lv__admit(lv_req_t *r, const lv_http_head_t *h)
         r->refusal = LV_REFUSAL_SHED;
         lv_counter_add(&m->guard_refused_by_crit[crit], 1);
         publish_gauges(g, now_us);
-        refuse(r, g, 503, now_us);
+        refuse(r, g, 503);
         return LV_ADMIT_ANSWERED;
     }
     note_decision(g, now_us, false);
@@ -536,7 +583,7 @@ static void on_queue_drop(void *ctx, lv_queue_item_t *it, lv_queue_drop_t why)
     if (r->probe)
         lv_breaker_cancel_probe(&g->breaker);
     r->probe = false;
-    refuse(r, g, 503, now_us);
+    refuse(r, g, 503);
 }
 
 static void queue_tick(uv_timer_t *t)

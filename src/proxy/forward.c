@@ -9,6 +9,7 @@
 #include "core/clock.h"
 #include "core/out.h"
 #include "core/log.h"
+#include "guard/retry_cookie.h"
 #include "http/errors.h"
 
 static const char via_value[] = "1.1 levee";
@@ -476,7 +477,24 @@ void lv__forward_refuse(lv_req_t *r, int status, uint32_t retry_after_s)
     const lv_page_set_t *ps = page_set(r);
     lv_chunk_t *ch =
         ps ? lv_chunk_acquire(&r->conn->worker->bufs, lv_page_refusal_max_len(ps)) : NULL;
-    lv_page_refusal_t how = {status, retry_after_s, r->wants_html, close, r->head_only};
+    lv_page_refusal_t how = {.status = status,
+                             .retry_after_s = retry_after_s,
+                             .html = r->wants_html,
+                             .close = close,
+                             .head = r->head_only};
+    /* The refusal binds this client (its cookie), not its address: a retry that carries the
+     * cookie before not-before is premature, for this resource only (admit.c, step 2). It
+     * lives on for a storm window past not-before: until then it says "a retry". */
+    char cookie[LV_RETRY_COOKIE_LEN];
+    if (r->retry_res) {
+        uint32_t secs = retry_after_s ? retry_after_s : 1;
+        lv_retry_cookie_t c = {r->retry_id ? r->retry_id : lv_retry_cookie_new_id(),
+                               lv_clock_now_ms() + (uint64_t)secs * 1000u};
+        lv_retry_cookie_encode(&c, r->retry_res, cookie);
+        uint32_t window_ms = r->gen->cfg->storm_window_ms ? r->gen->cfg->storm_window_ms : 10000;
+        how.cookie = (lv_str_t){cookie, sizeof cookie};
+        how.cookie_max_age_s = secs + (window_ms + 999) / 1000;
+    }
     ssize_t n = ch ? lv_page_render_refusal(ps, &how, ch->data, ch->cap) : -1;
     if (n < 0) {
         if (ch)

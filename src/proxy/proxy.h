@@ -84,7 +84,7 @@ struct lv_svc_guard {
     lv_breaker_t breaker;
     lv_budget_t budget;
     lv_service_metrics_t *metrics;
-    lv_pressure_t pressure;  /* the refused share of the last second or two */
+    lv_pressure_t pressure; /* the refused share of the last second or two */
     lv_link_t waiting_link; /* in the worker's waiting_guards while its queue is not empty */
 };
 
@@ -216,7 +216,7 @@ typedef enum {
     LV_REFUSAL_NONE = 0,
     LV_REFUSAL_FLAG,          /* a feature flag off (or auto under pressure): the fallback */
     LV_REFUSAL_STORM,         /* a retry storm under pressure: 429 */
-    LV_REFUSAL_PREMATURE,     /* back before its Retry-After under pressure: 429 */
+    LV_REFUSAL_PREMATURE,     /* its lv_retry cookie back early, under pressure: 429 */
     LV_REFUSAL_BREAKER,       /* the breaker is open: fallback or 503 */
     LV_REFUSAL_SHED,          /* no slot and no room in the queue: 503 */
     LV_REFUSAL_QUEUE_TIMEOUT, /* waited in the queue longer than allowed: 503 */
@@ -263,14 +263,18 @@ struct lv_req {
     bool expect_continue;
     bool sent_continue; /* a 100 Continue was relayed to the client */
     bool stale_retried;
-    bool up_keep_alive;    /* the upstream response allows reusing its connection */
-    bool resp_any;         /* any response byte arrived from the upstream */
-    lv_queue_item_t qitem; /* in its guard's wait queue while queued */
-    lv_svc_guard_t *guard; /* NULL: the service runs unguarded */
+    bool up_keep_alive;          /* the upstream response allows reusing its connection */
+    bool resp_any;               /* any response byte arrived from the upstream */
+    lv_queue_item_t qitem;       /* in its guard's wait queue while queued */
+    lv_svc_guard_t *guard;       /* NULL: the service runs unguarded */
     lv_backend_limit_t *backend; /* whose slot it holds or waits for (slot_held, queued) */
-    uint8_t crit;          /* lv_criticality_t of this request (route, else service) */
-    uint16_t route;        /* index of its route in gen->cfg->routes */
-    uint64_t storm_key;
+    uint8_t crit;                /* lv_criticality_t of this request (route, else service) */
+    uint16_t route;              /* index of its route in gen->cfg->routes */
+    /* The lv_retry cookie (guard/retry_cookie.h) a refusal sets: the keyed hash of what the
+     * request asks for (0: no cookie, the storm check did not run) and the id of the client
+     * from its valid cookie (0: none, a refusal draws a new one). Set by lv__admit. */
+    uint64_t retry_res;
+    uint64_t retry_id;
     uint64_t join_key;    /* see lv_uconn_t.join_key; 0: never joins nor is joined */
     lv_chunk_t *join_sig; /* its join signature while it may be joined or join (admit.c) */
     uint32_t join_sig_len;

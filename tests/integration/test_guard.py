@@ -15,7 +15,9 @@ generous upper bound on something that should take a fraction of it.
      cool-down (a failed probe re-opens it, a good one closes it)
   4. retry storms under pressure get 429 at the edge; in calm times nothing is refused;
      guard.client_id header:NAME tells clients apart whatever NAME's case; the pressure gauge
-     clears once the service is idle
+     clears once the service is idle; a refusal sets the lv_retry cookie and binds only the
+     client that carries it back early (429 premature), never its neighbours behind the same
+     address (a NAT, or one address in X-Forwarded-For), and an altered cookie is none
   5. flags: off through the API gives the fallback; auto serves normally in calm times
   6. the wait page for browsers (valid HTML, Retry-After shown), text/plain for the rest
   7. quick mode (`levee proxy`): the default guard keeps a 1-worker backend's queue bounded,
@@ -637,42 +639,158 @@ class WaitPage(GuardCase):
         self.assertIn('levee_guard_wait_pages_total{service="%s"} 1\n' % SVC, m)
 
 
-class RetryStormsBehindATrustedProxy(RetryStorms):
-    """The same storm rules when every user comes through one proxy (a TLS terminator, a load
-    balancer) that levee trusts (real_client.trusted): clients are told apart by the address
-    the proxy writes in X-Forwarded-For, not by the proxy's own address."""
-    GUARD = dict(RetryStorms.GUARD, client_id="ip")
-    EXTRA = {"real_client": {"trusted": ["127.0.0.1"]}}
-    # The storm test is the one that tells users apart; the others do not depend on identity.
+class RetryCookie(RetryStorms):
+    """Users behind one address (a carrier NAT, an office): a refusal with Retry-After binds
+    the client that got it, by the lv_retry cookie levee sets on it, not everyone behind its
+    address. Every user here comes from 127.0.0.1, the flood too; guard.client_id is ip."""
+    GUARD = {"storm_threshold": 2, "storm_window_ms": 30000, "retry_after_ms": 1000}
+    test_storm_repeats_under_pressure_get_429_and_never_reach_backend = None
     test_repeat_served_when_a_slot_is_free = None
     test_pressure_gauge_clears_when_traffic_stops = None
     test_client_id_header_name_any_case = None
     test_flag_off_serves_fallback_and_auto_serves_in_calm = None
     test_refusal_is_the_wait_page_for_browsers_and_text_for_others = None
 
-    addresses = {}
+    ADDRESS_HEADERS = []  # what every user's request says about its address (none: the peer)
 
-    @classmethod
-    def ip_of(cls, client):
-        n = cls.addresses.setdefault(client, len(cls.addresses) + 1)
-        return "198.18.%d.%d" % (n // 250, n % 250 + 1)
-
-    def one(self, client, path="/item"):
-        return lt.get(self.lv.addr, path, headers=[("X-Forwarded-For", self.ip_of(client))],
-                      timeout=10)
+    def one(self, client, path="/item", cookie=None):
+        headers = list(self.ADDRESS_HEADERS)
+        if cookie:
+            headers.append(("Cookie", cookie))
+        return lt.get(self.lv.addr, path, headers=headers, timeout=10)
 
     def _flood(self, stop, counts, tid):
-        n = 0
         while not stop.is_set():
-            n += 1
             try:
                 r = lt.get(self.lv.addr, "/bg", timeout=5,
-                           headers=[("X-Forwarded-For", self.ip_of("bg-%d-%d" % (tid, n))),
-                                    ("Connection", "close")])
+                           headers=self.ADDRESS_HEADERS + [("Connection", "close")])
                 counts[r.status] = counts.get(r.status, 0) + 1
             except Exception as e:  # noqa: BLE001 (counted, the test judges)
                 counts[type(e).__name__] = counts.get(type(e).__name__, 0) + 1
             stop.wait(0.005)
+
+    def retry_cookie(self, r):
+        """The lv_retry cookie of a refusal as a Cookie header value, checking its attributes."""
+        sc = [v for v in r.header_all("Set-Cookie") if v.startswith("lv_retry=")]
+        self.assertEqual(len(sc), 1, "no lv_retry cookie on the refusal %r" % r)
+        parts = [p.strip() for p in sc[0].split(";")]
+        self.assertRegex(parts[0], r"^lv_retry=[0-9a-f]{16}\.[0-9a-f]{16}\.[0-9a-f]{16}$")
+        attrs = {p.split("=")[0].lower(): p.split("=", 1)[-1] for p in parts[1:]}
+        self.assertEqual(attrs.get("path"), "/", sc)
+        self.assertIn("httponly", attrs, sc)
+        self.assertEqual(attrs.get("samesite"), "Lax", sc)
+        ra = self.assertRetryAfter(r)
+        self.assertGreater(int(attrs["max-age"]), ra, "the cookie must outlive Retry-After")
+        return parts[0]
+
+    def refused_under_pressure(self):
+        """Holds the slot and floods until pressure; returns (halt, first refusal of user A)."""
+        halt = self.start_pressure(hold_slot=True)
+        r = self.one("A")
+        self.assertIn(r.status, (503, 429), r)
+        self.assertNotEqual(r.status, 429, "A's first request was refused as a retry: %r" % r)
+        return halt, r
+
+    def test_refused_client_back_early_gets_429_neighbours_do_not(self):
+        sim, lv = self.start(sim_cfg=self.SIM, service=self.SERVICE, guard=self.GUARD)
+        halt, r = self.refused_under_pressure()
+        try:
+            cookie = self.retry_cookie(r)
+            before = self.decisions()
+            # (a) A comes back with its cookie before its Retry-After: premature, 429.
+            early = self.one("A", cookie=cookie)
+            # (b) B, behind the same address, asks for the same resource right after: it has
+            # never been refused, so it is not a premature retry (queued and dropped, or shed).
+            fresh = [self.one("B%d" % i) for i in range(3)]
+            # A's cookie does not mark another resource.
+            other = self.one("A", "/other", cookie=cookie)
+            mid = self.decisions()
+            # (a) Once not-before has passed, A's retry is an ordinary request (still refused
+            # here, the slot is held, but not as premature).
+            time.sleep(self.assertRetryAfter(r) + 0.3)
+            on_time = self.one("A", cookie=cookie)
+            pressure = self.gstatus()["pressure"]
+        finally:
+            halt()
+        self.assertStatus(early, 429, "A back before its Retry-After:")
+        self.assertRetryAfter(early)
+        self.assertTrue(early.body.startswith(b"Too many retries"), early)
+        self.assertEqual(mid["premature_blocked"] - before["premature_blocked"], 1, (before, mid))
+        for f in fresh:
+            self.assertNotEqual(f.status, 429, "a neighbour's first request was refused as a "
+                                "retry of A's: %r" % f)
+            self.assertEqual(f.status, 503, f)
+        self.assertNotEqual(other.status, 429, "A's cookie for /item marked /other: %r" % other)
+        self.assertTrue(pressure, "pressure lapsed before A came back on time")
+        self.assertNotEqual(on_time.status, 429, "A back after its Retry-After: %r" % on_time)
+        after = self.decisions()
+        self.assertEqual(after["premature_blocked"], mid["premature_blocked"], after)
+        self.assertEqual(after["storm_blocked"], before["storm_blocked"], after)
+        # Calm again: A, cookie and all, is served.
+        lt.wait_for(lambda: not self.gstatus()["pressure"], 10, what="pressure over")
+        self.assertStatus(self.one("A", cookie=cookie), 200, "A after the storm:")
+
+    def test_altered_or_forged_cookie_is_no_cookie(self):
+        sim, lv = self.start(sim_cfg=self.SIM, service=self.SERVICE, guard=self.GUARD)
+        halt, r = self.refused_under_pressure()
+        try:
+            cookie = self.retry_cookie(r)
+            name, value = cookie.split("=", 1)
+            ident, nb, mac = value.split(".")
+            flip = lambda c: "0" if c != "0" else "1"  # noqa: E731
+            forged = [
+                "%s=%s.%s.%s" % (name, ident, nb, mac[:-1] + flip(mac[-1])),       # MAC
+                "%s=%s.%s.%s" % (name, ident, nb[:-1] + flip(nb[-1]), mac),         # not-before
+                "%s=%s.%s.%s" % (name, flip(ident[0]) + ident[1:], nb, mac),        # id
+                "%s=%s.%s.%s" % (name, ident, "f" * 16, mac),                       # far future
+                "%s=%s" % (name, value.upper()),
+                "%s=%s" % (name, value[:-1]),
+                "%s=junk" % name,
+            ]
+            genuine = self.one("A", cookie=cookie)  # first: while it is surely still early
+            before = self.decisions()
+            answers = [self.one("A", cookie=c) for c in forged]
+            mid = self.decisions()
+        finally:
+            halt()
+        for c, a in zip(forged, answers):
+            self.assertNotEqual(a.status, 429, "cookie %r counted as levee's: %r" % (c, a))
+        self.assertEqual(mid["premature_blocked"], before["premature_blocked"], (before, mid))
+        self.assertEqual(mid["storm_blocked"], before["storm_blocked"], (before, mid))
+        self.assertStatus(genuine, 429, "the genuine cookie, still early:")
+
+    def test_refused_client_that_keeps_coming_back_is_a_storm(self):
+        """A refused client that keeps coming back with its cookie under pressure gets 429
+        every time (premature; repeats are counted per the cookie's id, not per address), and
+        every refusal renews its cookie; its neighbour behind the same address gets none."""
+        sim, lv = self.start(sim_cfg=self.SIM, service=self.SERVICE, guard=self.GUARD)
+        halt, r = self.refused_under_pressure()
+        try:
+            cookie = self.retry_cookie(r)
+            before = self.decisions()
+            answers = []
+            for i in range(3):
+                answers.append(self.one("A", cookie=cookie))
+                cookie = self.retry_cookie(answers[-1])  # every refusal renews it
+            neighbour = self.one("B")
+            after = self.decisions()
+        finally:
+            halt()
+        self.assertEqual([a.status for a in answers], [429, 429, 429], answers)
+        # The first two were premature; the third is over the threshold (2) for A's id.
+        self.assertEqual(after["premature_blocked"] - before["premature_blocked"] +
+                         after["storm_blocked"] - before["storm_blocked"], 3, (before, after))
+        self.assertNotEqual(neighbour.status, 429, neighbour)
+
+
+class RetryCookieBehindATrustedProxy(RetryCookie):
+    """The same, behind a proxy levee trusts (real_client.trusted) that writes one carrier-NAT
+    address in X-Forwarded-For for every user: the trusted real client address is still not
+    a user."""
+    EXTRA = {"real_client": {"trusted": ["127.0.0.1"]}}
+    ADDRESS_HEADERS = [("X-Forwarded-For", "198.18.0.1")]
+    test_altered_or_forged_cookie_is_no_cookie = None
+    test_refused_client_that_keeps_coming_back_is_a_storm = None
 
 
 # --------------------------------------------------------------------------------------

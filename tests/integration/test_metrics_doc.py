@@ -46,10 +46,12 @@ DECISIONS = [
     ("dropped_deadline", "left the queue when its deadline passed; answered 503"),
     ("dropped_client_gone", "its client closed while it waited; it never reached the backend"),
     ("shed", "refused at once: queue full, or sheddable while the queue stands; 503"),
-    ("storm_blocked", "the same client repeating the same request under pressure, when it "
-                      "would have to wait for a slot; 429"),
-    ("premature_blocked", "back before its `Retry-After`, under pressure, when it would have "
-                          "to wait for a slot; 429"),
+    ("storm_blocked", "the same client (`guard.client_id` header or cookie, else the id in "
+                      "its `lv_retry` cookie; never an address) repeating the same request "
+                      "under pressure, when it would have to wait for a slot; 429"),
+    ("premature_blocked", "carried the `lv_retry` cookie of its own refusal back before that "
+                          "refusal's `Retry-After`, under pressure, when it would have to wait "
+                          "for a slot; 429"),
     ("orphaned", "its client closed (FIN or reset) while the backend worked on it; the slot "
                  "stays taken until the backend answers"),
     ("joined", "a GET that took over the answer of the same client's abandoned identical "

@@ -299,6 +299,39 @@ static void test_lv_page_wants_html_accept_forms(void **state)
     assert_false(wants("text/html; q=0.000 "));
 }
 
+static void test_lv_page_render_refusal_sets_the_retry_cookie(void **state)
+{
+    (void)state;
+    lv_service_conf_t s = svc_conf("api");
+    lv_page_set_t *ps = lv_page_set_new(&s, 2);
+    lv_page_refusal_t how = {
+        .status = 503, .retry_after_s = 3, .cookie = LV_STR("abc.def"), .cookie_max_age_s = 13};
+    ssize_t n = lv_page_render_refusal(ps, &how, buf, sizeof(buf) - 1);
+    assert_true(n > 0);
+    buf[n] = '\0';
+    assert_string_equal(buf, "HTTP/1.1 503 Service Unavailable\r\n"
+                             "Retry-After: 3\r\n"
+                             "Cache-Control: no-store\r\n"
+                             "Set-Cookie: lv_retry=abc.def; Max-Age=13; Path=/; HttpOnly; "
+                             "SameSite=Lax\r\n"
+                             "Content-Type: text/plain; charset=utf-8\r\n"
+                             "Content-Length: 48\r\n"
+                             "Connection: keep-alive\r\n"
+                             "\r\n"
+                             "The service is busy: please retry in 3 seconds.\n");
+    /* The largest page still fits the bound with a cookie of the longest kind. */
+    char longest[64];
+    memset(longest, 'f', sizeof longest);
+    how.cookie = (lv_str_t){longest, sizeof longest};
+    how.cookie_max_age_s = UINT32_MAX;
+    how.retry_after_s = UINT32_MAX;
+    how.html = true;
+    size_t max = lv_page_refusal_max_len(ps);
+    n = lv_page_render_refusal(ps, &how, buf, max);
+    assert_true(n > 0 && (size_t)n <= max);
+    lv_page_set_free(ps);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -315,6 +348,7 @@ int main(void)
         cmocka_unit_test(test_lv_page_fallback_204_has_no_body_or_length),
         cmocka_unit_test(test_lv_page_fallback_redirect),
         cmocka_unit_test(test_lv_page_wants_html_accept_forms),
+        cmocka_unit_test(test_lv_page_render_refusal_sets_the_retry_cookie),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,5 +1,5 @@
 /* tests/unit/guard/test_storm.c: the retry-storm table of guard/storm.h on a fake clock (times
- * passed in, ms): threshold, window, premature retries, eviction and its memory bound, the key
+ * passed in, ms): threshold, window, eviction and its memory bound, the key
  * hash, and one two-thread test (the table is shared by workers). */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -68,37 +68,6 @@ static void test_lv_storm_check_new_window_after_expiry(void **state)
     lv_storm_free(s);
 }
 
-static void test_lv_storm_check_premature_before_retry_after(void **state)
-{
-    (void)state;
-    lv_storm_t *s = mk(10000, 5, 1024);
-    uint64_t k = key_of("203.0.113.7", "/checkout");
-    uint32_t ra = 0;
-    assert_int_equal(lv_storm_check(s, k, T0, &ra), LV_STORM_OK);
-    lv_storm_note_refusal(s, k, T0, 2000);
-    assert_int_equal(lv_storm_check(s, k, T0 + 1500, &ra), LV_STORM_PREMATURE);
-    assert_int_equal(ra, 500);
-    assert_int_equal(lv_storm_check(s, k, T0 + 1999, &ra), LV_STORM_PREMATURE);
-    assert_int_equal(ra, 1);
-    /* On time: an ordinary request again. Premature ones counted too: this is the 4th. */
-    assert_int_equal(lv_storm_check(s, k, T0 + 2000, &ra), LV_STORM_OK);
-    assert_int_equal(ra, 0);
-    assert_int_equal(lv_storm_check(s, k, T0 + 2001, &ra), LV_STORM_OK);
-    assert_int_equal(lv_storm_check(s, k, T0 + 2002, &ra), LV_STORM_REPEAT);
-    /* A refusal for a key never seen is remembered too; the latest refusal wins. */
-    uint64_t n = key_of("198.51.100.1", "/");
-    lv_storm_note_refusal(s, n, T0, 5000);
-    lv_storm_note_refusal(s, n, T0 + 100, 1000);
-    assert_int_equal(lv_storm_check(s, n, T0 + 600, &ra), LV_STORM_PREMATURE);
-    assert_int_equal(ra, 500);
-    assert_int_equal(lv_storm_check(s, n, T0 + 1100, &ra), LV_STORM_OK);
-    /* A refusal with 0 ms clears the deadline. */
-    lv_storm_note_refusal(s, n, T0 + 1200, 3000);
-    lv_storm_note_refusal(s, n, T0 + 1300, 0);
-    assert_int_equal(lv_storm_check(s, n, T0 + 1400, &ra), LV_STORM_OK);
-    lv_storm_free(s);
-}
-
 static void test_lv_storm_check_survives_clock_wrap_and_skew(void **state)
 {
     (void)state;
@@ -111,10 +80,9 @@ static void test_lv_storm_check_survives_clock_wrap_and_skew(void **state)
     assert_int_equal(lv_storm_check(s, k, wrap - 20, NULL), LV_STORM_OK);
     assert_int_equal(lv_storm_check(s, k, wrap + 20, NULL), LV_STORM_REPEAT);
     assert_int_equal(lv_storm_count(s, k, wrap + 20), 4);
-    lv_storm_note_refusal(s, k, wrap - 5, 100);
     uint32_t ra = 0;
-    assert_int_equal(lv_storm_check(s, k, wrap + 5, &ra), LV_STORM_PREMATURE);
-    assert_int_equal(ra, 90);
+    assert_int_equal(lv_storm_check(s, k, wrap + 30, &ra), LV_STORM_REPEAT);
+    assert_int_equal(ra, 10000 - 40); /* the window began at wrap - 10 */
     lv_storm_free(s);
 }
 
@@ -150,11 +118,10 @@ static void test_lv_storm_check_evicts_lowest_count_oldest(void **state)
     assert_int_equal(lv_storm_count(s, K(3), T0 + 4), 2);
     assert_int_equal(lv_storm_count(s, K(4), T0 + 4), 1);
     assert_int_equal(lv_storm_count(s, K(5), T0 + 4), 1);
-    /* A pending Retry-After protects D (worth threshold + 1); E, now the lowest, goes. */
-    lv_storm_note_refusal(s, K(4), T0 + 5, 3000);
+    /* E (1, newest) and D (1, older): D, the oldest of the lowest, goes. */
     lv_storm_check(s, K(6), T0 + 6, NULL);
-    assert_int_equal(lv_storm_count(s, K(5), T0 + 6), 0);
-    assert_int_equal(lv_storm_check(s, K(4), T0 + 7, NULL), LV_STORM_PREMATURE);
+    assert_int_equal(lv_storm_count(s, K(4), T0 + 6), 0);
+    assert_int_equal(lv_storm_count(s, K(5), T0 + 6), 1);
     assert_int_equal(lv_storm_evictions(s), 2);
     /* Once every window is over, entries are dead: replacing them is not an eviction. */
     lv_storm_check(s, K(7), T0 + 20000, NULL);
@@ -344,7 +311,6 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lv_storm_check_repeat_above_threshold),
         cmocka_unit_test(test_lv_storm_check_new_window_after_expiry),
-        cmocka_unit_test(test_lv_storm_check_premature_before_retry_after),
         cmocka_unit_test(test_lv_storm_check_survives_clock_wrap_and_skew),
         cmocka_unit_test(test_lv_storm_check_count_saturates),
         cmocka_unit_test(test_lv_storm_check_evicts_lowest_count_oldest),
