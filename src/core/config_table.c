@@ -213,8 +213,11 @@ const lv_config_setting_t lv_config_settings[] = {
      "Whether the guard (limit, queue, shedding, breaker, storm check) protects this service.",
      LV_CONFIG_K_BOOL, 0, SVC(guard.enabled), 0, 0, 0},
     {"services[].limit.initial", "uint", "20", "limit.min..limit.max", true,
-     "Concurrency limit the adaptive limiter starts from.", LV_CONFIG_K_UINT, 0,
-     SVC(guard.limit_initial), 0, 1, 100000},
+     "Concurrency limit the adaptive limiter starts from: it first measures the backend at a "
+     "quarter of it, then steps up until a queue shows. The limit is learned per backend and "
+     "shared by every worker: services that list the same upstreams with the same limit "
+     "settings share one limit, and their waiters are served most critical first.",
+     LV_CONFIG_K_UINT, 0, SVC(guard.limit_initial), 0, 1, 100000},
     {"services[].limit.min", "uint", "1", "1..100000", true,
      "The adaptive concurrency limit never goes below this.", LV_CONFIG_K_UINT, 0,
      SVC(guard.limit_min), 0, 1, 100000},

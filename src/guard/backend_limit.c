@@ -120,25 +120,6 @@ lv_backend_limit_t *lv_backend_limits_get(lv_backend_limits_t *t, const char *ke
     return found;
 }
 
-static double clamp(double v, double lo, double hi)
-{
-    return v < lo ? lo : v > hi ? hi : v;
-}
-
-void lv_backend_limit_set_bounds(lv_backend_limit_t *b, uint32_t min, uint32_t max)
-{
-    uv_mutex_lock(&b->lock);
-    lv_limiter_t *l = &b->lim;
-    l->conf.min = min;
-    l->conf.max = max;
-    double lo = min ? min : 1, hi = LV_MAX(lo, (double)max);
-    l->limit = clamp(l->limit, lo, hi);
-    l->saved_limit = clamp(l->saved_limit, lo, hi);
-    l->probe_limit = (uint32_t)clamp(l->probe_limit, lo, hi);
-    atomic_store_explicit(&b->limit_pub, lv_limiter_limit(l), memory_order_relaxed);
-    uv_mutex_unlock(&b->lock);
-}
-
 /* Waiters of worker w of criticality crit or higher (0..crit). */
 static uint32_t waiting_upto(const lv_backend_limit_t *b, uint32_t w, uint8_t crit)
 {

@@ -34,9 +34,6 @@ void lv_backend_limits_free(lv_backend_limits_t *t);
 lv_backend_limit_t *lv_backend_limits_get(lv_backend_limits_t *t, const char *key,
                                           const lv_limiter_conf_t *conf, uint64_t now_us);
 
-/* The bounds (min, max) a reload gives: applied to the learned limit. */
-void lv_backend_limit_set_bounds(lv_backend_limit_t *b, uint32_t min, uint32_t max);
-
 /* Takes a slot for a new request of criticality crit (0 most critical) if the limit allows and
  * nobody of the same or a higher criticality waits, on any worker (no one jumps the queue). */
 bool lv_backend_limit_acquire(lv_backend_limit_t *b, uint8_t crit);

@@ -29,8 +29,9 @@ static int cmp_addr_text(const void *a, const void *b)
     return strcmp((*(const lv_addr_t *const *)a)->text, (*(const lv_addr_t *const *)b)->text);
 }
 
-/* The service's backend: its upstream addresses, sorted and joined with commas (services that
- * list the same hosts share one limit, whatever the order they list them in). */
+/* The service's backend: its upstream addresses, sorted and joined with commas, and its limit
+ * settings. Services that list the same hosts (in any order) with the same limit settings share
+ * one limit; a reload that changes either moves the service to a new one, learned afresh. */
 static lv_backend_limit_t *backend_of(lv_worker_t *w, const lv_service_conf_t *svc, uint64_t now_us)
 {
     enum { MAX_SORTED = 64 };
@@ -39,12 +40,13 @@ static lv_backend_limit_t *backend_of(lv_worker_t *w, const lv_service_conf_t *s
     for (uint32_t i = 0; i < n; i++)
         sorted[i] = &svc->upstreams[i];
     qsort(sorted, n, sizeof *sorted, cmp_addr_text);
-    char key[MAX_SORTED * 65 + 1];
+    char key[MAX_SORTED * 65 + 64];
     size_t len = 0;
     for (uint32_t i = 0; i < n; i++)
         len += (size_t)snprintf(key + len, sizeof key - len, "%s%s", i ? "," : "", sorted[i]->text);
     const lv_guard_conf_t *c = &svc->guard;
     lv_limiter_conf_t lc = {c->limit_initial, c->limit_min, c->limit_max};
+    snprintf(key + len, sizeof key - len, " limit=%u/%u/%u", lc.initial, lc.min, lc.max);
     return lv_backend_limits_get(w->server->backends, key, &lc, now_us);
 }
 
@@ -85,8 +87,7 @@ static bool guard_apply_conf(lv_svc_guard_t *g, const lv_gen_t *gen, const lv_se
         lv_breaker_init(&g->breaker, &bc, now_us);
         lv_budget_init(&g->budget, &uc, now_us);
     } else {
-        /* A reload keeps what was learned and applies the new bounds. */
-        lv_backend_limit_set_bounds(b, c->limit_min, c->limit_max);
+        /* A reload keeps what was learned unless the hosts or the limit settings changed. */
         if (b != g->backend) {
             requeue(g, b);
             g->backend = b;

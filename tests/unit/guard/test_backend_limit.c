@@ -124,16 +124,6 @@ static void test_lv_backend_limit_wait_free_slot_is_handed_at_once(void **state)
     lv_backend_limits_free(t);
 }
 
-static void test_lv_backend_limit_set_bounds_clamps_limit(void **state)
-{
-    (void)state;
-    lv_backend_limits_t *t;
-    lv_backend_limit_t *b = backend(&t, 1, 8);
-    lv_backend_limit_set_bounds(b, 1, 5);
-    assert_int_equal(lv_backend_limit_limit(b), 5);
-    lv_backend_limits_free(t);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -142,7 +132,6 @@ int main(void)
         cmocka_unit_test(test_lv_backend_limit_release_hands_to_most_critical_worker),
         cmocka_unit_test(test_lv_backend_limit_wait_leaving_waiter_passes_its_slot_on),
         cmocka_unit_test(test_lv_backend_limit_wait_free_slot_is_handed_at_once),
-        cmocka_unit_test(test_lv_backend_limit_set_bounds_clamps_limit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
