@@ -6,7 +6,9 @@
  * - Standing (CoDel): the queue has not been empty for interval_ms, and (to start standing) its
  *   oldest item has waited as long. Then an item may wait target_ms and the newest is served
  *   first (adaptive LIFO: fresh requests get through, the stale ones time out); otherwise it
- *   may wait timeout_ms and the oldest is served first.
+ *   may wait timeout_ms and the oldest is served first. Critical items are the exception:
+ *   they always may wait timeout_ms and are served oldest first (critical work offered below
+ *   the backend's capacity must get through whole, issue 12; CoDel sheds the rest).
  * - Admission caps are on the whole queue's length: a sheddable item is refused once the queue
  *   holds max_len/2, a default one at 3/4, a critical one at max_len. So under a filling queue
  *   sheddable work is refused first, then default (SRE book, "Handling Overload").
@@ -170,11 +172,12 @@ void lv_queue_expire(lv_queue_t *q, uint64_t now_us, lv_queue_drop_cb drop_cb, v
     uint64_t allowed_us = (uint64_t)lv_queue_allowed_wait_ms(q, now_us) * 1000;
     for (int c = 0; c < LV_QUEUE_N_CRIT; c++) {
         lv_queue_item_t *h = &q->heads[c];
+        uint64_t wait_us = c == 0 ? (uint64_t)q->conf.timeout_ms * 1000 : allowed_us;
         while (h->next != h) {
             lv_queue_item_t *it = h->next;
             if (past_deadline(it, now_us))
                 drop_item(q, it, now_us, LV_QUEUE_EXPIRED_DEADLINE, drop_cb, ctx);
-            else if (now_us > it->enqueued_us && now_us - it->enqueued_us > allowed_us)
+            else if (now_us > it->enqueued_us && now_us - it->enqueued_us > wait_us)
                 drop_item(q, it, now_us, LV_QUEUE_EXPIRED_WAIT, drop_cb, ctx);
             else
                 break;
@@ -189,7 +192,7 @@ lv_queue_item_t *lv_queue_pop(lv_queue_t *q, uint64_t now_us, lv_queue_drop_cb d
     for (int c = 0; c < LV_QUEUE_N_CRIT; c++) {
         lv_queue_item_t *h = &q->heads[c];
         while (h->next != h) {
-            lv_queue_item_t *it = lifo ? h->prev : h->next;
+            lv_queue_item_t *it = lifo && c > 0 ? h->prev : h->next;
             if (past_deadline(it, now_us)) {
                 drop_item(q, it, now_us, LV_QUEUE_EXPIRED_DEADLINE, drop_cb, ctx);
                 continue;

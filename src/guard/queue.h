@@ -58,7 +58,8 @@ typedef enum { LV_QUEUE_EXPIRED_WAIT = 1, LV_QUEUE_EXPIRED_DEADLINE = 2 } lv_que
 
 /* Next item to serve, or NULL. Items whose wait exceeds the allowed wait, or whose deadline
  * passed, are removed and handed to drop_cb first (never served). Among live items: highest
- * criticality first; within it FIFO, or LIFO (newest first) while the queue is standing. */
+ * criticality first; within it FIFO, or LIFO (newest first) while the queue is standing, except
+ * critical items: FIFO, and always allowed timeout_ms. */
 lv_queue_item_t *lv_queue_pop(lv_queue_t *q, uint64_t now_us,
                               void (*drop_cb)(void *ctx, lv_queue_item_t *it, lv_queue_drop_t why),
                               void *ctx);

@@ -25,8 +25,10 @@ generous upper bound on something that should take a fraction of it.
 """
 
 import html.parser
+import json
 import os
 import re
+import subprocess
 import sys
 import threading
 import time
@@ -951,6 +953,58 @@ class QuickMode(lt.LvTestCase):
         self.assertEqual(set(gstat) - {200, 503}, set(), gstat)
         self.assertLessEqual(guarded["max_queue"], 40, guarded)
         self.assertLess(guarded["max_queue"] * 3, plain["max_queue"], (guarded, plain))
+
+
+class CriticalityAcrossServices(lt.LvTestCase):
+    """Issue 12: two services on one backend (one levee-sim worker of 10 ms: 100 requests/s),
+    one critical, one sheddable, two levee workers: at 1.5x the capacity, the critical traffic
+    (offered below capacity) is served before the sheddable gets anything."""
+
+    def load(self, lv, path, rate, out, results):
+        p = subprocess.run([os.path.join(lt.BUILD_DIR, "levee-load"), "--target",
+                            "http://%s:%d%s" % (lv.addr[0], lv.addr[1], path), "--rate",
+                            str(rate), "--duration", "8", "--patience-ms", "2000", "--quiet",
+                            "--json", out], capture_output=True, text=True, timeout=60)
+        with open(out) as f:
+            results[path] = (p.returncode, json.load(f) if p.returncode == 0 else p.stderr)
+
+    def test_critical_service_served_first_at_one_and_a_half_capacity(self):
+        sim = lt.LeveeSim(args=("--workers", "1", "--service-ms", "10"))
+        self.addCleanup(sim.stop)
+        services = [{"name": "crit", "upstreams": [sim.hostport], "criticality": "critical"},
+                    {"name": "shed", "upstreams": [sim.hostport], "criticality": "sheddable"}]
+        routes = [{"path": "/c/", "service": "crit"}, {"path": "/s/", "service": "shed"}]
+        self.check(sim, services, routes)
+
+    def test_critical_route_served_first_at_one_and_a_half_capacity(self):
+        sim = lt.LeveeSim(args=("--workers", "1", "--service-ms", "10"))
+        self.addCleanup(sim.stop)
+        services = [{"name": "crit", "upstreams": [sim.hostport]}]
+        routes = [{"path": "/c/", "service": "crit", "criticality": "critical"},
+                  {"path": "/s/", "service": "crit", "criticality": "sheddable"}]
+        self.check(sim, services, routes)
+
+    def check(self, sim, services, routes):
+        lv = lt.Levee.from_config(lt.make_config(services, routes=routes, workers=2),
+                                  name="guard-criticality.yaml")
+        self.addCleanup(lv.stop)
+        results = {}
+        tmp = lt.tmpdir()
+        threads = [threading.Thread(target=self.load, args=(lv, path, rate,
+                                                            os.path.join(tmp, name), results))
+                   for path, rate, name in (("/c/a", 70, "crit.json"),
+                                            ("/s/a", 80, "shed.json"))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        for path, (rc, j) in results.items():
+            self.assertEqual(rc, 0, "%s: %s" % (path, j))
+        crit, shed = results["/c/a"][1], results["/s/a"][1]
+        served = crit["goodput"] / crit["offered_users"]
+        self.assertGreaterEqual(served, 0.95, "critical: %r; sheddable: %r" % (crit, shed))
+        # The backend was kept busy: the sheddable service got what was left.
+        self.assertGreater(shed["goodput"], 0, shed)
 
 
 if __name__ == "__main__":
