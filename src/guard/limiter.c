@@ -1,23 +1,27 @@
-/* guard/limiter.c: the adaptive concurrency limit of one service in one worker (a gradient
- * limiter after Envoy adaptive_concurrency and Netflix Gradient2). Owns only its struct; pure
- * arithmetic on the caller's clock, no allocation, no I/O. Runs on its worker's loop only.
+/* guard/limiter.c: the adaptive concurrency limit of one backend (guard/backend_limit.c holds
+ * it under a lock for all workers). Owns only its struct; pure arithmetic on the caller's
+ * clock, no allocation, no I/O. After Envoy adaptive_concurrency and Netflix Gradient2 (a
+ * no-load RTT measured at a reduced limit, a windowed RTT against it), with TCP's slow start.
  *
  * How it works
  * - No-load RTT: the mean RTT of requests sent while the limit is halved (a "probe"), long
- *   enough for the backend's own queue to drain first. Probes come at times that depend only on
- *   (seed, clock): every 4-10 s when settled, every 0.25-0.9 s while unsettled (at start, after a
- *   probe that moved the no-load RTT by more than 30 %, after a run of windows with a gradient
- *   well below the steady one for the limit, or of windows much faster than the no-load RTT).
- *   Limiters given the same seed (all workers of one service) probe together, so the backend
- *   really drains: a probe in one worker while the others keep the backend queued would measure
- *   the queue, and the limit would drift up (the classic failure of delay-based limiters).
+ *   enough for the backend's own queue to drain first. The first probe starts at once, at a
+ *   quarter of the initial limit. Probes come at times that depend only on (seed, clock): every
+ *   4-10 s when settled, every 0.25-0.9 s while unsettled (after a probe that moved the no-load
+ *   RTT by more than 30 %, after a run of windows with the gradient at its floor, or of windows
+ *   much faster than the no-load RTT).
  * - Short-term RTT: the mean RTT of a window (at least 100 ms and one no-load RTT, at least 10
- *   samples). A mean, as for the no-load RTT: the two are compared, so they must be the same
- *   statistic (a minimum of exponential service times tends to 0).
- * - Each window: gradient = clamp(noload * (1 + 0.1) / short, 0.5, 1);
- *   new = gradient * limit + sqrt(limit / sharers); limit moves halfway to new (smoothing).
- *   With a backend of K servers the fixed point is limit = 1.1 K + sqrt(limit): 7.2 for K = 4,
- *   22 for K = 16 (the backend queue it keeps: 0.8 and 0.4 of a service time).
+ *   samples), and its standard error. A mean, as for the no-load RTT: the two are compared, so
+ *   they must be the same statistic (a minimum of exponential service times tends to 0).
+ * - Down: gradient = clamp(noload * (1 + 0.1) / (short - 2 standard errors), 0.5, 1); the limit
+ *   moves halfway to gradient * limit. Noise alone (exponential service times make a mean of 40
+ *   samples wander by +-16 %) does not shrink it; a queue at the backend does.
+ * - Up (step_up): by a step when the window showed no queue (short - 1 standard error within
+ *   10 % of the no-load RTT); the next window judges the step: no queue, the step doubles (up
+ *   to half the limit) and is taken again; a queue, the step goes back to 1 after a pause of 5
+ *   windows. A first probe's end starts this slow start from the probe's limit. So the limit
+ *   settles at the knee (the backend's parallelism), not above it: a backend whose requests slow
+ *   each other down when they queue (GC, locks: "thrash") loses throughput to any queue.
  * - Windows in which at most half the limit was used ("app-limited") do not move the limit: an
  *   idle service keeps its limit, it neither collapses nor grows without bound.
  * - DROPPED (upstream timeout, 503): limit *= 0.8, at most once per window (a burst of timeouts
@@ -25,7 +29,9 @@
  * Known limits: one mean per window is noisy under a few samples; other levee processes that
  * share the backend are not synchronised with this one (their queue inflates our probe); a
  * backend that slows down (longer service, same parallelism) keeps a stale no-load RTT until the
- * low-gradient run triggers a probe (about 0.5-1 s). */
+ * low-gradient run triggers a probe (about 0.5-1 s); requests still in flight when a probe ends
+ * are left out of it, which makes the no-load RTT a little short (5-15 % for exponential
+ * service times) and the limit a little under the knee. */
 #include "guard/limiter.h"
 
 #include <math.h>
@@ -58,9 +64,7 @@
 #define LV_LIM_NOLOAD_MAX_WEIGHT 200.0
 /* A probe that moves the no-load RTT by more than this factor leaves the limiter unsettled. */
 #define LV_LIM_UNSETTLE_RATIO 1.3
-/* This many windows in a row with a gradient under this share of the steady gradient for the
- * current limit (see window_close): the no-load RTT may be stale. */
-#define LV_LIM_LOW_GRADIENT_SHARE 0.75
+/* This many windows in a row with the gradient at its floor: the no-load RTT may be stale. */
 #define LV_LIM_LOW_GRADIENT_WINDOWS 5u
 /* This many windows in a row with a short RTT under no-load / LV_LIM_UNSETTLE_RATIO: the
  * backend got faster (or the last probe was not clean). */
@@ -134,7 +138,6 @@ void lv_limiter_init(lv_limiter_t *l, const lv_limiter_conf_t *conf, uint64_t no
     l->conf = *conf;
     l->limit = clamp_limit(l, conf->initial ? conf->initial : 20);
     l->rng = seed;
-    l->sharers = 1;
     l->unsettled = true; /* no no-load RTT yet: the first probe comes within a second */
     l->next_probe_us = probe_slot(seed, now_us, LV_LIM_PROBE_FAST_US);
     l->last_gradient = 1.0;

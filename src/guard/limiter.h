@@ -1,5 +1,5 @@
-/* guard/limiter.h: the adaptive concurrency limit of one service in one worker: learns how many
- * requests in flight the service takes before its latency grows. Pure logic, caller's clock. */
+/* guard/limiter.h: an adaptive concurrency limit: learns how many requests in flight a backend
+ * takes before its latency grows. Pure logic, caller's clock (guard/backend_limit.h shares it). */
 #ifndef LV_GUARD_LIMITER_H
 #define LV_GUARD_LIMITER_H
 
@@ -36,10 +36,6 @@ typedef struct lv_limiter {
     uint64_t next_probe_us; /* when to re-measure the no-load RTT */
     uint32_t rng;           /* the seed: probe times derive from it, see lv_limiter_init */
     uint64_t drops;
-    /* Limiters (worker threads) that share this backend, each with its own instance: the
-     * headroom each adds is scaled so that together they add what one would. Init sets 1; the
-     * caller may set it after lv_limiter_init (0 counts as 1). */
-    uint32_t sharers;
     /* Added by the implementation (limiter.c documents them). */
     bool probing;                  /* re-measuring the no-load RTT at a reduced limit */
     bool unsettled;                /* the last probe moved the no-load RTT a lot: re-probe soon */
@@ -64,9 +60,8 @@ typedef struct lv_limiter {
     bool up_pending;               /* the last window raised the limit: judge it */
 } lv_limiter_t;
 
-/* seed: probe times are a function of (seed, clock), so limiters given the same seed (every
- * worker's limiter of one service) drain the backend together and measure it clean; give
- * different services different seeds. */
+/* seed: probe times are a function of (seed, clock) (limiters given the same seed probe
+ * together); backend_limit.c gives each backend its own. Starts with a probe (limiter.c). */
 void lv_limiter_init(lv_limiter_t *l, const lv_limiter_conf_t *conf, uint64_t now_us,
                      uint32_t seed);
 /* Takes a slot if in_flight < limit. */

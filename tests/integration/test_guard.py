@@ -28,6 +28,7 @@ import html.parser
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -1005,6 +1006,33 @@ class CriticalityAcrossServices(lt.LvTestCase):
         self.assertGreaterEqual(served, 0.95, "critical: %r; sheddable: %r" % (crit, shed))
         # The backend was kept busy: the sheddable service got what was left.
         self.assertGreater(shed["goodput"], 0, shed)
+
+
+class HealthyTrafficIsNotRefused(lt.LvTestCase):
+    """Issue 12: closed-loop load against a fast backend (wrk -c50, keep-alive), the shipped
+    guard and two workers: nothing is refused. The limit has to follow the backend up from its
+    start, not hold 50 eager clients in a queue that CoDel then sheds."""
+
+    def test_wrk_c50_against_a_fast_backend_no_refusals(self):
+        wrk = shutil.which("wrk")
+        if not wrk:
+            self.skipTest("wrk not installed (scripts/deps.sh installs it)")
+        sim = lt.LeveeSim(args=("--workers", "64", "--service-ms", "1"))
+        self.addCleanup(sim.stop)
+        lv = lt.Levee.from_config(lt.make_config(
+            [{"name": "fast", "upstreams": [sim.hostport]}], workers=2), name="guard-wrk.yaml")
+        self.addCleanup(lv.stop)
+        p = subprocess.run([wrk, "-t1", "-c50", "-d3s", "http://%s:%d/a" % lv.addr],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        m = re.search(r"(\d+) requests in", p.stdout)
+        self.assertIsNotNone(m, p.stdout)
+        self.assertGreater(int(m.group(1)), 1000, p.stdout)
+        self.assertNotIn("Non-2xx", p.stdout, p.stdout)
+        d = lt.guard_decisions(lv, "fast")
+        refused = sum(d.get(k, 0) for k in ("shed", "dropped_wait", "dropped_deadline",
+                                            "storm_blocked", "premature_blocked"))
+        self.assertEqual(refused, 0, d)
 
 
 if __name__ == "__main__":
