@@ -7,7 +7,7 @@
  * - No-load RTT: the mean RTT of requests sent while the limit is halved (a "probe"), long
  *   enough for the backend's own queue to drain first. The first probe starts at once, at a
  *   quarter of the initial limit. Probes come at times that depend only on (seed, clock): every
- *   4-10 s when settled, every 0.25-0.9 s while unsettled (after a probe that moved the no-load
+ *   6-20 s when settled, every 0.25-0.9 s while unsettled (after a probe that moved the no-load
  *   RTT by more than 30 %, after a run of windows with the gradient at its floor, or of windows
  *   much faster than the no-load RTT).
  * - Short-term RTT: the mean RTT of a window (at least 100 ms and one no-load RTT, at least 10
@@ -52,7 +52,7 @@
 #define LV_LIM_DROP_FACTOR 0.8
 /* Probe periods: settled, and unsettled (learning). The probe comes at a slot of the period
  * plus up to a quarter of it of seeded jitter, at least half a period after the last probe. */
-#define LV_LIM_PROBE_PERIOD_US 8000000u
+#define LV_LIM_PROBE_PERIOD_US 12000000u
 #define LV_LIM_PROBE_FAST_US 500000u
 /* A probe measures for 4 no-load RTTs, within these bounds; it first waits 1.5 short RTTs for
  * the requests sent before it (and the backend queue they formed) to finish. */
@@ -258,7 +258,7 @@ static void probe_end(lv_limiter_t *l, uint64_t now_us)
 /* One step up: the limit grows by up_step when the window before showed no queue at the
  * backend; the step doubles while each step up still shows none, and falls back to 1, with a
  * pause, at the first one that does. */
-static void step_up(lv_limiter_t *l, bool queue_seen)
+static void step_up(lv_limiter_t *l, bool queue_seen, bool bound)
 {
     if (l->up_pending) { /* this window ran at the raised limit: was it free? */
         l->up_pending = false;
@@ -270,7 +270,7 @@ static void step_up(lv_limiter_t *l, bool queue_seen)
         l->up_step = LV_MIN(l->up_step * 2, LV_MAX(1.0, l->limit / 2));
         l->up_wait = 0;
     }
-    if (queue_seen)
+    if (queue_seen || !bound)
         return;
     if (l->up_wait) {
         l->up_wait--;
@@ -309,7 +309,8 @@ static void window_close(lv_limiter_t *l, uint64_t now_us)
                 l->limit = clamp_limit(l, l->limit + LV_LIM_SMOOTHING * (g * l->limit - l->limit));
             /* A step up is judged more strictly than a step down (one standard error, not
              * two): the slots it added must not have made a queue. */
-            step_up(l, shortrtt - se > noload * (1 + LV_LIM_TOLERANCE));
+            step_up(l, shortrtt - se > noload * (1 + LV_LIM_TOLERANCE),
+                    l->window_max_in_flight >= lv_limiter_limit(l));
             if (raw < LV_LIM_GRADIENT_MIN) {
                 if (++l->low_gradient_windows >= LV_LIM_LOW_GRADIENT_WINDOWS) {
                     l->low_gradient_windows = 0;
