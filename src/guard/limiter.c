@@ -7,9 +7,10 @@
  * - No-load RTT: the mean RTT of requests sent while the limit is halved (a "probe"), long
  *   enough for the backend's own queue to drain first. The first probe starts at once, at a
  *   quarter of the initial limit. Probes come at times that depend only on (seed, clock): every
- *   6-20 s when settled, every 0.25-0.9 s while unsettled (after a probe that moved the no-load
- *   RTT by more than 30 %, after a run of windows with the gradient at its floor, or of windows
- *   much faster than the no-load RTT).
+ *   6-20 s when settled (skipped while the limit has not bound for that long: the demand is
+ *   below it), every 0.25-0.9 s while unsettled (after a probe that moved the no-load RTT by
+ *   more than 30 %, after a run of windows with the gradient at its floor, or of windows much
+ *   faster than the no-load RTT).
  * - Short-term RTT: the mean RTT of a window (at least 100 ms and one no-load RTT, at least 10
  *   samples), and its standard error. A mean, as for the no-load RTT: the two are compared, so
  *   they must be the same statistic (a minimum of exponential service times tends to 0).
@@ -309,8 +310,10 @@ static void window_close(lv_limiter_t *l, uint64_t now_us)
                 l->limit = clamp_limit(l, l->limit + LV_LIM_SMOOTHING * (g * l->limit - l->limit));
             /* A step up is judged more strictly than a step down (one standard error, not
              * two): the slots it added must not have made a queue. */
-            step_up(l, shortrtt - se > noload * (1 + LV_LIM_TOLERANCE),
-                    l->window_max_in_flight >= lv_limiter_limit(l));
+            bool bound = l->window_max_in_flight >= lv_limiter_limit(l);
+            if (bound)
+                l->last_bound_us = now_us;
+            step_up(l, shortrtt - se > noload * (1 + LV_LIM_TOLERANCE), bound);
             if (raw < LV_LIM_GRADIENT_MIN) {
                 if (++l->low_gradient_windows >= LV_LIM_LOW_GRADIENT_WINDOWS) {
                     l->low_gradient_windows = 0;
@@ -368,6 +371,13 @@ void lv_limiter_release(lv_limiter_t *l, uint64_t now_us, uint64_t rtt_us,
         l->window_sumsq_us2 += r * r;
     }
     window_close(l, now_us);
-    if (now_us >= l->next_probe_us)
-        probe_start(l, now_us);
+    if (now_us >= l->next_probe_us) {
+        /* A settled limiter whose limit has not bound for a whole period skips its probe: the
+         * demand is below the limit, so the no-load RTT changes nothing, and halving the limit
+         * of a busy but calm service (0.8 of capacity) would queue its requests for nothing. */
+        if (!l->unsettled && now_us - l->last_bound_us > LV_LIM_PROBE_PERIOD_US)
+            l->next_probe_us = probe_slot(l->rng, now_us, LV_LIM_PROBE_PERIOD_US);
+        else
+            probe_start(l, now_us);
+    }
 }

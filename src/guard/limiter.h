@@ -58,6 +58,7 @@ typedef struct lv_limiter {
     double up_step;                /* the next step up of the limit (limiter.c, step_up) */
     uint32_t up_wait;              /* windows to wait before it */
     bool up_pending;               /* the last window raised the limit: judge it */
+    uint64_t last_bound_us;        /* a window last reached the limit (settled probes need one) */
 } lv_limiter_t;
 
 /* seed: probe times are a function of (seed, clock) (limiters given the same seed probe

@@ -360,6 +360,35 @@ static void test_lv_queue_pop_empty_after_all_expired(void **state)
     check_lens(&q);
 }
 
+/* Items timed out lately: a queue served empty again and again (each worker's queue, when
+ * the workers share one limit) keeps standing, until it rests empty for an interval. */
+static void test_lv_queue_standing_survives_serving_empty_in_overload(void **state)
+{
+    (void)state;
+    lv_queue_t q;
+    lv_queue_conf_t c = conf_default();
+    lv_queue_init(&q, &c, 0);
+    lv_queue_item_t a = item(1), b = item(1), d = item(1), e = item(1), f = item(1);
+    drops_t dr = {0};
+    assert_true(lv_queue_push(&q, &a, 0));
+    assert_true(lv_queue_push(&q, &b, 99 * MS));
+    lv_queue_expire(&q, 101 * MS, on_drop, &dr); /* standing: a (101 ms) times out */
+    assert_int_equal(dr.n, 1);
+    assert_ptr_equal(lv_queue_pop(&q, 102 * MS, on_drop, &dr), &b); /* served empty */
+    assert_true(lv_queue_push(&q, &d, 140 * MS));
+    assert_ptr_equal(lv_queue_pop(&q, 143 * MS, on_drop, &dr), &d); /* served empty again */
+    assert_true(lv_queue_push(&q, &e, 160 * MS));
+    /* 62 ms after the last time it was served empty, past the hysteresis of its last standing
+     * moment: still standing, newest first, the short target. */
+    assert_true(lv_queue_standing(&q, 205 * MS));
+    assert_int_equal(lv_queue_allowed_wait_ms(&q, 205 * MS), 5);
+    lv_queue_remove(&q, &e, 206 * MS);
+    /* Rested empty for an interval: the overload is over. */
+    assert_true(lv_queue_push(&q, &f, 307 * MS));
+    assert_false(lv_queue_standing(&q, 308 * MS));
+    assert_int_equal(lv_queue_allowed_wait_ms(&q, 308 * MS), 500);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -368,6 +397,7 @@ int main(void)
         cmocka_unit_test(test_lv_queue_expire_burst_is_not_standing),
         cmocka_unit_test(test_lv_queue_expire_long_timeout_when_not_standing),
         cmocka_unit_test(test_lv_queue_expire_short_target_when_standing),
+        cmocka_unit_test(test_lv_queue_standing_survives_serving_empty_in_overload),
         cmocka_unit_test(test_lv_queue_pop_drops_past_deadline),
         cmocka_unit_test(test_lv_queue_expire_drops_past_deadline_at_oldest_end),
         cmocka_unit_test(test_lv_queue_pop_criticality_order),
