@@ -176,17 +176,28 @@ static bool hand_out(lv_backend_limit_t *b, uint32_t w)
     return mine;
 }
 
-bool lv_backend_limit_acquire(lv_backend_limit_t *b, uint8_t crit)
+bool lv_backend_limit_acquire(lv_backend_limit_t *b, uint8_t crit, uint64_t now_us)
 {
     if (crit >= LV_QUEUE_N_CRIT)
         crit = LV_QUEUE_N_CRIT - 1;
     uv_mutex_lock(&b->lock);
+    lv_limiter_tick(&b->lim, now_us);
     bool ok = true;
     for (uint32_t x = 0; b->n_waiting && x < b->table->n_workers && ok; x++)
         ok = !uncovered(b, x, crit);
     ok = ok && lv_limiter_try_acquire(&b->lim);
     uv_mutex_unlock(&b->lock);
     return ok;
+}
+
+bool lv_backend_limit_tick(lv_backend_limit_t *b, uint32_t w, uint64_t now_us)
+{
+    uv_mutex_lock(&b->lock);
+    lv_limiter_tick(&b->lim, now_us);
+    atomic_store_explicit(&b->limit_pub, lv_limiter_limit(&b->lim), memory_order_relaxed);
+    bool mine = hand_out(b, w);
+    uv_mutex_unlock(&b->lock);
+    return mine;
 }
 
 bool lv_backend_limit_wait(lv_backend_limit_t *b, uint32_t w, uint8_t crit, int delta)

@@ -36,7 +36,10 @@ lv_backend_limit_t *lv_backend_limits_get(lv_backend_limits_t *t, const char *ke
 
 /* Takes a slot for a new request of criticality crit (0 most critical) if the limit allows and
  * nobody of the same or a higher criticality waits, on any worker (no one jumps the queue). */
-bool lv_backend_limit_acquire(lv_backend_limit_t *b, uint8_t crit);
+bool lv_backend_limit_acquire(lv_backend_limit_t *b, uint8_t crit, uint64_t now_us);
+/* Ends an overdue probe of the learner (lv_limiter_tick) and hands out the slots it frees;
+ * true when worker w got some. Called while w has waiters (its queue timer). */
+bool lv_backend_limit_tick(lv_backend_limit_t *b, uint32_t w, uint64_t now_us);
 
 /* Slots are handed out, under the lock, whenever one is free and someone waits: to the most
  * critical waiter on any worker (the calling worker w on a tie, else in turn). A slot handed to

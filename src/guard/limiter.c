@@ -42,6 +42,9 @@
 /* Allowed short/no-load RTT excess before the limit shrinks: absorbs the noise of a mean of a
  * few dozen samples and the jitter of the network, while keeping the backend queue small. */
 #define LV_LIM_TOLERANCE 0.1
+/* And at least this much in absolute terms: levee's own event loop and the network jitter by
+ * a few hundred microseconds, which is most of a fast backend's RTT. */
+#define LV_LIM_TOLERANCE_MIN_US 500.0
 /* The most a window can shrink the limit (before smoothing): Gradient2 and Envoy use 0.5. */
 #define LV_LIM_GRADIENT_MIN 0.5
 /* How far the limit moves toward the new value each window: halves the noise of one window. */
@@ -219,6 +222,10 @@ static void probe_end(lv_limiter_t *l, uint64_t now_us)
         l->probe_end_us = now_us + LV_LIM_PROBE_MEASURE_MIN_US;
         return;
     }
+    /* A probe that measured (almost) nothing (every slot it left was held by requests sent
+     * before it, or no demand) says nothing: the next one comes at the settled period,
+     * whatever the state; probing again soon would only block the service again. */
+    bool empty = n < LV_LIM_PROBE_MIN_SAMPLES && old > 0;
     if (n >= LV_LIM_PROBE_MIN_SAMPLES || (n && old <= 0)) {
         double m = l->probe_sum_us / n;
         double var = l->probe_sumsq_us2 / n - m * m;
@@ -231,7 +238,7 @@ static void probe_end(lv_limiter_t *l, uint64_t now_us)
          * soon. Otherwise the probes are averaged, weighted by their samples (the weight of the
          * past is capped so that slow drifts are still followed). */
         double diff = fabs(m - old);
-        if (old <= 0 || (diff > 3 * stderr_us &&
+        if (old <= 0 || (diff > 3 * stderr_us && diff > LV_LIM_TOLERANCE_MIN_US &&
                          (m > old * LV_LIM_UNSETTLE_RATIO || m * LV_LIM_UNSETTLE_RATIO < old))) {
             l->rtt_noload_us = m;
             l->noload_weight = n;
@@ -251,9 +258,15 @@ static void probe_end(lv_limiter_t *l, uint64_t now_us)
     l->sample_from_us = now_us;
     l->low_gradient_windows = 0;
     l->fast_windows = 0;
-    l->next_probe_us =
-        probe_slot(l->rng, now_us, l->unsettled ? LV_LIM_PROBE_FAST_US : LV_LIM_PROBE_PERIOD_US);
+    l->next_probe_us = probe_slot(
+        l->rng, now_us, l->unsettled && !empty ? LV_LIM_PROBE_FAST_US : LV_LIM_PROBE_PERIOD_US);
     window_reset(l, now_us);
+}
+
+void lv_limiter_tick(lv_limiter_t *l, uint64_t now_us)
+{
+    if (l->probing && now_us >= l->probe_end_us)
+        probe_end(l, now_us);
 }
 
 /* One step up: the limit grows by up_step when the window before showed no queue at the
@@ -298,7 +311,8 @@ static void window_close(lv_limiter_t *l, uint64_t now_us)
          * seen only when it is beyond the noise of the window (exponential service times make
          * a mean of 40 samples wander by +-16 %), so noise alone never shrinks the limit. */
         double low = LV_MAX(shortrtt - 2 * se, 1.0);
-        double raw = noload * (1 + LV_LIM_TOLERANCE) / low;
+        double allowed = noload + LV_MAX(noload * LV_LIM_TOLERANCE, LV_LIM_TOLERANCE_MIN_US);
+        double raw = allowed / low;
         double g = raw < LV_LIM_GRADIENT_MIN ? LV_LIM_GRADIENT_MIN : raw > 1 ? 1 : raw;
         l->last_gradient = g;
         bool app_limited = 2.0 * l->window_max_in_flight < l->limit;
@@ -313,7 +327,7 @@ static void window_close(lv_limiter_t *l, uint64_t now_us)
             bool bound = l->window_max_in_flight >= lv_limiter_limit(l);
             if (bound)
                 l->last_bound_us = now_us;
-            step_up(l, shortrtt - se > noload * (1 + LV_LIM_TOLERANCE), bound);
+            step_up(l, shortrtt - se > allowed, bound);
             if (raw < LV_LIM_GRADIENT_MIN) {
                 if (++l->low_gradient_windows >= LV_LIM_LOW_GRADIENT_WINDOWS) {
                     l->low_gradient_windows = 0;
@@ -327,7 +341,8 @@ static void window_close(lv_limiter_t *l, uint64_t now_us)
          * faster, or the last probe was not clean. Re-measure soon rather than let the limit
          * grow on a wrong base. One window is not enough: a mean of a few dozen exponential
          * service times is a third below its expectation one window in a dozen. */
-        if (shortrtt * LV_LIM_UNSETTLE_RATIO < noload) {
+        if (shortrtt * LV_LIM_UNSETTLE_RATIO < noload &&
+            noload - shortrtt > LV_LIM_TOLERANCE_MIN_US) {
             if (++l->fast_windows >= LV_LIM_FAST_WINDOWS) {
                 l->fast_windows = 0;
                 schedule_soon(l, now_us);

@@ -71,6 +71,9 @@ bool lv_limiter_try_acquire(lv_limiter_t *l);
  * the slot (sent to the upstream until its response ended). */
 void lv_limiter_release(lv_limiter_t *l, uint64_t now_us, uint64_t rtt_us,
                         lv_limit_outcome_t outcome);
+/* Ends a probe that is over, even if no request ends (its slots are all held by requests that
+ * wait on something else: a connect to a dead host). Call it before try_acquire. */
+void lv_limiter_tick(lv_limiter_t *l, uint64_t now_us);
 /* Gives back a slot taken by lv_limiter_try_acquire that was never used (nothing was sent). */
 void lv_limiter_cancel(lv_limiter_t *l);
 /* The current limit, rounded down, at least conf.min (the reduced one while probing). */

@@ -520,7 +520,7 @@ lv_admit_t lv__admit(lv_req_t *r, const lv_http_head_t *h)
     /* 4. Concurrency limit, else the queue, else shed. */
     r->qitem.deadline_us = request_deadline_us(r, h, now_us);
     uint8_t crit = r->crit;
-    if (lv_backend_limit_acquire(g->backend, crit)) {
+    if (lv_backend_limit_acquire(g->backend, crit, now_us)) {
         note_decision(g, now_us, false);
         r->slot_held = true;
         r->backend = g->backend;
@@ -596,6 +596,8 @@ static void queue_tick(uv_timer_t *t)
         l = l->next; /* g may leave the list */
         lv_queue_expire(&g->queue, now_us, on_queue_drop, g);
         track_waiting(g);
+        if (g->queue.len && lv_backend_limit_tick(g->backend, w->id, now_us))
+            schedule_dispatch(w);
         publish_gauges(g, now_us);
     }
     if (!w->n_queued)
@@ -713,8 +715,9 @@ void lv__admit_release(lv_req_t *r, int upstream_status, bool timed_out, bool fa
     lv_limit_outcome_t outcome = LV_LIMIT_OK;
     if (timed_out || failed || upstream_status == 503)
         outcome = LV_LIMIT_DROPPED;
-    else if (!upstream_status)
-        outcome = LV_LIMIT_IGNORE;
+    else if (!upstream_status || r->tries > 1)
+        outcome = LV_LIMIT_IGNORE; /* a second try's time includes the first's (a connect that
+                                      timed out on a dead host): not the backend's latency */
     if (upstream_status || failed || timed_out) {
         bool bad = failed || timed_out || upstream_status >= 500;
         if (lv_breaker_record(&g->breaker, now_us, bad, r->probe))

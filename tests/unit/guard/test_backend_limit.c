@@ -53,10 +53,10 @@ static void test_lv_backend_limit_acquire_one_limit_for_all_workers(void **state
     lv_backend_limits_t *t;
     lv_backend_limit_t *b = backend(&t, 2, 3);
     /* Workers share the count: three slots in all, not three each. */
-    assert_true(lv_backend_limit_acquire(b, 1));
-    assert_true(lv_backend_limit_acquire(b, 1));
-    assert_true(lv_backend_limit_acquire(b, 1));
-    assert_false(lv_backend_limit_acquire(b, 0));
+    assert_true(lv_backend_limit_acquire(b, 1, 1000 * SEC));
+    assert_true(lv_backend_limit_acquire(b, 1, 1000 * SEC));
+    assert_true(lv_backend_limit_acquire(b, 1, 1000 * SEC));
+    assert_false(lv_backend_limit_acquire(b, 0, 1000 * SEC));
     assert_int_equal(lv_backend_limit_in_flight(b), 3);
     assert_true(lv_backend_limit_full(b));
     lv_backend_limits_free(t);
@@ -67,13 +67,13 @@ static void test_lv_backend_limit_release_hands_to_most_critical_worker(void **s
     (void)state;
     lv_backend_limits_t *t;
     lv_backend_limit_t *b = backend(&t, 3, 2);
-    assert_true(lv_backend_limit_acquire(b, 1));
-    assert_true(lv_backend_limit_acquire(b, 1));
+    assert_true(lv_backend_limit_acquire(b, 1, 1000 * SEC));
+    assert_true(lv_backend_limit_acquire(b, 1, 1000 * SEC));
     /* Worker 0 has a sheddable waiter, worker 2 a critical one. */
     assert_false(lv_backend_limit_wait(b, 0, 2, +1));
     assert_false(lv_backend_limit_wait(b, 2, 0, +1));
     /* A new default request does not jump ahead of the critical one. */
-    assert_false(lv_backend_limit_acquire(b, 1));
+    assert_false(lv_backend_limit_acquire(b, 1, 1000 * SEC));
     /* Worker 0 frees a slot: it goes to worker 2's critical waiter, not to its own. */
     assert_false(lv_backend_limit_release(b, 0, 1001 * SEC, 1000, LV_LIMIT_IGNORE, false));
     assert_int_equal(woken[2], 1);
@@ -94,7 +94,7 @@ static void test_lv_backend_limit_wait_leaving_waiter_passes_its_slot_on(void **
     (void)state;
     lv_backend_limits_t *t;
     lv_backend_limit_t *b = backend(&t, 2, 1);
-    assert_true(lv_backend_limit_acquire(b, 1));
+    assert_true(lv_backend_limit_acquire(b, 1, 1000 * SEC));
     assert_false(lv_backend_limit_wait(b, 1, 1, +1));
     assert_false(lv_backend_limit_wait(b, 0, 1, +1));
     /* Worker 0 releases; on a tie its own waiter gets the slot. */

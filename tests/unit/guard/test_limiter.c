@@ -601,6 +601,33 @@ static void test_lv_limiter_release_probe_halves_then_restores(void **state)
     assert_true(l.next_probe_us <= now + 20 * SEC);
 }
 
+/* A probe whose slots are all held by requests sent before it (stuck on a connect to a dead
+ * host) ends on time through lv_limiter_tick, and having measured nothing, the next one waits
+ * for the settled period: probing again soon would block the service again. */
+static void test_lv_limiter_tick_ends_an_empty_probe(void **state)
+{
+    (void)state;
+    lv_limiter_t l;
+    lv_limiter_conf_t c = conf_default();
+    uint64_t now = 10 * SEC;
+    init_past_start(&l, &c, now, 1);
+    l.rtt_noload_us = 2000;
+    l.unsettled = true;
+    l.next_probe_us = now;
+    for (int i = 0; i < 12; i++)
+        assert_true(lv_limiter_try_acquire(&l));
+    lv_limiter_release(&l, now, 2000, LV_LIMIT_IGNORE); /* starts the probe: limit 10 */
+    assert_true(l.probing);
+    assert_false(lv_limiter_try_acquire(&l)); /* 11 held, all sent before the probe */
+    lv_limiter_tick(&l, now + 50 * MS);
+    assert_true(l.probing);
+    lv_limiter_tick(&l, now + 3 * SEC);
+    assert_false(l.probing);
+    assert_int_equal(l.probes, 1);
+    assert_true(l.rtt_noload_us == 2000);
+    assert_true(l.next_probe_us >= now + 3 * SEC + 6 * SEC);
+}
+
 static void test_lv_limiter_release_gradient_shrinks_when_rtt_grows(void **state)
 {
     (void)state;
@@ -677,6 +704,7 @@ int main(void)
         cmocka_unit_test(test_lv_limiter_release_dropped_never_below_min),
         cmocka_unit_test(test_lv_limiter_release_ignore_changes_nothing),
         cmocka_unit_test(test_lv_limiter_release_probe_halves_then_restores),
+        cmocka_unit_test(test_lv_limiter_tick_ends_an_empty_probe),
         cmocka_unit_test(test_lv_limiter_release_gradient_shrinks_when_rtt_grows),
         cmocka_unit_test(test_lv_limiter_release_app_limited_keeps_limit),
         cmocka_unit_test(test_lv_limiter_init_same_seed_probes_together),
