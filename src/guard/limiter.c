@@ -14,13 +14,16 @@
  * - Short-term RTT: the mean RTT of a window (at least 100 ms and one no-load RTT, at least 10
  *   samples), and its standard error. A mean, as for the no-load RTT: the two are compared, so
  *   they must be the same statistic (a minimum of exponential service times tends to 0).
- * - Down: gradient = clamp(noload * (1 + 0.1) / (short - 2 standard errors), 0.5, 1); the limit
+ * - Allowed RTT: noload + max(10 %, 0.5 ms) (the absolute part for fast backends, whose RTT is
+ *   mostly levee's and the network's jitter).
+ * - Down: gradient = clamp(allowed / (short - 2 standard errors), 0.5, 1); the limit
  *   moves halfway to gradient * limit. Noise alone (exponential service times make a mean of 40
  *   samples wander by +-16 %) does not shrink it; a queue at the backend does.
- * - Up (step_up): by a step when the window showed no queue (short - 1 standard error within
- *   10 % of the no-load RTT); the next window judges the step: no queue, the step doubles (up
- *   to half the limit) and is taken again; a queue, the step goes back to 1 after a pause of 5
- *   windows. A first probe's end starts this slow start from the probe's limit. So the limit
+ * - Up (step_up): in a window where the limit bound, by a step when the window showed no queue
+ *   (short - 1 standard error within the allowed RTT); the next window judges the step: no
+ *   queue, the step doubles (up to half the limit) and is taken again; a queue, the step goes
+ *   back to 1 after a pause of 5 windows. A first probe's end starts this slow start from the
+ *   probe's limit. So the limit
  *   settles at the knee (the backend's parallelism), not above it: a backend whose requests slow
  *   each other down when they queue (GC, locks: "thrash") loses throughput to any queue.
  * - Windows in which at most half the limit was used ("app-limited") do not move the limit: an
