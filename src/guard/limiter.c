@@ -23,9 +23,9 @@
  *   (short - 1 standard error within the allowed RTT); the next window judges the step: no
  *   queue, the step doubles (up to half the limit) and is taken again; a queue, the step goes
  *   back to 1 after a pause of 5 windows. A first probe's end starts this slow start from the
- *   probe's limit. So the limit
- *   settles at the knee (the backend's parallelism), not above it: a backend whose requests slow
- *   each other down when they queue (GC, locks: "thrash") loses throughput to any queue.
+ *   probe's limit. So the limit settles at the knee (the backend's parallelism), not above it:
+ *   a backend whose requests slow each other down when they queue (GC, locks: "thrash") loses
+ *   throughput to any queue.
  * - Windows in which at most half the limit was used ("app-limited") do not move the limit: an
  *   idle service keeps its limit, it neither collapses nor grows without bound.
  * - DROPPED (upstream timeout, 503): limit *= 0.8, at most once per window (a burst of timeouts
