@@ -25,13 +25,22 @@ struct lv_backend_limit {
     char *key;
     lv_backend_limits_t *table;
     uv_mutex_t lock;
-    lv_limiter_t lim;      /* in_flight: slots held or handed, by every worker */
-    uint32_t n_waiting;    /* sum of waiting[] */
-    uint32_t next_turn;    /* the worker to look at first on a tie between other workers */
-    uint32_t *waiting;     /* [worker * LV_QUEUE_N_CRIT + crit] */
-    uint32_t *handed;      /* [worker]: slots handed and not yet served */
+    lv_limiter_t lim;   /* in_flight: slots held or handed, by every worker */
+    uint32_t n_waiting; /* sum of waiting[] */
+    uint32_t next_turn; /* the worker to look at first on a tie between other workers */
+    uint32_t *waiting;  /* [worker * LV_QUEUE_N_CRIT + crit] */
+    uint32_t *handed;   /* [worker]: slots handed and not yet served */
+    /* When each worker's waiters began waiting, oldest first, per criticality: a ring of
+     * LV_BACKEND_SINCE entries per [worker * LV_QUEUE_N_CRIT + crit] (since_head, since_n);
+     * waiters past it are not timed (then taken as the oldest: never starved). A worker
+     * serves its oldest first (FIFO), or drops the old ones (CoDel): either way a waiter that
+     * leaves is taken off the front. */
+    uint64_t *since;
+    uint16_t *since_head, *since_n;
     atomic_uint limit_pub; /* lv_limiter_limit(&lim), for gauges read without the lock */
 };
+
+#define LV_BACKEND_SINCE 256u
 
 struct lv_backend_limits {
     uv_mutex_t lock;
@@ -64,6 +73,9 @@ static void backend_free(lv_backend_limit_t *b)
     uv_mutex_destroy(&b->lock);
     free(b->waiting);
     free(b->handed);
+    free(b->since);
+    free(b->since_head);
+    free(b->since_n);
     free(b->key);
     free(b);
 }
@@ -87,9 +99,17 @@ static lv_backend_limit_t *backend_new(lv_backend_limits_t *t, const char *key,
     b->key = strdup(key);
     b->waiting = calloc((size_t)t->n_workers * LV_QUEUE_N_CRIT, sizeof *b->waiting);
     b->handed = calloc(t->n_workers, sizeof *b->handed);
-    if (!b->key || !b->waiting || !b->handed || uv_mutex_init(&b->lock) != 0) {
+    size_t rings = (size_t)t->n_workers * LV_QUEUE_N_CRIT;
+    b->since = calloc(rings * LV_BACKEND_SINCE, sizeof *b->since);
+    b->since_head = calloc(rings, sizeof *b->since_head);
+    b->since_n = calloc(rings, sizeof *b->since_n);
+    if (!b->key || !b->waiting || !b->handed || !b->since || !b->since_head || !b->since_n ||
+        uv_mutex_init(&b->lock) != 0) {
         free(b->waiting);
         free(b->handed);
+        free(b->since);
+        free(b->since_head);
+        free(b->since_n);
         free(b->key);
         free(b);
         return NULL;
@@ -137,20 +157,59 @@ static bool uncovered(const lv_backend_limit_t *b, uint32_t w, uint8_t crit)
     return waiting_upto(b, w, crit) > b->handed[w];
 }
 
-/* The worker whose most critical uncovered waiter is the most critical of all: w itself on a
- * tie, other workers in turn. -1: every waiter is covered. Under the lock. */
-static int pick_worker(lv_backend_limit_t *b, uint32_t w)
+static void since_push(lv_backend_limit_t *b, size_t ring, uint64_t t)
+{
+    if (b->since_n[ring] < LV_BACKEND_SINCE) {
+        uint32_t at = (b->since_head[ring] + b->since_n[ring]) % LV_BACKEND_SINCE;
+        b->since[ring * LV_BACKEND_SINCE + at] = t;
+        b->since_n[ring]++;
+    }
+}
+
+static void since_pop(lv_backend_limit_t *b, size_t ring)
+{
+    if (b->since_n[ring]) {
+        b->since_head[ring] = (uint16_t)((b->since_head[ring] + 1) % LV_BACKEND_SINCE);
+        b->since_n[ring]--;
+    }
+}
+
+/* When the k-th oldest waiter of a ring began waiting (0: not timed, taken as the oldest). */
+static uint64_t since_at(const lv_backend_limit_t *b, size_t ring, uint32_t k)
+{
+    if (k >= b->since_n[ring])
+        return 0;
+    return b->since[ring * LV_BACKEND_SINCE + (b->since_head[ring] + k) % LV_BACKEND_SINCE];
+}
+
+/* The worker to hand the next slot to: the one whose oldest uncovered waiter of the most
+ * critical level anyone waits at has waited longest, as one FIFO across the workers would
+ * serve them (a worker that fed its own waiters, or the one with the most, starved the
+ * other's, whose oldest then timed out), the next in turn on a tie. -1: every waiter is
+ * covered. Under the lock. */
+static int pick_worker(lv_backend_limit_t *b)
 {
     uint32_t n = b->table->n_workers;
     for (uint8_t c = 0; c < LV_QUEUE_N_CRIT; c++) {
-        if (uncovered(b, w, c))
-            return (int)w;
+        int best = -1;
+        uint64_t oldest = UINT64_MAX;
         for (uint32_t k = 0; k < n; k++) {
             uint32_t x = (b->next_turn + k) % n;
-            if (x != w && uncovered(b, x, c)) {
-                b->next_turn = (x + 1) % n;
-                return (int)x;
+            if (!uncovered(b, x, c))
+                continue;
+            /* Handed slots cover x's most critical waiters first: those above c, then the
+             * oldest of level c. */
+            uint32_t above = c ? waiting_upto(b, x, (uint8_t)(c - 1)) : 0;
+            uint32_t covered = b->handed[x] > above ? b->handed[x] - above : 0;
+            uint64_t t = since_at(b, (size_t)x * LV_QUEUE_N_CRIT + c, covered);
+            if (t < oldest) {
+                oldest = t;
+                best = (int)x;
             }
+        }
+        if (best >= 0) {
+            b->next_turn = ((uint32_t)best + 1) % n;
+            return best;
         }
     }
     return -1;
@@ -162,7 +221,7 @@ static bool hand_out(lv_backend_limit_t *b, uint32_t w)
     bool mine = false;
     uint64_t woken = 0;
     while (b->n_waiting) {
-        int x = pick_worker(b, w);
+        int x = pick_worker(b);
         if (x < 0 || !lv_limiter_try_acquire(&b->lim))
             break;
         b->handed[x]++;
@@ -200,19 +259,23 @@ bool lv_backend_limit_tick(lv_backend_limit_t *b, uint32_t w, uint64_t now_us)
     return mine;
 }
 
-bool lv_backend_limit_wait(lv_backend_limit_t *b, uint32_t w, uint8_t crit, int delta)
+bool lv_backend_limit_wait(lv_backend_limit_t *b, uint32_t w, uint8_t crit, int delta,
+                           uint64_t since_us)
 {
     if (crit >= LV_QUEUE_N_CRIT)
         crit = LV_QUEUE_N_CRIT - 1;
     uv_mutex_lock(&b->lock);
-    uint32_t *slot = &b->waiting[(size_t)w * LV_QUEUE_N_CRIT + crit];
+    size_t ring = (size_t)w * LV_QUEUE_N_CRIT + crit;
+    uint32_t *slot = &b->waiting[ring];
     if (delta > 0) {
         (*slot)++;
         b->n_waiting++;
+        since_push(b, ring, since_us);
     } else {
         LV_ASSERT(*slot > 0 && b->n_waiting > 0);
         (*slot)--;
         b->n_waiting--;
+        since_pop(b, ring);
         /* Its slot, if it had one, goes to the next waiter. */
         if (b->handed[w] > waiting_upto(b, w, LV_QUEUE_N_CRIT - 1)) {
             b->handed[w]--;
@@ -237,9 +300,11 @@ void lv_backend_limit_served(lv_backend_limit_t *b, uint32_t w, uint8_t crit)
     if (crit >= LV_QUEUE_N_CRIT)
         crit = LV_QUEUE_N_CRIT - 1;
     uv_mutex_lock(&b->lock);
-    uint32_t *slot = &b->waiting[(size_t)w * LV_QUEUE_N_CRIT + crit];
+    size_t ring = (size_t)w * LV_QUEUE_N_CRIT + crit;
+    uint32_t *slot = &b->waiting[ring];
     LV_ASSERT(*slot > 0 && b->handed[w] > 0);
     (*slot)--;
+    since_pop(b, ring);
     b->n_waiting--;
     b->handed[w]--;
     uv_mutex_unlock(&b->lock);

@@ -42,13 +42,16 @@ bool lv_backend_limit_acquire(lv_backend_limit_t *b, uint8_t crit, uint64_t now_
 bool lv_backend_limit_tick(lv_backend_limit_t *b, uint32_t w, uint64_t now_us);
 
 /* Slots are handed out, under the lock, whenever one is free and someone waits: to the most
- * critical waiter on any worker (the calling worker w on a tie, else in turn). A slot handed to
+ * critical waiter on any worker (the one that has waited longest, as one FIFO across the
+ * workers would). A slot handed to
  * another worker is signalled through the wake callback; the functions below that hand out
  * return true when worker w itself was handed slots (it takes them, lv_backend_limit_handed). */
 
-/* A request of worker w with criticality crit starts waiting (+1), or leaves the queue without
- * being served (-1: expired, client gone); a slot handed for it goes to the next waiter. */
-bool lv_backend_limit_wait(lv_backend_limit_t *b, uint32_t w, uint8_t crit, int delta);
+/* A request of worker w with criticality crit starts waiting (+1, since_us: when it was
+ * queued), or leaves the queue without being served (-1: expired, client gone; since_us
+ * unused); a slot handed for it goes to the next waiter. */
+bool lv_backend_limit_wait(lv_backend_limit_t *b, uint32_t w, uint8_t crit, int delta,
+                           uint64_t since_us);
 /* Slots handed to worker w and not yet given to a waiter (never more than its waiters). */
 uint32_t lv_backend_limit_handed(lv_backend_limit_t *b, uint32_t w);
 /* Worker w gives one handed slot to a waiter of criticality crit, which now holds it. */

@@ -61,9 +61,9 @@ static void requeue(lv_svc_guard_t *g, lv_backend_limit_t *to)
         for (lv_queue_item_t *it = g->queue.heads[c].next; it != &g->queue.heads[c];
              it = it->next) {
             lv_req_t *r = LV_CONTAINER_OF(it, lv_req_t, qitem);
-            lv_backend_limit_wait(r->backend, self, it->crit, -1);
+            lv_backend_limit_wait(r->backend, self, it->crit, -1, 0);
             r->backend = to;
-            lv_backend_limit_wait(to, self, it->crit, +1);
+            lv_backend_limit_wait(to, self, it->crit, +1, it->enqueued_us);
         }
     schedule_dispatch(g->worker); /* slots handed to this worker on the way */
 }
@@ -555,7 +555,7 @@ lv_admit_t lv__admit(lv_req_t *r, const lv_http_head_t *h)
     if (!uv_is_active((uv_handle_t *)&w->queue_tick))
         uv_timer_start(&w->queue_tick, queue_tick, LV_QUEUE_TICK_MS, LV_QUEUE_TICK_MS);
     /* A slot may have freed since the try above: then it is handed to this worker now. */
-    if (lv_backend_limit_wait(g->backend, w->id, crit, +1))
+    if (lv_backend_limit_wait(g->backend, w->id, crit, +1, r->qitem.enqueued_us))
         schedule_dispatch(w);
     publish_gauges(g, now_us);
     return LV_ADMIT_QUEUED;
@@ -570,7 +570,7 @@ static void on_queue_drop(void *ctx, lv_queue_item_t *it, lv_queue_drop_t why)
     uint64_t now_us = lv_clock_now_us();
     r->queued = false;
     g->worker->n_queued--;
-    if (lv_backend_limit_wait(r->backend, g->worker->id, it->crit, -1))
+    if (lv_backend_limit_wait(r->backend, g->worker->id, it->crit, -1, 0))
         schedule_dispatch(g->worker);
     /* Counted once more as refused: the share errs towards pressure, which is the safe side. */
     note_decision(g, now_us, true);
@@ -739,7 +739,7 @@ void lv__admit_cancel(lv_req_t *r)
     track_waiting(g);
     r->queued = false;
     g->worker->n_queued--;
-    if (lv_backend_limit_wait(r->backend, g->worker->id, r->qitem.crit, -1))
+    if (lv_backend_limit_wait(r->backend, g->worker->id, r->qitem.crit, -1, 0))
         schedule_dispatch(g->worker);
     if (r->probe)
         lv_breaker_cancel_probe(&g->breaker);

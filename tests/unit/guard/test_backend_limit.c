@@ -70,8 +70,8 @@ static void test_lv_backend_limit_release_hands_to_most_critical_worker(void **s
     assert_true(lv_backend_limit_acquire(b, 1, 1000 * SEC));
     assert_true(lv_backend_limit_acquire(b, 1, 1000 * SEC));
     /* Worker 0 has a sheddable waiter, worker 2 a critical one. */
-    assert_false(lv_backend_limit_wait(b, 0, 2, +1));
-    assert_false(lv_backend_limit_wait(b, 2, 0, +1));
+    assert_false(lv_backend_limit_wait(b, 0, 2, +1, 1000 * SEC));
+    assert_false(lv_backend_limit_wait(b, 2, 0, +1, 1000 * SEC));
     /* A new default request does not jump ahead of the critical one. */
     assert_false(lv_backend_limit_acquire(b, 1, 1000 * SEC));
     /* Worker 0 frees a slot: it goes to worker 2's critical waiter, not to its own. */
@@ -95,17 +95,41 @@ static void test_lv_backend_limit_wait_leaving_waiter_passes_its_slot_on(void **
     lv_backend_limits_t *t;
     lv_backend_limit_t *b = backend(&t, 2, 1);
     assert_true(lv_backend_limit_acquire(b, 1, 1000 * SEC));
-    assert_false(lv_backend_limit_wait(b, 1, 1, +1));
-    assert_false(lv_backend_limit_wait(b, 0, 1, +1));
-    /* Worker 0 releases; on a tie its own waiter gets the slot. */
-    assert_true(lv_backend_limit_release(b, 0, 1001 * SEC, 1000, LV_LIMIT_IGNORE, false));
+    assert_false(lv_backend_limit_wait(b, 0, 1, +1, 1000 * SEC + 1));
+    assert_false(lv_backend_limit_wait(b, 1, 1, +1, 1000 * SEC + 2));
+    assert_false(lv_backend_limit_wait(b, 1, 1, +1, 1000 * SEC + 3));
+    /* Worker 1 releases: worker 0's waiter has waited longest, the slot goes there. */
+    assert_false(lv_backend_limit_release(b, 1, 1001 * SEC, 1000, LV_LIMIT_IGNORE, false));
     assert_int_equal(lv_backend_limit_handed(b, 0), 1);
+    assert_int_equal(woken[0], 1);
     /* Its waiter leaves (client gone) before taking it: the slot goes to worker 1's. */
-    assert_false(lv_backend_limit_wait(b, 0, 1, -1));
+    assert_false(lv_backend_limit_wait(b, 0, 1, -1, 0));
     assert_int_equal(lv_backend_limit_handed(b, 0), 0);
     assert_int_equal(lv_backend_limit_handed(b, 1), 1);
     assert_int_equal(woken[1], 1);
     assert_int_equal(lv_backend_limit_in_flight(b), 1);
+    lv_backend_limits_free(t);
+}
+
+/* Slots go to the oldest waiter across the workers, one FIFO: a worker with many waiters
+ * (most of the connections) does not starve one with few. */
+static void test_lv_backend_limit_release_serves_oldest_waiter_first(void **state)
+{
+    (void)state;
+    lv_backend_limits_t *t;
+    lv_backend_limit_t *b = backend(&t, 2, 2);
+    assert_true(lv_backend_limit_acquire(b, 1, 1000 * SEC));
+    assert_true(lv_backend_limit_acquire(b, 1, 1000 * SEC));
+    uint64_t t0 = 1000 * SEC;
+    assert_false(lv_backend_limit_wait(b, 0, 1, +1, t0 + 1));
+    assert_false(lv_backend_limit_wait(b, 1, 1, +1, t0 + 2)); /* worker 1's lone waiter */
+    for (int i = 0; i < 10; i++)
+        assert_false(lv_backend_limit_wait(b, 0, 1, +1, t0 + 3 + (uint64_t)i));
+    /* Two releases by worker 0: its oldest, then worker 1's (older than its next ones). */
+    assert_true(lv_backend_limit_release(b, 0, t0 + 10, 1000, LV_LIMIT_IGNORE, false));
+    assert_false(lv_backend_limit_release(b, 0, t0 + 10, 1000, LV_LIMIT_IGNORE, false));
+    assert_int_equal(lv_backend_limit_handed(b, 0), 1);
+    assert_int_equal(lv_backend_limit_handed(b, 1), 1);
     lv_backend_limits_free(t);
 }
 
@@ -115,7 +139,7 @@ static void test_lv_backend_limit_wait_free_slot_is_handed_at_once(void **state)
     lv_backend_limits_t *t;
     lv_backend_limit_t *b = backend(&t, 2, 1);
     /* A request that found the limit full, and queued after the slot freed: served now. */
-    assert_true(lv_backend_limit_wait(b, 1, 2, +1));
+    assert_true(lv_backend_limit_wait(b, 1, 2, +1, 1000 * SEC));
     assert_int_equal(lv_backend_limit_handed(b, 1), 1);
     assert_int_equal(lv_backend_limit_in_flight(b), 1);
     lv_backend_limit_served(b, 1, 2);
@@ -131,6 +155,7 @@ int main(void)
         cmocka_unit_test(test_lv_backend_limit_acquire_one_limit_for_all_workers),
         cmocka_unit_test(test_lv_backend_limit_release_hands_to_most_critical_worker),
         cmocka_unit_test(test_lv_backend_limit_wait_leaving_waiter_passes_its_slot_on),
+        cmocka_unit_test(test_lv_backend_limit_release_serves_oldest_waiter_first),
         cmocka_unit_test(test_lv_backend_limit_wait_free_slot_is_handed_at_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
