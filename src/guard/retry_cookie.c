@@ -124,10 +124,26 @@ static uint64_t mac_of(const lv_retry_cookie_t *c, uint64_t res)
     return siphash24(rc_key[0], rc_key[1], m, sizeof m);
 }
 
+/* Computed for every guarded request, so cheaper than SipHash (which cost ~345 instructions a
+ * request): 8 bytes at a time, multiply and xor-shift, keyed. It need not resist collisions:
+ * the MAC (SipHash) covers it, and a cookie made to match another resource would only get its
+ * bearer refused as premature there. */
 uint64_t lv_retry_cookie_resource(const char *res, size_t len)
 {
     pthread_once(&rc_key_once, rc_key_init);
-    uint64_t h = siphash24(rc_key[2], rc_key[3], (const uint8_t *)(res ? res : ""), res ? len : 0);
+    const uint8_t *p = (const uint8_t *)(res ? res : "");
+    uint64_t h = rc_key[2] ^ ((uint64_t)len * 0x9e3779b97f4a7c15ull);
+    for (; len >= 8; p += 8, len -= 8) {
+        uint64_t v; /* native order: the hash is never stored nor shared between machines */
+        memcpy(&v, p, 8);
+        h = (h ^ v) * 0xbf58476d1ce4e5b9ull;
+        h ^= h >> 31;
+    }
+    uint64_t tail = rc_key[3];
+    for (size_t i = 0; i < len; i++)
+        tail = (tail << 8) | p[i];
+    h = (h ^ tail) * 0x94d049bb133111ebull;
+    h ^= h >> 29;
     return h ? h : 1;
 }
 
