@@ -37,7 +37,8 @@ struct lv_backend_limit {
      * leaves is taken off the front. */
     uint64_t *since;
     uint16_t *since_head, *since_n;
-    atomic_uint limit_pub; /* lv_limiter_limit(&lim), for gauges read without the lock */
+    atomic_uint limit_pub;   /* lv_limiter_limit(&lim), for gauges read without the lock */
+    atomic_bool probing_pub; /* lim.probing, for the queues (lv_backend_limit_probing) */
 };
 
 #define LV_BACKEND_SINCE 256u
@@ -66,6 +67,13 @@ lv_backend_limits_t *lv_backend_limits_new(uint32_t n_workers, lv_backend_wake_f
     t->wake = wake;
     t->wake_ctx = ctx;
     return t;
+}
+
+/* What the learner says now, for readers without the lock. Under the lock. */
+static void publish(lv_backend_limit_t *b)
+{
+    atomic_store_explicit(&b->limit_pub, lv_limiter_limit(&b->lim), memory_order_relaxed);
+    atomic_store_explicit(&b->probing_pub, b->lim.probing, memory_order_relaxed);
 }
 
 static void backend_free(lv_backend_limit_t *b)
@@ -120,6 +128,7 @@ static lv_backend_limit_t *backend_new(lv_backend_limits_t *t, const char *key,
         seed = (seed ^ (uint8_t)*p) * 16777619u;
     lv_limiter_init(&b->lim, conf, now_us, seed);
     atomic_init(&b->limit_pub, lv_limiter_limit(&b->lim));
+    atomic_init(&b->probing_pub, b->lim.probing);
     return b;
 }
 
@@ -241,6 +250,7 @@ bool lv_backend_limit_acquire(lv_backend_limit_t *b, uint8_t crit, uint64_t now_
         crit = LV_QUEUE_N_CRIT - 1;
     uv_mutex_lock(&b->lock);
     lv_limiter_tick(&b->lim, now_us);
+    publish(b);
     bool ok = true;
     for (uint32_t x = 0; b->n_waiting && x < b->table->n_workers && ok; x++)
         ok = !uncovered(b, x, crit);
@@ -253,7 +263,7 @@ bool lv_backend_limit_tick(lv_backend_limit_t *b, uint32_t w, uint64_t now_us)
 {
     uv_mutex_lock(&b->lock);
     lv_limiter_tick(&b->lim, now_us);
-    atomic_store_explicit(&b->limit_pub, lv_limiter_limit(&b->lim), memory_order_relaxed);
+    publish(b);
     bool mine = hand_out(b, w);
     uv_mutex_unlock(&b->lock);
     return mine;
@@ -317,7 +327,7 @@ bool lv_backend_limit_release(lv_backend_limit_t *b, uint32_t w, uint64_t now_us
     if (noload_cap && outcome == LV_LIMIT_OK && b->lim.rtt_noload_us > 0)
         rtt_us = LV_MIN(rtt_us, (uint64_t)b->lim.rtt_noload_us);
     lv_limiter_release(&b->lim, now_us, rtt_us, outcome);
-    atomic_store_explicit(&b->limit_pub, lv_limiter_limit(&b->lim), memory_order_relaxed);
+    publish(b);
     bool mine = hand_out(b, w);
     uv_mutex_unlock(&b->lock);
     return mine;
@@ -335,6 +345,11 @@ bool lv_backend_limit_cancel(lv_backend_limit_t *b, uint32_t w)
 uint32_t lv_backend_limit_limit(lv_backend_limit_t *b)
 {
     return atomic_load_explicit(&b->limit_pub, memory_order_relaxed);
+}
+
+bool lv_backend_limit_probing(lv_backend_limit_t *b)
+{
+    return atomic_load_explicit(&b->probing_pub, memory_order_relaxed);
 }
 
 bool lv_backend_limit_full(lv_backend_limit_t *b)

@@ -67,6 +67,8 @@ bool lv_backend_limit_cancel(lv_backend_limit_t *b, uint32_t w);
 
 /* Views (gauges, /status, the storm check): */
 uint32_t lv_backend_limit_limit(lv_backend_limit_t *b); /* without the lock: may lag a little */
+/* Whether the learner is re-measuring the no-load RTT at a reduced limit (without the lock). */
+bool lv_backend_limit_probing(lv_backend_limit_t *b);
 /* Whether a new request would have to wait: someone waits, or every slot is held. */
 bool lv_backend_limit_full(lv_backend_limit_t *b);
 uint32_t lv_backend_limit_in_flight(lv_backend_limit_t *b);

@@ -52,6 +52,7 @@ static uint64_t oldest_enqueued_us(const lv_queue_t *q)
  * rested empty for a whole interval since; once standing, not draining for an interval is
  * enough. */
 #define LV_QUEUE_OVERLOAD_MEMORY 10u
+#define LV_QUEUE_SERVED_EMPTY_MEMORY 2u
 static bool standing_now(const lv_queue_t *q, uint64_t now_us)
 {
     uint64_t interval_us = (uint64_t)q->conf.interval_ms * 1000;
@@ -61,8 +62,11 @@ static bool standing_now(const lv_queue_t *q, uint64_t now_us)
      * moment ago. Each worker's queue, served newest first from a limit shared by all
      * workers, is served empty every few dozen ms in a peak: were each of those a drain, the
      * queue would fall back to FIFO and the long timeout for 100 ms each time (issue 12: the
-     * waits of 40-90 ms behind a p99 of 88 ms at 5x). */
-    if (q->last_expired_us && now_us - q->last_expired_us < LV_QUEUE_OVERLOAD_MEMORY * interval_us)
+     * waits of 40-90 ms behind a p99 of 88 ms at 5x). "Lately" is 2 intervals: in an
+     * overload items time out every few ms; after one burst at 0.8 of capacity, a longer
+     * memory kept the short target for a second and shed dozens of requests. */
+    if (q->last_expired_us &&
+        now_us - q->last_expired_us < LV_QUEUE_SERVED_EMPTY_MEMORY * interval_us)
         return true;
     if (now_us < q->last_empty_us || now_us - q->last_empty_us < interval_us)
         return false;
@@ -83,6 +87,11 @@ static void note_standing(lv_queue_t *q, uint64_t now_us)
 {
     if (standing_now(q, now_us))
         q->standing_until_us = now_us + (uint64_t)q->conf.interval_ms * 1000;
+}
+
+void lv_queue_hold(lv_queue_t *q, uint64_t now_us)
+{
+    q->last_empty_us = now_us; /* standing_now: not drained for an interval, from now */
 }
 
 uint32_t lv_queue_allowed_wait_ms(const lv_queue_t *q, uint64_t now_us)

@@ -47,6 +47,11 @@ bool lv_queue_standing(const lv_queue_t *q, uint64_t now_us);
 /* The wait allowed now: target_ms while standing, timeout_ms otherwise (CoDel). */
 uint32_t lv_queue_allowed_wait_ms(const lv_queue_t *q, uint64_t now_us);
 
+/* The caller holds the queue for a moment on purpose (the limit it waits for is being
+ * re-measured at a reduced level): the wait this makes is not a standing queue, so it does
+ * not start one (an overload already under way, with items timing out, stays standing). */
+void lv_queue_hold(lv_queue_t *q, uint64_t now_us);
+
 /* Adds an item. Returns false (not added) when the queue is full for this criticality:
  * sheddable requests get at most half of max_len, default at most 3/4, critical all of it. */
 bool lv_queue_push(lv_queue_t *q, lv_queue_item_t *it, uint64_t now_us);

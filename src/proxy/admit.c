@@ -594,6 +594,9 @@ static void queue_tick(uv_timer_t *t)
     for (lv_link_t *l = w->waiting_guards.next; l != &w->waiting_guards;) {
         lv_svc_guard_t *g = LV_CONTAINER_OF(l, lv_svc_guard_t, waiting_link);
         l = l->next; /* g may leave the list */
+        /* A probe of the limit queues requests for ~100 ms on purpose: not an overload. */
+        if (lv_backend_limit_probing(g->backend))
+            lv_queue_hold(&g->queue, now_us);
         lv_queue_expire(&g->queue, now_us, on_queue_drop, g);
         track_waiting(g);
         if (g->queue.len && lv_backend_limit_tick(g->backend, w->id, now_us))
