@@ -333,15 +333,6 @@ bool lv_backend_limit_release(lv_backend_limit_t *b, uint32_t w, uint64_t now_us
     return mine;
 }
 
-bool lv_backend_limit_cancel(lv_backend_limit_t *b, uint32_t w)
-{
-    uv_mutex_lock(&b->lock);
-    lv_limiter_cancel(&b->lim);
-    bool mine = hand_out(b, w);
-    uv_mutex_unlock(&b->lock);
-    return mine;
-}
-
 uint32_t lv_backend_limit_limit(lv_backend_limit_t *b)
 {
     return atomic_load_explicit(&b->limit_pub, memory_order_relaxed);
@@ -374,13 +365,6 @@ uint32_t lv_backend_limit_waiting(lv_backend_limit_t *b)
     uint32_t n = b->n_waiting;
     uv_mutex_unlock(&b->lock);
     return n;
-}
-
-void lv_backend_limit_snapshot(lv_backend_limit_t *b, lv_limiter_t *out)
-{
-    uv_mutex_lock(&b->lock);
-    *out = b->lim;
-    uv_mutex_unlock(&b->lock);
 }
 
 const char *lv_backend_limit_key(const lv_backend_limit_t *b)

@@ -62,8 +62,6 @@ void lv_backend_limit_served(lv_backend_limit_t *b, uint32_t w, uint8_t crit);
  * own CPU, not the backend). */
 bool lv_backend_limit_release(lv_backend_limit_t *b, uint32_t w, uint64_t now_us, uint64_t rtt_us,
                               lv_limit_outcome_t outcome, bool noload_cap);
-/* Gives back a slot that was never used (nothing sent), then hands out. */
-bool lv_backend_limit_cancel(lv_backend_limit_t *b, uint32_t w);
 
 /* Views (gauges, /status, the storm check): */
 uint32_t lv_backend_limit_limit(lv_backend_limit_t *b); /* without the lock: may lag a little */
@@ -73,8 +71,6 @@ bool lv_backend_limit_probing(lv_backend_limit_t *b);
 bool lv_backend_limit_full(lv_backend_limit_t *b);
 uint32_t lv_backend_limit_in_flight(lv_backend_limit_t *b);
 uint32_t lv_backend_limit_waiting(lv_backend_limit_t *b);
-/* A copy of the learner's state (tests, /status). */
-void lv_backend_limit_snapshot(lv_backend_limit_t *b, lv_limiter_t *out);
 const char *lv_backend_limit_key(const lv_backend_limit_t *b);
 
 #endif

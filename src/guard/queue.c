@@ -47,11 +47,10 @@ static uint64_t oldest_enqueued_us(const lv_queue_t *q)
  * waited that long too: the limit is not keeping up. A burst that the limit is working through
  * (at 80 % of capacity a queue may hold items for 100 ms and more) drains its oldest items
  * well before that, and is not cut to the target. When items timed out in the last
- * LV_QUEUE_OVERLOAD_MEMORY intervals, the queue is standing whenever it holds anything (an
+ * LV_QUEUE_SERVED_EMPTY_MEMORY intervals, the queue is standing whenever it holds anything (an
  * overload goes on: a moment of drained queue in the middle of it changes nothing), unless it
- * rested empty for a whole interval since; once standing, not draining for an interval is
- * enough. */
-#define LV_QUEUE_OVERLOAD_MEMORY 10u
+ * rested empty for a whole interval since; once standing (the hysteresis of note_standing),
+ * not draining for an interval is enough. */
 #define LV_QUEUE_SERVED_EMPTY_MEMORY 2u
 static bool standing_now(const lv_queue_t *q, uint64_t now_us)
 {

@@ -143,7 +143,7 @@ static void test_lv_backend_limit_wait_free_slot_is_handed_at_once(void **state)
     assert_int_equal(lv_backend_limit_handed(b, 1), 1);
     assert_int_equal(lv_backend_limit_in_flight(b), 1);
     lv_backend_limit_served(b, 1, 2);
-    assert_false(lv_backend_limit_cancel(b, 1));
+    assert_false(lv_backend_limit_release(b, 1, 1001 * SEC, 0, LV_LIMIT_IGNORE, false));
     assert_int_equal(lv_backend_limit_in_flight(b), 0);
     lv_backend_limits_free(t);
 }
