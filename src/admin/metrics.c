@@ -396,6 +396,11 @@ void lv_metrics_write_prometheus(FILE *out, lv_metrics_shard_t *const *shards, u
     put_per_service(out, shards, n_shards, "levee_upstream_connect_errors_total", "counter",
                     "Upstream connection attempts that failed.",
                     offsetof(lv_service_metrics_t, upstream_connect_errors));
+    put_per_service(out, shards, n_shards, "levee_upstream_connect_stalls_total", "counter",
+                    "Upstream connects still pending after a tenth of connect_timeout_ms: the "
+                    "request gave its concurrency slot back (a host that leaves SYNs unanswered "
+                    "is not the backend's load).",
+                    offsetof(lv_service_metrics_t, upstream_connect_stalls));
     put_per_service(out, shards, n_shards, "levee_upstream_errors_total", "counter",
                     "Upstream exchanges that failed (reset, bad response, closed early).",
                     offsetof(lv_service_metrics_t, upstream_errors));

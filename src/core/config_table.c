@@ -164,7 +164,9 @@ const lv_config_setting_t lv_config_settings[] = {
      "before outlier detection has seen it fail; or strictly in turn.",
      LV_CONFIG_K_ENUM, 0, SVC(balance), 0, 0, 0},
     {"services[].connect_timeout_ms", "duration_ms", "1000", "1..86400000", true,
-     "TCP connect to one upstream host must finish within this time, else 502.",
+     "TCP connect to one upstream host must finish within this time, else 502. A connect "
+     "still pending after a tenth of it gives its request's concurrency slot back (a host that "
+     "leaves SYNs unanswered is not load on the backend).",
      LV_CONFIG_K_DURATION, 0, SVC(connect_timeout_ms), 0, 1, DAY_MS},
     {"services[].read_timeout_ms", "duration_ms", "30000", "1..86400000", true,
      "No response byte from the upstream for this long gives 504.", LV_CONFIG_K_DURATION, 0,

@@ -711,9 +711,10 @@ void lv__admit_release(lv_req_t *r, int upstream_status, bool timed_out, bool fa
         lv__admit_cancel(r);
         return;
     }
-    if (!r->slot_held)
+    if (!r->slot_held && !r->slot_given_back)
         return;
-    r->slot_held = false;
+    bool held = r->slot_held;
+    r->slot_held = r->slot_given_back = false;
     uint64_t now_us = lv_clock_now_us();
     lv_limit_outcome_t outcome = LV_LIMIT_OK;
     if (timed_out || failed || upstream_status == 503)
@@ -729,7 +730,25 @@ void lv__admit_release(lv_req_t *r, int upstream_status, bool timed_out, bool fa
         lv_breaker_cancel_probe(&g->breaker);
     }
     r->probe = false;
-    limiter_release(g, r->backend, now_us, r->upstream_start_ns / 1000, outcome);
+    if (held)
+        limiter_release(g, r->backend, now_us, r->upstream_start_ns / 1000, outcome);
+    else
+        publish_gauges(g, now_us);
+}
+
+/* A connect that hangs (SYNs unanswered: a black-holed host, a lost route) would hold its slot
+ * for the whole connect timeout, and a few such requests would fill the backend's limit while
+ * the other hosts idle. It is not load on the backend: the slot goes back (no sample), and the
+ * breaker still counts the request's outcome. A backend whose every host hangs is refused by
+ * the breaker, not by the limit. */
+void lv__admit_connect_stalled(lv_req_t *r)
+{
+    lv_svc_guard_t *g = r->guard;
+    if (!g || !r->slot_held)
+        return;
+    r->slot_held = false;
+    r->slot_given_back = true;
+    limiter_release(g, r->backend, lv_clock_now_us(), 0, LV_LIMIT_IGNORE);
 }
 
 void lv__admit_cancel(lv_req_t *r)

@@ -159,6 +159,10 @@ struct lv_uconn {
     bool reading;
     bool broken;               /* must not be reused */
     const char *connect_error; /* uv_tcp_connect failed at once: why (uv_err_name) */
+    /* A new connection's connect: the loop time (ms) it must be done by. Its timer fires
+     * first at the stall point (a tenth of connect_timeout_ms), where the request gives its
+     * concurrency slot back (lv__admit_connect_stalled). */
+    uint64_t connect_until_ms;
 };
 
 typedef enum {
@@ -283,6 +287,9 @@ struct lv_req {
      * also how a browser drops a request on F5, so a new request may take this one's answer. */
     lv_link_t half_closed_link;
     bool slot_held; /* holds a concurrency slot of guard */
+    /* Gave its slot back while its connect hung (lv__admit_connect_stalled): the breaker
+     * still counts its outcome; no limiter sample. */
+    bool slot_given_back;
     bool queued;
     bool probe;        /* a half-open breaker probe */
     bool wants_html;   /* refusals get the wait page */
@@ -453,6 +460,8 @@ typedef enum {
 lv_admit_t lv__admit(lv_req_t *r, const lv_http_head_t *h);
 /* The request's upstream part ended: releases its slot with what happened. */
 void lv__admit_release(lv_req_t *r, int upstream_status, bool timed_out, bool failed);
+/* r's connect to one host has hung past the stall point: it gives its slot back. */
+void lv__admit_connect_stalled(lv_req_t *r);
 /* A queued request is abandoned (client gone): leaves the queue. */
 void lv__admit_cancel(lv_req_t *r);
 /* The client left while the upstream works: the slot moves to the upstream connection. */

@@ -221,12 +221,21 @@ static void uconn_timeout(uv_timer_t *t)
     if (!lv_deadline_expired(&u->deadline, &u->timer, uconn_timeout))
         return;
     switch (u->state) {
-    case LV_UCONN_CONNECTING:
+    case LV_UCONN_CONNECTING: {
+        uint64_t now = uv_now(t->loop);
+        if (!u->broken && now < u->connect_until_ms) { /* the stall point */
+            lv_counter_add(&u->pool->metrics->upstream_connect_stalls, 1);
+            if (u->req)
+                lv__admit_connect_stalled(u->req);
+            lv_deadline_set(&u->deadline, &u->timer, uconn_timeout, u->connect_until_ms - now);
+            break;
+        }
         if (u->broken) /* uv_tcp_connect refused at once (logged with its reason then) */
             lv__uconn_fail_kind(u, 502, LV_UPFAIL_CONNECT, u->connect_error);
         else
             lv__uconn_fail_kind(u, 504, LV_UPFAIL_CONNECT_TIMEOUT, "no connection in time");
         break;
+    }
     case LV_UCONN_BUSY:
         lv__uconn_fail_kind(u, 504, LV_UPFAIL_READ_TIMEOUT, "no response byte in time");
         break;
@@ -465,7 +474,9 @@ lv_uconn_t *lv__uconn_get(lv_pool_t *p, lv_host_t *h, bool *reused)
         lv_deadline_set(&u->deadline, &u->timer, uconn_timeout, 0);
         return u;
     }
-    lv_deadline_set(&u->deadline, &u->timer, uconn_timeout, p->svc->connect_timeout_ms);
+    uint32_t ms = p->svc->connect_timeout_ms;
+    u->connect_until_ms = uv_now(&w->loop) + ms;
+    lv_deadline_set(&u->deadline, &u->timer, uconn_timeout, ms / 10 ? ms / 10 : ms);
     return u;
 }
 
