@@ -37,10 +37,10 @@ typedef struct lv_service_metrics {
     lv_counter_t upstream_reuses;   /* requests sent on a kept-alive connection */
     lv_counter_t upstream_connect_errors;
     lv_counter_t upstream_connect_stalls; /* past the stall point: slot given back */
-    lv_counter_t upstream_errors;   /* reset, bad response, closed early -> 502 */
-    lv_counter_t upstream_timeouts; /* -> 504 */
-    lv_counter_t upstream_retries;  /* connect failure retried on the next host */
-    lv_counter_t in_flight;         /* gauge (written by the worker) */
+    lv_counter_t upstream_errors;         /* reset, bad response, closed early -> 502 */
+    lv_counter_t upstream_timeouts;       /* -> 504 */
+    lv_counter_t upstream_retries;        /* connect failure retried on the next host */
+    lv_counter_t in_flight;               /* gauge (written by the worker) */
 
     /* The guard: every decision it makes is counted (levee_guard_* families). */
     lv_counter_t guard_admitted;            /* took a concurrency slot at once */
