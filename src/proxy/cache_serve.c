@@ -17,14 +17,14 @@ static void serve_done(lv_req_t *r)
 {
     r->cache_mode = LV_CACHE_NONE;
     if (r->resp_chunked)
-        lv__forward_client_bytes(r, NULL, "0\r\n\r\n", 5);
+        lv__write_client_bytes(r, NULL, "0\r\n\r\n", 5);
     if (r->resp_close_delimited)
         r->conn->close_after = true;
     r->resp_done = true;
     r->upstream_end_ns = lv_clock_now_ns();
-    lv__forward_flush_client(r);
+    lv__write_flush_client(r);
     if (r->req_done)
-        lv__forward_finish(r);
+        lv__request_finish(r);
 }
 
 static bool header_named(lv_str_t line, const char *const *names)
@@ -125,7 +125,7 @@ void lv__cache_serve(lv_req_t *r, lv_cache_entry_t *e, const lv_cache_stored_t *
     lv_chunk_t *ch = lv_chunk_acquire(&w->bufs, LV_MAX(head.len + 256, LV_CHUNK_BYTES));
     if (!ch) {
         lv_cache_entry_unref(e);
-        lv__forward_fail_request(r, 503);
+        lv__answer_fail(r, 503);
         return;
     }
     lv_out_t o = {ch->data, 0, ch->cap};
@@ -189,7 +189,7 @@ void lv__cache_serve(lv_req_t *r, lv_cache_entry_t *e, const lv_cache_stored_t *
     if (o.len > o.cap) { /* cannot happen: 256 bytes cover every line added */
         lv_chunk_release(ch);
         lv_cache_entry_unref(e);
-        lv__forward_fail_request(r, 500);
+        lv__answer_fail(r, 500);
         return;
     }
     if (!keep)
@@ -204,7 +204,7 @@ void lv__cache_serve(lv_req_t *r, lv_cache_entry_t *e, const lv_cache_stored_t *
     /* Without chunked framing the body's first bytes share the head's buffer and write. */
     if (!r->resp_chunked && body)
         o.len += copy_body(r, ch->data + o.len, ch->cap - o.len, LV_MIN((uint64_t)have, end));
-    lv__forward_client_bytes(r, ch, ch->data, o.len);
+    lv__write_client_bytes(r, ch, ch->data, o.len);
     lv_chunk_release(ch);
     lv__cache_pump(r);
 }
@@ -217,7 +217,7 @@ void lv__cache_pump(lv_req_t *r)
     lv_worker_t *w = c->worker;
     while (r->cache_mode == LV_CACHE_SERVING) {
         if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) > LV_QUEUE_HIGH) {
-            lv__forward_flush_client(r);
+            lv__write_flush_client(r);
             return; /* lv__cache_client_writable goes on */
         }
         bool complete = false, aborted = false;
@@ -228,7 +228,7 @@ void lv__cache_pump(lv_req_t *r)
                 serve_done(r);
                 return;
             }
-            lv__forward_flush_client(r);
+            lv__write_flush_client(r);
             if (aborted) { /* the fill failed: never pretend the response completed */
                 r->resp_done = true;
                 lv__conn_close(c);
@@ -250,13 +250,13 @@ void lv__cache_pump(lv_req_t *r)
             return;
         }
         size_t got = copy_body(r, ch->data, ch->cap, end);
-        int rc = lv__forward_resp_body(r, ch, ch->data, got);
+        int rc = lv__relay_resp_body(r, ch, ch->data, got);
         lv_chunk_release(ch);
         if (rc) {
             lv__conn_close(c);
             return;
         }
-        lv__forward_flush_client(r);
+        lv__write_flush_client(r);
     }
 }
 
@@ -271,7 +271,7 @@ bool lv__cache_serve_stale(lv_req_t *r, lv_stale_why_t why)
 {
     if (!r->stale || r->resp_started)
         return false;
-    const lv_http_head_t *h = &r->conn->parser.head;
+    const lv_http_head_t *h = lv__req_head(r);
     lv_cache_stored_t st;
     lv_cache_entry_t *e = r->stale;
     if (lv_cache_stored_decode(lv_cache_entry_head(e), lv_cache_entry_meta(e), &st) < 0)
@@ -287,7 +287,7 @@ bool lv__cache_serve_stale(lv_req_t *r, lv_stale_why_t why)
     r->stale = NULL;
     r->cache_outcome = LV_CACHE_OUT_STALE;
     if (r->queued)
-        lv__admit_cancel(r);
+        lv__limit_cancel(r);
     lv__cache_serve(r, e, &st, h, now);
     return true;
 }

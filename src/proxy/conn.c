@@ -1,6 +1,6 @@
 /* proxy/conn.c: client connections: accept, read and parse requests, timeouts, pipelining,
  * lingering close. Owns lv_conn_t; runs on its worker's loop only. */
-#include "proxy/proxy.h"
+#include "proxy/pipeline.h"
 
 #include <string.h>
 
@@ -44,7 +44,7 @@ static void conn_body_timer(lv_conn_t *c)
         return;
     const lv_limits_conf_t *lim = &conn_cfg(c)->limits;
     uint64_t ms = lim->body_idle_timeout_ms;
-    if (lv__forward_body_buffering(r)) {
+    if (lv__body_buffering(r)) {
         uint64_t spent = (lv_clock_now_ns() - r->start_ns) / 1000000u;
         uint64_t left = spent < lim->body_timeout_ms ? lim->body_timeout_ms - spent : 0;
         ms = LV_MIN(ms, left);
@@ -76,7 +76,7 @@ void lv__conn_close(lv_conn_t *c)
         return;
     c->state = LV_CONN_CLOSING;
     if (c->req)
-        lv__forward_client_gone(c->req); /* finishes it, and c->req becomes NULL */
+        lv__request_client_gone(c->req); /* finishes it, and c->req becomes NULL */
     lv_worker_t *w = c->worker;
     if (c->pending) {
         lv_chunk_release(c->pending);
@@ -210,7 +210,7 @@ static void conn_reject(lv_conn_t *c, int status)
 {
     lv_counter_add(&c->worker->metrics->client_errors[client_error_index(status)], 1);
     if (c->req) {
-        lv__forward_fail_request(c->req, status);
+        lv__answer_fail(c->req, status);
         if (c->state != LV_CONN_CLOSING)
             conn_graceful_close(c);
         return;
@@ -258,7 +258,7 @@ static void conn_feed(lv_conn_t *c, lv_chunk_t *ch, const char *p, size_t len)
         c->feed_chunk = NULL;
         if (c->req) {
             c->req->bytes_in += consumed;
-            lv__forward_flush_upstream(c->req);
+            lv__write_flush_upstream(c->req);
         }
         if (c->state == LV_CONN_CLOSING)
             break;
@@ -367,7 +367,7 @@ static void conn_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         } else {
             c->close_after = true; /* half-close: answer what was asked, then close */
             if (r && !r->resp_any)
-                lv__admit_half_closed(r);
+                lv__join_half_closed(r);
         }
     } else if (nread < 0) {
         lv__conn_close(c);
@@ -404,7 +404,7 @@ void lv__conn_write_done(lv_conn_t *c, int status)
         }
     }
     if (c->req)
-        lv__forward_client_writable(c->req);
+        lv__request_client_writable(c->req);
 }
 
 /* ---- request lifecycle ---- */
@@ -505,7 +505,7 @@ static int on_head(void *owner, lv_http_head_t *head)
     r->gen = lv__gen_ref(w->gen);
     r->start_ns = c->head_start_ns;
     c->req = r;
-    lv__forward_start(r, head);
+    lv__pipeline_start(r, head);
     if (c->req == r && c->state != LV_CONN_CLOSING)
         conn_body_timer(c);
     return 0;
@@ -518,7 +518,7 @@ static int on_body(void *owner, const char *p, size_t len)
         return 0;
     if (c->timer_kind == TIMER_BODY || c->timer_kind == TIMER_NONE)
         conn_body_timer(c); /* progress */
-    return lv__forward_req_body(c->req, c->feed_chunk, p, len);
+    return lv__pipeline_body(c->req, c->feed_chunk, p, len);
 }
 
 static int on_done(void *owner)
@@ -527,7 +527,7 @@ static int on_done(void *owner)
     if (c->timer_kind == TIMER_BODY)
         conn_timer_stop(c);
     if (c->req)
-        lv__forward_req_done(c->req);
+        lv__pipeline_body_done(c->req);
     return 0;
 }
 

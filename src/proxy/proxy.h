@@ -270,7 +270,8 @@ struct lv_req {
     bool up_keep_alive;          /* the upstream response allows reusing its connection */
     bool resp_any;               /* any response byte arrived from the upstream */
     lv_queue_item_t qitem;       /* in its guard's wait queue while queued */
-    lv_svc_guard_t *guard;       /* NULL: the service runs unguarded */
+    lv_svc_guard_t *guard;       /* set by the first guard stage (lv__guard_of) */
+    uint64_t guard_us;           /* when it reached the guard: its guard stages' clock */
     lv_backend_limit_t *backend; /* whose slot it holds or waits for (slot_held, queued) */
     uint8_t crit;                /* lv_criticality_t of this request (route, else service) */
     uint16_t route;              /* index of its route in gen->cfg->routes */
@@ -286,6 +287,7 @@ struct lv_req {
     /* In the worker's half_closed list: sent, its client sent FIN, no answer yet. A FIN is
      * also how a browser drops a request on F5, so a new request may take this one's answer. */
     lv_link_t half_closed_link;
+    uint8_t stage;  /* the pipeline stage it is in (proxy/pipeline.c) */
     bool slot_held; /* holds a concurrency slot of guard */
     /* Gave its slot back while its connect hung (lv__admit_connect_stalled): the breaker
      * still counts its outcome; no limiter sample. */
@@ -408,6 +410,12 @@ struct lv_server {
     int exit_code;
 };
 
+/* The request's head: the connection parser's, valid from the head's end to the request's. */
+static inline const lv_http_head_t *lv__req_head(const lv_req_t *r)
+{
+    return &r->conn->parser.head;
+}
+
 /* worker.c */
 int lv__worker_init(lv_worker_t *w, lv_server_t *s, uint32_t id);
 int lv__worker_start(lv_worker_t *w);
@@ -424,11 +432,10 @@ void lv__worker_defer(lv_worker_t *w);
 lv_req_t *lv__req_acquire(lv_worker_t *w);
 void lv__req_release(lv_worker_t *w, lv_req_t *r);
 
-/* conn.c: client side */
+/* conn.c: client connections: read, parse, write, close */
 void lv__conn_accept(lv_worker_t *w, uv_stream_t *listener);
 void lv__conn_close(lv_conn_t *c);
 void lv__conn_drain(lv_conn_t *c);
-
 void lv__conn_pause_read(lv_conn_t *c);
 void lv__conn_resume_read(lv_conn_t *c);
 void lv__conn_write_started(lv_conn_t *c);
@@ -436,61 +443,101 @@ void lv__conn_write_done(lv_conn_t *c, int status);
 void lv__conn_request_finished(lv_conn_t *c);
 void lv__conn_run_deferred(lv_worker_t *w);
 
-/* forward.c: the request/response relay */
-void lv__forward_fail_request(lv_req_t *r, int status);
-void lv__forward_start(lv_req_t *r, lv_http_head_t *head);
-int lv__forward_req_body(lv_req_t *r, lv_chunk_t *chunk, const char *p, size_t len);
-void lv__forward_req_done(lv_req_t *r);
-void lv__forward_flush_upstream(lv_req_t *r);
-void lv__forward_client_gone(lv_req_t *r);
-void lv__forward_client_writable(lv_req_t *r);
-/* Whether the request is still reading the part of its body levee buffers before admission
- * (conn.c applies timeouts.body_ms to it). */
-bool lv__forward_body_buffering(const lv_req_t *r);
+/* The request path is proxy/pipeline.h: its stages are proxy/stage_*.c. What they share: */
 
-/* admit.c: the guard on the request path */
-/* JOINED: r->uconn is an orphan's upstream connection whose response r takes over (its slot
- * too); forward.c attaches it. */
-typedef enum {
-    LV_ADMIT_GO = 0,
-    LV_ADMIT_QUEUED = 1,
-    LV_ADMIT_ANSWERED = 2,
-    LV_ADMIT_JOINED = 3,
-} lv_admit_t;
-lv_admit_t lv__admit(lv_req_t *r, const lv_http_head_t *h);
+/* request.c: a request's life around the stages */
+/* What the request is, from its head: method, framing, ids, the real client. */
+void lv__request_begin(lv_req_t *r, const lv_http_head_t *h);
+/* Ends a request: counted (metrics, access log, the guard) before its last bytes are
+ * written, then every reference released and the connection told. */
+void lv__request_finish(lv_req_t *r);
+/* The guard's outcome of the request (its slot, the breaker), once. */
+void lv__request_release_slot(lv_req_t *r);
+/* The request lets go of its upstream connection (the caller decides the connection's fate). */
+void lv__request_detach_upstream(lv_req_t *r);
+void lv__request_client_gone(lv_req_t *r);
+void lv__request_client_writable(lv_req_t *r);
+
+/* write.c: a request's writes to its client and its upstream */
+/* The write being built in *slot (r->client_out or r->up_out), acquired for owner if none. */
+lv_wreq_t *lv__write_out(lv_req_t *r, lv_wreq_t **slot, void *owner);
+/* Queues bytes (in chunk ch, or static with ch NULL) for the client, as they are. */
+int lv__write_client_bytes(lv_req_t *r, lv_chunk_t *ch, const char *p, size_t len);
+/* A chunk-size line "<hex>\r\n" into the write's scratch. */
+void lv__write_chunk_line(lv_wreq_t *w, size_t len);
+void lv__write_flush_client(lv_req_t *r);
+void lv__write_flush_upstream(lv_req_t *r);
+void lv__write_upstream_writable(lv_req_t *r);
+
+/* answer.c: levee's own answers, for any stage */
+void lv__answer_error(lv_req_t *r, int status);
+/* A refusal: a stale copy if one may answer, else the wait page (or a short body) with
+ * Retry-After and the lv_retry cookie. */
+void lv__answer_refuse(lv_req_t *r, int status, uint32_t retry_after_s);
+void lv__answer_fallback(lv_req_t *r);
+/* The request fails: its upstream connection is closed; an answer begun is cut. */
+void lv__answer_fail(lv_req_t *r, int status);
+
+/* guard.c: the guard's state per service and worker, shared by the guard's stages */
+/* Pressure lasts this long after the last standing queue or shed request. */
+#define LV_PRESSURE_HOLD_US 1000000u
+/* An `auto` flag comes back on only after this long without pressure (hysteresis). */
+#define LV_AUTO_FLAG_HOLD_US 5000000u
+/* The guard of the request's service (r->guard), looked up when the first guard stage asks;
+ * NULL when the service runs unguarded. Sets r->guard_us, the time its guard stages use. */
+lv_svc_guard_t *lv__guard_of(lv_req_t *r);
+void lv__guard_note(lv_svc_guard_t *g, uint64_t now_us, bool refused);
+bool lv__guard_pressure(const lv_svc_guard_t *g, uint64_t now_us, uint64_t hold_us);
+void lv__guard_publish(lv_svc_guard_t *g, uint64_t now_us);
+uint32_t lv__guard_retry_after_s(lv_worker_t *w, uint32_t base_ms);
+/* A refusal by the guard: 503 or 429 with a jittered Retry-After. */
+void lv__guard_refuse(lv_req_t *r, lv_svc_guard_t *g, int status);
+/* The guard.client_id header or cookie value when configured and present, else empty. */
+lv_str_t lv__guard_client_id(const lv_req_t *r, const lv_http_head_t *h);
+/* Slots were handed to w: its waiters get them from the idle callback (stage_limit.c). */
+void lv__guard_schedule_dispatch(lv_worker_t *w);
 /* The request's upstream part ended: releases its slot with what happened. */
-void lv__admit_release(lv_req_t *r, int upstream_status, bool timed_out, bool failed);
+void lv__guard_release(lv_req_t *r, int upstream_status, bool timed_out, bool failed);
 /* r's connect to one host has hung past the stall point: it gives its slot back. */
-void lv__admit_connect_stalled(lv_req_t *r);
-/* A queued request is abandoned (client gone): leaves the queue. */
-void lv__admit_cancel(lv_req_t *r);
-/* The client left while the upstream works: the slot moves to the upstream connection. */
-void lv__admit_orphan(lv_req_t *r, lv_uconn_t *u);
-/* The client of r (sent, unanswered) half-closed: a request of the same client may join it. */
-void lv__admit_half_closed(lv_req_t *r);
-/* u's request can no longer be taken over (an answer began, it was taken, it closes). */
-void lv__admit_join_forget(lv_uconn_t *u);
-/* r ends: what the guard kept for joins is released. */
-void lv__admit_req_end(lv_req_t *r);
-void lv__admit_orphan_done(lv_uconn_t *u, bool failed, bool timed_out);
-bool lv__admit_retry_allowed(lv_req_t *r);
-void lv__admit_run_dispatch(lv_worker_t *w);
-void lv__admit_worker_fini(lv_worker_t *w);
-void lv__admit_drop_orphans(lv_worker_t *w);
-void lv__admit_tick(lv_worker_t *w);
-uint32_t lv__admit_retry_after_s(lv_worker_t *w, uint32_t base_ms);
+void lv__guard_connect_stalled(lv_req_t *r);
+/* An orphan's upstream exchange ended: the slot it kept is released. */
+void lv__guard_orphan_done(lv_uconn_t *u, bool failed, bool timed_out);
+void lv__guard_tick(lv_worker_t *w);
+void lv__guard_worker_fini(lv_worker_t *w);
 
-/* forward.c, for admit.c */
-void lv__forward_refuse(lv_req_t *r, int status, uint32_t retry_after_s);
-void lv__forward_fallback(lv_req_t *r);
-void lv__forward_dispatch(lv_req_t *r);
+/* stage_join.c: abandoned requests a repeat may take over */
+/* The client left while the upstream works: the slot moves to the upstream connection. */
+void lv__join_orphan(lv_req_t *r, lv_uconn_t *u);
+/* The client of r (sent, unanswered) half-closed: a request of the same client may join it. */
+void lv__join_half_closed(lv_req_t *r);
+/* u's request can no longer be taken over (an answer began, it was taken, it closes). */
+void lv__join_forget(lv_uconn_t *u);
+/* r ends: what the join kept is released. */
+void lv__join_req_end(lv_req_t *r);
+/* Drain: work for clients who left is not waited for. */
+void lv__join_drop_orphans(lv_worker_t *w);
+
+/* stage_limit.c: the queue */
+/* A queued request is abandoned (client gone, answered otherwise): leaves the queue. */
+void lv__limit_cancel(lv_req_t *r);
+/* Gives the slots handed to w to its waiters (idle callback, guard_wake). */
+void lv__limit_run_dispatch(lv_worker_t *w);
+
+/* stage_relay.c: the relay's entries besides the stage */
+int lv__relay_body(lv_req_t *r, lv_chunk_t *chunk, const char *p, size_t len);
+void lv__relay_body_done(lv_req_t *r);
 /* Whether a response is meant for one person: Set-Cookie, Cache-Control private or no-store. */
-bool lv__forward_personal(const lv_http_head_t *h);
+bool lv__relay_personal(const lv_http_head_t *h);
 /* A joined request whose taken-over answer is personal: its upstream connection is closed and
  * it is sent again on its own (it holds its slot; a GET without a body). */
-void lv__forward_resend(lv_req_t *r);
+void lv__relay_resend(lv_req_t *r);
+/* Called by upstream.c */
+void lv__relay_upstream_failed(lv_req_t *r, int status, bool connect_failed);
+int lv__relay_resp_head(lv_req_t *r, lv_http_head_t *head);
+int lv__relay_resp_body(lv_req_t *r, lv_chunk_t *chunk, const char *p, size_t len);
+int lv__relay_resp_done(lv_req_t *r);
 
-/* cache.c: the response cache on the request path */
+/* cache_store.c: the cache's store side on the worker */
 typedef enum {
     LV_CACHE_NONE = 0,  /* not served from the cache */
     LV_CACHE_FOLLOWING, /* waits for another request's response (on cache_waiting) */
@@ -498,16 +545,34 @@ typedef enum {
     LV_CACHE_STARVED,   /* sending, waits for more body bytes (on cache_waiting) */
 } lv_cache_mode_t;
 typedef enum { LV_STALE_REVALIDATE, LV_STALE_ERROR, LV_STALE_REFUSED } lv_stale_why_t;
+struct lv_cache_stored;
 int lv__cache_server_init(lv_server_t *s);
 void lv__cache_server_fini(lv_server_t *s);
 void lv__cache_worker_init(lv_worker_t *w);
 void lv__cache_worker_close(lv_worker_t *w);
 void lv__cache_tick(lv_worker_t *w);
-/* Before the guard: answers from the cache (true: answered or waiting), else the request goes
- * to the origin, maybe leading a fill (r->fill). */
-bool lv__cache_request(lv_req_t *r, const lv_http_head_t *h, const lv_route_conf_t *route);
-/* Answers with r->stale if it may serve for this reason. */
-bool lv__cache_serve_stale(lv_req_t *r, lv_stale_why_t why);
+/* The request's key (host + target + the route's parts) into key; -1 when it has none. */
+int lv__cache_key(const lv_req_t *r, const lv_http_head_t *h, char *key);
+/* Finds the stored response for key (following a Vary marker to the request's variant) and
+ * decodes its meta. key must have room for LV_CACHE_KEY_MAX more bytes (the variant's). */
+lv_cache_entry_t *lv__cache_find(lv_cache_store_t *s, char *key, size_t len, size_t cap,
+                                 const lv_http_head_t *h, struct lv_cache_stored *st);
+lv_cache_fill_t *lv__cache_fill_new(lv_req_t *r, const lv_http_head_t *h, const char *key,
+                                    size_t key_len, lv_flight_t *flight);
+/* The fill sends stale's validators: a 304 refreshes stale instead of storing anew. */
+void lv__cache_fill_revalidates(lv_cache_fill_t *f, lv_cache_entry_t *stale);
+/* Sends the refresh of a stale entry on its own upstream connection; the answer goes into the
+ * store with no client attached. Takes the flight's reference. */
+void lv__cache_refresh_start(lv_req_t *r, const lv_http_head_t *h, lv_cache_entry_t *stale,
+                             const struct lv_cache_stored *st, const char *key, size_t key_len,
+                             lv_flight_t *flight);
+/* A waiting request (a follower of a flight, a reader that caught up with a fill) sleeps on
+ * its worker's cache_waiting list; the cache's wake-up resumes it. */
+void lv__cache_sleep_on(lv_req_t *r, lv_cache_mode_t mode);
+void lv__cache_stop_waiting(lv_req_t *r);
+/* Whether a stale copy may answer now (its own stale-if-error window, or the service's
+ * cache_serve_stale_ms). */
+bool lv__cache_stale_usable(const lv_req_t *r, const struct lv_cache_stored *st, uint64_t now);
 /* True when r leads a fill: the client's own conditionals are not sent (the fill needs the
  * whole response), and *etag / *last_modified (empty when none) are the stale copy's
  * validators to send instead. */
@@ -517,7 +582,6 @@ void lv__cache_attach(lv_req_t *r, lv_uconn_t *u);
 /* The upstream connection failed before any response: the fill goes back to the request,
  * which may retry elsewhere (or end, which releases its followers). */
 void lv__cache_reclaim(lv_req_t *r, lv_uconn_t *u);
-void lv__cache_client_writable(lv_req_t *r);
 /* An unsafe request got a non-error answer: its stored response is stale now (RFC 9111 4.4). */
 void lv__cache_invalidate(lv_req_t *r, const lv_http_head_t *h);
 void lv__cache_request_end(lv_req_t *r);
@@ -528,13 +592,8 @@ void lv__cache_fill_body(lv_uconn_t *u, const char *p, size_t len);
 void lv__cache_fill_done(lv_uconn_t *u);
 void lv__cache_fill_abort(lv_uconn_t *u);
 
-/* cache.c, for cache_serve.c: a request waiting for a flight or for body bytes sleeps on
- * its worker's cache_waiting list; stale_usable says whether a stale copy may answer now
- * (its own stale-if-error window, or the service's cache_serve_stale_ms). */
-struct lv_cache_stored;
-void lv__cache_sleep_on(lv_req_t *r, lv_cache_mode_t mode);
-void lv__cache_stop_waiting(lv_req_t *r);
-bool lv__cache_stale_usable(const lv_req_t *r, const struct lv_cache_stored *st, uint64_t now);
+/* stage_cache.c: a follower's flight resolved (or it waited long enough): it resumes. */
+void lv__cache_follower_resume(lv_req_t *r, bool timed_out);
 
 /* cache_serve.c: answering from a stored response */
 /* Answers r from e (whose reference it takes): 200, 206, 304, or the head alone for HEAD. */
@@ -542,13 +601,9 @@ void lv__cache_serve(lv_req_t *r, lv_cache_entry_t *e, const struct lv_cache_sto
                      const lv_http_head_t *h, uint64_t now);
 /* Sends what the entry holds of the body; sleeps when it has caught up with a fill. */
 void lv__cache_pump(lv_req_t *r);
-
-/* forward.c, for cache.c */
-void lv__forward_origin(lv_req_t *r, const lv_http_head_t *h);
-void lv__forward_finish(lv_req_t *r);
-void lv__forward_detach_upstream(lv_req_t *r);
-/* Queues bytes (in chunk ch, or static with ch NULL) for the client, as they are. */
-int lv__forward_client_bytes(lv_req_t *r, lv_chunk_t *ch, const char *p, size_t len);
+void lv__cache_client_writable(lv_req_t *r);
+/* Answers with r->stale if it may serve for this reason. */
+bool lv__cache_serve_stale(lv_req_t *r, lv_stale_why_t why);
 
 /* upstream.c */
 int lv__pools_init(lv_gen_t *g);
@@ -564,14 +619,6 @@ void lv__uconn_fail(lv_uconn_t *u, int status, bool connect_failed);
 void lv__uconn_fail_kind(lv_uconn_t *u, int status, lv_upfail_t kind, const char *detail);
 void lv__uconn_start_read(lv_uconn_t *u);
 void lv__uconn_arm_read_timeout(lv_uconn_t *u);
-
-/* Called by upstream.c into forward.c */
-void lv__forward_upstream_failed(lv_req_t *r, int status, bool connect_failed);
-int lv__forward_resp_head(lv_req_t *r, lv_http_head_t *head);
-int lv__forward_resp_body(lv_req_t *r, lv_chunk_t *chunk, const char *p, size_t len);
-int lv__forward_resp_done(lv_req_t *r);
-void lv__forward_flush_client(lv_req_t *r);
-void lv__forward_upstream_writable(lv_req_t *r);
 
 /* Binds each listener's first socket (port 0 resolved into server->bound). */
 int lv__server_bind(lv_server_t *s);

@@ -154,11 +154,11 @@ void lv__uconn_close(lv_uconn_t *u)
     }
     u->state = LV_UCONN_CLOSING;
     u->req = NULL;
-    lv__admit_join_forget(u);
+    lv__join_forget(u);
     if (u->fill)
         lv__cache_fill_abort(u); /* a body cut short is never stored */
     if (u->orphan_guard)
-        lv__admit_orphan_done(u, false, false); /* never hold a slot past the connection */
+        lv__guard_orphan_done(u, false, false); /* never hold a slot past the connection */
     u->closing_handles = 2;
     uv_close((uv_handle_t *)&u->timer, uconn_handle_closed);
     uv_close((uv_handle_t *)&u->tcp, uconn_handle_closed);
@@ -169,9 +169,9 @@ void lv__uconn_fail(lv_uconn_t *u, int status, bool connect_failed)
     lv_req_t *r = u->req;
     u->broken = true;
     if (r)
-        lv__forward_upstream_failed(r, status, connect_failed);
+        lv__relay_upstream_failed(r, status, connect_failed);
     else if (u->orphan_guard)
-        lv__admit_orphan_done(u, status != 504, status == 504);
+        lv__guard_orphan_done(u, status != 504, status == 504);
     lv__uconn_close(u);
 }
 
@@ -226,7 +226,7 @@ static void uconn_timeout(uv_timer_t *t)
         if (!u->broken && now < u->connect_until_ms) { /* the stall point */
             lv_counter_add(&u->pool->metrics->upstream_connect_stalls, 1);
             if (u->req)
-                lv__admit_connect_stalled(u->req);
+                lv__guard_connect_stalled(u->req);
             lv_deadline_set(&u->deadline, &u->timer, uconn_timeout, u->connect_until_ms - now);
             break;
         }
@@ -261,10 +261,10 @@ static int up_on_head(void *owner, lv_http_head_t *head)
     lv_uconn_t *u = owner;
     if (head->status >= 200)
         host_answered(u->pool, u->host, head->status);
-    if (u->req && u->req->joined && head->status >= 200 && lv__forward_personal(head)) {
+    if (u->req && u->req->joined && head->status >= 200 && lv__relay_personal(head)) {
         /* Made for the request that left, and meant for one person: the joined request is
          * sent on its own instead (u closes; the parse stops here, uncounted). */
-        lv__forward_resend(u->req);
+        lv__relay_resend(u->req);
         return 502;
     }
     if (u->fill && head->status >= 200) {
@@ -273,9 +273,9 @@ static int up_on_head(void *owner, lv_http_head_t *head)
             return rc;
     }
     if (u->req)
-        return lv__forward_resp_head(u->req, head);
+        return lv__relay_resp_head(u->req, head);
     if (u->orphan && head->status >= 200)
-        lv__admit_orphan_done(u, false, false);
+        lv__guard_orphan_done(u, false, false);
     return u->orphan || u->fill ? 0 : 502;
 }
 
@@ -285,7 +285,7 @@ static int up_on_body(void *owner, const char *p, size_t len)
     if (u->fill)
         lv__cache_fill_body(u, p, len);
     if (u->req)
-        return lv__forward_resp_body(u->req, u->rchunk, p, len);
+        return lv__relay_resp_body(u->req, u->rchunk, p, len);
     return u->orphan || u->fill ? 0 : 502;
 }
 
@@ -297,7 +297,7 @@ static int up_on_done(void *owner)
     if (filling)
         lv__cache_fill_done(u); /* without a request, it gives u back to the pool */
     if (r)
-        return lv__forward_resp_done(r);
+        return lv__relay_resp_done(r);
     return u->orphan || filling ? 0 : 502;
 }
 
@@ -336,7 +336,7 @@ static void uconn_feed(lv_uconn_t *u, size_t n)
         off += consumed;
         /* The request may have finished inside the feed: u->req tells. */
         if (r && u->req == r)
-            lv__forward_flush_client(r);
+            lv__write_flush_client(r);
         if (u->state == LV_UCONN_CLOSING)
             return;
         /* An orphan whose upstream has answered: nobody wants the rest. */
@@ -395,7 +395,7 @@ static void uconn_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     lv_uconn_t *u = s->data;
     if (nread > 0 && uconn_busy(u)) {
         if (u->join_key) /* an answer has begun: too late for another request to take it */
-            lv__admit_join_forget(u);
+            lv__join_forget(u);
         if (u->req)
             u->req->resp_any = true;
         lv__uconn_arm_read_timeout(u);

@@ -203,7 +203,7 @@ static void worker_begin_drain(lv_worker_t *w)
         n = n->next;
         lv__conn_drain(c);
     }
-    lv__admit_drop_orphans(w);
+    lv__join_drop_orphans(w);
     lv__worker_maybe_finish(w);
 }
 
@@ -313,7 +313,7 @@ static void worker_tick(uv_timer_t *t)
     }
     w->tick_ns = now_ns;
     w->idle_ns = idle_ns;
-    lv__admit_tick(w);
+    lv__guard_tick(w);
     lv__cache_tick(w);
     if (w->access_log && ++w->ticks % 10 == 0)
         lv_access_log_flush(w->access_log);
@@ -324,14 +324,14 @@ static void guard_wake(uv_async_t *a)
 {
     lv_worker_t *w = a->data;
     w->dispatch_pending = true;
-    lv__admit_run_dispatch(w);
+    lv__limit_run_dispatch(w);
 }
 
 static void worker_idle(uv_idle_t *idle)
 {
     lv_worker_t *w = idle->data;
     lv__conn_run_deferred(w);
-    lv__admit_run_dispatch(w);
+    lv__limit_run_dispatch(w);
     if (lv_list_empty(&w->deferred) && !w->dispatch_pending)
         uv_idle_stop(idle);
 }
@@ -479,7 +479,7 @@ void lv__worker_fini(lv_worker_t *w)
         w->free_reqs = r->next_free;
         free(r);
     }
-    lv__admit_worker_fini(w);
+    lv__guard_worker_fini(w);
     lv_buf_pool_fini(&w->bufs);
     free(w->listeners);
     free(w->access_log);

@@ -160,7 +160,7 @@ static lv_http_head_t *head_clone(const lv_http_head_t *h)
 /* ---- lookup ---- */
 
 /* The request's key (host + target + the route's parts) into key; -1 when it has none. */
-static int request_key(const lv_req_t *r, const lv_http_head_t *h, char *key)
+int lv__cache_key(const lv_req_t *r, const lv_http_head_t *h, char *key)
 {
     const lv_route_conf_t *route = &r->gen->cfg->routes[r->route];
     int n = lv_cache_key_primary(key, LV_CACHE_KEY_MAX, h->host, h->target);
@@ -172,8 +172,8 @@ static int request_key(const lv_req_t *r, const lv_http_head_t *h, char *key)
 
 /* Finds the stored response for key (following a Vary marker to the request's variant) and
  * decodes its meta. key must have room for LV_CACHE_KEY_MAX more bytes (the variant's). */
-static lv_cache_entry_t *find(lv_cache_store_t *s, char *key, size_t len, size_t cap,
-                              const lv_http_head_t *h, lv_cache_stored_t *st)
+lv_cache_entry_t *lv__cache_find(lv_cache_store_t *s, char *key, size_t len, size_t cap,
+                                 const lv_http_head_t *h, lv_cache_stored_t *st)
 {
     lv_cache_entry_t *e = lv_cache_store_lookup(s, key, len);
     if (!e)
@@ -216,8 +216,8 @@ bool lv__cache_stale_usable(const lv_req_t *r, const lv_cache_stored_t *st, uint
 
 /* ---- fills ---- */
 
-static lv_cache_fill_t *fill_new(lv_req_t *r, const lv_http_head_t *h, const char *key,
-                                 size_t key_len, lv_flight_t *flight)
+lv_cache_fill_t *lv__cache_fill_new(lv_req_t *r, const lv_http_head_t *h, const char *key,
+                                    size_t key_len, lv_flight_t *flight)
 {
     lv_cache_fill_t *f = calloc(1, sizeof *f + key_len);
     lv_http_head_t *copy = f ? head_clone(h) : NULL;
@@ -258,6 +258,11 @@ static void fill_free(lv_cache_fill_t *f)
     lv_cache_entry_unref(f->revalidating);
     free(f->req);
     free(f);
+}
+
+void lv__cache_fill_revalidates(lv_cache_fill_t *f, lv_cache_entry_t *stale)
+{
+    f->revalidating = lv_cache_entry_ref(stale);
 }
 
 bool lv__cache_validators(const lv_req_t *r, lv_str_t *etag, lv_str_t *last_modified)
@@ -421,13 +426,13 @@ static void switch_to_entry(lv_req_t *r, lv_cache_entry_t *e, bool upstream_fail
     lv_cache_stored_t st;
     if (lv_cache_stored_decode(lv_cache_entry_head(e), lv_cache_entry_meta(e), &st) < 0) {
         lv_cache_entry_unref(e);
-        lv__forward_fail_request(r, 502);
+        lv__answer_fail(r, 502);
         return;
     }
     r->upstream_end_ns = lv_clock_now_ns();
     r->up_failed = upstream_failed;
-    lv__forward_detach_upstream(r);
-    lv__cache_serve(r, e, &st, &r->conn->parser.head, wall_s());
+    lv__request_detach_upstream(r);
+    lv__cache_serve(r, e, &st, lv__req_head(r), wall_s());
 }
 
 int lv__cache_fill_head(lv_uconn_t *u, const lv_http_head_t *h)
@@ -548,7 +553,7 @@ void lv__cache_invalidate(lv_req_t *r, const lv_http_head_t *h)
     /* RFC 9111 4.4: an unsafe method that succeeded invalidates the target URI. The key with
      * this request's own route parts goes; a Vary marker under it takes its variants along. */
     static _Thread_local char key[LV_CACHE_KEY_MAX + 2];
-    int n = request_key(r, h, key);
+    int n = lv__cache_key(r, h, key);
     if (n >= 0)
         lv_cache_store_purge_key(s->cache, key, (size_t)n);
 }
@@ -613,12 +618,12 @@ static void background_write_done(uv_write_t *wr, int status)
 
 /* Sends the refresh of a stale entry on its own upstream connection; the answer goes into the
  * store with no client attached. Takes the flight's reference. */
-static void start_refresh(lv_req_t *r, const lv_http_head_t *h, lv_cache_entry_t *stale,
-                          const lv_cache_stored_t *st, const char *key, size_t key_len,
-                          lv_flight_t *flight)
+void lv__cache_refresh_start(lv_req_t *r, const lv_http_head_t *h, lv_cache_entry_t *stale,
+                             const lv_cache_stored_t *st, const char *key, size_t key_len,
+                             lv_flight_t *flight)
 {
     lv_worker_t *w = r->conn->worker;
-    lv_cache_fill_t *f = fill_new(r, h, key, key_len, flight);
+    lv_cache_fill_t *f = lv__cache_fill_new(r, h, key, key_len, flight);
     size_t len = 0;
     lv_chunk_t *ch = f ? refresh_request(w, h, st, &len) : NULL;
     bool reused = false;
@@ -656,181 +661,6 @@ static void start_refresh(lv_req_t *r, const lv_http_head_t *h, lv_cache_entry_t
         lv__uconn_arm_read_timeout(u);
 }
 
-/* ---- the request path ---- */
-
-typedef enum { LOOKUP_ANSWERED, LOOKUP_MISS } lookup_t;
-
-/* Looks the request up; serves it when a stored response may answer. On a miss, *stale_out
- * may hold a stale copy worth revalidating (a reference). */
-static lookup_t lookup_and_serve(lv_req_t *r, const lv_http_head_t *h, char *key, size_t key_len,
-                                 size_t key_cap, lv_cache_entry_t **stale_out,
-                                 lv_cache_stored_t *stale_st, bool may_refresh)
-{
-    lv_worker_t *w = r->conn->worker;
-    lv_cache_metrics_t *cm = &w->metrics->cache;
-    lv_cache_stored_t st;
-    lv_cache_entry_t *e = find(w->server->cache, key, key_len, key_cap, h, &st);
-    *stale_out = NULL;
-    if (!e)
-        return LOOKUP_MISS;
-    lv_cache_req_t rq;
-    lv_cache_request_policy(h, &rq);
-    if (!lv_cache_may_serve(&rq, &st.m)) {
-        lv_cache_entry_unref(e);
-        return LOOKUP_MISS;
-    }
-    uint64_t now = wall_s();
-    /* Client directives (F5 sends max-age=0) are not obeyed: a reload storm must not become
-     * an origin storm. nginx and Varnish do the same by default. */
-    lv_cache_fresh_t fr = lv_cache_freshness(&st.m, now, NULL);
-    if (fr == LV_CACHE_FRESH || fr == LV_CACHE_STALE_ALLOWED) {
-        lv_counter_add(&cm->hits, 1);
-        if (r->cache_outcome != LV_CACHE_OUT_COALESCED) /* a follower got the leader's answer */
-            r->cache_outcome = LV_CACHE_OUT_HIT;
-        lv__cache_serve(r, e, &st, h, now);
-        return LOOKUP_ANSWERED;
-    }
-    if (fr == LV_CACHE_STALE_WHILE_REVALIDATE) {
-        lv_counter_add(&cm->stale_swr, 1);
-        r->cache_outcome = LV_CACHE_OUT_STALE;
-        lv_flight_t *fl = NULL;
-        if (may_refresh && lv_flight_join(w->server->flights, key, key_len, lv_clock_now_us(),
-                                          &fl) == LV_FLIGHT_LEAD)
-            start_refresh(r, h, e, &st, key, key_len, fl);
-        else
-            lv_flight_unref(fl);
-        lv__cache_serve(r, e, &st, h, now);
-        return LOOKUP_ANSWERED;
-    }
-    *stale_out = e;
-    *stale_st = st;
-    return LOOKUP_MISS;
-}
-
-/* A miss that may fill: lead a flight (go to the origin, r->fill set), or follow one (wait;
- * returns true). */
-static bool lead_or_follow(lv_req_t *r, const lv_http_head_t *h, const char *key, size_t key_len,
-                           const lv_cache_stored_t *stale_st, bool coalesce)
-{
-    lv_worker_t *w = r->conn->worker;
-    lv_server_t *s = w->server;
-    lv_cache_metrics_t *cm = &w->metrics->cache;
-    lv_flight_t *fl = NULL;
-    lv_flight_role_t role = coalesce
-                                ? lv_flight_join(s->flights, key, key_len, lv_clock_now_us(), &fl)
-                                : LV_FLIGHT_LEAD;
-    if (role == LV_FLIGHT_FOLLOW) {
-        lv_counter_add(&cm->coalesced, 1);
-        r->cache_outcome = LV_CACHE_OUT_COALESCED;
-        r->flight = fl;
-        r->cache_wait_until_us = lv_clock_now_us() + r->gen->cfg->cache_lock_timeout_ms * 1000ull;
-        lv__cache_sleep_on(r, LV_CACHE_FOLLOWING);
-        if (lv_flight_state(fl) != LV_FLIGHT_PENDING) /* resolved meanwhile: the tick is late */
-            uv_async_send(&w->cache_wake);
-        return true;
-    }
-    if (role == LV_FLIGHT_BYPASS) {
-        lv_counter_add(&cm->passes, 1);
-        r->cache_outcome = LV_CACHE_OUT_PASS;
-        return false;
-    }
-    lv_counter_add(&cm->misses, 1);
-    r->cache_outcome = LV_CACHE_OUT_MISS;
-    r->fill = fill_new(r, h, key, key_len, fl);
-    if (!r->fill && fl) {
-        lv_flight_resolve(s->flights, fl, LV_FLIGHT_FAILED, 0);
-        lv_flight_unref(fl);
-    }
-    if (!r->fill)
-        return false;
-    if (r->stale && stale_st && (stale_st->m.etag.len || stale_st->m.last_modified.len)) {
-        r->fill->revalidating = lv_cache_entry_ref(r->stale);
-        lv_counter_add(&cm->revalidations, 1);
-    }
-    return false;
-}
-
-bool lv__cache_request(lv_req_t *r, const lv_http_head_t *h, const lv_route_conf_t *route)
-{
-    lv_worker_t *w = r->conn->worker;
-    lv_server_t *s = w->server;
-    if (!s->cache || !route->cache)
-        return false;
-    lv_cache_metrics_t *cm = &w->metrics->cache;
-    if ((h->method != HTTP_GET && h->method != HTTP_HEAD) || h->has_body) {
-        lv_counter_add(&cm->passes, 1);
-        r->cache_outcome = LV_CACHE_OUT_PASS;
-        return false;
-    }
-    static _Thread_local char key[2 * LV_CACHE_KEY_MAX + 2];
-    int n = request_key(r, h, key);
-    if (n < 0) {
-        lv_counter_add(&cm->passes, 1);
-        r->cache_outcome = LV_CACHE_OUT_PASS;
-        return false;
-    }
-    size_t key_len = (size_t)n;
-    lv_cache_entry_t *stale = NULL;
-    lv_cache_stored_t st;
-    if (lookup_and_serve(r, h, key, key_len, sizeof key, &stale, &st, true) == LOOKUP_ANSWERED)
-        return true;
-    if (stale) {
-        lv_cache_entry_unref(r->stale);
-        r->stale = stale;
-    }
-    /* Ranges and HEAD go to the origin as they are: they never fill. A request whose answer
-     * may not be storable for others (Authorization, no-store) fills alone: it neither leads
-     * nor follows a flight, so it never makes others wait or pass. */
-    lv_cache_req_t rq;
-    lv_cache_request_policy(h, &rq);
-    if (h->method == HTTP_HEAD || rq.range) {
-        lv_counter_add(&cm->misses, 1);
-        r->cache_outcome = LV_CACHE_OUT_MISS;
-        return false;
-    }
-    return lead_or_follow(r, h, key, key_len, stale ? &st : NULL,
-                          !rq.authorization && !rq.no_store);
-}
-
-/* A follower's flight was resolved (or it waited long enough): answer from the store if the
- * leader stored what it needs; else, if the leader stored another variant, lead or follow
- * once more for its own; else a stale copy, else the origin alone. */
-static void follower_resume(lv_req_t *r, bool timed_out)
-{
-    lv_worker_t *w = r->conn->worker;
-    lv_flight_state_t st = lv_flight_state(r->flight);
-    lv_flight_unref(r->flight);
-    r->flight = NULL;
-    r->cache_mode = LV_CACHE_NONE;
-    const lv_http_head_t *h = &r->conn->parser.head;
-    if (timed_out)
-        lv_counter_add(&w->metrics->cache.coalesce_timeouts, 1);
-    if (st == LV_FLIGHT_READY) {
-        static _Thread_local char key[2 * LV_CACHE_KEY_MAX + 2];
-        int n = request_key(r, h, key);
-        lv_cache_entry_t *stale = NULL;
-        lv_cache_stored_t sst;
-        if (n >= 0 && lookup_and_serve(r, h, key, (size_t)n, sizeof key, &stale, &sst, false) ==
-                          LOOKUP_ANSWERED)
-            return;
-        if (stale) {
-            lv_cache_entry_unref(r->stale);
-            r->stale = stale;
-        }
-        bool again = n >= 0 && !r->cache_rejoined;
-        r->cache_rejoined = true;
-        if (again && lead_or_follow(r, h, key, (size_t)n, stale ? &sst : NULL, true))
-            return;
-    } else if (st != LV_FLIGHT_PASS && lv__cache_serve_stale(r, LV_STALE_ERROR)) {
-        return;
-    }
-    if (r->cache_outcome == LV_CACHE_OUT_COALESCED) /* it goes to the origin alone after all */
-        r->cache_outcome = st == LV_FLIGHT_PASS ? LV_CACHE_OUT_PASS : LV_CACHE_OUT_MISS;
-    lv__forward_origin(r, h);
-    if (r->uconn)
-        lv__forward_flush_upstream(r);
-}
-
 /* Runs the waiters: followers whose flight was resolved or who waited long enough resume,
  * starved readers copy what arrived (or sleep again). */
 static void run_waiters(lv_worker_t *w)
@@ -852,7 +682,7 @@ static void run_waiters(lv_worker_t *w)
             bool late = now_us >= r->cache_wait_until_us;
             lv__cache_stop_waiting(r);
             if (resolved || late)
-                follower_resume(r, !resolved);
+                lv__cache_follower_resume(r, !resolved);
             else
                 lv__cache_sleep_on(r, LV_CACHE_FOLLOWING);
         } else {

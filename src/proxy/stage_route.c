@@ -1,0 +1,20 @@
+/* proxy/stage_route.c: the route stage: the request's host and path choose a route (longest
+ * prefix), which names its service, its criticality and its flag; 404 when none matches. */
+#include "proxy/pipeline.h"
+
+lv_stage_verdict_t lv_stage_route(lv_req_t *r, const lv_http_head_t *h)
+{
+    const lv_config_t *cfg = r->gen->cfg;
+    int route = lv_config_route(cfg, h->host.p, h->host.len, h->path.p, h->path.len);
+    if (route < 0) {
+        lv_counter_add(&r->conn->worker->metrics->requests_unrouted, 1);
+        lv__answer_error(r, 404);
+        return LV_STAGE_ANSWERED;
+    }
+    r->pool = &r->gen->pools[cfg->routes[route].service];
+    r->crit = cfg->routes[route].criticality ? (uint8_t)(cfg->routes[route].criticality - 1)
+                                             : (uint8_t)r->pool->svc->criticality;
+    r->route = (uint16_t)route;
+    lv_counter_add(&r->pool->metrics->in_flight, 1);
+    return LV_STAGE_NEXT;
+}
