@@ -1,6 +1,6 @@
 /* fuzz/fuzz_proxy.c: end-to-end libFuzzer target: each input scripts a client and an origin
- * around a real levee running in this process, so bytes go the whole request path (conn.c ->
- * forward.c -> cache.c -> admit.c -> upstream.c and back), not just the parsers.
+ * around a real levee running in this process, so bytes go the whole request path (conn.c,
+ * every stage of proxy/pipeline.c, upstream.c and back), not just the parsers.
  *
  * Setup (once, on the first input): two levee servers, each on its own thread
  * (lv_server_run_with, no signal handlers), workers: 1, guard on, admin off, listening on

@@ -27,6 +27,9 @@ LEVEE=${LEVEE:-$ROOT/build/release/levee}
 # The bare proxy is measured, like nginx and HAProxy configured without limits; GUARD=on
 # measures levee with its overload guard (the default in production) instead.
 GUARD=${GUARD:-off}
+# CACHE=on gives levee a 64 MB cache (quick mode); with PATHS=/cached (a response the backend
+# marks fresh for a day) the measured requests are cache hits. nginx and HAProxy do not cache.
+CACHE=${CACHE:-off}
 LEVEE_MODE=${LEVEE_MODE:-auto}   # auto | quick | yaml
 OUT=${OUT:-$HERE/results/latest.md}
 KEEP=${KEEP:-0}           # 1: keep the work dir (logs, callgrind files)
@@ -188,6 +191,7 @@ proxy_cmd() {
             if [[ $LEVEE_MODE == quick ]]; then
                 CMD=("$LEVEE" proxy --listen "127.0.0.1:$port" --to "127.0.0.1:$BPORT" --workers 1 --admin 127.0.0.1:0)
                 [[ $GUARD == off ]] && CMD+=(--no-guard)
+                [[ $CACHE == on ]] && CMD+=(--cache 64MB)
             else
                 fill "$HERE/conf/levee.yaml.in" "$WORK/levee-$port.yaml"
                 CMD=("$LEVEE" -c "$WORK/levee-$port.yaml")

@@ -84,7 +84,7 @@ void lv__answer_refuse(lv_req_t *r, int status, uint32_t retry_after_s)
                              .close = close,
                              .head = r->head_only};
     /* The refusal binds this client (its cookie), not its address: a retry that carries the
-     * cookie before not-before is premature, for this resource only (admit.c, step 2). It
+     * cookie before not-before is premature, for this resource only (stage_retry.c). It
      * lives on for a storm window past not-before: until then it says "a retry". */
     char cookie[LV_RETRY_COOKIE_LEN];
     if (r->retry_res) {

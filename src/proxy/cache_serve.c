@@ -2,7 +2,8 @@
  * 304 or a HEAD's head, the body streamed while the entry may still be filling; stale answers.
  *
  * Runs on its worker's loop; the entry is shared (the store is made for it). A request that
- * catches up with a filling body sleeps on its worker's cache_waiting list (proxy/cache.c). */
+ * catches up with a filling body sleeps on its worker's cache_waiting list (proxy/cache_store.c).
+ */
 #include "proxy/proxy.h"
 
 #include <string.h>

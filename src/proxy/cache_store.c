@@ -1,6 +1,7 @@
-/* proxy/cache.c: the response cache on the request path: lookups before the guard, coalesced
- * misses (flights), fills teed from upstream responses, revalidation with 304, background
- * refresh; the answers from stored responses are proxy/cache_serve.c's.
+/* proxy/cache_store.c: the cache's store side on a worker: keys and lookups, fills teed from
+ * upstream responses, revalidation with 304, background refresh, invalidation, and the
+ * requests that wait on the store. The cache stage (stage_cache.c) decides per request; the
+ * answers from stored responses are cache_serve.c's.
  *
  * Runs on its worker's loop. Shared with other workers: the store and the flight table (both
  * made for it) and each worker's cache_wake / cache_sleepers, which tell a worker that a flight
@@ -661,8 +662,9 @@ void lv__cache_refresh_start(lv_req_t *r, const lv_http_head_t *h, lv_cache_entr
         lv__uconn_arm_read_timeout(u);
 }
 
-/* Runs the waiters: followers whose flight was resolved or who waited long enough resume,
- * starved readers copy what arrived (or sleep again). */
+/* Runs the waiters: followers whose flight was resolved or who waited long enough resume the
+ * cache stage (the wake-up a waiting stage owns), starved readers copy what arrived (or sleep
+ * again). */
 static void run_waiters(lv_worker_t *w)
 {
     lv_link_t batch;

@@ -44,7 +44,7 @@ static void conn_body_timer(lv_conn_t *c)
         return;
     const lv_limits_conf_t *lim = &conn_cfg(c)->limits;
     uint64_t ms = lim->body_idle_timeout_ms;
-    if (lv__body_buffering(r)) {
+    if (r->body_buffering) {
         uint64_t spent = (lv_clock_now_ns() - r->start_ns) / 1000000u;
         uint64_t left = spent < lim->body_timeout_ms ? lim->body_timeout_ms - spent : 0;
         ms = LV_MIN(ms, left);
@@ -367,7 +367,7 @@ static void conn_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         } else {
             c->close_after = true; /* half-close: answer what was asked, then close */
             if (r && !r->resp_any)
-                lv__join_half_closed(r);
+                lv__request_half_closed(r);
         }
     } else if (nread < 0) {
         lv__conn_close(c);

@@ -116,10 +116,10 @@ static lv_svc_guard_t *guard_for(lv_req_t *r, uint64_t now_us)
     return g;
 }
 
-lv_svc_guard_t *lv__guard_of(lv_req_t *r)
+lv_svc_guard_t *lv__guard_lookup(lv_req_t *r)
 {
-    if (r->guard || !r->pool->svc->guard.enabled)
-        return r->guard;
+    if (!r->pool->svc->guard.enabled)
+        return NULL;
     uint64_t now_us = lv_clock_now_us();
     lv_svc_guard_t *g = guard_for(r, now_us);
     if (!g)

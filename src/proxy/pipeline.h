@@ -52,12 +52,11 @@ int lv__pipeline_body(lv_req_t *r, lv_chunk_t *chunk, const char *p, size_t len)
 /* The request's last body byte (or its head alone) was read. */
 void lv__pipeline_body_done(lv_req_t *r);
 
-/* The body stage's hooks (stage_body.c). lv__body_keep keeps a span while the body is
- * buffered; false: it does not fit, so the request went on through the stages with what was
- * buffered, and the relay streams this span and the rest. lv__body_whole: the body is whole,
- * the request goes on. lv__body_buffering: still buffering (conn.c applies timeouts.body_ms). */
+/* The body stage's hooks (stage_body.c), while r->body_buffering. lv__body_keep keeps a span;
+ * false: it does not fit, so the request went on through the stages with what was buffered,
+ * and the relay streams this span and the rest. lv__body_whole: the body is whole, the
+ * request goes on. */
 bool lv__body_keep(lv_req_t *r, const char *p, size_t len);
 void lv__body_whole(lv_req_t *r);
-bool lv__body_buffering(const lv_req_t *r);
 
 #endif

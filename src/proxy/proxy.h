@@ -150,10 +150,11 @@ struct lv_uconn {
      * another request of the same client may take its response over: 0 once any byte of the
      * response arrived, or for a request that cannot be joined. */
     uint64_t join_key;
-    lv_chunk_t *join_sig; /* the orphan's request signature (admit.c): joins compare it whole */
+    lv_chunk_t
+        *join_sig; /* the orphan's request signature (stage_join.c): joins compare it whole */
     uint32_t join_sig_len;
     bool orphan; /* its request's client left: never given to another request */
-    /* A response being stored (proxy/cache.c): fed by the parser callbacks whether or not a
+    /* A response being stored (proxy/cache_store.c): fed by the parser callbacks whether or not a
      * client still reads it; owned by this connection. */
     lv_cache_fill_t *fill;
     bool reading;
@@ -161,7 +162,7 @@ struct lv_uconn {
     const char *connect_error; /* uv_tcp_connect failed at once: why (uv_err_name) */
     /* A new connection's connect: the loop time (ms) it must be done by. Its timer fires
      * first at the stall point (a tenth of connect_timeout_ms), where the request gives its
-     * concurrency slot back (lv__admit_connect_stalled). */
+     * concurrency slot back (lv__guard_connect_stalled). */
     uint64_t connect_until_ms;
 };
 
@@ -202,8 +203,9 @@ struct lv_conn {
     char *pp_partial; /* NULL unless the header came in pieces (LV_PP_MAX_BYTES) */
 };
 
-/* What the cache did for a request, for the access log; set where it is decided (cache.c,
- * cache_serve.c). NONE: not looked up (cache off, or the route does not use it). */
+/* What the cache did for a request, for the access log; set where it is decided
+ * (stage_cache.c, cache_store.c, cache_serve.c). NONE: not looked up (cache off, or the route does
+ * not use it). */
 typedef enum {
     LV_CACHE_OUT_NONE = 0,
     LV_CACHE_OUT_HIT,         /* answered from a fresh stored response */
@@ -215,7 +217,8 @@ typedef enum {
 } lv_cache_outcome_t;
 
 /* Why levee answered a request in the backend's place, for the access log; set at the decision
- * (admit.c, conn.c). NONE: it did not (the answer is the origin's, the cache's, or an error). */
+ * (the guard's stages, conn.c). NONE: it did not (the answer is the origin's, the cache's, or an
+ * error). */
 typedef enum {
     LV_REFUSAL_NONE = 0,
     LV_REFUSAL_FLAG,          /* a feature flag off (or auto under pressure): the fallback */
@@ -277,11 +280,11 @@ struct lv_req {
     uint16_t route;              /* index of its route in gen->cfg->routes */
     /* The lv_retry cookie (guard/retry_cookie.h) a refusal sets: the keyed hash of what the
      * request asks for (0: no cookie, the storm check did not run) and the id of the client
-     * from its valid cookie (0: none, a refusal draws a new one). Set by lv__admit. */
+     * from its valid cookie (0: none, a refusal draws a new one). Set by the retry stage. */
     uint64_t retry_res;
     uint64_t retry_id;
     uint64_t join_key;    /* see lv_uconn_t.join_key; 0: never joins nor is joined */
-    lv_chunk_t *join_sig; /* its join signature while it may be joined or join (admit.c) */
+    lv_chunk_t *join_sig; /* its join signature while it may be joined or join (stage_join.c) */
     uint32_t join_sig_len;
     bool joined; /* took over an abandoned identical request's answer */
     /* In the worker's half_closed list: sent, its client sent FIN, no answer yet. A FIN is
@@ -289,7 +292,7 @@ struct lv_req {
     lv_link_t half_closed_link;
     uint8_t stage;  /* the pipeline stage it is in (proxy/pipeline.c) */
     bool slot_held; /* holds a concurrency slot of guard */
-    /* Gave its slot back while its connect hung (lv__admit_connect_stalled): the breaker
+    /* Gave its slot back while its connect hung (lv__guard_connect_stalled): the breaker
      * still counts its outcome; no limiter sample. */
     bool slot_given_back;
     bool queued;
@@ -297,7 +300,8 @@ struct lv_req {
     bool wants_html;   /* refusals get the wait page */
     bool up_failed;    /* the upstream failed (connect, reset, bad response) */
     bool up_timed_out; /* the upstream timed out */
-    /* The cache (proxy/cache.c). Every reference here is released when the request ends. */
+    /* The cache (stage_cache.c, cache_store.c). Every reference here is released when the request
+     * ends. */
     uint8_t cache_mode;           /* lv_cache_mode_t */
     lv_cache_entry_t *centry;     /* the stored response being sent */
     lv_cache_reader_t creader;    /* where in its body */
@@ -456,11 +460,18 @@ void lv__request_release_slot(lv_req_t *r);
 /* The request lets go of its upstream connection (the caller decides the connection's fate). */
 void lv__request_detach_upstream(lv_req_t *r);
 void lv__request_client_gone(lv_req_t *r);
+/* Its client half-closed after sending the whole request, before any answer. */
+void lv__request_half_closed(lv_req_t *r);
 void lv__request_client_writable(lv_req_t *r);
 
 /* write.c: a request's writes to its client and its upstream */
 /* The write being built in *slot (r->client_out or r->up_out), acquired for owner if none. */
-lv_wreq_t *lv__write_out(lv_req_t *r, lv_wreq_t **slot, void *owner);
+static inline lv_wreq_t *lv__write_out(lv_req_t *r, lv_wreq_t **slot, void *owner)
+{
+    if (!*slot)
+        *slot = lv_wreq_acquire(&r->conn->worker->bufs, owner);
+    return *slot;
+}
 /* Queues bytes (in chunk ch, or static with ch NULL) for the client, as they are. */
 int lv__write_client_bytes(lv_req_t *r, lv_chunk_t *ch, const char *p, size_t len);
 /* A chunk-size line "<hex>\r\n" into the write's scratch. */
@@ -485,7 +496,11 @@ void lv__answer_fail(lv_req_t *r, int status);
 #define LV_AUTO_FLAG_HOLD_US 5000000u
 /* The guard of the request's service (r->guard), looked up when the first guard stage asks;
  * NULL when the service runs unguarded. Sets r->guard_us, the time its guard stages use. */
-lv_svc_guard_t *lv__guard_of(lv_req_t *r);
+lv_svc_guard_t *lv__guard_lookup(lv_req_t *r);
+static inline lv_svc_guard_t *lv__guard_of(lv_req_t *r)
+{
+    return r->guard ? r->guard : lv__guard_lookup(r);
+}
 void lv__guard_note(lv_svc_guard_t *g, uint64_t now_us, bool refused);
 bool lv__guard_pressure(const lv_svc_guard_t *g, uint64_t now_us, uint64_t hold_us);
 void lv__guard_publish(lv_svc_guard_t *g, uint64_t now_us);

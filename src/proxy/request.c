@@ -252,6 +252,11 @@ void lv__request_client_gone(lv_req_t *r)
     lv__request_finish(r);
 }
 
+void lv__request_half_closed(lv_req_t *r)
+{
+    lv__join_half_closed(r); /* a repeat of the same request may take this one's answer */
+}
+
 void lv__request_client_writable(lv_req_t *r)
 {
     if (r->centry) {

@@ -22,11 +22,6 @@ lv_stage_verdict_t lv_stage_body(lv_req_t *r, const lv_http_head_t *h)
     return LV_STAGE_WAIT; /* lv__body_keep / lv__body_whole go on */
 }
 
-bool lv__body_buffering(const lv_req_t *r)
-{
-    return r->body_buffering;
-}
-
 /* Copies a body span into the buffer; false when it does not fit. */
 static bool buffer_body(lv_req_t *r, const char *p, size_t len)
 {

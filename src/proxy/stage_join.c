@@ -125,7 +125,7 @@ static void join_orphan(lv_req_t *r, lv_svc_guard_t *g, lv_uconn_t *u)
     u->orphan_backend = NULL;
     r->joined = true;
     r->upstream_start_ns = u->orphan_start_us * 1000u;
-    r->uconn = u; /* forward.c attaches it (lv__forward_origin) */
+    r->uconn = u; /* the relay attaches it (lv__relay_joined) */
     lv_counter_add(&g->metrics->guard_joined, 1);
 }
 

@@ -28,7 +28,7 @@ static size_t resource_of(const lv_http_head_t *h, char res[static 512], bool *w
 }
 
 /* The retry rules (issue 12: users arrive behind shared addresses, carrier NAT and offices).
- * A refusal with Retry-After sets the lv_retry cookie (forward.c) on the refused client: a
+ * A refusal with Retry-After sets the lv_retry cookie (answer.c) on the refused client: a
  * random id, the not-before and a MAC over both and the resource. Then:
  *  - premature: the request carries a valid lv_retry cookie for this resource whose
  *    not-before has not passed. A request without one is never premature, whatever its

@@ -190,7 +190,7 @@ void lv__uconn_fail_kind(lv_uconn_t *u, int status, lv_upfail_t kind, const char
     if (kind == LV_UPFAIL_CONNECT_TIMEOUT || kind == LV_UPFAIL_READ_TIMEOUT)
         lv_counter_add(&p->metrics->upstream_timeouts, 1);
     /* A kept-alive connection the upstream closed just as it was reused is a race, not the
-     * host's fault: it is resent on a fresh connection (forward.c) and logged at debug only. */
+     * host's fault: it is resent on a fresh connection (stage_relay.c) and logged at debug only. */
     bool stale_reuse = kind == LV_UPFAIL_CLOSED && u->requests > 1;
     if (!stale_reuse)
         host_failed(p, u->host, kind);

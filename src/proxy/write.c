@@ -31,13 +31,6 @@ void lv__write_chunk_line(lv_wreq_t *w, size_t len)
 static void client_write_done(uv_write_t *wr, int status);
 static void upstream_write_done(uv_write_t *wr, int status);
 
-lv_wreq_t *lv__write_out(lv_req_t *r, lv_wreq_t **slot, void *owner)
-{
-    if (!*slot)
-        *slot = lv_wreq_acquire(&r->conn->worker->bufs, owner);
-    return *slot;
-}
-
 void lv__write_flush_client(lv_req_t *r)
 {
     lv_wreq_t *w = r->client_out;
