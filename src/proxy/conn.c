@@ -21,18 +21,18 @@ static const lv_config_t *conn_cfg(const lv_conn_t *c)
     return c->worker->gen->cfg;
 }
 
-static void conn_timeout(uv_timer_t *t);
-
 static void conn_timer(lv_conn_t *c, int kind, uint64_t ms)
 {
+    if (c->state == LV_CONN_CLOSING)
+        return; /* its entry is out of the heap for good */
     c->timer_kind = (uint8_t)kind;
-    lv_deadline_set(&c->deadline, &c->timer, conn_timeout, ms);
+    lv_timeout_set(&c->worker->conn_timeouts, &c->timeout, ms);
 }
 
 static void conn_timer_stop(lv_conn_t *c)
 {
     c->timer_kind = TIMER_NONE;
-    lv_deadline_clear(&c->deadline);
+    lv_timeout_clear(&c->timeout);
 }
 
 /* While a request body is read: timeouts.body_idle_ms between bytes, and the part levee
@@ -62,8 +62,7 @@ static size_t conn_queued(const lv_conn_t *c)
 static void conn_handle_closed(uv_handle_t *h)
 {
     lv_conn_t *c = h->data;
-    if (--c->closing_handles)
-        return;
+    LV_DASSERT(!c->timeout.due);
     lv_worker_t *w = c->worker;
     lv_http_parser_fini(&c->parser);
     free(c);
@@ -94,8 +93,7 @@ void lv__conn_close(lv_conn_t *c)
     lv_counter_add(&w->metrics->connections_open, (uint64_t)-1);
     if (c->counted)
         lv__server_conn_release(w->server);
-    c->closing_handles = 2;
-    uv_close((uv_handle_t *)&c->timer, conn_handle_closed);
+    lv_timeout_remove(&w->conn_timeouts, &c->timeout);
     uv_close((uv_handle_t *)&c->tcp, conn_handle_closed);
 }
 
@@ -460,11 +458,10 @@ void lv__conn_run_deferred(lv_worker_t *w)
     }
 }
 
-static void conn_timeout(uv_timer_t *t)
+void lv__conn_timeout(lv_timeouts_t *ts, lv_timeout_t *t)
 {
-    lv_conn_t *c = t->data;
-    if (!lv_deadline_expired(&c->deadline, &c->timer, conn_timeout))
-        return;
+    (void)ts;
+    lv_conn_t *c = LV_CONTAINER_OF(t, lv_conn_t, timeout);
     int kind = c->timer_kind;
     c->timer_kind = TIMER_NONE;
     switch (kind) {
@@ -565,8 +562,7 @@ void lv__conn_accept(lv_worker_t *w, uv_stream_t *listener)
         return;
     }
     uv_tcp_init(&w->loop, &c->tcp);
-    uv_timer_init(&w->loop, &c->timer);
-    c->tcp.data = c->timer.data = c;
+    c->tcp.data = c;
     c->worker = w;
     lv_list_init(&c->defer_link);
     lv_list_push(&w->conns, &c->link);

@@ -28,6 +28,7 @@
 #include "proxy/buf.h"
 #include "proxy/deadline.h"
 #include "proxy/hosts.h"
+#include "proxy/timeouts.h"
 
 /* Backpressure: stop feeding a side when its send queue passes HIGH, resume when it falls
  * under LOW. Bounds memory per request to about HIGH + one read. */
@@ -175,11 +176,9 @@ typedef enum {
 
 struct lv_conn {
     uv_tcp_t tcp;
-    uv_timer_t timer; /* header, keep-alive or send timeout */
-    lv_deadline_t deadline;
+    lv_timeout_t timeout; /* header, body, keep-alive, send or linger, in worker->conn_timeouts */
     lv_link_t link;       /* worker's connections */
     lv_link_t defer_link; /* worker's list of connections to resume (pipelining) */
-    uint8_t closing_handles;
     lv_worker_t *worker;
     lv_http_parser_t parser;
     lv_req_t *req;
@@ -335,8 +334,9 @@ struct lv_worker {
     lv_server_t *server;
     uv_loop_t loop;
     uv_thread_t thread;
-    uv_async_t wake; /* main -> worker: new generation, drain, stop */
-    uv_timer_t tick; /* 1 s: access log flush, drain checks */
+    uv_async_t wake;             /* main -> worker: new generation, drain, stop */
+    uv_timer_t tick;             /* 1 s: access log flush, drain checks */
+    lv_timeouts_t conn_timeouts; /* the deadlines of the client connections (conn.c) */
     uv_tcp_t *listeners;
     uint32_t n_listeners;
     lv_gen_t *gen;
@@ -437,6 +437,8 @@ lv_req_t *lv__req_acquire(lv_worker_t *w);
 void lv__req_release(lv_worker_t *w, lv_req_t *r);
 
 /* conn.c: client connections: read, parse, write, close */
+/* The expiry callback of worker->conn_timeouts. */
+void lv__conn_timeout(lv_timeouts_t *ts, lv_timeout_t *t);
 void lv__conn_accept(lv_worker_t *w, uv_stream_t *listener);
 void lv__conn_close(lv_conn_t *c);
 void lv__conn_drain(lv_conn_t *c);

@@ -356,6 +356,7 @@ static void worker_finish(lv_worker_t *w)
     worker_set_gen(w, NULL);
     uv_close((uv_handle_t *)&w->wake, NULL);
     uv_close((uv_handle_t *)&w->tick, NULL);
+    lv_timeouts_close(&w->conn_timeouts);
     uv_close((uv_handle_t *)&w->defer_idle, NULL);
     uv_close((uv_handle_t *)&w->queue_tick, NULL);
     uv_close((uv_handle_t *)&w->guard_wake, NULL);
@@ -397,6 +398,7 @@ int lv__worker_init(lv_worker_t *w, lv_server_t *s, uint32_t id)
     w->wake.data = w;
     uv_timer_init(&w->loop, &w->tick);
     w->tick.data = w;
+    lv_timeouts_init(&w->conn_timeouts, &w->loop, lv__conn_timeout);
     uv_idle_init(&w->loop, &w->defer_idle);
     w->defer_idle.data = w;
     uv_timer_init(&w->loop, &w->queue_tick);
@@ -460,6 +462,7 @@ void lv__worker_fini(lv_worker_t *w)
         else {
             uv_close((uv_handle_t *)&w->wake, NULL);
             uv_close((uv_handle_t *)&w->tick, NULL);
+            lv_timeouts_close(&w->conn_timeouts);
             uv_close((uv_handle_t *)&w->defer_idle, NULL);
             uv_close((uv_handle_t *)&w->queue_tick, NULL);
             uv_close((uv_handle_t *)&w->guard_wake, NULL);
