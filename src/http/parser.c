@@ -651,6 +651,18 @@ void lv_http_parser_init(lv_http_parser_t *p, lv_http_kind_t kind, const lv_http
     p->ll.data = p;
 }
 
+void lv_http_parser_reset(lv_http_parser_t *p, lv_http_kind_t kind, const lv_http_limits_t *limits,
+                          const lv_http_parser_cbs_t *cbs, void *owner)
+{
+    char *block = p->block;
+    uint32_t block_bytes = p->limits.header_bytes; /* what it was allocated for */
+    lv_http_parser_init(p, kind, limits, cbs, owner);
+    if (block && block_bytes == p->limits.header_bytes)
+        p->block = block;
+    else
+        free(block);
+}
+
 void lv_http_parser_fini(lv_http_parser_t *p)
 {
     free(p->block);

@@ -107,6 +107,10 @@ typedef struct lv_http_parser {
 /* Sets up a parser (caller's storage). limits are copied. Never fails. */
 void lv_http_parser_init(lv_http_parser_t *p, lv_http_kind_t kind, const lv_http_limits_t *limits,
                          const lv_http_parser_cbs_t *cbs, void *owner);
+/* Sets up a parser that was set up before, for a new message stream, like lv_http_parser_init;
+ * keeps its head block when it is the size the new limits need (a pooled parser). */
+void lv_http_parser_reset(lv_http_parser_t *p, lv_http_kind_t kind, const lv_http_limits_t *limits,
+                          const lv_http_parser_cbs_t *cbs, void *owner);
 /* Frees the head block. The parser can be re-inited afterwards. */
 void lv_http_parser_fini(lv_http_parser_t *p);
 

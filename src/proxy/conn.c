@@ -11,6 +11,9 @@
 
 #define LV_LINGER_MS 2000u
 
+/* Pipelined bytes are kept within the read chunk they came in (lv_conn_t.pending_off). */
+_Static_assert(LV_CHUNK_BYTES <= UINT16_MAX, "pending offsets are 16 bits");
+
 enum { TIMER_NONE, TIMER_HEAD, TIMER_BODY, TIMER_KEEPALIVE, TIMER_SEND, TIMER_LINGER };
 
 static void conn_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
@@ -19,6 +22,62 @@ static void conn_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 static const lv_config_t *conn_cfg(const lv_conn_t *c)
 {
     return c->worker->gen->cfg;
+}
+
+/* ---- the parser, held while a request is read or served ---- */
+
+static const lv_http_parser_cbs_t conn_cbs;
+
+/* Takes a parser from the worker's pool (its head block too, if it has one) for the request
+ * whose first byte arrived; the limits are the current configuration's. NULL: out of memory. */
+static lv_http_parser_t *conn_parser_acquire(lv_conn_t *c)
+{
+    lv_worker_t *w = c->worker;
+    lv_http_parser_t *p;
+    if (w->n_free_parsers) {
+        p = w->free_parsers[--w->n_free_parsers];
+    } else if ((p = malloc(sizeof *p))) {
+        memset(p, 0, sizeof *p);
+    } else {
+        return NULL;
+    }
+    const lv_limits_conf_t *lim = &conn_cfg(c)->limits;
+    const lv_http_limits_t hl = {lim->header_bytes, lim->target_bytes, lim->body_bytes};
+    lv_http_parser_reset(p, LV_HTTP_REQUEST, &hl, &conn_cbs, c);
+    c->parser = p;
+    return p;
+}
+
+/* The connection is idle (no request, no pipelined bytes) or gone: its parser goes back. */
+static void conn_parser_release(lv_conn_t *c)
+{
+    lv_http_parser_t *p = c->parser;
+    if (!p)
+        return;
+    LV_DASSERT(!c->req);
+    c->parser = NULL;
+    lv_worker_t *w = c->worker;
+    if (w->n_free_parsers < LV_MAX_FREE_PARSERS) {
+        w->free_parsers[w->n_free_parsers++] = p;
+        return;
+    }
+    lv_http_parser_fini(p);
+    free(p);
+}
+
+void lv__conn_worker_fini(lv_worker_t *w)
+{
+    while (w->n_free_parsers) {
+        lv_http_parser_t *p = w->free_parsers[--w->n_free_parsers];
+        lv_http_parser_fini(p);
+        free(p);
+    }
+}
+
+/* Between the first byte of a request and the end of its head. */
+static bool conn_in_head(const lv_conn_t *c)
+{
+    return c->parser && lv_http_parser_in_head(c->parser);
 }
 
 static void conn_timer(lv_conn_t *c, int kind, uint64_t ms)
@@ -64,7 +123,7 @@ static void conn_handle_closed(uv_handle_t *h)
     lv_conn_t *c = h->data;
     LV_DASSERT(!c->timeout.due);
     lv_worker_t *w = c->worker;
-    lv_http_parser_fini(&c->parser);
+    conn_parser_release(c);
     free(c);
     lv__worker_maybe_finish(w);
 }
@@ -80,10 +139,6 @@ void lv__conn_close(lv_conn_t *c)
     if (c->pending) {
         lv_chunk_release(c->pending);
         c->pending = NULL;
-    }
-    if (c->rchunk) {
-        lv_chunk_release(c->rchunk);
-        c->rchunk = NULL;
     }
     free(c->pp_partial);
     c->pp_partial = NULL;
@@ -161,9 +216,11 @@ static void conn_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     (void)suggested;
     lv_conn_t *c = h->data;
-    LV_DASSERT(!c->rchunk);
-    c->rchunk = lv_chunk_acquire(&c->worker->bufs, LV_CHUNK_BYTES);
-    *buf = c->rchunk ? uv_buf_init(c->rchunk->data, c->rchunk->cap) : uv_buf_init(NULL, 0);
+    lv_worker_t *w = c->worker;
+    LV_DASSERT(!w->read_chunk);
+    lv_chunk_t *ch = lv_chunk_acquire(&w->bufs, LV_CHUNK_BYTES);
+    w->read_chunk = ch;
+    *buf = ch ? uv_buf_init(ch->data, ch->cap) : uv_buf_init(NULL, 0);
 }
 
 static int client_error_index(int status)
@@ -231,8 +288,8 @@ static void conn_stash(lv_conn_t *c, lv_chunk_t *ch, const char *p, size_t len)
     LV_ASSERT(!c->pending);
     lv_chunk_ref(ch);
     c->pending = ch;
-    c->pending_off = (uint32_t)(p - ch->data);
-    c->pending_len = (uint32_t)len;
+    c->pending_off = (uint16_t)(p - ch->data);
+    c->pending_len = (uint16_t)len;
     lv__conn_pause_read(c);
 }
 
@@ -242,6 +299,10 @@ static void conn_feed(lv_conn_t *c, lv_chunk_t *ch, const char *p, size_t len)
     c->in_feed = true;
     while (len > 0 && c->state != LV_CONN_CLOSING && !c->shutting_down) {
         if (c->state == LV_CONN_IDLE) {
+            if (!c->parser && !conn_parser_acquire(c)) {
+                conn_reject(c, 500); /* as when the head block cannot be had */
+                break;
+            }
             c->state = LV_CONN_HEAD;
             c->head_start_ns = lv_clock_now_ns();
             conn_timer(c, TIMER_HEAD, conn_cfg(c)->limits.header_timeout_ms);
@@ -250,10 +311,11 @@ static void conn_feed(lv_conn_t *c, lv_chunk_t *ch, const char *p, size_t len)
             conn_stash(c, ch, p, len); /* the next request waits for this response */
             break;
         }
-        c->feed_chunk = ch;
+        LV_DASSERT(!c->worker->feed_chunk);
+        c->worker->feed_chunk = ch;
         size_t consumed = 0;
-        lv_http_result_t res = lv_http_parser_feed(&c->parser, p, len, &consumed);
-        c->feed_chunk = NULL;
+        lv_http_result_t res = lv_http_parser_feed(c->parser, p, len, &consumed);
+        c->worker->feed_chunk = NULL;
         if (c->req) {
             c->req->bytes_in += consumed;
             lv__write_flush_upstream(c->req);
@@ -261,7 +323,7 @@ static void conn_feed(lv_conn_t *c, lv_chunk_t *ch, const char *p, size_t len)
         if (c->state == LV_CONN_CLOSING)
             break;
         if (res == LV_HTTP_ERROR) {
-            conn_reject(c, c->parser.error_status ? c->parser.error_status : 400);
+            conn_reject(c, c->parser->error_status ? c->parser->error_status : 400);
             break;
         }
         if (res == LV_HTTP_NEED_MORE)
@@ -269,7 +331,7 @@ static void conn_feed(lv_conn_t *c, lv_chunk_t *ch, const char *p, size_t len)
         /* PAUSED: one request fully read. */
         p += consumed;
         len -= consumed;
-        lv_http_parser_resume(&c->parser);
+        lv_http_parser_resume(c->parser);
         if (c->req) {
             if (len)
                 conn_stash(c, ch, p, len);
@@ -281,8 +343,9 @@ static void conn_feed(lv_conn_t *c, lv_chunk_t *ch, const char *p, size_t len)
         }
     }
     c->in_feed = false;
+    if (c->state == LV_CONN_IDLE)
+        conn_parser_release(c);
     if (c->state == LV_CONN_IDLE && !c->shutting_down) {
-        lv_http_parser_release_head(&c->parser);
         if (!conn_queued(c))
             conn_timer(c, TIMER_KEEPALIVE, conn_cfg(c)->limits.keepalive_timeout_ms);
     }
@@ -341,8 +404,8 @@ static void conn_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     (void)buf;
     lv_conn_t *c = s->data;
-    lv_chunk_t *ch = c->rchunk;
-    c->rchunk = NULL;
+    lv_chunk_t *ch = c->worker->read_chunk;
+    c->worker->read_chunk = NULL;
     if (nread > 0) {
         lv_counter_add(&c->worker->metrics->bytes_in, (uint64_t)nread);
         ssize_t off = c->pp_wait ? conn_proxy_header(c, ch->data, (size_t)nread) : 0;
@@ -424,7 +487,7 @@ void lv__conn_request_finished(lv_conn_t *c)
         lv__worker_defer(w);
         return;
     }
-    lv_http_parser_release_head(&c->parser);
+    conn_parser_release(c);
     if (c->peer_eof) {
         conn_graceful_close(c);
         return;
@@ -466,7 +529,7 @@ void lv__conn_timeout(lv_timeouts_t *ts, lv_timeout_t *t)
     c->timer_kind = TIMER_NONE;
     switch (kind) {
     case TIMER_HEAD:
-        if (c->state == LV_CONN_HEAD && lv_http_parser_in_head(&c->parser))
+        if (c->state == LV_CONN_HEAD && conn_in_head(c))
             conn_reject(c, 408);
         else
             lv__conn_close(c); /* nothing was sent: close quietly */
@@ -515,7 +578,7 @@ static int on_body(void *owner, const char *p, size_t len)
         return 0;
     if (c->timer_kind == TIMER_BODY || c->timer_kind == TIMER_NONE)
         conn_body_timer(c); /* progress */
-    return lv__pipeline_body(c->req, c->feed_chunk, p, len);
+    return lv__pipeline_body(c->req, c->worker->feed_chunk, p, len);
 }
 
 static int on_done(void *owner)
@@ -570,9 +633,6 @@ void lv__conn_accept(lv_worker_t *w, uv_stream_t *listener)
     lv_counter_add(&w->metrics->connections_open, 1);
     lv_counter_add(&w->metrics->connections_accepted, 1);
     const lv_config_t *cfg = conn_cfg(c);
-    const lv_http_limits_t lim = {cfg->limits.header_bytes, cfg->limits.target_bytes,
-                                  cfg->limits.body_bytes};
-    lv_http_parser_init(&c->parser, LV_HTTP_REQUEST, &lim, &conn_cbs, c);
     if (uv_accept(listener, (uv_stream_t *)&c->tcp) < 0) {
         lv__conn_close(c);
         return;
@@ -602,7 +662,6 @@ void lv__conn_drain(lv_conn_t *c)
     if (c->state == LV_CONN_CLOSING)
         return;
     c->close_after = true;
-    if ((c->state == LV_CONN_IDLE || c->state == LV_CONN_HEAD) && !c->req &&
-        !lv_http_parser_in_head(&c->parser))
+    if ((c->state == LV_CONN_IDLE || c->state == LV_CONN_HEAD) && !c->req && !conn_in_head(c))
         conn_graceful_close(c);
 }

@@ -35,6 +35,9 @@
 #define LV_QUEUE_HIGH (256u * 1024u)
 #define LV_QUEUE_LOW (64u * 1024u)
 
+/* Client parsers a worker keeps for reuse (each with its head block: limits.header_bytes). */
+#define LV_MAX_FREE_PARSERS 64
+
 typedef struct lv_server lv_server_t;
 typedef struct lv_worker lv_worker_t;
 typedef struct lv_gen lv_gen_t;
@@ -180,12 +183,13 @@ struct lv_conn {
     lv_link_t link;       /* worker's connections */
     lv_link_t defer_link; /* worker's list of connections to resume (pipelining) */
     lv_worker_t *worker;
-    lv_http_parser_t parser;
+    /* From the worker's pool at the first byte of a request until the connection is idle
+     * again: an idle keep-alive connection holds no parser. */
+    lv_http_parser_t *parser;
     lv_req_t *req;
-    lv_chunk_t *rchunk;  /* the chunk handed to the current read */
     lv_chunk_t *pending; /* unparsed bytes kept while a request is in flight (pipelining) */
-    uint32_t pending_off, pending_len;
-    lv_conn_state_t state;
+    uint16_t pending_off, pending_len; /* within pending (a read chunk: LV_CHUNK_BYTES) */
+    uint8_t state;                     /* lv_conn_state_t */
     bool reading;
     bool peer_eof;      /* the client half-closed */
     bool close_after;   /* close once the current response is written */
@@ -193,12 +197,11 @@ struct lv_conn {
     bool in_feed;       /* inside conn_feed: finished requests do not resume reading */
     bool shutting_down; /* FIN sent, lingering for the peer's */
     uint8_t timer_kind;
-    lv_chunk_t *feed_chunk; /* the chunk being parsed (body spans point into it) */
-    uint64_t head_start_ns;
-    char client[56]; /* "127.0.0.1:5000": the peer, or the client a PROXY header named */
     uint8_t client_ip_len;
-    bool pp_wait;     /* proxy_protocol: the PROXY header has not been read yet */
-    uint16_t pp_len;  /* bytes of it kept in pp_partial (a header split over reads) */
+    bool pp_wait;    /* proxy_protocol: the PROXY header has not been read yet */
+    uint16_t pp_len; /* bytes of it kept in pp_partial (a header split over reads) */
+    uint64_t head_start_ns;
+    char client[56];  /* "127.0.0.1:5000": the peer, or the client a PROXY header named */
     char *pp_partial; /* NULL unless the header came in pieces (LV_PP_MAX_BYTES) */
 };
 
@@ -345,8 +348,14 @@ struct lv_worker {
     lv_link_t deferred; /* connections with pipelined bytes to parse next */
     uv_idle_t defer_idle;
     lv_buf_pool_t bufs;
+    /* One slot each serves every client connection: libuv calls a stream's read callback right
+     * after its alloc callback, and conn.c parses one connection's bytes at a time. */
+    lv_chunk_t *read_chunk; /* handed to the read under way */
+    lv_chunk_t *feed_chunk; /* being parsed (request body spans point into it) */
     lv_req_t *free_reqs;
     uint32_t n_free_reqs;
+    lv_http_parser_t *free_parsers[LV_MAX_FREE_PARSERS]; /* client parsers, head blocks kept */
+    uint32_t n_free_parsers;
     lv_metrics_shard_t *metrics;
     lv_access_log_t *access_log; /* NULL when off */
     uint64_t req_seq;
@@ -417,7 +426,7 @@ struct lv_server {
 /* The request's head: the connection parser's, valid from the head's end to the request's. */
 static inline const lv_http_head_t *lv__req_head(const lv_req_t *r)
 {
-    return &r->conn->parser.head;
+    return &r->conn->parser->head;
 }
 
 /* worker.c */
@@ -442,6 +451,8 @@ void lv__conn_timeout(lv_timeouts_t *ts, lv_timeout_t *t);
 void lv__conn_accept(lv_worker_t *w, uv_stream_t *listener);
 void lv__conn_close(lv_conn_t *c);
 void lv__conn_drain(lv_conn_t *c);
+/* Frees the worker's pooled parsers (after its loop has ended). */
+void lv__conn_worker_fini(lv_worker_t *w);
 void lv__conn_pause_read(lv_conn_t *c);
 void lv__conn_resume_read(lv_conn_t *c);
 void lv__conn_write_started(lv_conn_t *c);

@@ -482,6 +482,7 @@ void lv__worker_fini(lv_worker_t *w)
         w->free_reqs = r->next_free;
         free(r);
     }
+    lv__conn_worker_fini(w);
     lv__guard_worker_fini(w);
     lv_buf_pool_fini(&w->bufs);
     free(w->listeners);
