@@ -490,6 +490,11 @@ static bool parse_duration(const char *s, size_t len, uint64_t *out)
     }
 }
 
+int lv_config_parse_duration(const char *text, size_t len, uint64_t *ms)
+{
+    return parse_duration(text, len, ms) ? 0 : LV_EINVAL;
+}
+
 /* Index of word in "a|b|c", or -1. */
 static int enum_index(const char *choices, const char *word, size_t len)
 {

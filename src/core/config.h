@@ -38,6 +38,9 @@ bool lv_cidr_contains(const lv_cidr_t *blocks, uint32_t n, const char *ip, size_
  * 1024^3), also written kb/kib, mb/mib, gb/gib, in any case ("256m", "256MB", "512KiB").
  * Returns 0 or LV_EINVAL (malformed, or more than UINT64_MAX bytes). */
 int lv_config_parse_bytes(const char *text, uint64_t *bytes);
+/* Parses a duration of len bytes: milliseconds, or digits with a unit ms, s, m or h ("500ms",
+ * "10s", "2m", "1h"). Returns 0 or LV_EINVAL (malformed, or more than UINT64_MAX ms). */
+int lv_config_parse_duration(const char *text, size_t len, uint64_t *ms);
 
 typedef enum {
     LV_CRIT_CRITICAL = 0,
