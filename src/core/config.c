@@ -1229,34 +1229,55 @@ static void walk_map(loader_t *ld, const yn_t *map, const scope_t *sc, const cha
     }
 }
 
+/* Whether v is a list of at most row->max items; reports it otherwise. what: "services"... */
+static bool list_ok(loader_t *ld, const lv_config_setting_t *row, const yn_t *v, const char *what)
+{
+    if (v->kind != YN_SEQ) {
+        ERR(ld, v, row->key, "expected a list of %s, got %s", what, kind_name(v->kind));
+        return false;
+    }
+    if (v->n > row->max) {
+        ERR(ld, v, row->key, "more than %llu %s", (unsigned long long)row->max, what);
+        return false;
+    }
+    return true;
+}
+
+/* Reads item i of a list whose rows start with prefix ("routes[].") into base, over its
+ * defaults; sc becomes the item's scope ("routes[2]"). Returns the problems found in it, or -1
+ * when it is not a mapping (reported). */
+static int walk_item(loader_t *ld, const yn_t *it, const char *prefix, uint32_t i, char *base,
+                     scope_t *sc)
+{
+    *sc = (scope_t){.prefix = prefix, .base = base};
+    snprintf(sc->path, sizeof(sc->path), "%.*s[%u]", (int)(strlen(prefix) - 3), prefix, i);
+    apply_defaults(ld, prefix, base);
+    if (it->kind != YN_MAP) {
+        ERR(ld, it, sc->path, "expected a mapping, got %s", kind_name(it->kind));
+        return -1;
+    }
+    uint32_t before = ld->n_errs;
+    walk_map(ld, it, sc, "", NULL);
+    return (int)(ld->n_errs - before);
+}
+
 static void walk_services(loader_t *ld, const lv_config_setting_t *row, const yn_t *v)
 {
     lv_config_t *cfg = ld->cfg;
-    if (v->kind != YN_SEQ) {
-        ERR(ld, v, row->key, "expected a list of services, got %s", kind_name(v->kind));
-        return;
-    }
-    if (v->n < row->min) {
+    if (v->kind == YN_SEQ && v->n < row->min) {
         ERR(ld, v, row->key, "must list at least one service");
         return;
     }
-    if (v->n > row->max) {
-        ERR(ld, v, row->key, "more than %llu services", (unsigned long long)row->max);
+    if (!list_ok(ld, row, v, "services"))
         return;
-    }
     cfg->services = lv_xcalloc(v->n, sizeof(*cfg->services));
     cfg->n_services = v->n;
     for (uint32_t i = 0; i < v->n; i++) {
         lv_service_conf_t *svc = &cfg->services[i];
         const yn_t *it = v->kids[i];
-        scope_t sc = {.prefix = "services[].", .base = (char *)svc};
-        snprintf(sc.path, sizeof(sc.path), "services[%u]", i);
-        apply_defaults(ld, sc.prefix, sc.base);
-        if (it->kind != YN_MAP) {
-            ERR(ld, it, sc.path, "expected a mapping, got %s", kind_name(it->kind));
+        scope_t sc;
+        if (walk_item(ld, it, "services[].", i, (char *)svc, &sc) < 0)
             continue;
-        }
-        walk_map(ld, it, &sc, "", NULL);
         for (uint32_t j = 0; j < i && svc->name; j++)
             if (cfg->services[j].name && strcmp(cfg->services[j].name, svc->name) == 0) {
                 /* Point at the name's value in this item. */
@@ -1317,29 +1338,18 @@ static void check_route_flag(loader_t *ld, const yn_t *it, uint32_t i)
 static void walk_routes(loader_t *ld, const lv_config_setting_t *row, const yn_t *v)
 {
     lv_config_t *cfg = ld->cfg;
-    if (v->kind != YN_SEQ) {
-        ERR(ld, v, row->key, "expected a list of routes, got %s", kind_name(v->kind));
+    if (!list_ok(ld, row, v, "routes"))
         return;
-    }
-    if (v->n > row->max) {
-        ERR(ld, v, row->key, "more than %llu routes", (unsigned long long)row->max);
-        return;
-    }
     cfg->routes = lv_xcalloc(v->n, sizeof(*cfg->routes));
     cfg->n_routes = v->n;
     for (uint32_t i = 0; i < v->n; i++) {
         lv_route_conf_t *r = &cfg->routes[i];
         const yn_t *it = v->kids[i];
-        scope_t sc = {.prefix = "routes[].", .base = (char *)r};
-        snprintf(sc.path, sizeof(sc.path), "routes[%u]", i);
-        apply_defaults(ld, sc.prefix, sc.base);
-        if (it->kind != YN_MAP) {
-            ERR(ld, it, sc.path, "expected a mapping, got %s", kind_name(it->kind));
+        scope_t sc;
+        int bad = walk_item(ld, it, "routes[].", i, (char *)r, &sc);
+        if (bad < 0)
             continue;
-        }
-        uint32_t before = ld->n_errs;
-        walk_map(ld, it, &sc, "", NULL);
-        for (uint32_t j = 0; j < i && ld->n_errs == before; j++) {
+        for (uint32_t j = 0; j < i && bad == 0; j++) {
             const lv_route_conf_t *o = &cfg->routes[j];
             bool same_host =
                 (!o->host && !r->host) || (o->host && r->host && strcmp(o->host, r->host) == 0);
@@ -1426,29 +1436,15 @@ static void check_fault(loader_t *ld, const yn_t *it, uint32_t i)
 static void walk_faults(loader_t *ld, const lv_config_setting_t *row, const yn_t *v)
 {
     lv_config_t *cfg = ld->cfg;
-    if (v->kind != YN_SEQ) {
-        ERR(ld, v, row->key, "expected a list of faults, got %s", kind_name(v->kind));
+    if (!list_ok(ld, row, v, "faults"))
         return;
-    }
-    if (v->n > row->max) {
-        ERR(ld, v, row->key, "more than %llu faults", (unsigned long long)row->max);
-        return;
-    }
     cfg->faults = v->n ? lv_xcalloc(v->n, sizeof(*cfg->faults)) : NULL;
     cfg->n_faults = v->n;
     for (uint32_t i = 0; i < v->n; i++) {
-        const yn_t *it = v->kids[i];
-        scope_t sc = {.prefix = "faults[].", .base = (char *)&cfg->faults[i]};
-        snprintf(sc.path, sizeof(sc.path), "faults[%u]", i);
-        apply_defaults(ld, sc.prefix, sc.base);
-        if (it->kind != YN_MAP) {
-            ERR(ld, it, sc.path, "expected a mapping, got %s", kind_name(it->kind));
-            continue;
-        }
-        uint32_t before = ld->n_errs;
-        walk_map(ld, it, &sc, "", NULL);
-        if (ld->n_errs == before) /* a bad member would make the checks below say more */
-            check_fault(ld, it, i);
+        scope_t sc;
+        /* After a bad member the checks between members would only say more. */
+        if (walk_item(ld, v->kids[i], "faults[].", i, (char *)&cfg->faults[i], &sc) == 0)
+            check_fault(ld, v->kids[i], i);
     }
 }
 

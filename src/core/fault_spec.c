@@ -233,32 +233,23 @@ void lv_fault_spec_init(lv_fault_spec_t *spec)
     spec->status = STATUS_DEFAULT;
 }
 
-static bool name_ok(const char *s, size_t len)
+/* Whether s is 1..max letters, digits and bytes of extra. */
+static bool chars_ok(const char *s, size_t len, size_t max, const char *extra)
 {
-    if (len == 0 || len > LV_FAULT_NAME_MAX)
+    if (len == 0 || len > max)
         return false;
     for (size_t i = 0; i < len; i++) {
         char c = s[i];
         if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-              c == '_' || c == '.' || c == '-'))
+              (c != '\0' && strchr(extra, c))))
             return false;
     }
     return true;
 }
 
+#define NAME_CHARS "_.-"
 /* An upstream address as a config writes it: "127.0.0.1:9000", "[::1]:9000", "localhost:80". */
-static bool host_ok(const char *s, size_t len)
-{
-    if (len == 0 || len > LV_FAULT_HOST_MAX)
-        return false;
-    for (size_t i = 0; i < len; i++) {
-        char c = s[i];
-        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-              c == '_' || c == '.' || c == '-' || c == ':' || c == '[' || c == ']'))
-            return false;
-    }
-    return true;
-}
+#define HOST_CHARS "_.-:[]"
 
 /* What member m takes, as the reason when its value is not that. */
 static const char *member_expected(lv_fault_member_t m, lv_fault_text_t as)
@@ -317,7 +308,7 @@ int lv_fault_spec_set_member(lv_fault_spec_t *spec, lv_fault_member_t m, const c
     switch (ok ? m : LV_FAULT_MEMBERS) {
     case LV_FAULT_M_SERVICE:
     case LV_FAULT_M_ROUTE:
-        if ((ok = name_ok(s, len))) {
+        if ((ok = chars_ok(s, len, LV_FAULT_NAME_MAX, NAME_CHARS))) {
             char *name = m == LV_FAULT_M_SERVICE ? spec->service : spec->route;
             memcpy(name, s, len);
             name[len] = '\0';
@@ -357,7 +348,7 @@ int lv_fault_spec_set_member(lv_fault_spec_t *spec, lv_fault_member_t m, const c
             spec->bytes_per_s = u;
         break;
     case LV_FAULT_M_HOST:
-        if ((ok = host_ok(s, len))) {
+        if ((ok = chars_ok(s, len, LV_FAULT_HOST_MAX, HOST_CHARS))) {
             memcpy(spec->host, s, len);
             spec->host[len] = '\0';
         }
