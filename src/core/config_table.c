@@ -376,8 +376,9 @@ const lv_config_setting_t lv_config_settings[] = {
      "faults_header.allow.",
      LV_CONFIG_K_BOOL, 0, CFG(fault_header), 0, 0, 0},
     {"faults_header.allow", "list of address blocks", "", "0..256 items", true,
-     "Peers whose X-Levee-Fault header is obeyed, by the address of the connection's peer (the "
-     "client that X-Forwarded-For names does not count); empty: nobody's.",
+     "Peers whose X-Levee-Fault header is obeyed, by the connection's peer address (with "
+     "proxy_protocol, the client its PROXY header names), never by X-Forwarded-For; empty: "
+     "nobody's.",
      LV_CONFIG_K_CIDR_LIST, 0, CFG(fault_header_allow), CFG(n_fault_header_allow), 0, 256},
 };
 
