@@ -490,6 +490,11 @@ static bool parse_duration(const char *s, size_t len, uint64_t *out)
     }
 }
 
+int lv_config_parse_duration(const char *text, size_t len, uint64_t *ms)
+{
+    return parse_duration(text, len, ms) ? 0 : LV_EINVAL;
+}
+
 /* Index of word in "a|b|c", or -1. */
 static int enum_index(const char *choices, const char *word, size_t len)
 {
@@ -853,6 +858,17 @@ static void apply_cidr_list(loader_t *ld, const lv_config_setting_t *row, const 
 
 static void walk_services(loader_t *ld, const lv_config_setting_t *row, const yn_t *v);
 static void walk_routes(loader_t *ld, const lv_config_setting_t *row, const yn_t *v);
+static void walk_faults(loader_t *ld, const lv_config_setting_t *row, const yn_t *v);
+
+/* The member a "faults[]." row reads (its key's last part). */
+static lv_fault_member_t fault_member_of(const lv_config_setting_t *row)
+{
+    const char *name = strrchr(row->key, '.') + 1;
+    for (int m = 0; m < LV_FAULT_MEMBERS; m++)
+        if (strcmp(name, lv_fault_member_names[m]) == 0)
+            return (lv_fault_member_t)m;
+    LV_UNREACHABLE("a faults[] row names a member of lv_fault_spec_t");
+}
 
 /* Applies one scalar-valued row (or a list row) to scope base. */
 static void apply(loader_t *ld, const lv_config_setting_t *row, const yn_t *v, const char *key,
@@ -874,6 +890,9 @@ static void apply(loader_t *ld, const lv_config_setting_t *row, const yn_t *v, c
         return;
     case LV_CONFIG_K_ROUTES:
         walk_routes(ld, row, v);
+        return;
+    case LV_CONFIG_K_FAULTS:
+        walk_faults(ld, row, v);
         return;
     default:
         break;
@@ -1005,6 +1024,13 @@ static void apply(loader_t *ld, const lv_config_setting_t *row, const yn_t *v, c
     case LV_CONFIG_K_CACHE_KEY:
         apply_cache_key(ld, row, v, key, base);
         return;
+    case LV_CONFIG_K_FAULT_MEMBER: {
+        char why[256];
+        if (lv_fault_spec_set_member((lv_fault_spec_t *)(void *)base, fault_member_of(row), v->s,
+                                     v->len, LV_FAULT_TEXT_CONFIG, why, sizeof(why)) != 0)
+            ERR(ld, v, key, "%s: %s", q, why);
+        return;
+    }
     case LV_CONFIG_K_SERVICE: {
         const lv_config_t *cfg = ld->cfg;
         const char *best = NULL;
@@ -1055,7 +1081,7 @@ static void apply_defaults(loader_t *ld, const char *prefix, char *base)
         const lv_config_setting_t *row = &lv_config_settings[i];
         if (!row_in_scope(row, prefix) || (row->flags & LV_CONFIG_F_REQUIRED) ||
             row->kind == LV_CONFIG_K_SERVICES || row->kind == LV_CONFIG_K_ROUTES ||
-            row->dflt[0] == '\0')
+            row->kind == LV_CONFIG_K_FAULTS || row->dflt[0] == '\0')
             continue;
         yn_t v = {.kind = YN_SCALAR, .line = 0, .col = 0, .s = (char *)row->dflt};
         v.len = strlen(row->dflt);
@@ -1076,11 +1102,17 @@ static void section_key(char *buf, size_t size, const scope_t *sc, const char *s
         snprintf(buf, size, "(top)");
 }
 
+/* Lists whose items name items of other lists, handed back by walk_map to be read once those
+ * are: routes name services; faults name services, routes and the services' hosts. */
+typedef struct deferred {
+    const yn_t *routes, *faults;
+} deferred_t;
+
 /* Walks one mapping: every key must be a row (or a section) of the scope. `required` rows
- * of the scope that are absent are reported at the mapping. Keys listed in `defer` are
- * handed back in *deferred instead of applied (routes need the services first). */
+ * of the scope that are absent are reported at the mapping. With `later`, the routes and faults
+ * lists are handed back there instead of applied. */
 static void walk_map(loader_t *ld, const yn_t *map, const scope_t *sc, const char *section,
-                     const yn_t **deferred, const yn_t **deferred_key)
+                     deferred_t *later)
 {
     bool seen[MAX_SETTINGS] = {false};
     char full[256], key[256];
@@ -1127,9 +1159,10 @@ static void walk_map(loader_t *ld, const yn_t *map, const scope_t *sc, const cha
             if (yn_null(v)) {
                 if (row->flags & LV_CONFIG_F_REQUIRED)
                     ERR(ld, v, key, "required");
-            } else if (row->kind == LV_CONFIG_K_ROUTES && deferred) {
-                *deferred = v;
-                *deferred_key = k;
+            } else if (row->kind == LV_CONFIG_K_ROUTES && later) {
+                later->routes = v;
+            } else if (row->kind == LV_CONFIG_K_FAULTS && later) {
+                later->faults = v;
             } else {
                 apply(ld, row, v, key, sc->base);
             }
@@ -1150,7 +1183,7 @@ static void walk_map(loader_t *ld, const yn_t *map, const scope_t *sc, const cha
             if (v->kind != YN_MAP)
                 ERR(ld, v, key, "expected a mapping, got %s", kind_name(v->kind));
             else
-                walk_map(ld, v, sc, sect, NULL, NULL);
+                walk_map(ld, v, sc, sect, NULL);
             continue;
         }
 
@@ -1223,7 +1256,7 @@ static void walk_services(loader_t *ld, const lv_config_setting_t *row, const yn
             ERR(ld, it, sc.path, "expected a mapping, got %s", kind_name(it->kind));
             continue;
         }
-        walk_map(ld, it, &sc, "", NULL, NULL);
+        walk_map(ld, it, &sc, "", NULL);
         for (uint32_t j = 0; j < i && svc->name; j++)
             if (cfg->services[j].name && strcmp(cfg->services[j].name, svc->name) == 0) {
                 /* Point at the name's value in this item. */
@@ -1305,7 +1338,7 @@ static void walk_routes(loader_t *ld, const lv_config_setting_t *row, const yn_t
             continue;
         }
         uint32_t before = ld->n_errs;
-        walk_map(ld, it, &sc, "", NULL, NULL);
+        walk_map(ld, it, &sc, "", NULL);
         for (uint32_t j = 0; j < i && ld->n_errs == before; j++) {
             const lv_route_conf_t *o = &cfg->routes[j];
             bool same_host =
@@ -1317,6 +1350,105 @@ static void walk_routes(loader_t *ld, const lv_config_setting_t *row, const yn_t
             }
         }
         check_route_flag(ld, it, i);
+    }
+}
+
+/* ---- faults ---- */
+
+int lv_config_resolve_fault_target(const lv_config_t *cfg, lv_fault_spec_t *spec)
+{
+    if (spec->route[0]) {
+        for (uint32_t i = 0; i < cfg->n_routes; i++)
+            if (cfg->routes[i].name && strcmp(cfg->routes[i].name, spec->route) == 0)
+                return 0;
+        return LV_ENOTFOUND;
+    }
+    const lv_service_conf_t *svc = NULL;
+    for (uint32_t i = 0; i < cfg->n_services && !svc; i++)
+        if (cfg->services[i].name && strcmp(cfg->services[i].name, spec->service) == 0)
+            svc = &cfg->services[i];
+    if (!svc)
+        return LV_ENOTFOUND;
+    if (spec->kind != LV_FAULT_HOST_DOWN)
+        return 0;
+    lv_addr_t a;
+    const char *want = lv_addr_parse(&a, spec->host, false) == 0 ? a.text : spec->host;
+    for (uint32_t u = 0; u < svc->n_upstreams; u++)
+        if (strcmp(svc->upstreams[u].text, want) == 0) {
+            _Static_assert(sizeof(spec->host) >= sizeof(svc->upstreams[u].text), "host fits");
+            memcpy(spec->host, svc->upstreams[u].text, sizeof(svc->upstreams[u].text));
+            return 0;
+        }
+    return LV_EINVAL;
+}
+
+/* One faults[] item once its members are read: the checks between them (lv_fault_spec_check,
+ * as for the admin API) and its target against the services and routes. */
+static void check_fault(loader_t *ld, const yn_t *it, uint32_t i)
+{
+    lv_fault_spec_t *spec = &ld->cfg->faults[i];
+    uint32_t given = 0;
+    char why[256], key[64], q[128];
+    for (int m = 0; m < LV_FAULT_MEMBERS; m++)
+        if (route_value(it, lv_fault_member_names[m]))
+            given |= 1u << m;
+    int bad = lv_fault_spec_check(spec, given, why, sizeof(why));
+    if (bad >= 0) {
+        const yn_t *at =
+            bad < LV_FAULT_MEMBERS ? route_value(it, lv_fault_member_names[bad]) : NULL;
+        if (bad < LV_FAULT_MEMBERS)
+            snprintf(key, sizeof(key), "faults[%u].%s", i, lv_fault_member_names[bad]);
+        else
+            snprintf(key, sizeof(key), "faults[%u]", i);
+        ERR(ld, at ? at : it, key, "%s", why);
+        return;
+    }
+    char host[sizeof(spec->host)];
+    memcpy(host, spec->host, sizeof(host));
+    int rc = lv_config_resolve_fault_target(ld->cfg, spec);
+    bool route = spec->route[0] != '\0';
+    const char *member = rc == LV_EINVAL ? "host" : route ? "route" : "service";
+    const yn_t *at = route_value(it, member);
+    snprintf(key, sizeof(key), "faults[%u].%s", i, member);
+    if (rc == LV_ENOTFOUND && route) {
+        quote(q, sizeof(q), spec->route, strlen(spec->route));
+        ERR(ld, at ? at : it, key, "no route named %s (routes[].name)", q);
+    } else if (rc == LV_ENOTFOUND) {
+        quote(q, sizeof(q), spec->service, strlen(spec->service));
+        ERR(ld, at ? at : it, key, "no service named %s", q);
+    } else if (rc != 0) {
+        quote(q, sizeof(q), host, strlen(host));
+        ERR(ld, at ? at : it, key, "%s is not one of the upstreams of service \"%s\"", q,
+            spec->service);
+    }
+}
+
+static void walk_faults(loader_t *ld, const lv_config_setting_t *row, const yn_t *v)
+{
+    lv_config_t *cfg = ld->cfg;
+    if (v->kind != YN_SEQ) {
+        ERR(ld, v, row->key, "expected a list of faults, got %s", kind_name(v->kind));
+        return;
+    }
+    if (v->n > row->max) {
+        ERR(ld, v, row->key, "more than %llu faults", (unsigned long long)row->max);
+        return;
+    }
+    cfg->faults = v->n ? lv_xcalloc(v->n, sizeof(*cfg->faults)) : NULL;
+    cfg->n_faults = v->n;
+    for (uint32_t i = 0; i < v->n; i++) {
+        const yn_t *it = v->kids[i];
+        scope_t sc = {.prefix = "faults[].", .base = (char *)&cfg->faults[i]};
+        snprintf(sc.path, sizeof(sc.path), "faults[%u]", i);
+        apply_defaults(ld, sc.prefix, sc.base);
+        if (it->kind != YN_MAP) {
+            ERR(ld, it, sc.path, "expected a mapping, got %s", kind_name(it->kind));
+            continue;
+        }
+        uint32_t before = ld->n_errs;
+        walk_map(ld, it, &sc, "", NULL);
+        if (ld->n_errs == before) /* a bad member would make the checks below say more */
+            check_fault(ld, it, i);
     }
 }
 
@@ -1566,6 +1698,8 @@ static void config_free(lv_config_t *cfg)
         cache_key_parts_free(cfg->routes[i].cache_key, cfg->routes[i].n_cache_key);
     }
     free(cfg->routes);
+    free(cfg->faults);
+    free(cfg->fault_header_allow);
     free(cfg);
 }
 
@@ -1638,6 +1772,15 @@ static void validate(loader_t *ld, const yn_t *root)
             }
 }
 
+/* The row of a list kind (there is one of each). */
+static const lv_config_setting_t *row_of_kind(lv_config_kind_t kind)
+{
+    for (size_t i = 0; i < lv_config_n_settings; i++)
+        if (lv_config_settings[i].kind == kind)
+            return &lv_config_settings[i];
+    LV_UNREACHABLE("every list kind has its row");
+}
+
 lv_config_t *lv_config_load_string(const char *name, const char *yaml, size_t len,
                                    lv_config_errors_t *errs)
 {
@@ -1660,19 +1803,18 @@ lv_config_t *lv_config_load_string(const char *name, const char *yaml, size_t le
     }
     if (top) {
         scope_t sc = {.prefix = "", .path = "", .base = (char *)cfg};
-        const yn_t *routes = NULL, *routes_key = NULL;
-        walk_map(&ld, top, &sc, "", &routes, &routes_key);
-        if (routes) {
-            size_t ri = 0;
-            while (lv_config_settings[ri].kind != LV_CONFIG_K_ROUTES)
-                ri++;
-            walk_routes(&ld, &lv_config_settings[ri], routes);
+        deferred_t later = {NULL, NULL};
+        walk_map(&ld, top, &sc, "", &later);
+        if (later.routes) {
+            walk_routes(&ld, row_of_kind(LV_CONFIG_K_ROUTES), later.routes);
         } else if (cfg->n_services > 0) {
             cfg->routes = lv_xcalloc(1, sizeof(*cfg->routes));
             cfg->n_routes = 1;
             /* Every default of a route (path "/", cache true...); service 0 from calloc. */
             apply_defaults(&ld, "routes[].", (char *)&cfg->routes[0]);
         }
+        if (later.faults)
+            walk_faults(&ld, row_of_kind(LV_CONFIG_K_FAULTS), later.faults);
         validate(&ld, top);
         validate_guard(&ld, top);
     }

@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <sys/socket.h>
 
+#include "core/fault_spec.h"
+
 /* A resolved numeric address ("127.0.0.1:8080", "[::1]:8080"); no DNS at run time. */
 typedef struct lv_addr {
     char text[64]; /* as written, normalised: "127.0.0.1:8080" */
@@ -38,6 +40,9 @@ bool lv_cidr_contains(const lv_cidr_t *blocks, uint32_t n, const char *ip, size_
  * 1024^3), also written kb/kib, mb/mib, gb/gib, in any case ("256m", "256MB", "512KiB").
  * Returns 0 or LV_EINVAL (malformed, or more than UINT64_MAX bytes). */
 int lv_config_parse_bytes(const char *text, uint64_t *bytes);
+/* Parses a duration of len bytes: milliseconds, or digits with a unit ms, s, m or h ("500ms",
+ * "10s", "2m", "1h"). Returns 0 or LV_EINVAL (malformed, or more than UINT64_MAX ms). */
+int lv_config_parse_duration(const char *text, size_t len, uint64_t *ms);
 
 typedef enum {
     LV_CRIT_CRITICAL = 0,
@@ -208,6 +213,16 @@ typedef struct lv_config {
     uint32_t n_services;
     lv_route_conf_t *routes; /* in file order; the longest matching prefix wins */
     uint32_t n_routes;
+
+    /* Faults injected while this config is in force (section "faults"), checked against the
+     * services and routes above; proxy/faults.h starts and ends them. */
+    lv_fault_spec_t *faults;
+    uint32_t n_faults;
+    /* The X-Levee-Fault test header (section "faults_header."): obeyed only when enabled and
+     * only from a peer address inside these blocks. */
+    bool fault_header;
+    lv_cidr_t *fault_header_allow;
+    uint32_t n_fault_header_allow;
 } lv_config_t;
 
 /* Error list filled by the loader: every problem found, "file:line:col: key: message". */
@@ -239,6 +254,13 @@ void lv_config_unref(lv_config_t *cfg);
 int lv_config_route(const lv_config_t *cfg, const char *host, size_t host_len, const char *path,
                     size_t path_len);
 
+/* Checks a fault's target against cfg: spec->service a service, or spec->route the name of a
+ * route (routes[].name); for host_down, spec->host one of the service's upstreams, which is then
+ * written as the config stores it ("localhost:9000" becomes "127.0.0.1:9000"). Returns 0,
+ * LV_ENOTFOUND (no such service or route) or LV_EINVAL (not one of the service's hosts). Used by
+ * the loader for faults[] and by the admin API for POST /faults. */
+int lv_config_resolve_fault_target(const lv_config_t *cfg, lv_fault_spec_t *spec);
+
 /* How the loader reads and stores one row (config.c); other readers may ignore it. */
 typedef enum {
     LV_CONFIG_K_UINT = 0,  /* uint32_t, min..max */
@@ -259,6 +281,9 @@ typedef enum {
     LV_CONFIG_K_ROUTES,    /* the routes list */
     LV_CONFIG_K_CACHE_KEY, /* lv_cache_key_part_t[max] + uint32_t count at count_offset */
     LV_CONFIG_K_CIDR_LIST, /* lv_cidr_t * + uint32_t count at count_offset; max items */
+    LV_CONFIG_K_FAULTS,    /* the faults list */
+    LV_CONFIG_K_FAULT_MEMBER, /* a faults[] member, read by lv_fault_spec_set_member (the member
+                                 is the key's last part) */
 } lv_config_kind_t;
 
 #define LV_CONFIG_F_REQUIRED 0x1u   /* must be present */
@@ -278,7 +303,8 @@ typedef struct lv_config_setting {
     lv_config_kind_t kind;
     uint32_t flags;      /* LV_CONFIG_F_* */
     size_t offset;       /* field in lv_config_t; in lv_service_conf_t for "services[]." rows,
-                            in lv_route_conf_t for "routes[]." rows */
+                            in lv_route_conf_t for "routes[]." rows, in lv_fault_spec_t for
+                            "faults[]." rows */
     size_t count_offset; /* ADDR_LIST: uint32_t count; PATH: size_t length */
     uint64_t min, max;   /* numbers: bounds; strings: max length; lists: max items */
 } lv_config_setting_t;

@@ -8,6 +8,7 @@
 #define CFG(f) offsetof(lv_config_t, f)
 #define SVC(f) offsetof(lv_service_conf_t, f)
 #define RTE(f) offsetof(lv_route_conf_t, f)
+#define FLT(f) offsetof(lv_fault_spec_t, f)
 #define DAY_MS 86400000u
 
 /* Keys are grouped by section; "services[]." and "routes[]." rows apply to each list item.
@@ -329,6 +330,55 @@ const lv_config_setting_t lv_config_settings[] = {
      "Comma-separated request headers (header:NAME) and cookies (cookie:NAME) whose values are "
      "added to this route's cache key; empty means method, host, path and query only.",
      LV_CONFIG_K_CACHE_KEY, 0, RTE(cache_key), RTE(n_cache_key), 0, LV_CACHE_KEY_PARTS_MAX},
+    {"faults", "list", "", "0..64 items", true,
+     "Faults to inject, each as the admin API's POST /faults starts one (docs/faults.md): they "
+     "start with the config and end by themselves after duration_ms; a reload ends those the "
+     "new config no longer lists (or lists changed) and starts the new ones. At most 64 faults "
+     "are in force at once, from the config and the admin API together.",
+     LV_CONFIG_K_FAULTS, 0, CFG(faults), CFG(n_faults), 0, 64},
+    {"faults[].service", "string", "", "a service name", true,
+     "The service whose requests draw the fault; set service or route, not both.",
+     LV_CONFIG_K_FAULT_MEMBER, 0, FLT(service), 0, 0, 0},
+    {"faults[].route", "string", "", "a route's name", true,
+     "The named route (routes[].name) whose requests draw the fault, instead of a whole service.",
+     LV_CONFIG_K_FAULT_MEMBER, 0, FLT(route), 0, 0, 0},
+    {"faults[].kind", "enum", "", "latency|abort|reset|blackhole|bandwidth|host_down", true,
+     "What the fault does in the backend's place: latency delays its answer by ms, abort answers "
+     "status, reset resets the connection (502), blackhole never answers (until the read "
+     "timeout: 504), bandwidth slows the response to bytes_per_s, host_down refuses "
+     "connections to host.",
+     LV_CONFIG_K_FAULT_MEMBER, LV_CONFIG_F_REQUIRED, FLT(kind), 0, 0, 0},
+    {"faults[].share", "number", "1", "0..1", true,
+     "The share of the target's requests that draw the fault (1: all).", LV_CONFIG_K_FAULT_MEMBER,
+     0, FLT(share), 0, 0, 0},
+    {"faults[].duration_ms", "duration_ms", "", "1..86400000", true,
+     "The fault ends by itself this long after it started.", LV_CONFIG_K_FAULT_MEMBER,
+     LV_CONFIG_F_REQUIRED, FLT(duration_ms), 0, 0, 0},
+    {"faults[].ms", "string", "",
+     "0..60000: MS, uniform A B, exponential MEAN, lognormal MEDIAN P99", true,
+     "Only and required with kind latency: the delay in ms, fixed (50) or drawn per request "
+     "(uniform 10 100, exponential 50, lognormal 20 200 with 0 < MEDIAN <= P99).",
+     LV_CONFIG_K_FAULT_MEMBER, 0, FLT(ms), 0, 0, 0},
+    {"faults[].status", "uint", "503", "200..599", true,
+     "Only with kind abort: the status answered in the backend's place.", LV_CONFIG_K_FAULT_MEMBER,
+     0, FLT(status), 0, 0, 0},
+    {"faults[].bytes_per_s", "bytes", "", "1024..", true,
+     "Only and required with kind bandwidth: the response reaches the client at most this many "
+     "bytes per second.",
+     LV_CONFIG_K_FAULT_MEMBER, 0, FLT(bytes_per_s), 0, 0, 0},
+    {"faults[].host", "addr", "", "one of the service's upstreams", true,
+     "Only and required with kind host_down (which needs service): the upstream host, as the "
+     "service's upstreams list it, whose connections are refused.",
+     LV_CONFIG_K_FAULT_MEMBER, 0, FLT(host), 0, 0, 0},
+    {"faults_header.enabled", "bool", "false", "true|false", true,
+     "Whether a request's X-Levee-Fault header (latency MS, abort STATUS, reset, blackhole, "
+     "bandwidth BYTES_PER_S) applies that fault to that request alone; only from "
+     "faults_header.allow.",
+     LV_CONFIG_K_BOOL, 0, CFG(fault_header), 0, 0, 0},
+    {"faults_header.allow", "list of address blocks", "", "0..256 items", true,
+     "Peers whose X-Levee-Fault header is obeyed, by the address of the connection's peer (the "
+     "client that X-Forwarded-For names does not count); empty: nobody's.",
+     LV_CONFIG_K_CIDR_LIST, 0, CFG(fault_header_allow), CFG(n_fault_header_allow), 0, 256},
 };
 
 const size_t lv_config_n_settings = sizeof(lv_config_settings) / sizeof(lv_config_settings[0]);
@@ -367,7 +417,8 @@ static const char md_intro[] =
     "\n"
     "## Settings\n"
     "\n"
-    "`services[].x` applies to each item of `services`, `routes[].x` to each route.\n"
+    "`services[].x` applies to each item of `services`, `routes[].x` to each route,\n"
+    "`faults[].x` to each fault.\n"
     "\n";
 
 /* Writes a table cell: '|' is escaped so enum lists stay in their column. */

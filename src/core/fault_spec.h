@@ -78,6 +78,53 @@ void lv_fault_spec_write_json_members(FILE *f, const lv_fault_spec_t *spec);
  * request only (share 1; no target, no duration). Returns 0 or -1. */
 int lv_fault_header_parse(const char *p, size_t len, lv_fault_spec_t *out);
 
+/* The members of the JSON object and of a config faults[] item, in the order they are written.
+ * As bits of `given` (1u << member) for lv_fault_spec_check. */
+typedef enum {
+    LV_FAULT_M_SERVICE = 0,
+    LV_FAULT_M_ROUTE,
+    LV_FAULT_M_KIND,
+    LV_FAULT_M_SHARE,
+    LV_FAULT_M_DURATION_MS,
+    LV_FAULT_M_MS,
+    LV_FAULT_M_STATUS,
+    LV_FAULT_M_BYTES_PER_S,
+    LV_FAULT_M_HOST,
+    LV_FAULT_MEMBERS
+} lv_fault_member_t;
+
+/* "service", "route", "kind", "share", "duration_ms", "ms", "status", "bytes_per_s", "host": the
+ * JSON member names and the config keys alike. */
+extern const char *const lv_fault_member_names[LV_FAULT_MEMBERS];
+
+/* How a member's text was spelled. */
+typedef enum {
+    LV_FAULT_TEXT_STRING = 0, /* a JSON string's decoded bytes */
+    LV_FAULT_TEXT_NUMBER,     /* a JSON number's text */
+    LV_FAULT_TEXT_CONFIG,     /* a YAML scalar: either; duration_ms and bytes_per_s may carry the
+                                 config's units ("30s", "64k") */
+} lv_fault_text_t;
+
+/* A spec holding the defaults of the members that have one (share 1, status 503); the rest 0. */
+void lv_fault_spec_init(lv_fault_spec_t *spec);
+
+/* Sets member m of spec from its text (len bytes), checking its type and bounds: names
+ * [A-Za-z0-9_.-]{1,64}, kind one of lv_fault_kind_names, share a number in 0..1, duration_ms an
+ * integer in 1..LV_FAULT_DURATION_MAX, ms as lv_fault_ms_parse, status 200..599, bytes_per_s at
+ * least 1024, host HOST:PORT of at most LV_FAULT_HOST_MAX characters. The JSON parser, the config
+ * loader and the header parser read every member through here. Returns 0, or -1 with the reason
+ * in err ("expected a number in 0..1", no member name), spec then unchanged. */
+int lv_fault_spec_set_member(lv_fault_spec_t *spec, lv_fault_member_t m, const char *s, size_t len,
+                             lv_fault_text_t as, char *err, size_t errlen);
+
+/* Checks what concerns the members together, once each was set: exactly one of service and
+ * route; kind and duration_ms present; no member of another kind (status is abort's, ms
+ * latency's, bytes_per_s bandwidth's, host host_down's); ms, bytes_per_s and host present for
+ * their kind; host_down on a service, not a route. given: the members the input named, as bits
+ * (1u << lv_fault_member_t). Returns -1 when the spec is whole, else the member at fault
+ * (LV_FAULT_MEMBERS: the object as a whole) with the reason in err. */
+int lv_fault_spec_check(const lv_fault_spec_t *spec, uint32_t given, char *err, size_t errlen);
+
 /* Whether two specs are the same fault (a reload keeps a config fault that did not change). */
 bool lv_fault_spec_equal(const lv_fault_spec_t *a, const lv_fault_spec_t *b);
 

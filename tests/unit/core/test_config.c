@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/common.h"
 #include "core/config.h"
 
 #define MIN_OK "listen: 127.0.0.1:0\nservices: [ {name: a, upstreams: 127.0.0.1:1} ]\n"
@@ -216,6 +217,152 @@ static void test_lv_config_load_string_route_name_and_flag(void **state)
     for (uint32_t i = 0; i < cfg->n_routes; i++)
         assert_int_equal(cfg->routes[i].flag_slot, 0); /* the flag table sets it */
     lv_config_unref(cfg);
+}
+
+/* Two services (one with two hosts, one spelled localhost) and a named route, for faults. */
+#define FAULTS_BASE                                                                                \
+    "listen: 127.0.0.1:0\n"                                                                        \
+    "services:\n"                                                                                  \
+    "  - {name: app, upstreams: [\"127.0.0.1:9000\", \"localhost:9001\"]}\n"                       \
+    "  - {name: b, upstreams: 127.0.0.1:2}\n"                                                      \
+    "routes:\n"                                                                                    \
+    "  - {path: /, service: app}\n"                                                                \
+    "  - {path: /checkout, service: b, name: checkout}\n"
+
+static void test_lv_config_load_string_faults_every_kind(void **state)
+{
+    (void)state;
+    lv_config_t *cfg = load_ok(MIN_OK);
+    assert_null(cfg->faults);
+    assert_int_equal(cfg->n_faults, 0);
+    assert_false(cfg->fault_header);
+    assert_int_equal(cfg->n_fault_header_allow, 0);
+    lv_config_unref(cfg);
+
+    cfg = load_ok(FAULTS_BASE
+                  "faults:\n"
+                  "  - {service: app, kind: latency, ms: 50, duration_ms: 30s}\n"
+                  "  - {route: checkout, kind: latency, ms: uniform 10 100, share: 0.25, "
+                  "duration_ms: 1h}\n"
+                  "  - {service: b, kind: abort, duration_ms: 1}\n"
+                  "  - {service: b, kind: abort, status: 429, duration_ms: 1}\n"
+                  "  - {route: checkout, kind: reset, share: 0, duration_ms: 2m}\n"
+                  "  - {service: app, kind: blackhole, share: 1e-2, duration_ms: 500ms}\n"
+                  "  - {service: app, kind: bandwidth, bytes_per_s: 64k, duration_ms: 86400000}\n"
+                  "  - {service: app, kind: host_down, host: \"localhost:9001\", duration_ms: 5}\n"
+                  "  - {service: app, kind: host_down, host: \"127.0.0.1:9000\", duration_ms: 5}\n"
+                  "faults_header: {enabled: true, allow: [10.0.0.0/8, \"::1\"]}\n");
+    assert_int_equal(cfg->n_faults, 9);
+    const lv_fault_spec_t *f = cfg->faults;
+    assert_string_equal(f[0].service, "app");
+    assert_string_equal(f[0].route, "");
+    assert_int_equal(f[0].kind, LV_FAULT_LATENCY);
+    assert_int_equal(f[0].ms.dist, LV_FAULT_DIST_FIXED);
+    assert_true(f[0].ms.a == 50);
+    assert_true(f[0].share == 1.0);
+    assert_int_equal(f[0].duration_ms, 30000);
+    assert_string_equal(f[1].route, "checkout");
+    assert_string_equal(f[1].service, "");
+    assert_int_equal(f[1].ms.dist, LV_FAULT_DIST_UNIFORM);
+    assert_true(f[1].ms.a == 10 && f[1].ms.b == 100);
+    assert_true(f[1].share == 0.25);
+    assert_int_equal(f[1].duration_ms, 3600000);
+    assert_int_equal(f[2].kind, LV_FAULT_ABORT);
+    assert_int_equal(f[2].status, 503);
+    assert_int_equal(f[3].status, 429);
+    assert_int_equal(f[4].kind, LV_FAULT_RESET);
+    assert_true(f[4].share == 0);
+    assert_int_equal(f[4].duration_ms, 120000);
+    assert_int_equal(f[5].kind, LV_FAULT_BLACKHOLE);
+    assert_true(f[5].share == 0.01);
+    assert_int_equal(f[5].duration_ms, 500);
+    assert_int_equal(f[6].kind, LV_FAULT_BANDWIDTH);
+    assert_int_equal(f[6].bytes_per_s, 65536);
+    assert_int_equal(f[7].kind, LV_FAULT_HOST_DOWN);
+    assert_string_equal(f[7].host, "127.0.0.1:9001"); /* as the service's upstreams store it */
+    assert_string_equal(f[8].host, "127.0.0.1:9000");
+    assert_true(cfg->fault_header);
+    assert_int_equal(cfg->n_fault_header_allow, 2);
+    assert_true(lv_cidr_contains(cfg->fault_header_allow, 2, "10.1.2.3", 8));
+    assert_true(lv_cidr_contains(cfg->fault_header_allow, 2, "::1", 3));
+    assert_false(lv_cidr_contains(cfg->fault_header_allow, 2, "127.0.0.1", 9));
+    lv_config_unref(cfg);
+}
+
+/* A config item and the admin API's JSON object for the same fault are the same spec: the
+ * defaults (share, status) and every member read alike. */
+static void test_lv_config_load_string_faults_equal_their_json(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *yaml, *json;
+    } cases[] = {
+        {"{service: app, kind: abort, duration_ms: 1s}",
+         "{\"service\":\"app\",\"kind\":\"abort\",\"duration_ms\":1000}"},
+        {"{route: checkout, kind: latency, ms: \"lognormal 20 200\", share: 0.5, duration_ms: 7}",
+         "{\"route\":\"checkout\",\"kind\":\"latency\",\"ms\":\"lognormal 20 200\","
+         "\"share\":0.5,\"duration_ms\":7}"},
+        {"{service: app, kind: bandwidth, bytes_per_s: 1m, duration_ms: 7}",
+         "{\"service\":\"app\",\"kind\":\"bandwidth\",\"bytes_per_s\":1048576,"
+         "\"duration_ms\":7}"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char yaml[1024], err[256];
+        snprintf(yaml, sizeof(yaml), FAULTS_BASE "faults: [ %s ]\n", cases[i].yaml);
+        lv_config_t *cfg = load_ok(yaml);
+        lv_fault_spec_t spec;
+        assert_int_equal(
+            lv_fault_spec_parse_json(cases[i].json, strlen(cases[i].json), &spec, err, sizeof(err)),
+            0);
+        assert_true(lv_fault_spec_equal(&cfg->faults[0], &spec));
+        assert_int_equal(cfg->faults[0].status, spec.status);
+        assert_true(cfg->faults[0].share == spec.share);
+        lv_config_unref(cfg);
+    }
+}
+
+static void test_lv_config_resolve_fault_target(void **state)
+{
+    (void)state;
+    lv_config_t *cfg = load_ok(FAULTS_BASE);
+    lv_fault_spec_t spec;
+    lv_fault_spec_init(&spec);
+    strcpy(spec.service, "app");
+    assert_int_equal(lv_config_resolve_fault_target(cfg, &spec), 0);
+    strcpy(spec.service, "nope");
+    assert_int_equal(lv_config_resolve_fault_target(cfg, &spec), LV_ENOTFOUND);
+    spec.service[0] = '\0';
+    strcpy(spec.route, "checkout");
+    assert_int_equal(lv_config_resolve_fault_target(cfg, &spec), 0);
+    strcpy(spec.route, "b"); /* a service's name is not a route's */
+    assert_int_equal(lv_config_resolve_fault_target(cfg, &spec), LV_ENOTFOUND);
+    spec.route[0] = '\0';
+    strcpy(spec.service, "b");
+    spec.kind = LV_FAULT_HOST_DOWN;
+    strcpy(spec.host, "127.0.0.1:9000"); /* app's host, not b's */
+    assert_int_equal(lv_config_resolve_fault_target(cfg, &spec), LV_EINVAL);
+    strcpy(spec.host, "localhost:2");
+    assert_int_equal(lv_config_resolve_fault_target(cfg, &spec), 0);
+    assert_string_equal(spec.host, "127.0.0.1:2");
+    lv_config_unref(cfg);
+}
+
+static void test_lv_config_settings_fault_kinds_documented(void **state)
+{
+    (void)state;
+    char want[256] = "";
+    for (int k = 0; k < LV_FAULT_KINDS; k++) {
+        strcat(want, k ? "|" : "");
+        strcat(want, lv_fault_kind_names[k]);
+    }
+    size_t rows = 0;
+    for (size_t i = 0; i < lv_config_n_settings; i++) {
+        const lv_config_setting_t *s = &lv_config_settings[i];
+        if (strcmp(s->key, "faults[].kind") == 0)
+            assert_string_equal(s->bounds, want);
+        rows += strncmp(s->key, "faults[].", 9) == 0;
+    }
+    assert_int_equal(rows, LV_FAULT_MEMBERS); /* a row per member */
 }
 
 static void test_lv_config_load_string_null_values_keep_defaults(void **state)
@@ -964,6 +1111,59 @@ static const bad_case_t bad_cases[] = {
       "the name is longer than 64 bytes"}},
     {MIN_OK "routes: [ {path: /, service: a, cache_key: [\"header:a\"]} ]\n",
      {"t.yaml:3:44: routes[0].cache_key: expected a scalar, got a list"}},
+    /* faults */
+    {MIN_OK "faults: {service: a}\n",
+     {"t.yaml:3:9: faults: expected a list of faults, got a mapping"}},
+    {MIN_OK "faults: [ 5 ]\n", {"t.yaml:3:11: faults[0]: expected a mapping, got a scalar"}},
+    {MIN_OK "faults: [ {service: a, kind: reset, duration: 5} ]\n",
+     {"t.yaml:3:11: faults[0].duration_ms: required",
+      "t.yaml:3:37: faults[0].duration: unknown key"}},
+    {MIN_OK "faults: [ {service: a, duration_ms: 5} ]\n",
+     {"t.yaml:3:11: faults[0].kind: required"}},
+    {MIN_OK "faults: [ {service: a, kind: slow, duration_ms: 5} ]\n",
+     {"t.yaml:3:30: faults[0].kind: \"slow\": expected one of latency, abort, reset, blackhole, "
+      "bandwidth, host_down"}},
+    {MIN_OK "faults: [ {service: a, kind: reset, share: 2, duration_ms: 5} ]\n",
+     {"t.yaml:3:44: faults[0].share: \"2\": expected a number in 0..1"}},
+    {MIN_OK "faults: [ {service: a, kind: reset, duration_ms: 25h} ]\n",
+     {"t.yaml:3:50: faults[0].duration_ms: \"25h\": expected a duration in 1..86400000 ms (30000, "
+      "30s, 5m)"}},
+    {MIN_OK "faults: [ {service: a, kind: latency, ms: uniform 9 1, duration_ms: 5} ]\n",
+     {"t.yaml:3:43: faults[0].ms: \"uniform 9 1\": expected a delay in 0..60000 ms: 50, "
+      "\"uniform A B\" (A <= B), \"exponential MEAN\" or \"lognormal MEDIAN P99\" (0 < MEDIAN "
+      "<= P99)"}},
+    {MIN_OK "faults: [ {service: a, kind: bandwidth, bytes_per_s: 1000, duration_ms: 5} ]\n",
+     {"t.yaml:3:54: faults[0].bytes_per_s: \"1000\": expected a size of at least 1024 (65536, "
+      "64k)"}},
+    {MIN_OK "faults: [ {service: \"a b\", kind: reset, duration_ms: 5} ]\n",
+     {"t.yaml:3:21: faults[0].service: \"a b\": expected a name of 1..64 characters "
+      "[A-Za-z0-9_.-]"}},
+    {MIN_OK "faults: [ {service: a, kind: reset, duration_ms: 5, status: [1]} ]\n",
+     {"t.yaml:3:61: faults[0].status: expected a scalar, got a list"}},
+    {MIN_OK "faults: [ {kind: reset, duration_ms: 5} ]\n",
+     {"t.yaml:3:11: faults[0]: \"service\" or \"route\" is required"}},
+    {MIN_OK "faults: [ {service: a, route: r, kind: reset, duration_ms: 5} ]\n",
+     {"t.yaml:3:31: faults[0].route: set \"service\" or \"route\", not both"}},
+    {MIN_OK "faults: [ {service: a, kind: reset, status: 500, duration_ms: 5} ]\n",
+     {"t.yaml:3:45: faults[0].status: only with kind abort"}},
+    {MIN_OK "faults: [ {service: a, kind: latency, duration_ms: 5} ]\n",
+     {"t.yaml:3:11: faults[0].ms: required with kind latency"}},
+    {MIN_OK "faults: [ {route: r, kind: host_down, host: \"127.0.0.1:1\", duration_ms: 5} ]\n",
+     {"t.yaml:3:19: faults[0].route: kind host_down needs \"service\" (a host belongs to a "
+      "service)"}},
+    {MIN_OK "faults: [ {service: b, kind: reset, duration_ms: 5} ]\n",
+     {"t.yaml:3:21: faults[0].service: no service named \"b\""}},
+    {MIN_OK "routes: [ {path: /, service: a, name: r} ]\n"
+            "faults: [ {route: a, kind: reset, duration_ms: 5} ]\n",
+     {"t.yaml:4:19: faults[0].route: no route named \"a\" (routes[].name)"}},
+    {MIN_OK "faults: [ {service: a, kind: host_down, host: \"127.0.0.1:2\", duration_ms: 5} ]\n",
+     {"t.yaml:3:47: faults[0].host: \"127.0.0.1:2\" is not one of the upstreams of service "
+      "\"a\""}},
+    {MIN_OK "faults_header: {enabled: yes}\n",
+     {"t.yaml:3:26: faults_header.enabled: \"yes\" is not true or false"}},
+    {MIN_OK "faults_header: {allow: [10.0.0.0/33]}\n",
+     {"t.yaml:3:25: faults_header.allow[0]: \"10.0.0.0/33\" is not an address nor an address "
+      "block (10.0.0.0/8, ::1/128)"}},
     /* several at once, reported in file order */
     {"workers: 100\n"
      "listen: [ \"127.0.0.1:8080\", \"10.0.0.1\" ]\n"
@@ -1020,6 +1220,25 @@ static void test_lv_config_load_string_too_many_keys(void **state)
     assert_string_equal(errs.lines[0], "t.yaml:1:1: listen: required");
     assert_string_equal(errs.lines[2], "t.yaml:2:3: limits: more than 256 keys");
     lv_config_errors_fini(&errs);
+}
+
+static void test_lv_config_load_string_faults_too_many(void **state)
+{
+    (void)state;
+    char yaml[8192];
+    size_t o = (size_t)snprintf(yaml, sizeof(yaml), MIN_OK "faults:\n");
+    for (int i = 0; i < 65; i++)
+        o += (size_t)snprintf(yaml + o, sizeof(yaml) - o,
+                              "  - {service: a, kind: reset, duration_ms: 5}\n");
+    assert_true(o < sizeof(yaml));
+    static const char *const want[] = {"t.yaml:4:3: faults: more than 64 faults", NULL};
+    assert_true(expect_errors(yaml, want));
+    /* 64 are fine. */
+    char *last = strrchr(yaml, '-');
+    *last = '\0';
+    lv_config_t *cfg = load_ok(yaml);
+    assert_int_equal(cfg->n_faults, 64);
+    lv_config_unref(cfg);
 }
 
 static void test_lv_config_load_string_null_errs_allowed(void **state)
@@ -1274,6 +1493,11 @@ int main(void)
         cmocka_unit_test(test_lv_config_load_string_guard_defaults),
         cmocka_unit_test(test_lv_config_load_string_route_criticality),
         cmocka_unit_test(test_lv_config_load_string_route_name_and_flag),
+        cmocka_unit_test(test_lv_config_load_string_faults_every_kind),
+        cmocka_unit_test(test_lv_config_load_string_faults_equal_their_json),
+        cmocka_unit_test(test_lv_config_resolve_fault_target),
+        cmocka_unit_test(test_lv_config_settings_fault_kinds_documented),
+        cmocka_unit_test(test_lv_config_load_string_faults_too_many),
         cmocka_unit_test(test_lv_config_load_string_guard_every_key),
         cmocka_unit_test(test_lv_config_load_string_guard_client_id_forms),
         cmocka_unit_test(test_lv_config_load_string_guard_redirect_forms),
