@@ -70,7 +70,7 @@ static void mark_host(lv_faults_t *t, const lv_fault_spec_t *spec)
 static void log_fault(const char *msg, const lv_fault_t *f, const char *reason, const char *by)
 {
     const lv_fault_spec_t *s = &f->spec;
-    char target[LV_FAULT_NAME_MAX + 8], qby[96];
+    char target[LV_FAULT_NAME_MAX + 16], qby[96];
     snprintf(target, sizeof target, "%s=%s", s->route[0] ? "route" : "service",
              s->route[0] ? s->route : s->service);
     lv_log_quote(qby, sizeof qby, by ? by : "", by ? strlen(by) : 0);
