@@ -28,6 +28,9 @@ typedef struct lv_admin_source {
     struct lv_cache_store *cache;
     /* The upstream host health table (borrowed; NULL: no host section nor host families). */
     struct lv_hosts *hosts;
+    /* The injected faults in force (borrowed; NULL: /faults answers 404). Writes need the
+     * token, like flag writes. */
+    struct lv_faults *faults;
 } lv_admin_source_t;
 
 typedef struct lv_admin lv_admin_t;

@@ -317,6 +317,19 @@ static void put_guard(FILE *out, lv_metrics_shard_t *const *shards, uint32_t n_s
             fprintf(out, "\",criticality=\"%s\"} %" PRIu64 "\n", lv_criticality_names[c],
                     sum_at(shards, n_shards, svc_off(slot, off)));
         }
+    name = "levee_faults_injected_total";
+    put_family(out, name, "counter",
+               "Requests that drew an injected fault, by kind (host_down: connections refused "
+               "to a host marked down). docs/faults.md.");
+    for (uint32_t slot = 0; slot < n_slots; slot++)
+        for (unsigned k = 0; k < LV_FAULT_KINDS; k++) {
+            fprintf(out, "%s{service=\"", name);
+            put_label_value(out, slot_names[slot]);
+            size_t off =
+                offsetof(lv_service_metrics_t, faults_injected) + (size_t)k * sizeof(lv_counter_t);
+            fprintf(out, "\",kind=\"%s\"} %" PRIu64 "\n", lv_fault_kind_names[k],
+                    sum_at(shards, n_shards, svc_off(slot, off)));
+        }
     put_per_service_max(out, shards, n_shards, "levee_guard_limit",
                         "Adaptive concurrency limit of the service's hosts (one limit shared by "
                         "the workers and by services with the same hosts).",

@@ -68,6 +68,8 @@ typedef struct lv_service_metrics {
     lv_counter_t guard_pressure;        /* gauge: 1 while under pressure (worker max) */
     lv_counter_t queue_wait_buckets[LV_METRICS_N_BUCKETS]; /* time waited by served requests */
     lv_counter_t queue_wait_sum_us;
+    /* Injected faults (proxy/stage_fault.c) by lv_fault_kind_t; host_down: connects refused. */
+    lv_counter_t faults_injected[LV_FAULT_KINDS];
 } lv_service_metrics_t;
 
 /* The response cache's decisions (levee_cache_* families); store-wide numbers (entries, bytes,

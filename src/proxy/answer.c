@@ -3,6 +3,7 @@
  * where one may answer. */
 #include "proxy/proxy.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "core/clock.h"
@@ -116,6 +117,19 @@ void lv__answer_fallback(lv_req_t *r)
     if (resp.len > 12)
         status = (resp.p[9] - '0') * 100 + (resp.p[10] - '0') * 10 + (resp.p[11] - '0');
     respond_copy(r, status, resp, close);
+}
+
+void lv__answer_fault(lv_req_t *r, int status)
+{
+    static const char body[] = "fault injected\n";
+    bool close = local_answer_closes(r, status);
+    char head[256];
+    int n = snprintf(head, sizeof head,
+                     "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                     "Content-Length: %zu\r\nX-Levee-Fault: abort\r\n%s\r\n%s",
+                     status, lv_http_reason(status), sizeof body - 1,
+                     close ? "Connection: close\r\n" : "", r->head_only ? "" : body);
+    respond_copy(r, status, (lv_str_t){head, (size_t)LV_MIN(n, (int)sizeof head - 1)}, close);
 }
 
 void lv__answer_fail(lv_req_t *r, int status)

@@ -219,9 +219,10 @@ void lv__guard_release(lv_req_t *r, int upstream_status, bool timed_out, bool fa
     lv_limit_outcome_t outcome = LV_LIMIT_OK;
     if (timed_out || failed || upstream_status == 503)
         outcome = LV_LIMIT_DROPPED;
-    else if (!upstream_status || r->tries > 1)
+    else if (!upstream_status || r->tries > 1 || r->fault_kind == LV_FAULT_ABORT + 1)
         outcome = LV_LIMIT_IGNORE; /* a second try's time includes the first's (a connect that
-                                      timed out on a dead host): not the backend's latency */
+                                      timed out on a dead host), or an injected abort's
+                                      instant answer: not the backend's latency */
     if (upstream_status || failed || timed_out) {
         bool bad = failed || timed_out || upstream_status >= 500;
         if (lv_breaker_record(&g->breaker, now_us, bad, r->probe))

@@ -22,6 +22,8 @@ static const struct {
     {"breaker", lv_stage_breaker},
     /* the backend's adaptive concurrency limit, the CoDel + LIFO queue, or shed */
     {"limit", lv_stage_limit},
+    /* injected faults that model the backend: latency, abort, reset, blackhole, bandwidth */
+    {"fault", lv_stage_fault},
     /* to an upstream host and back: the last stage, it never says NEXT */
     {"relay", lv_stage_relay},
 };

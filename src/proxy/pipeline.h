@@ -31,6 +31,7 @@ lv_stage_verdict_t lv_stage_join(lv_req_t *r, const lv_http_head_t *h);
 lv_stage_verdict_t lv_stage_retry(lv_req_t *r, const lv_http_head_t *h);
 lv_stage_verdict_t lv_stage_breaker(lv_req_t *r, const lv_http_head_t *h);
 lv_stage_verdict_t lv_stage_limit(lv_req_t *r, const lv_http_head_t *h);
+lv_stage_verdict_t lv_stage_fault(lv_req_t *r, const lv_http_head_t *h);
 lv_stage_verdict_t lv_stage_relay(lv_req_t *r, const lv_http_head_t *h);
 /* The join stage's way to the relay: the joined request takes the abandoned one's upstream
  * exchange as its own (no retry check, breaker or limit: it holds that request's slot). */

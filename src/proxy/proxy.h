@@ -27,6 +27,7 @@
 #include "http/parser.h"
 #include "proxy/buf.h"
 #include "proxy/deadline.h"
+#include "proxy/faults.h"
 #include "proxy/hosts.h"
 #include "proxy/timeouts.h"
 
@@ -316,6 +317,12 @@ struct lv_req {
     bool cache_rejoined;          /* followed a second flight already (another Vary variant) */
     uint8_t cache_outcome;        /* lv_cache_outcome_t, for the access log */
     uint8_t refusal;              /* lv_refusal_t, for the access log */
+    /* An injected fault (proxy/stage_fault.c): its kind + 1 (0: none), what the fault timer
+     * waits for (kind + 1: a latency, a blackhole, a bandwidth pause; 0: nothing), the cap. */
+    uint8_t fault_kind;
+    uint8_t fault_wait;
+    uint64_t fault_bps;
+    lv_timeout_t fault_timeout; /* in worker->req_timeouts */
     /* Not zeroed by lv__req_acquire from here on: the lengths are. */
     char request_id[24];
     uint8_t request_id_len;
@@ -337,9 +344,11 @@ struct lv_worker {
     lv_server_t *server;
     uv_loop_t loop;
     uv_thread_t thread;
-    uv_async_t wake;             /* main -> worker: new generation, drain, stop */
-    uv_timer_t tick;             /* 1 s: access log flush, drain checks */
-    lv_timeouts_t conn_timeouts; /* the deadlines of the client connections (conn.c) */
+    uv_async_t wake;                   /* main -> worker: new generation, drain, stop */
+    uv_timer_t tick;                   /* 1 s: access log flush, drain checks */
+    lv_timeouts_t conn_timeouts;       /* the deadlines of the client connections (conn.c) */
+    lv_timeouts_t req_timeouts;        /* the fault stage's waits (stage_fault.c) */
+    struct lv_faults_view *fault_view; /* the worker's copy of the faults; NULL until one */
     uv_tcp_t *listeners;
     uint32_t n_listeners;
     lv_gen_t *gen;
@@ -405,6 +414,7 @@ struct lv_server {
     lv_backend_limits_t *backends; /* shared concurrency limits per backend (made for sharing) */
     struct lv_health_checks *health_checks; /* main thread: active checks of the config */
     lv_flags_t *flags;                      /* shared flags (atomics) */
+    struct lv_faults *faults;               /* injected faults in force (made for sharing) */
     struct lv_cache_store *cache; /* shared response cache (made for sharing); NULL: off */
     lv_flights_t *flights;        /* shared misses in flight, with cache */
     int *listen_fds;              /* one socket per listener, bound first (resolves port 0) */
@@ -418,7 +428,8 @@ struct lv_server {
     uv_async_t wake; /* worker -> main: a worker finished */
     uv_signal_t sig_hup, sig_term, sig_int, sig_usr1;
     uv_timer_t drain_timer;
-    uv_timer_t trim_timer; /* gives freed heap pages back to the system (server.c) */
+    uv_timer_t trim_timer;  /* gives freed heap pages back to the system (server.c) */
+    uv_timer_t fault_timer; /* ends the faults whose time is up, each second (server.c) */
     struct lv_admin *admin;
     int exit_code;
 };
@@ -501,6 +512,14 @@ void lv__answer_refuse(lv_req_t *r, int status, uint32_t retry_after_s);
 void lv__answer_fallback(lv_req_t *r);
 /* The request fails: its upstream connection is closed; an answer begun is cut. */
 void lv__answer_fail(lv_req_t *r, int status);
+/* An injected abort's answer: `status` (any 200..599) with a short body and X-Levee-Fault. */
+void lv__answer_fault(lv_req_t *r, int status);
+
+/* stage_fault.c: the fault stage's timer (worker->req_timeouts), its end when the client
+ * leaves, and the bandwidth cap: after a read of n response bytes, the next waits. */
+void lv__fault_timeout(lv_timeouts_t *ts, lv_timeout_t *t);
+void lv__fault_cancel(lv_req_t *r);
+void lv__fault_throttle(lv_req_t *r, lv_uconn_t *u, size_t n);
 
 /* guard.c: the guard's state per service and worker, shared by the guard's stages */
 /* Pressure lasts this long after the last standing queue or shed request. */

@@ -186,6 +186,8 @@ void lv__request_finish(lv_req_t *r)
         };
         lv_access_log_write(w->access_log, &e);
     }
+    if (r->fault_wait)
+        lv__fault_cancel(r);
     lv__request_release_slot(r);
     lv__cache_request_end(r);
     lv__join_req_end(r);
@@ -224,6 +226,8 @@ void lv__request_client_gone(lv_req_t *r)
     r->client_gone = true;
     if (r->queued)
         lv__limit_cancel(r); /* it never reaches the backend */
+    if (r->fault_wait)
+        lv__fault_cancel(r);
     if (!r->resp_done) {
         r->status = 499; /* client closed request (the nginx convention) */
         r->resp_done = true;
@@ -264,7 +268,7 @@ void lv__request_client_writable(lv_req_t *r)
         return;
     }
     lv_uconn_t *u = r->uconn;
-    if (u && !u->reading && u->state == LV_UCONN_BUSY &&
+    if (u && !u->reading && u->state == LV_UCONN_BUSY && !r->fault_wait &&
         uv_stream_get_write_queue_size((uv_stream_t *)&r->conn->tcp) < LV_QUEUE_LOW) {
         lv__uconn_start_read(u);
         lv__uconn_arm_read_timeout(u);

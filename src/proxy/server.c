@@ -240,6 +240,7 @@ static void server_reload(lv_server_t *s)
     check_conn_cap(s, cfg);
     apply_log_level(cfg);
     lv_flags_reload(s->flags, cfg);
+    lv_faults_apply_config(s->faults, s->cfg, cfg);
     lv_health_checks_stop(s->health_checks);
     s->health_checks = lv_health_checks_start(s->loop, cfg, s->hosts);
     lv_config_unref(s->cfg); /* a worker may free it any time now: path is read from cfg */
@@ -314,6 +315,7 @@ static void on_worker_done(uv_async_t *a)
     signal(SIGUSR1, SIG_IGN); /* a rotation now must not kill a process about to exit 0 */
     uv_close((uv_handle_t *)&s->drain_timer, NULL);
     uv_close((uv_handle_t *)&s->trim_timer, NULL);
+    uv_close((uv_handle_t *)&s->fault_timer, NULL);
 }
 
 /* After a burst (a flash crowd, a stall that let requests pile up), the freed request heads
@@ -322,6 +324,14 @@ static void on_worker_done(uv_async_t *a)
  * every heap back to the system (glibc's malloc_trim: madvise). It holds one heap's lock at a
  * time, for well under a millisecond in steady state and ~10 ms after a burst of thousands of
  * requests; workers allocate from their own heaps, so their loops rarely wait on it. */
+/* Faults whose time is up end in the table (and in the log) within a second; the workers
+ * stopped applying them at their end already. */
+static void expire_faults(uv_timer_t *t)
+{
+    lv_server_t *s = t->data;
+    lv_faults_expire(s->faults, lv_clock_now_ms());
+}
+
 static void trim_heaps(uv_timer_t *t)
 {
     (void)t;
@@ -389,7 +399,7 @@ int lv_server_run_with(lv_config_t *cfg, const lv_server_hooks_t *hooks)
         cfg->storm_entries ? cfg->storm_entries : 65536,
     };
     if (!(s.storm = lv_storm_new(&storm_conf)) || !(s.flags = lv_flags_new(cfg)) ||
-        !(s.hosts = lv_hosts_new(LV_HOSTS_MAX)) ||
+        !(s.hosts = lv_hosts_new(LV_HOSTS_MAX)) || !(s.faults = lv_faults_new(s.hosts)) ||
         !(s.backends = lv_backend_limits_new(s.n_workers, wake_for_slots, &s)))
         goto out;
     if (lv__cache_server_init(&s) < 0)
@@ -408,6 +418,10 @@ int lv_server_run_with(lv_config_t *cfg, const lv_server_hooks_t *hooks)
     s.drain_timer.data = &s;
     uv_timer_init(&loop, &s.trim_timer);
     uv_timer_start(&s.trim_timer, trim_heaps, LV_TRIM_MS, LV_TRIM_MS);
+    uv_timer_init(&loop, &s.fault_timer);
+    s.fault_timer.data = &s;
+    uv_timer_start(&s.fault_timer, expire_faults, 1000, 1000);
+    lv_faults_apply_config(s.faults, NULL, cfg);
     uv_signal_init(&loop, &s.sig_hup);
     uv_signal_init(&loop, &s.sig_term);
     uv_signal_init(&loop, &s.sig_int);
@@ -432,6 +446,7 @@ int lv_server_run_with(lv_config_t *cfg, const lv_server_hooks_t *hooks)
             .flags = s.flags,
             .cache = s.cache,
             .hosts = s.hosts,
+            .faults = s.faults,
         };
         /* Checked again now that this process listens: the admin address must not overlap one
          * of its own listeners through a wildcard (0.0.0.0:P beside 127.0.0.1:P). */
@@ -486,6 +501,7 @@ out:
     lv_access_sink_unref(s.access_sink);
     if (s.storm)
         lv_storm_free(s.storm);
+    lv_faults_free(s.faults);
     lv_hosts_free(s.hosts);
     lv_backend_limits_free(s.backends);
     if (s.flags)

@@ -396,10 +396,13 @@ static void uconn_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     if (nread > 0 && uconn_busy(u)) {
         if (u->join_key) /* an answer has begun: too late for another request to take it */
             lv__join_forget(u);
-        if (u->req)
-            u->req->resp_any = true;
+        lv_req_t *r = u->req;
+        if (r)
+            r->resp_any = true;
         lv__uconn_arm_read_timeout(u);
         uconn_feed(u, (size_t)nread);
+        if (r && u->req == r && r->fault_bps)
+            lv__fault_throttle(r, u, (size_t)nread); /* an injected bandwidth cap */
     } else if (nread > 0) {
         /* Bytes on an idle connection: the upstream is confused; drop it. */
         lv__uconn_close(u);
@@ -434,8 +437,20 @@ static void uconn_connected(uv_connect_t *creq, int status)
     lv__uconn_arm_read_timeout(u); /* writes queued while connecting are flushed by libuv */
 }
 
+/* An injected host_down fault (proxy/faults.c): connections to the host are refused. */
+static bool host_fault_down(const lv_host_t *h)
+{
+    return h->health && atomic_load_explicit(&h->health->fault_down_until_ms,
+                                             memory_order_relaxed) > lv_clock_now_ms();
+}
+
 lv_uconn_t *lv__uconn_get(lv_pool_t *p, lv_host_t *h, bool *reused)
 {
+    bool down = host_fault_down(h);
+    while (down && !lv_list_empty(&h->idle)) { /* a host that died took its connections along */
+        lv_uconn_t *u = LV_CONTAINER_OF(h->idle.next, lv_uconn_t, idle_link);
+        lv__uconn_close(u);
+    }
     if (!lv_list_empty(&h->idle)) {
         lv_uconn_t *u = LV_CONTAINER_OF(h->idle.next, lv_uconn_t, idle_link);
         lv_list_remove(&u->idle_link);
@@ -465,8 +480,11 @@ lv_uconn_t *lv__uconn_get(lv_pool_t *p, lv_host_t *h, bool *reused)
     u->state = LV_UCONN_CONNECTING;
     lv_counter_add(&p->metrics->upstream_connects, 1);
     uv_tcp_nodelay(&u->tcp, 1);
-    int rc = uv_tcp_connect(&u->connect_req, &u->tcp, (const struct sockaddr *)&h->addr->sa,
-                            uconn_connected);
+    if (down)
+        lv_counter_add(&p->metrics->faults_injected[LV_FAULT_HOST_DOWN], 1);
+    int rc = down ? UV_ECONNREFUSED
+                  : uv_tcp_connect(&u->connect_req, &u->tcp, (const struct sockaddr *)&h->addr->sa,
+                                   uconn_connected);
     if (rc < 0) {
         /* Report through the normal path on the next turn: the caller attaches the request. */
         u->broken = true;

@@ -357,6 +357,7 @@ static void worker_finish(lv_worker_t *w)
     uv_close((uv_handle_t *)&w->wake, NULL);
     uv_close((uv_handle_t *)&w->tick, NULL);
     lv_timeouts_close(&w->conn_timeouts);
+    lv_timeouts_close(&w->req_timeouts);
     uv_close((uv_handle_t *)&w->defer_idle, NULL);
     uv_close((uv_handle_t *)&w->queue_tick, NULL);
     uv_close((uv_handle_t *)&w->guard_wake, NULL);
@@ -399,6 +400,7 @@ int lv__worker_init(lv_worker_t *w, lv_server_t *s, uint32_t id)
     uv_timer_init(&w->loop, &w->tick);
     w->tick.data = w;
     lv_timeouts_init(&w->conn_timeouts, &w->loop, lv__conn_timeout);
+    lv_timeouts_init(&w->req_timeouts, &w->loop, lv__fault_timeout);
     uv_idle_init(&w->loop, &w->defer_idle);
     w->defer_idle.data = w;
     uv_timer_init(&w->loop, &w->queue_tick);
@@ -463,6 +465,7 @@ void lv__worker_fini(lv_worker_t *w)
             uv_close((uv_handle_t *)&w->wake, NULL);
             uv_close((uv_handle_t *)&w->tick, NULL);
             lv_timeouts_close(&w->conn_timeouts);
+            lv_timeouts_close(&w->req_timeouts);
             uv_close((uv_handle_t *)&w->defer_idle, NULL);
             uv_close((uv_handle_t *)&w->queue_tick, NULL);
             uv_close((uv_handle_t *)&w->guard_wake, NULL);
@@ -483,6 +486,8 @@ void lv__worker_fini(lv_worker_t *w)
         free(r);
     }
     lv__conn_worker_fini(w);
+    free(w->fault_view);
+    w->fault_view = NULL;
     lv__guard_worker_fini(w);
     lv_buf_pool_fini(&w->bufs);
     free(w->listeners);

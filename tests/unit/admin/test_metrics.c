@@ -263,6 +263,21 @@ static const char expected_two_shards[] =
     "levee_guard_refused_by_criticality_total{service=\"api\",criticality=\"critical\"} 2\n"
     "levee_guard_refused_by_criticality_total{service=\"api\",criticality=\"default\"} 0\n"
     "levee_guard_refused_by_criticality_total{service=\"api\",criticality=\"sheddable\"} 0\n"
+    "# HELP levee_faults_injected_total Requests that drew an injected fault, by kind (host_down: "
+    "connections refused to a host marked down). docs/faults.md.\n"
+    "# TYPE levee_faults_injected_total counter\n"
+    "levee_faults_injected_total{service=\"demo\",kind=\"latency\"} 0\n"
+    "levee_faults_injected_total{service=\"demo\",kind=\"abort\"} 0\n"
+    "levee_faults_injected_total{service=\"demo\",kind=\"reset\"} 0\n"
+    "levee_faults_injected_total{service=\"demo\",kind=\"blackhole\"} 0\n"
+    "levee_faults_injected_total{service=\"demo\",kind=\"bandwidth\"} 0\n"
+    "levee_faults_injected_total{service=\"demo\",kind=\"host_down\"} 0\n"
+    "levee_faults_injected_total{service=\"api\",kind=\"latency\"} 0\n"
+    "levee_faults_injected_total{service=\"api\",kind=\"abort\"} 2\n"
+    "levee_faults_injected_total{service=\"api\",kind=\"reset\"} 0\n"
+    "levee_faults_injected_total{service=\"api\",kind=\"blackhole\"} 0\n"
+    "levee_faults_injected_total{service=\"api\",kind=\"bandwidth\"} 0\n"
+    "levee_faults_injected_total{service=\"api\",kind=\"host_down\"} 0\n"
     "# HELP levee_guard_limit Adaptive concurrency limit of the service's hosts (one limit "
     "shared by the workers and by services with the same hosts).\n"
     "# TYPE levee_guard_limit gauge\n"
@@ -370,6 +385,8 @@ static void test_lv_metrics_write_prometheus_sums_two_shards(void **state)
     lv_counter_add(&b->services[0].guard_refused_by_crit[LV_CRIT_SHEDDABLE], 3);
     lv_counter_add(&b->services[0].guard_refused_by_crit[LV_CRIT_DEFAULT], 1);
     lv_counter_add(&a->services[1].guard_refused_by_crit[LV_CRIT_CRITICAL], 2);
+    lv_counter_add(&a->services[1].faults_injected[LV_FAULT_ABORT], 1);
+    lv_counter_add(&b->services[1].faults_injected[LV_FAULT_ABORT], 1);
     lv_counter_add(&b->services[1].guard_storm_blocked, 7);
     lv_counter_add(&a->services[1].guard_premature_blocked, 1);
     lv_counter_add(&a->services[1].guard_orphaned, 1);
