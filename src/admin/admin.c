@@ -24,7 +24,7 @@
 /* Request target; longer -> 414. Room for "/cache/purge?url=" and any URL the cache keys (at most
  * LV_CACHE_KEY_MAX bytes) fully percent-encoded. */
 #define ADMIN_TARGET_MAX (3 * LV_CACHE_KEY_MAX + 64)
-#define ADMIN_BODY_MAX LV_ADMIN_BODY_MAX /* flag writes carry a word; more -> 413 */
+#define ADMIN_BODY_MAX LV_ADMIN_BODY_MAX /* a flag state or a fault's JSON; more -> 413 */
 #define ADMIN_AUTH_MAX 512               /* Authorization value kept; longer never matches */
 #define ADMIN_FIELD_MAX 16               /* header name bytes kept: "authorization" fits */
 #define ADMIN_READ_BUF 4096              /* per connection, reused for every read */
@@ -135,6 +135,8 @@ static const char *reason_phrase(int status)
     switch (status) {
     case 200:
         return "OK";
+    case 201:
+        return "Created";
     case 400:
         return "Bad Request";
     case 401:
@@ -145,6 +147,8 @@ static const char *reason_phrase(int status)
         return "Not Found";
     case 405:
         return "Method Not Allowed";
+    case 409:
+        return "Conflict";
     case 413:
         return "Content Too Large";
     case 414:

@@ -1,6 +1,7 @@
 /* admin/admin.h: the admin listener (GET /metrics, /status, /health, /flags; PUT/POST/DELETE
- * /flags/<service or route name>) on the main thread's loop. Reads the workers' metric shards and
- * the current config, writes the flag table (main thread); never touches worker loops. */
+ * /flags/<service or route name>; /cache; GET/POST /faults, GET/DELETE /faults/<id>) on the main
+ * thread's loop. Reads the workers' metric shards and the current config, writes the flag table
+ * and the fault table (main thread); never touches worker loops. */
 #ifndef LV_ADMIN_ADMIN_H
 #define LV_ADMIN_ADMIN_H
 

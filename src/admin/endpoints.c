@@ -1,5 +1,6 @@
 /* admin/endpoints.c: the admin API's answers (/metrics, /status, /health, /flags, /cache,
- * errors) built as heap buffers from the admin source; checks the token on writes. Main thread
+ * errors; /faults is faults_api.c's) built as heap buffers from the admin source; checks the token
+ * on writes. Main thread
  * only; reads shards, never writes them; flips flags only through lv_flags_set and
  * lv_flags_reset; changes the cache only through its purge functions (the store's own locking
  * makes that safe beside the workers). */
@@ -9,6 +10,7 @@
 #include "core/common.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "proxy/faults.h"
 #include "proxy/hosts.h"
 
 #include <inttypes.h>
@@ -406,6 +408,11 @@ char *lv__admin_metrics_text(const lv_admin_source_t *src, size_t *len)
         put_cache_families(out, src);
     if (src->hosts)
         put_host_families(out, src, cfg);
+    if (src->faults) /* the fault table lives outside the shards too */
+        fprintf(out,
+                "# HELP levee_faults_active Injected faults in force (admin API and config).\n"
+                "# TYPE levee_faults_active gauge\nlevee_faults_active %" PRIu32 "\n",
+                lv_faults_active(src->faults));
     if (fclose(out) != 0) {
         free(text);
         return NULL;
@@ -414,7 +421,7 @@ char *lv__admin_metrics_text(const lv_admin_source_t *src, size_t *len)
     return text;
 }
 
-static int reply_text(lv__admin_reply_t *out, int status, const char *text)
+int lv__admin_reply_text(lv__admin_reply_t *out, int status, const char *text)
 {
     out->status = status;
     out->content_type = "text/plain; charset=utf-8";
@@ -556,22 +563,19 @@ static bool query_param(const char *q, size_t qlen, const char *key, const char 
     return false;
 }
 
-/* Every write (flags, cache purges) passes here first, before anything about the target is
- * looked at, so a stranger cannot probe names. Returns true when the request carries the current
- * admin token; otherwise fills out with 403 (no token configured: writes are off) or 401 and
- * sets *rc to reply_text's result. */
-static bool write_refused(const lv_admin_source_t *src, const lv__admin_request_t *req,
-                          lv__admin_reply_t *out, int *rc)
+bool lv__admin_write_refused(const lv_admin_source_t *src, const lv__admin_request_t *req,
+                             lv__admin_reply_t *out, int *rc)
 {
     lv_config_t *cfg = src->config ? src->config(src->ctx) : NULL;
     const char *token = cfg ? cfg->admin_token : NULL;
     if (token == NULL || token[0] == '\0') {
-        *rc = reply_text(out, 403, "writes disabled: set admin.token\n");
+        *rc = lv__admin_reply_text(out, 403, "writes disabled: set admin.token\n");
         return true;
     }
     if (!token_matches(req, token)) {
         out->www_authenticate = true;
-        *rc = reply_text(out, 401, "unauthorized: send Authorization: Bearer <admin.token>\n");
+        *rc = lv__admin_reply_text(out, 401,
+                                   "unauthorized: send Authorization: Bearer <admin.token>\n");
         return true;
     }
     return false;
@@ -645,11 +649,11 @@ static int flag_write(const lv_admin_source_t *src, const lv__admin_request_t *r
                       const char *name, const char *query, size_t query_len, lv__admin_reply_t *out)
 {
     int rc = 0;
-    if (write_refused(src, req, out, &rc))
+    if (lv__admin_write_refused(src, req, out, &rc))
         return rc;
     int slot = lv_flags_find(src->flags, name);
     if (slot < 0)
-        return reply_text(out, 404, "unknown service or route\n");
+        return lv__admin_reply_text(out, 404, "unknown service or route\n");
     const char *v = NULL;
     size_t vlen = 0;
     int st;
@@ -659,15 +663,15 @@ static int flag_write(const lv_admin_source_t *src, const lv__admin_request_t *r
     } else
         st = body_state(req->body ? req->body : "", req->body ? req->body_len : 0);
     if (st < 0)
-        return reply_text(out, 400,
-                          "bad state: want on, off or auto (a word, or {\"state\":\"off\"})\n");
+        return lv__admin_reply_text(
+            out, 400, "bad state: want on, off or auto (a word, or {\"state\":\"off\"})\n");
     rc = lv_flags_set(src->flags, name, (lv_flag_state_t)st);
     if (rc == LV_EIO)
-        return reply_text(out, 500,
-                          "flag set, but the state file could not be written: it will "
-                          "not survive a restart (see the log)\n");
+        return lv__admin_reply_text(out, 500,
+                                    "flag set, but the state file could not be written: it will "
+                                    "not survive a restart (see the log)\n");
     if (rc != 0)
-        return reply_text(out, 500, "flag not set\n");
+        return lv__admin_reply_text(out, 500, "flag not set\n");
     return reply_flag(out, src->flags, slot);
 }
 
@@ -676,23 +680,23 @@ static int flag_reset(const lv_admin_source_t *src, const lv__admin_request_t *r
                       const char *name, lv__admin_reply_t *out)
 {
     int rc = 0;
-    if (write_refused(src, req, out, &rc))
+    if (lv__admin_write_refused(src, req, out, &rc))
         return rc;
     int slot = lv_flags_find(src->flags, name);
     if (slot < 0)
-        return reply_text(out, 404, "unknown service or route\n");
+        return lv__admin_reply_text(out, 404, "unknown service or route\n");
     rc = lv_flags_reset(src->flags, name);
     if (rc == LV_EIO)
-        return reply_text(out, 500,
-                          "flag reset, but the state file could not be written: the override "
-                          "comes back at the next start (see the log)\n");
+        return lv__admin_reply_text(
+            out, 500,
+            "flag reset, but the state file could not be written: the override "
+            "comes back at the next start (see the log)\n");
     if (rc != 0)
-        return reply_text(out, 500, "flag not reset\n");
+        return lv__admin_reply_text(out, 500, "flag not reset\n");
     return reply_flag(out, src->flags, slot);
 }
 
-/* Sends text (a heap JSON document; NULL: out of memory) with the given status. */
-static int reply_json(lv__admin_reply_t *out, int status, char *text, size_t len)
+int lv__admin_reply_json(lv__admin_reply_t *out, int status, char *text, size_t len)
 {
     if (text == NULL)
         return LV_ENOMEM;
@@ -775,7 +779,7 @@ static int cache_purge(const lv_admin_source_t *src, const lv__admin_request_t *
                        const char *query, size_t query_len, lv__admin_reply_t *out)
 {
     int rc = 0;
-    if (write_refused(src, req, out, &rc))
+    if (lv__admin_write_refused(src, req, out, &rc))
         return rc;
     int kind = -1;
     const char *raw = NULL;
@@ -793,11 +797,11 @@ static int cache_purge(const lv_admin_source_t *src, const lv__admin_request_t *
                     memcmp(q, purge_params[i], name_len) == 0)
                     k = (int)i;
             if (k < 0)
-                return reply_text(out, 400,
-                                  "unknown parameter: want one of url=, prefix=, tag= "
-                                  "(percent-encode the value: '&' as %26)\n");
+                return lv__admin_reply_text(out, 400,
+                                            "unknown parameter: want one of url=, prefix=, tag= "
+                                            "(percent-encode the value: '&' as %26)\n");
             if (kind >= 0)
-                return reply_text(out, 400, "want exactly one of url=, prefix=, tag=\n");
+                return lv__admin_reply_text(out, 400, "want exactly one of url=, prefix=, tag=\n");
             kind = k;
             raw = eq ? eq + 1 : stop;
             raw_len = (size_t)(stop - raw);
@@ -805,16 +809,17 @@ static int cache_purge(const lv_admin_source_t *src, const lv__admin_request_t *
         q = amp ? amp + 1 : end;
     }
     if (kind < 0)
-        return reply_text(out, 400, "missing parameter: want one of url=, prefix=, tag=\n");
+        return lv__admin_reply_text(out, 400,
+                                    "missing parameter: want one of url=, prefix=, tag=\n");
 
     char value[LV_CACHE_KEY_MAX + 16]; /* a key plus "https://" */
     int vlen = percent_decode(raw, raw_len, value, sizeof value);
     if (vlen == LV_EINVAL)
-        return reply_text(out, 400, "bad percent-encoding in the value\n");
+        return lv__admin_reply_text(out, 400, "bad percent-encoding in the value\n");
     if (vlen < 0)
-        return reply_text(out, 400, "value too long\n");
+        return lv__admin_reply_text(out, 400, "value too long\n");
     if (vlen == 0)
-        return reply_text(out, 400, "empty value\n");
+        return lv__admin_reply_text(out, 400, "empty value\n");
 
     size_t purged = 0;
     if (kind == PURGE_TAG) {
@@ -823,11 +828,12 @@ static int cache_purge(const lv_admin_source_t *src, const lv__admin_request_t *
         char key[LV_CACHE_KEY_MAX];
         int klen = lv_cache_key_from_url(key, sizeof key, value, (size_t)vlen);
         if (klen == LV_ELIMIT)
-            return reply_text(out, 400, "url too long\n");
+            return lv__admin_reply_text(out, 400, "url too long\n");
         if (klen < 0)
-            return reply_text(out, 400,
-                              "bad url: want http://host/path?query or host/path (no spaces or "
-                              "control bytes)\n");
+            return lv__admin_reply_text(
+                out, 400,
+                "bad url: want http://host/path?query or host/path (no spaces or "
+                "control bytes)\n");
         purged = kind == PURGE_URL ? lv_cache_key_purge_url(src->cache, key, (size_t)klen)
                                    : lv_cache_store_purge_prefix(src->cache, key, (size_t)klen);
     }
@@ -845,7 +851,7 @@ static int cache_purge(const lv_admin_source_t *src, const lv__admin_request_t *
         free(text);
         return LV_ENOMEM;
     }
-    return reply_json(out, 200, text, n);
+    return lv__admin_reply_json(out, 200, text, n);
 }
 
 int lv__admin_route(const lv_admin_source_t *src, uint64_t now_wall_ms,
@@ -887,27 +893,33 @@ int lv__admin_route(const lv_admin_source_t *src, uint64_t now_wall_ms,
         size_t nlen = path_len - (sizeof flag_prefix - 1);
         const char *n = target + sizeof flag_prefix - 1;
         if (nlen == 0 || nlen > LV_ADMIN_NAME_MAX || memchr(n, '/', nlen) || memchr(n, '\0', nlen))
-            return reply_text(out, 404, "unknown service or route\n");
+            return lv__admin_reply_text(out, 404, "unknown service or route\n");
         memcpy(name, n, nlen);
         name[nlen] = '\0';
         which = P_FLAG;
     }
 
+    static const char faults_path[] = "/faults";
+    size_t faults_len = sizeof faults_path - 1;
+    if (which == P_NONE && src->faults && path_len >= faults_len &&
+        memcmp(target, faults_path, faults_len) == 0 &&
+        (path_len == faults_len || target[faults_len] == '/'))
+        return lv__admin_faults(src, req, target + faults_len, path_len - faults_len, out);
     if (which == P_NONE)
-        return reply_text(out, 404, "not found\n");
+        return lv__admin_reply_text(out, 404, "not found\n");
     if ((which == P_CACHE || which == P_CACHE_PURGE) && src->cache == NULL)
-        return reply_text(out, 404, "cache off: set cache.size\n");
+        return lv__admin_reply_text(out, 404, "cache off: set cache.size\n");
     if (which == P_CACHE_PURGE) {
         if (req->method == HTTP_POST)
             return cache_purge(src, req, query, query_len, out);
         out->allow = "POST";
-        return reply_text(out, 405, "method not allowed\n");
+        return lv__admin_reply_text(out, 405, "method not allowed\n");
     }
     if (which == P_CACHE && req->method == HTTP_DELETE)
         return cache_purge(src, req, query, query_len, out);
     if (which == P_CACHE && req->method != HTTP_GET) {
         out->allow = "GET, DELETE";
-        return reply_text(out, 405, "method not allowed\n");
+        return lv__admin_reply_text(out, 405, "method not allowed\n");
     }
     if (which == P_FLAG) {
         if (req->method == HTTP_PUT || req->method == HTTP_POST)
@@ -916,16 +928,16 @@ int lv__admin_route(const lv_admin_source_t *src, uint64_t now_wall_ms,
             return flag_reset(src, req, name, out);
         if (req->method != HTTP_GET) {
             out->allow = "GET, PUT, POST, DELETE";
-            return reply_text(out, 405, "method not allowed\n");
+            return lv__admin_reply_text(out, 405, "method not allowed\n");
         }
         int slot = lv_flags_find(src->flags, name);
         if (slot < 0)
-            return reply_text(out, 404, "unknown service or route\n");
+            return lv__admin_reply_text(out, 404, "unknown service or route\n");
         return reply_flag(out, src->flags, slot);
     }
     if (req->method != HTTP_GET) {
         out->allow = "GET";
-        return reply_text(out, 405, "method not allowed\n");
+        return lv__admin_reply_text(out, 405, "method not allowed\n");
     }
     switch (which) {
     case P_METRICS:
@@ -940,8 +952,8 @@ int lv__admin_route(const lv_admin_source_t *src, uint64_t now_wall_ms,
         return out->body ? 0 : LV_ENOMEM;
     case P_HEALTH:
         if (src->draining && src->draining(src->ctx))
-            return reply_text(out, 503, "draining\n");
-        return reply_text(out, 200, "ok\n");
+            return lv__admin_reply_text(out, 503, "draining\n");
+        return lv__admin_reply_text(out, 200, "ok\n");
     case P_FLAGS:
         out->status = 200;
         out->content_type = "application/json";
@@ -950,7 +962,7 @@ int lv__admin_route(const lv_admin_source_t *src, uint64_t now_wall_ms,
     case P_CACHE: {
         size_t n = 0;
         char *text = cache_json(src, &n);
-        return reply_json(out, 200, text, n);
+        return lv__admin_reply_json(out, 200, text, n);
     }
     case P_FLAG:
     case P_CACHE_PURGE:

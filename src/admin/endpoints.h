@@ -9,8 +9,9 @@
 
 #include "admin/admin.h"
 
-/* Admin request bodies (flag writes) are tiny; admin.c answers 413 above this. */
-#define LV_ADMIN_BODY_MAX 1024
+/* Admin request bodies are small (a flag state, a fault's JSON object); admin.c answers 413
+ * above this. */
+#define LV_ADMIN_BODY_MAX 4096
 
 /* One parsed request, borrowed from the connection for the duration of the call. */
 typedef struct lv__admin_request {
@@ -25,7 +26,7 @@ typedef struct lv__admin_request {
 } lv__admin_request_t;
 
 typedef struct lv__admin_reply {
-    int status;               /* 200, 400, 401, 403, 404, 405, 500, 503 */
+    int status;               /* 200, 201, 400, 401, 403, 404, 405, 409, 500, 503 */
     const char *content_type; /* static string */
     const char *allow;        /* 405: the "Allow" header value (static); else NULL */
     bool www_authenticate;    /* 401: add "WWW-Authenticate: Bearer" */
@@ -37,6 +38,22 @@ typedef struct lv__admin_reply {
  * empty). A flag write may rewrite the state file (blocking, small). Main thread only. */
 int lv__admin_route(const lv_admin_source_t *src, uint64_t now_wall_ms,
                     const lv__admin_request_t *req, lv__admin_reply_t *out);
+
+/* The /faults answers: path is what follows "/faults" ("" or "/ID"). Needs src->faults. */
+int lv__admin_faults(const lv_admin_source_t *src, const lv__admin_request_t *req, const char *path,
+                     size_t path_len, lv__admin_reply_t *out);
+
+/* Every write (flags, cache purges, faults) passes here first, before anything about the target
+ * is looked at, so a stranger cannot probe names. Returns false when the request carries the
+ * current admin token; otherwise fills out with 403 (no token configured: writes are off) or
+ * 401, sets *rc to lv__admin_reply_text's result and returns true. */
+bool lv__admin_write_refused(const lv_admin_source_t *src, const lv__admin_request_t *req,
+                             lv__admin_reply_t *out, int *rc);
+/* Fills out with status and a copy of text as text/plain. Returns 0 or LV_ENOMEM. */
+int lv__admin_reply_text(lv__admin_reply_t *out, int status, const char *text);
+/* Fills out with status and text (a heap JSON document of len bytes, now out's; NULL: out of
+ * memory) as application/json. Returns 0 or LV_ENOMEM. */
+int lv__admin_reply_json(lv__admin_reply_t *out, int status, char *text, size_t len);
 
 /* The /status document (JSON object plus a newline) in a heap buffer; NULL when out of
  * memory. */

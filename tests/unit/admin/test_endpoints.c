@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "admin/endpoints.h"
+#include "admin_request.h"
 #include "cache/key.h"
 #include "cache/store.h"
 #include "core/common.h"
@@ -100,18 +101,7 @@ static int teardown(void **state)
 static lv__admin_reply_t route_full(fake_t *f, uint8_t method, const char *target, const char *auth,
                                     const char *body)
 {
-    lv__admin_request_t req = {.method = method,
-                               .target = target,
-                               .target_len = strlen(target),
-                               .authorization = auth,
-                               .authorization_len = auth ? strlen(auth) : 0,
-                               .body = body,
-                               .body_len = body ? strlen(body) : 0};
-    lv__admin_reply_t r;
-    assert_int_equal(lv__admin_route(&f->src, 1005500, &req, &r), 0);
-    assert_non_null(r.body);
-    assert_int_equal(strlen(r.body), r.body_len);
-    return r;
+    return admin_request(&f->src, 1005500, method, target, auth, body);
 }
 
 static lv__admin_reply_t route(fake_t *f, uint8_t method, const char *target)
