@@ -74,7 +74,8 @@ int lv_fault_spec_parse_json(const char *p, size_t len, lv_fault_spec_t *out, ch
 void lv_fault_spec_write_json_members(FILE *f, const lv_fault_spec_t *spec);
 
 /* Parses the value of the X-Levee-Fault test header: "latency MS" (MS as lv_fault_ms_parse),
- * "abort STATUS", "reset", "blackhole", "bandwidth BYTES_PER_S". The result applies to that
+ * "abort STATUS", "reset", "blackhole", "bandwidth BYTES_PER_S"; case-sensitive words, one space
+ * or tab between them, spaces and tabs around the value ignored. The result applies to that
  * request only (share 1; no target, no duration). Returns 0 or -1. */
 int lv_fault_header_parse(const char *p, size_t len, lv_fault_spec_t *out);
 
