@@ -114,6 +114,28 @@ static void put_guard_status(FILE *out, const lv_admin_source_t *src, const lv_s
     fputc('}', out);
 }
 
+/* ,"resilience":{...}: what of the service's configuration protects it (read by `levee-load
+ * score`): the guard, a breaker that can open, a fallback, a criticality other than default on
+ * the service or one of its routes, a deadline, stale serving (with the cache on), health
+ * checks. */
+static void put_resilience_status(FILE *out, const lv_config_t *cfg, uint32_t idx)
+{
+    const lv_service_conf_t *s = &cfg->services[idx];
+    const lv_guard_conf_t *g = &s->guard;
+    bool crit = s->criticality != LV_CRIT_DEFAULT;
+    for (uint32_t r = 0; r < cfg->n_routes && !crit; r++)
+        crit = cfg->routes[r].service == idx && cfg->routes[r].criticality != 0 &&
+               cfg->routes[r].criticality != LV_CRIT_DEFAULT + 1;
+    fprintf(out,
+            ",\"resilience\":{\"guard\":%s,\"breaker\":%s,\"fallback\":%s,\"criticality\":%s,"
+            "\"deadline_ms\":%" PRIu32 ",\"serve_stale_ms\":%" PRIu32 ",\"health_check\":%s}",
+            g->enabled ? "true" : "false",
+            g->enabled && g->breaker_error_percent < 100 ? "true" : "false",
+            g->fallback_body || g->fallback_file_body || g->fallback_redirect ? "true" : "false",
+            crit ? "true" : "false", g->enabled ? g->deadline_ms : 0,
+            cfg->cache_size ? s->cache_serve_stale_ms : 0, s->health_check.path ? "true" : "false");
+}
+
 /* One lv_cache_metrics_t counter (at offset field_off) summed over the shards. */
 static uint64_t cache_sum(const lv_admin_source_t *src, size_t field_off)
 {
@@ -227,6 +249,7 @@ char *lv__admin_status_json(const lv_admin_source_t *src, uint64_t now_wall_ms, 
                 lv_metrics_sum_service_in_flight(src->shards, src->n_shards, s->metrics_slot));
         put_hosts_status(out, src, s);
         put_guard_status(out, src, s);
+        put_resilience_status(out, cfg, i);
         fputc('}', out);
     }
     fputc(']', out);

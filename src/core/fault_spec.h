@@ -13,8 +13,8 @@ typedef enum {
     LV_FAULT_LATENCY = 0, /* the backend answers ms later (ms: a distribution) */
     LV_FAULT_ABORT,       /* the backend answers `status` instead */
     LV_FAULT_RESET,       /* the backend resets the connection: as an upstream reset (502) */
-    LV_FAULT_BLACKHOLE,   /* the backend never answers: held until the client or the read
-                             timeout gives up (504) */
+    LV_FAULT_BLACKHOLE,   /* the backend stalls: held until the read timeout (504), or on to
+                             the backend when the fault ends first */
     LV_FAULT_BANDWIDTH,   /* the response comes at most bytes_per_s */
     LV_FAULT_HOST_DOWN,   /* connections to `host` are refused (not per request) */
     LV_FAULT_KINDS

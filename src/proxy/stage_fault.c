@@ -61,7 +61,8 @@ static lv_stage_verdict_t hold(lv_req_t *r, uint8_t kind, uint64_t ms)
     return LV_STAGE_WAIT;
 }
 
-static lv_stage_verdict_t inject(lv_req_t *r, const lv_fault_spec_t *f)
+/* until_ms: when the fault ends (monotonic ms; 0: a header fault, no end of its own). */
+static lv_stage_verdict_t inject(lv_req_t *r, const lv_fault_spec_t *f, uint64_t until_ms)
 {
     lv_worker_t *w = r->conn->worker;
     lv_counter_add(&r->pool->metrics->faults_injected[f->kind], 1);
@@ -85,8 +86,14 @@ static lv_stage_verdict_t inject(lv_req_t *r, const lv_fault_spec_t *f)
         r->up_failed = true;
         answer_failure(r, 502);
         return LV_STAGE_ANSWERED;
-    case LV_FAULT_BLACKHOLE:
-        return hold(r, LV_FAULT_BLACKHOLE, LV_MAX(r->pool->svc->read_timeout_ms, 1u));
+    case LV_FAULT_BLACKHOLE: {
+        /* A silent backend: 504 at the read timeout, unless the fault ends first; then the
+         * backend is back and the request goes on to it, as a stalled backend's queue does. */
+        uint64_t timeout = LV_MAX(r->pool->svc->read_timeout_ms, 1u), now_ms = now / 1000000u;
+        if (until_ms > now_ms && until_ms - now_ms < timeout)
+            return hold(r, LV_FAULT_LATENCY, until_ms - now_ms);
+        return hold(r, LV_FAULT_BLACKHOLE, timeout);
+    }
     case LV_FAULT_BANDWIDTH:
         r->fault_bps = f->bytes_per_s;
         return LV_STAGE_NEXT;
@@ -127,7 +134,7 @@ static lv_stage_verdict_t draw(lv_req_t *r, const lv_http_head_t *h)
     lv_worker_t *w = r->conn->worker;
     lv_fault_spec_t hf;
     if (r->gen->cfg->fault_header && header_fault(r, h, &hf))
-        return inject(r, &hf);
+        return inject(r, &hf, 0);
     lv_faults_t *t = w->server->faults;
     if (!lv_faults_active(t))
         return LV_STAGE_NEXT;
@@ -145,7 +152,7 @@ static lv_stage_verdict_t draw(lv_req_t *r, const lv_http_head_t *h)
         if (f->spec.share < 1.0 && draw_unit(w) >= f->spec.share)
             continue;
         lv_faults_injected(t, v, i);
-        return inject(r, &f->spec);
+        return inject(r, &f->spec, f->until_ms);
     }
     return LV_STAGE_NEXT;
 }

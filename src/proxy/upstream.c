@@ -440,8 +440,9 @@ static void uconn_connected(uv_connect_t *creq, int status)
 /* An injected host_down fault (proxy/faults.c): connections to the host are refused. */
 static bool host_fault_down(const lv_host_t *h)
 {
-    return h->health && atomic_load_explicit(&h->health->fault_down_until_ms,
-                                             memory_order_relaxed) > lv_clock_now_ms();
+    uint64_t until =
+        h->health ? atomic_load_explicit(&h->health->fault_down_until_ms, memory_order_relaxed) : 0;
+    return until && until > lv_clock_now_ms(); /* the clock only while a fault is set */
 }
 
 lv_uconn_t *lv__uconn_get(lv_pool_t *p, lv_host_t *h, bool *reused)

@@ -155,6 +155,17 @@ class FaultKinds(lt.LvTestCase):
         time.sleep(0.8)
         self.assertTrue(self.levee.alive())
 
+    def test_blackhole_that_ends_first_lets_the_request_on(self):
+        # The fault ends (300 ms) before the read timeout (600 ms): the held request goes on.
+        self.assertStatus(post_fault(self.levee, {"service": "app", "kind": "blackhole",
+                                                  "duration_ms": 300}), 201)
+        before = self.backend_requests()
+        r, took = timed_get(self.levee, "/echo")
+        self.assertStatus(r, 200)
+        self.assertGreaterEqual(took, 0.2)
+        self.assertLess(took, 0.55)
+        self.assertEqual(self.backend_requests(), before + 1)
+
     def test_bandwidth_cap(self):
         n = 60000
         r, calm = timed_get(self.levee, "/bytes?n=%d" % n)

@@ -12,6 +12,7 @@
 #include "engine.h"
 #include "report.h"
 #include "scenario.h"
+#include "score.h"
 #include "stats.h"
 
 #define LOAD_ERRBUF 8192
@@ -20,6 +21,7 @@ static void load_usage(FILE *f)
 {
     fputs("usage: levee-load [SCENARIO.yaml] [flags]\n"
           "       levee-load report --out FILE.html RUN.json [RUN.json ...]\n"
+          "       levee-load score --target URL --admin URL [...]   (see score --help)\n"
           "\n"
           "Open-loop load that behaves like people: users arrive as a Poisson process\n"
           "following a rate profile, run a journey with a patience, press F5 and may obey\n"
@@ -156,6 +158,8 @@ int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "report") == 0)
         return load_cmd_report(argc, argv);
+    if (argc > 1 && strcmp(argv[1], "score") == 0)
+        return load_cmd_score(argc, argv);
 
     static load_scenario_t sc;
     load_scenario_defaults(&sc);
