@@ -129,9 +129,11 @@ int lv_faults_add(lv_faults_t *t, const lv_fault_spec_t *spec, lv_fault_origin_t
 int lv_faults_end(lv_faults_t *t, uint64_t id, const char *by)
 {
     int rc = LV_ENOTFOUND;
+    uint64_t now_ms = lv_clock_now_ms();
     uv_mutex_lock(&t->lock);
+    /* One whose time is up is over already (as GET says); the sweep logs its end. */
     for (uint32_t i = 0; i < LV_FAULTS_MAX; i++)
-        if (t->used[i] && t->slots[i].id == id) {
+        if (t->used[i] && t->slots[i].id == id && t->slots[i].until_ms > now_ms) {
             end_slot(t, i, "deleted", by);
             rc = 0;
             break;

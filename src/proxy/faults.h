@@ -37,8 +37,8 @@ void lv_faults_free(lv_faults_t *t);
  * when LV_FAULTS_MAX are in force. Main thread. */
 int lv_faults_add(lv_faults_t *t, const lv_fault_spec_t *spec, lv_fault_origin_t origin,
                   const char *by, uint64_t *id);
-/* Ends fault id before its time (msg="fault ended" reason=deleted by=). Returns 0 or
- * LV_ENOTFOUND. Main thread. */
+/* Ends fault id before its time (msg="fault ended" reason=deleted by=). Returns 0, or
+ * LV_ENOTFOUND when no such fault is in force (one whose time is up included). Main thread. */
 int lv_faults_end(lv_faults_t *t, uint64_t id, const char *by);
 /* Ends the faults whose time is up (msg="fault ended" reason=expired). Workers already ignore
  * them from until_ms on; this frees their slots and logs. Main thread, about once a second. */

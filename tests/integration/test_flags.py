@@ -121,7 +121,7 @@ class FlagsApi(lt.LvTestCase):
         r = admin_req(lv, "PATCH", "/flags/recs", TOKEN, "off")
         self.assertStatus(r, 405)
         self.assertEqual(r.header("Allow"), "GET, PUT, POST, DELETE")
-        self.assertStatus(admin_req(lv, "PUT", "/flags/recs", TOKEN, "o" * 2000), 413)
+        self.assertStatus(admin_req(lv, "PUT", "/flags/recs", TOKEN, "o" * 5000), 413)
         # Nothing above changed the flag.
         self.assertEqual(flag_map(lv.admin("/flags"))["recs"][0], "auto")
 

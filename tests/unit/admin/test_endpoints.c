@@ -200,7 +200,7 @@ static void test_lv__admin_status_json_fields(void **state)
     lv__admin_reply_t r = route(f, HTTP_GET, "/status");
     assert_int_equal(r.status, 200);
     assert_string_equal(r.content_type, "application/json");
-    char expected[2048];
+    char expected[3072];
     snprintf(expected, sizeof expected,
              "{\"version\":\"%s\",\"pid\":%ld,\"uptime_s\":5,\"workers\":2,"
              "\"config\":\"/etc/levee.yaml\",\"reloads\":3,\"draining\":false,"
@@ -214,7 +214,10 @@ static void test_lv__admin_status_json_fields(void **state)
              "\"shed\":2,\"dropped_wait\":3,\"dropped_deadline\":4,\"dropped_client_gone\":5,"
              "\"storm_blocked\":0,\"premature_blocked\":0,\"orphaned\":0,\"joined\":0,"
              "\"breaker_rejected\":0,"
-             "\"fallback_served\":0}},"
+             "\"fallback_served\":0},"
+             "\"resilience\":{\"guard\":false,\"breaker\":false,\"fallback\":false,"
+             "\"criticality\":true,\"deadline_ms\":0,\"serve_stale_ms\":0,"
+             "\"health_check\":false}},"
              "{\"name\":\"recs\",\"criticality\":\"sheddable\",\"balance\":\"round_robin\","
              "\"upstreams\":[\"[::1]:9000\"],\"requests_total\":0,\"in_flight\":0,"
              "\"hosts\":[{\"addr\":\"[::1]:9000\"}],"
@@ -223,7 +226,10 @@ static void test_lv__admin_status_json_fields(void **state)
              "\"shed\":0,\"dropped_wait\":0,\"dropped_deadline\":0,\"dropped_client_gone\":0,"
              "\"storm_blocked\":6,\"premature_blocked\":7,\"orphaned\":3,\"joined\":1,"
              "\"breaker_rejected\":8,"
-             "\"fallback_served\":9}}]}\n",
+             "\"fallback_served\":9},"
+             "\"resilience\":{\"guard\":false,\"breaker\":false,\"fallback\":false,"
+             "\"criticality\":true,\"deadline_ms\":0,\"serve_stale_ms\":0,"
+             "\"health_check\":false}}]}\n",
              LV_VERSION, (long)getpid());
     assert_string_equal(r.body, expected);
     free(r.body);
