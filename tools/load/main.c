@@ -119,7 +119,7 @@ static void load_print_summary(const load_stats_t *st, const load_run_meta_t *m)
 {
     const load_counts_t *c = &st->total;
     /* Arrivals span the window; requests and answers go on until the last user is done. */
-    double d = st->n_seconds > m->duration_s ? (double)st->n_seconds : m->duration_s;
+    double d = load_stats_run_s(st, m->duration_s);
     double ok = load_counts_success(c);
     printf("levee-load %s: %s, arrivals for %.1f s, run %.1f s\n", m->label, m->target,
            m->duration_s, d);
