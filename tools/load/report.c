@@ -1,5 +1,5 @@
 /* load/report.c: turns run results (live stats or saved JSON summaries) into a self-contained
- * HTML page with inline SVG charts; includes a small JSON reader for levee-load's own
+ * HTML page with inline SVG charts (svg.c); includes a small JSON reader for levee-load's own
  * summaries. Offline, single thread; never on the load path. */
 #include "report.h"
 
@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "core/common.h"
+#include "svg.h"
 
 /* ---- from live stats ---------------------------------------------------------------------- */
 
@@ -369,149 +370,6 @@ done:
 }
 /* ---- SVG charts ------------------------------------------------------------------------------ */
 
-typedef enum { LOAD_DRAW_LINE, LOAD_DRAW_LINE_POINTS, LOAD_DRAW_POINTS } load_draw_t;
-
-typedef struct load_series {
-    const char *name;
-    const char *color;
-    size_t n;
-    const double *x, *y; /* y < 0: no value */
-    int dashed;
-    load_draw_t draw;
-} load_series_t;
-
-typedef struct load_chart {
-    const char *cls; /* class of the <figure> (tests find the charts by it) */
-    const char *title, *xlabel, *ylabel;
-    double xmax; /* > 0: the x axis reaches at least this (the run's length) */
-    double ymax; /* > 0: the y axis reaches at least this (shared by charts to compare) */
-} load_chart_t;
-
-static double load_nice(double v)
-{
-    if (v <= 0)
-        return 1;
-    double e = pow(10, floor(log10(v)));
-    double m = v / e;
-    return (m <= 1 ? 1 : m <= 2 ? 2 : m <= 5 ? 5 : 10) * e;
-}
-
-static void load_html_text(FILE *f, const char *s)
-{
-    for (; *s; s++) {
-        if (*s == '<')
-            fputs("&lt;", f);
-        else if (*s == '>')
-            fputs("&gt;", f);
-        else if (*s == '&')
-            fputs("&amp;", f);
-        else if (*s == '"')
-            fputs("&quot;", f);
-        else
-            fputc(*s, f);
-    }
-}
-
-static int load_defined(double y)
-{
-    return y >= 0 && isfinite(y);
-}
-
-static void load_svg_chart(FILE *f, const load_chart_t *c, const load_series_t *ser, size_t nser)
-{
-    const double W = 760, H = 300, L = 64, R = 190, T = 30, B = 44;
-    double xmax = LV_MAX(c->xmax, 0), ymax = LV_MAX(c->ymax, 0), xmin = 0;
-    for (size_t s = 0; s < nser; s++)
-        for (size_t i = 0; i < ser[s].n; i++) {
-            if (!load_defined(ser[s].y[i]))
-                continue;
-            xmax = LV_MAX(xmax, ser[s].x[i]);
-            ymax = LV_MAX(ymax, ser[s].y[i]);
-        }
-    double xstep = load_nice(xmax / 5), ystep = load_nice(ymax / 5);
-    xmax = xstep * ceil(xmax / xstep);
-    ymax = ystep * ceil(ymax / ystep);
-    if (xmax <= 0)
-        xmax = 1;
-    if (ymax <= 0)
-        ymax = 1;
-    double pw = W - L - R, ph = H - T - B;
-    fprintf(f,
-            "<figure class=\"%s\"><svg class=\"chart\" xmlns=\"http://www.w3.org/2000/svg\" "
-            "viewBox=\"0 0 %.0f %.0f\" width=\"%.0f\" height=\"%.0f\" role=\"img\">\n",
-            c->cls, W, H, W, H);
-    fputs("<text x=\"10\" y=\"18\" class=\"title\">", f);
-    load_html_text(f, c->title);
-    fputs("</text>\n", f);
-    for (double y = 0; y <= ymax + ystep / 2; y += ystep) {
-        double py = T + ph - y / ymax * ph;
-        fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" class=\"grid\"/>", L, py,
-                L + pw, py);
-        fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" class=\"tick\" text-anchor=\"end\">%g</text>\n",
-                L - 4, py + 4, y);
-    }
-    for (double x = xmin; x <= xmax + xstep / 2; x += xstep) {
-        double px = L + (x - xmin) / (xmax - xmin) * pw;
-        fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" class=\"tick\" text-anchor=\"middle\">%g</text>",
-                px, T + ph + 16, x);
-    }
-    fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" class=\"axis\"/>", L, T + ph,
-            L + pw, T + ph);
-    fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" class=\"axis\"/>\n", L, T, L,
-            T + ph);
-    fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" class=\"label\" text-anchor=\"middle\">", L + pw / 2,
-            H - 6);
-    load_html_text(f, c->xlabel);
-    fprintf(f,
-            "</text><text x=\"14\" y=\"%.1f\" class=\"label\" text-anchor=\"middle\" "
-            "transform=\"rotate(-90 14 %.1f)\">",
-            T + ph / 2, T + ph / 2);
-    load_html_text(f, c->ylabel);
-    fputs("</text>\n", f);
-    for (size_t s = 0; s < nser; s++) {
-        const load_series_t *se = &ser[s];
-        const char *dash = se->dashed ? " stroke-dasharray=\"6 4\"" : "";
-        /* One polyline per run of defined values. */
-        int open = 0;
-        for (size_t i = 0; i < se->n && se->draw != LOAD_DRAW_POINTS; i++) {
-            int ok = load_defined(se->y[i]);
-            if (ok && !open) {
-                fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\"%s points=\"",
-                        se->color, dash);
-                open = 1;
-            }
-            if (ok)
-                fprintf(f, "%.1f,%.1f ", L + (se->x[i] - xmin) / (xmax - xmin) * pw,
-                        T + ph - se->y[i] / ymax * ph);
-            if (!ok && open) {
-                fputs("\"/>\n", f);
-                open = 0;
-            }
-        }
-        if (open)
-            fputs("\"/>\n", f);
-        if (se->draw != LOAD_DRAW_LINE)
-            for (size_t i = 0; i < se->n; i++)
-                if (load_defined(se->y[i]))
-                    fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3.5\" fill=\"%s\"/>",
-                            L + (se->x[i] - xmin) / (xmax - xmin) * pw,
-                            T + ph - se->y[i] / ymax * ph, se->color);
-        double ly = T + 10 + 18 * (double)s;
-        if (se->draw == LOAD_DRAW_POINTS)
-            fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3.5\" fill=\"%s\"/>", L + pw + 22, ly,
-                    se->color);
-        else
-            fprintf(f,
-                    "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" "
-                    "stroke-width=\"2\"%s/>",
-                    L + pw + 12, ly, L + pw + 32, ly, se->color, dash);
-        fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" class=\"legend\">", L + pw + 36, ly + 4);
-        load_html_text(f, se->name);
-        fputs("</text>\n", f);
-    }
-    fputs("</svg></figure>\n", f);
-}
-
 static const char *const load_colors[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e",
                                           "#9467bd", "#8c564b", "#e377c2", "#17becf"};
 
@@ -562,24 +420,35 @@ static void load_run_charts(FILE *f, const load_run_t *r, double lat_top)
     }
     char title[160];
     load_series_t load[5] = {
-        {"offered users/s", "#7f7f7f", n, x, col[0], 0, LOAD_DRAW_LINE},
-        {"requests/s", "#1f77b4", n, x, col[1], 0, LOAD_DRAW_LINE},
-        {"retries/s", "#ff7f0e", n, x, col[4], 0, LOAD_DRAW_LINE},
-        {"goodput/s", "#2ca02c", n, x, col[2], 0, LOAD_DRAW_LINE},
-        {"backend capacity", "#d62728", n, x, col[3], 1, LOAD_DRAW_LINE},
+        {"offered users/s", "#7f7f7f", n, x, col[0], 0, LOAD_DRAW_LINE, NULL},
+        {"requests/s", "#1f77b4", n, x, col[1], 0, LOAD_DRAW_LINE, NULL},
+        {"retries/s", "#ff7f0e", n, x, col[4], 0, LOAD_DRAW_LINE, NULL},
+        {"goodput/s", "#2ca02c", n, x, col[2], 0, LOAD_DRAW_LINE, NULL},
+        {"backend capacity", "#d62728", n, x, col[3], 1, LOAD_DRAW_LINE, NULL},
     };
     snprintf(title, sizeof(title), "%s: offered load, goodput and capacity", r->label);
-    load_svg_chart(f, &(load_chart_t){"load", title, "time (s)", "per second", r->run_s, 0}, load,
-                   has_cap ? 5 : 4);
+    load_svg_chart(f,
+                   &(load_chart_t){.cls = "load",
+                                   .title = title,
+                                   .xlabel = "time (s)",
+                                   .ylabel = "per second",
+                                   .xmax = r->run_s},
+                   load, has_cap ? 5 : 4);
     load_series_t lat[4] = {
-        {"p50", "#2ca02c", n, x, col[5], 0, LOAD_DRAW_LINE},
-        {"p90", "#1f77b4", n, x, col[6], 0, LOAD_DRAW_LINE},
-        {"p99", "#d62728", n, x, col[7], 0, LOAD_DRAW_LINE},
-        {"max", "#7f7f7f", n, x, col[8], 1, LOAD_DRAW_LINE},
+        {"p50", "#2ca02c", n, x, col[5], 0, LOAD_DRAW_LINE, NULL},
+        {"p90", "#1f77b4", n, x, col[6], 0, LOAD_DRAW_LINE, NULL},
+        {"p99", "#d62728", n, x, col[7], 0, LOAD_DRAW_LINE, NULL},
+        {"max", "#7f7f7f", n, x, col[8], 1, LOAD_DRAW_LINE, NULL},
     };
     snprintf(title, sizeof(title), "%s: latency of successful responses", r->label);
-    load_svg_chart(f, &(load_chart_t){"latency", title, "time (s)", "ms", r->run_s, lat_top}, lat,
-                   4);
+    load_svg_chart(f,
+                   &(load_chart_t){.cls = "latency",
+                                   .title = title,
+                                   .xlabel = "time (s)",
+                                   .ylabel = "ms",
+                                   .xmax = r->run_s,
+                                   .ymax = lat_top},
+                   lat, 4);
     free(x);
     for (int k = 0; k < 9; k++)
         free(col[k]);
@@ -632,13 +501,14 @@ static void load_goodput_seconds(FILE *f, const load_run_t *r)
         yd[i] = drain ? r->sec[i].goodput : -1;
     }
     load_series_t ser[2] = {
-        {"arrival window", load_colors[0], r->n, x, yw, 0, LOAD_DRAW_POINTS},
-        {"drain (no arrivals)", load_colors[3], r->n, x, yd, 0, LOAD_DRAW_POINTS},
+        {"arrival window", load_colors[0], r->n, x, yw, 0, LOAD_DRAW_POINTS, NULL},
+        {"drain (no arrivals)", load_colors[3], r->n, x, yd, 0, LOAD_DRAW_POINTS, NULL},
     };
     load_svg_chart(f,
-                   &(load_chart_t){"goodput-offered",
-                                   "goodput against offered load (each second of the run)",
-                                   "offered users in that second", "goodput in that second", 0, 0},
+                   &(load_chart_t){.cls = "goodput-offered",
+                                   .title = "goodput against offered load (each second of the run)",
+                                   .xlabel = "offered users in that second",
+                                   .ylabel = "goodput in that second"},
                    ser, 2);
     free(x);
     free(yw);
@@ -660,8 +530,8 @@ static void load_goodput_runs(FILE *f, const load_run_t *runs, size_t n)
                 continue;
             xs[s] = lv_xcalloc(n, sizeof(double));
             ys[s] = lv_xcalloc(n, sizeof(double));
-            ser[s] = (load_series_t){runs[i].label,        load_colors[s], 0, xs[s], ys[s], 0,
-                                     LOAD_DRAW_LINE_POINTS};
+            ser[s] = (load_series_t){
+                runs[i].label, load_colors[s], 0, xs[s], ys[s], 0, LOAD_DRAW_LINE_POINTS, NULL};
             ns++;
         }
         size_t k = ser[s].n++;
@@ -676,9 +546,10 @@ static void load_goodput_runs(FILE *f, const load_run_t *runs, size_t n)
         }
     }
     load_svg_chart(f,
-                   &(load_chart_t){"goodput-offered", "goodput against offered load (each run)",
-                                   "offered users/s (arrival window)",
-                                   "goodput/s (run, drain included)", 0, 0},
+                   &(load_chart_t){.cls = "goodput-offered",
+                                   .title = "goodput against offered load (each run)",
+                                   .xlabel = "offered users/s (arrival window)",
+                                   .ylabel = "goodput/s (run, drain included)"},
                    ser, ns);
     for (size_t s = 0; s < ns; s++) {
         free(xs[s]);
