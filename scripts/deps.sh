@@ -4,9 +4,9 @@
 set -eu
 
 # chromium: the integration tests' headless-browser checks (wait page, levee-load report);
-# without it they are skipped, not failed.
+# without it they are skipped, not failed. libsqlite3-dev: levee-load's run history.
 PKGS="build-essential gcc clang make cmake pkg-config curl ca-certificates python3
-libuv1-dev node-llhttp libyaml-dev libcmocka-dev libclang-rt-14-dev
+libuv1-dev node-llhttp libyaml-dev libsqlite3-dev libcmocka-dev libclang-rt-14-dev
 nginx haproxy wrk valgrind procps iproute2 clang-format chromium"
 
 missing=""

@@ -1,15 +1,18 @@
 /* load/main.c: levee-load's command line: quick flags or a scenario file, the run, the end
- * summary, the JSON and HTML outputs, and the `report` subcommand. Process setup only; the
- * run itself is engine.c on this (the only) thread. */
+ * summary, the JSON and HTML outputs, the record in the history, and the dispatch to the
+ * `report` and `history` subcommands. Process setup only; the run itself is engine.c on this
+ * (the only) thread. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/common.h"
 #include "core/nofile.h"
 #include "engine.h"
+#include "history_cmd.h"
 #include "report.h"
 #include "scenario.h"
 #include "score.h"
@@ -22,6 +25,7 @@ static void load_usage(FILE *f)
     fputs("usage: levee-load [SCENARIO.yaml] [flags]\n"
           "       levee-load report --out FILE.html RUN.json [RUN.json ...]\n"
           "       levee-load score --target URL --admin URL [...]   (see score --help)\n"
+          "       levee-load history [--db FILE] [flags]    (levee-load history --help)\n"
           "\n"
           "Open-loop load that behaves like people: users arrive as a Poisson process\n"
           "following a rate profile, run a journey with a patience, press F5 and may obey\n"
@@ -45,9 +49,13 @@ static void load_usage(FILE *f)
           "  --drain S             after the window, wait at most S s for users in flight\n"
           "  --json FILE           write the JSON summary\n"
           "  --html FILE           write the HTML report\n"
+          "  --history FILE        record the run in this SQLite history (created if\n"
+          "                        missing; default $LEVEE_LOAD_HISTORY, if set)\n"
+          "  --region NAME         the region the run is labelled with in the history\n"
           "  --quiet               no progress line\n"
           "  --help, --version\n"
-          "Exit: 0 done, 1 run failed, 2 bad usage or scenario.\n",
+          "Exit: 0 done, 1 run failed (or its JSON, HTML or history record could not be\n"
+          "written), 2 bad usage or scenario.\n",
           f);
 }
 
@@ -121,7 +129,7 @@ static void load_print_summary(const load_stats_t *st, const load_run_meta_t *m)
 {
     const load_counts_t *c = &st->total;
     /* Arrivals span the window; requests and answers go on until the last user is done. */
-    double d = st->n_seconds > m->duration_s ? (double)st->n_seconds : m->duration_s;
+    double d = load_stats_run_s(st, m->duration_s);
     double ok = load_counts_success(c);
     printf("levee-load %s: %s, arrivals for %.1f s, run %.1f s\n", m->label, m->target,
            m->duration_s, d);
@@ -160,11 +168,14 @@ int main(int argc, char **argv)
         return load_cmd_report(argc, argv);
     if (argc > 1 && strcmp(argv[1], "score") == 0)
         return load_cmd_score(argc, argv);
+    if (argc > 1 && strcmp(argv[1], "history") == 0)
+        return load_cmd_history(argc, argv);
 
     static load_scenario_t sc;
     load_scenario_defaults(&sc);
     const char *scenario = NULL, *json = NULL, *html = NULL;
     const char *target = NULL, *label = NULL, *journey = NULL;
+    const char *history = NULL, *region = NULL;
     double rate = -1, duration = -1, patience = -1, f5 = -1, tries = -1, obey = -1;
     double capacity = -1, seed = -1, max_conns = -1, drain = -1, per_addr = -1;
     int quiet = 0;
@@ -197,6 +208,10 @@ int main(int argc, char **argv)
             html = v;
         } else if (strcmp(a, "--label") == 0) {
             label = v;
+        } else if (strcmp(a, "--history") == 0) {
+            history = v;
+        } else if (strcmp(a, "--region") == 0) {
+            region = v;
         } else if (strcmp(a, "--journey") == 0) {
             journey = v;
         } else if (strcmp(a, "--rate") == 0) {
@@ -288,15 +303,28 @@ int main(int argc, char **argv)
         return 2;
     }
     free(err);
+    /* Opened before the run, so that a history that cannot be written costs no rehearsal. */
+    load_history_t *hist = NULL;
+    history = load_history_path(history);
+    if (history) {
+        char herr[512];
+        hist = load_history_open(history, herr, sizeof(herr));
+        if (!hist) {
+            fprintf(stderr, "levee-load: --history: %s\n", herr);
+            return 1;
+        }
+    }
     lv_raise_nofile();
 
     load_stats_t st;
     uint32_t cap_s = (uint32_t)ceil(sc.duration_s + sc.drain_s) + 3;
     if (load_stats_init(&st, cap_s, sc.capacity) != 0) {
         fprintf(stderr, "levee-load: out of memory\n");
+        load_history_close(hist);
         return 1;
     }
-    int rc = load_engine_run(&sc, &st, !quiet);
+    int64_t started = (int64_t)time(NULL);
+    int run_rc = load_engine_run(&sc, &st, !quiet), rc = run_rc;
     load_run_meta_t meta = {.label = sc.label,
                             .target = sc.target.url,
                             .seed = sc.seed,
@@ -323,6 +351,17 @@ int main(int argc, char **argv)
         else
             printf("  html: %s\n", html);
         load_run_free(&run);
+    }
+    if (hist) {
+        /* A run that failed to start measured nothing: it is not history. */
+        if (run_rc == 0 && load_history_record_stats(hist, &st, &meta, region, started) != 0) {
+            fprintf(stderr, "levee-load: --history %s: %s\n", history, load_history_error(hist));
+            rc = -1;
+        } else if (run_rc == 0) {
+            printf("  history: %s%s%s\n", history, region && *region ? ", region " : "",
+                   region && *region ? region : "");
+        }
+        load_history_close(hist);
     }
     load_stats_fini(&st);
     return rc ? 1 : 0;

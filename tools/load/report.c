@@ -1,5 +1,5 @@
 /* load/report.c: turns run results (live stats or saved JSON summaries) into a self-contained
- * HTML page with inline SVG charts; includes a small JSON reader for levee-load's own
+ * HTML page with inline SVG charts (svg.c); includes a small JSON reader for levee-load's own
  * summaries. Offline, single thread; never on the load path. */
 #include "report.h"
 
@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "core/common.h"
+#include "svg.h"
 
 /* ---- from live stats ---------------------------------------------------------------------- */
 
@@ -19,11 +20,14 @@ int load_run_from_stats(load_run_t *r, const load_stats_t *st, const load_run_me
     snprintf(r->label, sizeof(r->label), "%s", m->label);
     snprintf(r->source, sizeof(r->source), "%s", m->target);
     r->duration_s = m->duration_s;
+    r->run_s = load_stats_run_s(st, m->duration_s);
     r->capacity = m->capacity;
-    double d = m->duration_s > 0 ? m->duration_s : 1;
+    /* As the JSON summary: offered users over the arrival window, the rest over the run. */
+    double d_offered = m->duration_s > 0 ? m->duration_s : 1;
+    double d = r->run_s > 0 ? r->run_s : 1;
     const load_counts_t *c = &st->total;
     double retries = (double)(c->retries_f5 + c->retries_obeyed);
-    r->offered_per_s = (double)c->offered / d;
+    r->offered_per_s = (double)c->offered / d_offered;
     r->requests_per_s = ((double)c->first + retries) / d;
     r->retries_per_s = retries / d;
     r->goodput_per_s = (double)c->goodput / d;
@@ -325,6 +329,8 @@ int load_run_from_json(load_run_t *r, const char *path, char *err, size_t err_si
     snprintf(r->label, sizeof(r->label), "%s", lab && lab->type == LJ_STR ? lab->str : "run");
     snprintf(r->source, sizeof(r->source), "%s", path);
     r->duration_s = load_jnum(root, "duration_s", 0);
+    /* Summaries from before run_s was written: the run lasted at least its seconds. */
+    r->run_s = load_jnum(root, "run_s", LV_MAX(r->duration_s, (double)ps->n));
     r->capacity = load_jnum(root, "capacity", -1);
     r->offered_per_s = load_jnum(root, "offered_users_per_s", 0);
     r->requests_per_s = load_jnum(root, "requests_per_s", 0);
@@ -362,149 +368,35 @@ done:
     free(buf);
     return rc;
 }
-
 /* ---- SVG charts ------------------------------------------------------------------------------ */
-
-typedef struct load_series {
-    const char *name;
-    const char *color;
-    size_t n;
-    const double *x, *y; /* y < 0: no value */
-    int dashed, markers;
-} load_series_t;
-
-static double load_nice(double v)
-{
-    if (v <= 0)
-        return 1;
-    double e = pow(10, floor(log10(v)));
-    double m = v / e;
-    return (m <= 1 ? 1 : m <= 2 ? 2 : m <= 5 ? 5 : 10) * e;
-}
-
-static void load_html_text(FILE *f, const char *s)
-{
-    for (; *s; s++) {
-        if (*s == '<')
-            fputs("&lt;", f);
-        else if (*s == '>')
-            fputs("&gt;", f);
-        else if (*s == '&')
-            fputs("&amp;", f);
-        else if (*s == '"')
-            fputs("&quot;", f);
-        else
-            fputc(*s, f);
-    }
-}
-
-static void load_svg_chart(FILE *f, const char *title, const char *xlabel, const char *ylabel,
-                           const load_series_t *ser, size_t nser)
-{
-    const double W = 760, H = 300, L = 64, R = 150, T = 30, B = 44;
-    double xmax = 0, ymax = 0, xmin = 0;
-    int any = 0;
-    for (size_t s = 0; s < nser; s++)
-        for (size_t i = 0; i < ser[s].n; i++) {
-            if (ser[s].y[i] < 0 || !isfinite(ser[s].y[i]))
-                continue;
-            if (!any || ser[s].x[i] > xmax)
-                xmax = ser[s].x[i];
-            if (ser[s].y[i] > ymax)
-                ymax = ser[s].y[i];
-            any = 1;
-        }
-    double xstep = load_nice(xmax / 5), ystep = load_nice(ymax / 5);
-    xmax = xstep * ceil(xmax / xstep);
-    ymax = ystep * ceil(ymax / ystep);
-    if (xmax <= 0)
-        xmax = 1;
-    if (ymax <= 0)
-        ymax = 1;
-    double pw = W - L - R, ph = H - T - B;
-    fprintf(f,
-            "<figure><svg class=\"chart\" xmlns=\"http://www.w3.org/2000/svg\" "
-            "viewBox=\"0 0 %.0f %.0f\" width=\"%.0f\" height=\"%.0f\" role=\"img\">\n",
-            W, H, W, H);
-    fputs("<text x=\"10\" y=\"18\" class=\"title\">", f);
-    load_html_text(f, title);
-    fputs("</text>\n", f);
-    for (double y = 0; y <= ymax + ystep / 2; y += ystep) {
-        double py = T + ph - y / ymax * ph;
-        fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" class=\"grid\"/>", L, py,
-                L + pw, py);
-        fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" class=\"tick\" text-anchor=\"end\">%g</text>\n",
-                L - 4, py + 4, y);
-    }
-    for (double x = xmin; x <= xmax + xstep / 2; x += xstep) {
-        double px = L + (x - xmin) / (xmax - xmin) * pw;
-        fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" class=\"tick\" text-anchor=\"middle\">%g</text>",
-                px, T + ph + 16, x);
-    }
-    fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" class=\"axis\"/>", L, T + ph,
-            L + pw, T + ph);
-    fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" class=\"axis\"/>\n", L, T, L,
-            T + ph);
-    fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" class=\"label\" text-anchor=\"middle\">", L + pw / 2,
-            H - 6);
-    load_html_text(f, xlabel);
-    fprintf(f,
-            "</text><text x=\"14\" y=\"%.1f\" class=\"label\" text-anchor=\"middle\" "
-            "transform=\"rotate(-90 14 %.1f)\">",
-            T + ph / 2, T + ph / 2);
-    load_html_text(f, ylabel);
-    fputs("</text>\n", f);
-    for (size_t s = 0; s < nser; s++) {
-        const load_series_t *se = &ser[s];
-        /* One polyline per run of defined values. */
-        int open = 0;
-        for (size_t i = 0; i < se->n; i++) {
-            int ok = se->y[i] >= 0 && isfinite(se->y[i]);
-            if (ok && !open) {
-                fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\"%s points=\"",
-                        se->color, se->dashed ? " stroke-dasharray=\"6 4\"" : "");
-                open = 1;
-            }
-            if (ok)
-                fprintf(f, "%.1f,%.1f ", L + (se->x[i] - xmin) / (xmax - xmin) * pw,
-                        T + ph - se->y[i] / ymax * ph);
-            if (!ok && open) {
-                fputs("\"/>\n", f);
-                open = 0;
-            }
-        }
-        if (open)
-            fputs("\"/>\n", f);
-        if (se->markers)
-            for (size_t i = 0; i < se->n; i++)
-                if (se->y[i] >= 0 && isfinite(se->y[i]))
-                    fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3.5\" fill=\"%s\"/>",
-                            L + (se->x[i] - xmin) / (xmax - xmin) * pw,
-                            T + ph - se->y[i] / ymax * ph, se->color);
-        double ly = T + 10 + 18 * (double)s;
-        fprintf(f,
-                "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" "
-                "stroke-width=\"2\"%s/><text x=\"%.1f\" y=\"%.1f\" class=\"legend\">",
-                L + pw + 12, ly, L + pw + 32, ly, se->color,
-                se->dashed ? " stroke-dasharray=\"6 4\"" : "", L + pw + 36, ly + 4);
-        load_html_text(f, se->name);
-        fputs("</text>\n", f);
-    }
-    fputs("</svg></figure>\n", f);
-}
 
 static const char *const load_colors[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e",
                                           "#9467bd", "#8c564b", "#e377c2", "#17becf"};
 
-static void load_fmt(char *b, size_t n, double v, const char *unit)
+/* The same precision as the stdout summary: rates to 0.1/s, latencies to 0.01 ms. */
+static void load_fmt(char *b, size_t n, double v, int decimals, const char *unit)
 {
-    if (v < 0)
+    if (v < 0 || !isfinite(v))
         snprintf(b, n, "-");
     else
-        snprintf(b, n, "%.4g%s", v, unit);
+        snprintf(b, n, "%.*f%s", decimals, v, unit);
 }
 
-static void load_run_charts(FILE *f, const load_run_t *r)
+/* The top of every latency chart of a page: the highest latency of any run. */
+static double load_latency_top(const load_run_t *runs, size_t n)
+{
+    double top = 0;
+    for (size_t i = 0; i < n; i++) {
+        top = LV_MAX(top, runs[i].max);
+        for (size_t k = 0; k < runs[i].n; k++) {
+            const load_run_sec_t *s = &runs[i].sec[k];
+            top = LV_MAX(top, LV_MAX(LV_MAX(s->p50, s->p90), LV_MAX(s->p99, s->max)));
+        }
+    }
+    return top;
+}
+
+static void load_run_charts(FILE *f, const load_run_t *r, double lat_top)
 {
     size_t n = r->n;
     double *x = lv_xcalloc(n + 1, sizeof(double));
@@ -528,25 +420,141 @@ static void load_run_charts(FILE *f, const load_run_t *r)
     }
     char title[160];
     load_series_t load[5] = {
-        {"offered users/s", "#7f7f7f", n, x, col[0], 0, 0},
-        {"requests/s", "#1f77b4", n, x, col[1], 0, 0},
-        {"retries/s", "#ff7f0e", n, x, col[4], 0, 0},
-        {"goodput/s", "#2ca02c", n, x, col[2], 0, 0},
-        {"backend capacity", "#d62728", n, x, col[3], 1, 0},
+        {"offered users/s", "#7f7f7f", n, x, col[0], 0, LOAD_DRAW_LINE, NULL},
+        {"requests/s", "#1f77b4", n, x, col[1], 0, LOAD_DRAW_LINE, NULL},
+        {"retries/s", "#ff7f0e", n, x, col[4], 0, LOAD_DRAW_LINE, NULL},
+        {"goodput/s", "#2ca02c", n, x, col[2], 0, LOAD_DRAW_LINE, NULL},
+        {"backend capacity", "#d62728", n, x, col[3], 1, LOAD_DRAW_LINE, NULL},
     };
     snprintf(title, sizeof(title), "%s: offered load, goodput and capacity", r->label);
-    load_svg_chart(f, title, "time (s)", "per second", load, has_cap ? 5 : 4);
+    load_svg_chart(f,
+                   &(load_chart_t){.cls = "load",
+                                   .title = title,
+                                   .xlabel = "time (s)",
+                                   .ylabel = "per second",
+                                   .xmax = r->run_s},
+                   load, has_cap ? 5 : 4);
     load_series_t lat[4] = {
-        {"p50", "#2ca02c", n, x, col[5], 0, 0},
-        {"p90", "#1f77b4", n, x, col[6], 0, 0},
-        {"p99", "#d62728", n, x, col[7], 0, 0},
-        {"max", "#7f7f7f", n, x, col[8], 1, 0},
+        {"p50", "#2ca02c", n, x, col[5], 0, LOAD_DRAW_LINE, NULL},
+        {"p90", "#1f77b4", n, x, col[6], 0, LOAD_DRAW_LINE, NULL},
+        {"p99", "#d62728", n, x, col[7], 0, LOAD_DRAW_LINE, NULL},
+        {"max", "#7f7f7f", n, x, col[8], 1, LOAD_DRAW_LINE, NULL},
     };
     snprintf(title, sizeof(title), "%s: latency of successful responses", r->label);
-    load_svg_chart(f, title, "time (s)", "ms", lat, 4);
+    load_svg_chart(f,
+                   &(load_chart_t){.cls = "latency",
+                                   .title = title,
+                                   .xlabel = "time (s)",
+                                   .ylabel = "ms",
+                                   .xmax = r->run_s,
+                                   .ymax = lat_top},
+                   lat, 4);
     free(x);
     for (int k = 0; k < 9; k++)
         free(col[k]);
+}
+
+static void load_table(FILE *f, const load_run_t *runs, size_t n)
+{
+    fputs("<table><caption>Offered users/s: per second of the arrival window. Requests/s, "
+          "retries/s and goodput/s: per second of the run, drain included (until the last "
+          "user is done). Latencies: successful responses.</caption>\n<tr><th>label</th>"
+          "<th>arrivals (s)</th><th>run (s)</th><th>offered users/s</th><th>requests/s</th>"
+          "<th>retries/s</th><th>goodput/s</th><th>capacity/s</th><th>user success</th>"
+          "<th>p50 (ms)</th><th>p99 (ms)</th><th>max (ms)</th></tr>\n",
+          f);
+    for (size_t i = 0; i < n; i++) {
+        const load_run_t *r = &runs[i];
+        char c[11][32];
+        load_fmt(c[0], 32, r->duration_s, 1, "");
+        load_fmt(c[1], 32, r->run_s, 1, "");
+        load_fmt(c[2], 32, r->offered_per_s, 1, "");
+        load_fmt(c[3], 32, r->requests_per_s, 1, "");
+        load_fmt(c[4], 32, r->retries_per_s, 1, "");
+        load_fmt(c[5], 32, r->goodput_per_s, 1, "");
+        load_fmt(c[6], 32, r->capacity, 0, "");
+        load_fmt(c[7], 32, r->success < 0 ? -1 : r->success * 100, 1, " %");
+        load_fmt(c[8], 32, r->p50, 2, "");
+        load_fmt(c[9], 32, r->p99, 2, "");
+        load_fmt(c[10], 32, r->max, 2, "");
+        fputs("<tr><td>", f);
+        load_html_text(f, r->label);
+        fputs("</td>", f);
+        for (int k = 0; k < 11; k++)
+            fprintf(f, "<td>%s</td>", c[k]);
+        fputs("</tr>\n", f);
+    }
+    fputs("</table>\n", f);
+}
+
+/* One run: each second is a point (a line through them would follow time, not load); the
+ * seconds after the arrival window (the drain: no arrivals, goodput from earlier users) apart. */
+static void load_goodput_seconds(FILE *f, const load_run_t *r)
+{
+    double *x = lv_xcalloc(r->n + 1, sizeof(double));
+    double *yw = lv_xcalloc(r->n + 1, sizeof(double));
+    double *yd = lv_xcalloc(r->n + 1, sizeof(double));
+    for (size_t i = 0; i < r->n; i++) {
+        int drain = r->sec[i].t >= r->duration_s;
+        x[i] = r->sec[i].offered;
+        yw[i] = drain ? -1 : r->sec[i].goodput;
+        yd[i] = drain ? r->sec[i].goodput : -1;
+    }
+    load_series_t ser[2] = {
+        {"arrival window", load_colors[0], r->n, x, yw, 0, LOAD_DRAW_POINTS, NULL},
+        {"drain (no arrivals)", load_colors[3], r->n, x, yd, 0, LOAD_DRAW_POINTS, NULL},
+    };
+    load_svg_chart(f,
+                   &(load_chart_t){.cls = "goodput-offered",
+                                   .title = "goodput against offered load (each second of the run)",
+                                   .xlabel = "offered users in that second",
+                                   .ylabel = "goodput in that second"},
+                   ser, 2);
+    free(x);
+    free(yw);
+    free(yd);
+}
+
+/* Several runs: one point per run (its whole-run rates), one line per label by offered load. */
+static void load_goodput_runs(FILE *f, const load_run_t *runs, size_t n)
+{
+    size_t ns = 0;
+    load_series_t ser[LV_ARRAY_LEN(load_colors)] = {0};
+    double *xs[LV_ARRAY_LEN(load_colors)] = {0}, *ys[LV_ARRAY_LEN(load_colors)] = {0};
+    for (size_t i = 0; i < n; i++) {
+        size_t s = 0;
+        while (s < ns && strcmp(ser[s].name, runs[i].label) != 0)
+            s++;
+        if (s == ns) {
+            if (ns == LV_ARRAY_LEN(load_colors))
+                continue;
+            xs[s] = lv_xcalloc(n, sizeof(double));
+            ys[s] = lv_xcalloc(n, sizeof(double));
+            ser[s] = (load_series_t){
+                runs[i].label, load_colors[s], 0, xs[s], ys[s], 0, LOAD_DRAW_LINE_POINTS, NULL};
+            ns++;
+        }
+        size_t k = ser[s].n++;
+        xs[s][k] = runs[i].offered_per_s;
+        ys[s][k] = runs[i].goodput_per_s;
+        for (size_t b = k; b > 0 && xs[s][b - 1] > xs[s][b]; b--) {
+            double tx = xs[s][b], ty = ys[s][b];
+            xs[s][b] = xs[s][b - 1];
+            ys[s][b] = ys[s][b - 1];
+            xs[s][b - 1] = tx;
+            ys[s][b - 1] = ty;
+        }
+    }
+    load_svg_chart(f,
+                   &(load_chart_t){.cls = "goodput-offered",
+                                   .title = "goodput against offered load (each run)",
+                                   .xlabel = "offered users/s (arrival window)",
+                                   .ylabel = "goodput/s (run, drain included)"},
+                   ser, ns);
+    for (size_t s = 0; s < ns; s++) {
+        free(xs[s]);
+        free(ys[s]);
+    }
 }
 
 int load_report_html(FILE *f, const load_run_t *runs, size_t n)
@@ -554,108 +562,33 @@ int load_report_html(FILE *f, const load_run_t *runs, size_t n)
     fputs("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
           "<title>levee-load report</title>\n<style>\n"
           "body{font-family:system-ui,sans-serif;margin:24px;color:#222;max-width:980px}\n"
-          "table{border-collapse:collapse;margin:12px 0}td,th{border:1px solid #ccc;"
-          "padding:4px 8px;text-align:right}th{background:#f4f4f4}td:first-child{text-align:left}\n"
+          "table{border-collapse:collapse;margin:12px 0;font-size:14px}td,th{border:1px solid #ccc;"
+          "padding:3px 6px;text-align:right}th{background:#f4f4f4}td:first-child{text-align:left}\n"
+          "caption{caption-side:top;text-align:left;font-size:13px;color:#444;padding:4px 0}\n"
           "svg.chart{background:#fff;border:1px solid #ddd;margin:8px 0}\n"
           ".title{font-size:14px;font-weight:600}.tick{font-size:11px;fill:#555}"
           ".label{font-size:12px;fill:#333}.legend{font-size:12px}\n"
           ".grid{stroke:#eee}.axis{stroke:#888}\n</style></head><body>\n"
           "<h1>levee-load report</h1>\n<p>Goodput: 2xx/3xx responses that reached the user "
           "within the user's patience. User success: users who completed their whole "
-          "journey. Offered users/s is per second of the arrival window; the other rates are "
-          "per second of the whole run (until the last user is done).</p>\n",
+          "journey. The figures are those of the JSON summary and of the end summary on "
+          "stdout.</p>\n",
           f);
-    fputs("<table><tr><th>run</th><th>offered users/s</th><th>requests/s</th><th>retries/s"
-          "</th><th>goodput/s</th><th>capacity</th><th>user success</th><th>p50</th><th>p99"
-          "</th><th>max</th></tr>\n",
-          f);
-    for (size_t i = 0; i < n; i++) {
-        const load_run_t *r = &runs[i];
-        char c[8][32];
-        load_fmt(c[0], 32, r->offered_per_s, "");
-        load_fmt(c[1], 32, r->requests_per_s, "");
-        load_fmt(c[2], 32, r->retries_per_s, "");
-        load_fmt(c[3], 32, r->goodput_per_s, "");
-        load_fmt(c[4], 32, r->capacity, "");
-        load_fmt(c[5], 32, r->success < 0 ? -1 : r->success * 100, " %");
-        load_fmt(c[6], 32, r->p50, " ms");
-        load_fmt(c[7], 32, r->p99, " ms");
-        char mx[32];
-        load_fmt(mx, sizeof(mx), r->max, " ms");
-        fputs("<tr><td>", f);
-        load_html_text(f, r->label);
-        fprintf(f,
-                "</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td>"
-                "<td>%s</td><td>%s</td><td>%s</td></tr>\n",
-                c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], mx);
-    }
-    fputs("</table>\n", f);
+    load_table(f, runs, n);
+    double lat_top = load_latency_top(runs, n);
     for (size_t i = 0; i < n; i++) {
         fputs("<h2>", f);
         load_html_text(f, runs[i].label);
         fputs(" <small>(", f);
         load_html_text(f, runs[i].source);
         fputs(")</small></h2>\n", f);
-        load_run_charts(f, &runs[i]);
+        load_run_charts(f, &runs[i], lat_top);
     }
-    /* Goodput against offered load: one series per label. With one run, its seconds. */
     fputs("<h2>Goodput against offered load</h2>\n", f);
-    size_t ns = 0;
-    load_series_t ser[LV_ARRAY_LEN(load_colors)] = {0};
-    double *xs[LV_ARRAY_LEN(load_colors)] = {0}, *ys[LV_ARRAY_LEN(load_colors)] = {0};
-    if (n == 1) {
-        const load_run_t *r = &runs[0];
-        xs[0] = lv_xcalloc(r->n + 1, sizeof(double));
-        ys[0] = lv_xcalloc(r->n + 1, sizeof(double));
-        size_t k = 0;
-        for (size_t i = 0; i < r->n; i++) {
-            xs[0][k] = r->sec[i].offered;
-            ys[0][k++] = r->sec[i].goodput;
-        }
-        /* Sort by offered load so the line reads left to right. */
-        for (size_t a = 1; a < k; a++)
-            for (size_t b = a; b > 0 && xs[0][b - 1] > xs[0][b]; b--) {
-                double tx = xs[0][b], ty = ys[0][b];
-                xs[0][b] = xs[0][b - 1];
-                ys[0][b] = ys[0][b - 1];
-                xs[0][b - 1] = tx;
-                ys[0][b - 1] = ty;
-            }
-        ser[0] = (load_series_t){r->label, load_colors[0], k, xs[0], ys[0], 0, 1};
-        ns = 1;
-    } else {
-        for (size_t i = 0; i < n; i++) {
-            size_t s = 0;
-            while (s < ns && strcmp(ser[s].name, runs[i].label) != 0)
-                s++;
-            if (s == ns) {
-                if (ns == LV_ARRAY_LEN(load_colors))
-                    continue;
-                xs[s] = lv_xcalloc(n, sizeof(double));
-                ys[s] = lv_xcalloc(n, sizeof(double));
-                ser[s] = (load_series_t){runs[i].label, load_colors[s], 0, xs[s], ys[s], 0, 1};
-                ns++;
-            }
-            size_t k = ser[s].n++;
-            xs[s][k] = runs[i].offered_per_s;
-            ys[s][k] = runs[i].goodput_per_s;
-            for (size_t b = k; b > 0 && xs[s][b - 1] > xs[s][b]; b--) {
-                double tx = xs[s][b], ty = ys[s][b];
-                xs[s][b] = xs[s][b - 1];
-                ys[s][b] = ys[s][b - 1];
-                xs[s][b - 1] = tx;
-                ys[s][b - 1] = ty;
-            }
-        }
-    }
-    load_svg_chart(f,
-                   n == 1 ? "goodput against offered load (each second)"
-                          : "goodput against offered load (each run)",
-                   "offered users/s", "goodput/s", ser, ns);
-    for (size_t s = 0; s < ns; s++) {
-        free(xs[s]);
-        free(ys[s]);
-    }
+    if (n == 1)
+        load_goodput_seconds(f, &runs[0]);
+    else
+        load_goodput_runs(f, runs, n);
     fprintf(f, "<p><small>levee-load %s</small></p>\n</body></html>\n", LV_VERSION);
     return ferror(f) ? LV_EIO : LV_OK;
 }

@@ -105,6 +105,11 @@ double load_counts_success(const load_counts_t *c)
     return done ? (double)c->users_ok / (double)done : -1;
 }
 
+double load_stats_run_s(const load_stats_t *st, double duration_s)
+{
+    return st->n_seconds > duration_s ? (double)st->n_seconds : duration_s;
+}
+
 /* A JSON string; control bytes dropped, quotes and backslashes escaped. */
 static void load_json_str(FILE *f, const char *s)
 {
@@ -181,7 +186,7 @@ int load_stats_write_json(const load_stats_t *st, const load_run_meta_t *m, FILE
     load_json_num(f, m->capacity);
     fputs(",\n", f);
     fprintf(f, "  \"schedule_lag_ms_max\": %.3f,\n", st->max_lag_ms);
-    double run_s = st->n_seconds > m->duration_s ? (double)st->n_seconds : m->duration_s;
+    double run_s = load_stats_run_s(st, m->duration_s);
     fprintf(f, "  \"run_s\": %.6g,\n", run_s);
     load_json_counts(f, &st->total, m->duration_s, run_s, "  ");
     uint64_t lat[5];

@@ -76,9 +76,13 @@ typedef struct load_run_meta {
     const char *label;
     const char *target;
     uint64_t seed;
-    double duration_s; /* arrival window: the denominator of every whole-run rate */
+    double duration_s; /* arrival window: the denominator of offered_users_per_s */
     double capacity;   /* < 0 unknown */
 } load_run_meta_t;
+
+/* The run's length in seconds, drain included (never less than the arrival window): the
+ * denominator of every whole-run rate but the offered users'. */
+double load_stats_run_s(const load_stats_t *st, double duration_s);
 
 /* Writes the JSON summary. Returns 0 or LV_EIO. */
 int load_stats_write_json(const load_stats_t *st, const load_run_meta_t *m, FILE *f);
