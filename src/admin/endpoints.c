@@ -115,17 +115,18 @@ static void put_guard_status(FILE *out, const lv_admin_source_t *src, const lv_s
 }
 
 /* ,"resilience":{...}: what of the service's configuration protects it (read by `levee-load
- * score`): the guard, a breaker that can open, a fallback, a criticality other than default on
- * the service or one of its routes, a deadline, stale serving (with the cache on), health
- * checks. */
+ * score`): the guard, a breaker that can open, a fallback, routes of another criticality than
+ * the service's (work that can be shed apart from work that must not: a service marked
+ * critical as a whole only loses CoDel and LIFO), a deadline, stale serving (with the cache
+ * on), health checks. */
 static void put_resilience_status(FILE *out, const lv_config_t *cfg, uint32_t idx)
 {
     const lv_service_conf_t *s = &cfg->services[idx];
     const lv_guard_conf_t *g = &s->guard;
-    bool crit = s->criticality != LV_CRIT_DEFAULT;
+    bool crit = false;
     for (uint32_t r = 0; r < cfg->n_routes && !crit; r++)
         crit = cfg->routes[r].service == idx && cfg->routes[r].criticality != 0 &&
-               cfg->routes[r].criticality != LV_CRIT_DEFAULT + 1;
+               cfg->routes[r].criticality != (int)s->criticality + 1;
     fprintf(out,
             ",\"resilience\":{\"guard\":%s,\"breaker\":%s,\"fallback\":%s,\"criticality\":%s,"
             "\"deadline_ms\":%" PRIu32 ",\"serve_stale_ms\":%" PRIu32 ",\"health_check\":%s}",

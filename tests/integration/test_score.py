@@ -31,8 +31,10 @@ def load_bin():
 def config(sims, protected):
     svc = {"name": "app", "upstreams": [s.hostport for s in sims]}
     extra = {"admin": {"listen": "127.0.0.1:0", "token": TOKEN}}
+    routes = [{"path": "/", "service": "app"}]
     if protected:
-        svc.update({"criticality": "critical", "deadline_ms": 3000,
+        routes.insert(0, {"path": "/recs", "service": "app", "criticality": "sheddable"})
+        svc.update({"deadline_ms": 3000,
                     "breaker": {"window_ms": 2000, "min_requests": 10, "error_percent": 30,
                                 "cooldown_ms": 1000},
                     "fallback": {"body": "back soon\n"},
@@ -40,15 +42,16 @@ def config(sims, protected):
         extra["cache"] = {"size": "4m"}
     else:
         svc["breaker"] = {"error_percent": 100}
-    return lt.make_config([svc], workers=2, extra=extra)
+    return lt.make_config([svc], routes=routes, workers=2, extra=extra)
 
 
-def run_score(lv, out_dir, name, token=TOKEN, timeout=300):
+def run_score(lv, out_dir, name, token=TOKEN, db="history.db", timeout=300):
     js = os.path.join(out_dir, name + ".json")
     html = os.path.join(out_dir, name + ".html")
     cmd = [load_bin(), "score", "--target", "http://%s:%d/" % lv.addr,
            "--admin", "http://%s:%d" % lv.admin_addr, "--short", "--capacity", "100",
-           "--json", js, "--html", html, "--quiet"]
+           "--json", js, "--html", html, "--quiet", "--region", "test-region",
+           "--history", os.path.join(out_dir, db)]
     if token:
         cmd += ["--token", token]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
@@ -69,10 +72,10 @@ class Score(lt.LvTestCase):
             s.stop()
         shutil.rmtree(cls.out, ignore_errors=True)
 
-    def battery(self, protected, name, token=TOKEN):
+    def battery(self, protected, name, token=TOKEN, db="history.db"):
         lv = lt.Levee.from_config(config(self.sims, protected), name=name + ".yaml")
         try:
-            p, js, html = run_score(lv, self.out, name, token)
+            p, js, html = run_score(lv, self.out, name, token, db)
             self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
         finally:
             lv.stop(check=True)
@@ -98,8 +101,8 @@ class Score(lt.LvTestCase):
             self.assertGreater(len(ph["goodput_by_second"]), 0, ph)
 
     def test_protection_scores_higher(self):
-        bare, out_bare, _ = self.battery(False, "bare")
         prot, out_prot, html = self.battery(True, "protected")
+        bare, out_bare, _ = self.battery(False, "bare")
         self.check_result(bare)
         self.check_result(prot)
         part = lambda res, n: next(p for p in res["parts"] if p["name"] == n)  # noqa: E731
@@ -117,9 +120,22 @@ class Score(lt.LvTestCase):
         self.assertIn(">%.0f / 100<" % prot["score"], page)
         self.assertEqual(page.count("<svg"), len(prot["phases"]))
         self.check_chromium(html, len(prot["phases"]))
+        # Both are in the history, and the newer (bare) one is a regression of the score.
+        db = os.path.join(self.out, "history.db")
+        p = subprocess.run([load_bin(), "history", "--db", db, "--region", "test-region"],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        runs = [line for line in p.stdout.split("\n")[1:]
+                if line[:4].isdigit() and " score " in line]
+        self.assertEqual(len(runs), 2, p.stdout)
+        self.assertTrue(all("score-short" in line and "test-region" in line for line in runs),
+                        runs)
+        p = subprocess.run([load_bin(), "history", "--db", db, "--max-score-drop", "5"],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(p.returncode, 3, p.stdout + p.stderr)
 
     def test_without_token_the_fault_phases_are_left_out(self):
-        res, out, _ = self.battery(False, "notoken", token=None)
+        res, out, _ = self.battery(False, "notoken", token=None, db="notoken.db")
         self.assertEqual([ph["name"] for ph in res["phases"]], ["calm", "peak-2x", "peak-5x"])
         for p in res["parts"]:
             if p["name"] in ("stall recovery", "users under faults", "added latency",

@@ -15,6 +15,8 @@
 #include "core/common.h"
 #include "core/nofile.h"
 #include "engine.h"
+#include "history.h"
+#include "history_cmd.h"
 #include "scenario.h"
 #include "stats.h"
 
@@ -22,7 +24,7 @@
 
 typedef struct score_opts {
     load_target_t target, admin;
-    const char *token, *service, *json, *html;
+    const char *token, *service, *json, *html, *history, *region;
     double capacity; /* < 0: measure it */
     bool is_short, quiet;
     uint64_t seed;
@@ -56,6 +58,9 @@ static void score_usage(FILE *f)
           "  --capacity N     the backend's capacity in requests/s (skips the probe)\n"
           "  --seed N         random seed of the users, default 1\n"
           "  --json FILE      the result as JSON;  --html FILE  a page with plots\n"
+          "  --history FILE   record the score and its parts in this SQLite history\n"
+          "                   (default $LEVEE_LOAD_HISTORY, if set; see levee-load history)\n"
+          "  --region NAME    the region the score is labelled with in the history\n"
           "  --quiet          no progress lines\n"
           "Exit: 0 done, 1 the battery could not run, 2 bad usage.\n",
           f);
@@ -259,10 +264,29 @@ static int run_phase(score_ctx_t *cx, const char *name, double rate, double secs
     return 0;
 }
 
-/* The backend's capacity as levee lets it through: rates double until goodput falls behind. */
+/* The median goodput of a phase's steady seconds (the arrival window without its first). */
+static double median_goodput(const score_phase_t *ph)
+{
+    double v[SCORE_MAX_SECONDS];
+    size_t n = 0;
+    for (size_t i = 1; i < ph->n_sec && (double)i < ph->secs; i++)
+        v[n++] = ph->sec_goodput[i];
+    for (size_t i = 1; i < n; i++) /* insertion sort: a few dozen values */
+        for (size_t j = i; j > 0 && v[j - 1] > v[j]; j--) {
+            double t = v[j];
+            v[j] = v[j - 1];
+            v[j - 1] = t;
+        }
+    return n ? (n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2) : ph->goodput_per_s;
+}
+
+/* The capacity as levee lets it through: rates double until goodput falls behind (below 85 %
+ * of the rate), then a longer step at twice that rate saturates it; the capacity is the median
+ * goodput per second of that step, or the best step before if it was higher (a proxy that
+ * collapses under overload). */
 static int probe_capacity(score_ctx_t *cx)
 {
-    double step = cx->o->is_short ? 3 : 4, best = 0;
+    double step = cx->o->is_short ? 2 : 3, best = 0, sat = 0;
     for (double rate = cx->o->is_short ? 100 : 50; rate <= 51200; rate *= 2) {
         char name[32];
         snprintf(name, sizeof name, "probe-%.0f", rate);
@@ -270,9 +294,16 @@ static int probe_capacity(score_ctx_t *cx)
             return -1;
         const score_phase_t *ph = &cx->r->phases[cx->r->n_phases - 1];
         best = LV_MAX(best, ph->goodput_per_s);
-        if (ph->goodput_per_s < 0.85 * rate)
-            break;
         settle(cx, 3);
+        if (ph->goodput_per_s < 0.85 * rate) {
+            sat = 2 * rate;
+            break;
+        }
+    }
+    if (sat > 0) {
+        if (run_phase(cx, "probe-saturated", sat, cx->o->is_short ? 4 : 8, 1, NULL, 0) != 0)
+            return -1;
+        best = LV_MAX(best, median_goodput(&cx->r->phases[cx->r->n_phases - 1]));
     }
     if (best < 1) {
         snprintf(cx->err, sizeof cx->err, "the probe saw no goodput: is the target up?");
@@ -411,6 +442,52 @@ static int write_out(const char *path, const score_result_t *r,
     return 0;
 }
 
+/* The score as one run of kind "score" in the history, its parts under the service. */
+static int record_history(load_history_t *h, const score_opts_t *o, const score_result_t *r,
+                          int64_t started)
+{
+    char when[32];
+    load_history_utc(started, when, sizeof when);
+    const score_phase_t *peak = NULL;
+    double errors = 0, p99 = -1;
+    for (size_t i = 0; i < r->n_phases; i++) {
+        const score_phase_t *ph = &r->phases[i];
+        errors += ph->errors;
+        if (!strncmp(ph->name, "peak-", 5)) {
+            peak = ph; /* the last peak: 5x */
+            p99 = LV_MAX(p99, ph->p99_ms);
+        }
+    }
+    load_history_run_t run = {
+        .kind = LOAD_HISTORY_SCORE,
+        .scenario = o->is_short ? "score-short" : "score",
+        .target = r->target,
+        .region = o->region,
+        .started_at = when,
+        .duration_s = r->duration_s,
+        .run_s = r->duration_s,
+        .offered_per_s = peak ? peak->rate : -1,
+        .goodput_per_s = peak ? peak->goodput_per_s : -1,
+        .goodput_share = peak && r->capacity > 0 ? peak->goodput_per_s / r->capacity : -1,
+        .user_success = -1,
+        .p99_ms = p99,
+        .errors = (uint64_t)errors,
+        .score = r->score,
+        .score_max = 100,
+    };
+    load_history_part_t parts[12];
+    size_t n = 0;
+    for (size_t i = 0; i < r->n_parts && n < LV_ARRAY_LEN(parts); i++)
+        if (r->parts[i].max > 0)
+            parts[n++] = (load_history_part_t){r->service, r->parts[i].name, r->parts[i].points,
+                                               r->parts[i].max};
+    if (load_history_record(h, &run, parts, n) <= 0) {
+        fprintf(stderr, "levee-load score: --history: %s\n", load_history_error(h));
+        return -1;
+    }
+    return 0;
+}
+
 static void print_result(const score_result_t *r)
 {
     printf("levee-load score: %s (service %s), capacity %.0f/s (%s)\n", r->target, r->service,
@@ -459,6 +536,10 @@ int load_cmd_score(int argc, char **argv)
             o.json = v;
         } else if (!strcmp(a, "--html")) {
             o.html = v;
+        } else if (!strcmp(a, "--history")) {
+            o.history = v;
+        } else if (!strcmp(a, "--region")) {
+            o.region = v;
         } else if (!strcmp(a, "--capacity")) {
             if (parse_num(a, v, 1, 1e7, &o.capacity) != 0)
                 return 2;
@@ -485,6 +566,16 @@ int load_cmd_score(int argc, char **argv)
         fprintf(stderr, "levee-load score: --service: a service name of levee's config\n");
         return 2;
     }
+    /* Opened first, so that a history that cannot be written costs no battery. */
+    load_history_t *hist = NULL;
+    const char *hpath = load_history_path(o.history);
+    if (hpath) {
+        char herr[512];
+        if (!(hist = load_history_open(hpath, herr, sizeof herr))) {
+            fprintf(stderr, "levee-load score: --history: %s\n", herr);
+            return 1;
+        }
+    }
     if (!o.token)
         o.token = getenv("LEVEE_ADMIN_TOKEN");
     if (o.token && !*o.token)
@@ -497,6 +588,7 @@ int load_cmd_score(int argc, char **argv)
     score_ctx_t cx = {.o = &o, .r = r};
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
+    int64_t started = (int64_t)time(NULL);
     char *status = NULL;
     size_t n_hosts = 0;
     int rc = read_status(&cx, &status, &n_hosts);
@@ -508,6 +600,7 @@ int load_cmd_score(int argc, char **argv)
         fprintf(stderr, "levee-load score: %s\n", cx.err);
         free(status);
         free(r);
+        load_history_close(hist);
         return 1;
     }
     /* The configuration as it is after the battery (a reload meanwhile is the operator's). */
@@ -524,6 +617,11 @@ int load_cmd_score(int argc, char **argv)
         out = 1;
     if (o.html && write_out(o.html, r, score_write_html) != 0)
         out = 1;
+    if (hist && record_history(hist, &o, r, started) != 0)
+        out = 1;
+    else if (hist)
+        printf("  history: %s\n", hpath);
+    load_history_close(hist);
     free(r);
     return out;
 }

@@ -198,7 +198,7 @@ static void hygiene_part(score_result_t *r, const char *status, double max)
     } items[] = {
         {"breaker", "breaker", "services[].breaker.error_percent below 100"},
         {"fallback", "fallback", "services[].fallback.body, .file or .redirect"},
-        {"criticality", "criticality", "services[].criticality or routes[].criticality"},
+        {"criticality", "criticality", "routes[].criticality apart from the service's"},
         {"deadline_ms", "deadline", "services[].deadline_ms"},
         {"serve_stale_ms", "stale serving", "cache.size and services[].cache.serve_stale_ms"},
     };

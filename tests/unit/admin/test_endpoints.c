@@ -216,7 +216,7 @@ static void test_lv__admin_status_json_fields(void **state)
              "\"breaker_rejected\":0,"
              "\"fallback_served\":0},"
              "\"resilience\":{\"guard\":false,\"breaker\":false,\"fallback\":false,"
-             "\"criticality\":true,\"deadline_ms\":0,\"serve_stale_ms\":0,"
+             "\"criticality\":false,\"deadline_ms\":0,\"serve_stale_ms\":0,"
              "\"health_check\":false}},"
              "{\"name\":\"recs\",\"criticality\":\"sheddable\",\"balance\":\"round_robin\","
              "\"upstreams\":[\"[::1]:9000\"],\"requests_total\":0,\"in_flight\":0,"
@@ -228,7 +228,7 @@ static void test_lv__admin_status_json_fields(void **state)
              "\"breaker_rejected\":8,"
              "\"fallback_served\":9},"
              "\"resilience\":{\"guard\":false,\"breaker\":false,\"fallback\":false,"
-             "\"criticality\":true,\"deadline_ms\":0,\"serve_stale_ms\":0,"
+             "\"criticality\":false,\"deadline_ms\":0,\"serve_stale_ms\":0,"
              "\"health_check\":false}}]}\n",
              LV_VERSION, (long)getpid());
     assert_string_equal(r.body, expected);
