@@ -1,7 +1,7 @@
 /* load/main.c: levee-load's command line: quick flags or a scenario file, the run, the end
  * summary, the JSON and HTML outputs, the record in the history, and the dispatch to the
- * `report` and `history` subcommands. Process setup only; the run itself is engine.c on this
- * (the only) thread. */
+ * `report`, `history` and `schedule` subcommands. Process setup only; the run itself is
+ * engine.c on this (the only) thread. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -16,6 +16,7 @@
 #include "history_cmd.h"
 #include "report.h"
 #include "scenario.h"
+#include "schedule.h"
 #include "stats.h"
 
 #define LOAD_ERRBUF 8192
@@ -25,7 +26,7 @@ static void load_usage(FILE *f)
     fputs("usage: levee-load [SCENARIO.yaml] [flags]\n"
           "       levee-load report --out FILE.html RUN.json [RUN.json ...]\n"
           "       levee-load history [--db FILE] [flags]    (levee-load history --help)\n"
-
+          "       levee-load schedule FILE [--once] [--dry-run]  (levee-load schedule --help)\n"
           "\n"
           "Open-loop load that behaves like people: users arrive as a Poisson process\n"
           "following a rate profile, run a journey with a patience, press F5 and may obey\n"
@@ -155,6 +156,8 @@ int main(int argc, char **argv)
         return load_cmd_report(argc, argv);
     if (argc > 1 && strcmp(argv[1], "history") == 0)
         return load_cmd_history(argc, argv);
+    if (argc > 1 && strcmp(argv[1], "schedule") == 0)
+        return load_cmd_schedule(argc, argv);
 
     static load_scenario_t sc;
     load_scenario_defaults(&sc);
