@@ -1,13 +1,14 @@
 """tests/integration/loadkit.py: shared helpers of the levee-load integration tests.
 
 Starts a real levee-sim on 127.0.0.1 (port 0, read back from its log), runs levee-load,
-parses the figures out of its HTML report and stdout summary, and loads a page in headless
-Chromium. Not a test file itself (ctest registers test_*.py only). Python 3 stdlib only."""
+parses the figures out of its HTML report and stdout summary, reads a history file, and
+loads a page in headless Chromium. Not a test file itself (ctest registers test_*.py only). Python 3 stdlib only."""
 import html.parser
 import json
 import os
 import re
 import shutil
+import sqlite3
 import subprocess
 import tempfile
 import time
@@ -64,6 +65,16 @@ def run_load(args, timeout=120, env=None):
     """Runs levee-load with args; returns the CompletedProcess (text)."""
     return subprocess.run([LOAD] + args, capture_output=True, text=True, timeout=timeout,
                           env=env)
+
+
+def history_runs(db):
+    """The rows of a levee-load history's runs table (sqlite3, stdlib), oldest id first."""
+    con = sqlite3.connect(db)
+    con.row_factory = sqlite3.Row
+    try:
+        return [dict(r) for r in con.execute("SELECT * FROM runs ORDER BY id")]
+    finally:
+        con.close()
 
 
 def html_tables(doc):

@@ -77,17 +77,9 @@ class LoadHistoryTest(unittest.TestCase):
         cls.sim.stop()
         shutil.rmtree(cls.tmp, ignore_errors=True)
 
-    def rows(self, db=None):
-        con = sqlite3.connect(db or self.db)
-        con.row_factory = sqlite3.Row
-        try:
-            return [dict(r) for r in con.execute("SELECT * FROM runs ORDER BY id")]
-        finally:
-            con.close()
-
     def test_runs_recorded_with_their_json_figures(self):
         self.assertIn("history: " + self.db, self.stdout_last)
-        rows = self.rows()
+        rows = loadkit.history_runs(self.db)
         self.assertEqual(len(rows), 3)
         con = sqlite3.connect(self.db)
         self.assertEqual(con.execute("PRAGMA user_version").fetchone()[0], 1)

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "core/common.h"
+#include "grow.h"
 
 struct load_history {
     sqlite3 *db;
@@ -285,22 +286,14 @@ static int load_history_query_parts(load_history_t *h, load_history_list_t *l)
         sqlite3_bind_int64(st, 1, e->run.id);
         int s;
         while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-            if (e->n_parts == cap) {
-                cap = cap ? cap * 2 : 8;
-                load_history_part_t *np = realloc(e->parts, cap * sizeof(*np));
-                if (!np) {
-                    rc = LV_ENOMEM;
-                    break;
-                }
-                e->parts = np;
-            }
+            e->parts = load_grow(e->parts, e->n_parts, &cap, sizeof(*e->parts));
             load_history_part_t *p = &e->parts[e->n_parts++];
             p->service = load_col_str(st, 0);
             p->part = load_col_str(st, 1);
             p->value = sqlite3_column_double(st, 2);
             p->max = sqlite3_column_double(st, 3);
         }
-        if (rc == LV_OK && s != SQLITE_DONE) {
+        if (s != SQLITE_DONE) {
             load_history_fail(h, "reading the parts");
             rc = LV_EIO;
         }
@@ -334,15 +327,7 @@ int load_history_query(load_history_t *h, const load_history_filter_t *f, load_h
     size_t cap = 0;
     int s, rc = LV_OK;
     while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-        if (out->n == cap) {
-            cap = cap ? cap * 2 : 16;
-            load_history_entry_t *nv = realloc(out->v, cap * sizeof(*nv));
-            if (!nv) {
-                rc = LV_ENOMEM;
-                break;
-            }
-            out->v = nv;
-        }
+        out->v = load_grow(out->v, out->n, &cap, sizeof(*out->v));
         load_history_entry_t *e = &out->v[out->n++];
         memset(e, 0, sizeof(*e));
         load_history_run_t *r = &e->run;
@@ -365,7 +350,7 @@ int load_history_query(load_history_t *h, const load_history_filter_t *f, load_h
         r->score = load_col_opt(st, 14);
         r->score_max = load_col_opt(st, 15);
     }
-    if (rc == LV_OK && s != SQLITE_DONE) {
+    if (s != SQLITE_DONE) {
         load_history_fail(h, "reading the runs");
         rc = LV_EIO;
     }

@@ -80,8 +80,8 @@ typedef struct load_history_list {
     size_t n;
 } load_history_list_t;
 
-/* Fills out (free it with load_history_list_free, also after a failure). Returns 0, LV_EIO or
- * LV_ENOMEM. */
+/* Fills out (free it with load_history_list_free, also after a failure). Returns 0 or LV_EIO
+ * (load_history_error says why). */
 int load_history_query(load_history_t *h, const load_history_filter_t *f, load_history_list_t *out);
 void load_history_list_free(load_history_list_t *l);
 

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "core/common.h"
+#include "args.h"
 #include "history.h"
 #include "history_html.h"
 #include "report.h"
@@ -129,16 +130,13 @@ static int load_history_print_trends(const load_trend_set_t *set, const load_tre
         const load_trend_series_t *s = &set->v[i];
         load_trend_eval_t e;
         load_trend_evaluate(s, &e);
-        double scale = s->metric == LOAD_TREND_SHARE ? 100 : 1;
-        const char *unit = s->metric == LOAD_TREND_SHARE ? " %" : "";
         char what[160], now[32], med[32];
-        snprintf(what, sizeof(what), "%s%s%s", load_trend_metric_name(s->metric),
-                 *s->service ? ": " : "", s->service);
-        load_fmt_opt(now, sizeof(now), e.newest, scale, 1, unit);
+        load_trend_series_name(s, what, sizeof(what));
+        load_trend_value_text(s, e.newest, now, sizeof(now));
         printf("  %-*s  %-*s  %-24s  %8s", ws, s->scenario, wr, *s->region ? s->region : "-", what,
                now);
         if (e.median >= 0) {
-            load_fmt_opt(med, sizeof(med), e.median, scale, 1, unit);
+            load_trend_value_text(s, e.median, med, sizeof(med));
             printf("  vs %s (median of %zu)  %+.1f %%\n", med, e.n_prev, e.change_pct);
         } else {
             printf("  (first run)\n");
@@ -152,19 +150,6 @@ static int load_history_print_trends(const load_trend_set_t *set, const load_tre
         }
     }
     return regressions;
-}
-
-static int load_history_num(const char *flag, const char *v, double lo, double hi, double *out)
-{
-    char *end;
-    errno = 0;
-    double d = v ? strtod(v, &end) : 0;
-    if (!v || errno || *end || end == v || !isfinite(d) || d < lo || d > hi) {
-        fprintf(stderr, "levee-load history: %s: expected a number in [%g, %g]\n", flag, lo, hi);
-        return -1;
-    }
-    *out = d;
-    return 0;
 }
 
 static int load_history_write_page(const char *path, const load_history_list_t *l,
@@ -211,11 +196,11 @@ int load_cmd_history(int argc, char **argv)
         } else if (strcmp(a, "--html") == 0) {
             html = v;
         } else if (strcmp(a, "--last") == 0) {
-            rc = load_history_num(a, v, 1, 1e9, &last);
+            rc = load_num_arg("levee-load history", a, v, 1, 1e9, &last);
         } else if (strcmp(a, "--max-score-drop") == 0) {
-            rc = load_history_num(a, v, 0, 100, &lim.max_score_drop_pct);
+            rc = load_num_arg("levee-load history", a, v, 0, 100, &lim.max_score_drop_pct);
         } else if (strcmp(a, "--min-goodput-share") == 0) {
-            rc = load_history_num(a, v, 0, 1e6, &lim.min_goodput_share);
+            rc = load_num_arg("levee-load history", a, v, 0, 1e6, &lim.min_goodput_share);
         } else {
             fprintf(stderr, "levee-load history: %s: unknown flag\n", a);
             load_history_usage(stderr);

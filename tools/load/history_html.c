@@ -63,12 +63,6 @@ static void load_runs_table(FILE *f, const load_history_list_t *l)
     fputs("</table>\n", f);
 }
 
-static void load_series_name(char *b, size_t n, const load_trend_series_t *s)
-{
-    snprintf(b, n, "%s%s%s", load_trend_metric_name(s->metric), *s->service ? ": " : "",
-             s->service);
-}
-
 static int load_trends_table(FILE *f, const load_trend_set_t *set, const load_trend_limits_t *lim)
 {
     int regressions = 0;
@@ -80,12 +74,10 @@ static int load_trends_table(FILE *f, const load_trend_set_t *set, const load_tr
         const load_trend_series_t *s = &set->v[i];
         load_trend_eval_t e;
         load_trend_evaluate(s, &e);
-        double scale = s->metric == LOAD_TREND_SHARE ? 100 : 1;
-        const char *unit = s->metric == LOAD_TREND_SHARE ? " %" : "";
         char name[160], now[32], med[32], prev[32], change[32], why[256];
-        load_series_name(name, sizeof(name), s);
-        load_opt(now, sizeof(now), e.newest, scale, unit);
-        load_opt(med, sizeof(med), e.median, scale, unit);
+        load_trend_series_name(s, name, sizeof(name));
+        load_trend_value_text(s, e.newest, now, sizeof(now));
+        load_trend_value_text(s, e.median, med, sizeof(med));
         snprintf(prev, sizeof(prev), "%zu", e.n_prev);
         if (e.median > 0)
             snprintf(change, sizeof(change), "%+.1f %%", e.change_pct);
@@ -130,7 +122,7 @@ static void load_trend_chart(FILE *f, const load_trend_series_t *s, const load_t
                  load_history_kind_name(s->runs[i]->run.kind), s->runs[i]->run.target);
     }
     char name[160], title[400];
-    load_series_name(name, sizeof(name), s);
+    load_trend_series_name(s, name, sizeof(name));
     snprintf(title, sizeof(title), "%s, %s: %s", s->scenario, *s->region ? s->region : "no region",
              name);
     const char *ylabel = s->metric == LOAD_TREND_SHARE ? "goodput, % of capacity"

@@ -1,7 +1,7 @@
 /* load/main.c: levee-load's command line: quick flags or a scenario file, the run, the end
  * summary, the JSON and HTML outputs, the record in the history, and the dispatch to the
- * `report` and `history` subcommands. Process setup only; the run itself is engine.c on this
- * (the only) thread. */
+ * `report`, `score`, `history` and `schedule` subcommands. Process setup only; the run itself is
+ * engine.c on this (the only) thread. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -11,11 +11,13 @@
 
 #include "core/common.h"
 #include "core/nofile.h"
+#include "args.h"
 #include "engine.h"
 #include "history_cmd.h"
 #include "report.h"
 #include "scenario.h"
 #include "score.h"
+#include "schedule.h"
 #include "stats.h"
 
 #define LOAD_ERRBUF 8192
@@ -26,6 +28,7 @@ static void load_usage(FILE *f)
           "       levee-load report --out FILE.html RUN.json [RUN.json ...]\n"
           "       levee-load score --target URL --admin URL [...]   (see score --help)\n"
           "       levee-load history [--db FILE] [flags]    (levee-load history --help)\n"
+          "       levee-load schedule FILE [--once] [--dry-run]  (levee-load schedule --help)\n"
           "\n"
           "Open-loop load that behaves like people: users arrive as a Poisson process\n"
           "following a rate profile, run a journey with a patience, press F5 and may obey\n"
@@ -57,19 +60,6 @@ static void load_usage(FILE *f)
           "Exit: 0 done, 1 run failed (or its JSON, HTML or history record could not be\n"
           "written), 2 bad usage or scenario.\n",
           f);
-}
-
-static int load_num_arg(const char *flag, const char *v, double lo, double hi, double *out)
-{
-    char *end;
-    errno = 0;
-    double d = v ? strtod(v, &end) : 0;
-    if (!v || errno || *end || end == v || !isfinite(d) || d < lo || d > hi) {
-        fprintf(stderr, "levee-load: %s: expected a number in [%g, %g]\n", flag, lo, hi);
-        return -1;
-    }
-    *out = d;
-    return 0;
 }
 
 static int load_write_html(const char *path, const load_run_t *runs, size_t n)
@@ -170,6 +160,8 @@ int main(int argc, char **argv)
         return load_cmd_score(argc, argv);
     if (argc > 1 && strcmp(argv[1], "history") == 0)
         return load_cmd_history(argc, argv);
+    if (argc > 1 && strcmp(argv[1], "schedule") == 0)
+        return load_cmd_schedule(argc, argv);
 
     static load_scenario_t sc;
     load_scenario_defaults(&sc);
@@ -215,27 +207,27 @@ int main(int argc, char **argv)
         } else if (strcmp(a, "--journey") == 0) {
             journey = v;
         } else if (strcmp(a, "--rate") == 0) {
-            rc = load_num_arg(a, v, 0, 1e7, &rate);
+            rc = load_num_arg("levee-load", a, v, 0, 1e7, &rate);
         } else if (strcmp(a, "--duration") == 0) {
-            rc = load_num_arg(a, v, 0.001, 86400, &duration);
+            rc = load_num_arg("levee-load", a, v, 0.001, 86400, &duration);
         } else if (strcmp(a, "--patience-ms") == 0) {
-            rc = load_num_arg(a, v, 1, 86400000, &patience);
+            rc = load_num_arg("levee-load", a, v, 1, 86400000, &patience);
         } else if (strcmp(a, "--f5") == 0) {
-            rc = load_num_arg(a, v, 0, 1, &f5);
+            rc = load_num_arg("levee-load", a, v, 0, 1, &f5);
         } else if (strcmp(a, "--max-tries") == 0) {
-            rc = load_num_arg(a, v, 1, 100, &tries);
+            rc = load_num_arg("levee-load", a, v, 1, 100, &tries);
         } else if (strcmp(a, "--obey-retry-after") == 0) {
-            rc = load_num_arg(a, v, 0, 1, &obey);
+            rc = load_num_arg("levee-load", a, v, 0, 1, &obey);
         } else if (strcmp(a, "--capacity") == 0) {
-            rc = load_num_arg(a, v, 0, 1e7, &capacity);
+            rc = load_num_arg("levee-load", a, v, 0, 1e7, &capacity);
         } else if (strcmp(a, "--seed") == 0) {
-            rc = load_num_arg(a, v, 0, 9007199254740992.0, &seed);
+            rc = load_num_arg("levee-load", a, v, 0, 9007199254740992.0, &seed);
         } else if (strcmp(a, "--max-conns") == 0) {
-            rc = load_num_arg(a, v, 1, 1000000, &max_conns);
+            rc = load_num_arg("levee-load", a, v, 1, 1000000, &max_conns);
         } else if (strcmp(a, "--drain") == 0) {
-            rc = load_num_arg(a, v, 0, 3600, &drain);
+            rc = load_num_arg("levee-load", a, v, 0, 3600, &drain);
         } else if (strcmp(a, "--users-per-address") == 0) {
-            rc = load_num_arg(a, v, 1, 1000000, &per_addr);
+            rc = load_num_arg("levee-load", a, v, 1, 1000000, &per_addr);
         } else {
             fprintf(stderr, "levee-load: %s: unknown flag (see --help)\n", a);
             return 2;

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "core/common.h"
+#include "file.h"
 #include "svg.h"
 
 /* ---- from live stats ---------------------------------------------------------------------- */
@@ -289,29 +290,13 @@ static double load_jlat(const load_jval_t *o, const char *q)
 int load_run_from_json(load_run_t *r, const char *path, char *err, size_t err_size)
 {
     memset(r, 0, sizeof(*r));
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, err_size, "%s: %s", path, strerror(errno));
+    char why[128];
+    size_t len;
+    char *buf = load_read_file(path, (size_t)64 << 20, &len, why, sizeof(why));
+    if (!buf) {
+        snprintf(err, err_size, "%s: %s", path, why);
         return LV_EINVAL;
     }
-    enum { LOAD_JSON_MAX = 64 << 20 };
-    size_t cap = 1 << 16, len = 0;
-    char *buf = lv_xmalloc(cap + 1);
-    size_t n;
-    while ((n = fread(buf + len, 1, cap - len, f)) > 0) {
-        len += n;
-        if (len == cap) {
-            if (cap >= LOAD_JSON_MAX)
-                break;
-            cap *= 2;
-            char *nb = realloc(buf, cap + 1);
-            if (!nb)
-                break;
-            buf = nb;
-        }
-    }
-    fclose(f);
-    buf[len] = '\0';
     load_jp_t j = {.p = buf, .end = buf + len};
     load_jval_t *root = load_jparse(&j);
     int rc = LV_EINVAL;

@@ -12,6 +12,7 @@
 #include <yaml.h>
 
 #include "core/common.h"
+#include "file.h"
 
 void load_scenario_defaults(load_scenario_t *s)
 {
@@ -585,22 +586,14 @@ int load_scenario_parse(load_scenario_t *s, const char *name, const char *text, 
 
 int load_scenario_load(load_scenario_t *s, const char *path, char *err, size_t err_size)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, err_size, "%s:0:0: (file): %s\n", path, strerror(errno));
+    char why[128];
+    size_t n;
+    char *buf = load_read_file(path, 1 << 20, &n, why, sizeof(why));
+    if (!buf) {
+        snprintf(err, err_size, "%s:0:0: (file): %s\n", path, why);
         return LV_ECONFIG;
     }
-    enum { LOAD_FILE_MAX = 1 << 20 };
-    char *buf = lv_xmalloc(LOAD_FILE_MAX + 1);
-    size_t n = fread(buf, 1, LOAD_FILE_MAX + 1, f);
-    fclose(f);
-    int rc;
-    if (n > LOAD_FILE_MAX) {
-        snprintf(err, err_size, "%s:0:0: (file): larger than 1 MiB\n", path);
-        rc = LV_ECONFIG;
-    } else {
-        rc = load_scenario_parse(s, path, buf, n, err, err_size);
-    }
+    int rc = load_scenario_parse(s, path, buf, n, err, err_size);
     free(buf);
     return rc;
 }

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "admin_client.h"
+#include "args.h"
 #include "core/common.h"
 #include "core/nofile.h"
 #include "engine.h"
@@ -413,19 +414,6 @@ static int run_battery(score_ctx_t *cx, const char *status, size_t n_hosts)
     return run_phase(cx, "error-burst", 0.5 * c, fs, 2, f, fs);
 }
 
-static int parse_num(const char *flag, const char *v, double lo, double hi, double *out)
-{
-    char *end;
-    errno = 0;
-    double d = v ? strtod(v, &end) : 0;
-    if (!v || errno || *end || end == v || !isfinite(d) || d < lo || d > hi) {
-        fprintf(stderr, "levee-load score: %s: expected a number in [%g, %g]\n", flag, lo, hi);
-        return -1;
-    }
-    *out = d;
-    return 0;
-}
-
 static int write_out(const char *path, const score_result_t *r,
                      int (*fn)(FILE *, const score_result_t *))
 {
@@ -541,10 +529,10 @@ int load_cmd_score(int argc, char **argv)
         } else if (!strcmp(a, "--region")) {
             o.region = v;
         } else if (!strcmp(a, "--capacity")) {
-            if (parse_num(a, v, 1, 1e7, &o.capacity) != 0)
+            if (load_num_arg("levee-load score", a, v, 1, 1e7, &o.capacity) != 0)
                 return 2;
         } else if (!strcmp(a, "--seed")) {
-            if (parse_num(a, v, 0, 9007199254740992.0, &d) != 0)
+            if (load_num_arg("levee-load score", a, v, 0, 9007199254740992.0, &d) != 0)
                 return 2;
             o.seed = (uint64_t)d;
         } else {

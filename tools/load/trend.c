@@ -2,14 +2,32 @@
  * service over time), the newest point against the earlier ones' median, the limits. Pure. */
 #include "trend.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/common.h"
+#include "grow.h"
 
 const char *load_trend_metric_name(load_trend_metric_t m)
 {
     return m == LOAD_TREND_SHARE ? "goodput share" : m == LOAD_TREND_P99 ? "p99 ms" : "score";
+}
+
+void load_trend_series_name(const load_trend_series_t *s, char *buf, size_t size)
+{
+    snprintf(buf, size, "%s%s%s", load_trend_metric_name(s->metric), *s->service ? ": " : "",
+             s->service);
+}
+
+void load_trend_value_text(const load_trend_series_t *s, double v, char *buf, size_t size)
+{
+    if (v < 0)
+        snprintf(buf, size, "-");
+    else if (s->metric == LOAD_TREND_SHARE)
+        snprintf(buf, size, "%.1f %%", v * 100);
+    else
+        snprintf(buf, size, "%.1f", v);
 }
 
 static int load_cmp_double(const void *a, const void *b)
@@ -96,12 +114,7 @@ static void load_trend_add(const load_history_list_t *l, size_t g, load_trend_me
         free(s.runs);
         return;
     }
-    if (out->n == *cap) {
-        *cap = *cap ? *cap * 2 : 8;
-        load_trend_series_t *nv = realloc(out->v, *cap * sizeof(*nv));
-        LV_ASSERT(nv != NULL);
-        out->v = nv;
-    }
+    out->v = load_grow(out->v, out->n, cap, sizeof(*out->v));
     out->v[out->n++] = s;
 }
 
@@ -114,7 +127,7 @@ void load_trend_build(const load_history_list_t *l, load_trend_set_t *out)
 {
     memset(out, 0, sizeof(*out));
     size_t cap = 0;
-    const char **services = lv_xcalloc(1, sizeof(*services));
+    const char **services = NULL;
     for (size_t g = 0; g < l->n; g++) {
         size_t first = 0;
         while (!load_same_group(&l->v[first].run, &l->v[g].run))
@@ -136,12 +149,7 @@ void load_trend_build(const load_history_list_t *l, load_trend_set_t *out)
                     j++;
                 if (j < ns)
                     continue;
-                if (ns == ncap) {
-                    ncap = ncap ? ncap * 2 : 8;
-                    const char **nsv = realloc(services, ncap * sizeof(*nsv));
-                    LV_ASSERT(nsv != NULL);
-                    services = nsv;
-                }
+                services = load_grow(services, ns, &ncap, sizeof(*services));
                 services[ns++] = sv;
             }
         }

@@ -60,5 +60,9 @@ int load_trend_regressed(const load_trend_series_t *s, const load_trend_eval_t *
 
 /* "goodput share", "p99 ms" or "score". */
 const char *load_trend_metric_name(load_trend_metric_t m);
+/* The series' name as shown: the metric's, and ": SERVICE" for one service's score. */
+void load_trend_series_name(const load_trend_series_t *s, char *buf, size_t size);
+/* A value of s as shown: a share in % ("47.5 %"), else with one decimal; "-" when v < 0. */
+void load_trend_value_text(const load_trend_series_t *s, double v, char *buf, size_t size);
 
 #endif

@@ -12,6 +12,7 @@
 #include "load/rng.c"
 #include "load/profile.c"
 #include "load/user.c"
+#include "load/file.c"
 #include "load/scenario.c"
 
 static load_scenario_t s;

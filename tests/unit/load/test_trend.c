@@ -55,6 +55,23 @@ static load_history_list_t make_list(void)
     return (load_history_list_t){e, N};
 }
 
+static load_trend_set_t set;
+
+static int build(void **state)
+{
+    (void)state;
+    load_history_list_t l = make_list();
+    load_trend_build(&l, &set);
+    return 0;
+}
+
+static int unbuild(void **state)
+{
+    (void)state;
+    load_trend_set_free(&set);
+    return 0;
+}
+
 static const load_trend_series_t *find(const load_trend_set_t *s, const char *region,
                                        load_trend_metric_t m, const char *service)
 {
@@ -68,59 +85,51 @@ static const load_trend_series_t *find(const load_trend_set_t *s, const char *re
 static void test_trend_build_groups_and_services(void **state)
 {
     (void)state;
-    load_history_list_t l = make_list();
-    load_trend_set_t s;
-    load_trend_build(&l, &s);
+    const load_trend_set_t *s = &set;
     /* eu: share, p99, score, score api, score web; us: share, p99, score, api, web. */
-    assert_int_equal(s.n, 10);
-    assert_string_equal(s.v[0].region, "eu");   /* groups in order of appearance */
-    assert_string_equal(s.v[3].service, "api"); /* services by name */
-    assert_string_equal(s.v[4].service, "web");
-    const load_trend_series_t *p99 = find(&s, "eu", LOAD_TREND_P99, "");
+    assert_int_equal(s->n, 10);
+    assert_string_equal(s->v[0].region, "eu");   /* groups in order of appearance */
+    assert_string_equal(s->v[3].service, "api"); /* services by name */
+    assert_string_equal(s->v[4].service, "web");
+    const load_trend_series_t *p99 = find(s, "eu", LOAD_TREND_P99, "");
     assert_non_null(p99);
     assert_int_equal(p99->n, 3); /* the run with an unknown p99 has no point */
     assert_true(p99->y[0] == 100 && p99->y[2] == 500);
-    const load_trend_series_t *api = find(&s, "eu", LOAD_TREND_SCORE, "api");
+    const load_trend_series_t *api = find(s, "eu", LOAD_TREND_SCORE, "api");
     assert_non_null(api);
     assert_int_equal(api->n, 3);
     assert_true(api->y[0] == 39 && api->y[1] == 38 && api->y[2] == 26);
     assert_true(api->max[0] == 50);
     assert_true(api->t[1] - api->t[0] == 5 * 86400.0);
     assert_ptr_equal(api->runs[2], &e[4]);
-    const load_trend_series_t *total = find(&s, "eu", LOAD_TREND_SCORE, "");
+    const load_trend_series_t *total = find(s, "eu", LOAD_TREND_SCORE, "");
     assert_int_equal(total->n, 3);
     assert_true(total->y[2] == 60 && total->max[2] == 100);
-    load_trend_set_free(&s);
 }
 
 static void test_trend_evaluate_newest_against_median(void **state)
 {
     (void)state;
-    load_history_list_t l = make_list();
-    load_trend_set_t s;
-    load_trend_build(&l, &s);
+    const load_trend_set_t *s = &set;
     load_trend_eval_t ev;
-    load_trend_evaluate(find(&s, "eu", LOAD_TREND_SCORE, ""), &ev);
+    load_trend_evaluate(find(s, "eu", LOAD_TREND_SCORE, ""), &ev);
     assert_true(ev.newest == 60);
     assert_true(ev.median == 81); /* of 80 and 82 */
     assert_int_equal(ev.n_prev, 2);
     assert_true(ev.change_pct < -25.9 && ev.change_pct > -26);
     /* A single point has nothing to compare with. */
-    load_trend_evaluate(find(&s, "us", LOAD_TREND_SCORE, ""), &ev);
+    load_trend_evaluate(find(s, "us", LOAD_TREND_SCORE, ""), &ev);
     assert_true(ev.median < 0);
     assert_int_equal(ev.n_prev, 0);
-    load_trend_set_free(&s);
 }
 
 static void test_trend_regressed_limits(void **state)
 {
     (void)state;
-    load_history_list_t l = make_list();
-    load_trend_set_t s;
-    load_trend_build(&l, &s);
+    const load_trend_set_t *s = &set;
     char why[256];
     load_trend_eval_t ev;
-    const load_trend_series_t *total = find(&s, "eu", LOAD_TREND_SCORE, "");
+    const load_trend_series_t *total = find(s, "eu", LOAD_TREND_SCORE, "");
     load_trend_evaluate(total, &ev);
     load_trend_limits_t none = {-1, -1}, drop30 = {30, -1}, drop20 = {20, -1};
     assert_int_equal(load_trend_regressed(total, &ev, &none, why, sizeof(why)), 0);
@@ -128,7 +137,7 @@ static void test_trend_regressed_limits(void **state)
     assert_int_equal(load_trend_regressed(total, &ev, &drop20, why, sizeof(why)), 1);
     assert_non_null(strstr(why, "score 60.0 is 25.9 % below the median 81.0"));
     /* A score drop limit does not apply to goodput share, and the other way round. */
-    const load_trend_series_t *share = find(&s, "eu", LOAD_TREND_SHARE, "");
+    const load_trend_series_t *share = find(s, "eu", LOAD_TREND_SHARE, "");
     load_trend_evaluate(share, &ev);
     assert_true(ev.newest > 0.49 && ev.newest < 0.51);
     assert_int_equal(load_trend_regressed(share, &ev, &drop20, why, sizeof(why)), 0);
@@ -136,16 +145,15 @@ static void test_trend_regressed_limits(void **state)
     assert_int_equal(load_trend_regressed(share, &ev, &min60, why, sizeof(why)), 1);
     assert_non_null(strstr(why, "goodput share 50.0 % is below the minimum 60.0 %"));
     assert_int_equal(load_trend_regressed(share, &ev, &min40, why, sizeof(why)), 0);
-    load_trend_set_free(&s);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_median_odd_even_empty),
-        cmocka_unit_test(test_trend_build_groups_and_services),
-        cmocka_unit_test(test_trend_evaluate_newest_against_median),
-        cmocka_unit_test(test_trend_regressed_limits),
+        cmocka_unit_test_setup_teardown(test_trend_build_groups_and_services, build, unbuild),
+        cmocka_unit_test_setup_teardown(test_trend_evaluate_newest_against_median, build, unbuild),
+        cmocka_unit_test_setup_teardown(test_trend_regressed_limits, build, unbuild),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

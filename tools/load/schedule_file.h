@@ -1,0 +1,42 @@
+/* load/schedule_file.h: the schedule file of `levee-load schedule`: one rehearsal per line, a
+ * cron time and what to run, parsed with file:line:col errors. Parsed once at start. */
+#ifndef LOAD_SCHEDULE_FILE_H
+#define LOAD_SCHEDULE_FILE_H
+
+#include <stddef.h>
+
+#include "cron.h"
+
+/* A line: `MIN HOUR DOM MON DOW region=NAME target=URL scenario=FILE [history=DB] [flags]`,
+ * blanks between words, no quoting; `#` starts a comment at the start of a line or after a
+ * blank. The flags go to levee-load as they are. */
+typedef struct load_schedule_entry {
+    unsigned line;
+    char *text; /* the line without its comment and outer blanks */
+    load_cron_t cron;
+    char *region, *target, *scenario;
+    char *history;                      /* NULL: $LEVEE_LOAD_HISTORY */
+    unsigned scenario_col, history_col; /* 1-based columns of the values, for messages */
+    char **args;
+    size_t n_args;
+} load_schedule_entry_t;
+
+typedef struct load_schedule {
+    load_schedule_entry_t *v;
+    size_t n;
+} load_schedule_t;
+
+/* Parses a schedule's text; name is used in messages. Relative scenario= and history= paths
+ * are taken relative to dir (NULL: as written). Every problem is appended to err (bounded) as
+ * "name:line:col: message\n". Returns 0 or LV_ECONFIG; free s either way. */
+int load_schedule_parse(load_schedule_t *s, const char *name, const char *dir, const char *text,
+                        size_t len, char *err, size_t err_size);
+
+/* Reads path (at most 1 MiB) and parses it relative to its directory; then checks that every
+ * scenario file can be read and that every line has a history (history= or
+ * $LEVEE_LOAD_HISTORY). Same errors and result as load_schedule_parse. */
+int load_schedule_load(load_schedule_t *s, const char *path, char *err, size_t err_size);
+
+void load_schedule_free(load_schedule_t *s);
+
+#endif
