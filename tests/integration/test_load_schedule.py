@@ -132,6 +132,19 @@ class LoadScheduleTest(unittest.TestCase):
         self.assertEqual(schedule([path, "--once", "--dry-run"]).returncode, 2)
         self.assertEqual(schedule(["/nonexistent.cron", "--once"]).returncode, 2)
 
+    def test_score_battery_line(self):
+        # scenario=score is the resilience battery, not a file; its flags follow on the line.
+        path = self.write("0 10 * * wed region=a target=%s scenario=score history=h.db "
+                          "--admin http://127.0.0.1:9901 --short\n" % self.sim.url)
+        p = schedule([path, "--dry-run", "--count", "1"], env=clean_env())
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("scenario=score", p.stdout)
+        path = self.write("0 10 * * wed region=a target=%s scenario=scores history=h.db\n"
+                          % self.sim.url)
+        p = schedule([path, "--dry-run"], env=clean_env())
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("scores: No such file", p.stderr)
+
     def test_dry_run_prints_next_due_times(self):
         path = self.write("30 23 31 12 *  region=a target=%s scenario=sched.yaml history=h.db\n"
                           "0 10 * * mon,wed,fri region=b target=%s scenario=sched.yaml "

@@ -32,6 +32,8 @@ static void load_schedule_usage(FILE *f)
           "  MIN HOUR DOM MON DOW  region=NAME target=URL scenario=FILE.yaml [history=DB]\n"
           "                        [levee-load flags...]\n"
           "cron fields (*, lists, ranges, steps, names), local time; # starts a comment.\n"
+          "scenario=score runs the resilience battery (levee-load score) instead: give its\n"
+          "flags on the line (--admin URL --token T [--short]).\n"
           "\n"
           "  --once       run the lines due in the current minute, one after the other, and\n"
           "               exit (for a systemd timer)\n"
@@ -154,7 +156,7 @@ static int load_spawn(load_sched_t *x, size_t idx, time_t due)
     size_t n = 0;
     char **argv = lv_xcalloc(e->n_args + 12, sizeof(char *));
     argv[n++] = x->self;
-    argv[n++] = e->scenario;
+    argv[n++] = e->scenario; /* a scenario file, or "score": `levee-load score` */
     argv[n++] = "--target";
     argv[n++] = e->target;
     argv[n++] = "--region";

@@ -127,6 +127,8 @@ static void load_schedule_words(load_sctx_t *c, unsigned ln, const char *s, size
             else if (slot == &e->target && load_target_parse(&t, v) != 0)
                 load_serr(c, ln, at + keylen + 2,
                           "target=: expected http://IPv4-or-localhost[:port][/path]");
+            else if (slot == &e->scenario && strcmp(v, LOAD_SCHEDULE_SCORE) == 0)
+                *slot = lv_xstrdup(v); /* the resilience battery, not a file */
             else if (slot == &e->scenario || slot == &e->history)
                 *slot = load_join_path(dir, v);
             else
@@ -257,7 +259,7 @@ int load_schedule_load(load_schedule_t *s, const char *path, char *err, size_t e
     const char *env = getenv("LEVEE_LOAD_HISTORY");
     for (size_t i = 0; i < s->n; i++) {
         const load_schedule_entry_t *e = &s->v[i];
-        if (access(e->scenario, R_OK) != 0)
+        if (strcmp(e->scenario, LOAD_SCHEDULE_SCORE) != 0 && access(e->scenario, R_OK) != 0)
             load_serr(&c, e->line, e->scenario_col, "scenario=%s: %s", e->scenario,
                       strerror(errno));
         if (!e->history && !(env && *env))

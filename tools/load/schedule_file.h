@@ -3,6 +3,9 @@
 #ifndef LOAD_SCHEDULE_FILE_H
 #define LOAD_SCHEDULE_FILE_H
 
+/* The scenario= value that runs `levee-load score` (the resilience battery) instead of a file. */
+#define LOAD_SCHEDULE_SCORE "score"
+
 #include <stddef.h>
 
 #include "cron.h"
