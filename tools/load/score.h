@@ -36,10 +36,11 @@ typedef struct score_part {
 
 typedef struct score_result {
     char target[256], service[65];
-    double capacity;
-    bool capacity_measured;
-    size_t n_hosts;    /* the service's upstream hosts (/status) */
-    double duration_s; /* the whole battery, wall clock */
+    double capacity;        /* what the parts are measured against (see probe_capacity) */
+    double probe_capacity;  /* the probe's figure, which set the phases' rates (< 0: given) */
+    bool capacity_measured; /* not given with --capacity */
+    size_t n_hosts;         /* the service's upstream hosts (/status) */
+    double duration_s;      /* the whole battery, wall clock */
     size_t n_phases;
     score_phase_t phases[SCORE_MAX_PHASES];
     size_t n_parts;

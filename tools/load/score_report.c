@@ -23,8 +23,11 @@ int score_write_json(FILE *f, const score_result_t *r)
     json_str(f, r->target);
     fputs(",\"service\":", f);
     json_str(f, r->service);
-    fprintf(f, ",\"capacity\":%.6g,\"capacity_measured\":%s,\"duration_s\":%.3f,\"score\":%.2f",
-            r->capacity, r->capacity_measured ? "true" : "false", r->duration_s, r->score);
+    fprintf(f,
+            ",\"capacity\":%.6g,\"probe_capacity\":%.6g,\"capacity_measured\":%s,"
+            "\"duration_s\":%.3f,\"score\":%.2f",
+            r->capacity, r->probe_capacity, r->capacity_measured ? "true" : "false", r->duration_s,
+            r->score);
     fputs(",\"parts\":[", f);
     for (size_t i = 0; i < r->n_parts; i++) {
         const score_part_t *p = &r->parts[i];
