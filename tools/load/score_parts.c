@@ -108,7 +108,9 @@ static void recovery_part(score_result_t *r, double max)
                  "keep a stalled backend from holding the queue after it is back");
 }
 
-static void users_part(score_result_t *r, double max)
+static double status_value(const char *svc, const char *key);
+
+static void users_part(score_result_t *r, const char *svc, double max)
 {
     score_part_t *p = part(r, "users under faults", max);
     double good = 0, polite = 0, errors = 0, stale = 0, fallback = 0;
@@ -136,7 +138,12 @@ static void users_part(score_result_t *r, double max)
     p->points = max * (good + 0.5 * polite) / all;
     snprintf(p->figure, sizeof p->figure, "%.0f %% answered, %.0f %% refused, %.0f %% errors",
              100 * good / all, 100 * polite / all, 100 * errors / all);
-    if (p->points < max)
+    if (p->points < max && status_value(svc, "fallback") > 0 && fallback == 0)
+        snprintf(p->advice, sizeof p->advice,
+                 "the fallback never answered: the breaker did not open during the faults "
+                 "(a shorter services[].breaker.window_ms or a lower error_percent opens it "
+                 "sooner)");
+    else if (p->points < max)
         snprintf(p->advice, sizeof p->advice,
                  "a fallback (services[].fallback.*) and stale copies "
                  "(services[].cache.serve_stale_ms) answer where errors were (stale %.0f, "
@@ -228,7 +235,9 @@ void score_compute(score_result_t *r, const char *status_json)
     peak_part(r, "goodput at 5x", "peak-5x", 15);
     p99_part(r, 10);
     recovery_part(r, 15);
-    users_part(r, 15);
+    char key[96];
+    snprintf(key, sizeof key, "{\"name\":\"%s\"", r->service);
+    users_part(r, status_json ? strstr(status_json, key) : NULL, 15);
     fault_part(r, "added latency", "latency", 5,
                "a limit that follows the round trip keeps slow responses from piling up");
     fault_part(r, "capacity drop", "capacity-drop", 5,

@@ -136,7 +136,8 @@ int score_write_html(FILE *f, const score_result_t *r)
           "td,th{border-bottom:1px solid #ddd;padding:.3rem .6rem;text-align:left;"
           "vertical-align:top}.score{font-size:2.6rem;font-weight:700}"
           ".phases{display:flex;flex-wrap:wrap;gap:1rem}.phase{border:1px solid #ddd;"
-          "padding:.5rem}.key span{display:inline-block;margin-right:1rem}</style></head><body>",
+          "padding:.5rem;width:360px}.key "
+          "span{display:inline-block;margin-right:1rem}</style></head><body>",
           f);
     fputs("<h1>levee resilience score</h1><p class=\"score\" id=\"score\">", f);
     fprintf(f, "%.0f / 100</p><p>Target ", r->score);
