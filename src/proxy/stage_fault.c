@@ -104,6 +104,15 @@ static lv_stage_verdict_t inject(lv_req_t *r, const lv_fault_spec_t *f, uint64_t
     return LV_STAGE_NEXT;
 }
 
+/* Whether the fault can act on r: a request whose body streams (larger than
+ * limits.body_buffer_bytes) cannot be held, since the rest of its body arrives meanwhile (the
+ * limit does not queue it either); latency and blackhole pass it by. */
+static bool can_act(const lv_req_t *r, const lv_fault_spec_t *f)
+{
+    bool holds = f->kind == LV_FAULT_LATENCY || f->kind == LV_FAULT_BLACKHOLE;
+    return !holds || !r->has_body || r->body_whole;
+}
+
 /* The test header (faults_header.enabled, from an allowed peer): a fault for this request. */
 static bool header_fault(lv_req_t *r, const lv_http_head_t *h, lv_fault_spec_t *out)
 {
@@ -133,7 +142,7 @@ static lv_stage_verdict_t draw(lv_req_t *r, const lv_http_head_t *h)
 {
     lv_worker_t *w = r->conn->worker;
     lv_fault_spec_t hf;
-    if (r->gen->cfg->fault_header && header_fault(r, h, &hf))
+    if (r->gen->cfg->fault_header && header_fault(r, h, &hf) && can_act(r, &hf))
         return inject(r, &hf, 0);
     lv_faults_t *t = w->server->faults;
     if (!lv_faults_active(t))
@@ -147,7 +156,7 @@ static lv_stage_verdict_t draw(lv_req_t *r, const lv_http_head_t *h)
     uint64_t now_ms = lv_clock_now_ms();
     for (uint32_t i = 0; i < v->n; i++) {
         const lv_fault_t *f = &v->faults[i];
-        if (f->until_ms <= now_ms || !targets(r, &f->spec))
+        if (f->until_ms <= now_ms || !targets(r, &f->spec) || !can_act(r, &f->spec))
             continue;
         if (f->spec.share < 1.0 && draw_unit(w) >= f->spec.share)
             continue;

@@ -110,6 +110,22 @@ class FaultKinds(lt.LvTestCase):
         r, took = timed_get(self.levee, "/echo")
         self.assertLess(took, 0.25, "still delayed after DELETE")
 
+    def test_a_streaming_body_is_never_held(self):
+        # Over limits.body_buffer_bytes (64 KiB) the body streams: holding the request would
+        # lose the bytes that arrive meanwhile, so latency passes it by; a small body waits.
+        self.assertStatus(post_fault(self.levee, {"service": "app", "kind": "latency", "ms": 300,
+                                                  "duration_ms": 30000}), 201)
+        big = lt.pattern_bytes(0, 200000)
+        r = lt.http_request(self.levee.addr, "PUT", "/echo", body=big)
+        self.assertStatus(r, 200)
+        self.assertEqual(r.json()["body_len"], len(big))
+        self.assertEqual(r.json()["body_sha256"], lt.sha256(big))
+        t0 = time.monotonic()
+        r = lt.http_request(self.levee.addr, "PUT", "/echo", body=b"small")
+        self.assertStatus(r, 200)
+        self.assertEqual(r.json()["body_len"], 5)
+        self.assertGreaterEqual(time.monotonic() - t0, 0.29)
+
     def test_abort_share_within_a_binomial_bound(self):
         n, share = 400, 0.5
         r = post_fault(self.levee, {"service": "app", "kind": "abort", "status": 503,
