@@ -1,6 +1,5 @@
-/* admin/faults_api.c: the admin API's /faults answers: list the faults in force, start one (its
- * target checked against the config in force), read one, end one. Main thread only; changes the
- * fault table only through lv_faults_add and lv_faults_end, behind the admin token. */
+/* admin/faults_api.c: the admin API's /faults answers: list, start (behind the token, the target
+ * checked against the config in force), read and end faults. Main thread only. */
 #include "admin/endpoints.h"
 #include "core/clock.h"
 #include "core/common.h"

@@ -1,7 +1,5 @@
 /* proxy/stage_fault.c: the fault stage: injected faults that model the backend (latency, abort,
- * reset, blackhole, a bandwidth cap), after the guard's limit so the guard sees them as the
- * backend's behaviour; host_down acts in upstream.c. Costs one atomic load while none is in force.
- */
+ * reset, blackhole, bandwidth), after the limit so the guard sees them as the backend's. */
 #include "proxy/pipeline.h"
 
 #include <math.h>

@@ -1,7 +1,7 @@
 /* load/history.h: the history of rehearsals and scores in a SQLite file: open (create if
  * missing), record a run with its score parts, query runs. One connection, one thread. */
 
-/* Written by `levee-load --history` (and a score command, not written yet), read by
+/* Written by `levee-load --history` and `levee-load score --history`, read by
  * `levee-load history`.
  * Schema (PRAGMA user_version = 1):
  *   runs(id INTEGER PRIMARY KEY, kind TEXT 'rehearsal'|'score', scenario TEXT, target TEXT,

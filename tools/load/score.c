@@ -1,6 +1,5 @@
-/* load/score.c: `levee-load score`: the battery (a capacity probe, calm, 2x and 5x peaks with F5
- * users, added latency, a capacity drop, a stall, an error burst), run phase by phase with
- * faults posted to levee's admin API; scoring is score_parts.c, output score_report.c. */
+/* load/score.c: `levee-load score`: the battery (probe, calm, 2x and 5x peaks, latency, a host
+ * down, a stall, an error burst) phase by phase, faults posted to levee's admin API. */
 #include "score.h"
 
 #include <errno.h>
@@ -55,7 +54,7 @@ static void score_usage(FILE *f)
           "  --admin URL      levee's admin listener (http://127.0.0.1:9901)\n"
           "  --service NAME   the service the target reaches (default: the first in /status)\n"
           "  --token T        admin token for the faults (or LEVEE_ADMIN_TOKEN)\n"
-          "  --short          a shorter battery (about 1.5 minutes instead of 4)\n"
+          "  --short          a shorter battery (about 1 minute instead of 2)\n"
           "  --capacity N     the backend's capacity in requests/s (skips the probe)\n"
           "  --seed N         random seed of the users, default 1\n"
           "  --json FILE      the result as JSON;  --html FILE  a page with plots\n"
