@@ -4,25 +4,15 @@
 
 #include <string.h>
 
-static void json_str(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\')
-            fputc('\\', f);
-        if (ch >= 0x20)
-            fputc(ch, f);
-    }
-    fputc('"', f);
-}
+#include "stats.h"
+#include "svg.h"
 
 int score_write_json(FILE *f, const score_result_t *r)
 {
     fputs("{\"target\":", f);
-    json_str(f, r->target);
+    load_json_str(f, r->target);
     fputs(",\"service\":", f);
-    json_str(f, r->service);
+    load_json_str(f, r->service);
     fprintf(f,
             ",\"capacity\":%.6g,\"probe_capacity\":%.6g,\"capacity_measured\":%s,"
             "\"duration_s\":%.3f,\"score\":%.2f",
@@ -32,20 +22,20 @@ int score_write_json(FILE *f, const score_result_t *r)
     for (size_t i = 0; i < r->n_parts; i++) {
         const score_part_t *p = &r->parts[i];
         fprintf(f, "%s{\"name\":", i ? "," : "");
-        json_str(f, p->name);
+        load_json_str(f, p->name);
         fprintf(f, ",\"points\":%.3f,\"max\":%.0f,\"figure\":", p->points, p->max);
-        json_str(f, p->figure);
+        load_json_str(f, p->figure);
         fputs(",\"advice\":", f);
-        json_str(f, p->advice);
+        load_json_str(f, p->advice);
         fputc('}', f);
     }
     fputs("],\"phases\":[", f);
     for (size_t i = 0; i < r->n_phases; i++) {
         const score_phase_t *ph = &r->phases[i];
         fprintf(f, "%s{\"name\":", i ? "," : "");
-        json_str(f, ph->name);
+        load_json_str(f, ph->name);
         fputs(",\"fault\":", f);
-        json_str(f, ph->fault);
+        load_json_str(f, ph->fault);
         fprintf(f,
                 ",\"rate\":%.6g,\"secs\":%.6g,\"fault_secs\":%.6g,\"offered\":%.0f,"
                 "\"requests\":%.0f,\"good\":%.0f,\"refused\":%.0f,\"errors\":%.0f,"
@@ -61,22 +51,6 @@ int score_write_json(FILE *f, const score_result_t *r)
     return ferror(f) ? -1 : 0;
 }
 
-static void html_esc(FILE *f, const char *s)
-{
-    for (; *s; s++) {
-        if (*s == '<')
-            fputs("&lt;", f);
-        else if (*s == '>')
-            fputs("&gt;", f);
-        else if (*s == '&')
-            fputs("&amp;", f);
-        else if (*s == '"')
-            fputs("&quot;", f);
-        else
-            fputc(*s, f);
-    }
-}
-
 /* One phase: goodput per second (line) against the offered rate and the capacity (dashed), the
  * fault's window shaded. Every chart shares the y axis (0 to 1.2 x the highest offered rate is
  * too flat at 5x: 0 to the larger of capacity x 1.25 and the phase's best second). */
@@ -89,7 +63,7 @@ static void phase_svg(FILE *f, const score_result_t *r, const score_phase_t *ph,
             "<svg viewBox=\"0 0 %.0f %.0f\" width=\"%.0f\" height=\"%.0f\" role=\"img\" "
             "aria-label=\"goodput per second, phase ",
             W, H, W, H);
-    html_esc(f, ph->name);
+    load_html_text(f, ph->name);
     fputs("\">", f);
     if (ph->fault_secs > 0)
         fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"#fde2e1\"/>",
@@ -141,9 +115,9 @@ int score_write_html(FILE *f, const score_result_t *r)
           f);
     fputs("<h1>levee resilience score</h1><p class=\"score\" id=\"score\">", f);
     fprintf(f, "%.0f / 100</p><p>Target ", r->score);
-    html_esc(f, r->target);
+    load_html_text(f, r->target);
     fputs(", service <b>", f);
-    html_esc(f, r->service);
+    load_html_text(f, r->service);
     fprintf(f, "</b>; capacity %.0f requests/s (%s); battery %.0f s.</p>", r->capacity,
             r->capacity_measured ? "measured by the probe" : "given", r->duration_s);
     fputs("<table id=\"parts\"><thead><tr><th>part</th><th>points</th><th>measured</th>"
@@ -152,14 +126,14 @@ int score_write_html(FILE *f, const score_result_t *r)
     for (size_t i = 0; i < r->n_parts; i++) {
         const score_part_t *p = &r->parts[i];
         fputs("<tr><td>", f);
-        html_esc(f, p->name);
+        load_html_text(f, p->name);
         if (p->max > 0)
             fprintf(f, "</td><td>%.1f / %.0f</td><td>", p->points, p->max);
         else
             fputs("</td><td>n/a</td><td>", f);
-        html_esc(f, p->figure);
+        load_html_text(f, p->figure);
         fputs("</td><td>", f);
-        html_esc(f, p->advice);
+        load_html_text(f, p->advice);
         fputs("</td></tr>", f);
     }
     fputs("</tbody></table><h2>Phases</h2><p class=\"key\"><span style=\"color:#1b6ac9\">"
@@ -175,11 +149,11 @@ int score_write_html(FILE *f, const score_result_t *r)
     for (size_t i = 0; i < r->n_phases; i++) {
         const score_phase_t *ph = &r->phases[i];
         fputs("<div class=\"phase\"><h3>", f);
-        html_esc(f, ph->name);
+        load_html_text(f, ph->name);
         fprintf(f, "</h3><p>%.0f users/s for %.0f s", ph->rate, ph->secs);
         if (ph->fault[0]) {
             fputs(", fault <code>", f);
-            html_esc(f, ph->fault);
+            load_html_text(f, ph->fault);
             fputs("</code>", f);
         }
         fprintf(f,

@@ -84,6 +84,9 @@ typedef struct load_run_meta {
  * denominator of every whole-run rate but the offered users'. */
 double load_stats_run_s(const load_stats_t *st, double duration_s);
 
+/* Writes s as a JSON string: control bytes dropped, quotes and backslashes escaped. */
+void load_json_str(FILE *f, const char *s);
+
 /* Writes the JSON summary. Returns 0 or LV_EIO. */
 int load_stats_write_json(const load_stats_t *st, const load_run_meta_t *m, FILE *f);
 
