@@ -344,9 +344,9 @@ const lv_config_setting_t lv_config_settings[] = {
      LV_CONFIG_K_FAULT_MEMBER, 0, FLT(route), 0, 0, 0},
     {"faults[].kind", "enum", "", "latency|abort|reset|blackhole|bandwidth|host_down", true,
      "What the fault does in the backend's place: latency delays its answer by ms, abort answers "
-     "status, reset resets the connection (502), blackhole never answers (until the read "
-     "timeout: 504), bandwidth slows the response to bytes_per_s, host_down refuses "
-     "connections to host.",
+     "status, reset resets the connection (502), blackhole holds the request as a stalled "
+     "backend (504 at the read timeout, or on to the backend when the fault ends first), "
+     "bandwidth slows the response to bytes_per_s, host_down refuses connections to host.",
      LV_CONFIG_K_FAULT_MEMBER, LV_CONFIG_F_REQUIRED, FLT(kind), 0, 0, 0},
     {"faults[].share", "number", "1", "0..1", true,
      "The share of the target's requests that draw the fault (1: all).", LV_CONFIG_K_FAULT_MEMBER,
