@@ -230,6 +230,23 @@ static uint64_t max_at(lv_metrics_shard_t *const *shards, uint32_t n_shards, siz
 }
 
 /* A per-service gauge whose value is the maximum over workers. */
+/* A per-service family with one more label: the counter array at array_off holds one counter
+ * per value of that label (values[i]). */
+static void put_per_service_by(FILE *out, lv_metrics_shard_t *const *shards, uint32_t n_shards,
+                               const char *name, const char *help, const char *label,
+                               const char *const *values, unsigned n_values, size_t array_off)
+{
+    put_family(out, name, "counter", help);
+    for (uint32_t slot = 0; slot < n_slots; slot++)
+        for (unsigned i = 0; i < n_values; i++) {
+            fprintf(out, "%s{service=\"", name);
+            put_label_value(out, slot_names[slot]);
+            size_t off = array_off + (size_t)i * sizeof(lv_counter_t);
+            fprintf(out, "\",%s=\"%s\"} %" PRIu64 "\n", label, values[i],
+                    sum_at(shards, n_shards, svc_off(slot, off)));
+        }
+}
+
 static void put_per_service_max(FILE *out, lv_metrics_shard_t *const *shards, uint32_t n_shards,
                                 const char *name, const char *help, size_t field_off)
 {
@@ -304,32 +321,16 @@ static void put_guard(FILE *out, lv_metrics_shard_t *const *shards, uint32_t n_s
             fprintf(out, "\",decision=\"%s\"} %" PRIu64 "\n", guard_decisions[d].decision,
                     sum_at(shards, n_shards, svc_off(slot, guard_decisions[d].off)));
         }
-    name = "levee_guard_refused_by_criticality_total";
-    put_family(out, name, "counter",
-               "Requests the limit and queue refused (shed at once, or dropped after waiting too "
-               "long), by the request's criticality.");
-    for (uint32_t slot = 0; slot < n_slots; slot++)
-        for (unsigned c = 0; c < LV_CRIT_COUNT; c++) {
-            fprintf(out, "%s{service=\"", name);
-            put_label_value(out, slot_names[slot]);
-            size_t off = offsetof(lv_service_metrics_t, guard_refused_by_crit) +
-                         (size_t)c * sizeof(lv_counter_t);
-            fprintf(out, "\",criticality=\"%s\"} %" PRIu64 "\n", lv_criticality_names[c],
-                    sum_at(shards, n_shards, svc_off(slot, off)));
-        }
-    name = "levee_faults_injected_total";
-    put_family(out, name, "counter",
-               "Requests that drew an injected fault, by kind (host_down: connections refused "
-               "to a host marked down). docs/faults.md.");
-    for (uint32_t slot = 0; slot < n_slots; slot++)
-        for (unsigned k = 0; k < LV_FAULT_KINDS; k++) {
-            fprintf(out, "%s{service=\"", name);
-            put_label_value(out, slot_names[slot]);
-            size_t off =
-                offsetof(lv_service_metrics_t, faults_injected) + (size_t)k * sizeof(lv_counter_t);
-            fprintf(out, "\",kind=\"%s\"} %" PRIu64 "\n", lv_fault_kind_names[k],
-                    sum_at(shards, n_shards, svc_off(slot, off)));
-        }
+    put_per_service_by(out, shards, n_shards, "levee_guard_refused_by_criticality_total",
+                       "Requests the limit and queue refused (shed at once, or dropped after "
+                       "waiting too long), by the request's criticality.",
+                       "criticality", lv_criticality_names, LV_CRIT_COUNT,
+                       offsetof(lv_service_metrics_t, guard_refused_by_crit));
+    put_per_service_by(out, shards, n_shards, "levee_faults_injected_total",
+                       "Requests that drew an injected fault, by kind (host_down: connections "
+                       "refused to a host marked down). docs/faults.md.",
+                       "kind", lv_fault_kind_names, LV_FAULT_KINDS,
+                       offsetof(lv_service_metrics_t, faults_injected));
     put_per_service_max(out, shards, n_shards, "levee_guard_limit",
                         "Adaptive concurrency limit of the service's hosts (one limit shared by "
                         "the workers and by services with the same hosts).",
