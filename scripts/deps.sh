@@ -5,8 +5,9 @@ set -eu
 
 # chromium: the integration tests' headless-browser checks (wait page, levee-load report);
 # without it they are skipped, not failed. libsqlite3-dev: levee-load's run history.
+# libhiredis-dev, libzstd-dev: the second cache tier and replication; redis-server: their tests.
 PKGS="build-essential gcc clang make cmake pkg-config curl ca-certificates python3
-libuv1-dev node-llhttp libyaml-dev libsqlite3-dev libcmocka-dev libclang-rt-14-dev
+libuv1-dev node-llhttp libyaml-dev libsqlite3-dev libhiredis-dev libzstd-dev redis-server libcmocka-dev libclang-rt-14-dev
 nginx haproxy wrk valgrind procps iproute2 clang-format chromium"
 
 missing=""
@@ -26,6 +27,6 @@ $SUDO apt-get update -qq
 # shellcheck disable=SC2086
 $SUDO apt-get install -y -qq --no-install-recommends $missing
 # Debian starts packaged daemons on install; the tests start their own.
-for svc in nginx haproxy; do
+for svc in nginx haproxy redis-server; do
     if command -v service >/dev/null 2>&1; then $SUDO service $svc stop >/dev/null 2>&1 || true; fi
 done
