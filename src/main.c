@@ -8,7 +8,9 @@
 #include <string.h>
 
 #include "core/common.h"
+#include "cache/l2_event.h"
 #include "core/config.h"
+#include "core/redis_url.h"
 #include "core/log.h"
 #include "proxy/server.h"
 
@@ -24,6 +26,7 @@ static const char usage_text[] =
     "  levee proxy --listen HOST:PORT --to HOST:PORT[,HOST:PORT...]\n"
     "              [--admin HOST:PORT|off] [--workers N] [--access-log FILE|-]\n"
     "              [--log-level error|warn|info|debug] [--cache SIZE] [--takeover]\n"
+    "              [--l2 redis://HOST:PORT[/DB]|unix:PATH] [--region NAME]\n"
     "                           quick mode: no config file, one service named\n"
     "                           \"default\" for every path\n"
     "  levee --config-doc       print the settings reference (Markdown)\n"
@@ -53,6 +56,10 @@ static const char proxy_usage_text[] =
     "  --log-level LEVEL      error, warn, info (default) or debug\n"
     "  --cache SIZE           cache responses of every path in this much memory\n"
     "                         (e.g. 256MB, 1g; default: no cache)\n"
+    "  --l2 URL               a second cache tier in this Redis (redis://HOST:PORT[/DB]\n"
+    "                         or unix:PATH; needs --cache): lookups go L1, L2, origin\n"
+    "  --region NAME          this levee's region (default \"local\"): its cache events\n"
+    "                         go to the Redis stream lv:ev:NAME (docs/replication.md)\n"
     "  --no-guard             plain proxy: no concurrency limit, queue, breaker or storm\n"
     "                         checks (for measuring the bare proxy; never in production)\n"
     "  --takeover             share the listen and admin ports with the process already\n"
@@ -93,7 +100,8 @@ static int check_addr(const char *flag, const char *text)
 static int run_quick(int argc, char **argv)
 {
     const char *listen = NULL, *to = NULL, *admin = "127.0.0.1:9901", *workers = "0";
-    const char *access_log = NULL, *log_level = "info", *cache_size = NULL;
+    const char *access_log = NULL, *log_level = "info", *cache_size = NULL, *l2 = NULL;
+    const char *region = NULL;
     bool guard = true, takeover = false;
     static const struct option opts[] = {
         {"listen", required_argument, NULL, 'l'},
@@ -105,6 +113,8 @@ static int run_quick(int argc, char **argv)
         {"no-guard", no_argument, NULL, 'G'},
         {"cache", required_argument, NULL, 'C'},
         {"takeover", no_argument, NULL, 'T'},
+        {"l2", required_argument, NULL, '2'},
+        {"region", required_argument, NULL, 'R'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -139,6 +149,12 @@ static int run_quick(int argc, char **argv)
         case 'T':
             takeover = true;
             break;
+        case '2':
+            l2 = optarg;
+            break;
+        case 'R':
+            region = optarg;
+            break;
         case 'h':
             fputs(proxy_usage_text, stdout);
             return 0;
@@ -165,6 +181,22 @@ static int run_quick(int argc, char **argv)
     uint64_t cache_bytes;
     if (cache_size && lv_config_parse_bytes(cache_size, &cache_bytes) < 0) {
         fprintf(stderr, "levee proxy: --cache: \"%s\" is not a size like 256MB\n", cache_size);
+        return 2;
+    }
+    const char *why;
+    lv_redis_url_t l2_url;
+    if (l2 && lv_redis_url_parse(l2, &l2_url, &why) < 0) {
+        fprintf(stderr, "levee proxy: --l2: \"%s\": %s\n", l2, why);
+        return 2;
+    }
+    if (l2 && (!cache_size || strpbrk(l2, "\"\\"))) {
+        fprintf(stderr, "levee proxy: --l2 needs --cache SIZE (the first tier)%s\n",
+                cache_size ? " and a URL without quotes or backslashes" : "");
+        return 2;
+    }
+    if (region && !lv_l2_region_valid(region)) {
+        fprintf(stderr, "levee proxy: --region: \"%s\": use 1-32 of a-z, 0-9, '_' and '-'\n",
+                region);
         return 2;
     }
     if (check_addr("--listen", listen) < 0)
@@ -197,7 +229,10 @@ static int run_quick(int argc, char **argv)
                append(yaml, sizeof yaml, &len, "access_log: \"%s\"\n", qpath);
     }
     if (cache_size) /* digits and a unit only (parsed above): the loader checks the range */
-        bad |= append(yaml, sizeof yaml, &len, "cache: {size: \"%s\"}\n", cache_size);
+        bad |= append(yaml, sizeof yaml, &len, "cache: {size: \"%s\", l2: {url: \"%s\"}}\n",
+                      cache_size, l2 ? l2 : "");
+    if (region)
+        bad |= append(yaml, sizeof yaml, &len, "region: %s\n", region);
     bad |= append(yaml, sizeof yaml, &len, "services:\n  - name: %s\n", "default");
     bad |= append(yaml, sizeof yaml, &len, "    guard: %s\n    upstreams:\n",
                   guard ? "true" : "false");

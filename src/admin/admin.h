@@ -32,6 +32,9 @@ typedef struct lv_admin_source {
     /* The injected faults in force (borrowed; NULL: /faults answers 404). Writes need the
      * token, like flag writes. */
     struct lv_faults *faults;
+    /* The L1-drop subscriber's counters (cache.l2; NULL or unused while the second tier is
+     * off). Purges made here reach the second tier through the admin's own Redis connection. */
+    struct lv_l2_drop_stats *l2_drops;
 } lv_admin_source_t;
 
 typedef struct lv_admin lv_admin_t;

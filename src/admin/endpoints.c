@@ -5,6 +5,7 @@
  * lv_flags_reset; changes the cache only through its purge functions (the store's own locking
  * makes that safe beside the workers). */
 #include "admin/endpoints.h"
+#include "admin/l2_purge.h"
 #include "cache/key.h"
 #include "cache/store.h"
 #include "core/common.h"
@@ -256,6 +257,8 @@ char *lv__admin_status_json(const lv_admin_source_t *src, uint64_t now_wall_ms, 
     fputc(']', out);
     if (src->cache)
         put_cache_status(out, src);
+    if (src->cache && cfg->cache_l2_url)
+        lv__admin_put_l2_status(out, src, cfg->region);
     fputs("}\n", out);
     if (fclose(out) != 0) {
         free(text);
@@ -430,6 +433,8 @@ char *lv__admin_metrics_text(const lv_admin_source_t *src, size_t *len)
     }
     if (src->cache)
         put_cache_families(out, src);
+    if (src->cache && cfg->cache_l2_url)
+        lv__admin_put_l2_families(out, src);
     if (src->hosts)
         put_host_families(out, src, cfg);
     if (src->faults) /* the fault table lives outside the shards too */
@@ -846,8 +851,12 @@ static int cache_purge(const lv_admin_source_t *src, const lv__admin_request_t *
         return lv__admin_reply_text(out, 400, "empty value\n");
 
     size_t purged = 0;
+    int64_t l2_purged = -2; /* -2: no second tier; -1: it did not answer */
+    const lv_config_t *cfg = src->config(src->ctx);
     if (kind == PURGE_TAG) {
         purged = lv_cache_store_purge_tag(src->cache, value, (size_t)vlen);
+        if (cfg->cache_l2_url)
+            l2_purged = lv_admin_l2_purge(cfg, LV_L2_EV_PURGE_TAG, (lv_str_t){value, (size_t)vlen});
     } else {
         char key[LV_CACHE_KEY_MAX];
         int klen = lv_cache_key_from_url(key, sizeof key, value, (size_t)vlen);
@@ -860,6 +869,10 @@ static int cache_purge(const lv_admin_source_t *src, const lv__admin_request_t *
                 "control bytes)\n");
         purged = kind == PURGE_URL ? lv_cache_key_purge_url(src->cache, key, (size_t)klen)
                                    : lv_cache_store_purge_prefix(src->cache, key, (size_t)klen);
+        if (cfg->cache_l2_url)
+            l2_purged = lv_admin_l2_purge(
+                cfg, kind == PURGE_URL ? LV_L2_EV_PURGE_URL : LV_L2_EV_PURGE_PREFIX,
+                (lv_str_t){key, (size_t)klen});
     }
     char shown[512];
     lv_log_info("admin", "msg=\"cache purge\" by=%s value=%s purged=%zu", purge_params[kind],
@@ -870,7 +883,12 @@ static int cache_purge(const lv_admin_source_t *src, const lv__admin_request_t *
     FILE *mem = open_memstream(&text, &n);
     if (mem == NULL)
         return LV_ENOMEM;
-    fprintf(mem, "{\"purged\":%zu}\n", purged);
+    if (l2_purged == -2)
+        fprintf(mem, "{\"purged\":%zu}\n", purged);
+    else if (l2_purged < 0)
+        fprintf(mem, "{\"purged\":%zu,\"l2_purged\":null}\n", purged);
+    else
+        fprintf(mem, "{\"purged\":%zu,\"l2_purged\":%lld}\n", purged, (long long)l2_purged);
     if (fclose(mem) != 0) {
         free(text);
         return LV_ENOMEM;

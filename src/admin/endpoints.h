@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "admin/admin.h"
 
@@ -54,6 +55,11 @@ int lv__admin_reply_text(lv__admin_reply_t *out, int status, const char *text);
 /* Fills out with status and text (a heap JSON document of len bytes, now out's; NULL: out of
  * memory) as application/json. Returns 0 or LV_ENOMEM. */
 int lv__admin_reply_json(lv__admin_reply_t *out, int status, char *text, size_t len);
+
+/* The second tier's families (admin/l2_metrics.c), when cache.l2 is set. */
+void lv__admin_put_l2_families(FILE *out, const lv_admin_source_t *src);
+/* ,"l2":{...} in /status (region is a checked name: no escaping needed). */
+void lv__admin_put_l2_status(FILE *out, const lv_admin_source_t *src, const char *region);
 
 /* The /status document (JSON object plus a newline) in a heap buffer; NULL when out of
  * memory. */

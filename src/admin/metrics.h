@@ -90,9 +90,25 @@ typedef struct lv_cache_metrics {
     lv_counter_t not_modified;      /* client conditional requests answered 304 from cache */
 } lv_cache_metrics_t;
 
+/* The second cache tier (Redis), one worker's client: lookups, writes, events, its breaker. */
+#define LV_L2_METRICS_EVENT_TYPES 6 /* cache/l2_event.h LV_L2_EV_TYPES */
+typedef struct lv_l2_metrics {
+    lv_counter_t hits, misses; /* lookups answered: a value (not a tombstone), or none */
+    lv_counter_t timeouts;     /* no answer within cache.l2.timeout_ms: the request went on */
+    lv_counter_t errors;       /* error replies, undecodable values, lost connections */
+    lv_counter_t skipped;      /* not asked: Redis down, the breaker open or too much pending */
+    lv_counter_t writes, write_errors, write_bytes; /* values (and tombstones) sent */
+    lv_counter_t too_large;                         /* fills not written: over max_value_bytes */
+    lv_counter_t events[LV_L2_METRICS_EVENT_TYPES]; /* published to the region's stream */
+    lv_counter_t event_bytes;                       /* their fields' bytes */
+    lv_counter_t breaker_opens;
+    lv_counter_t up; /* gauge: 1 while connected with the breaker closed */
+} lv_l2_metrics_t;
+
 /* One per worker thread. */
 typedef struct lv_metrics_shard {
     lv_cache_metrics_t cache;
+    lv_l2_metrics_t l2;
     lv_counter_t connections_open; /* gauge */
     lv_counter_t connections_accepted;
     lv_counter_t connections_refused;   /* over limits.connections */

@@ -138,3 +138,67 @@ int lv_l2_drop_parse(const char *msg, size_t len, lv_str_t *sender, lv_str_t *ty
     *key = (lv_str_t){nl2 + 1, len - (size_t)(nl2 + 1 - msg)};
     return key->len ? 0 : LV_EINVAL;
 }
+
+static void cmd_push(lv_l2_cmd_t *c, const char *p, size_t len)
+{
+    c->argv[c->argc] = p;
+    c->lens[c->argc++] = len;
+}
+
+size_t lv_l2_purge_commands(lv_l2_event_type_t type, lv_str_t key, const char *region,
+                            uint64_t version, uint32_t tombstone_ttl_ms, uint32_t maxlen,
+                            bool publish, const char *sender, lv_l2_purge_bufs_t *b,
+                            lv_l2_cmd_t cmds[3])
+{
+    static const char *const fn[LV_L2_EV_TYPES] = {
+        [LV_L2_EV_INVALIDATE] = "lv_tomb",
+        [LV_L2_EV_PURGE_URL] = "lv_purge_url",
+        [LV_L2_EV_PURGE_PREFIX] = "lv_purge_prefix",
+        [LV_L2_EV_PURGE_TAG] = "lv_purge_tag",
+    };
+    static const char *const drop[LV_L2_EV_TYPES] = {
+        [LV_L2_EV_INVALIDATE] = "key",
+        [LV_L2_EV_PURGE_URL] = "url",
+        [LV_L2_EV_PURGE_PREFIX] = "prefix",
+        [LV_L2_EV_PURGE_TAG] = "tag",
+    };
+    if ((unsigned)type >= LV_L2_EV_TYPES || !fn[type] || key.len + 8 > sizeof b->key)
+        return 0;
+    const char *prefix = type == LV_L2_EV_PURGE_TAG ? LV_L2_TAG_PREFIX : LV_L2_KEY_PREFIX;
+    size_t pl = strlen(prefix);
+    memcpy(b->key, prefix, pl);
+    memcpy(b->key + pl, key.p, key.len);
+    snprintf(b->ver, sizeof b->ver, "%016llu", (unsigned long long)version);
+    snprintf(b->ttl, sizeof b->ttl, "%u", tombstone_ttl_ms);
+    snprintf(b->maxlen, sizeof b->maxlen, "%u", maxlen);
+    snprintf(b->stream, sizeof b->stream, LV_L2_STREAM_PREFIX "%s", region);
+    snprintf(b->channel, sizeof b->channel, LV_L2_CHANNEL_PREFIX "%s", region);
+    size_t n = 0;
+    lv_l2_cmd_t *c = &cmds[n++];
+    c->argc = 0;
+    cmd_push(c, "FCALL", 5);
+    cmd_push(c, fn[type], strlen(fn[type]));
+    cmd_push(c, "1", 1);
+    cmd_push(c, b->key, pl + key.len);
+    cmd_push(c, b->ver, strlen(b->ver));
+    cmd_push(c, b->ttl, strlen(b->ttl));
+    if (publish) {
+        b->ev = (lv_l2_event_t){
+            .type = type, .region = {region, strlen(region)}, .key = key, .version = version};
+        c = &cmds[n++];
+        c->argc = 0;
+        const char *head[] = {"XADD", b->stream, "MAXLEN", "~", b->maxlen, "*"};
+        for (int i = 0; i < 6; i++)
+            cmd_push(c, head[i], strlen(head[i]));
+        c->argc += (int)lv_l2_event_fields(&b->ev, c->argv + 6, c->lens + 6, b->num);
+    }
+    int ml = lv_l2_drop_format(b->msg, sizeof b->msg, sender, drop[type], key);
+    if (ml > 0) {
+        c = &cmds[n++];
+        c->argc = 0;
+        cmd_push(c, "PUBLISH", 7);
+        cmd_push(c, b->channel, strlen(b->channel));
+        cmd_push(c, b->msg, (size_t)ml);
+    }
+    return n;
+}

@@ -67,6 +67,26 @@ size_t lv_l2_event_fields(const lv_l2_event_t *ev, const char **argv, size_t *le
  * writers may add some). Returns 0 or LV_EINVAL (a field missing or malformed). */
 int lv_l2_event_parse(const char *const *strs, const size_t *lens, size_t n, lv_l2_event_t *out);
 
+/* The Redis commands of a purge made in this region (type INVALIDATE or PURGE_*; key: cache key,
+ * URL key, prefix or tag): the function call that leaves tombstones, the event (XADD, unless
+ * !publish) and the L1-drop message for the region's other instances (PUBLISH). */
+#define LV_L2_CMD_ARGS (6 + 2 * LV_L2_EVENT_FIELDS)
+typedef struct lv_l2_cmd {
+    int argc;
+    const char *argv[LV_L2_CMD_ARGS];
+    size_t lens[LV_L2_CMD_ARGS];
+} lv_l2_cmd_t;
+typedef struct lv_l2_purge_bufs { /* the strings the commands point into */
+    char key[2 * 4096 + 16], msg[2 * 4096 + 128];
+    char stream[48], channel[48], ver[24], ttl[24], maxlen[24], num[3][24];
+    lv_l2_event_t ev;
+} lv_l2_purge_bufs_t;
+/* Fills cmds (3 at most) and returns how many, 0 when type is not a purge or key too long. */
+size_t lv_l2_purge_commands(lv_l2_event_type_t type, lv_str_t key, const char *region,
+                            uint64_t version, uint32_t tombstone_ttl_ms, uint32_t maxlen,
+                            bool publish, const char *sender, lv_l2_purge_bufs_t *b,
+                            lv_l2_cmd_t cmds[3]);
+
 /* The L1-drop message for channel LV_L2_CHANNEL_PREFIX + region: "sender\ntype\nkey" into buf.
  * type is "key", "url", "prefix" or "tag". Returns the length or LV_ELIMIT. */
 int lv_l2_drop_format(char *buf, size_t cap, const char *sender, const char *type, lv_str_t key);

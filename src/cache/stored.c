@@ -2,6 +2,7 @@
  * back, the 304 merge and tag extraction (layout in cache/stored.h). */
 #include "cache/stored.h"
 
+#include <stddef.h>
 #include <string.h>
 
 #include "core/out.h"
@@ -100,7 +101,9 @@ int lv_cache_stored_decode(lv_str_t head, lv_str_t meta, lv_cache_stored_t *out)
     if (meta.len < sizeof magic + sizeof *out)
         return LV_EINVAL;
     memcpy(&magic, meta.p, sizeof magic);
-    if (magic != LV_STORED_MAGIC)
+    /* The blob may come from outside (the second tier): a bool must hold 0 or 1. */
+    if (magic != LV_STORED_MAGIC ||
+        (uint8_t)meta.p[sizeof magic + offsetof(lv_cache_stored_t, marker)] > 1)
         return LV_EINVAL;
     memcpy(out, meta.p + sizeof magic, sizeof *out);
     if ((uint64_t)out->etag_off + out->etag_len > head.len ||

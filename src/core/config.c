@@ -2,6 +2,9 @@
  * settings table; collects every error as "file:line:col: key: message". Main thread only
  * (loading); ref/unref and lv_config_route are safe from any thread. */
 #include "core/config.h"
+
+#include "cache/l2_event.h"
+#include "core/redis_url.h"
 #include "core/common.h"
 
 #include <arpa/inet.h>
@@ -1679,6 +1682,8 @@ static void config_free(lv_config_t *cfg)
     free(cfg->client_id);
     free(cfg->deadline_header);
     free(cfg->state_file);
+    free(cfg->region);
+    free(cfg->cache_l2_url);
     for (uint32_t i = 0; i < cfg->n_services; i++) {
         free(cfg->services[i].name);
         free(cfg->services[i].upstreams);
@@ -1739,6 +1744,16 @@ lv_config_t *lv_config_new_default(void)
     return cfg;
 }
 
+/* The value under key in a mapping node (or the node itself when there is none, so that an
+ * error still points near the problem). */
+static const yn_t *find_key(const yn_t *map, const char *key)
+{
+    for (uint32_t i = 0; map && map->kind == YN_MAP && i + 1 < map->n; i += 2)
+        if (map->kids[i]->kind == YN_SCALAR && strcmp(map->kids[i]->s, key) == 0)
+            return map->kids[i + 1];
+    return map;
+}
+
 /* Checks between keys, once everything is read. */
 static void validate(loader_t *ld, const yn_t *root)
 {
@@ -1757,6 +1772,17 @@ static void validate(loader_t *ld, const yn_t *root)
         ERR(ld, at, "limits.target_bytes", "%u is more than limits.header_bytes (%u)",
             cfg->limits.target_bytes, cfg->limits.header_bytes);
     }
+    if (cfg->region && !lv_l2_region_valid(cfg->region))
+        ERR(ld, find_key(root, "region"), "region",
+            "\"%s\": use 1-32 of a-z, 0-9, '_' and '-' (it names Redis keys)", cfg->region);
+    const char *why = NULL;
+    lv_redis_url_t url;
+    if (cfg->cache_l2_url && lv_redis_url_parse(cfg->cache_l2_url, &url, &why) < 0)
+        ERR(ld, find_key(find_key(find_key(root, "cache"), "l2"), "url"), "cache.l2.url", "%s",
+            why);
+    if (cfg->cache_l2_url && !cfg->cache_size)
+        ERR(ld, find_key(find_key(root, "cache"), "l2"), "cache.l2.url",
+            "the second tier needs the first: set cache.size");
     if (cfg->admin_enabled && addr_port(&cfg->admin) != 0)
         for (uint32_t i = 0; i < cfg->n_listeners; i++)
             if (strcmp(cfg->listeners[i].text, cfg->admin.text) == 0) {

@@ -208,6 +208,19 @@ typedef struct lv_config {
     int cache_policy;               /* cache.policy: sieve|lru (index: 0 sieve, 1 lru) */
     uint32_t cache_lock_timeout_ms; /* cache.lock_timeout_ms: 5000 (coalesced waiters' bound) */
     uint32_t cache_pass_ttl_ms;     /* cache.pass_ttl_ms: 10000 (uncacheable key remembered) */
+    /* The second tier (section "cache.l2."), off while url is NULL; restart to change. */
+    char *region;                         /* region: "local" ([a-z0-9_-]{1,32}) */
+    char *cache_l2_url;                   /* cache.l2.url: NULL; redis://H:P[/DB] | unix:PATH */
+    uint32_t cache_l2_timeout_ms;         /* cache.l2.timeout_ms: 5 (a lookup's bound) */
+    uint32_t cache_l2_retry_ms;           /* cache.l2.retry_ms: 1000 (reconnect, breaker open) */
+    uint32_t cache_l2_breaker_failures;   /* cache.l2.breaker_failures: 5 in a row open it */
+    uint32_t cache_l2_max_pending;        /* cache.l2.max_pending: 1024 commands per worker */
+    uint32_t cache_l2_max_value_bytes;    /* cache.l2.max_value_bytes: 1m */
+    uint32_t cache_l2_compress_min_bytes; /* cache.l2.compress_min_bytes: 2048 (0: never) */
+    uint32_t cache_l2_tombstone_ttl_ms;   /* cache.l2.tombstone_ttl_ms: 600000 */
+    bool cache_l2_publish;                /* cache.l2.publish: true (events for the regions) */
+    uint32_t cache_l2_event_value_max_bytes; /* cache.l2.event_value_max_bytes: 65536 */
+    uint32_t cache_l2_stream_maxlen;         /* cache.l2.stream_maxlen: 100000 */
 
     lv_service_conf_t *services;
     uint32_t n_services;

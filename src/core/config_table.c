@@ -147,6 +147,51 @@ const lv_config_setting_t lv_config_settings[] = {
      "A key whose response could not be stored is remembered this long, so that its misses go "
      "to the origin at once instead of waiting for each other.",
      LV_CONFIG_K_DURATION, 0, CFG(cache_pass_ttl_ms), 0, 0, 3600000},
+    {"region", "string", "local", "[a-z0-9_-]{1,32}", false,
+     "This levee's region: its cache events go to the Redis stream lv:ev:REGION and it drops "
+     "stored responses when told on the channel lv:l1:REGION (docs/replication.md).",
+     LV_CONFIG_K_STRING, 0, CFG(region), 0, 1, 32},
+    {"cache.l2.url", "string", "", "redis://HOST:PORT[/DB]|unix:PATH", false,
+     "The region's Redis, the second cache tier: lookups go L1, then L2, then the origin; every "
+     "fill is written to it. Empty: no second tier (levee needs no Redis).",
+     LV_CONFIG_K_STRING, LV_CONFIG_F_EMPTY_NULL, CFG(cache_l2_url), 0, 0, 512},
+    {"cache.l2.timeout_ms", "duration_ms", "5", "1..1000", false,
+     "A second-tier lookup not answered within this time counts as a miss: the request goes "
+     "on to the origin (and a late answer is dropped).",
+     LV_CONFIG_K_DURATION, 0, CFG(cache_l2_timeout_ms), 0, 1, 1000},
+    {"cache.l2.retry_ms", "duration_ms", "1000", "10..60000", false,
+     "After a lost connection, levee connects again after this time; an open breaker stays "
+     "open this long before one lookup tries again. Also the bound of a connect.",
+     LV_CONFIG_K_DURATION, 0, CFG(cache_l2_retry_ms), 0, 10, 60000},
+    {"cache.l2.breaker_failures", "uint", "5", "1..10000", false,
+     "Lookups in a row that time out or fail open the second tier's breaker: no lookup waits "
+     "on Redis until cache.l2.retry_ms has passed.",
+     LV_CONFIG_K_UINT, 0, CFG(cache_l2_breaker_failures), 0, 1, 10000},
+    {"cache.l2.max_pending", "uint", "1024", "1..1000000", false,
+     "Commands a worker may have sent to Redis without an answer; past it, lookups are skipped "
+     "and writes dropped (counted) instead of buffered.",
+     LV_CONFIG_K_UINT, 0, CFG(cache_l2_max_pending), 0, 1, 1000000},
+    {"cache.l2.max_value_bytes", "bytes", "1m", "1k..64m", false,
+     "Largest value (head, metadata and body, after compression) written to the second tier.",
+     LV_CONFIG_K_BYTES32, 0, CFG(cache_l2_max_value_bytes), 0, 1024, 67108864},
+    {"cache.l2.compress_min_bytes", "bytes", "2048", "0..64m", false,
+     "Values from this size up are compressed with zstd (when it saves bytes); 0: never.",
+     LV_CONFIG_K_BYTES32, 0, CFG(cache_l2_compress_min_bytes), 0, 0, 67108864},
+    {"cache.l2.tombstone_ttl_ms", "duration_ms", "600000", "1000..86400000", false,
+     "A purged or invalidated key keeps a tombstone this long in the second tier, so that an "
+     "older copy replayed or delayed by replication is not stored again.",
+     LV_CONFIG_K_DURATION, 0, CFG(cache_l2_tombstone_ttl_ms), 0, 1000, DAY_MS},
+    {"cache.l2.publish", "bool", "true", "true|false", false,
+     "Whether fills, purges and invalidations are appended as events to the region's stream "
+     "(lv:ev:REGION) for other regions' replicators.",
+     LV_CONFIG_K_BOOL, 0, CFG(cache_l2_publish), 0, 0, 0},
+    {"cache.l2.event_value_max_bytes", "bytes", "65536", "0..64m", false,
+     "A fill's event carries its value up to this size; a larger one is published as metadata "
+     "only, and other regions fetch it from their own origin.",
+     LV_CONFIG_K_BYTES32, 0, CFG(cache_l2_event_value_max_bytes), 0, 0, 67108864},
+    {"cache.l2.stream_maxlen", "uint", "100000", "100..100000000", false,
+     "The region's stream is trimmed to about this many events (XADD MAXLEN ~).", LV_CONFIG_K_UINT,
+     0, CFG(cache_l2_stream_maxlen), 0, 100, 100000000},
     {"services", "list", "", "1..1024 items", true,
      "Upstream applications; each is the unit of limits, breakers and shedding.",
      LV_CONFIG_K_SERVICES, LV_CONFIG_F_REQUIRED, CFG(services), CFG(n_services), 1, 1024},

@@ -12,11 +12,13 @@
 #include <string.h>
 
 #include "cache/key.h"
+#include "cache/l2_value.h"
 #include "cache/rules.h"
 #include "cache/stored.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/out.h"
+#include "proxy/l2_client.h"
 
 #define LV_CACHE_META_MAX 4096
 #define LV_CACHE_HEAD_MAX 65536 /* the upstream head limit */
@@ -83,12 +85,17 @@ void lv__cache_worker_init(lv_worker_t *w)
     atomic_init(&w->cache_sleepers, 0);
     uv_async_init(&w->loop, &w->cache_wake, cache_wake_cb);
     w->cache_wake.data = w;
+    const lv_config_t *cfg = w->server->cfg;
+    if (w->server->cache && cfg->cache_l2_url)
+        w->l2 = lv_l2_client_new(&w->loop, cfg, &w->metrics->l2, w->id);
 }
 
 void lv__cache_worker_close(lv_worker_t *w)
 {
     if (!uv_is_closing((uv_handle_t *)&w->cache_wake))
         uv_close((uv_handle_t *)&w->cache_wake, NULL);
+    lv_l2_client_close(w->l2);
+    w->l2 = NULL;
 }
 
 /* ---- waiting ---- */
@@ -259,6 +266,15 @@ static void fill_free(lv_cache_fill_t *f)
     lv_cache_entry_unref(f->revalidating);
     free(f->req);
     free(f);
+}
+
+void lv__cache_fill_release(lv_req_t *r)
+{
+    if (!r->fill)
+        return;
+    fill_resolve(r->fill, LV_FLIGHT_READY, 0);
+    fill_free(r->fill);
+    r->fill = NULL;
 }
 
 void lv__cache_fill_revalidates(lv_cache_fill_t *f, lv_cache_entry_t *stale)
@@ -448,7 +464,9 @@ int lv__cache_fill_head(lv_uconn_t *u, const lv_http_head_t *h)
     if (f->revalidating && h->status == 304) {
         lv_counter_add(&cm->revalidated, 1);
         lv_cache_entry_t *e = refresh(f, h, now);
-        if (!e)
+        if (e)
+            lv__cache_l2_write(w, e);
+        else
             e = lv_cache_entry_ref(f->revalidating);
         fill_resolve(f, LV_FLIGHT_READY, 0);
         if (r) {
@@ -525,6 +543,7 @@ void lv__cache_fill_done(lv_uconn_t *u)
     u->fill = NULL;
     if (f->entry) {
         lv_cache_entry_finish(f->entry);
+        lv__cache_l2_write(u->pool->gen->worker, f->entry);
         lv_cache_entry_unref(f->entry);
         f->entry = NULL;
         notify(f->server);
@@ -555,8 +574,148 @@ void lv__cache_invalidate(lv_req_t *r, const lv_http_head_t *h)
      * this request's own route parts goes; a Vary marker under it takes its variants along. */
     static _Thread_local char key[LV_CACHE_KEY_MAX + 2];
     int n = lv__cache_key(r, h, key);
-    if (n >= 0)
-        lv_cache_store_purge_key(s->cache, key, (size_t)n);
+    if (n < 0)
+        return;
+    lv_cache_store_purge_key(s->cache, key, (size_t)n);
+    lv_l2_purge(r->conn->worker->l2, LV_L2_EV_INVALIDATE, (lv_str_t){key, (size_t)n});
+}
+
+/* ---- the second tier ---- */
+
+lv_cache_entry_t *lv__cache_store_l2_value(lv_server_t *s, const char *key, size_t key_len,
+                                           const char *val, size_t len, lv_cache_stored_t *st)
+{
+    lv_l2_value_t v;
+    char *scratch = NULL;
+    lv_cache_entry_t *e = NULL;
+    if (lv_l2_value_decode(val, len, &v, &scratch) < 0 || v.tombstone ||
+        lv_cache_stored_decode(v.head, v.meta, st) < 0 ||
+        v.head.len + v.meta.len + v.body.len > lv_cache_store_max_entry_bytes(s->cache))
+        goto out;
+    lv_cache_entry_spec_t spec = {
+        .key = {key, key_len},
+        .head = v.head,
+        .meta = v.meta,
+        .tags = v.tags,
+        .ntags = v.ntags,
+        .body_hint_bytes = v.body.len,
+    };
+    e = lv_cache_entry_new(s->cache, &spec);
+    if (!e)
+        goto out;
+    if (v.body.len && lv_cache_entry_append(e, v.body.p, v.body.len) < 0) {
+        lv_cache_entry_unref(e);
+        e = NULL;
+        goto out;
+    }
+    lv_cache_entry_finish(e);
+    if (lv_cache_store_insert(s->cache, e) < 0 ||
+        lv_cache_stored_decode(lv_cache_entry_head(e), lv_cache_entry_meta(e), st) < 0) {
+        lv_cache_entry_unref(e);
+        e = NULL;
+    }
+out:
+    free(scratch);
+    return e;
+}
+
+/* How long the second tier keeps a stored response: what is left of its freshness plus its
+ * stale windows (stale-while-revalidate, stale-if-error); 0 when it is of no more use. */
+static uint64_t l2_ttl_ms(const lv_cache_stored_t *st)
+{
+    uint64_t now = wall_s();
+    uint64_t age = lv_cache_current_age(&st->m, now);
+    uint64_t left = st->m.freshness_lifetime_s > age ? st->m.freshness_lifetime_s - age : 0;
+    uint64_t stale = LV_MAX(st->m.swr_s, st->m.sie_s);
+    return (left + stale) * 1000;
+}
+
+/* One entry to the second tier (and its event). */
+static void l2_write_entry(lv_worker_t *w, lv_cache_entry_t *e)
+{
+    const lv_config_t *cfg = w->server->cfg;
+    lv_l2_metrics_t *m = &w->metrics->l2;
+    lv_cache_stored_t st;
+    bool complete = false;
+    size_t body_len = lv_cache_entry_body_len(e, &complete, NULL);
+    if (!complete ||
+        lv_cache_stored_decode(lv_cache_entry_head(e), lv_cache_entry_meta(e), &st) < 0)
+        return;
+    uint64_t ttl_ms = l2_ttl_ms(&st);
+    if (!ttl_ms)
+        return;
+    lv_l2_value_t v = {
+        .version = lv_l2_version_now(),
+        .head = lv_cache_entry_head(e),
+        .meta = lv_cache_entry_meta(e),
+        .ntags = LV_MIN(lv_cache_entry_ntags(e), LV_L2_TAGS_MAX),
+    };
+    char tags[LV_L2_TAGS_MAX * 256];
+    size_t tags_len = 0;
+    for (size_t i = 0; i < v.ntags; i++) {
+        v.tags[i] = lv_cache_entry_tag(e, i);
+        if (tags_len + v.tags[i].len + 1 <= sizeof tags) {
+            if (tags_len)
+                tags[tags_len++] = '\n';
+            memcpy(tags + tags_len, v.tags[i].p, v.tags[i].len);
+            tags_len += v.tags[i].len;
+        }
+    }
+    lv_l2_event_t ev = {
+        .type = LV_L2_EV_META,
+        .region = {cfg->region, strlen(cfg->region)},
+        .key = lv_cache_entry_key(e),
+        .version = v.version,
+        .ttl_ms = ttl_ms,
+        .tags = {tags, tags_len},
+        .value_len = body_len + v.head.len + v.meta.len,
+    };
+    char *body = NULL, *val = NULL;
+    size_t val_len = 0;
+    size_t raw = v.head.len + v.meta.len + body_len; /* compression may bring it under */
+    if (raw > LV_L2_VALUE_MAX ||
+        (raw > cfg->cache_l2_max_value_bytes && !cfg->cache_l2_compress_min_bytes) ||
+        !(body = malloc(body_len ? body_len : 1))) {
+        lv_counter_add(&m->too_large, 1);
+        lv_l2_publish(w->l2, &ev);
+        return;
+    }
+    lv_cache_entry_read(e, 0, body, body_len);
+    v.body = (lv_str_t){body, body_len};
+    int rc = lv_l2_value_encode(&v, cfg->cache_l2_compress_min_bytes, &val, &val_len);
+    free(body);
+    if (rc < 0 || val_len > cfg->cache_l2_max_value_bytes) {
+        free(val);
+        lv_counter_add(&m->too_large, 1);
+        lv_l2_publish(w->l2, &ev);
+        return;
+    }
+    ev.value_len = val_len;
+    if (val_len <= cfg->cache_l2_event_value_max_bytes) {
+        ev.type = LV_L2_EV_SET;
+        ev.value = (lv_str_t){val, val_len};
+    }
+    lv_str_t key = lv_cache_entry_key(e);
+    lv_l2_put(w->l2, key.p, key.len, val, val_len, ttl_ms, ev.tags, &ev);
+    free(val);
+}
+
+void lv__cache_l2_write(lv_worker_t *w, lv_cache_entry_t *e)
+{
+    if (!w->l2)
+        return;
+    /* A variant goes after its Vary marker, so that a reader that finds the variant can find
+     * the marker too. */
+    lv_str_t key = lv_cache_entry_key(e);
+    const char *vary = memchr(key.p, LV_CACHE_KEY_VARY, key.len);
+    if (vary) {
+        lv_cache_entry_t *marker =
+            lv_cache_store_lookup(w->server->cache, key.p, (size_t)(vary - key.p));
+        if (marker)
+            l2_write_entry(w, marker);
+        lv_cache_entry_unref(marker);
+    }
+    l2_write_entry(w, e);
 }
 
 /* ---- background refresh (stale-while-revalidate) ---- */
@@ -707,6 +866,9 @@ void lv__cache_tick(lv_worker_t *w)
 void lv__cache_request_end(lv_req_t *r)
 {
     lv__cache_stop_waiting(r);
+    lv_l2_get_cancel(r->l2_get);
+    r->l2_get = NULL;
+    r->l2_variant = false;
     r->cache_mode = LV_CACHE_NONE;
     lv_flight_unref(r->flight);
     r->flight = NULL;

@@ -29,6 +29,7 @@
 #include "proxy/deadline.h"
 #include "proxy/faults.h"
 #include "proxy/hosts.h"
+#include "proxy/l2_subscriber.h"
 #include "proxy/timeouts.h"
 
 /* Backpressure: stop feeding a side when its send queue passes HIGH, resume when it falls
@@ -315,6 +316,8 @@ struct lv_req {
     lv_link_t cache_link;         /* worker's cache_waiting list */
     uint64_t cache_wait_until_us; /* followers: give up waiting then */
     bool cache_rejoined;          /* followed a second flight already (another Vary variant) */
+    bool l2_variant;              /* the second-tier lookup asks for a Vary variant */
+    struct lv_l2_get *l2_get;     /* the second-tier lookup this request waits for */
     uint8_t cache_outcome;        /* lv_cache_outcome_t, for the access log */
     uint8_t refusal;              /* lv_refusal_t, for the access log */
     /* An injected fault (proxy/stage_fault.c): its kind + 1 (0: none), what the fault timer
@@ -378,6 +381,7 @@ struct lv_worker {
     uv_timer_t queue_tick;      /* expires queued requests while any wait */
     uv_async_t guard_wake;      /* another worker handed this one slots (guard/backend_limit.h) */
     uv_async_t cache_wake;      /* a flight resolved or a stored body grew (any thread) */
+    struct lv_l2_client *l2;    /* the second tier's client (cache.l2), or NULL */
     lv_link_t cache_waiting;    /* requests waiting for a flight or for body bytes */
     atomic_uint cache_sleepers; /* length of cache_waiting, read by other workers */
     uint32_t n_queued;
@@ -416,6 +420,7 @@ struct lv_server {
     lv_flags_t *flags;                      /* shared flags (atomics) */
     struct lv_faults *faults;               /* injected faults in force (made for sharing) */
     struct lv_cache_store *cache; /* shared response cache (made for sharing); NULL: off */
+    lv_l2_drop_stats_t l2_drops;  /* the subscriber's counters (atomics; admin reads) */
     lv_flights_t *flights;        /* shared misses in flight, with cache */
     int *listen_fds;              /* one socket per listener, bound first (resolves port 0) */
     lv_addr_t *bound;             /* the actually bound addresses */
@@ -428,8 +433,9 @@ struct lv_server {
     uv_async_t wake; /* worker -> main: a worker finished */
     uv_signal_t sig_hup, sig_term, sig_int, sig_usr1;
     uv_timer_t drain_timer;
-    uv_timer_t trim_timer;  /* gives freed heap pages back to the system (server.c) */
-    uv_timer_t fault_timer; /* ends the faults whose time is up, each second (server.c) */
+    uv_timer_t trim_timer;           /* gives freed heap pages back to the system (server.c) */
+    uv_timer_t fault_timer;          /* ends the faults whose time is up, each second (server.c) */
+    struct lv_l2_subscriber *l2_sub; /* drops L1 copies when the region says (cache.l2) */
     struct lv_admin *admin;
     int exit_code;
 };
@@ -608,6 +614,15 @@ lv_cache_fill_t *lv__cache_fill_new(lv_req_t *r, const lv_http_head_t *h, const 
                                     size_t key_len, lv_flight_t *flight);
 /* The fill sends stale's validators: a 304 refreshes stale instead of storing anew. */
 void lv__cache_fill_revalidates(lv_cache_fill_t *f, lv_cache_entry_t *stale);
+/* The fill r leads is not needed (the second tier answered): its flight resolves READY. */
+void lv__cache_fill_release(lv_req_t *r);
+/* Stores a second-tier value under key in L1. Returns the entry (a reference; *st decoded) or
+ * NULL when the value is a tombstone or cannot be used. */
+lv_cache_entry_t *lv__cache_store_l2_value(lv_server_t *s, const char *key, size_t key_len,
+                                           const char *val, size_t len, struct lv_cache_stored *st);
+/* A finished fill or a refresh: e (complete, stored under its key) goes to the second tier, and
+ * the event to the region's stream. */
+void lv__cache_l2_write(lv_worker_t *w, lv_cache_entry_t *e);
 /* Sends the refresh of a stale entry on its own upstream connection; the answer goes into the
  * store with no client attached. Takes the flight's reference. */
 void lv__cache_refresh_start(lv_req_t *r, const lv_http_head_t *h, lv_cache_entry_t *stale,

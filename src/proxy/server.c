@@ -273,6 +273,8 @@ static void server_drain(lv_server_t *s)
     s->draining = true;
     lv_health_checks_stop(s->health_checks);
     s->health_checks = NULL;
+    lv_l2_subscriber_stop(s->l2_sub);
+    s->l2_sub = NULL;
     lv_log_info("server", "msg=draining deadline_ms=%u", s->cfg->drain_timeout_ms);
     for (uint32_t i = 0; i < s->n_workers; i++)
         lv__worker_post(&s->workers[i], NULL, 0, true, false);
@@ -447,6 +449,7 @@ int lv_server_run_with(lv_config_t *cfg, const lv_server_hooks_t *hooks)
             .cache = s.cache,
             .hosts = s.hosts,
             .faults = s.faults,
+            .l2_drops = &s.l2_drops,
         };
         /* Checked again now that this process listens: the admin address must not overlap one
          * of its own listeners through a wildcard (0.0.0.0:P beside 127.0.0.1:P). */
@@ -472,6 +475,8 @@ int lv_server_run_with(lv_config_t *cfg, const lv_server_hooks_t *hooks)
         lv_log_info("server", "msg=ready workers=%u pid=%d config=%s", s.n_workers, (int)getpid(),
                     lv_log_quote_str(qpath, sizeof qpath, cfg->path ? cfg->path : "-"));
         s.health_checks = lv_health_checks_start(&loop, cfg, s.hosts);
+        if (s.cache && cfg->cache_l2_url)
+            s.l2_sub = lv_l2_subscriber_start(&loop, cfg, s.cache, &s.l2_drops);
         s.exit_code = 0;
         if (hooks && hooks->ready)
             hooks->ready(hooks->ctx, s.bound, cfg->n_listeners);

@@ -8,6 +8,7 @@
 #include "cache/rules.h"
 #include "cache/stored.h"
 #include "core/clock.h"
+#include "proxy/l2_client.h"
 
 static uint64_t wall_s(void)
 {
@@ -63,8 +64,107 @@ static lookup_t lookup_and_serve(lv_req_t *r, const lv_http_head_t *h, char *key
     return LOOKUP_MISS;
 }
 
-/* A miss that may fill: lead a flight (go to the origin, r->fill set), or follow one (wait;
- * returns true). */
+/* A miss goes to the origin (r->fill set when it may fill), revalidating a stale copy when it
+ * has validators. */
+static void miss_goes_on(lv_req_t *r, const lv_cache_stored_t *stale_st)
+{
+    lv_cache_metrics_t *cm = &r->conn->worker->metrics->cache;
+    lv_counter_add(&cm->misses, 1);
+    r->cache_outcome = LV_CACHE_OUT_MISS;
+    if (r->fill && r->stale && stale_st &&
+        (stale_st->m.etag.len || stale_st->m.last_modified.len)) {
+        lv__cache_fill_revalidates(r->fill, r->stale);
+        lv_counter_add(&cm->revalidations, 1);
+    }
+}
+
+/* The key of r's variant under the Vary marker stored (in L1) under key; 0 when none. */
+static size_t variant_key(lv_req_t *r, const lv_http_head_t *h, char *key, size_t len, size_t cap)
+{
+    lv_cache_entry_t *e = lv_cache_store_lookup(r->conn->worker->server->cache, key, len);
+    lv_cache_stored_t st;
+    int n = -1;
+    if (e && lv_cache_stored_decode(lv_cache_entry_head(e), lv_cache_entry_meta(e), &st) == 0 &&
+        st.marker) {
+        key[len] = LV_CACHE_KEY_VARY;
+        n = lv_cache_vary_key(st.m.vary, st.m.n_vary, h, key + len + 1, cap - len - 1);
+    }
+    lv_cache_entry_unref(e);
+    return n < 0 ? 0 : len + 1 + (size_t)n;
+}
+
+/* Whether a stored response under key may answer r now (without answering). */
+static bool servable(lv_req_t *r, const lv_http_head_t *h, char *key, size_t len, size_t cap)
+{
+    lv_cache_stored_t st;
+    lv_cache_entry_t *e = lv__cache_find(r->conn->worker->server->cache, key, len, cap, h, &st);
+    if (!e)
+        return false;
+    lv_cache_req_t rq;
+    lv_cache_request_policy(h, &rq);
+    lv_cache_fresh_t fr = lv_cache_freshness(&st.m, wall_s(), NULL);
+    bool ok =
+        lv_cache_may_serve(&rq, &st.m) && (fr == LV_CACHE_FRESH || fr == LV_CACHE_STALE_ALLOWED ||
+                                           fr == LV_CACHE_STALE_WHILE_REVALIDATE);
+    lv_cache_entry_unref(e);
+    return ok;
+}
+
+/* The second tier answered the leader of a flight: a value fills L1 (a Vary marker asks once
+ * more, for the variant), and r is answered from it when it may be; else r goes on to the
+ * origin with the fill it leads. */
+static void l2_answered(void *arg, lv_l2_result_t res, const char *val, size_t len)
+{
+    lv_req_t *r = arg;
+    lv_worker_t *w = r->conn->worker;
+    const lv_http_head_t *h = lv__req_head(r);
+    static _Thread_local char key[2 * LV_CACHE_KEY_MAX + 2];
+    r->l2_get = NULL;
+    int n = lv__cache_key(r, h, key);
+    size_t key_len = n < 0 ? 0 : (size_t)n;
+    if (key_len && r->l2_variant)
+        key_len = variant_key(r, h, key, key_len, sizeof key);
+    lv_cache_stored_t st;
+    lv_cache_entry_t *e = key_len && res == LV_L2_HIT
+                              ? lv__cache_store_l2_value(w->server, key, key_len, val, len, &st)
+                              : NULL;
+    if (e && st.marker && !r->l2_variant) {
+        r->l2_variant = true;
+        size_t vk = variant_key(r, h, key, key_len, sizeof key);
+        lv_cache_entry_t *have = vk ? lv_cache_store_lookup(w->server->cache, key, vk) : NULL;
+        if (!have && vk && (r->l2_get = lv_l2_get(w->l2, key, vk, l2_answered, r))) {
+            lv_cache_entry_unref(e);
+            return;
+        }
+        lv_cache_entry_unref(have);
+    }
+    lv_cache_entry_unref(e);
+    key_len = n < 0 ? 0 : (size_t)n;
+    if (key_len && servable(r, h, key, key_len, sizeof key)) {
+        lv__cache_fill_release(r); /* followers find it in L1 too */
+        lv_cache_entry_t *stale = NULL;
+        lv_cache_stored_t sst;
+        if (lookup_and_serve(r, h, key, key_len, sizeof key, &stale, &sst, false) ==
+            LOOKUP_ANSWERED)
+            return;
+        lv_cache_entry_unref(stale);
+    }
+    /* On to the origin; a stale copy found in L2 is worth revalidating. */
+    lv_cache_stored_t sst;
+    lv_cache_entry_t *stale = NULL;
+    if (key_len && !r->stale && r->fill)
+        stale = lv__cache_find(w->server->cache, key, key_len, sizeof key, h, &sst);
+    if (stale)
+        r->stale = stale;
+    lv_cache_stored_t rst;
+    bool has_st = r->stale && lv_cache_stored_decode(lv_cache_entry_head(r->stale),
+                                                     lv_cache_entry_meta(r->stale), &rst) == 0;
+    miss_goes_on(r, has_st ? &rst : NULL);
+    lv__pipeline_next(r);
+}
+
+/* A miss that may fill: lead a flight (go to the second tier or the origin, r->fill set), or
+ * follow one (wait; returns true). */
 static bool lead_or_follow(lv_req_t *r, const lv_http_head_t *h, const char *key, size_t key_len,
                            const lv_cache_stored_t *stale_st, bool coalesce)
 {
@@ -90,19 +190,16 @@ static bool lead_or_follow(lv_req_t *r, const lv_http_head_t *h, const char *key
         r->cache_outcome = LV_CACHE_OUT_PASS;
         return false;
     }
-    lv_counter_add(&cm->misses, 1);
-    r->cache_outcome = LV_CACHE_OUT_MISS;
     r->fill = lv__cache_fill_new(r, h, key, key_len, fl);
     if (!r->fill && fl) {
         lv_flight_resolve(s->flights, fl, LV_FLIGHT_FAILED, 0);
         lv_flight_unref(fl);
     }
-    if (!r->fill)
-        return false;
-    if (r->stale && stale_st && (stale_st->m.etag.len || stale_st->m.last_modified.len)) {
-        lv__cache_fill_revalidates(r->fill, r->stale);
-        lv_counter_add(&cm->revalidations, 1);
-    }
+    /* The second tier next, for a key others may share: the lookup is part of the flight
+     * (followers wait for its answer as for the origin's), bounded by cache.l2.timeout_ms. */
+    if (r->fill && fl && (r->l2_get = lv_l2_get(w->l2, key, key_len, l2_answered, r)))
+        return true;
+    miss_goes_on(r, stale_st);
     return false;
 }
 
