@@ -110,8 +110,10 @@ class RedisServer:
         log = open(os.path.join(self.dir, "redis.log"), "ab")
         self.proc = subprocess.Popen(
             [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", self.dir, "--protected-mode", "no"] + self.extra,
+             "--appendonly", "no", "--dir", self.dir, "--protected-mode", "no",
+             "--enable-debug-command", "local"] + self.extra,
             stdout=log, stderr=subprocess.STDOUT)
+        log.close()  # the child has its own descriptor
         lvtest._children.append(self.proc)
         deadline = time.time() + timeout
         while time.time() < deadline:
