@@ -30,6 +30,9 @@ GUARD=${GUARD:-off}
 # CACHE=on gives levee a 64 MB cache (quick mode); with PATHS=/cached (a response the backend
 # marks fresh for a day) the measured requests are cache hits. nginx and HAProxy do not cache.
 CACHE=${CACHE:-off}
+# L2=on (with CACHE=on) starts a redis-server and gives levee a second tier in it (--l2): the
+# measured hits are then L1 hits with the second tier configured, the cost asked of it is none.
+L2=${L2:-off}
 LEVEE_MODE=${LEVEE_MODE:-auto}   # auto | quick | yaml
 OUT=${OUT:-$HERE/results/latest.md}
 KEEP=${KEEP:-0}           # 1: keep the work dir (logs, callgrind files)
@@ -95,6 +98,14 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+
+if [[ $L2 == on ]]; then
+    REDIS_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no \
+        --dir "$WORK" --logfile "$WORK/redis.log" &
+    PIDS+=($!)
+    log "redis-server for the second tier on 127.0.0.1:$REDIS_PORT"
+fi
 
 if [[ $PIN == 1 ]]; then
     PIN_PROXY=(taskset -c 0); PIN_LOAD=(taskset -c 1)
@@ -192,6 +203,7 @@ proxy_cmd() {
                 CMD=("$LEVEE" proxy --listen "127.0.0.1:$port" --to "127.0.0.1:$BPORT" --workers 1 --admin 127.0.0.1:0)
                 [[ $GUARD == off ]] && CMD+=(--no-guard)
                 [[ $CACHE == on ]] && CMD+=(--cache 64MB)
+                [[ $CACHE == on && $L2 == on ]] && CMD+=(--l2 "redis://127.0.0.1:$REDIS_PORT")
             else
                 fill "$HERE/conf/levee.yaml.in" "$WORK/levee-$port.yaml"
                 CMD=("$LEVEE" -c "$WORK/levee-$port.yaml")

@@ -1,5 +1,5 @@
 """tests/integration/test_metrics_doc.py: docs/metrics.md lists every family that a running
-levee (quick mode, cache on) serves on /metrics: name, type, labels and help, in the order
+levee (quick mode, cache on with a second tier in a real Redis) serves on /metrics: name, type, labels and help, in the order
 served. The file is written from the scrape, so it cannot drift: LV_UPDATE_DOCS=1 rewrites it.
 """
 
@@ -10,6 +10,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import lvtest as lt  # noqa: E402
+import rediskit  # noqa: E402
 from test_admin import parse_prometheus  # noqa: E402
 
 DOC = os.path.join(lt.SOURCE_DIR, "docs", "metrics.md")
@@ -24,7 +25,8 @@ HEAD = """\
 `GET /metrics` on the admin listener (`admin.listen`, default `127.0.0.1:9901`) serves these
 families in the Prometheus text format (version 0.0.4). Per-service families have one series
 per configured service (label `service`), zeros included, so `rate()` works from the first
-scrape; the `levee_cache_*` families appear only when the cache is on (`cache.size`).
+scrape; the `levee_cache_*` families appear only when the cache is on (`cache.size`), the
+`levee_cache_l2_*` ones only with a second tier (`cache.l2.url`).
 The `levee_upstream_host_*` families have one series per configured upstream host (label
 `host`, as written in `services[].upstreams`).
 Counters are summed over the worker threads; gauges say how they combine in their help.
@@ -91,10 +93,13 @@ def render(text):
 
 
 class MetricsDoc(lt.LvTestCase):
+    @unittest.skipUnless(rediskit.have_redis(), "redis-server not installed (scripts/deps.sh)")
     def test_docs_metrics_md_lists_every_family(self):
         sim = lt.LeveeSim()
         self.addCleanup(sim.stop)
-        lv = lt.Levee.quick([sim.hostport], extra_args=["--cache", "1MB"])
+        redis = rediskit.RedisServer("redis-doc")
+        self.addCleanup(redis.stop)
+        lv = lt.Levee.quick([sim.hostport], extra_args=["--cache", "1MB", "--l2", redis.url()])
         self.addCleanup(lv.stop)
         # One request through, so that per-request families have their label sets.
         self.assertEqual(lt.get(lv.addr, "/doc").status, 200)
@@ -103,6 +108,7 @@ class MetricsDoc(lt.LvTestCase):
         want = render(r.body.decode())
         self.assertIn("levee_guard_decisions_total", want)
         self.assertIn("levee_cache_requests_total", want)
+        self.assertIn("levee_cache_l2_lookups_total", want)
         scraped = {lab["decision"] for _, lab, _ in
                    parse_prometheus(r.body.decode())["levee_guard_decisions_total"]["samples"]}
         self.assertEqual(scraped, {d for d, _ in DECISIONS},

@@ -167,7 +167,7 @@ static void test_history_record_refuses_bad_runs(void **state)
     assert_true(load_history_record(h, &r, NULL, 0) > 0);
     assert_int_equal(load_history_query(h, NULL, &l), 0);
     assert_int_equal(l.n, 1);
-    int64_t t;
+    int64_t t = 0;
     assert_int_equal(load_history_parse_utc(l.v[0].run.started_at, &t), 0);
     assert_true(llabs((long long)(t - (int64_t)time(NULL))) < 60);
     assert_string_equal(l.v[0].run.region, "");
