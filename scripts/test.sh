@@ -6,7 +6,7 @@ set -eu
 cd "$(dirname "$0")/.."
 ./scripts/deps.sh
 BUILD=${LV_TEST_BUILD_DIR:-build/dev}
-cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Debug -DLV_SANITIZE=ON >/dev/null
+cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Debug -DLV_SANITIZE=ON -DCMAKE_INSTALL_PREFIX=/usr >/dev/null
 cmake --build "$BUILD" -j"$(nproc)"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
