@@ -1,10 +1,10 @@
 #!/bin/sh
-# scripts/test.sh: installs what is missing, builds levee with ASan+UBSan, runs every test
-# (unit + integration + fuzz_proxy_60s, a 60 s run of the proxy fuzzer in its own clang build;
-# -LE fuzz leaves it out) with ctest. Usage: scripts/test.sh [extra ctest args, e.g. -L unit]
+# scripts/test.sh: installs what is missing (scripts/deps.sh test), builds levee with ASan+UBSan,
+# runs every test (unit + integration + fuzz_proxy_60s, a 60 s run of the proxy fuzzer in its own
+# clang build; -LE fuzz leaves it out) with ctest. Usage: scripts/test.sh [extra ctest args, e.g. -L unit]
 set -eu
 cd "$(dirname "$0")/.."
-./scripts/deps.sh
+./scripts/deps.sh test
 BUILD=${LV_TEST_BUILD_DIR:-build/dev}
 cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Debug -DLV_SANITIZE=ON -DCMAKE_INSTALL_PREFIX=/usr >/dev/null
 cmake --build "$BUILD" -j"$(nproc)"
