@@ -279,8 +279,8 @@ static void notify_ready(const lv_server_t *s, const char *what)
 {
     char msg[512];
     char more[32] = "";
-    if (s->cfg->n_listeners > 1)
-        snprintf(more, sizeof more, " and %u more", s->cfg->n_listeners - 1);
+    if (s->n_bound > 1)
+        snprintf(more, sizeof more, " and %u more", s->n_bound - 1);
     snprintf(msg, sizeof msg, "READY=1\nSTATUS=%s; listening on %s%s, %u workers, config %s", what,
              s->bound[0].text, more, s->n_workers, s->cfg->path ? s->cfg->path : "-");
     notify(msg);
