@@ -527,8 +527,8 @@ int lv_server_run_with(lv_config_t *cfg, const lv_server_hooks_t *hooks)
 out:
     for (uint32_t i = 0; i < inited; i++)
         lv__worker_fini(&s.workers[i]);
-    if (s.listen_fds)
-        for (uint32_t i = 0; i < s.cfg->n_listeners; i++)
+    if (s.listen_fds) /* as bound at start: a reloaded cfg may list more or fewer */
+        for (uint32_t i = 0; i < s.n_bound; i++)
             if (s.listen_fds[i] >= 0)
                 close(s.listen_fds[i]);
     uv_run(&loop, UV_RUN_NOWAIT);
