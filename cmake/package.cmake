@@ -31,7 +31,7 @@ set(LV_CONFFILES ${CMAKE_INSTALL_FULL_SYSCONFDIR}/levee/levee.yaml
 install(FILES conf/levee.yaml DESTINATION ${CMAKE_INSTALL_FULL_SYSCONFDIR}/levee)
 install(FILES contrib/logrotate/levee DESTINATION ${CMAKE_INSTALL_FULL_SYSCONFDIR}/logrotate.d)
 install(FILES README.md docs/ARCHITECTURE.md docs/config.md docs/metrics.md docs/faults.md
-              docs/levee-sim.md docs/levee-load.md docs/score.md
+              docs/levee-sim.md docs/levee-load.md docs/score.md docs/packaging.md
         DESTINATION ${CMAKE_INSTALL_DOCDIR})
 install(FILES contrib/rehearsals.cron DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples)
 

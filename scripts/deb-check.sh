@@ -19,8 +19,8 @@
 # unpacks a new copy under /var/tmp and removes it after (LV_DEB_CHECK_KEEP=1 keeps it).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-SRC=$PWD
 MODE=${1:-package}
+COMMIT=$(git rev-parse --short HEAD)
 SUITE=bookworm
 CACHE=${LV_DEB_CHECK_CACHE:-/var/cache/levee-deb-check}
 BASE=$CACHE/$SUITE-minbase.tar.gz
@@ -60,6 +60,7 @@ cleanup() {
 }
 trap cleanup EXIT
 tar -C "$ROOT" -xzf "$BASE"
+say "fresh $SUITE root in $ROOT ($(du -smx "$ROOT" | cut -f1) MB, $(chroot "$ROOT" dpkg-query -W | wc -l) packages)"
 mount -t proc proc "$ROOT/proc"
 mount --bind /dev "$ROOT/dev"
 cp /etc/resolv.conf "$ROOT/etc/resolv.conf"
@@ -67,7 +68,6 @@ in_root() {
     chroot "$ROOT" /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
         HOME=/root LANG=C.UTF-8 DEBIAN_FRONTEND=noninteractive "$@"
 }
-say "fresh $SUITE root in $ROOT ($(du -sm "$ROOT" | cut -f1) MB, $(in_root dpkg-query -W | wc -l) packages)"
 
 # Runs "$@" in a network namespace of its own, loopback up: fixed ports are free there.
 in_netns() {
@@ -167,7 +167,7 @@ finally:
     if "--keep-log" not in sys.argv:
         sys.stderr.write(open(root + "/tmp/levee.log").read()[-3000:] if lv.returncode else "")
 PY
-    say "package: PASSED ($deb, $(git rev-parse --short HEAD), $(date -u +%FT%TZ))"
+    say "package: PASSED ($deb, tree at $COMMIT$(git diff --quiet HEAD || echo ' + uncommitted changes'), $(date -u +%FT%TZ))"
 }
 
 check_readme() {
@@ -206,7 +206,7 @@ check_readme() {
         sh -c 'cd /src/levee && ./scripts/test.sh "$@"' sh "${args[@]}" >"$ROOT/tmp/test.log" 2>&1 ||
         { tail -40 "$ROOT/tmp/test.log" >&2; die "test.sh"; }
     grep -E 'tests passed|tests failed' "$ROOT/tmp/test.log" >&2
-    say "readme: PASSED ($(git rev-parse --short HEAD), $(date -u +%FT%TZ))"
+    say "readme: PASSED (git archive $COMMIT, $(date -u +%FT%TZ))"
 }
 
 "check_$MODE"
