@@ -1,5 +1,5 @@
 /* main.c: process setup and wiring only: the command line (run, check, quick proxy mode,
- * help, version, config docs), then hands the config to the server. */
+ * help, version, config docs and man page), then hands the config to the server. */
 #include <getopt.h>
 #include <malloc.h>
 #include <stdarg.h>
@@ -30,6 +30,7 @@ static const char usage_text[] =
     "                           quick mode: no config file, one service named\n"
     "                           \"default\" for every path\n"
     "  levee --config-doc       print the settings reference (Markdown)\n"
+    "  levee --config-man       print the levee.yaml(5) man page (roff)\n"
     "  levee --help | --version\n"
     "\n"
     "levee refuses to start when another process already listens on one of its\n"
@@ -273,13 +274,10 @@ int main(int argc, char **argv)
     const char *config_path = NULL;
     bool test_only = false, takeover = false;
     static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'},
-        {"test", no_argument, NULL, 't'},
-        {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'v'},
-        {"config-doc", no_argument, NULL, 'D'},
-        {"takeover", no_argument, NULL, 'T'},
-        {NULL, 0, NULL, 0},
+        {"config", required_argument, NULL, 'c'}, {"test", no_argument, NULL, 't'},
+        {"help", no_argument, NULL, 'h'},         {"version", no_argument, NULL, 'v'},
+        {"config-doc", no_argument, NULL, 'D'},   {"config-man", no_argument, NULL, 'M'},
+        {"takeover", no_argument, NULL, 'T'},     {NULL, 0, NULL, 0},
     };
     int ch;
     while ((ch = getopt_long(argc, argv, "c:thv", opts, NULL)) != -1) {
@@ -301,6 +299,9 @@ int main(int argc, char **argv)
             return 0;
         case 'D':
             lv_config_write_markdown(stdout);
+            return 0;
+        case 'M':
+            lv_config_write_man(stdout);
             return 0;
         default:
             fputs(usage_text, stderr);

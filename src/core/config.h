@@ -328,4 +328,8 @@ extern const size_t lv_config_n_settings;
 /* Writes the settings table as Markdown (docs/config.md is generated from it). */
 void lv_config_write_markdown(FILE *out);
 
+/* Writes the settings table as the levee.yaml(5) man page, in roff (docs/man/levee.yaml.5 is
+ * generated from it). */
+void lv_config_write_man(FILE *out);
+
 #endif

@@ -424,6 +424,7 @@ struct lv_server {
     lv_flights_t *flights;        /* shared misses in flight, with cache */
     int *listen_fds;              /* one socket per listener, bound first (resolves port 0) */
     lv_addr_t *bound;             /* the actually bound addresses */
+    uint32_t n_bound;             /* listeners bound at start (a reload does not change them) */
     uint64_t reloads;
     bool draining;
     uint64_t start_wall_ms;

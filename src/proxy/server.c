@@ -1,13 +1,16 @@
 /* proxy/server.c: the main thread: binds listeners, starts the workers, handles SIGHUP (reload,
  * which reopens the access log too), SIGUSR1 (reopen the access log, for log rotation),
- * SIGTERM/SIGINT (drain, then stop), runs the admin listener. Owns the current config and the
- * current access log sink; each worker holds its own reference to the sink it writes to. */
+ * SIGTERM/SIGINT (drain, then stop), runs the admin listener, tells systemd (sd_notify) when it
+ * is ready, reloading or stopping. Owns the current config and the current access log sink;
+ * each worker holds its own reference to the sink it writes to. */
 #include "proxy/server.h"
 
+#include <errno.h>
 #include <signal.h>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -16,6 +19,7 @@
 #include "core/listen_check.h"
 #include "core/log.h"
 #include "core/nofile.h"
+#include "core/sd_notify.h"
 #include "proxy/health_check.h"
 #include "proxy/proxy.h"
 
@@ -205,13 +209,14 @@ static void log_reload_refused(const lv_server_t *s, const char *path)
                  lv_log_quote_str(qpath, sizeof qpath, path), s->generation);
 }
 
-static void server_reload(lv_server_t *s)
+/* Returns what came of it, in a few words for the service manager's STATUS=. */
+static const char *server_reload(lv_server_t *s)
 {
     const char *path = s->cfg->path;
     if (!path || strcmp(path, "<quick>") == 0) {
         lv_log_warn("server", "msg=\"reload ignored: quick mode has no config file\"");
         server_reopen_logs(s, "HUP");
-        return;
+        return "reload ignored (quick mode)";
     }
     lv_config_errors_t errs = {0};
     lv_config_t *cfg = lv_config_load_file(path, &errs);
@@ -221,14 +226,14 @@ static void server_reload(lv_server_t *s)
             lv_log_error("config", "error=%s", lv_log_quote_str(err, sizeof err, errs.lines[i]));
         lv_config_errors_fini(&errs);
         log_reload_refused(s, path);
-        return;
+        return "reload refused, running config kept (see the log)";
     }
     lv_config_errors_fini(&errs);
     lv_access_sink_t *sink = NULL;
     if (assign_slots(cfg) < 0 || !open_sink(cfg, &sink)) {
         lv_config_unref(cfg);
         log_reload_refused(s, path);
-        return;
+        return "reload refused, running config kept (see the log)";
     }
     bool same_listen = cfg->n_listeners == s->cfg->n_listeners;
     for (uint32_t i = 0; same_listen && i < cfg->n_listeners; i++)
@@ -254,6 +259,31 @@ static void server_reload(lv_server_t *s)
     lv_log_info("server", "msg=reloaded generation=%u file=%s", s->generation,
                 lv_log_quote_str(qpath, sizeof qpath, path));
     hand_sink(s, sink, "HUP");
+    return "reloaded";
+}
+
+/* sd_notify (core/sd_notify.h) when systemd runs levee as a Type=notify service; a failure is
+ * logged and changes nothing else (systemd then times the start or the reload out itself). */
+static void notify(const char *state)
+{
+    if (lv_sd_notify(state) < 0) {
+        char qsock[256];
+        const char *sock = getenv("NOTIFY_SOCKET");
+        lv_log_warn("server", "msg=\"cannot notify the service manager\" socket=%s error=\"%s\"",
+                    lv_log_quote_str(qsock, sizeof qsock, sock ? sock : ""), strerror(errno));
+    }
+}
+
+/* READY=1 with a STATUS= line: what is listening, and what the last reload did. */
+static void notify_ready(const lv_server_t *s, const char *what)
+{
+    char msg[512];
+    char more[32] = "";
+    if (s->n_bound > 1)
+        snprintf(more, sizeof more, " and %u more", s->n_bound - 1);
+    snprintf(msg, sizeof msg, "READY=1\nSTATUS=%s; listening on %s%s, %u workers, config %s", what,
+             s->bound[0].text, more, s->n_workers, s->cfg->path ? s->cfg->path : "-");
+    notify(msg);
 }
 
 static void drain_deadline(uv_timer_t *t)
@@ -271,6 +301,7 @@ static void server_drain(lv_server_t *s)
         return;
     }
     s->draining = true;
+    notify("STOPPING=1\nSTATUS=draining");
     lv_health_checks_stop(s->health_checks);
     s->health_checks = NULL;
     lv_l2_subscriber_stop(s->l2_sub);
@@ -284,9 +315,17 @@ static void server_drain(lv_server_t *s)
 static void on_signal(uv_signal_t *h, int signum)
 {
     lv_server_t *s = h->data;
-    if (signum == SIGHUP)
-        server_reload(s);
-    else if (signum == SIGUSR1)
+    if (signum == SIGHUP) {
+        /* While draining, systemd was told STOPPING=1: a reload then tells it nothing. */
+        char msg[64];
+        snprintf(msg, sizeof msg, "RELOADING=1\nMONOTONIC_USEC=%llu",
+                 (unsigned long long)lv_clock_now_us());
+        if (!s->draining)
+            notify(msg);
+        const char *what = server_reload(s);
+        if (!s->draining)
+            notify_ready(s, what);
+    } else if (signum == SIGUSR1)
         server_reopen_logs(s, "USR1");
     else
         server_drain(s);
@@ -478,6 +517,9 @@ int lv_server_run_with(lv_config_t *cfg, const lv_server_hooks_t *hooks)
         if (s.cache && cfg->cache_l2_url)
             s.l2_sub = lv_l2_subscriber_start(&loop, cfg, s.cache, &s.l2_drops);
         s.exit_code = 0;
+        /* The listeners were bound and listening before the workers started: a client that
+         * connects once systemd has this accepts. */
+        notify_ready(&s, "started");
         if (hooks && hooks->ready)
             hooks->ready(hooks->ctx, s.bound, cfg->n_listeners);
     }
@@ -490,8 +532,8 @@ int lv_server_run_with(lv_config_t *cfg, const lv_server_hooks_t *hooks)
 out:
     for (uint32_t i = 0; i < inited; i++)
         lv__worker_fini(&s.workers[i]);
-    if (s.listen_fds)
-        for (uint32_t i = 0; i < s.cfg->n_listeners; i++)
+    if (s.listen_fds) /* as bound at start: a reloaded cfg may list more or fewer */
+        for (uint32_t i = 0; i < s.n_bound; i++)
             if (s.listen_fds[i] >= 0)
                 close(s.listen_fds[i]);
     uv_run(&loop, UV_RUN_NOWAIT);

@@ -153,6 +153,7 @@ int lv__server_bind(lv_server_t *s)
     s->bound = calloc(cfg->n_listeners, sizeof *s->bound);
     if (!s->listen_fds || !s->bound)
         return LV_ENOMEM;
+    s->n_bound = cfg->n_listeners;
     for (uint32_t i = 0; i < cfg->n_listeners; i++)
         s->listen_fds[i] = -1;
     for (uint32_t i = 0; i < cfg->n_listeners; i++) {

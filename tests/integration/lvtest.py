@@ -398,10 +398,11 @@ class Levee:
 
     _seq = 0
 
-    def __init__(self, args, wait_ready=True, env=None, config_path=None, prefix=()):
+    def __init__(self, args, wait_ready=True, env=None, config_path=None, prefix=(), binary=None):
         Levee._seq += 1
         self.name = "levee-%d" % Levee._seq
-        self.args = list(prefix) + [LEVEE] + list(args)  # prefix: e.g. prlimit --nofile=N
+        binary = binary or LEVEE  # another levee binary (an installed one)
+        self.args = list(prefix) + [binary] + list(args)  # prefix: e.g. prlimit --nofile=N
         self.config_path = config_path
         self.proc = None
         self.listen = []
@@ -409,8 +410,8 @@ class Levee:
         self.admin_addr = None
         self.returncode = None
         _levees.append(self)
-        if not os.access(LEVEE, os.X_OK):
-            raise RuntimeError("levee binary not found at %s (set LV_BUILD_DIR)" % LEVEE)
+        if not os.access(binary, os.X_OK):
+            raise RuntimeError("levee binary not found at %s (set LV_BUILD_DIR)" % binary)
         self.proc = subprocess.Popen(self.args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, env=env or asan_env())
         _children.append(self.proc)

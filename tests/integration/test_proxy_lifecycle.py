@@ -200,6 +200,22 @@ class Reload(lt.LvTestCase):
         self.assertEqual(result["r"].header("X-Backend"), "A")
 
 
+    def test_reload_with_more_listeners_then_stop(self):
+        """Regression: a reload whose file lists more listeners (kept for a restart) made the
+        exit close listen sockets past the ones bound at start (ASan heap-buffer-overflow)."""
+        cfg = self.config("A").replace('listen:\n  - "127.0.0.1:0"',
+                                       'listen:\n  - "127.0.0.1:0"\n  - "127.0.0.1:0"\n'
+                                       '  - "127.0.0.1:0"')
+        self.assertIn('  - "127.0.0.1:0"\n  - "127.0.0.1:0"', cfg)
+        with open(self.levee.config_path, "w") as f:
+            f.write(cfg)
+        mark = self.levee.log_mark()
+        self.levee.signal(signal.SIGHUP)
+        self.levee.wait_log(r"msg=reloaded\b", 10, start=mark)
+        self.assertEqual(self.served_by(), "A")
+        # tearDown: stop(check=True), exit 0 with no sanitizer report
+
+
 class Drain(lt.LvTestCase):
     def setUp(self):
         self.backend = lt.Backend("A")
