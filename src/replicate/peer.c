@@ -125,6 +125,9 @@ static void came_up(state_t *s, bool peer)
 static void drop_conn(state_t *s, bool peer, const char *why)
 {
     redisContext **c = peer ? &s->peer : &s->local;
+    char copy[256]; /* why may be the context's own errstr */
+    snprintf(copy, sizeof copy, "%s", why);
+    why = copy;
     if (*c) {
         redisFree(*c);
         *c = NULL;
