@@ -117,6 +117,26 @@ class ReplicateBasics(lvtest.LvTestCase):
         p = self.rep.wait_peer("a", lambda p: p["applied"] == before["applied"] + 3)
         self.assertEqual(p["purged_keys"] - before["purged_keys"], 7)
 
+    def test_stale_tag_purge_keeps_newer_members(self):
+        # Regression (l2_script 89ff341): a tag purge older than a tagged value emptied the tag's
+        # whole set, so the next, newer purge of that tag no longer found the value.
+        v = now_us()
+        self.b.call("FCALL", "lv_set", 1, "lv:c:g.test/new", value(v), 60000, "sale")
+        self.b.call("FCALL", "lv_set", 1, "lv:c:g.test/old", value(v - 5000), 60000, "sale")
+        xadd(self.a, "a", event("tag", "a", "sale", v - 1000))
+        self.wait_key("lv:c:g.test/old", tombstone(v - 1000))
+        self.assertEqual(self.b.call("GET", "lv:c:g.test/new"), value(v))
+        self.assertEqual(self.b.call("SMEMBERS", "lv:t:sale"), [b"g.test/new"])
+        xadd(self.a, "a", event("tag", "a", "sale", v + 1000))
+        self.wait_key("lv:c:g.test/new", tombstone(v + 1000))
+        self.assertEqual(self.b.call("EXISTS", "lv:t:sale"), 0)
+
+    def test_set_refuses_a_version_that_is_not_digits(self):
+        # Regression (l2_script 89ff341): lv_set took any 16 bytes as a version; letters sort
+        # after digits, so such a value would have won over every later write.
+        with self.assertRaises(rediskit.RedisError):
+            self.b.call("FCALL", "lv_set", 1, "lv:c:g.test/x", b"LVL210zzzzzzzzzzzzzzzz", 1000)
+
     def test_replayed_and_reordered_events_are_idempotent(self):
         v = now_us()
         new, old = value(v, b"new"), value(v - 2000, b"old")
