@@ -25,6 +25,15 @@
 
 enum { STEP_OK = 0, STEP_PEER_DOWN = -1, STEP_LOCAL_DOWN = -2 };
 
+enum { Q_READ, Q_ACK };
+#define QUEUE_MAX 4
+
+typedef struct queued {
+    int kind;
+    bool from_pending; /* a read of our own pending list (from pending_from) */
+    bool discard;      /* a read made before a failure: its entries come back as pending */
+} queued_t;
+
 /* What one entry of a batch became. */
 typedef struct item {
     lv_l2_event_t ev;
@@ -53,6 +62,10 @@ typedef struct state {
     size_t buf_cap;
     char channel[sizeof LV_L2_CHANNEL_PREFIX + LV_L2_REGION_MAX];
     lv_log_limit_t lim;
+    /* Commands sent to the peer whose replies are still to come, in order: the next batch's
+     * read goes out before the current batch is applied, its XACK after, without waiting. */
+    queued_t queue[QUEUE_MAX];
+    size_t nqueued;
 } state_t;
 
 uint64_t lv_repl_now_us(void)
@@ -133,9 +146,60 @@ static void drop_conn(state_t *s, bool peer, const char *why)
         *c = NULL;
     }
     went_down(s, peer, why);
+    if (peer)
+        s->nqueued = 0;
+    else /* a read already sent is not applied: its entries are read again as pending */
+        for (size_t i = 0; i < s->nqueued; i++)
+            s->queue[i].discard = true;
     /* Whatever was read and not acknowledged is read again, from our pending list. */
     s->pending_mode = true;
     strcpy(s->pending_from, "0");
+}
+
+/* Sends what was appended to the peer's connection, without waiting for the replies. */
+static bool send_queued(state_t *s, int kind, bool from_pending)
+{
+    LV_ASSERT(s->nqueued < QUEUE_MAX);
+    int done = 0;
+    while (!done)
+        if (redisBufferWrite(s->peer, &done) != REDIS_OK) {
+            drop_conn(s, true, s->peer->errstr[0] ? s->peer->errstr : "write failed");
+            return false;
+        }
+    s->queue[s->nqueued++] = (queued_t){kind, from_pending, false};
+    return true;
+}
+
+/* The reply to the oldest queued command (*q tells what it was); NULL when the peer failed. */
+static redisReply *next_queued(state_t *s, queued_t *q)
+{
+    LV_ASSERT(s->nqueued > 0);
+    redisReply *r = NULL;
+    if (redisGetReply(s->peer, (void **)&r) != REDIS_OK || !r) {
+        drop_conn(s, true, s->peer->errstr[0] ? s->peer->errstr : "no reply");
+        return NULL;
+    }
+    *q = s->queue[0];
+    memmove(s->queue, s->queue + 1, --s->nqueued * sizeof s->queue[0]);
+    return r;
+}
+
+/* Reads the replies of every queued command (acknowledgements; reads are let go, their entries
+ * stay pending), so that the connection can be used for one command at a time. */
+static int drain_queue(state_t *s)
+{
+    while (s->nqueued) {
+        queued_t q;
+        redisReply *r = next_queued(s, &q);
+        if (!r)
+            return STEP_PEER_DOWN;
+        if (q.kind == Q_READ && r->type == REDIS_REPLY_ARRAY && r->elements) {
+            s->pending_mode = true; /* those entries are ours now: read them as pending */
+            strcpy(s->pending_from, "0");
+        }
+        freeReplyObject(r);
+    }
+    return STEP_OK;
 }
 
 /* A command on one connection; NULL (and the connection dropped) when it failed. An error reply
@@ -384,7 +448,7 @@ static int plan_entry(state_t *s, const redisReply *e, item_t *it, uint64_t now_
     return 1;
 }
 
-static int apply_batch(state_t *s, const redisReply *entries)
+static int apply_batch(state_t *s, const redisReply *entries, bool from_pending)
 {
     lv_repl_stats_t *st = &s->p->stats;
     size_t n = LV_MIN(entries->elements, (size_t)s->p->opts->batch);
@@ -475,14 +539,16 @@ static int apply_batch(state_t *s, const redisReply *entries)
         if (s->items[i].id)
             argv[3 + nids++] = s->items[i].id;
     if (nids) {
-        redisReply *r = command(s, true, (int)(3 + nids), argv, NULL);
-        if (!r)
+        if (redisAppendCommandArgv(s->peer, (int)(3 + nids), argv, NULL) != REDIS_OK) {
+            drop_conn(s, true, "out of memory");
             return STEP_PEER_DOWN;
-        freeReplyObject(r);
+        }
+        if (!send_queued(s, Q_ACK, false))
+            return STEP_PEER_DOWN;
     }
     lv_repl_count(st, LV_REPL_C_BATCHES, 1);
     /* Reading our pending list: go on after the last entry. */
-    if (s->pending_mode && n) {
+    if (from_pending && n) {
         const redisReply *last = entries->element[n - 1];
         if (last->type == REDIS_REPLY_ARRAY && last->elements >= 1 &&
             last->element[0]->type == REDIS_REPLY_STRING &&
@@ -492,43 +558,92 @@ static int apply_batch(state_t *s, const redisReply *entries)
     return STEP_OK;
 }
 
+/* Appends and sends the next read: our pending list (no BLOCK: it answers at once, empty when
+ * done), or new entries (BLOCK 100, so that a stop is seen within 100 ms). */
+static bool send_read(state_t *s)
+{
+    char count[16];
+    snprintf(count, sizeof count, "%u", s->p->opts->batch);
+    const char *argv[] = {"XREADGROUP",
+                          "GROUP",
+                          s->p->opts->region,
+                          s->p->opts->consumer,
+                          "COUNT",
+                          count,
+                          "BLOCK",
+                          "100",
+                          "STREAMS",
+                          s->p->stream,
+                          s->pending_mode ? s->pending_from : ">"};
+    /* without BLOCK 100 for the pending list */
+    const char *pargv[] = {argv[0], argv[1], argv[2], argv[3], argv[4],
+                           argv[5], argv[8], argv[9], argv[10]};
+    int rc = s->pending_mode ? redisAppendCommandArgv(s->peer, 9, pargv, NULL)
+                             : redisAppendCommandArgv(s->peer, 11, argv, NULL);
+    if (rc != REDIS_OK) {
+        drop_conn(s, true, "out of memory");
+        return false;
+    }
+    return send_queued(s, Q_READ, s->pending_mode);
+}
+
+static bool has_read_queued(const state_t *s)
+{
+    for (size_t i = 0; i < s->nqueued; i++)
+        if (s->queue[i].kind == Q_READ && !s->queue[i].discard)
+            return true;
+    return false;
+}
+
 static int step(state_t *s)
 {
     uint64_t now = mono_ms();
-    if (now >= s->next_gauges_ms) {
-        s->next_gauges_ms = now + 1000;
-        if (read_gauges(s) != STEP_OK)
+    bool gauges_due = now >= s->next_gauges_ms;
+    bool claim_due = !s->pending_mode && now >= s->next_claim_ms;
+    if (!has_read_queued(s)) {
+        if (gauges_due || claim_due) {
+            /* One command at a time on the connection for these. */
+            if (drain_queue(s) != STEP_OK)
+                return STEP_PEER_DOWN;
+            if (gauges_due) {
+                s->next_gauges_ms = now + 1000;
+                if (read_gauges(s) != STEP_OK)
+                    return STEP_PEER_DOWN;
+            }
+            if (claim_due && !s->pending_mode) {
+                s->next_claim_ms = now + CLAIM_EVERY_MS;
+                if (claim(s) != STEP_OK)
+                    return STEP_PEER_DOWN;
+            }
+        }
+        if (!send_read(s))
             return STEP_PEER_DOWN;
     }
-    if (!s->pending_mode && now >= s->next_claim_ms) {
-        s->next_claim_ms = now + CLAIM_EVERY_MS;
-        if (claim(s) != STEP_OK)
-            return STEP_PEER_DOWN;
-    }
-    char count[16];
-    snprintf(count, sizeof count, "%u", s->p->opts->batch);
-    const char *argv[] = {
-        "XREADGROUP", "GROUP", s->p->opts->region, s->p->opts->consumer, "COUNT", count,
-        "BLOCK",      "100",   "STREAMS",          s->p->stream,         ">"};
+    /* The replies in order, up to the read's. */
+    queued_t q;
     redisReply *r;
-    if (s->pending_mode) {
-        /* Our own pending list (no BLOCK: it answers at once, empty when done). */
-        const char *pargv[] = {"XREADGROUP",   "GROUP", s->p->opts->region, s->p->opts->consumer,
-                               "COUNT",        count,   "STREAMS",          s->p->stream,
-                               s->pending_from};
-        r = command(s, true, 9, pargv, NULL);
-    } else {
-        r = command(s, true, 11, argv, NULL);
+    for (;;) {
+        if (!(r = next_queued(s, &q)))
+            return STEP_PEER_DOWN;
+        if (q.kind == Q_READ && !q.discard)
+            break;
+        if (q.kind == Q_ACK && r->type == REDIS_REPLY_ERROR)
+            fail_log(s, "XACK refused", "-", r->str);
+        if (q.kind == Q_READ && r->type == REDIS_REPLY_ARRAY && r->elements) {
+            s->pending_mode = true; /* let go: its entries come back from the pending list */
+            strcpy(s->pending_from, "0");
+        }
+        freeReplyObject(r);
+        if (!has_read_queued(s) && !send_read(s))
+            return STEP_PEER_DOWN;
     }
-    if (!r)
-        return STEP_PEER_DOWN;
     int rc = STEP_OK;
     if (r->type == REDIS_REPLY_ERROR) {
         if (is_error(r, "NOGROUP")) {
             /* The peer's Redis lost the stream (restarted without persistence): start over. */
             lv_log_warn(COMP, "msg=\"group gone, creating it again\" peer=%s", peer_name(s));
             freeReplyObject(r);
-            if (!create_group(s))
+            if (drain_queue(s) != STEP_OK || !create_group(s))
                 return STEP_PEER_DOWN;
             s->pending_mode = true;
             strcpy(s->pending_from, "0");
@@ -547,12 +662,20 @@ static int step(state_t *s)
         r->element[0]->element[1]->type == REDIS_REPLY_ARRAY)
         entries = r->element[0]->element[1];
     if (!entries || !entries->elements) {
-        if (s->pending_mode) {
+        if (q.from_pending && s->pending_mode) {
             s->pending_mode = false; /* our pending list is done: new entries now */
             lv_log_debug(COMP, "msg=\"pending entries done\" peer=%s", peer_name(s));
         }
     } else {
-        rc = apply_batch(s, entries);
+        /* Under load, the next read goes out now and travels while this batch is applied.
+         * Not for the pending list (the next read starts after this batch's last id), nor when
+         * the gauges or a claim are due (they need the connection to themselves). */
+        now = mono_ms();
+        if (!s->pending_mode && !q.from_pending && now < s->next_gauges_ms &&
+            now < s->next_claim_ms && entries->elements >= s->p->opts->batch && !send_read(s))
+            rc = STEP_PEER_DOWN;
+        if (rc == STEP_OK)
+            rc = apply_batch(s, entries, q.from_pending);
     }
     freeReplyObject(r);
     return rc;
@@ -579,8 +702,11 @@ void *lv_repl_peer_run(void *arg)
         if (step(&s) == STEP_OK)
             backoff = BACKOFF_MIN_MS;
     }
-    if (s.peer)
-        redisFree(s.peer);
+    if (s.peer) {
+        drain_queue(&s); /* the last acknowledgements */
+        if (s.peer)
+            redisFree(s.peer);
+    }
     if (s.local)
         redisFree(s.local);
     free(s.items);

@@ -20,6 +20,17 @@ from replkit import Replicator, Subscriber, event, now_us, status_cli, tombstone
 TOMB_TTL = 30000
 
 
+def cut_replicator_connections(r):
+    """CLIENT KILL of every connection but this one and the test's publisher."""
+    me = r.call("CLIENT", "ID")
+    n = 0
+    for line in r.call("CLIENT", "LIST").decode().splitlines():
+        f = dict(kv.split("=", 1) for kv in line.split() if "=" in kv)
+        if int(f["id"]) != me and f.get("name") != "publisher":
+            n += r.call("CLIENT", "KILL", "ID", f["id"])
+    return n
+
+
 @unittest.skipUnless(rediskit.have_redis(), "redis-server not installed")
 class ReplicateBasics(lvtest.LvTestCase):
     @classmethod
@@ -273,6 +284,43 @@ class ReplicateFailures(lvtest.LvTestCase):
         for j in (0, n // 2, n - 1):
             self.assertEqual(self.b.call("GET", "lv:c:k.test/%d" % j), value(v0 + j, b"%d" % j))
         self.assertEqual(self.a.call("XLEN", "lv:ev:b"), 0)
+
+    def test_connections_cut_mid_stream_lose_nothing(self):
+        # Connections cut while batches are in flight (a read sent ahead, acknowledgements not
+        # yet answered): on the peer's side and on the local side, in turns.
+        n = 4000
+        v0 = now_us()
+        rep = self.replicator("b", self.rb, {"a": self.ra}, extra=["--batch", "50"])
+
+        def publish():
+            a = self.ra.client()
+            a.call("CLIENT", "SETNAME", "publisher")
+            for i in range(0, n, 100):
+                a.pipeline([["XADD", "lv:ev:a", "*"] + event(
+                    "set", "a", "c.test/%d" % j, v0 + j, ttl=120000, val=value(v0 + j))
+                    for j in range(i, min(n, i + 100))])
+                time.sleep(0.03)
+            a.close()
+
+        t = threading.Thread(target=publish)
+        t.start()
+        cuts = 0
+        while t.is_alive() and cuts < 8:
+            time.sleep(0.25)
+            cuts += cut_replicator_connections(self.a if cuts % 2 == 0 else self.b) > 0
+        t.join(timeout=60)
+        self.assertGreaterEqual(cuts, 4)
+        lvtest.wait_for(lambda: rep.peer("a")["pending"] == 0 and rep.peer("a")["group_lag"] == 0
+                        and rep.peer("a")["local_up"] == 1, timeout=20, what="backlog drained")
+        keys, cursor = set(), b"0"
+        while True:
+            cursor, found = self.b.call("SCAN", cursor, "MATCH", "lv:c:c.test/*", "COUNT", 1000)
+            keys.update(found)
+            if cursor == b"0":
+                break
+        self.assertEqual(len(keys), n, "published %d, found %d after %d cuts" % (n, len(keys),
+                                                                               cuts))
+        self.assertGreaterEqual(rep.peer("a")["reconnects"], 2)
 
     def test_two_regions_no_echo(self):
         rb_rep = self.replicator("b", self.rb, {"a": self.ra})
