@@ -667,12 +667,12 @@ static int step(state_t *s)
             lv_log_debug(COMP, "msg=\"pending entries done\" peer=%s", peer_name(s));
         }
     } else {
-        /* Under load, the next read goes out now and travels while this batch is applied.
-         * Not for the pending list (the next read starts after this batch's last id), nor when
-         * the gauges or a claim are due (they need the connection to themselves). */
+        /* The next read goes out now and travels (or waits for entries) while this batch is
+         * applied. Not for the pending list (the next read starts after this batch's last id), nor
+         * when the gauges or a claim are due (they need the connection to themselves). */
         now = mono_ms();
         if (!s->pending_mode && !q.from_pending && now < s->next_gauges_ms &&
-            now < s->next_claim_ms && entries->elements >= s->p->opts->batch && !send_read(s))
+            now < s->next_claim_ms && !send_read(s))
             rc = STEP_PEER_DOWN;
         if (rc == STEP_OK)
             rc = apply_batch(s, entries, q.from_pending);
