@@ -100,17 +100,18 @@ static const char *peer_name(state_t *s)
 
 static void went_down(state_t *s, bool peer, const char *why)
 {
-    char q[256];
+    char qa[128], qw[256];
     lv_repl_gauge(&s->p->stats, peer ? LV_REPL_G_PEER_UP : LV_REPL_G_LOCAL_UP, 0);
     bool *logged = peer ? &s->peer_down_logged : &s->local_down_logged;
     if (*logged)
         return;
     *logged = true;
     *(peer ? &s->peer_down_since_ms : &s->local_down_since_ms) = mono_ms();
-    lv_log_warn(COMP, "msg=\"%s redis down\" peer=%s redis=%s error=%s", peer ? "peer" : "local",
-                peer_name(s),
-                lv_log_quote_str(q, sizeof q, peer ? s->p->opt->addr.text : s->p->opts->local.text),
-                lv_log_quote_str(q + 128, sizeof q - 128, why));
+    lv_log_warn(
+        COMP, "msg=\"%s redis down\" peer=%s redis=%s error=%s", peer ? "peer" : "local",
+        peer_name(s),
+        lv_log_quote_str(qa, sizeof qa, peer ? s->p->opt->addr.text : s->p->opts->local.text),
+        lv_log_quote_str(qw, sizeof qw, why));
 }
 
 static void came_up(state_t *s, bool peer)

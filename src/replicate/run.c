@@ -58,10 +58,10 @@ int lv_repl_run(const lv_repl_opts_t *o)
         rc = 1;
         goto out;
     }
-    char q[128];
+    char ql[128], qc[128];
     lv_log_info(COMP, "msg=\"replicator started\" region=%s local=%s peers=%zu consumer=%s",
-                o->region, lv_log_quote_str(q, sizeof q, o->local.text), o->npeers,
-                lv_log_quote_str(q + 64, sizeof q - 64, o->consumer));
+                o->region, lv_log_quote_str(ql, sizeof ql, o->local.text), o->npeers,
+                lv_log_quote_str(qc, sizeof qc, o->consumer));
     size_t started = 0;
     for (; started < o->npeers; started++) {
         if (pthread_create(&threads[started], NULL, lv_repl_peer_run, &peers[started]) != 0) {
