@@ -13,7 +13,7 @@
 static const char usage_text[] =
     "Usage: levee replicate --region NAME --local REDIS --peer NAME=REDIS [--peer ...]\n"
     "                       [--tombstone-ttl MS] [--batch N] [--metrics HOST:PORT]\n"
-    "                       [--consumer NAME] [--log-level LEVEL]\n"
+    "                       [--consumer NAME] [--log-level LEVEL] [-c FILE]\n"
     "       levee replicate --status --region NAME --local REDIS [--peer NAME=REDIS ...]\n"
     "\n"
     "Carries the cache events of other regions into this region's Redis. For each peer it\n"
@@ -34,6 +34,9 @@ static const char usage_text[] =
     "  --consumer NAME       the consumer's name in each group (default HOSTNAME:REGION; keep\n"
     "                        it stable: after a crash the pending entries are resumed by name)\n"
     "  --log-level LEVEL     error, warn, info (default) or debug\n"
+    "  -c, --config FILE     read the settings from a YAML file first (flags override it):\n"
+    "                        region, local, peers (a map NAME: REDIS), tombstone_ttl_ms,\n"
+    "                        batch, metrics, consumer, log_level\n"
     "  --status              print, per peer, the stream length, the group's pending entries\n"
     "                        and lag, the lag percentiles and the counters, then exit (0, or 1\n"
     "                        when the local Redis holds no state for this region)\n"
@@ -68,25 +71,90 @@ static bool parse_num(const char *s, uint64_t min, uint64_t max, uint64_t *out)
     return true;
 }
 
-static int add_peer(lv_repl_opts_t *o, const char *arg)
+static int add_peer(lv_repl_opts_t *o, const char *arg, char *err, size_t cap)
 {
     const char *eq = strchr(arg, '=');
-    if (!eq || eq == arg || (size_t)(eq - arg) > LV_L2_REGION_MAX)
-        return usage_error("--peer: \"%s\" is not NAME=REDIS", arg);
-    if (o->npeers == LV_REPL_PEERS_MAX)
-        return usage_error("--peer: more than %d peers", LV_REPL_PEERS_MAX);
+    if (!eq || eq == arg || (size_t)(eq - arg) > LV_L2_REGION_MAX) {
+        snprintf(err, cap, "\"%s\" is not NAME=REDIS", arg);
+        return LV_EINVAL;
+    }
+    if (o->npeers == LV_REPL_PEERS_MAX) {
+        snprintf(err, cap, "more than %d peers", LV_REPL_PEERS_MAX);
+        return LV_EINVAL;
+    }
     lv_repl_peer_opt_t *p = &o->peers[o->npeers];
     memcpy(p->name, arg, (size_t)(eq - arg));
     p->name[eq - arg] = '\0';
-    if (!lv_l2_region_valid(p->name))
-        return usage_error("--peer: \"%s\": the name is not [a-z0-9_-]{1,32}", arg);
-    if (lv_repl_redis_addr_parse(eq + 1, &p->addr) < 0)
-        return usage_error("--peer: \"%s\": not redis://HOST:PORT[/DB] or unix:PATH", arg);
+    if (!lv_l2_region_valid(p->name)) {
+        snprintf(err, cap, "\"%s\": the name is not [a-z0-9_-]{1,32}", arg);
+        return LV_EINVAL;
+    }
+    if (lv_repl_redis_addr_parse(eq + 1, &p->addr) < 0) {
+        snprintf(err, cap, "\"%s\": not redis://HOST:PORT[/DB] or unix:PATH", arg);
+        return LV_EINVAL;
+    }
     for (size_t i = 0; i < o->npeers; i++)
-        if (strcmp(o->peers[i].name, p->name) == 0)
-            return usage_error("--peer: \"%s\" is given twice", p->name);
+        if (strcmp(o->peers[i].name, p->name) == 0) {
+            snprintf(err, cap, "\"%s\" is given twice", p->name);
+            return LV_EINVAL;
+        }
     o->npeers++;
     return 0;
+}
+
+int lv_repl_opt_set(lv_repl_opts_t *o, const char *name, const char *val, char *err, size_t cap)
+{
+    uint64_t n;
+    if (strcmp(name, "region") == 0) {
+        if (!lv_l2_region_valid(val))
+            goto bad;
+        strcpy(o->region, val);
+    } else if (strcmp(name, "local") == 0) {
+        if (lv_repl_redis_addr_parse(val, &o->local) < 0) {
+            snprintf(err, cap, "\"%s\" is not redis://HOST:PORT[/DB] or unix:PATH", val);
+            return LV_EINVAL;
+        }
+    } else if (strcmp(name, "peer") == 0) {
+        return add_peer(o, val, err, cap);
+    } else if (strcmp(name, "tombstone-ttl") == 0) {
+        if (!parse_num(val, 1, 365ull * 86400 * 1000, &n))
+            goto bad;
+        o->tombstone_ttl_ms = n;
+    } else if (strcmp(name, "batch") == 0) {
+        if (!parse_num(val, 1, LV_REPL_BATCH_MAX, &n))
+            goto bad;
+        o->batch = (uint32_t)n;
+    } else if (strcmp(name, "metrics") == 0) {
+        if (strlen(val) >= sizeof o->metrics || !strchr(val, ':'))
+            goto bad;
+        strcpy(o->metrics, val);
+    } else if (strcmp(name, "consumer") == 0) {
+        if (!*val || strlen(val) >= sizeof o->consumer)
+            goto bad;
+        strcpy(o->consumer, val);
+    } else if (strcmp(name, "log-level") == 0) {
+        int lvl = lv_log_level_parse(val);
+        if (lvl < 0)
+            goto bad;
+        lv_log_set_level((lv_log_level_t)lvl);
+    } else {
+        snprintf(err, cap, "unknown setting");
+        return LV_EINVAL;
+    }
+    return 0;
+bad:;
+    static const char *const want[][2] = {{"region", "[a-z0-9_-]{1,32}"},
+                                          {"tombstone-ttl", "a number of ms from 1 to 31536000000"},
+                                          {"batch", "a number from 1 to 10000"},
+                                          {"metrics", "HOST:PORT"},
+                                          {"consumer", "a name of 1-299 bytes"},
+                                          {"log-level", "error, warn, info or debug"}};
+    const char *w = "valid";
+    for (size_t i = 0; i < LV_ARRAY_LEN(want); i++)
+        if (strcmp(want[i][0], name) == 0)
+            w = want[i][1];
+    snprintf(err, cap, "\"%s\" is not %s", val, w);
+    return LV_EINVAL;
 }
 
 int lv_repl_parse_args(int argc, char **argv, lv_repl_opts_t *o)
@@ -94,62 +162,32 @@ int lv_repl_parse_args(int argc, char **argv, lv_repl_opts_t *o)
     memset(o, 0, sizeof *o);
     o->tombstone_ttl_ms = 600000;
     o->batch = 512;
-    const char *local = NULL, *consumer = NULL;
     static const struct option opts[] = {
-        {"region", required_argument, NULL, 'r'},
-        {"local", required_argument, NULL, 'l'},
-        {"peer", required_argument, NULL, 'p'},
-        {"tombstone-ttl", required_argument, NULL, 't'},
-        {"batch", required_argument, NULL, 'b'},
-        {"metrics", required_argument, NULL, 'm'},
-        {"consumer", required_argument, NULL, 'C'},
-        {"log-level", required_argument, NULL, 'L'},
-        {"status", no_argument, NULL, 's'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"region", required_argument, NULL, 'o'},   {"local", required_argument, NULL, 'o'},
+        {"peer", required_argument, NULL, 'o'},     {"tombstone-ttl", required_argument, NULL, 'o'},
+        {"batch", required_argument, NULL, 'o'},    {"metrics", required_argument, NULL, 'o'},
+        {"consumer", required_argument, NULL, 'o'}, {"log-level", required_argument, NULL, 'o'},
+        {"config", required_argument, NULL, 'c'},   {"status", no_argument, NULL, 's'},
+        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
     };
-    int ch;
-    uint64_t n;
+    /* The file first (wherever -c stands), so that flags override it. */
+    int ch, idx;
     optind = 1;
-    while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    opterr = 0;
+    while ((ch = getopt_long(argc, argv, "c:h", opts, &idx)) != -1)
+        if (ch == 'c' && lv_repl_conf_load(optarg, o) != 0)
+            return 2;
+    opterr = 1;
+    optind = 1;
+    char err[600];
+    while ((ch = getopt_long(argc, argv, "c:h", opts, &idx)) != -1) {
         switch (ch) {
-        case 'r':
-            if (!lv_l2_region_valid(optarg))
-                return usage_error("--region: \"%s\" is not [a-z0-9_-]{1,32}", optarg);
-            strcpy(o->region, optarg);
+        case 'o':
+            if (lv_repl_opt_set(o, opts[idx].name, optarg, err, sizeof err) != 0)
+                return usage_error("--%s: %s", opts[idx].name, err);
             break;
-        case 'l':
-            local = optarg;
+        case 'c':
             break;
-        case 'p':
-            if (add_peer(o, optarg))
-                return 2;
-            break;
-        case 't':
-            if (!parse_num(optarg, 1, 365ull * 86400 * 1000, &n))
-                return usage_error("--tombstone-ttl: \"%s\" is not a number of ms", optarg);
-            o->tombstone_ttl_ms = n;
-            break;
-        case 'b':
-            if (!parse_num(optarg, 1, LV_REPL_BATCH_MAX, &n))
-                return usage_error("--batch: \"%s\" is not a number from 1 to 10000", optarg);
-            o->batch = (uint32_t)n;
-            break;
-        case 'm':
-            if (strlen(optarg) >= sizeof o->metrics || !strchr(optarg, ':'))
-                return usage_error("--metrics: \"%s\" is not HOST:PORT", optarg);
-            strcpy(o->metrics, optarg);
-            break;
-        case 'C':
-            consumer = optarg;
-            break;
-        case 'L': {
-            int lvl = lv_log_level_parse(optarg);
-            if (lvl < 0)
-                return usage_error("--log-level: \"%s\" is not error, warn, info or debug", optarg);
-            lv_log_set_level((lv_log_level_t)lvl);
-            break;
-        }
         case 's':
             o->status = true;
             break;
@@ -165,20 +203,14 @@ int lv_repl_parse_args(int argc, char **argv, lv_repl_opts_t *o)
         return usage_error("unexpected argument \"%s\"", argv[optind]);
     if (!o->region[0])
         return usage_error("%s", "--region is required");
-    if (!local)
+    if (!o->local.text[0])
         return usage_error("%s", "--local is required");
-    if (lv_repl_redis_addr_parse(local, &o->local) < 0)
-        return usage_error("--local: \"%s\" is not redis://HOST:PORT[/DB] or unix:PATH", local);
     if (!o->npeers && !o->status)
         return usage_error("%s", "at least one --peer is required");
     for (size_t i = 0; i < o->npeers; i++)
         if (strcmp(o->peers[i].name, o->region) == 0)
             return usage_error("--peer: \"%s\" is this region", o->region);
-    if (consumer) {
-        if (!*consumer || strlen(consumer) >= sizeof o->consumer)
-            return usage_error("--consumer: \"%s\" is empty or too long", consumer);
-        strcpy(o->consumer, consumer);
-    } else {
+    if (!o->consumer[0]) {
         char host[256];
         if (gethostname(host, sizeof host) != 0)
             strcpy(host, "localhost");

@@ -56,9 +56,20 @@ typedef struct lv_repl_opts {
  * could not run (or --status found no state), 2 for a usage error. */
 int lv_replicate_main(int argc, char **argv);
 
-/* Parses the command line into o (defaults first). Writes the problem to stderr and returns
- * 2 on a usage error, 1 after --help (printed to stdout), 0 to run. (replicate/cli.c) */
+/* Parses the command line into o (defaults, then -c FILE, then the flags). Writes the problem to
+ * stderr and returns 2 on a usage error, 1 after --help (printed to stdout), 0 to run.
+ * (replicate/cli.c) */
 int lv_repl_parse_args(int argc, char **argv, lv_repl_opts_t *o);
+
+/* Applies one setting by its flag's name without "--" (region, local, peer as NAME=REDIS,
+ * tombstone-ttl, batch, metrics, consumer, log-level). Returns 0, or LV_EINVAL with the reason
+ * in err. (replicate/cli.c) */
+int lv_repl_opt_set(lv_repl_opts_t *o, const char *name, const char *val, char *err, size_t cap);
+
+/* Reads a YAML file of settings into o (replicate/conf.c): a mapping with region, local,
+ * peers (NAME: REDIS), tombstone_ttl_ms, batch, metrics, consumer, log_level. Prints every
+ * error as FILE:LINE:COL: KEY: MESSAGE and returns 2; 0 when it was read. */
+int lv_repl_conf_load(const char *path, lv_repl_opts_t *o);
 
 /* Parses a Redis address (see lv_repl_redis_addr_t). Returns 0 or LV_EINVAL. (redis.c) */
 int lv_repl_redis_addr_parse(const char *text, lv_repl_redis_addr_t *out);

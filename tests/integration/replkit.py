@@ -52,12 +52,17 @@ def xadd(r, stream_region, fields):
 class Replicator:
     """levee replicate with --metrics on a free port; stderr kept in the scratch dir."""
 
-    def __init__(self, region, local, peers, extra=(), name=None):
+    def __init__(self, region, local, peers, extra=(), name=None, args=None):
+        """args: the whole command line after `levee replicate` instead of the flags made
+        from region, local and peers (--metrics 127.0.0.1:0 is always added)."""
         self.name = name or "replicate-%s" % region
-        self.args = [lvtest.LEVEE, "replicate", "--region", region, "--local", local.url(),
-                     "--metrics", "127.0.0.1:0"]
-        for pname, srv in peers.items():
-            self.args += ["--peer", "%s=%s" % (pname, srv.url())]
+        if args is not None:
+            self.args = [lvtest.LEVEE, "replicate"] + list(args) + ["--metrics", "127.0.0.1:0"]
+        else:
+            self.args = [lvtest.LEVEE, "replicate", "--region", region, "--local", local.url(),
+                         "--metrics", "127.0.0.1:0"]
+            for pname, srv in peers.items():
+                self.args += ["--peer", "%s=%s" % (pname, srv.url())]
         self.args += list(extra)
         self.proc = None
         self.start()

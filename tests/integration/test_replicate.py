@@ -8,7 +8,9 @@ the middle of a stream, two regions replicating both ways without echo, --status
 Redis stopped and started again.
 """
 
+import os
 import signal
+import subprocess
 import threading
 import time
 import unittest
@@ -157,7 +159,8 @@ class ReplicateBasics(lvtest.LvTestCase):
         xadd(self.a, "a", event("set", "a", "h.test/idem", v - 2000, ttl=60000, val=old))
         xadd(self.a, "a", event("set", "a", "h.test/idem", v, ttl=60000, val=new))
         xadd(self.a, "a", event("invalidate", "a", "h.test/idem", v - 1000))
-        p = self.rep.wait_peer("a", lambda p: p["read"] >= before["read"] + 4)
+        p = self.rep.wait_peer("a", lambda p: p["applied"] + p["stale"]
+                               >= before["applied"] + before["stale"] + 4)
         self.assertEqual(self.b.call("GET", "lv:c:h.test/idem"), new)
         self.assertEqual(p["applied"] - before["applied"], 1)
         self.assertEqual(p["stale"] - before["stale"], 3)
@@ -321,6 +324,29 @@ class ReplicateFailures(lvtest.LvTestCase):
         self.assertEqual(len(keys), n, "published %d, found %d after %d cuts" % (n, len(keys),
                                                                                cuts))
         self.assertGreaterEqual(rep.peer("a")["reconnects"], 2)
+
+    def test_config_file(self):
+        path = os.path.join(lvtest.tmpdir(), "replicate.yaml")
+        with open(path, "w") as f:
+            f.write("# levee replicate -c\nregion: b\nlocal: %s\npeers:\n  a: %s\n"
+                    "batch: 64\ntombstone_ttl_ms: 5000\n" % (self.rb.url(), self.ra.url()))
+        rep = self.replicator("b", None, {}, args=["-c", path, "--batch", "32"])
+        v = now_us()
+        xadd(self.a, "a", event("invalidate", "a", "cf.test/1", v))
+        lvtest.wait_for(lambda: self.b.call("GET", "lv:c:cf.test/1") == tombstone(v))
+        self.assertLessEqual(self.b.call("PTTL", "lv:c:cf.test/1"), 5000)
+        self.assertIn('msg="replicator started" region=b', rep.tail())
+        # every mistake, each with its place
+        with open(path, "w") as f:
+            f.write("region: B\nlocal: %s\npeers:\n  a: nowhere\nbatch: 0\ncolour: red\n"
+                    % self.rb.url())
+        p = subprocess.run([lvtest.LEVEE, "replicate", "-c", path], capture_output=True,
+                           timeout=10)
+        err = p.stderr.decode()
+        self.assertEqual(p.returncode, 2, err)
+        for want in (":1:9: region: \"B\" is not", ":4:6: peers: \"a=nowhere\"",
+                     ":5:8: batch: \"0\" is not a number", ":6:1: colour: unknown setting"):
+            self.assertIn(path + want, err)
 
     def test_two_regions_no_echo(self):
         rb_rep = self.replicator("b", self.rb, {"a": self.ra})
