@@ -28,7 +28,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -37,17 +36,10 @@ import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
-from rediskit import Redis  # noqa: E402  (the RESP client; no lvtest needed)
+from lvtest import dead_port as free_port  # noqa: E402
+from rediskit import Redis  # noqa: E402  (the RESP client)
 
 BOUNDS_MS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000]
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 class Server:
