@@ -379,7 +379,13 @@ class ReplicateFailures(lvtest.LvTestCase):
         self.ra.stop()
         self.assertTrue(rep.wait_log(r'msg="peer redis down" peer=a', timeout=10), rep.tail())
         rep.wait_peer("a", lambda p: p["peer_up"] == 0)
-        time.sleep(2)
+        rows = lvtest.wait_for(lambda: (lambda r: r if r[1].get("a", {}).get("peer_up") == "0"
+                                        else None)(status_cli("b", self.rb, {"a": self.ra})),
+                               timeout=5, what="--status with the peer down")
+        self.assertEqual(rows[1]["a"]["peer_redis"], "down", rows[2])
+        self.assertEqual(rows[1]["a"]["stream_length"], "-1", rows[2])
+        self.assertEqual(rows[1]["a"]["replicator"], "running", rows[2])
+        time.sleep(1)
         self.ra.start()  # same port, empty (no persistence): the group is made again
         self.assertTrue(rep.wait_log(r'msg="peer redis back" peer=a', timeout=15), rep.tail())
         self.a = self.ra.client()
