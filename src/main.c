@@ -1,5 +1,5 @@
 /* main.c: process setup and wiring only: the command line (run, check, quick proxy mode,
- * help, version, config docs and man page), then hands the config to the server. */
+ * replicate, help, version, config docs and man page), then hands the config to the server. */
 #include <getopt.h>
 #include <malloc.h>
 #include <stdarg.h>
@@ -13,6 +13,7 @@
 #include "core/redis_url.h"
 #include "core/log.h"
 #include "proxy/server.h"
+#include "replicate/replicate.h"
 
 static const char usage_text[] =
     "levee " LV_VERSION " - an HTTP/1.1 gateway that keeps a backend doing useful work under "
@@ -29,6 +30,9 @@ static const char usage_text[] =
     "              [--l2 redis://HOST:PORT[/DB]|unix:PATH] [--region NAME]\n"
     "                           quick mode: no config file, one service named\n"
     "                           \"default\" for every path\n"
+    "  levee replicate --region NAME --local REDIS --peer NAME=REDIS...\n"
+    "                           carry other regions' cache events into this\n"
+    "                           region's Redis (levee replicate --help)\n"
     "  levee --config-doc       print the settings reference (Markdown)\n"
     "  levee --config-man       print the levee.yaml(5) man page (roff)\n"
     "  levee --help | --version\n"
@@ -270,6 +274,8 @@ int main(int argc, char **argv)
     mallopt(M_TRIM_THRESHOLD, 64 << 20);
     if (argc >= 2 && strcmp(argv[1], "proxy") == 0)
         return run_quick(argc - 1, argv + 1);
+    if (argc >= 2 && strcmp(argv[1], "replicate") == 0)
+        return lv_replicate_main(argc - 1, argv + 1);
 
     const char *config_path = NULL;
     bool test_only = false, takeover = false;

@@ -1,5 +1,7 @@
 /* cache/l2_script.c: the source of the Redis function library "levee" (cache/l2_script.h).
- * A tombstone is a value header alone: "LVL21" "1" version. */
+ * A tombstone is a value header alone: "LVL21" "1" version. A tag purge takes out of the tag's
+ * set the keys it made tombstones of (and those gone), and keeps the keys whose value is newer
+ * than the purge: a later purge of the tag must still find them. */
 #include "cache/l2_script.h"
 
 const char lv_l2_script[] =
@@ -36,7 +38,7 @@ const char lv_l2_script[] =
     "end\n"
     "redis.register_function('lv_set', function(keys, args)\n"
     "  local v = ver(args[1])\n"
-    "  if not v then return redis.error_reply('not a levee value') end\n"
+    "  if not v or checked(v) then return redis.error_reply('not a levee value') end\n"
     "  local cur = ver(redis.call('GET', keys[1]))\n"
     "  if cur and cur >= v then return 0 end\n"
     "  redis.call('SET', keys[1], args[1], 'PX', args[2])\n"
@@ -66,8 +68,10 @@ const char lv_l2_script[] =
     "  local e = checked(args[1]) if e then return e end\n"
     "  local n = 0\n"
     "  for _, k in ipairs(redis.call('SMEMBERS', keys[1])) do\n"
-    "    n = n + tomb('lv:c:' .. k, args[1], args[2])\n"
+    "    local c = tomb('lv:c:' .. k, args[1], args[2])\n"
+    "    n = n + c\n"
+    "    local cur = ver(redis.call('GET', 'lv:c:' .. k))\n"
+    "    if c == 1 or not cur or cur <= args[1] then redis.call('SREM', keys[1], k) end\n"
     "  end\n"
-    "  redis.call('DEL', keys[1])\n"
     "  return n\n"
     "end)\n";

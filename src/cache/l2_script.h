@@ -6,7 +6,8 @@
  *   lv_tomb  1 <lv:c:key> <version> <ttl_ms>          a tombstone when version is newer
  *   lv_purge_url    1 <lv:c:urlkey> <version> <ttl_ms> the key and its "\x1e"/"\x1f" variants
  *   lv_purge_prefix 1 <lv:c:prefix> <version> <ttl_ms> every key starting with the prefix (SCAN)
- *   lv_purge_tag    1 <lv:t:tag> <version> <ttl_ms>    every key the tag's set names
+ *   lv_purge_tag    1 <lv:t:tag> <version> <ttl_ms>    every key the tag's set names (keys newer
+ *                                                     than the purge stay in the set)
  * Versions are the 16-digit strings of cache/l2_value.h, compared as strings. */
 #ifndef LV_CACHE_L2_SCRIPT_H
 #define LV_CACHE_L2_SCRIPT_H

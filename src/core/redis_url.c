@@ -32,14 +32,18 @@ int lv_redis_url_parse(const char *url, lv_redis_url_t *out, const char **why)
     memset(out, 0, sizeof *out);
     *why = NULL;
     if (strncmp(url, "unix:", 5) == 0) {
-        const char *path = url + 5;
-        size_t n = strlen(path);
+        const char *path = url + 5, *q = strchr(path, '?');
+        size_t n = q ? (size_t)(q - path) : strlen(path);
         if (n == 0 || path[0] != '/')
             return fail(why, "unix: needs an absolute socket path");
         if (n >= LV_REDIS_PATH_MAX)
             return fail(why, "socket path too long");
+        long v;
+        if (q && (strncmp(q, "?db=", 4) != 0 || !digits(q + 4, strlen(q + 4), 9999, &v)))
+            return fail(why, "after the path, only ?db=N");
         out->unix_socket = true;
-        memcpy(out->host, path, n + 1);
+        memcpy(out->host, path, n);
+        out->db = q ? (int)v : 0;
         return 0;
     }
     if (strncmp(url, "redis://", 8) != 0)
@@ -75,8 +79,8 @@ int lv_redis_url_parse(const char *url, lv_redis_url_t *out, const char **why)
         rest = ps + n;
     }
     if (*rest == '/' && rest[1]) {
-        if (!digits(rest + 1, strlen(rest + 1), 1000000, &v))
-            return fail(why, "database must be a number");
+        if (!digits(rest + 1, strlen(rest + 1), 9999, &v))
+            return fail(why, "database must be a number up to 9999");
         out->db = (int)v;
     } else if (*rest && strcmp(rest, "/") != 0) {
         return fail(why, "unexpected text after the host");

@@ -1,5 +1,6 @@
 /* core/redis_url.h: where a Redis server is, as written in configs and flags:
- * "redis://HOST:PORT[/DB]" (HOST a name, IPv4 or [IPv6]; PORT default 6379) or "unix:PATH". */
+ * "redis://HOST:PORT[/DB]" (HOST a name, IPv4 or [IPv6]; PORT default 6379) or
+ * "unix:PATH[?db=N]". No credentials: "user:pass@" is refused. */
 #ifndef LV_CORE_REDIS_URL_H
 #define LV_CORE_REDIS_URL_H
 
