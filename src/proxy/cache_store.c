@@ -672,8 +672,10 @@ static void l2_write_entry(lv_worker_t *w, lv_cache_entry_t *e)
     };
     char *body = NULL, *val = NULL;
     size_t val_len = 0;
-    size_t raw = v.head.len + v.meta.len + body_len; /* compression may bring it under */
-    if (raw > LV_L2_VALUE_MAX ||
+    /* Compression may bring a larger response under the bound, but not one four times over
+     * it: that much zstd work on the worker's loop is not worth trying. */
+    size_t raw = v.head.len + v.meta.len + body_len;
+    if (raw > LV_L2_VALUE_MAX || raw / 4 > cfg->cache_l2_max_value_bytes ||
         (raw > cfg->cache_l2_max_value_bytes && !cfg->cache_l2_compress_min_bytes) ||
         !(body = malloc(body_len ? body_len : 1))) {
         lv_counter_add(&m->too_large, 1);
