@@ -5,6 +5,7 @@
  * lv_flags_reset; changes the cache only through its purge functions (the store's own locking
  * makes that safe beside the workers). */
 #include "admin/endpoints.h"
+#include "admin/dashboard.h"
 #include "cache/key.h"
 #include "cache/store.h"
 #include "core/common.h"
@@ -25,10 +26,9 @@
 #define LV_ADMIN_NAME_MAX 128
 
 static const char *const balance_names[] = {"round_robin", "least_outstanding"};
-static const char *const breaker_names[] = {"closed", "open", "half_open"};
+const char *const lv__admin_breaker_names[3] = {"closed", "open", "half_open"};
 
-/* A JSON string literal: quotes, backslashes and control bytes escaped. */
-static void put_json_string(FILE *out, const char *s)
+void lv__admin_put_json_string(FILE *out, const char *s)
 {
     fputc('"', out);
     for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
@@ -47,8 +47,7 @@ static const char *enum_name(const char *const *names, size_t n, unsigned v)
     return v < n ? names[v] : "unknown";
 }
 
-/* One service field (offset inside lv_service_metrics_t) summed, or maxed, over the shards. */
-static uint64_t svc_sum(const lv_admin_source_t *src, uint32_t slot, size_t field_off)
+uint64_t lv__admin_svc_sum(const lv_admin_source_t *src, uint32_t slot, size_t field_off)
 {
     uint64_t sum = 0;
     for (uint32_t i = 0; slot < LV_METRICS_MAX_SERVICES && i < src->n_shards; i++)
@@ -57,7 +56,7 @@ static uint64_t svc_sum(const lv_admin_source_t *src, uint32_t slot, size_t fiel
     return sum;
 }
 
-static uint64_t svc_max(const lv_admin_source_t *src, uint32_t slot, size_t field_off)
+uint64_t lv__admin_svc_max(const lv_admin_source_t *src, uint32_t slot, size_t field_off)
 {
     uint64_t max = 0;
     for (uint32_t i = 0; slot < LV_METRICS_MAX_SERVICES && i < src->n_shards; i++)
@@ -68,8 +67,7 @@ static uint64_t svc_max(const lv_admin_source_t *src, uint32_t slot, size_t fiel
 
 #define SVC_OFF(field) offsetof(lv_service_metrics_t, field)
 
-/* The flag a service runs with: the flag table's when there is one, else the configured one. */
-static lv_flag_state_t service_flag(const lv_admin_source_t *src, const lv_service_conf_t *s)
+lv_flag_state_t lv__admin_service_flag(const lv_admin_source_t *src, const lv_service_conf_t *s)
 {
     if (src->flags && s->metrics_slot < LV_FLAGS_SERVICES && src->flags->names[s->metrics_slot])
         return lv_flags_get(src->flags, (int)s->metrics_slot);
@@ -102,15 +100,16 @@ static void put_guard_status(FILE *out, const lv_admin_source_t *src, const lv_s
     fprintf(out,
             ",\"guard\":{\"limit\":%" PRIu64 ",\"in_flight\":%" PRIu64 ",\"queue_len\":%" PRIu64
             ",\"pressure\":%s,\"breaker\":\"%s\",\"flag\":\"%s\"",
-            svc_max(src, slot, SVC_OFF(guard_limit)), svc_sum(src, slot, SVC_OFF(in_flight)),
-            svc_sum(src, slot, SVC_OFF(guard_queue_len)),
-            svc_max(src, slot, SVC_OFF(guard_pressure)) ? "true" : "false",
-            enum_name(breaker_names, LV_ARRAY_LEN(breaker_names),
-                      (unsigned)svc_max(src, slot, SVC_OFF(guard_breaker_state))),
-            lv_flag_state_name(service_flag(src, s)));
+            lv__admin_svc_max(src, slot, SVC_OFF(guard_limit)),
+            lv__admin_svc_sum(src, slot, SVC_OFF(in_flight)),
+            lv__admin_svc_sum(src, slot, SVC_OFF(guard_queue_len)),
+            lv__admin_svc_max(src, slot, SVC_OFF(guard_pressure)) ? "true" : "false",
+            enum_name(lv__admin_breaker_names, 3,
+                      (unsigned)lv__admin_svc_max(src, slot, SVC_OFF(guard_breaker_state))),
+            lv_flag_state_name(lv__admin_service_flag(src, s)));
     for (size_t i = 0; i < LV_ARRAY_LEN(guard_counters); i++)
         fprintf(out, ",\"%s\":%" PRIu64, guard_counters[i].key,
-                svc_sum(src, slot, guard_counters[i].off));
+                lv__admin_svc_sum(src, slot, guard_counters[i].off));
     fputc('}', out);
 }
 
@@ -137,8 +136,7 @@ static void put_resilience_status(FILE *out, const lv_config_t *cfg, uint32_t id
             cfg->cache_size ? s->cache_serve_stale_ms : 0, s->health_check.path ? "true" : "false");
 }
 
-/* One lv_cache_metrics_t counter (at offset field_off) summed over the shards. */
-static uint64_t cache_sum(const lv_admin_source_t *src, size_t field_off)
+uint64_t lv__admin_cache_sum(const lv_admin_source_t *src, size_t field_off)
 {
     uint64_t sum = 0;
     for (uint32_t i = 0; i < src->n_shards; i++)
@@ -153,7 +151,8 @@ static uint64_t cache_sum(const lv_admin_source_t *src, size_t field_off)
  * the cache does on what it could serve. */
 static double cache_hit_ratio(const lv_admin_source_t *src)
 {
-    uint64_t hits = cache_sum(src, CACHE_OFF(hits)), misses = cache_sum(src, CACHE_OFF(misses));
+    uint64_t hits = lv__admin_cache_sum(src, CACHE_OFF(hits)),
+             misses = lv__admin_cache_sum(src, CACHE_OFF(misses));
     return hits + misses ? (double)hits / (double)(hits + misses) : 0.0;
 }
 
@@ -190,7 +189,7 @@ static void put_hosts_status(FILE *out, const lv_admin_source_t *src, const lv_s
     for (uint32_t u = 0; u < s->n_upstreams; u++) {
         lv_host_health_t *h = host_of(src, s, u);
         fputs(u ? ",{\"addr\":" : "{\"addr\":", out);
-        put_json_string(out, s->upstreams[u].text);
+        lv__admin_put_json_string(out, s->upstreams[u].text);
         if (h) {
             uint64_t until = atomic_load(&h->ejected_until_ms);
             fprintf(out,
@@ -218,11 +217,11 @@ char *lv__admin_status_json(const lv_admin_source_t *src, uint64_t now_wall_ms, 
     int draining = src->draining ? src->draining(src->ctx) : 0;
 
     fprintf(out, "{\"version\":");
-    put_json_string(out, LV_VERSION);
+    lv__admin_put_json_string(out, LV_VERSION);
     fprintf(out, ",\"pid\":%ld,\"uptime_s\":%" PRIu64 ",\"workers\":%" PRIu32 ",\"config\":",
             (long)getpid(), uptime_s, cfg ? cfg->workers : src->n_shards);
     if (cfg)
-        put_json_string(out, cfg->path);
+        lv__admin_put_json_string(out, cfg->path);
     else
         fputs("null", out);
     fprintf(out, ",\"reloads\":%" PRIu64 ",\"draining\":%s,\"connections_open\":%" PRIu64, reloads,
@@ -232,18 +231,18 @@ char *lv__admin_status_json(const lv_admin_source_t *src, uint64_t now_wall_ms, 
     for (uint32_t i = 0; cfg && i < cfg->n_services; i++) {
         const lv_service_conf_t *s = &cfg->services[i];
         fputs(i ? ",{\"name\":" : "{\"name\":", out);
-        put_json_string(out, s->name);
+        lv__admin_put_json_string(out, s->name);
         fputs(",\"criticality\":", out);
-        put_json_string(out,
-                        enum_name(lv_criticality_names, LV_CRIT_COUNT, (unsigned)s->criticality));
+        lv__admin_put_json_string(
+            out, enum_name(lv_criticality_names, LV_CRIT_COUNT, (unsigned)s->criticality));
         fputs(",\"balance\":", out);
-        put_json_string(
+        lv__admin_put_json_string(
             out, enum_name(balance_names, LV_ARRAY_LEN(balance_names), (unsigned)s->balance));
         fputs(",\"upstreams\":[", out);
         for (uint32_t u = 0; u < s->n_upstreams; u++) {
             if (u)
                 fputc(',', out);
-            put_json_string(out, s->upstreams[u].text);
+            lv__admin_put_json_string(out, s->upstreams[u].text);
         }
         fprintf(out, "],\"requests_total\":%" PRIu64 ",\"in_flight\":%" PRIu64,
                 lv_metrics_sum_service_requests(src->shards, src->n_shards, s->metrics_slot),
@@ -304,26 +303,26 @@ static void put_cache_families(FILE *out, const lv_admin_source_t *src)
                "served, by reason; not_modified: a client's conditional request answered 304).");
     for (size_t i = 0; i < LV_ARRAY_LEN(cache_request_results); i++)
         put_sample(out, name, cache_request_results[i].result,
-                   cache_sum(src, cache_request_results[i].off));
+                   lv__admin_cache_sum(src, cache_request_results[i].off));
 
     name = "levee_cache_coalesce_timeouts_total";
     put_family(out, name, "counter",
                "Requests that waited for another request's response longer than "
                "cache.lock_timeout_ms and went to the origin alone.");
-    put_sample(out, name, NULL, cache_sum(src, CACHE_OFF(coalesce_timeouts)));
+    put_sample(out, name, NULL, lv__admin_cache_sum(src, CACHE_OFF(coalesce_timeouts)));
 
     name = "levee_cache_revalidations_total";
     put_family(out, name, "counter",
                "Conditional requests sent to the origin (sent) and those it answered 304, "
                "refreshing the stored response (not_modified).");
-    put_sample(out, name, "sent", cache_sum(src, CACHE_OFF(revalidations)));
-    put_sample(out, name, "not_modified", cache_sum(src, CACHE_OFF(revalidated)));
+    put_sample(out, name, "sent", lv__admin_cache_sum(src, CACHE_OFF(revalidations)));
+    put_sample(out, name, "not_modified", lv__admin_cache_sum(src, CACHE_OFF(revalidated)));
 
     name = "levee_cache_responses_total";
     put_family(out, name, "counter",
                "Origin responses the cache stored, or that the caching rules refused to store.");
-    put_sample(out, name, "stored", cache_sum(src, CACHE_OFF(stored)));
-    put_sample(out, name, "not_stored", cache_sum(src, CACHE_OFF(not_stored)));
+    put_sample(out, name, "stored", lv__admin_cache_sum(src, CACHE_OFF(stored)));
+    put_sample(out, name, "not_stored", lv__admin_cache_sum(src, CACHE_OFF(not_stored)));
 
     lv_cache_stats_t st;
     lv_cache_store_stats(src->cache, &st);
@@ -403,6 +402,54 @@ static void put_host_families(FILE *out, const lv_admin_source_t *src, const lv_
     }
 }
 
+/* A label value (text format 0.0.4): backslash, double quote and newline escaped. */
+static void put_label(FILE *out, const char *v)
+{
+    for (const char *p = v ? v : ""; *p; p++) {
+        if (*p == '\\' || *p == '"')
+            fputc('\\', out);
+        if (*p == '\n')
+            fputs("\\n", out);
+        else
+            fputc(*p, out);
+    }
+}
+
+/* levee_route_flag: one series per named route in the flag table (bounded like routes[]). */
+static void put_route_flags(FILE *out, const lv_flags_t *f)
+{
+    put_family(out, "levee_route_flag", "gauge",
+               "Feature flag of a named route (routes[].name): 0 on, 1 off, 2 auto.");
+    for (int i = LV_FLAGS_SERVICES; i < LV_FLAGS_MAX; i++) {
+        if (!f->names[i])
+            continue;
+        fputs("levee_route_flag{route=\"", out);
+        put_label(out, f->names[i]);
+        fputs("\",service=\"", out);
+        put_label(out, f->route_service[i - LV_FLAGS_SERVICES]);
+        fprintf(out, "\"} %d\n", (int)lv_flags_get(f, i));
+    }
+}
+
+/* The config in use, its reloads, and the dashboard's watchers: the main thread's own state. */
+static void put_admin_families(FILE *out, const lv_admin_source_t *src)
+{
+    put_family(out, "levee_config_generation", "gauge",
+               "Config generation in use: 1 at start, one more per reload that succeeded.");
+    put_sample(out, "levee_config_generation", NULL,
+               src->generation ? src->generation(src->ctx) : 1);
+    const char *name = "levee_config_reloads_total";
+    put_family(out, name, "counter",
+               "Config reloads (SIGHUP), by result (refused: the file had errors; the running "
+               "config stayed).");
+    put_sample(out, name, "ok", src->reloads ? src->reloads(src->ctx) : 0);
+    put_sample(out, name, "refused", src->reloads_refused ? src->reloads_refused(src->ctx) : 0);
+    put_family(out, "levee_dashboard_watchers", "gauge",
+               "Open GET /events streams (the dashboard's live feed; admin.dashboard_watchers "
+               "bounds them).");
+    put_sample(out, "levee_dashboard_watchers", NULL, src->watchers ? *src->watchers : 0);
+}
+
 char *lv__admin_metrics_text(const lv_admin_source_t *src, size_t *len)
 {
     char *text = NULL;
@@ -418,16 +465,12 @@ char *lv__admin_metrics_text(const lv_admin_source_t *src, size_t *len)
     lv_config_t *cfg = src->config ? src->config(src->ctx) : NULL;
     for (uint32_t i = 0; cfg && i < cfg->n_services; i++) {
         fputs("levee_guard_flag{service=\"", out);
-        for (const char *p = cfg->services[i].name; *p; p++) {
-            if (*p == '\\' || *p == '"')
-                fputc('\\', out);
-            if (*p == '\n')
-                fputs("\\n", out);
-            else
-                fputc(*p, out);
-        }
-        fprintf(out, "\"} %d\n", (int)service_flag(src, &cfg->services[i]));
+        put_label(out, cfg->services[i].name);
+        fprintf(out, "\"} %d\n", (int)lv__admin_service_flag(src, &cfg->services[i]));
     }
+    if (src->flags)
+        put_route_flags(out, src->flags);
+    put_admin_families(out, src);
     if (src->cache)
         put_cache_families(out, src);
     if (src->hosts)
@@ -474,12 +517,12 @@ static void put_flag(FILE *out, const lv_flags_t *f, int slot, bool listed)
     if (listed || route) {
         const char *svc = route ? f->route_service[slot - LV_FLAGS_SERVICES] : f->names[slot];
         fputs("{\"name\":", out);
-        put_json_string(out, f->names[slot]);
+        lv__admin_put_json_string(out, f->names[slot]);
         fprintf(out, ",\"kind\":\"%s\",\"service\":", route ? "route" : "service");
-        put_json_string(out, svc ? svc : "");
+        lv__admin_put_json_string(out, svc ? svc : "");
     } else {
         fputs("{\"service\":", out);
-        put_json_string(out, f->names[slot]);
+        lv__admin_put_json_string(out, f->names[slot]);
     }
     fprintf(out, ",\"state\":\"%s\",\"overridden\":%s,\"config\":\"%s\"}",
             lv_flag_state_name(lv_flags_get(f, slot)),
@@ -487,14 +530,9 @@ static void put_flag(FILE *out, const lv_flags_t *f, int slot, bool listed)
             lv_flag_state_name((lv_flag_state_t)f->configured[slot]));
 }
 
-char *lv__admin_flags_json(const lv_admin_source_t *src, size_t *len)
+void lv__admin_put_flags(FILE *out, const lv_admin_source_t *src)
 {
-    char *text = NULL;
-    size_t n = 0;
-    FILE *out = open_memstream(&text, &n);
-    if (out == NULL)
-        return NULL;
-    fputs("{\"flags\":[", out);
+    fputc('[', out);
     bool first = true;
     for (int i = 0; src->flags && i < LV_FLAGS_MAX; i++) {
         if (!src->flags->names[i])
@@ -504,7 +542,19 @@ char *lv__admin_flags_json(const lv_admin_source_t *src, size_t *len)
         put_flag(out, src->flags, i, true);
         first = false;
     }
-    fputs("]}\n", out);
+    fputc(']', out);
+}
+
+char *lv__admin_flags_json(const lv_admin_source_t *src, size_t *len)
+{
+    char *text = NULL;
+    size_t n = 0;
+    FILE *out = open_memstream(&text, &n);
+    if (out == NULL)
+        return NULL;
+    fputs("{\"flags\":", out);
+    lv__admin_put_flags(out, src);
+    fputs("}\n", out);
     if (fclose(out) != 0) {
         free(text);
         return NULL;
@@ -746,11 +796,12 @@ static char *cache_json(const lv_admin_source_t *src, size_t *len)
             ",\"hits\":%" PRIu64 ",\"misses\":%" PRIu64 ",\"hit_ratio\":%.6g"
             ",\"stale_served\":{\"swr\":%" PRIu64 ",\"error\":%" PRIu64 ",\"refused\":%" PRIu64
             "},\"coalesced\":%" PRIu64 ",\"evictions\":%" PRIu64 ",\"purged\":%" PRIu64 "}\n",
-            st.max_bytes, st.bytes, st.entries, cache_sum(src, CACHE_OFF(hits)),
-            cache_sum(src, CACHE_OFF(misses)), cache_hit_ratio(src),
-            cache_sum(src, CACHE_OFF(stale_swr)), cache_sum(src, CACHE_OFF(stale_error)),
-            cache_sum(src, CACHE_OFF(stale_refused)), cache_sum(src, CACHE_OFF(coalesced)),
-            st.evictions, st.purged);
+            st.max_bytes, st.bytes, st.entries, lv__admin_cache_sum(src, CACHE_OFF(hits)),
+            lv__admin_cache_sum(src, CACHE_OFF(misses)), cache_hit_ratio(src),
+            lv__admin_cache_sum(src, CACHE_OFF(stale_swr)),
+            lv__admin_cache_sum(src, CACHE_OFF(stale_error)),
+            lv__admin_cache_sum(src, CACHE_OFF(stale_refused)),
+            lv__admin_cache_sum(src, CACHE_OFF(coalesced)), st.evictions, st.purged);
     if (fclose(out) != 0) {
         free(text);
         return NULL;
@@ -896,7 +947,9 @@ int lv__admin_route(const lv_admin_source_t *src, uint64_t now_wall_ms,
         P_FLAGS,
         P_FLAG,
         P_CACHE,
-        P_CACHE_PURGE
+        P_CACHE_PURGE,
+        P_DASHBOARD,
+        P_EVENTS
     } which = P_NONE;
     static const char flag_prefix[] = "/flags/";
     char name[LV_ADMIN_NAME_MAX + 1];
@@ -906,6 +959,10 @@ int lv__admin_route(const lv_admin_source_t *src, uint64_t now_wall_ms,
         which = P_STATUS;
     else if (path_is(target, path_len, "/health"))
         which = P_HEALTH;
+    else if (path_is(target, path_len, "/dashboard"))
+        which = P_DASHBOARD;
+    else if (path_is(target, path_len, "/events"))
+        which = P_EVENTS; /* GET is streamed by admin.c; here only other methods arrive */
     else if (path_is(target, path_len, "/cache"))
         which = P_CACHE;
     else if (path_is(target, path_len, "/cache/purge"))
@@ -988,6 +1045,17 @@ int lv__admin_route(const lv_admin_source_t *src, uint64_t now_wall_ms,
         char *text = cache_json(src, &n);
         return lv__admin_reply_json(out, 200, text, n);
     }
+    case P_DASHBOARD:
+        out->status = 200;
+        out->content_type = "text/html; charset=utf-8";
+        out->body = malloc(lv__dashboard_html_len + 1); /* with its NUL, as every body */
+        if (out->body == NULL)
+            return LV_ENOMEM;
+        memcpy(out->body, lv__dashboard_html, lv__dashboard_html_len + 1);
+        out->body_len = lv__dashboard_html_len;
+        return 0;
+    case P_EVENTS:
+        return lv__admin_reply_text(out, 404, "GET /events is a stream: open it on the listener\n");
     case P_FLAG:
     case P_CACHE_PURGE:
     case P_NONE:

@@ -420,6 +420,7 @@ struct lv_server {
     int *listen_fds;              /* one socket per listener, bound first (resolves port 0) */
     lv_addr_t *bound;             /* the actually bound addresses */
     uint64_t reloads;
+    uint64_t reloads_refused; /* bad files refused by SIGHUP */
     bool draining;
     uint64_t start_wall_ms;
 
