@@ -3,11 +3,14 @@
 # Idempotent: installs only what is missing. Needs root (or sudo) on Debian 12.
 set -eu
 
-# chromium: the integration tests' headless-browser checks (wait page, levee-load report);
-# without it they are skipped, not failed. libsqlite3-dev: levee-load's run history.
+# chromium: the integration tests' headless-browser checks (wait page, levee-load report,
+# dashboard); without it they are skipped, not failed. nodejs: runs playwright-core for the
+# dashboard's browser test (scripts/browser_deps.sh installs it). prometheus: promtool checks
+# contrib/prometheus/levee-rules.yml (its daemon is stopped below). libsqlite3-dev: levee-load's
+# run history.
 PKGS="build-essential gcc clang make cmake pkg-config curl ca-certificates python3
 libuv1-dev node-llhttp libyaml-dev libsqlite3-dev libcmocka-dev libclang-rt-14-dev
-nginx haproxy wrk valgrind procps iproute2 clang-format chromium"
+nginx haproxy wrk valgrind procps iproute2 clang-format chromium nodejs prometheus"
 
 missing=""
 for p in $PKGS; do
@@ -26,6 +29,6 @@ $SUDO apt-get update -qq
 # shellcheck disable=SC2086
 $SUDO apt-get install -y -qq --no-install-recommends $missing
 # Debian starts packaged daemons on install; the tests start their own.
-for svc in nginx haproxy; do
+for svc in nginx haproxy prometheus; do
     if command -v service >/dev/null 2>&1; then $SUDO service $svc stop >/dev/null 2>&1 || true; fi
 done

@@ -5,6 +5,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 ./scripts/deps.sh
+./scripts/browser_deps.sh
 BUILD=${LV_TEST_BUILD_DIR:-build/dev}
 cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Debug -DLV_SANITIZE=ON >/dev/null
 cmake --build "$BUILD" -j"$(nproc)"
