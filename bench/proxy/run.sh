@@ -33,6 +33,10 @@ CACHE=${CACHE:-off}
 LEVEE_MODE=${LEVEE_MODE:-auto}   # auto | quick | yaml
 OUT=${OUT:-$HERE/results/latest.md}
 KEEP=${KEEP:-0}           # 1: keep the work dir (logs, callgrind files)
+# WATCHERS=N (quick mode): each rps round also runs levee with N dashboard watchers (GET /events)
+# open and reading, right after (or, every other round, before) the run without; the report
+# compares the two ("Dashboard watchers").
+WATCHERS=${WATCHERS:-0}
 
 usage() {
     cat <<EOF
@@ -48,15 +52,16 @@ usage: bench/proxy/run.sh [options]
   -o FILE      report file (OUT, default bench/proxy/results/latest.md)
   -P           no CPU pinning (PIN=0)
   -k           keep the work directory (KEEP=1)
+  -w N         rps part: also measure levee with N dashboard watchers open (WATCHERS, default 0)
 Build levee first: scripts/build.sh (release build in build/release)
 EOF
 }
 
-while getopts "d:r:p:x:n:m:c:l:o:Pkh" opt; do
+while getopts "d:r:p:x:n:m:c:l:o:w:Pkh" opt; do
     case $opt in
         d) DUR=$OPTARG ;; r) R=$OPTARG ;; p) PARTS=$OPTARG ;; x) PROXIES=$OPTARG ;;
         n) N=$OPTARG ;; m) IDLE=$OPTARG ;; c) CONNS=$OPTARG ;; l) LEVEE=$OPTARG ;;
-        o) OUT=$OPTARG ;; P) PIN=0 ;; k) KEEP=1 ;;
+        o) OUT=$OPTARG ;; w) WATCHERS=$OPTARG ;; P) PIN=0 ;; k) KEEP=1 ;;
         h) usage; exit 0 ;; *) usage; exit 2 ;;
     esac
 done
@@ -189,7 +194,7 @@ proxy_cmd() {
             STOPSIG=USR1 ;;
         levee)
             if [[ $LEVEE_MODE == quick ]]; then
-                CMD=("$LEVEE" proxy --listen "127.0.0.1:$port" --to "127.0.0.1:$BPORT" --workers 1 --admin 127.0.0.1:0)
+                CMD=("$LEVEE" proxy --listen "127.0.0.1:$port" --to "127.0.0.1:$BPORT" --workers 1 --admin "127.0.0.1:${LEVEE_ADMIN_PORT:-0}")
                 [[ $GUARD == off ]] && CMD+=(--no-guard)
                 [[ $CACHE == on ]] && CMD+=(--cache 64MB)
             else
@@ -251,6 +256,9 @@ declare -A PORT_OF PID_OF
 # ---------------------------------------------------------------- part 1: requests/s
 if has "$PARTS" rps; then
     RUNNING=()
+    if [[ $WATCHERS -gt 0 ]]; then
+        if [[ $LEVEE_MODE == quick ]]; then LEVEE_ADMIN_PORT=$(free_port); else log "WATCHERS needs quick mode: ignored"; fi
+    fi
     for p in "${ACTIVE[@]}"; do
         if start_proxy "$p"; then
             PORT_OF[$p]=$PROXY_PORT; PID_OF[$p]=$PROXY_PID; RUNNING+=("$p")
@@ -270,6 +278,21 @@ if has "$PARTS" rps; then
         echo -e "rps\t$1\t$3\t$5\t${rps:-0}\tnon2xx=${non2xx:-0};errors=${errs:-none};p50=${p50:-?};p99=${p99:-?}" >>"$RAW"
         log "rps $1 $3 round $5: ${rps:-FAILED} req/s (non2xx=${non2xx:-0}, errors=${errs:-none}, p50=${p50:-?}, p99=${p99:-?})"
     }
+    # with_watchers NAME PORT PATH SECONDS ROUND: one run with $WATCHERS dashboard watchers open
+    with_watchers() {
+        local wpid ready
+        "${PIN_LOAD[@]}" python3 "$HERE/watchers.py" "$LEVEE_ADMIN_PORT" "$WATCHERS" >"$WORK/watchers-$5.out" 2>&1 &
+        wpid=$!
+        PIDS+=("$wpid")
+        for ((ready = 0; ready < 100; ready++)); do
+            grep -q '^ready' "$WORK/watchers-$5.out" 2>/dev/null && break
+            sleep 0.1
+        done
+        grep -q '^ready' "$WORK/watchers-$5.out" || log "watchers not ready: $(cat "$WORK/watchers-$5.out")"
+        run_wrk "levee+${WATCHERS}w" "$2" "$3" "$4" "$5"
+        stop_pid "$wpid" TERM 5 || true
+        log "watchers round $5: $(tail -1 "$WORK/watchers-$5.out")"
+    }
     # direct to the backend, for reference (is the backend a bottleneck?)
     for path in "${PATH_LIST[@]}"; do run_wrk backend-direct "$BPORT" "$path" "$DUR" 0; done
     for path in "${PATH_LIST[@]}"; do
@@ -282,7 +305,18 @@ if has "$PARTS" rps; then
                     echo -e "note\t$p\t$path\t$r\tprocess exited during the rps part\t" >>"$RAW"
                     continue
                 fi
-                run_wrk "$p" "${PORT_OF[$p]}" "$path" "$DUR" "$r"
+                if [[ $p == levee && $WATCHERS -gt 0 && $LEVEE_MODE == quick ]]; then
+                    # Alternate the order, so that neither side always runs on a warmer machine.
+                    if ((r % 2)); then
+                        run_wrk "$p" "${PORT_OF[$p]}" "$path" "$DUR" "$r"
+                        with_watchers "$p" "${PORT_OF[$p]}" "$path" "$DUR" "$r"
+                    else
+                        with_watchers "$p" "${PORT_OF[$p]}" "$path" "$DUR" "$r"
+                        run_wrk "$p" "${PORT_OF[$p]}" "$path" "$DUR" "$r"
+                    fi
+                else
+                    run_wrk "$p" "${PORT_OF[$p]}" "$path" "$DUR" "$r"
+                fi
             done
         done
     done
@@ -367,7 +401,7 @@ fi
 other_load end
 mkdir -p "$(dirname "$OUT")"
 ANN_DIR=$WORK
-export DUR R CONNS N NCONN WARM IDLE PIN LEVEE LEVEE_MODE PARTS
-CMDLINE="DUR=$DUR R=$R N=$N IDLE=$IDLE PIN=$PIN bench/proxy/run.sh $*"
+export DUR R CONNS N NCONN WARM IDLE PIN LEVEE LEVEE_MODE PARTS WATCHERS
+CMDLINE="DUR=$DUR R=$R N=$N IDLE=$IDLE PIN=$PIN WATCHERS=$WATCHERS bench/proxy/run.sh $*"
 python3 "$HERE/report.py" "$RAW" "$ANN_DIR" "$CMDLINE" "$BPORT" | tee "$OUT"
 log "report written to $OUT"
