@@ -137,6 +137,16 @@ if rps and nw not in ("", "0"):
     w("")
     w("Each round runs levee without and with the watchers back to back (the order alternates).")
     w("")
+instr_rows = {(r[1], r[2]): int(r[4]) for r in rows if r[0] == "instr"}
+if nw not in ("", "0") and any(p == f"levee+{nw}w" for p, _ in instr_rows):
+    w(f"Instructions per request (callgrind, the whole process, admin thread included), none vs "
+      f"{nw} watchers open during the measured requests:")
+    w("")
+    for (p, path), v in instr_rows.items():
+        if p == f"levee+{nw}w" and ("levee", path) in instr_rows:
+            base = instr_rows[("levee", path)]
+            w(f"- {path}: {base:,} vs {v:,} ({(v - base) / base * 100:+.2f} %)")
+    w("")
 
 # ---------------------------------------------------------------- instructions
 instr = {(r[1], r[2]): (int(r[4]), r[5]) for r in rows if r[0] == "instr"}

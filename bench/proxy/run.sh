@@ -335,19 +335,27 @@ fi
 
 # ---------------------------------------------------------------- part 2: instructions per request
 if has "$PARTS" instr; then
+    [[ $WATCHERS -gt 0 && $LEVEE_MODE == quick && -z ${LEVEE_ADMIN_PORT:-} ]] && LEVEE_ADMIN_PORT=$(free_port)
     cg_total() { awk '/^(totals|summary):/ {print $2; exit}' "$1"; }
-    cg_run() { # NAME LABEL REQ_PATH(or ""): one valgrind run; sets CG_TOTAL (instructions)
-        local name=$1 label=$2 mpath=$3 cg="$WORK/callgrind.$1.$2" path ok=1 stopsig
+    cg_run() { # NAME LABEL REQ_PATH(or "") [WATCHERS]: one valgrind run; sets CG_TOTAL (instructions)
+        local name=$1 label=$2 mpath=$3 nw=${4:-0} cg="$WORK/callgrind.$1.$2" path ok=1 stopsig wpid=
         CG_TOTAL=
         start_proxy "$name" "$cg" || return 1
         for path in "${PATH_LIST[@]}"; do
             "${PIN_LOAD[@]}" timeout 300 python3 "$HERE/nreq.py" 127.0.0.1 "$PROXY_PORT" "$path" "$WARM" "$NCONN" >>"$WORK/nreq.log" 2>&1 || ok=0
         done
+        if ((nw > 0)); then # dashboard watchers open during the measured requests only
+            python3 "$HERE/watchers.py" "$LEVEE_ADMIN_PORT" "$nw" >"$WORK/watchers-cg-$label.out" 2>&1 &
+            wpid=$!
+            PIDS+=("$wpid")
+            for ((i = 0; i < 300; i++)); do grep -q '^ready' "$WORK/watchers-cg-$label.out" && break; sleep 0.1; done
+        fi
         if [[ -n $mpath ]]; then
             "${PIN_LOAD[@]}" timeout 600 python3 "$HERE/nreq.py" 127.0.0.1 "$PROXY_PORT" "$mpath" "$N" "$NCONN" \
                 >"$WORK/nreq-$name-$label.log" 2>&1 || ok=0
             log "callgrind $name $mpath: $(cat "$WORK/nreq-$name-$label.log")"
         fi
+        [[ -n $wpid ]] && { stop_pid "$wpid" TERM 5 || true; log "watchers ($label): $(tail -1 "$WORK/watchers-cg-$label.out")"; }
         sleep 0.5
         stopsig=$STOPSIG
         if ! stop_pid "$PROXY_PID" "$stopsig" 120; then
@@ -376,6 +384,15 @@ if has "$PARTS" instr; then
                     | head -80 >"$WORK/annotate-$p-${path#/}.txt" || true
             else
                 echo -e "note\t$p\t$path\t-\tcallgrind run failed\t" >>"$RAW"
+            fi
+            # The same measured requests with $WATCHERS dashboard watchers open: the admin
+            # thread's work for them, per request.
+            if [[ $p == levee && $WATCHERS -gt 0 && $LEVEE_MODE == quick ]] &&
+                cg_run "$p" "${path#/}-w" "$path" "$WATCHERS"; then
+                tot=$CG_TOTAL
+                per=$(python3 -c "print(round(($tot - $base) / $N))")
+                echo -e "instr\tlevee+${WATCHERS}w\t$path\t-\t$per\ttotal=$tot;base=$base;n=$N" >>"$RAW"
+                log "instr levee+${WATCHERS}w $path: $per instructions/request"
             fi
         done
     done

@@ -40,12 +40,17 @@ try {
   const external = [];
   page.on("request", (r) => { if (!r.url().startsWith(adminUrl)) external.push(r.url()); });
 
-  await page.goto(adminUrl + "/dashboard", { waitUntil: "load" });
-  out.first_paint_ms = await page.evaluate(() => {
-    const p = performance.getEntriesByType("paint").find((e) => e.name === "first-contentful-paint") ||
-      performance.getEntriesByType("paint").find((e) => e.name === "first-paint");
+  // First contentful paint, from the navigation's start: once in a browser just started (a
+  // renderer to spawn), then on a second load of the page, which is what a person opening
+  // the page again meets.
+  const fcp = () => waitFor(() => page.evaluate(() => {
+    const p = performance.getEntriesByType("paint").find((e) => e.name === "first-contentful-paint");
     return p ? p.startTime : null;
-  });
+  }), "a first contentful paint", 5000);
+  await page.goto(adminUrl + "/dashboard", { waitUntil: "load" });
+  out.first_paint_cold_ms = Math.round(await fcp());
+  await page.goto(adminUrl + "/dashboard", { waitUntil: "load" });
+  out.first_paint_ms = Math.round(await fcp());
   out.html_bytes = await page.evaluate(() => document.documentElement.outerHTML.length);
 
   // Every section, live.

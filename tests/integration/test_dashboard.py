@@ -278,8 +278,8 @@ class Browser(lt.LvTestCase):
         self.assertEqual(p.returncode, 0, "dashboard.mjs: %s\n%s" % (p.stdout, p.stderr[-3000:]))
         figures = json.loads(p.stdout.strip().splitlines()[-1])
         sys.stderr.write("\ndashboard in the browser: %s\n" % figures)
-        # The target is 200 ms on loopback; this ASan build under load gets some slack.
-        self.assertIsNotNone(figures["first_paint_ms"])
+        # The target is 200 ms on loopback (a second load of the page); this ASan build under
+        # load on a shared machine gets some slack.
         self.assertLess(figures["first_paint_ms"], 1000)
         self.assertTrue(figures["flag_toggled"])
         self.assertTrue(os.path.getsize(shot) > 10000)
