@@ -137,6 +137,27 @@ if rps and nw not in ("", "0"):
     w("")
     w("Each round runs levee without and with the watchers back to back (the order alternates).")
     w("")
+
+    def cpu_of(v):
+        out = {}
+        for rnd, _, extra in v:
+            ex = dict(kv.split("=", 1) for kv in extra.split(";") if "=" in kv)
+            try:
+                out[rnd] = float(ex.get("cpu_us", ""))
+            except ValueError:
+                pass
+        return out
+    w("levee's CPU time per request (user + system, every thread, from /proc; µs):")
+    w("")
+    w("| path | none (each round) | with watchers (each round) | ratio per round | median ratio |")
+    w("|---|---|---|---|---|")
+    for path in paths:
+        a, b = cpu_of(rps.get(("levee", path), [])), cpu_of(rps.get((wname, path), []))
+        ratios = [b[r] / a[r] for r in b if a.get(r)]
+        if ratios:
+            w(f"| {path} | {', '.join(f'{a[r]:.2f}' for r in a)} | {', '.join(f'{b[r]:.2f}' for r in b)} | "
+              f"{', '.join(f'{x:.3f}' for x in ratios)} | {statistics.median(ratios):.3f} |")
+    w("")
 instr_rows = {(r[1], r[2]): int(r[4]) for r in rows if r[0] == "instr"}
 if nw not in ("", "0") and any(p == f"levee+{nw}w" for p, _ in instr_rows):
     w(f"Instructions per request (callgrind, the whole process, admin thread included), none vs "

@@ -267,16 +267,26 @@ if has "$PARTS" rps; then
             echo -e "note\t$p\t-\t-\tdid not start (rps)\t" >>"$RAW"
         fi
     done
+    cpu_ticks() { # PID: user + system clock ticks of the whole process (every thread)
+        awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0
+    }
     run_wrk() { # NAME PORT PATH SECONDS ROUND
-        local f="$WORK/wrk-$1-${3#/}-$5.txt" rps non2xx errs
+        local f="$WORK/wrk-$1-${3#/}-$5.txt" rps non2xx errs pid=${PID_OF[${1%%+*}]:-} t0=0 t1=0 n cpu=
+        [[ -n $pid ]] && t0=$(cpu_ticks "$pid")
         "${PIN_LOAD[@]}" timeout $(($4 + 30)) wrk -t1 -c"$CONNS" -d"$4"s --latency "http://127.0.0.1:$2$3" >"$f" 2>&1 || true
+        # The proxy's CPU time per request: what neighbours on a shared machine change least.
+        if [[ -n $pid ]]; then
+            t1=$(cpu_ticks "$pid")
+            n=$(awk '/ requests in / {print $1}' "$f")
+            [[ -n $n && $n -gt 0 ]] && cpu=$(python3 -c "print(round(($t1 - $t0) * 1e6 / $(getconf CLK_TCK) / $n, 2))")
+        fi
         rps=$(awk '/^Requests\/sec:/ {print $2}' "$f")
         non2xx=$(awk '/Non-2xx or 3xx responses:/ {print $NF}' "$f")
         errs=$(awk -F'Socket errors: ' '/Socket errors:/ {print $2}' "$f")
         p50=$(awk '/^ +50%/ {print $2}' "$f")
         p99=$(awk '/^ +99%/ {print $2}' "$f")
-        echo -e "rps\t$1\t$3\t$5\t${rps:-0}\tnon2xx=${non2xx:-0};errors=${errs:-none};p50=${p50:-?};p99=${p99:-?}" >>"$RAW"
-        log "rps $1 $3 round $5: ${rps:-FAILED} req/s (non2xx=${non2xx:-0}, errors=${errs:-none}, p50=${p50:-?}, p99=${p99:-?})"
+        echo -e "rps\t$1\t$3\t$5\t${rps:-0}\tnon2xx=${non2xx:-0};errors=${errs:-none};p50=${p50:-?};p99=${p99:-?};cpu_us=${cpu:-?}" >>"$RAW"
+        log "rps $1 $3 round $5: ${rps:-FAILED} req/s (non2xx=${non2xx:-0}, errors=${errs:-none}, p50=${p50:-?}, p99=${p99:-?}, cpu_us/req=${cpu:-?})"
     }
     # with_watchers NAME PORT PATH SECONDS ROUND: one run with $WATCHERS dashboard watchers open
     with_watchers() {
