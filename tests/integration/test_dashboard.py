@@ -5,7 +5,8 @@ Events: GET /events streams `event: history` then a JSON snapshot a second whose
 exactly those docs/dashboard.md lists (both ways); the streams are bounded by
 admin.dashboard_watchers (one more: 503) and counted in levee_dashboard_watchers; GET
 /dashboard is one self-contained page under 100 KiB; route flags, reloads (succeeded and
-refused) and the config generation are in /metrics.
+refused) and the config generation are in /metrics; a watcher that does not read is dropped
+(the 256 KiB bound), one that reads stays.
 
 Browser: headless Chromium driven by playwright-core (tests/browser/dashboard.mjs) while
 levee-load sends more than levee-sim's capacity: every section renders, values change, a flag
@@ -224,11 +225,17 @@ class Events(lt.LvTestCase):
         gen = metric(text, "levee_config_generation")
         ok = metric(text, "levee_config_reloads_total", result="ok")
         refused = metric(text, "levee_config_reloads_total", result="refused")
-        # A play request gets the fallback and is counted as refused by flag.
+        # A play request gets the fallback and is counted as refused by flag when it ends,
+        # which may be just after its client has the answer.
         self.assertEqual(lt.get(self.levee.addr, "/play/x").status, 503)
-        text = self.levee.admin("/metrics").body.decode()
-        self.assertGreaterEqual(metric(text, "levee_refusals_total", service="api",
-                                       reason="flag"), 1)
+        deadline = time.monotonic() + 5
+        while True:
+            text = self.levee.admin("/metrics").body.decode()
+            n = metric(text, "levee_refusals_total", service="api", reason="flag")
+            if n >= 1 or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        self.assertGreaterEqual(n, 1)
 
         mark = self.levee.log_mark()
         with open(self.levee.config_path, "w") as f:
@@ -245,6 +252,42 @@ class Events(lt.LvTestCase):
         self.assertEqual(metric(text, "levee_config_reloads_total", result="ok"), ok + 1)
         self.assertEqual(metric(text, "levee_config_reloads_total", result="refused"),
                          refused + 1)
+
+
+class SlowWatcher(lt.LvTestCase):
+    def test_watcher_that_does_not_read_is_dropped(self):
+        # 2,000 named routes make each snapshot ~250 KB (their flags), so a stream that never
+        # reads fills the kernel's buffers and then levee's 256 KiB bound within seconds.
+        cfg = {
+            "workers": 1,
+            "listen": ["127.0.0.1:0"],
+            "admin": {"listen": "127.0.0.1:0"},
+            "services": [{"name": "api", "upstreams": ["127.0.0.1:9"]}],
+            "routes": [{"path": "/r%d" % i, "service": "api", "name": "route-%d" % i}
+                       for i in range(2000)] + [{"path": "/", "service": "api"}],
+        }
+        lv = lt.Levee.from_config(lt.to_yaml(cfg) + "\n", name="dash-slow.yaml")
+        self.addCleanup(lv.stop)
+        stuck = socket.socket()
+        stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stuck.connect(lv.admin_addr)
+        self.addCleanup(stuck.close)
+        stuck.sendall(b"GET /events HTTP/1.1\r\nHost: admin\r\n\r\n")
+        reader = Stream(lv.admin_addr)  # reads everything: stays
+        self.addCleanup(reader.close)
+        deadline = time.monotonic() + 40
+        while time.monotonic() < deadline and not any(
+                "dashboard watcher dropped" in ln for ln in lv.stderr_lines()):
+            reader.event()
+        lv.wait_log(r'msg="dashboard watcher dropped: not reading" unsent_bytes=\d+ dropped=1',
+                    timeout=1)
+        # The reading one is still there (a snapshot built before the drop may count both).
+        for _ in range(3):
+            name, snap = reader.event()
+            if snap["watchers"] == 1:
+                break
+        self.assertEqual(snap["watchers"], 1)
+        self.assertEqual(len(snap["flags"]), 2001)
 
 
 def browser_missing():
