@@ -196,8 +196,8 @@ static void put_service(FILE *out, const lv__dash_t *d, const lv_admin_source_t 
             lv__admin_svc_max(src, slot, SVC_OFF(guard_limit)),
             lv__admin_svc_sum(src, slot, SVC_OFF(in_flight)),
             lv__admin_svc_max(src, slot, SVC_OFF(guard_pressure)) ? "true" : "false",
-            breaker < 3 ? lv__admin_breaker_names[breaker] : "unknown",
-            lv_flag_state_name(lv__admin_service_flag(src, s)), r->faults);
+            lv__admin_breaker_name(breaker), lv_flag_state_name(lv__admin_service_flag(src, s)),
+            r->faults);
 }
 
 static void put_cache(FILE *out, const lv__dash_t *d, const lv_admin_source_t *src)

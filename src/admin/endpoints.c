@@ -26,9 +26,10 @@
 #define LV_ADMIN_NAME_MAX 128
 
 static const char *const balance_names[] = {"round_robin", "least_outstanding"};
-const char *const lv__admin_breaker_names[3] = {"closed", "open", "half_open"};
+static const char *const breaker_names[] = {"closed", "open", "half_open"};
 
-void lv__admin_put_json_string(FILE *out, const char *s)
+/* A JSON string literal: quotes, backslashes and control bytes escaped. */
+static void put_json_string(FILE *out, const char *s)
 {
     fputc('"', out);
     for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
@@ -47,7 +48,8 @@ static const char *enum_name(const char *const *names, size_t n, unsigned v)
     return v < n ? names[v] : "unknown";
 }
 
-uint64_t lv__admin_svc_sum(const lv_admin_source_t *src, uint32_t slot, size_t field_off)
+/* One service field (offset inside lv_service_metrics_t) summed, or maxed, over the shards. */
+static uint64_t svc_sum(const lv_admin_source_t *src, uint32_t slot, size_t field_off)
 {
     uint64_t sum = 0;
     for (uint32_t i = 0; slot < LV_METRICS_MAX_SERVICES && i < src->n_shards; i++)
@@ -56,7 +58,7 @@ uint64_t lv__admin_svc_sum(const lv_admin_source_t *src, uint32_t slot, size_t f
     return sum;
 }
 
-uint64_t lv__admin_svc_max(const lv_admin_source_t *src, uint32_t slot, size_t field_off)
+static uint64_t svc_max(const lv_admin_source_t *src, uint32_t slot, size_t field_off)
 {
     uint64_t max = 0;
     for (uint32_t i = 0; slot < LV_METRICS_MAX_SERVICES && i < src->n_shards; i++)
@@ -67,7 +69,8 @@ uint64_t lv__admin_svc_max(const lv_admin_source_t *src, uint32_t slot, size_t f
 
 #define SVC_OFF(field) offsetof(lv_service_metrics_t, field)
 
-lv_flag_state_t lv__admin_service_flag(const lv_admin_source_t *src, const lv_service_conf_t *s)
+/* The flag a service runs with: the flag table's when there is one, else the configured one. */
+static lv_flag_state_t service_flag(const lv_admin_source_t *src, const lv_service_conf_t *s)
 {
     if (src->flags && s->metrics_slot < LV_FLAGS_SERVICES && src->flags->names[s->metrics_slot])
         return lv_flags_get(src->flags, (int)s->metrics_slot);
@@ -100,16 +103,15 @@ static void put_guard_status(FILE *out, const lv_admin_source_t *src, const lv_s
     fprintf(out,
             ",\"guard\":{\"limit\":%" PRIu64 ",\"in_flight\":%" PRIu64 ",\"queue_len\":%" PRIu64
             ",\"pressure\":%s,\"breaker\":\"%s\",\"flag\":\"%s\"",
-            lv__admin_svc_max(src, slot, SVC_OFF(guard_limit)),
-            lv__admin_svc_sum(src, slot, SVC_OFF(in_flight)),
-            lv__admin_svc_sum(src, slot, SVC_OFF(guard_queue_len)),
-            lv__admin_svc_max(src, slot, SVC_OFF(guard_pressure)) ? "true" : "false",
-            enum_name(lv__admin_breaker_names, 3,
-                      (unsigned)lv__admin_svc_max(src, slot, SVC_OFF(guard_breaker_state))),
-            lv_flag_state_name(lv__admin_service_flag(src, s)));
+            svc_max(src, slot, SVC_OFF(guard_limit)), svc_sum(src, slot, SVC_OFF(in_flight)),
+            svc_sum(src, slot, SVC_OFF(guard_queue_len)),
+            svc_max(src, slot, SVC_OFF(guard_pressure)) ? "true" : "false",
+            enum_name(breaker_names, LV_ARRAY_LEN(breaker_names),
+                      (unsigned)svc_max(src, slot, SVC_OFF(guard_breaker_state))),
+            lv_flag_state_name(service_flag(src, s)));
     for (size_t i = 0; i < LV_ARRAY_LEN(guard_counters); i++)
         fprintf(out, ",\"%s\":%" PRIu64, guard_counters[i].key,
-                lv__admin_svc_sum(src, slot, guard_counters[i].off));
+                svc_sum(src, slot, guard_counters[i].off));
     fputc('}', out);
 }
 
@@ -136,7 +138,8 @@ static void put_resilience_status(FILE *out, const lv_config_t *cfg, uint32_t id
             cfg->cache_size ? s->cache_serve_stale_ms : 0, s->health_check.path ? "true" : "false");
 }
 
-uint64_t lv__admin_cache_sum(const lv_admin_source_t *src, size_t field_off)
+/* One lv_cache_metrics_t counter (at offset field_off) summed over the shards. */
+static uint64_t cache_sum(const lv_admin_source_t *src, size_t field_off)
 {
     uint64_t sum = 0;
     for (uint32_t i = 0; i < src->n_shards; i++)
@@ -146,13 +149,38 @@ uint64_t lv__admin_cache_sum(const lv_admin_source_t *src, size_t field_off)
 
 #define CACHE_OFF(field) offsetof(lv_cache_metrics_t, field)
 
+/* The helpers above, for dashboard.c (endpoints.h). */
+void lv__admin_put_json_string(FILE *out, const char *s)
+{
+    put_json_string(out, s);
+}
+uint64_t lv__admin_svc_sum(const lv_admin_source_t *src, uint32_t slot, size_t field_off)
+{
+    return svc_sum(src, slot, field_off);
+}
+uint64_t lv__admin_svc_max(const lv_admin_source_t *src, uint32_t slot, size_t field_off)
+{
+    return svc_max(src, slot, field_off);
+}
+uint64_t lv__admin_cache_sum(const lv_admin_source_t *src, size_t field_off)
+{
+    return cache_sum(src, field_off);
+}
+lv_flag_state_t lv__admin_service_flag(const lv_admin_source_t *src, const lv_service_conf_t *s)
+{
+    return service_flag(src, s);
+}
+const char *lv__admin_breaker_name(unsigned state)
+{
+    return enum_name(breaker_names, LV_ARRAY_LEN(breaker_names), state);
+}
+
 /* Share of cache lookups answered fresh from the cache: hits / (hits + misses), 0 when none.
  * Passes (never cacheable) and stale answers are left out on purpose: the ratio says how well
  * the cache does on what it could serve. */
 static double cache_hit_ratio(const lv_admin_source_t *src)
 {
-    uint64_t hits = lv__admin_cache_sum(src, CACHE_OFF(hits)),
-             misses = lv__admin_cache_sum(src, CACHE_OFF(misses));
+    uint64_t hits = cache_sum(src, CACHE_OFF(hits)), misses = cache_sum(src, CACHE_OFF(misses));
     return hits + misses ? (double)hits / (double)(hits + misses) : 0.0;
 }
 
@@ -189,7 +217,7 @@ static void put_hosts_status(FILE *out, const lv_admin_source_t *src, const lv_s
     for (uint32_t u = 0; u < s->n_upstreams; u++) {
         lv_host_health_t *h = host_of(src, s, u);
         fputs(u ? ",{\"addr\":" : "{\"addr\":", out);
-        lv__admin_put_json_string(out, s->upstreams[u].text);
+        put_json_string(out, s->upstreams[u].text);
         if (h) {
             uint64_t until = atomic_load(&h->ejected_until_ms);
             fprintf(out,
@@ -217,11 +245,11 @@ char *lv__admin_status_json(const lv_admin_source_t *src, uint64_t now_wall_ms, 
     int draining = src->draining ? src->draining(src->ctx) : 0;
 
     fprintf(out, "{\"version\":");
-    lv__admin_put_json_string(out, LV_VERSION);
+    put_json_string(out, LV_VERSION);
     fprintf(out, ",\"pid\":%ld,\"uptime_s\":%" PRIu64 ",\"workers\":%" PRIu32 ",\"config\":",
             (long)getpid(), uptime_s, cfg ? cfg->workers : src->n_shards);
     if (cfg)
-        lv__admin_put_json_string(out, cfg->path);
+        put_json_string(out, cfg->path);
     else
         fputs("null", out);
     fprintf(out, ",\"reloads\":%" PRIu64 ",\"draining\":%s,\"connections_open\":%" PRIu64, reloads,
@@ -231,18 +259,18 @@ char *lv__admin_status_json(const lv_admin_source_t *src, uint64_t now_wall_ms, 
     for (uint32_t i = 0; cfg && i < cfg->n_services; i++) {
         const lv_service_conf_t *s = &cfg->services[i];
         fputs(i ? ",{\"name\":" : "{\"name\":", out);
-        lv__admin_put_json_string(out, s->name);
+        put_json_string(out, s->name);
         fputs(",\"criticality\":", out);
-        lv__admin_put_json_string(
-            out, enum_name(lv_criticality_names, LV_CRIT_COUNT, (unsigned)s->criticality));
+        put_json_string(out,
+                        enum_name(lv_criticality_names, LV_CRIT_COUNT, (unsigned)s->criticality));
         fputs(",\"balance\":", out);
-        lv__admin_put_json_string(
+        put_json_string(
             out, enum_name(balance_names, LV_ARRAY_LEN(balance_names), (unsigned)s->balance));
         fputs(",\"upstreams\":[", out);
         for (uint32_t u = 0; u < s->n_upstreams; u++) {
             if (u)
                 fputc(',', out);
-            lv__admin_put_json_string(out, s->upstreams[u].text);
+            put_json_string(out, s->upstreams[u].text);
         }
         fprintf(out, "],\"requests_total\":%" PRIu64 ",\"in_flight\":%" PRIu64,
                 lv_metrics_sum_service_requests(src->shards, src->n_shards, s->metrics_slot),
@@ -303,26 +331,26 @@ static void put_cache_families(FILE *out, const lv_admin_source_t *src)
                "served, by reason; not_modified: a client's conditional request answered 304).");
     for (size_t i = 0; i < LV_ARRAY_LEN(cache_request_results); i++)
         put_sample(out, name, cache_request_results[i].result,
-                   lv__admin_cache_sum(src, cache_request_results[i].off));
+                   cache_sum(src, cache_request_results[i].off));
 
     name = "levee_cache_coalesce_timeouts_total";
     put_family(out, name, "counter",
                "Requests that waited for another request's response longer than "
                "cache.lock_timeout_ms and went to the origin alone.");
-    put_sample(out, name, NULL, lv__admin_cache_sum(src, CACHE_OFF(coalesce_timeouts)));
+    put_sample(out, name, NULL, cache_sum(src, CACHE_OFF(coalesce_timeouts)));
 
     name = "levee_cache_revalidations_total";
     put_family(out, name, "counter",
                "Conditional requests sent to the origin (sent) and those it answered 304, "
                "refreshing the stored response (not_modified).");
-    put_sample(out, name, "sent", lv__admin_cache_sum(src, CACHE_OFF(revalidations)));
-    put_sample(out, name, "not_modified", lv__admin_cache_sum(src, CACHE_OFF(revalidated)));
+    put_sample(out, name, "sent", cache_sum(src, CACHE_OFF(revalidations)));
+    put_sample(out, name, "not_modified", cache_sum(src, CACHE_OFF(revalidated)));
 
     name = "levee_cache_responses_total";
     put_family(out, name, "counter",
                "Origin responses the cache stored, or that the caching rules refused to store.");
-    put_sample(out, name, "stored", lv__admin_cache_sum(src, CACHE_OFF(stored)));
-    put_sample(out, name, "not_stored", lv__admin_cache_sum(src, CACHE_OFF(not_stored)));
+    put_sample(out, name, "stored", cache_sum(src, CACHE_OFF(stored)));
+    put_sample(out, name, "not_stored", cache_sum(src, CACHE_OFF(not_stored)));
 
     lv_cache_stats_t st;
     lv_cache_store_stats(src->cache, &st);
@@ -466,7 +494,7 @@ char *lv__admin_metrics_text(const lv_admin_source_t *src, size_t *len)
     for (uint32_t i = 0; cfg && i < cfg->n_services; i++) {
         fputs("levee_guard_flag{service=\"", out);
         put_label(out, cfg->services[i].name);
-        fprintf(out, "\"} %d\n", (int)lv__admin_service_flag(src, &cfg->services[i]));
+        fprintf(out, "\"} %d\n", (int)service_flag(src, &cfg->services[i]));
     }
     if (src->flags)
         put_route_flags(out, src->flags);
@@ -517,12 +545,12 @@ static void put_flag(FILE *out, const lv_flags_t *f, int slot, bool listed)
     if (listed || route) {
         const char *svc = route ? f->route_service[slot - LV_FLAGS_SERVICES] : f->names[slot];
         fputs("{\"name\":", out);
-        lv__admin_put_json_string(out, f->names[slot]);
+        put_json_string(out, f->names[slot]);
         fprintf(out, ",\"kind\":\"%s\",\"service\":", route ? "route" : "service");
-        lv__admin_put_json_string(out, svc ? svc : "");
+        put_json_string(out, svc ? svc : "");
     } else {
         fputs("{\"service\":", out);
-        lv__admin_put_json_string(out, f->names[slot]);
+        put_json_string(out, f->names[slot]);
     }
     fprintf(out, ",\"state\":\"%s\",\"overridden\":%s,\"config\":\"%s\"}",
             lv_flag_state_name(lv_flags_get(f, slot)),
@@ -796,12 +824,11 @@ static char *cache_json(const lv_admin_source_t *src, size_t *len)
             ",\"hits\":%" PRIu64 ",\"misses\":%" PRIu64 ",\"hit_ratio\":%.6g"
             ",\"stale_served\":{\"swr\":%" PRIu64 ",\"error\":%" PRIu64 ",\"refused\":%" PRIu64
             "},\"coalesced\":%" PRIu64 ",\"evictions\":%" PRIu64 ",\"purged\":%" PRIu64 "}\n",
-            st.max_bytes, st.bytes, st.entries, lv__admin_cache_sum(src, CACHE_OFF(hits)),
-            lv__admin_cache_sum(src, CACHE_OFF(misses)), cache_hit_ratio(src),
-            lv__admin_cache_sum(src, CACHE_OFF(stale_swr)),
-            lv__admin_cache_sum(src, CACHE_OFF(stale_error)),
-            lv__admin_cache_sum(src, CACHE_OFF(stale_refused)),
-            lv__admin_cache_sum(src, CACHE_OFF(coalesced)), st.evictions, st.purged);
+            st.max_bytes, st.bytes, st.entries, cache_sum(src, CACHE_OFF(hits)),
+            cache_sum(src, CACHE_OFF(misses)), cache_hit_ratio(src),
+            cache_sum(src, CACHE_OFF(stale_swr)), cache_sum(src, CACHE_OFF(stale_error)),
+            cache_sum(src, CACHE_OFF(stale_refused)), cache_sum(src, CACHE_OFF(coalesced)),
+            st.evictions, st.purged);
     if (fclose(out) != 0) {
         free(text);
         return NULL;

@@ -79,7 +79,7 @@ uint64_t lv__admin_svc_max(const lv_admin_source_t *src, uint32_t slot, size_t f
 uint64_t lv__admin_cache_sum(const lv_admin_source_t *src, size_t field_off);
 /* The flag a service runs with: the flag table's when there is one, else the configured one. */
 lv_flag_state_t lv__admin_service_flag(const lv_admin_source_t *src, const lv_service_conf_t *s);
-/* "closed", "open", "half_open": levee_guard_breaker_state's values. */
-extern const char *const lv__admin_breaker_names[3];
+/* "closed", "open", "half_open" for levee_guard_breaker_state's values; "unknown" otherwise. */
+const char *lv__admin_breaker_name(unsigned state);
 
 #endif
