@@ -17,11 +17,13 @@ PACKAGE_PKGS="dpkg-dev"
 # chromium: the integration tests' headless-browser checks (wait page, levee-load report);
 # without it they are skipped, not failed. clang, libclang-rt-14-dev: the fuzz targets and
 # LeakSanitizer. groff-base: test_man_pages renders the man pages. util-linux: prlimit.
-# redis-server: the second tier's and the replicator's tests start their own.
+# redis-server: the second tier's and the replicator's tests start their own. nodejs: runs
+# playwright-core for the dashboard's browser test (scripts/browser_deps.sh installs it).
+# prometheus: promtool checks contrib/prometheus/levee-rules.yml.
 TEST_PKGS="clang libclang-rt-14-dev libcmocka-dev clang-format valgrind groff-base util-linux
-nginx haproxy wrk chromium redis-server"
+nginx haproxy wrk chromium redis-server nodejs prometheus"
 # Packaged daemons that Debian would start (and enable) on install.
-DAEMONS="nginx haproxy redis-server"
+DAEMONS="nginx haproxy redis-server prometheus"
 
 [ $# -gt 0 ] || set -- run test package
 want=""

@@ -113,6 +113,62 @@ if rps:
         w(f"- {p} {path}: {ex.get('p50', '?')} / {ex.get('p99', '?')}")
     w("")
 
+# ---------------------------------------------------------------- dashboard watchers
+nw = env.get("WATCHERS", "0")
+if rps and nw not in ("", "0"):
+    wname = f"levee+{nw}w"
+    w(f"## Dashboard watchers: levee with {nw} GET /events streams open vs none (same run)")
+    w("")
+    w("| path | none (each round) | with watchers (each round) | ratio per round | median ratio | within 2 % |")
+    w("|---|---|---|---|---|---|")
+    for path in paths:
+        a, b = rps.get(("levee", path)), rps.get((wname, path))
+        if not a or not b:
+            continue
+        by_a = {x[0]: x[1] for x in a}
+        ratios = [x[1] / by_a[x[0]] for x in b if by_a.get(x[0])]
+        if not ratios:
+            continue
+        med_r = statistics.median(ratios)
+        ok = med_r >= 0.98
+        w(f"| {path} | {', '.join(f'{x[1]:,.0f}' for x in a)} | {', '.join(f'{x[1]:,.0f}' for x in b)} | "
+          f"{', '.join(f'{r:.3f}' for r in ratios)} | {med_r:.3f} | {'yes' if ok else 'no'} |")
+        targets.append((f"requests/s {path} with {nw} watchers within 2 % of none", f"ratio {med_r:.3f}", ok))
+    w("")
+    w("Each round runs levee without and with the watchers back to back (the order alternates).")
+    w("")
+
+    def cpu_of(v):
+        out = {}
+        for rnd, _, extra in v:
+            ex = dict(kv.split("=", 1) for kv in extra.split(";") if "=" in kv)
+            try:
+                out[rnd] = float(ex.get("cpu_us", ""))
+            except ValueError:
+                pass
+        return out
+    w("levee's CPU time per request (user + system, every thread, from /proc; µs):")
+    w("")
+    w("| path | none (each round) | with watchers (each round) | ratio per round | median ratio |")
+    w("|---|---|---|---|---|")
+    for path in paths:
+        a, b = cpu_of(rps.get(("levee", path), [])), cpu_of(rps.get((wname, path), []))
+        ratios = [b[r] / a[r] for r in b if a.get(r)]
+        if ratios:
+            w(f"| {path} | {', '.join(f'{a[r]:.2f}' for r in a)} | {', '.join(f'{b[r]:.2f}' for r in b)} | "
+              f"{', '.join(f'{x:.3f}' for x in ratios)} | {statistics.median(ratios):.3f} |")
+    w("")
+instr_rows = {(r[1], r[2]): int(r[4]) for r in rows if r[0] == "instr"}
+if nw not in ("", "0") and any(p == f"levee+{nw}w" for p, _ in instr_rows):
+    w(f"Instructions per request (callgrind, the whole process, admin thread included), none vs "
+      f"{nw} watchers open during the measured requests:")
+    w("")
+    for (p, path), v in instr_rows.items():
+        if p == f"levee+{nw}w" and ("levee", path) in instr_rows:
+            base = instr_rows[("levee", path)]
+            w(f"- {path}: {base:,} vs {v:,} ({(v - base) / base * 100:+.2f} %)")
+    w("")
+
 # ---------------------------------------------------------------- instructions
 instr = {(r[1], r[2]): (int(r[4]), r[5]) for r in rows if r[0] == "instr"}
 if instr:

@@ -36,6 +36,10 @@ L2=${L2:-off}
 LEVEE_MODE=${LEVEE_MODE:-auto}   # auto | quick | yaml
 OUT=${OUT:-$HERE/results/latest.md}
 KEEP=${KEEP:-0}           # 1: keep the work dir (logs, callgrind files)
+# WATCHERS=N (quick mode): each rps round also runs levee with N dashboard watchers (GET /events)
+# open and reading, right after (or, every other round, before) the run without; the report
+# compares the two ("Dashboard watchers").
+WATCHERS=${WATCHERS:-0}
 
 usage() {
     cat <<EOF
@@ -51,15 +55,16 @@ usage: bench/proxy/run.sh [options]
   -o FILE      report file (OUT, default bench/proxy/results/latest.md)
   -P           no CPU pinning (PIN=0)
   -k           keep the work directory (KEEP=1)
+  -w N         rps part: also measure levee with N dashboard watchers open (WATCHERS, default 0)
 Build levee first: scripts/build.sh (release build in build/release)
 EOF
 }
 
-while getopts "d:r:p:x:n:m:c:l:o:Pkh" opt; do
+while getopts "d:r:p:x:n:m:c:l:o:w:Pkh" opt; do
     case $opt in
         d) DUR=$OPTARG ;; r) R=$OPTARG ;; p) PARTS=$OPTARG ;; x) PROXIES=$OPTARG ;;
         n) N=$OPTARG ;; m) IDLE=$OPTARG ;; c) CONNS=$OPTARG ;; l) LEVEE=$OPTARG ;;
-        o) OUT=$OPTARG ;; P) PIN=0 ;; k) KEEP=1 ;;
+        o) OUT=$OPTARG ;; w) WATCHERS=$OPTARG ;; P) PIN=0 ;; k) KEEP=1 ;;
         h) usage; exit 0 ;; *) usage; exit 2 ;;
     esac
 done
@@ -200,7 +205,7 @@ proxy_cmd() {
             STOPSIG=USR1 ;;
         levee)
             if [[ $LEVEE_MODE == quick ]]; then
-                CMD=("$LEVEE" proxy --listen "127.0.0.1:$port" --to "127.0.0.1:$BPORT" --workers 1 --admin 127.0.0.1:0)
+                CMD=("$LEVEE" proxy --listen "127.0.0.1:$port" --to "127.0.0.1:$BPORT" --workers 1 --admin "127.0.0.1:${LEVEE_ADMIN_PORT:-0}")
                 [[ $GUARD == off ]] && CMD+=(--no-guard)
                 [[ $CACHE == on ]] && CMD+=(--cache 64MB)
                 [[ $CACHE == on && $L2 == on ]] && CMD+=(--l2 "redis://127.0.0.1:$REDIS_PORT")
@@ -263,6 +268,9 @@ declare -A PORT_OF PID_OF
 # ---------------------------------------------------------------- part 1: requests/s
 if has "$PARTS" rps; then
     RUNNING=()
+    if [[ $WATCHERS -gt 0 ]]; then
+        if [[ $LEVEE_MODE == quick ]]; then LEVEE_ADMIN_PORT=$(free_port); else log "WATCHERS needs quick mode: ignored"; fi
+    fi
     for p in "${ACTIVE[@]}"; do
         if start_proxy "$p"; then
             PORT_OF[$p]=$PROXY_PORT; PID_OF[$p]=$PROXY_PID; RUNNING+=("$p")
@@ -271,16 +279,41 @@ if has "$PARTS" rps; then
             echo -e "note\t$p\t-\t-\tdid not start (rps)\t" >>"$RAW"
         fi
     done
+    cpu_ticks() { # PID: user + system clock ticks of the whole process (every thread)
+        awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0
+    }
     run_wrk() { # NAME PORT PATH SECONDS ROUND
-        local f="$WORK/wrk-$1-${3#/}-$5.txt" rps non2xx errs
+        local f="$WORK/wrk-$1-${3#/}-$5.txt" rps non2xx errs pid=${PID_OF[${1%%+*}]:-} t0=0 t1=0 n cpu=
+        [[ -n $pid ]] && t0=$(cpu_ticks "$pid")
         "${PIN_LOAD[@]}" timeout $(($4 + 30)) wrk -t1 -c"$CONNS" -d"$4"s --latency "http://127.0.0.1:$2$3" >"$f" 2>&1 || true
+        # The proxy's CPU time per request: what neighbours on a shared machine change least.
+        if [[ -n $pid ]]; then
+            t1=$(cpu_ticks "$pid")
+            n=$(awk '/ requests in / {print $1}' "$f")
+            [[ -n $n && $n -gt 0 ]] && cpu=$(python3 -c "print(round(($t1 - $t0) * 1e6 / $(getconf CLK_TCK) / $n, 2))")
+        fi
         rps=$(awk '/^Requests\/sec:/ {print $2}' "$f")
         non2xx=$(awk '/Non-2xx or 3xx responses:/ {print $NF}' "$f")
         errs=$(awk -F'Socket errors: ' '/Socket errors:/ {print $2}' "$f")
         p50=$(awk '/^ +50%/ {print $2}' "$f")
         p99=$(awk '/^ +99%/ {print $2}' "$f")
-        echo -e "rps\t$1\t$3\t$5\t${rps:-0}\tnon2xx=${non2xx:-0};errors=${errs:-none};p50=${p50:-?};p99=${p99:-?}" >>"$RAW"
-        log "rps $1 $3 round $5: ${rps:-FAILED} req/s (non2xx=${non2xx:-0}, errors=${errs:-none}, p50=${p50:-?}, p99=${p99:-?})"
+        echo -e "rps\t$1\t$3\t$5\t${rps:-0}\tnon2xx=${non2xx:-0};errors=${errs:-none};p50=${p50:-?};p99=${p99:-?};cpu_us=${cpu:-?}" >>"$RAW"
+        log "rps $1 $3 round $5: ${rps:-FAILED} req/s (non2xx=${non2xx:-0}, errors=${errs:-none}, p50=${p50:-?}, p99=${p99:-?}, cpu_us/req=${cpu:-?})"
+    }
+    # with_watchers NAME PORT PATH SECONDS ROUND: one run with $WATCHERS dashboard watchers open
+    with_watchers() {
+        local wpid ready
+        "${PIN_LOAD[@]}" python3 "$HERE/watchers.py" "$LEVEE_ADMIN_PORT" "$WATCHERS" >"$WORK/watchers-$5.out" 2>&1 &
+        wpid=$!
+        PIDS+=("$wpid")
+        for ((ready = 0; ready < 100; ready++)); do
+            grep -q '^ready' "$WORK/watchers-$5.out" 2>/dev/null && break
+            sleep 0.1
+        done
+        grep -q '^ready' "$WORK/watchers-$5.out" || log "watchers not ready: $(cat "$WORK/watchers-$5.out")"
+        run_wrk "levee+${WATCHERS}w" "$2" "$3" "$4" "$5"
+        stop_pid "$wpid" TERM 5 || true
+        log "watchers round $5: $(tail -1 "$WORK/watchers-$5.out")"
     }
     # direct to the backend, for reference (is the backend a bottleneck?)
     for path in "${PATH_LIST[@]}"; do run_wrk backend-direct "$BPORT" "$path" "$DUR" 0; done
@@ -294,7 +327,18 @@ if has "$PARTS" rps; then
                     echo -e "note\t$p\t$path\t$r\tprocess exited during the rps part\t" >>"$RAW"
                     continue
                 fi
-                run_wrk "$p" "${PORT_OF[$p]}" "$path" "$DUR" "$r"
+                if [[ $p == levee && $WATCHERS -gt 0 && $LEVEE_MODE == quick ]]; then
+                    # Alternate the order, so that neither side always runs on a warmer machine.
+                    if ((r % 2)); then
+                        run_wrk "$p" "${PORT_OF[$p]}" "$path" "$DUR" "$r"
+                        with_watchers "$p" "${PORT_OF[$p]}" "$path" "$DUR" "$r"
+                    else
+                        with_watchers "$p" "${PORT_OF[$p]}" "$path" "$DUR" "$r"
+                        run_wrk "$p" "${PORT_OF[$p]}" "$path" "$DUR" "$r"
+                    fi
+                else
+                    run_wrk "$p" "${PORT_OF[$p]}" "$path" "$DUR" "$r"
+                fi
             done
         done
     done
@@ -313,19 +357,27 @@ fi
 
 # ---------------------------------------------------------------- part 2: instructions per request
 if has "$PARTS" instr; then
+    [[ $WATCHERS -gt 0 && $LEVEE_MODE == quick && -z ${LEVEE_ADMIN_PORT:-} ]] && LEVEE_ADMIN_PORT=$(free_port)
     cg_total() { awk '/^(totals|summary):/ {print $2; exit}' "$1"; }
-    cg_run() { # NAME LABEL REQ_PATH(or ""): one valgrind run; sets CG_TOTAL (instructions)
-        local name=$1 label=$2 mpath=$3 cg="$WORK/callgrind.$1.$2" path ok=1 stopsig
+    cg_run() { # NAME LABEL REQ_PATH(or "") [WATCHERS]: one valgrind run; sets CG_TOTAL (instructions)
+        local name=$1 label=$2 mpath=$3 nw=${4:-0} cg="$WORK/callgrind.$1.$2" path ok=1 stopsig wpid=
         CG_TOTAL=
         start_proxy "$name" "$cg" || return 1
         for path in "${PATH_LIST[@]}"; do
             "${PIN_LOAD[@]}" timeout 300 python3 "$HERE/nreq.py" 127.0.0.1 "$PROXY_PORT" "$path" "$WARM" "$NCONN" >>"$WORK/nreq.log" 2>&1 || ok=0
         done
+        if ((nw > 0)); then # dashboard watchers open during the measured requests only
+            python3 "$HERE/watchers.py" "$LEVEE_ADMIN_PORT" "$nw" >"$WORK/watchers-cg-$label.out" 2>&1 &
+            wpid=$!
+            PIDS+=("$wpid")
+            for ((i = 0; i < 300; i++)); do grep -q '^ready' "$WORK/watchers-cg-$label.out" && break; sleep 0.1; done
+        fi
         if [[ -n $mpath ]]; then
             "${PIN_LOAD[@]}" timeout 600 python3 "$HERE/nreq.py" 127.0.0.1 "$PROXY_PORT" "$mpath" "$N" "$NCONN" \
                 >"$WORK/nreq-$name-$label.log" 2>&1 || ok=0
             log "callgrind $name $mpath: $(cat "$WORK/nreq-$name-$label.log")"
         fi
+        [[ -n $wpid ]] && { stop_pid "$wpid" TERM 5 || true; log "watchers ($label): $(tail -1 "$WORK/watchers-cg-$label.out")"; }
         sleep 0.5
         stopsig=$STOPSIG
         if ! stop_pid "$PROXY_PID" "$stopsig" 120; then
@@ -355,6 +407,15 @@ if has "$PARTS" instr; then
             else
                 echo -e "note\t$p\t$path\t-\tcallgrind run failed\t" >>"$RAW"
             fi
+            # The same measured requests with $WATCHERS dashboard watchers open: the admin
+            # thread's work for them, per request.
+            if [[ $p == levee && $WATCHERS -gt 0 && $LEVEE_MODE == quick ]] &&
+                cg_run "$p" "${path#/}-w" "$path" "$WATCHERS"; then
+                tot=$CG_TOTAL
+                per=$(python3 -c "print(round(($tot - $base) / $N))")
+                echo -e "instr\tlevee+${WATCHERS}w\t$path\t-\t$per\ttotal=$tot;base=$base;n=$N" >>"$RAW"
+                log "instr levee+${WATCHERS}w $path: $per instructions/request"
+            fi
         done
     done
 fi
@@ -379,7 +440,7 @@ fi
 other_load end
 mkdir -p "$(dirname "$OUT")"
 ANN_DIR=$WORK
-export DUR R CONNS N NCONN WARM IDLE PIN LEVEE LEVEE_MODE PARTS
-CMDLINE="DUR=$DUR R=$R N=$N IDLE=$IDLE PIN=$PIN bench/proxy/run.sh $*"
+export DUR R CONNS N NCONN WARM IDLE PIN LEVEE LEVEE_MODE PARTS WATCHERS
+CMDLINE="DUR=$DUR R=$R N=$N IDLE=$IDLE PIN=$PIN WATCHERS=$WATCHERS bench/proxy/run.sh $*"
 python3 "$HERE/report.py" "$RAW" "$ANN_DIR" "$CMDLINE" "$BPORT" | tee "$OUT"
 log "report written to $OUT"

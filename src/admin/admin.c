@@ -1,9 +1,11 @@
 /* admin/admin.c: the admin HTTP/1.1 listener: accepts, parses requests with llhttp (bounded
  * head and body, keep-alive, pipelining with backpressure), keeps the target (cache purges carry
  * a URL in it), the Authorization header and the small body of flag writes, writes endpoints.c's
- * answers. Owns the listener and its connections. Main thread's loop only; never touches worker
- * loops. */
+ * answers; streams the dashboard's snapshot a second to GET /events watchers (Server-Sent
+ * Events; dashboard.c builds it on this thread's timer). Owns the listener, its connections and
+ * that timer. Main thread's loop only; never touches worker loops. */
 #include "admin/admin.h"
+#include "admin/dashboard.h"
 #include "admin/endpoints.h"
 #include "cache/key.h"
 #include "core/clock.h"
@@ -11,6 +13,7 @@
 #include "core/log.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <llhttp.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -30,7 +33,9 @@
 #define ADMIN_READ_BUF 4096              /* per connection, reused for every read */
 #define ADMIN_MAX_PENDING 4              /* responses queued before the connection stops parsing */
 #define ADMIN_BACKLOG 128
-#define ADMIN_MAX_CONNS 64 /* more are accepted and closed at once */
+#define ADMIN_MAX_CONNS 64 /* more are accepted and closed at once (watchers not counted) */
+/* A watcher with more than this unsent is not reading: dropped rather than buffered. */
+#define ADMIN_WATCHER_BACKLOG_BYTES (256 * 1024)
 
 typedef struct admin_conn admin_conn_t;
 
@@ -40,7 +45,11 @@ struct lv_admin {
     lv_admin_source_t src;
     char address[80];
     admin_conn_t *conns;   /* every open connection, for lv_admin_stop */
-    uint32_t open_handles; /* listener + connections not yet closed */
+    uint32_t open_handles; /* listener + tick timer + connections not yet closed */
+    uint32_t n_watchers;   /* connections streaming /events (src.watchers points here) */
+    uint64_t watchers_dropped;
+    uv_timer_t tick; /* the dashboard's sample a second */
+    lv__dash_t *dash;
     bool stopping;
 };
 
@@ -69,6 +78,7 @@ struct admin_conn {
     bool parse_paused;      /* stopped between requests until writes drain */
     bool close_after_write; /* last response sent: shut down once it is written */
     bool closing;
+    bool watcher; /* streaming /events: what it sends is ignored */
 
     char rbuf[ADMIN_READ_BUF];
     size_t rpos, rlen; /* unparsed bytes of rbuf while parse_paused */
@@ -87,8 +97,10 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 
 static void maybe_free_admin(lv_admin_t *admin)
 {
-    if (admin->stopping && admin->open_handles == 0)
+    if (admin->stopping && admin->open_handles == 0) {
+        lv__dash_free(admin->dash);
         free(admin);
+    }
 }
 
 static void on_conn_closed(uv_handle_t *h)
@@ -101,6 +113,8 @@ static void on_conn_closed(uv_handle_t *h)
         admin->conns = c->next;
     if (c->next)
         c->next->prev = c->prev;
+    if (c->watcher)
+        admin->n_watchers--;
     free(c);
     admin->open_handles--;
     maybe_free_admin(admin);
@@ -244,6 +258,161 @@ static void conn_send_error(admin_conn_t *c, int status)
               false);
 }
 
+/* ---- GET /events: Server-Sent Events, one snapshot a second ---- */
+
+/* One event's bytes, written to every watcher: freed by the last write that used it. */
+typedef struct sse_buf {
+    uint32_t refs;
+    size_t len;
+    char data[];
+} sse_buf_t;
+
+typedef struct sse_write {
+    uv_write_t req;
+    admin_conn_t *conn;
+    sse_buf_t *buf;
+} sse_write_t;
+
+/* prefix, then (json != NULL) "event: <event>\n" if event, "data: <json>\n\n". One reference. */
+static sse_buf_t *sse_buf_new(const char *prefix, const char *event, const char *json, size_t len)
+{
+    size_t plen = prefix ? strlen(prefix) : 0, elen = event ? strlen(event) + 8 : 0;
+    size_t cap = plen + elen + (json ? len + 8 : 0) + 1;
+    sse_buf_t *b = malloc(sizeof *b + cap);
+    if (b == NULL)
+        return NULL;
+    b->refs = 1;
+    int n = snprintf(b->data, cap, "%s", prefix ? prefix : "");
+    if (json && event)
+        n += snprintf(b->data + n, cap - (size_t)n, "event: %s\n", event);
+    if (json) {
+        n += snprintf(b->data + n, cap - (size_t)n, "data: ");
+        memcpy(b->data + n, json, len);
+        n += (int)len;
+        memcpy(b->data + n, "\n\n", 2);
+        n += 2;
+    }
+    b->len = (size_t)n;
+    return b;
+}
+
+static void sse_buf_unref(sse_buf_t *b)
+{
+    if (b && --b->refs == 0)
+        free(b);
+}
+
+static void on_sse_write(uv_write_t *req, int status)
+{
+    sse_write_t *w = LV_CONTAINER_OF(req, sse_write_t, req);
+    admin_conn_t *c = w->conn;
+    sse_buf_unref(w->buf);
+    free(w);
+    c->pending_writes--;
+    if (status < 0 && !c->closing)
+        conn_close(c);
+}
+
+/* Queues b to watcher c; drops c when it has not taken what it was sent before. */
+static void sse_send(admin_conn_t *c, sse_buf_t *b)
+{
+    if (c->closing || b == NULL)
+        return;
+    size_t queued = uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp);
+    if (queued > ADMIN_WATCHER_BACKLOG_BYTES) {
+        c->admin->watchers_dropped++;
+        lv_log_warn("admin",
+                    "msg=\"dashboard watcher dropped: not reading\" unsent_bytes=%zu "
+                    "dropped=%" PRIu64,
+                    queued, c->admin->watchers_dropped);
+        conn_close(c);
+        return;
+    }
+    sse_write_t *w = malloc(sizeof *w);
+    if (w == NULL) {
+        conn_close(c);
+        return;
+    }
+    w->conn = c;
+    w->buf = b;
+    b->refs++;
+    uv_buf_t buf = uv_buf_init(b->data, (unsigned)b->len);
+    if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &buf, 1, on_sse_write) != 0) {
+        sse_buf_unref(b);
+        free(w);
+        conn_close(c);
+        return;
+    }
+    c->pending_writes++;
+}
+
+/* The stream's head, the history of the last 5 minutes (event: history) and the last snapshot.
+ * Close-delimited: the body never ends while levee runs. */
+static void events_start(admin_conn_t *c)
+{
+    lv_admin_t *admin = c->admin;
+    c->watcher = true;
+    admin->n_watchers++;
+    static const char head[] = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                               "Cache-Control: no-store\r\nConnection: close\r\n"
+                               "X-Accel-Buffering: no\r\n\r\nretry: 2000\n\n";
+    size_t hlen = 0, slen = 0;
+    char *hist = lv__dash_history_json(admin->dash, &admin->src, &hlen);
+    char *snap = lv__dash_snapshot_json(admin->dash, &admin->src, lv_clock_wall_ms(), &slen);
+    sse_buf_t *b = sse_buf_new(head, "history", hist, hlen);
+    sse_send(c, b);
+    sse_buf_unref(b);
+    b = sse_buf_new(NULL, NULL, snap, slen);
+    if (snap)
+        sse_send(c, b);
+    sse_buf_unref(b);
+    free(hist);
+    free(snap);
+}
+
+/* Whether the request is GET /events (any query), and if so starts it or refuses it. */
+static bool events_try(admin_conn_t *c, llhttp_t *p)
+{
+    lv_admin_t *admin = c->admin;
+    const char *q = memchr(c->target, '?', c->target_len);
+    size_t plen = q ? (size_t)(q - c->target) : c->target_len;
+    if (llhttp_get_method(p) != HTTP_GET || plen != 7 || memcmp(c->target, "/events", 7) != 0)
+        return false;
+    lv_config_t *cfg = admin->src.config ? admin->src.config(admin->src.ctx) : NULL;
+    uint32_t max = cfg ? cfg->dashboard_watchers : 0;
+    if (max == 0 || admin->n_watchers >= max || admin->stopping || admin->dash == NULL) {
+        static const char off[] = "events off: admin.dashboard_watchers is 0\n";
+        static const char full[] = "too many dashboard watchers (admin.dashboard_watchers)\n";
+        const char *text = max == 0 ? off : full;
+        char *body = strdup(text);
+        conn_send(c, max == 0 ? 404 : 503, "text/plain; charset=utf-8", NULL, false, body,
+                  body ? strlen(body) : 0, true, false);
+        return true;
+    }
+    events_start(c);
+    return true;
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    lv_admin_t *admin = t->data;
+    lv__dash_sample(admin->dash, &admin->src, lv_clock_now_ms());
+    if (admin->n_watchers == 0)
+        return;
+    size_t len = 0;
+    char *snap = lv__dash_snapshot_json(admin->dash, &admin->src, lv_clock_wall_ms(), &len);
+    if (snap == NULL)
+        return;
+    sse_buf_t *b = sse_buf_new(NULL, NULL, snap, len);
+    free(snap);
+    for (admin_conn_t *c = admin->conns, *next; c; c = next) {
+        next = c->next; /* sse_send may close c, which stays listed until its close callback */
+        if (c->watcher)
+            sse_send(c, b);
+    }
+    sse_buf_unref(b);
+}
+
 static admin_conn_t *conn_of(llhttp_t *p)
 {
     return p->data;
@@ -352,6 +521,8 @@ static int on_message_complete(llhttp_t *p)
     lv_admin_t *admin = c->admin;
     /* An Upgrade we do not speak ends the connection after this answer. */
     bool keep_alive = llhttp_should_keep_alive(p) && !p->upgrade && !admin->stopping;
+    if (events_try(c, p))
+        return HPE_PAUSED; /* a stream, or a refusal that closes: nothing after it is parsed */
     lv__admin_reply_t r;
     lv__admin_request_t req = {
         .method = (uint8_t)llhttp_get_method(p),
@@ -401,8 +572,8 @@ static void conn_feed(admin_conn_t *c)
     }
     const char *start = c->rbuf + c->rpos;
     llhttp_errno_t err = llhttp_execute(&c->parser, start, c->rlen - c->rpos);
-    if (err == HPE_OK) {
-        c->rpos = c->rlen = 0;
+    if (err == HPE_OK || c->watcher) {
+        c->rpos = c->rlen = 0; /* a watcher keeps reading, to see it close, and ignores data */
         return;
     }
     uv_read_stop((uv_stream_t *)&c->tcp);
@@ -441,6 +612,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         conn_close(c);
         return;
     }
+    if (c->watcher)
+        return;
     c->rpos = 0;
     c->rlen = (size_t)nread;
     conn_feed(c);
@@ -470,9 +643,16 @@ static void on_connection(uv_stream_t *server, int status)
     llhttp_init(&c->parser, HTTP_REQUEST, &admin_http_settings);
     c->parser.data = c;
     if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0 ||
-        admin->open_handles - 1 > ADMIN_MAX_CONNS ||
+        admin->open_handles - 2 - admin->n_watchers > ADMIN_MAX_CONNS ||
         uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0)
         conn_close(c);
+}
+
+static void on_tick_closed(uv_handle_t *h)
+{
+    lv_admin_t *admin = h->data;
+    admin->open_handles--;
+    maybe_free_admin(admin);
 }
 
 static void on_listener_closed(uv_handle_t *h)
@@ -527,6 +707,7 @@ lv_admin_t *lv_admin_start(uv_loop_t *loop, const lv_addr_t *addr, const lv_admi
     }
     admin->loop = loop;
     admin->src = *src;
+    admin->src.watchers = &admin->n_watchers;
     snprintf(admin->address, sizeof admin->address, "%s", addr->text);
     uv_tcp_init(loop, &admin->listener);
     admin->listener.data = admin;
@@ -549,6 +730,14 @@ lv_admin_t *lv_admin_start(uv_loop_t *loop, const lv_addr_t *addr, const lv_admi
     if (uv_tcp_getsockname(&admin->listener, (struct sockaddr *)&ss, &len) == 0)
         format_address(&ss, admin->address, sizeof admin->address);
     lv_log_info("admin", "msg=listening proto=admin addr=%s", admin->address);
+    /* The dashboard samples even with nobody watching, so a page opened later has its history.
+     * Without memory for it, /dashboard and /events still answer, with zeros. */
+    admin->dash = lv__dash_new();
+    uv_timer_init(loop, &admin->tick);
+    admin->tick.data = admin;
+    admin->open_handles++;
+    if (admin->dash)
+        uv_timer_start(&admin->tick, on_tick, 0, LV_DASH_INTERVAL_MS);
     return admin;
 }
 
@@ -563,6 +752,7 @@ void lv_admin_stop(lv_admin_t *admin)
         return;
     admin->stopping = true;
     uv_close((uv_handle_t *)&admin->listener, on_listener_closed);
+    uv_close((uv_handle_t *)&admin->tick, on_tick_closed);
     for (admin_conn_t *c = admin->conns; c; c = c->next)
         conn_close(c);
 }

@@ -18,9 +18,11 @@ typedef struct lv_admin_source {
     lv_config_t *(*config)(void *ctx);
     lv_metrics_shard_t *const *shards; /* one per worker */
     uint32_t n_shards;
-    uint64_t start_wall_ms;         /* process start, for uptime */
-    uint64_t (*reloads)(void *ctx); /* successful reloads so far */
-    int (*draining)(void *ctx);     /* 1 while shutting down */
+    uint64_t start_wall_ms;                 /* process start, for uptime */
+    uint64_t (*reloads)(void *ctx);         /* successful reloads so far */
+    uint64_t (*reloads_refused)(void *ctx); /* reloads refused (bad file) so far; may be NULL */
+    uint64_t (*generation)(void *ctx);      /* config generation in use (1 at start); may be NULL */
+    int (*draining)(void *ctx);             /* 1 while shutting down */
     /* The flag table (borrowed; NULL: /flags answers 404). Writes to it need the current
      * config's admin_token as "Authorization: Bearer <token>"; no token: writes refused. */
     lv_flags_t *flags;
@@ -35,6 +37,8 @@ typedef struct lv_admin_source {
     /* The L1-drop subscriber's counters (cache.l2; NULL or unused while the second tier is
      * off). Purges made here reach the second tier through the admin's own Redis connection. */
     struct lv_l2_drop_stats *l2_drops;
+    /* Dashboard watchers (GET /events) open now: set by the admin itself, not the caller. */
+    const uint32_t *watchers;
 } lv_admin_source_t;
 
 typedef struct lv_admin lv_admin_t;

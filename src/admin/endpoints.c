@@ -6,6 +6,7 @@
  * makes that safe beside the workers). */
 #include "admin/endpoints.h"
 #include "admin/l2_purge.h"
+#include "admin/dashboard.h"
 #include "cache/key.h"
 #include "cache/store.h"
 #include "core/common.h"
@@ -148,6 +149,32 @@ static uint64_t cache_sum(const lv_admin_source_t *src, size_t field_off)
 }
 
 #define CACHE_OFF(field) offsetof(lv_cache_metrics_t, field)
+
+/* The helpers above, for dashboard.c (endpoints.h). */
+void lv__admin_put_json_string(FILE *out, const char *s)
+{
+    put_json_string(out, s);
+}
+uint64_t lv__admin_svc_sum(const lv_admin_source_t *src, uint32_t slot, size_t field_off)
+{
+    return svc_sum(src, slot, field_off);
+}
+uint64_t lv__admin_svc_max(const lv_admin_source_t *src, uint32_t slot, size_t field_off)
+{
+    return svc_max(src, slot, field_off);
+}
+uint64_t lv__admin_cache_sum(const lv_admin_source_t *src, size_t field_off)
+{
+    return cache_sum(src, field_off);
+}
+lv_flag_state_t lv__admin_service_flag(const lv_admin_source_t *src, const lv_service_conf_t *s)
+{
+    return service_flag(src, s);
+}
+const char *lv__admin_breaker_name(unsigned state)
+{
+    return enum_name(breaker_names, LV_ARRAY_LEN(breaker_names), state);
+}
 
 /* Share of cache lookups answered fresh from the cache: hits / (hits + misses), 0 when none.
  * Passes (never cacheable) and stale answers are left out on purpose: the ratio says how well
@@ -406,6 +433,54 @@ static void put_host_families(FILE *out, const lv_admin_source_t *src, const lv_
     }
 }
 
+/* A label value (text format 0.0.4): backslash, double quote and newline escaped. */
+static void put_label(FILE *out, const char *v)
+{
+    for (const char *p = v ? v : ""; *p; p++) {
+        if (*p == '\\' || *p == '"')
+            fputc('\\', out);
+        if (*p == '\n')
+            fputs("\\n", out);
+        else
+            fputc(*p, out);
+    }
+}
+
+/* levee_route_flag: one series per named route in the flag table (bounded like routes[]). */
+static void put_route_flags(FILE *out, const lv_flags_t *f)
+{
+    put_family(out, "levee_route_flag", "gauge",
+               "Feature flag of a named route (routes[].name): 0 on, 1 off, 2 auto.");
+    for (int i = LV_FLAGS_SERVICES; i < LV_FLAGS_MAX; i++) {
+        if (!f->names[i])
+            continue;
+        fputs("levee_route_flag{route=\"", out);
+        put_label(out, f->names[i]);
+        fputs("\",service=\"", out);
+        put_label(out, f->route_service[i - LV_FLAGS_SERVICES]);
+        fprintf(out, "\"} %d\n", (int)lv_flags_get(f, i));
+    }
+}
+
+/* The config in use, its reloads, and the dashboard's watchers: the main thread's own state. */
+static void put_admin_families(FILE *out, const lv_admin_source_t *src)
+{
+    put_family(out, "levee_config_generation", "gauge",
+               "Config generation in use: 1 at start, one more per reload that succeeded.");
+    put_sample(out, "levee_config_generation", NULL,
+               src->generation ? src->generation(src->ctx) : 1);
+    const char *name = "levee_config_reloads_total";
+    put_family(out, name, "counter",
+               "Config reloads (SIGHUP), by result (refused: the file had errors; the running "
+               "config stayed).");
+    put_sample(out, name, "ok", src->reloads ? src->reloads(src->ctx) : 0);
+    put_sample(out, name, "refused", src->reloads_refused ? src->reloads_refused(src->ctx) : 0);
+    put_family(out, "levee_dashboard_watchers", "gauge",
+               "Open GET /events streams (the dashboard's live feed; admin.dashboard_watchers "
+               "bounds them).");
+    put_sample(out, "levee_dashboard_watchers", NULL, src->watchers ? *src->watchers : 0);
+}
+
 char *lv__admin_metrics_text(const lv_admin_source_t *src, size_t *len)
 {
     char *text = NULL;
@@ -421,16 +496,12 @@ char *lv__admin_metrics_text(const lv_admin_source_t *src, size_t *len)
     lv_config_t *cfg = src->config ? src->config(src->ctx) : NULL;
     for (uint32_t i = 0; cfg && i < cfg->n_services; i++) {
         fputs("levee_guard_flag{service=\"", out);
-        for (const char *p = cfg->services[i].name; *p; p++) {
-            if (*p == '\\' || *p == '"')
-                fputc('\\', out);
-            if (*p == '\n')
-                fputs("\\n", out);
-            else
-                fputc(*p, out);
-        }
+        put_label(out, cfg->services[i].name);
         fprintf(out, "\"} %d\n", (int)service_flag(src, &cfg->services[i]));
     }
+    if (src->flags)
+        put_route_flags(out, src->flags);
+    put_admin_families(out, src);
     if (src->cache)
         put_cache_families(out, src);
     if (src->cache && cfg->cache_l2_url)
@@ -492,14 +563,9 @@ static void put_flag(FILE *out, const lv_flags_t *f, int slot, bool listed)
             lv_flag_state_name((lv_flag_state_t)f->configured[slot]));
 }
 
-char *lv__admin_flags_json(const lv_admin_source_t *src, size_t *len)
+void lv__admin_put_flags(FILE *out, const lv_admin_source_t *src)
 {
-    char *text = NULL;
-    size_t n = 0;
-    FILE *out = open_memstream(&text, &n);
-    if (out == NULL)
-        return NULL;
-    fputs("{\"flags\":[", out);
+    fputc('[', out);
     bool first = true;
     for (int i = 0; src->flags && i < LV_FLAGS_MAX; i++) {
         if (!src->flags->names[i])
@@ -509,7 +575,19 @@ char *lv__admin_flags_json(const lv_admin_source_t *src, size_t *len)
         put_flag(out, src->flags, i, true);
         first = false;
     }
-    fputs("]}\n", out);
+    fputc(']', out);
+}
+
+char *lv__admin_flags_json(const lv_admin_source_t *src, size_t *len)
+{
+    char *text = NULL;
+    size_t n = 0;
+    FILE *out = open_memstream(&text, &n);
+    if (out == NULL)
+        return NULL;
+    fputs("{\"flags\":", out);
+    lv__admin_put_flags(out, src);
+    fputs("}\n", out);
     if (fclose(out) != 0) {
         free(text);
         return NULL;
@@ -914,7 +992,9 @@ int lv__admin_route(const lv_admin_source_t *src, uint64_t now_wall_ms,
         P_FLAGS,
         P_FLAG,
         P_CACHE,
-        P_CACHE_PURGE
+        P_CACHE_PURGE,
+        P_DASHBOARD,
+        P_EVENTS
     } which = P_NONE;
     static const char flag_prefix[] = "/flags/";
     char name[LV_ADMIN_NAME_MAX + 1];
@@ -924,6 +1004,10 @@ int lv__admin_route(const lv_admin_source_t *src, uint64_t now_wall_ms,
         which = P_STATUS;
     else if (path_is(target, path_len, "/health"))
         which = P_HEALTH;
+    else if (path_is(target, path_len, "/dashboard"))
+        which = P_DASHBOARD;
+    else if (path_is(target, path_len, "/events"))
+        which = P_EVENTS; /* GET is streamed by admin.c; here only other methods arrive */
     else if (path_is(target, path_len, "/cache"))
         which = P_CACHE;
     else if (path_is(target, path_len, "/cache/purge"))
@@ -1006,6 +1090,17 @@ int lv__admin_route(const lv_admin_source_t *src, uint64_t now_wall_ms,
         char *text = cache_json(src, &n);
         return lv__admin_reply_json(out, 200, text, n);
     }
+    case P_DASHBOARD:
+        out->status = 200;
+        out->content_type = "text/html; charset=utf-8";
+        out->body = malloc(lv__dashboard_html_len + 1); /* with its NUL, as every body */
+        if (out->body == NULL)
+            return LV_ENOMEM;
+        memcpy(out->body, lv__dashboard_html, lv__dashboard_html_len + 1);
+        out->body_len = lv__dashboard_html_len;
+        return 0;
+    case P_EVENTS:
+        return lv__admin_reply_text(out, 404, "GET /events is a stream: open it on the listener\n");
     case P_FLAG:
     case P_CACHE_PURGE:
     case P_NONE:

@@ -71,4 +71,20 @@ char *lv__admin_metrics_text(const lv_admin_source_t *src, size_t *len);
 /* The /flags document ({"flags":[...]} plus a newline); NULL when out of memory. */
 char *lv__admin_flags_json(const lv_admin_source_t *src, size_t *len);
 
+/* Helpers shared with dashboard.c (main thread). */
+
+/* A JSON string literal of s (NULL: ""): quotes, backslashes and control bytes escaped. */
+void lv__admin_put_json_string(FILE *out, const char *s);
+/* Every flag as the /flags list's array ([{"name":...,"kind":...},...]). */
+void lv__admin_put_flags(FILE *out, const lv_admin_source_t *src);
+/* One service field (offset inside lv_service_metrics_t) summed, or maxed, over the shards. */
+uint64_t lv__admin_svc_sum(const lv_admin_source_t *src, uint32_t slot, size_t field_off);
+uint64_t lv__admin_svc_max(const lv_admin_source_t *src, uint32_t slot, size_t field_off);
+/* One lv_cache_metrics_t counter (at offset field_off) summed over the shards. */
+uint64_t lv__admin_cache_sum(const lv_admin_source_t *src, size_t field_off);
+/* The flag a service runs with: the flag table's when there is one, else the configured one. */
+lv_flag_state_t lv__admin_service_flag(const lv_admin_source_t *src, const lv_service_conf_t *s);
+/* "closed", "open", "half_open" for levee_guard_breaker_state's values; "unknown" otherwise. */
+const char *lv__admin_breaker_name(unsigned state);
+
 #endif

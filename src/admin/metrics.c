@@ -19,6 +19,9 @@ static const uint64_t bucket_le_us[LV_METRICS_N_BUCKETS - 1] = {
 static const char *const method_names[LV_METRICS_N_METHODS] = {
     "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE", "other"};
 
+const char *const lv_metrics_refusal_names[LV_METRICS_N_REFUSALS] = {
+    "flag", "storm", "premature", "breaker", "shed", "queue_timeout", "deadline", "body_timeout"};
+
 static const char *const client_error_codes[6] = {"400", "408", "413", "414", "431", "other"};
 
 /* The registry: touched by the main thread only (config load, reload, scrape), which is why a
@@ -331,6 +334,12 @@ static void put_guard(FILE *out, lv_metrics_shard_t *const *shards, uint32_t n_s
                        "refused to a host marked down). docs/faults.md.",
                        "kind", lv_fault_kind_names, LV_FAULT_KINDS,
                        offsetof(lv_service_metrics_t, faults_injected));
+    put_per_service_by(out, shards, n_shards, "levee_refusals_total",
+                       "Requests levee answered in the backend's place, by reason (flag: the "
+                       "fallback of a flag off; queue_timeout and deadline: dropped from the "
+                       "queue), counted when they end; a stale copy sent instead counts too.",
+                       "reason", lv_metrics_refusal_names, LV_METRICS_N_REFUSALS,
+                       offsetof(lv_service_metrics_t, refusals));
     put_per_service_max(out, shards, n_shards, "levee_guard_limit",
                         "Adaptive concurrency limit of the service's hosts (one limit shared by "
                         "the workers and by services with the same hosts).",

@@ -14,6 +14,10 @@
 #define LV_METRICS_N_CLASSES 5  /* 1xx..5xx */
 /* Latency histogram bucket upper bounds in ms; the last bucket is +Inf. */
 #define LV_METRICS_N_BUCKETS 16
+/* Why levee answered in the backend's place (proxy.h lv_refusal_t less NONE, same order):
+ * flag, storm, premature, breaker, shed, queue_timeout, deadline, body_timeout. */
+#define LV_METRICS_N_REFUSALS 8
+extern const char *const lv_metrics_refusal_names[LV_METRICS_N_REFUSALS];
 extern const double lv_metrics_bucket_le_ms[LV_METRICS_N_BUCKETS - 1];
 
 /* A counter written by one thread and read by others: relaxed atomics, no lock prefix. */
@@ -70,6 +74,9 @@ typedef struct lv_service_metrics {
     lv_counter_t queue_wait_sum_us;
     /* Injected faults (proxy/stage_fault.c) by lv_fault_kind_t; host_down: connects refused. */
     lv_counter_t faults_injected[LV_FAULT_KINDS];
+    /* Requests levee answered in the backend's place, by reason (lv_refusal_t - 1), counted
+     * when the request ends (a stale copy sent instead counts too). */
+    lv_counter_t refusals[LV_METRICS_N_REFUSALS];
 } lv_service_metrics_t;
 
 /* The response cache's decisions (levee_cache_* families); store-wide numbers (entries, bytes,

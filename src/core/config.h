@@ -177,8 +177,9 @@ typedef struct lv_config {
     uint32_t n_listeners;
 
     bool admin_enabled;
-    lv_addr_t admin;   /* default 127.0.0.1:9901 */
-    char *admin_token; /* NULL: no token; reserved for write endpoints */
+    lv_addr_t admin;             /* default 127.0.0.1:9901 */
+    char *admin_token;           /* NULL: no token; reserved for write endpoints */
+    uint32_t dashboard_watchers; /* GET /events streams open at once; 0: /events off */
 
     lv_limits_conf_t limits;
     uint32_t drain_timeout_ms; /* SIGTERM: in-flight requests get this long */

@@ -33,6 +33,12 @@ const lv_config_setting_t lv_config_settings[] = {
     {"admin.token", "string", "", "0..256 bytes", true,
      "Bearer token for admin write endpoints; empty means none.", LV_CONFIG_K_STRING,
      LV_CONFIG_F_EMPTY_NULL, CFG(admin_token), 0, 0, 256},
+    {"admin.dashboard_watchers", "uint", "32", "0..256", true,
+     "GET /events streams (the dashboard's live feed, docs/dashboard.md) open at once; one "
+     "more is answered 503. They do not count against the admin's 64 other connections. A "
+     "watcher that does not read (over 256 KiB unsent) is dropped. 0 turns /events off; "
+     "/dashboard still answers.",
+     LV_CONFIG_K_UINT, 0, CFG(dashboard_watchers), 0, 0, 256},
     {"limits.header_bytes", "bytes", "16384", "1024..1048576", true,
      "Largest request head (request line and headers); a larger one gets 431.", LV_CONFIG_K_BYTES32,
      0, CFG(limits.header_bytes), 0, 1024, 1048576},

@@ -426,6 +426,7 @@ struct lv_server {
     lv_addr_t *bound;             /* the actually bound addresses */
     uint32_t n_bound;             /* listeners bound at start (a reload does not change them) */
     uint64_t reloads;
+    uint64_t reloads_refused; /* bad files refused by SIGHUP */
     bool draining;
     uint64_t start_wall_ms;
 

@@ -135,12 +135,8 @@ static const char *const cache_outcome_names[] = {
     [LV_CACHE_OUT_REVALIDATED] = "revalidated",
 };
 
-static const char *const refusal_names[] = {
-    [LV_REFUSAL_FLAG] = "flag",           [LV_REFUSAL_STORM] = "storm",
-    [LV_REFUSAL_PREMATURE] = "premature", [LV_REFUSAL_BREAKER] = "breaker",
-    [LV_REFUSAL_SHED] = "shed",           [LV_REFUSAL_QUEUE_TIMEOUT] = "queue_timeout",
-    [LV_REFUSAL_DEADLINE] = "deadline",   [LV_REFUSAL_BODY_TIMEOUT] = "body_timeout",
-};
+/* lv_metrics_refusal_names holds the names of lv_refusal_t less NONE, in the same order. */
+_Static_assert(LV_REFUSAL_BODY_TIMEOUT == LV_METRICS_N_REFUSALS, "refusal names out of step");
 
 /* A name from one of the tables above, NULL for 0 (none) or an index out of the table. */
 static const char *name_or_null(const char *const *names, size_t n, unsigned i)
@@ -159,6 +155,8 @@ void lv__request_finish(lv_req_t *r)
     if (r->pool) {
         lv_metrics_record_request(r->pool->metrics, r->method, r->status, total_us);
         lv_counter_add(&r->pool->metrics->in_flight, (uint64_t)-1);
+        if (r->refusal && r->refusal <= LV_METRICS_N_REFUSALS)
+            lv_counter_add(&r->pool->metrics->refusals[r->refusal - 1], 1);
     }
     if (w->access_log) {
         lv_access_entry_t e = {
@@ -182,7 +180,9 @@ void lv__request_finish(lv_req_t *r)
             .upstream = r->host ? r->host->addr->text : NULL,
             .cache = name_or_null(cache_outcome_names, LV_ARRAY_LEN(cache_outcome_names),
                                   r->cache_outcome),
-            .refusal = name_or_null(refusal_names, LV_ARRAY_LEN(refusal_names), r->refusal),
+            .refusal = r->refusal && r->refusal <= LV_METRICS_N_REFUSALS
+                           ? lv_metrics_refusal_names[r->refusal - 1]
+                           : NULL,
         };
         lv_access_log_write(w->access_log, &e);
     }

@@ -202,8 +202,9 @@ static void server_reopen_logs(lv_server_t *s, const char *signal_name)
     hand_sink(s, sink, signal_name);
 }
 
-static void log_reload_refused(const lv_server_t *s, const char *path)
+static void log_reload_refused(lv_server_t *s, const char *path)
 {
+    s->reloads_refused++;
     char qpath[512];
     lv_log_error("server", "msg=\"reload refused\" file=%s generation=%u",
                  lv_log_quote_str(qpath, sizeof qpath, path), s->generation);
@@ -391,6 +392,16 @@ static uint64_t admin_reloads(void *ctx)
     return ((lv_server_t *)ctx)->reloads;
 }
 
+static uint64_t admin_reloads_refused(void *ctx)
+{
+    return ((lv_server_t *)ctx)->reloads_refused;
+}
+
+static uint64_t admin_generation(void *ctx)
+{
+    return ((lv_server_t *)ctx)->generation;
+}
+
 static int admin_draining(void *ctx)
 {
     return ((lv_server_t *)ctx)->draining;
@@ -483,6 +494,8 @@ int lv_server_run_with(lv_config_t *cfg, const lv_server_hooks_t *hooks)
             .n_shards = s.n_workers,
             .start_wall_ms = s.start_wall_ms,
             .reloads = admin_reloads,
+            .reloads_refused = admin_reloads_refused,
+            .generation = admin_generation,
             .draining = admin_draining,
             .flags = s.flags,
             .cache = s.cache,

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "admin/dashboard.h"
 #include "admin/endpoints.h"
 #include "admin_request.h"
 #include "cache/key.h"
@@ -566,6 +567,64 @@ static void test_lv__admin_metrics_text_flag_gauge(void **state)
     free(text);
 }
 
+static uint64_t fake_refused(void *ctx)
+{
+    (void)ctx;
+    return 2;
+}
+static uint64_t fake_generation(void *ctx)
+{
+    (void)ctx;
+    return 4;
+}
+
+/* Route flags, reloads and the config generation, and the dashboard's watchers, in /metrics. */
+static void test_lv__admin_metrics_text_route_flags_reloads(void **state)
+{
+    fake_t *f = *state;
+    lv_route_conf_t routes[1] = {
+        {.path_prefix = "/recs/checkout", .service = 1, .name = "checkout", .flag = LV_FLAG_ON},
+    };
+    f->cfg.routes = routes;
+    f->cfg.n_routes = 1;
+    lv_flags_free(f->flags);
+    f->flags = f->src.flags = lv_flags_new(&f->cfg);
+    assert_int_equal(status_of(f, HTTP_PUT, "/flags/checkout", "Bearer s3cret", "off"), 200);
+    f->reloads = 3;
+    f->src.reloads_refused = fake_refused;
+    f->src.generation = fake_generation;
+    uint32_t watchers = 5;
+    f->src.watchers = &watchers;
+    size_t len = 0;
+    char *text = lv__admin_metrics_text(&f->src, &len);
+    assert_non_null(text);
+    assert_non_null(strstr(text, "# TYPE levee_route_flag gauge\n"
+                                 "levee_route_flag{route=\"checkout\",service=\"recs\"} 1\n"));
+    assert_non_null(strstr(text, "# TYPE levee_config_generation gauge\n"
+                                 "levee_config_generation 4\n"));
+    assert_non_null(strstr(text, "levee_config_reloads_total{result=\"ok\"} 3\n"
+                                 "levee_config_reloads_total{result=\"refused\"} 2\n"));
+    assert_non_null(strstr(text, "levee_dashboard_watchers 5\n"));
+    free(text);
+    f->src.watchers = NULL;
+    f->cfg.routes = NULL;
+    f->cfg.n_routes = 0;
+}
+
+/* GET /dashboard: the embedded page, whole, as HTML; /events other than GET: 405. */
+static void test_lv__admin_route_dashboard_page(void **state)
+{
+    fake_t *f = *state;
+    lv__admin_reply_t r = route(f, HTTP_GET, "/dashboard");
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.content_type, "text/html; charset=utf-8");
+    assert_int_equal(r.body_len, lv__dashboard_html_len);
+    assert_true(r.body_len < 100 * 1024);
+    assert_memory_equal(r.body, "<!doctype html>", 15);
+    free(r.body);
+    assert_int_equal(status_of(f, HTTP_POST, "/events", NULL, NULL), 405);
+}
+
 /* ---- the cache ---- */
 
 static int setup_cache(void **state)
@@ -1061,6 +1120,9 @@ static void test_lv__admin_route_cache_purge_bad_params_400(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_lv__admin_metrics_text_route_flags_reloads, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_lv__admin_route_dashboard_page, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lv__admin_route_health_ok_then_draining, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_lv__admin_route_unknown_path_404, setup, teardown),

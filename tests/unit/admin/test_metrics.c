@@ -278,6 +278,26 @@ static const char expected_two_shards[] =
     "levee_faults_injected_total{service=\"api\",kind=\"blackhole\"} 0\n"
     "levee_faults_injected_total{service=\"api\",kind=\"bandwidth\"} 0\n"
     "levee_faults_injected_total{service=\"api\",kind=\"host_down\"} 0\n"
+    "# HELP levee_refusals_total Requests levee answered in the backend's place, by reason "
+    "(flag: the fallback of a flag off; queue_timeout and deadline: dropped from the queue), "
+    "counted when they end; a stale copy sent instead counts too.\n"
+    "# TYPE levee_refusals_total counter\n"
+    "levee_refusals_total{service=\"demo\",reason=\"flag\"} 0\n"
+    "levee_refusals_total{service=\"demo\",reason=\"storm\"} 0\n"
+    "levee_refusals_total{service=\"demo\",reason=\"premature\"} 0\n"
+    "levee_refusals_total{service=\"demo\",reason=\"breaker\"} 0\n"
+    "levee_refusals_total{service=\"demo\",reason=\"shed\"} 3\n"
+    "levee_refusals_total{service=\"demo\",reason=\"queue_timeout\"} 0\n"
+    "levee_refusals_total{service=\"demo\",reason=\"deadline\"} 0\n"
+    "levee_refusals_total{service=\"demo\",reason=\"body_timeout\"} 0\n"
+    "levee_refusals_total{service=\"api\",reason=\"flag\"} 1\n"
+    "levee_refusals_total{service=\"api\",reason=\"storm\"} 0\n"
+    "levee_refusals_total{service=\"api\",reason=\"premature\"} 0\n"
+    "levee_refusals_total{service=\"api\",reason=\"breaker\"} 0\n"
+    "levee_refusals_total{service=\"api\",reason=\"shed\"} 0\n"
+    "levee_refusals_total{service=\"api\",reason=\"queue_timeout\"} 0\n"
+    "levee_refusals_total{service=\"api\",reason=\"deadline\"} 0\n"
+    "levee_refusals_total{service=\"api\",reason=\"body_timeout\"} 0\n"
     "# HELP levee_guard_limit Adaptive concurrency limit of the service's hosts (one limit "
     "shared by the workers and by services with the same hosts).\n"
     "# TYPE levee_guard_limit gauge\n"
@@ -375,6 +395,11 @@ static void test_lv_metrics_write_prometheus_sums_two_shards(void **state)
     lv_counter_add(&b->services[0].upstream_timeouts, 1);
     lv_counter_add(&b->services[1].upstream_connect_errors, 2);
     lv_counter_add(&b->services[1].upstream_retries, 1);
+
+    /* Refusals by reason (index: lv_refusal_t - 1) add up over the shards. */
+    lv_counter_add(&a->services[0].refusals[4], 2); /* shed */
+    lv_counter_add(&b->services[0].refusals[4], 1);
+    lv_counter_add(&b->services[1].refusals[0], 1); /* flag */
 
     /* The guard: counters and summed gauges add up; pressure and breaker take the worst. */
     lv_counter_add(&a->services[0].guard_admitted, 5);
