@@ -47,6 +47,7 @@ struct lv_l2_client {
     uint32_t pending;          /* commands sent, not answered */
     uint32_t failures;         /* lookups in a row that timed out or failed */
     uint64_t open_until_us;    /* breaker open until then */
+    bool probing;              /* half-open: the one lookup let through is out */
     /* settings */
     uint32_t timeout_ms, retry_ms, breaker_failures, max_pending, tombstone_ttl_ms, maxlen;
     bool publish;
@@ -142,6 +143,7 @@ static void on_library(redisAsyncContext *ac, void *reply, void *priv)
         return; /* stays not ready: the connect bound frees it and tries again later */
     }
     c->ready = true;
+    c->probing = false;
     c->failures = 0;
     c->open_until_us = 0;
     uv_timer_stop(&c->retry_timer);
@@ -259,13 +261,15 @@ void lv_l2_client_close(lv_l2_client_t *c)
 bool lv_l2_usable(lv_l2_client_t *c)
 {
     return c && c->ac && c->ready && c->pending < c->max_pending &&
-           (c->failures < c->breaker_failures || lv_clock_now_us() >= c->open_until_us);
+           (c->failures < c->breaker_failures ||
+            (!c->probing && lv_clock_now_us() >= c->open_until_us));
 }
 
 /* ---- the breaker ---- */
 
 static void lookup_failed(lv_l2_client_t *c)
 {
+    c->probing = false;
     if (++c->failures < c->breaker_failures)
         return;
     bool was_closed = c->failures == c->breaker_failures;
@@ -281,6 +285,7 @@ static void lookup_failed(lv_l2_client_t *c)
 
 static void lookup_succeeded(lv_l2_client_t *c)
 {
+    c->probing = false;
     if (c->failures >= c->breaker_failures)
         lv_log_info("l2", "msg=\"second tier breaker closed\" worker=%u", c->worker_id);
     c->failures = 0;
@@ -388,6 +393,8 @@ lv_l2_get_t *lv_l2_get(lv_l2_client_t *c, const char *key, size_t len, lv_l2_get
         return NULL;
     }
     c->pending++;
+    if (c->failures >= c->breaker_failures)
+        c->probing = true; /* half-open: this one alone, until it is answered */
     bool first = lv_list_empty(&c->waiting);
     lv_list_push(&c->waiting, &g->link);
     if (first)
@@ -401,8 +408,10 @@ void lv_l2_get_cancel(lv_l2_get_t *g)
         return;
     g->cb = NULL;
     lv_list_remove(&g->link);
-    if (g->c)
+    if (g->c) {
+        g->c->probing = false; /* a probe whose request went away: the next one probes */
         rearm(g->c);
+    }
 }
 
 /* ---- writes and events ---- */
