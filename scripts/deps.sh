@@ -5,8 +5,9 @@ set -eu
 
 # chromium: the integration tests' headless-browser checks (wait page, levee-load report);
 # without it they are skipped, not failed. libsqlite3-dev: levee-load's run history.
+# libssl-dev: TLS (OpenSSL 3); openssl: the TLS tests make their certificates with it.
 PKGS="build-essential gcc clang make cmake pkg-config curl ca-certificates python3
-libuv1-dev node-llhttp libyaml-dev libsqlite3-dev libcmocka-dev libclang-rt-14-dev
+libuv1-dev node-llhttp libyaml-dev libsqlite3-dev libcmocka-dev libclang-rt-14-dev libssl-dev openssl
 nginx haproxy wrk valgrind procps iproute2 clang-format chromium"
 
 missing=""

@@ -30,6 +30,7 @@
 #include "proxy/faults.h"
 #include "proxy/hosts.h"
 #include "proxy/timeouts.h"
+#include "tls/tls.h"
 
 /* Backpressure: stop feeding a side when its send queue passes HIGH, resume when it falls
  * under LOW. Bounds memory per request to about HIGH + one read. */
@@ -192,18 +193,25 @@ struct lv_conn {
     uint16_t pending_off, pending_len; /* within pending (a read chunk: LV_CHUNK_BYTES) */
     uint8_t state;                     /* lv_conn_state_t */
     bool reading;
-    bool peer_eof;      /* the client half-closed */
-    bool close_after;   /* close once the current response is written */
-    bool counted;       /* holds a slot of limits.connections */
-    bool in_feed;       /* inside conn_feed: finished requests do not resume reading */
-    bool shutting_down; /* FIN sent, lingering for the peer's */
+    bool peer_eof;          /* the client half-closed */
+    bool close_after;       /* close once the current response is written */
+    bool counted;           /* holds a slot of limits.connections */
+    bool in_feed : 1;       /* inside conn_feed: finished requests do not resume reading */
+    bool shutting_down : 1; /* FIN sent, lingering for the peer's */
+    uint8_t listener;       /* index of the listener it came in on (listeners are <= 64) */
     uint8_t timer_kind;
     uint8_t client_ip_len;
     bool pp_wait;    /* proxy_protocol: the PROXY header has not been read yet */
     uint16_t pp_len; /* bytes of it kept in pp_partial (a header split over reads) */
     uint64_t head_start_ns;
-    char client[56];  /* "127.0.0.1:5000": the peer, or the client a PROXY header named */
-    char *pp_partial; /* NULL unless the header came in pieces (LV_PP_MAX_BYTES) */
+    char client[56]; /* "127.0.0.1:5000": the peer, or the client a PROXY header named */
+    /* One pointer, so that a plaintext connection does not grow: while pp_wait, the PROXY
+     * header's bytes (NULL unless it came in pieces, LV_PP_MAX_BYTES); after it, on a TLS
+     * listener, the connection's TLS state (tls/tls.h), made once the header is read. */
+    union {
+        char *pp_partial;
+        struct lv_tls_conn *tls;
+    };
 };
 
 /* What the cache did for a request, for the access log; set where it is decided
@@ -388,6 +396,8 @@ struct lv_worker {
     bool stopping;
     lv_log_limit_t warn_limit;
     lv_log_limit_t upstream_log_limit; /* upstream failures: a dying origin cannot flood the log */
+    lv_tls_budget_t tls_budget;        /* full handshakes' share of the loop (conn.c, tls/ctx.c) */
+    uint64_t tick_req_seq;             /* req_seq at the last tick: requests seen since */
 
     /* Mailbox from the main thread (guarded by lock). */
     uv_mutex_t lock;
@@ -428,8 +438,11 @@ struct lv_server {
     uv_async_t wake; /* worker -> main: a worker finished */
     uv_signal_t sig_hup, sig_term, sig_int, sig_usr1;
     uv_timer_t drain_timer;
-    uv_timer_t trim_timer;  /* gives freed heap pages back to the system (server.c) */
-    uv_timer_t fault_timer; /* ends the faults whose time is up, each second (server.c) */
+    uv_timer_t trim_timer;     /* gives freed heap pages back to the system (server.c) */
+    uv_timer_t fault_timer;    /* ends the faults whose time is up, each second (server.c) */
+    uv_timer_t ticket_timer;   /* rotates the TLS ticket keys (tls.ticket_rotate_ms) */
+    lv_tls_tickets_t *tickets; /* shared by every TLS listener and generation */
+    uint32_t ticket_rotate_ms; /* the timer's period */
     struct lv_admin *admin;
     int exit_code;
 };
@@ -467,6 +480,14 @@ void lv__conn_worker_fini(lv_worker_t *w);
 void lv__conn_pause_read(lv_conn_t *c);
 void lv__conn_resume_read(lv_conn_t *c);
 void lv__conn_write_started(lv_conn_t *c);
+/* Sends a write to the client: as it is, or encrypted on a TLS connection (w is taken either
+ * way). Returns like lv_wreq_submit: 1 written at once, 0 queued (cb later), or a uv error. */
+int lv__conn_send(lv_conn_t *c, lv_wreq_t *w, uv_write_cb cb);
+/* The connection's TLS state once established (for the access log, X-Forwarded-Proto). */
+static inline struct lv_tls_conn *lv__conn_tls(const lv_conn_t *c)
+{
+    return c->pp_wait ? NULL : c->tls;
+}
 void lv__conn_write_done(lv_conn_t *c, int status);
 void lv__conn_request_finished(lv_conn_t *c);
 void lv__conn_run_deferred(lv_worker_t *w);

@@ -313,6 +313,13 @@ static void worker_tick(uv_timer_t *t)
     }
     w->tick_ns = now_ns;
     w->idle_ns = idle_ns;
+    /* A new window for full TLS handshakes: limited only while the loop is saturated and
+     * requests came in, so that handshakes alone may use the whole worker. */
+    uint32_t pct = w->gen ? w->gen->cfg->tls_handshake_cpu_percent : 100;
+    w->tls_budget.allow_ns = (uint64_t)pct * LV_TICK_MS * 1000000u / 100u;
+    w->tls_budget.enforce = pct < 100 && w->loop_busy && w->req_seq != w->tick_req_seq;
+    w->tls_budget.spent_ns = 0;
+    w->tick_req_seq = w->req_seq;
     lv__guard_tick(w);
     lv__cache_tick(w);
     if (w->access_log && ++w->ticks % 10 == 0)
