@@ -136,7 +136,8 @@ const lv_config_setting_t lv_config_settings[] = {
      "host that served it, or null), cache (hit, miss, pass, stale, coalesced, revalidated, or "
      "null), refusal (why levee answered in the backend's place: flag, storm, premature, "
      "breaker, shed, queue_timeout, deadline, body_timeout; null otherwise), upstream_ms, "
-     "total_ms and request_id.",
+     "total_ms, request_id, tls_version and tls_cipher (null over plaintext). Text lines "
+     "of TLS connections end with tls= and cipher=.",
      LV_CONFIG_K_ENUM, 0, CFG(access_log_format), 0, 0, 0},
     {"tls.ticket_rotate_ms", "duration_ms", "3600000", "60000..86400000", true,
      "A new session ticket key is made this often (by the main thread, for every worker); "

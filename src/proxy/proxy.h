@@ -166,6 +166,12 @@ struct lv_uconn {
     bool reading;
     bool broken;               /* must not be reused */
     const char *connect_error; /* uv_tcp_connect failed at once: why (uv_err_name) */
+    /* TLS to the upstream (proxy/upstream_tls.c); NULL: plaintext. Writes made before the
+     * handshake is done wait in tls_pending (linked by next_free, their callback in req.cb). */
+    struct lv_tls_conn *tls;
+    lv_wreq_t *tls_pending, *tls_pending_tail;
+    size_t tls_pending_bytes;
+    uv_write_cb tls_cb; /* the callback of the plaintext write being encrypted */
     /* A new connection's connect: the loop time (ms) it must be done by. Its timer fires
      * first at the stall point (a tenth of connect_timeout_ms), where the request gives its
      * concurrency slot back (lv__guard_connect_stalled). */
@@ -687,6 +693,23 @@ void lv__uconn_fail(lv_uconn_t *u, int status, bool connect_failed);
 void lv__uconn_fail_kind(lv_uconn_t *u, int status, lv_upfail_t kind, const char *detail);
 void lv__uconn_start_read(lv_uconn_t *u);
 void lv__uconn_arm_read_timeout(lv_uconn_t *u);
+
+/* upstream_tls.c: TLS to a service's upstreams */
+/* A new connection of a TLS service gets its TLS state (no-op otherwise). 0 or LV_E*. */
+int lv__uconn_tls_init(lv_uconn_t *u);
+void lv__uconn_tls_free(lv_uconn_t *u);
+/* TCP is up: the handshake starts (the connect timer still bounds it). */
+void lv__uconn_tls_connected(lv_uconn_t *u);
+/* Bytes the upstream sent, in plaintext (u->rchunk holds them). */
+typedef void (*lv_uconn_read_fn)(lv_uconn_t *u, ssize_t n);
+/* Ciphertext read into ch (u->rchunk, released here): handshake, then the plaintext to
+ * on_bytes. false: the upstream sent close_notify (the caller takes it as end of stream). */
+bool lv__uconn_tls_read(lv_uconn_t *u, lv_chunk_t *ch, ssize_t nread, lv_uconn_read_fn on_bytes);
+/* Sends a write to the upstream (encrypted on a TLS connection, held until its handshake is
+ * done); w is taken. Returns like lv_wreq_submit. */
+int lv__uconn_send(lv_uconn_t *u, lv_wreq_t *w, uv_write_cb cb);
+/* Bytes queued to the upstream, held ones included (backpressure). */
+size_t lv__uconn_queued(const lv_uconn_t *u);
 
 /* Binds each listener's first socket (port 0 resolved into server->bound). */
 int lv__server_bind(lv_server_t *s);

@@ -183,6 +183,8 @@ void lv__request_finish(lv_req_t *r)
             .cache = name_or_null(cache_outcome_names, LV_ARRAY_LEN(cache_outcome_names),
                                   r->cache_outcome),
             .refusal = name_or_null(refusal_names, LV_ARRAY_LEN(refusal_names), r->refusal),
+            .tls_version = lv__conn_tls(c) ? lv_tls_conn_version(c->tls) : NULL,
+            .tls_cipher = lv__conn_tls(c) ? lv_tls_conn_cipher(c->tls) : NULL,
         };
         lv_access_log_write(w->access_log, &e);
     }

@@ -351,7 +351,10 @@ static SSL_CTX *server_ctx(const lv_listener_conf_t *l, uint32_t li, uint32_t ci
     }
     const char *kf = c->key ? c->key : c->cert;
     if (SSL_CTX_use_PrivateKey_file(ctx, kf, SSL_FILETYPE_PEM) != 1) {
-        set_err(err, len, "%s: cannot load the private key %s", key, kf);
+        if (ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH)
+            set_err(err, len, "%s: the key %s does not match the certificate %s", key, kf, c->cert);
+        else
+            set_err(err, len, "%s: cannot load the private key %s", key, kf);
         goto fail;
     }
     if (SSL_CTX_check_private_key(ctx) != 1) {
@@ -452,7 +455,7 @@ static SSL_CTX *client_ctx(const lv_service_conf_t *svc, uint32_t si, char *err,
         }
         if (SSL_CTX_use_PrivateKey_file(ctx, kf, SSL_FILETYPE_PEM) != 1 ||
             SSL_CTX_check_private_key(ctx) != 1) {
-            set_err(err, len, "%s: the client key %s is unusable or does not match", key, kf);
+            set_err(err, len, "%s: the client key %s cannot be loaded or does not match", key, kf);
             goto fail;
         }
     }
