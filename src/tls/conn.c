@@ -207,6 +207,10 @@ void lv_tls_conn_free(lv_tls_conn_t *t)
 {
     if (!t)
         return;
+    /* A connection that ends without close_notify (most clients just close) keeps its session
+     * resumable; OpenSSL would otherwise drop it from the cache as "bad". */
+    if (t->established && !t->fail)
+        SSL_set_shutdown(t->ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
     SSL_free(t->ssl); /* and its BIO */
     if (t->in)
         lv_chunk_release(t->in);
@@ -394,6 +398,11 @@ void lv_tls_conn_shutdown(lv_tls_conn_t *t)
     SSL_shutdown(t->ssl); /* close_notify; the peer's is not waited for */
     ERR_clear_error();
     out_flush(t);
+}
+
+SSL *lv_tls_conn_ssl(const lv_tls_conn_t *t)
+{
+    return t->ssl;
 }
 
 const char *lv_tls_conn_version(const lv_tls_conn_t *t)

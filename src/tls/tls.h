@@ -116,6 +116,9 @@ int lv_tls_conn_write(lv_tls_conn_t *t, const uv_buf_t *bufs, unsigned n);
 /* Queues close_notify (once the handshake is done) and sends it. */
 void lv_tls_conn_shutdown(lv_tls_conn_t *t);
 
+/* The connection's SSL (tests; session reuse). */
+SSL *lv_tls_conn_ssl(const lv_tls_conn_t *t);
+
 /* "TLSv1.3" and "TLS_AES_128_GCM_SHA256" of an established connection ("" before). */
 const char *lv_tls_conn_version(const lv_tls_conn_t *t);
 const char *lv_tls_conn_cipher(const lv_tls_conn_t *t);
