@@ -358,7 +358,9 @@ def make_config(services, routes=None, workers=1, admin=True, limits=None, timeo
                 access_log=None, listen=("127.0.0.1:0",), extra=None):
     """A levee YAML config. services: list of dicts (name, upstreams, ...). routes default to
     one route "/" -> the first service."""
-    cfg = {"workers": workers, "listen": list(listen)}
+    cfg = {"workers": workers}
+    if listen:  # none: the config names its listeners in extra["listeners"]
+        cfg["listen"] = list(listen)
     if admin:
         cfg["admin"] = {"listen": "127.0.0.1:0"}
     if limits:

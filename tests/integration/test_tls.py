@@ -322,6 +322,38 @@ class TlsListener(lt.LvTestCase):
 
 
 @unittest.skipUnless(HAVE_OPENSSL, "the openssl command is needed to make certificates")
+class TlsAfterProxyHeader(lt.LvTestCase):
+    """proxy_protocol on a TLS listener: the PROXY header comes first, then the handshake."""
+
+    def test_proxy_header_then_tls(self):
+        certs = Certs()
+        cert, key = certs.leaf("pp", ["pp.test"])
+        backend = lt.Backend("P")
+        cfg = lt.make_config([{"name": "app", "upstreams": [backend.hostport]}], listen=(),
+                             extra={"proxy_protocol": True, "listeners": [{
+                                 "listen": "127.0.0.1:0",
+                                 "tls": {"certificates": [{"cert": cert, "key": key}]}}]})
+        lv = lt.Levee.from_config(cfg)
+        try:
+            for split in (False, True):
+                with lt.HttpConn(lv.addr) as c:
+                    header = b"PROXY TCP4 203.0.113.7 127.0.0.1 5555 443\r\n"
+                    if split:  # the header in two reads, then TLS
+                        c.send(header[:10])
+                        time.sleep(0.05)
+                        header = header[10:]
+                    c.send(header)
+                    c.sock = client_ctx().wrap_socket(c.sock, server_hostname="pp.test")
+                    r = c.request("GET", "/echo")
+                    self.assertStatus(r, 200)
+                    xff = [v for k, v in r.json()["headers"] if k.lower() == "x-forwarded-for"]
+                    self.assertEqual(xff, ["203.0.113.7"])
+        finally:
+            lv.stop(check=True)
+            backend.stop()
+
+
+@unittest.skipUnless(HAVE_OPENSSL, "the openssl command is needed to make certificates")
 class TlsUpstream(lt.LvTestCase):
     """Services that speak TLS to a TLS backend: verified, misnamed, untrusted, with and
     without the client certificate the backend requires."""
