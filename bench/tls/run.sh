@@ -8,8 +8,9 @@
 #           (each resumption carries one GET /tiny: s_time reads the ticket only so)
 #   rps     keep-alive requests/s over TLS: wrk -t1 -cCONNS https://.../tiny and /16k
 #   mem     KiB per idle TLS keep-alive connection (bench/proxy/idle.py ... tls), IDLE of them
-#   flood   levee only: a keep-alive TLS client's requests/s while P s_time flood it with full
-#           handshakes, with tls.handshake_cpu_percent 50 (default) and 100 (off), and alone
+#   flood   levee only: a keep-alive TLS client's requests/s (wrk, CONNS) while hello_flood.py
+#           sends canned ClientHellos (full handshakes for the server, next to nothing for the
+#           client), with tls.handshake_cpu_percent 50 (default) and 100 (off), and alone
 # The proxy runs on CPU 0, the load (and the backend) on CPU 1 (PIN=1). Prints TSV rows
 # "part proxy metric value" and writes them to $OUT.
 set -euo pipefail
@@ -159,13 +160,12 @@ if has "$PARTS" flood && has "$PROXIES" levee; then
         start levee "$([[ $pct == alone ]] && echo 50 || echo "$pct")"
         admin=$(sed -n 's/.*proto=admin addr=\([0-9.:]*\).*/\1/p' "$WORK/levee.out" | head -1)
         if [[ $pct != alone ]]; then
-            for ((i = 0; i < P; i++)); do
-                "${PIN_LOAD[@]}" openssl s_time -connect "127.0.0.1:$PORT" -new -tls1_3 -time $((DUR + 2)) >/dev/null 2>&1 &
-            done
+            "${PIN_LOAD[@]}" python3 "$HERE/hello_flood.py" 127.0.0.1 "$PORT" $((DUR + 2)) 64 >"$WORK/flood.out" 2>&1 &
             sleep 1
         fi
         rps=$(wrk_rps /tiny)
         wait_s_time
+        [[ $pct == alone ]] || log "flood: $(cat "$WORK/flood.out")"
         m=$(curl -s "http://$admin/metrics")
         ok=$(awk '/^levee_tls_handshakes_total\{result="ok",reason="full"\}/ {print $2}' <<<"$m")
         lim=$(awk '/^levee_tls_handshakes_total\{result="limited"/ {print $2}' <<<"$m")

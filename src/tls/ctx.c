@@ -318,6 +318,43 @@ static int cert_names(sni_table_t *tab, SSL_CTX *ctx, uint32_t idx)
     return 0;
 }
 
+/* A context with what both sides share: TLS 1.2 at least, no renegotiation nor compression,
+ * record buffers given back while idle (memory per idle connection). */
+static SSL_CTX *ctx_new(const SSL_METHOD *method, int min_version, const char *key, char *err,
+                        size_t len)
+{
+    SSL_CTX *ctx = SSL_CTX_new(method);
+    if (!ctx) {
+        set_err(err, len, "%s: cannot make a TLS context", key);
+        return NULL;
+    }
+    SSL_CTX_set_min_proto_version(ctx, min_version);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
+    SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+    return ctx;
+}
+
+/* A certificate chain and its key (key_file, else in the chain's file), which must match. */
+static bool use_chain_and_key(SSL_CTX *ctx, const char *cert, const char *key_file, const char *key,
+                              char *err, size_t len)
+{
+    const char *kf = key_file ? key_file : cert;
+    if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
+        set_err(err, len, "%s: cannot load the certificate chain %s", key, cert);
+        return false;
+    }
+    bool loaded = SSL_CTX_use_PrivateKey_file(ctx, kf, SSL_FILETYPE_PEM) == 1;
+    if (!loaded && ERR_GET_REASON(ERR_peek_last_error()) != X509_R_KEY_VALUES_MISMATCH) {
+        set_err(err, len, "%s: cannot load the private key %s", key, kf);
+        return false;
+    }
+    if (!loaded || SSL_CTX_check_private_key(ctx) != 1) {
+        set_err(err, len, "%s: the key %s does not match the certificate %s", key, kf, cert);
+        return false;
+    }
+    return true;
+}
+
 static SSL_CTX *server_ctx(const lv_listener_conf_t *l, uint32_t li, uint32_t ci,
                            lv_tls_tickets_t *tickets, uint32_t rotate_ms, char *err, size_t len)
 {
@@ -327,16 +364,12 @@ static SSL_CTX *server_ctx(const lv_listener_conf_t *l, uint32_t li, uint32_t ci
     if (!readable(c->cert, "cannot read certificate", key, err, len) ||
         (c->key && !readable(c->key, "cannot read key", key, err, len)))
         return NULL;
-    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
-    if (!ctx) {
-        set_err(err, len, "%s: cannot make a TLS context", key);
+    SSL_CTX *ctx = ctx_new(TLS_server_method(),
+                           l->tls_min_version ? TLS1_3_VERSION : TLS1_2_VERSION, key, err, len);
+    if (!ctx)
         return NULL;
-    }
-    SSL_CTX_set_min_proto_version(ctx, l->tls_min_version ? TLS1_3_VERSION : TLS1_2_VERSION);
-    SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_RENEGOTIATION |
-                                 SSL_OP_NO_COMPRESSION | (l->tls_tickets ? 0 : SSL_OP_NO_TICKET));
-    /* Idle connections give their record buffers back (memory per idle connection). */
-    SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+    SSL_CTX_set_options(ctx,
+                        SSL_OP_CIPHER_SERVER_PREFERENCE | (l->tls_tickets ? 0 : SSL_OP_NO_TICKET));
     if (SSL_CTX_set_cipher_list(ctx, l->tls_ciphers) != 1) {
         set_err(err, len, "listeners[%u].tls.ciphers: \"%s\"", li, l->tls_ciphers);
         goto fail;
@@ -345,22 +378,8 @@ static SSL_CTX *server_ctx(const lv_listener_conf_t *l, uint32_t li, uint32_t ci
         set_err(err, len, "listeners[%u].tls.ciphersuites: \"%s\"", li, l->tls_ciphersuites);
         goto fail;
     }
-    if (SSL_CTX_use_certificate_chain_file(ctx, c->cert) != 1) {
-        set_err(err, len, "%s: cannot load the certificate chain %s", key, c->cert);
+    if (!use_chain_and_key(ctx, c->cert, c->key, key, err, len))
         goto fail;
-    }
-    const char *kf = c->key ? c->key : c->cert;
-    if (SSL_CTX_use_PrivateKey_file(ctx, kf, SSL_FILETYPE_PEM) != 1) {
-        if (ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH)
-            set_err(err, len, "%s: the key %s does not match the certificate %s", key, kf, c->cert);
-        else
-            set_err(err, len, "%s: cannot load the private key %s", key, kf);
-        goto fail;
-    }
-    if (SSL_CTX_check_private_key(ctx) != 1) {
-        set_err(err, len, "%s: the key %s does not match the certificate %s", key, kf, c->cert);
-        goto fail;
-    }
     /* The same context id for every certificate and generation of a listener: a session (or
      * ticket) stays resumable across SNI contexts and reloads. */
     char sid[32];
@@ -429,14 +448,9 @@ static SSL_CTX *client_ctx(const lv_service_conf_t *svc, uint32_t si, char *err,
         (t->cert && !readable(t->cert, "cannot read cert", key, err, len)) ||
         (t->key && !readable(t->key, "cannot read key", key, err, len)))
         return NULL;
-    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
-    if (!ctx) {
-        set_err(err, len, "%s: cannot make a TLS context", key);
+    SSL_CTX *ctx = ctx_new(TLS_client_method(), TLS1_2_VERSION, key, err, len);
+    if (!ctx)
         return NULL;
-    }
-    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
-    SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
     if (t->verify) {
         SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
         int ok = t->ca_file ? SSL_CTX_load_verify_locations(ctx, t->ca_file, NULL)
@@ -447,18 +461,8 @@ static SSL_CTX *client_ctx(const lv_service_conf_t *svc, uint32_t si, char *err,
             goto fail;
         }
     }
-    if (t->cert) {
-        const char *kf = t->key ? t->key : t->cert;
-        if (SSL_CTX_use_certificate_chain_file(ctx, t->cert) != 1) {
-            set_err(err, len, "%s: cannot load the client certificate %s", key, t->cert);
-            goto fail;
-        }
-        if (SSL_CTX_use_PrivateKey_file(ctx, kf, SSL_FILETYPE_PEM) != 1 ||
-            SSL_CTX_check_private_key(ctx) != 1) {
-            set_err(err, len, "%s: the client key %s cannot be loaded or does not match", key, kf);
-            goto fail;
-        }
-    }
+    if (t->cert && !use_chain_and_key(ctx, t->cert, t->key, key, err, len))
+        goto fail;
     if (SSL_CTX_set_alpn_protos(ctx, alpn_server, sizeof alpn_server - 1) != 0) {
         set_err(err, len, "%s: cannot set ALPN", key);
         goto fail;

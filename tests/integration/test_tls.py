@@ -140,7 +140,9 @@ class TlsListener(lt.LvTestCase):
         shutil.copy(cls.default[1], cls.live_key)
         cls.access_log = os.path.join(lt.tmpdir(), "tls-access.log")
         cls.cfg_text = lt.make_config(
-            [{"name": "app", "upstreams": [cls.backend.hostport]}],
+            [{"name": "app", "upstreams": [cls.backend.hostport]},
+             {"name": "off", "upstreams": [cls.backend.hostport], "flag": "off"}],
+            routes=[{"path": "/", "service": "app"}, {"path": "/off/", "service": "off"}],
             timeouts={"header_ms": 1500},
             access_log=cls.access_log,
             extra={"access_log_format": "json", "listeners": [{
@@ -176,6 +178,14 @@ class TlsListener(lt.LvTestCase):
         r = lt.get(self.plain, "/echo", headers=[("X-Forwarded-Proto", "https")])
         protos = [v for k, v in r.json()["headers"] if k.lower() == "x-forwarded-proto"]
         self.assertEqual(protos, ["http"])
+
+    def test_levee_answers_itself_over_tls(self):
+        # A switched-off feature: the guard's fallback, then a 404, on one TLS connection.
+        with tls_conn(self.tls, client_ctx(), "a.test") as c:
+            r = c.request("GET", "/off/x")
+            self.assertStatus(r, 503)
+            self.assertIn(b"switched off", r.body)
+            self.assertStatus(c.request("GET", "/echo", headers=[("Host", "a.test")]), 200)
 
     def test_sni_picks_exact_wildcard_or_default(self):
         ca = client_ctx(self.certs.ca[0])
