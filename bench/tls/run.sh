@@ -163,9 +163,15 @@ if has "$PARTS" flood && has "$PROXIES" levee; then
             "${PIN_LOAD[@]}" python3 "$HERE/hello_flood.py" 127.0.0.1 "$PORT" $((DUR + 2)) 64 >"$WORK/flood.out" 2>&1 &
             sleep 1
         fi
+        hs0=$(curl -s "http://$admin/metrics" | awk '/^levee_tls_handshake_seconds_total / {print $2}')
+        cpu0=$(awk '{print $14 + $15}' "/proc/$PID/stat")
         rps=$(wrk_rps /tiny)
+        cpu1=$(awk '{print $14 + $15}' "/proc/$PID/stat")
+        hs1=$(curl -s "http://$admin/metrics" | awk '/^levee_tls_handshake_seconds_total / {print $2}')
         wait_s_time
         [[ $pct == alone ]] || log "flood: $(cat "$WORK/flood.out")"
+        row flood "levee-cpu$pct" levee_cpu_percent "$(( (cpu1 - cpu0) * 100 / ($(getconf CLK_TCK) * DUR) ))"
+        row flood "levee-cpu$pct" handshake_cpu_percent "$(awk -v a="$hs0" -v b="$hs1" -v d="$DUR" 'BEGIN {printf "%d", (b - a) * 100 / d}')"
         m=$(curl -s "http://$admin/metrics")
         ok=$(awk '/^levee_tls_handshakes_total\{result="ok",reason="full"\}/ {print $2}' <<<"$m")
         lim=$(awk '/^levee_tls_handshakes_total\{result="limited"/ {print $2}' <<<"$m")

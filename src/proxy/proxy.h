@@ -404,6 +404,7 @@ struct lv_worker {
     lv_log_limit_t upstream_log_limit; /* upstream failures: a dying origin cannot flood the log */
     lv_tls_budget_t tls_budget;        /* full handshakes' share of the loop (conn.c, tls/ctx.c) */
     uint64_t tick_req_seq;             /* req_seq at the last tick: requests seen since */
+    uint64_t tls_busy_until_ns; /* the handshake budget applies until then (a saturated loop) */
 
     /* Mailbox from the main thread (guarded by lock). */
     uv_mutex_t lock;
