@@ -106,8 +106,9 @@ def main():
     for s in conns:
         s.setblocking(False)
         if tls:  # an SSL socket cannot peek: open and quiet is alive
-            readable = select.select([s], [], [], 0)[0]
-            alive += not readable
+            poller = select.poll()
+            poller.register(s, select.POLLIN)
+            alive += not poller.poll(0)
             continue
         try:
             d = s.recv(1, socket.MSG_PEEK)

@@ -12,7 +12,7 @@
 #           sends canned ClientHellos (full handshakes for the server, next to nothing for the
 #           client), with tls.handshake_cpu_percent 50 (default) and 100 (off), and alone
 # The proxy runs on CPU 0, the load (and the backend) on CPU 1 (PIN=1). Prints TSV rows
-# "part proxy metric value" and writes them to $OUT.
+# "part proxy metric value" and writes them to $OUT, then the medians per proxy and metric.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -21,6 +21,7 @@ DUR=${DUR:-10}
 P=${P:-4}
 CONNS=${CONNS:-50}
 IDLE=${IDLE:-2000}
+R=${R:-3}                 # interleaved rounds of hs, resume and rps
 PARTS=${PARTS:-hs,resume,rps,mem,flood}
 PROXIES=${PROXIES:-levee,nginx,haproxy}
 LEVEE=${LEVEE:-$ROOT/build/release/levee}
@@ -137,26 +138,35 @@ wrk_rps() { # PATH: requests/s of wrk -t1 -cCONNS over TLS
         awk '/Requests\/sec/ {printf "%d\n", $2}'
 }
 
+# Rounds interleave the proxies (levee, nginx, HAProxy, levee, ...), so that other load on the
+# machine falls on all of them alike; the summary takes each one's median.
+for ((round = 1; round <= R; round++)); do
+    for proxy in ${PROXIES//,/ }; do
+        start "$proxy"
+        log "round $round: $proxy on $PORT"
+        if has "$PARTS" hs; then row hs "$proxy" full_handshakes_per_s "$(s_time_sum -new -tls1_3)"; fi
+        if has "$PARTS" resume; then row resume "$proxy" resumed_handshakes_per_s "$(s_time_sum -reuse -tls1_3 -www /tiny)"; fi
+        if has "$PARTS" rps; then
+            "${PIN_LOAD[@]}" wrk -t1 -c"$CONNS" -d1s "https://127.0.0.1:$PORT/tiny" >/dev/null 2>&1
+            row rps "$proxy" tiny_rps "$(wrk_rps /tiny)"
+            row rps "$proxy" 16k_rps "$(wrk_rps /16k)"
+        fi
+        stop
+    done
+done
+
 for proxy in ${PROXIES//,/ }; do
-    start "$proxy"
-    log "$proxy on $PORT"
-    if has "$PARTS" hs; then row hs "$proxy" full_handshakes_per_s "$(s_time_sum -new -tls1_3)"; fi
-    if has "$PARTS" resume; then row resume "$proxy" resumed_handshakes_per_s "$(s_time_sum -reuse -tls1_3 -www /tiny)"; fi
-    if has "$PARTS" rps; then
-        "${PIN_LOAD[@]}" wrk -t1 -c"$CONNS" -d1s "https://127.0.0.1:$PORT/tiny" >/dev/null 2>&1
-        row rps "$proxy" tiny_rps "$(wrk_rps /tiny)"
-        row rps "$proxy" 16k_rps "$(wrk_rps /16k)"
-    fi
     if has "$PARTS" mem; then
+        start "$proxy"
         res=$(python3 "$ROOT/bench/proxy/idle.py" 127.0.0.1 "$PORT" /tiny "$IDLE" "$(worker_pid)" tls)
         row mem "$proxy" kib_per_idle_tls_conn "$(sed -n 's/.*kib_per_conn=\([0-9.]*\).*/\1/p' <<<"$res")"
         log "$res"
+        stop
     fi
-    stop
 done
 
 if has "$PARTS" flood && has "$PROXIES" levee; then
-    for pct in alone 50 100; do
+    for pct in alone 50 100 alone 50 100; do
         start levee "$([[ $pct == alone ]] && echo 50 || echo "$pct")"
         admin=$(sed -n 's/.*proto=admin addr=\([0-9.:]*\).*/\1/p' "$WORK/levee.out" | head -1)
         if [[ $pct != alone ]]; then
@@ -181,3 +191,9 @@ if has "$PARTS" flood && has "$PROXIES" levee; then
         stop
     done
 fi
+
+echo "# medians" | tee -a "$OUT"
+grep -v '^#' "$OUT" | sort -k1,1 -k2,2 -k3,3 -k4,4n |
+    awk -F'\t' '{k = $1 "\t" $2 "\t" $3; v[k, ++n[k]] = $4; if (!(k in seen)) {seen[k] = 1; order[++m] = k}}
+        END {for (i = 1; i <= m; i++) {k = order[i]; printf "median\t%s\t%s\n", k, v[k, int((n[k] + 1) / 2)]}}' |
+    tee -a "$OUT"

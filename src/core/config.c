@@ -1857,9 +1857,12 @@ static void merge_listeners(loader_t *ld, const yn_t *root)
         }
         for (uint32_t j = 0; j < cfg->n_listeners + i; j++)
             if (addr_port(&l->addr) != 0 && strcmp(addrs[j].text, l->addr.text) == 0) {
+                const yn_t *list = yn_get(root, "listeners"), *it = NULL;
+                if (list && list->kind == YN_SEQ && i < list->n)
+                    it = yn_get(list->kids[i], "listen");
                 char key[64];
                 snprintf(key, sizeof(key), "listeners[%u].listen", i);
-                ERR(ld, at, key, "\"%s\" is listed twice", l->addr.text);
+                ERR(ld, it ? it : at, key, "\"%s\" is listed twice", l->addr.text);
                 break;
             }
     }
@@ -1883,6 +1886,18 @@ static void validate(loader_t *ld, const yn_t *root)
 {
     lv_config_t *cfg = ld->cfg;
     merge_listeners(ld, root);
+    const yn_t *svcs = yn_get(root, "services");
+    for (uint32_t i = 0; i < cfg->n_services; i++) {
+        const lv_service_conf_t *svc = &cfg->services[i];
+        if (!svc->tls.enabled || !svc->health_check.path)
+            continue;
+        /* Active checks speak plaintext: against TLS upstreams they would take every host out. */
+        const yn_t *item = svcs && svcs->kind == YN_SEQ && i < svcs->n ? svcs->kids[i] : root;
+        char key[64];
+        snprintf(key, sizeof(key), "services[%u].health_check.path", i);
+        ERR(ld, yn_at(item, "health_check", "path"), key,
+            "active health checks do not speak TLS yet: leave it out with tls.enabled");
+    }
     if (cfg->limits.target_bytes > cfg->limits.header_bytes) {
         const yn_t *at = root; /* the value if written, else the limits section */
         const yn_t *lim = NULL;
