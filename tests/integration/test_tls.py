@@ -364,6 +364,37 @@ class TlsAfterProxyHeader(lt.LvTestCase):
 
 
 @unittest.skipUnless(HAVE_OPENSSL, "the openssl command is needed to make certificates")
+class TlsGuard(lt.LvTestCase):
+    """The guard over TLS: a service with one slot and no queue sheds the second request."""
+
+    def test_shed_over_tls(self):
+        certs = Certs()
+        cert, key = certs.leaf("guard", ["guard.test"])
+        backend = lt.Backend("G")
+        cfg = lt.make_config([{"name": "one", "upstreams": [backend.hostport],
+                               "limit": {"initial": 1, "min": 1, "max": 1},
+                               "queue": {"max": 0}}], listen=(),
+                             extra={"listeners": [{"listen": "127.0.0.1:0", "tls": {
+                                 "certificates": [{"cert": cert, "key": key}]}}]})
+        lv = lt.Levee.from_config(cfg)
+        try:
+            slow = tls_conn(lv.addr, client_ctx(), "guard.test")
+            slow.send(lt.HttpConn.build("GET", "/slow?ms=1500"))
+            backend.wait_stat(lambda st: st["paths"].get("/slow", 0) >= 1, what="slow request in")
+            with tls_conn(lv.addr, client_ctx(), "guard.test") as c:
+                r = c.request("GET", "/echo")
+                self.assertStatus(r, 503)
+                self.assertIsNotNone(r.header("Retry-After"))
+            self.assertStatus(slow.read_response(), 200)
+            slow.close()
+            text = lv.admin("/metrics").body.decode()
+            self.assertIn('levee_guard_decisions_total{service="one",decision="shed"} 1', text)
+        finally:
+            lv.stop(check=True)
+            backend.stop()
+
+
+@unittest.skipUnless(HAVE_OPENSSL, "the openssl command is needed to make certificates")
 class TlsUpstream(lt.LvTestCase):
     """Services that speak TLS to a TLS backend: verified, misnamed, untrusted, with and
     without the client certificate the backend requires."""
