@@ -275,6 +275,8 @@ static int conn_tls_send(void *owner, lv_wreq_t *w)
 {
     lv_conn_t *c = owner;
     w->owner = c;
+    /* levee_client_bytes_total counts what crosses the socket both ways: records here. */
+    lv_counter_add(&c->worker->metrics->bytes_out, w->bytes);
     int rc = lv_wreq_submit(w, (uv_stream_t *)&c->tcp, conn_submit_done);
     return rc < 0 ? rc : 0;
 }
@@ -320,7 +322,8 @@ static void conn_reject(lv_conn_t *c, int status)
         return;
     }
     lv_wreq_add(w, NULL, resp.p, resp.len);
-    lv_counter_add(&c->worker->metrics->bytes_out, w->bytes);
+    if (!lv__conn_tls(c))
+        lv_counter_add(&c->worker->metrics->bytes_out, w->bytes);
     conn_submit(c, w);
     conn_graceful_close(c);
 }

@@ -43,7 +43,8 @@ void lv__write_flush_client(lv_req_t *r)
     }
     lv_conn_t *c = r->conn;
     r->bytes_out += w->bytes;
-    lv_counter_add(&c->worker->metrics->bytes_out, w->bytes);
+    if (!lv__conn_tls(c)) /* a TLS connection counts its records as they go (conn.c) */
+        lv_counter_add(&c->worker->metrics->bytes_out, w->bytes);
     int rc = lv__conn_send(c, w, client_write_done);
     if (rc < 0) {
         c->close_after = true;
