@@ -117,6 +117,14 @@ def metric(lv, name, labels=""):
     return 0.0
 
 
+def tls_only_levee(name, services, **extra):
+    """A levee whose one listener speaks TLS with a fresh certificate for name."""
+    cert, key = Certs().leaf(name.split(".")[0], [name])
+    extra["listeners"] = [{"listen": "127.0.0.1:0",
+                           "tls": {"certificates": [{"cert": cert, "key": key}]}}]
+    return lt.Levee.from_config(lt.make_config(services, listen=(), extra=extra))
+
+
 def hs(lv, result, reason):
     return metric(lv, "levee_tls_handshakes_total",
                   '{result="%s",reason="%s"}' % (result, reason))
@@ -336,14 +344,9 @@ class TlsAfterProxyHeader(lt.LvTestCase):
     """proxy_protocol on a TLS listener: the PROXY header comes first, then the handshake."""
 
     def test_proxy_header_then_tls(self):
-        certs = Certs()
-        cert, key = certs.leaf("pp", ["pp.test"])
         backend = lt.Backend("P")
-        cfg = lt.make_config([{"name": "app", "upstreams": [backend.hostport]}], listen=(),
-                             extra={"proxy_protocol": True, "listeners": [{
-                                 "listen": "127.0.0.1:0",
-                                 "tls": {"certificates": [{"cert": cert, "key": key}]}}]})
-        lv = lt.Levee.from_config(cfg)
+        lv = tls_only_levee("pp.test", [{"name": "app", "upstreams": [backend.hostport]}],
+                            proxy_protocol=True)
         try:
             for split in (False, True):
                 with lt.HttpConn(lv.addr) as c:
@@ -368,15 +371,10 @@ class TlsGuard(lt.LvTestCase):
     """The guard over TLS: a service with one slot and no queue sheds the second request."""
 
     def test_shed_over_tls(self):
-        certs = Certs()
-        cert, key = certs.leaf("guard", ["guard.test"])
         backend = lt.Backend("G")
-        cfg = lt.make_config([{"name": "one", "upstreams": [backend.hostport],
-                               "limit": {"initial": 1, "min": 1, "max": 1},
-                               "queue": {"max": 0}}], listen=(),
-                             extra={"listeners": [{"listen": "127.0.0.1:0", "tls": {
-                                 "certificates": [{"cert": cert, "key": key}]}}]})
-        lv = lt.Levee.from_config(cfg)
+        lv = tls_only_levee("guard.test", [{"name": "one", "upstreams": [backend.hostport],
+                                            "limit": {"initial": 1, "min": 1, "max": 1},
+                                            "queue": {"max": 0}}])
         try:
             slow = tls_conn(lv.addr, client_ctx(), "guard.test")
             slow.send(lt.HttpConn.build("GET", "/slow?ms=1500"))
