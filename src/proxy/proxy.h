@@ -101,6 +101,9 @@ typedef struct lv_host {
     uint32_t outstanding;     /* requests sent and not finished */
     uint32_t n_idle;
     lv_link_t idle; /* idle keep-alive lv_uconn_t, most recent first */
+    /* The last TLS session this host gave this worker (services[].tls): the next connection
+     * resumes it. Freed with the pool. */
+    struct ssl_session_st *tls_session;
 } lv_host_t;
 
 /* A service's upstream pool in one worker for one config generation. */

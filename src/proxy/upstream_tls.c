@@ -45,6 +45,7 @@ int lv__uconn_tls_init(lv_uconn_t *u)
     const char *host_ip = ip[0] == '[' ? ip + 1 : ip;
     if (ip[0] == '[' && strchr(ip, ']'))
         *strchr(ip, ']') = '\0';
+    lv_tls_conn_keep_sessions(u->tls, &u->host->tls_session);
     return lv_tls_conn_set_peer(u->tls, p->svc->tls.server_name, host_ip);
 }
 

@@ -29,8 +29,11 @@ void lv__gen_unref(lv_gen_t *g)
         return;
     LV_ASSERT(g->n_uconns == 0);
     if (g->pools) {
-        for (uint32_t i = 0; i < g->cfg->n_services; i++)
+        for (uint32_t i = 0; i < g->cfg->n_services; i++) {
+            for (uint32_t h = 0; g->pools[i].hosts && h < g->pools[i].n_hosts; h++)
+                lv_tls_session_free(g->pools[i].hosts[h].tls_session);
             free(g->pools[i].hosts);
+        }
         free(g->pools);
     }
     if (g->pages) {

@@ -26,7 +26,8 @@ struct lv_tls_conn {
     /* Records made and not yet handed to a write: [out_off, out_off + out_len) of out. */
     lv_chunk_t *out;
     uint32_t out_off, out_len;
-    lv_wreq_t *outw; /* the write being built from them */
+    lv_wreq_t *outw;            /* the write being built from them */
+    SSL_SESSION **session_slot; /* clients: where new sessions go (lv_tls_conn_keep_sessions) */
     int send_err;
     const char *reason; /* why it failed (static strings of OpenSSL's) */
     uint8_t fail;       /* lv_tls_fail_t */
@@ -185,6 +186,31 @@ lv_tls_conn_t *lv_tls_conn_new(SSL_CTX *ctx, bool server, lv_buf_pool_t *pool, l
     else
         SSL_set_connect_state(t->ssl);
     return t;
+}
+
+void lv_tls_session_free(SSL_SESSION *s)
+{
+    SSL_SESSION_free(s);
+}
+
+void lv_tls_conn_keep_sessions(lv_tls_conn_t *t, SSL_SESSION **slot)
+{
+    t->session_slot = slot;
+    if (*slot)
+        SSL_set_session(t->ssl, *slot); /* offered; a full handshake if the server declines */
+}
+
+/* OpenSSL's new-session callback of client contexts (tls/ctx.c): a session (a TLS 1.3 ticket
+ * arrives after the handshake) replaces the one kept. Returns 1: the reference is taken. */
+int lv__tls_conn_new_session(SSL *s, SSL_SESSION *sess);
+int lv__tls_conn_new_session(SSL *s, SSL_SESSION *sess)
+{
+    lv_tls_conn_t *t = SSL_get_app_data(s);
+    if (!t || !t->session_slot || !SSL_SESSION_is_resumable(sess))
+        return 0;
+    SSL_SESSION_free(*t->session_slot);
+    *t->session_slot = sess;
+    return 1;
 }
 
 int lv_tls_conn_set_peer(lv_tls_conn_t *t, const char *server_name, const char *ip)

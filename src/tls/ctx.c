@@ -189,6 +189,9 @@ static bool hello_resumes(SSL *s)
            SSL_client_hello_get0_session_id(s, &e) > 0;
 }
 
+/* A client connection got a session to keep (tls/conn.c). */
+int lv__tls_conn_new_session(SSL *s, SSL_SESSION *sess);
+
 /* Marks the connection's handshake as refused by the budget (tls/conn.c). */
 void lv__tls_conn_limited(SSL *s);
 lv_tls_budget_t *lv__tls_conn_budget(SSL *s);
@@ -463,6 +466,9 @@ static SSL_CTX *client_ctx(const lv_service_conf_t *svc, uint32_t si, char *err,
     }
     if (t->cert && !use_chain_and_key(ctx, t->cert, t->key, key, err, len))
         goto fail;
+    /* Sessions are kept per upstream host by the connections (tls/conn.c), not by OpenSSL. */
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+    SSL_CTX_sess_set_new_cb(ctx, lv__tls_conn_new_session);
     if (SSL_CTX_set_alpn_protos(ctx, alpn_server, sizeof alpn_server - 1) != 0) {
         set_err(err, len, "%s: cannot set ALPN", key);
         goto fail;

@@ -13,6 +13,7 @@
 
 typedef struct ssl_st SSL;
 typedef struct ssl_ctx_st SSL_CTX;
+typedef struct ssl_session_st SSL_SESSION;
 
 /* ---- ticket keys (tls/ctx.c) ---- */
 
@@ -87,6 +88,12 @@ typedef enum {
  * of memory. server_name: SNI and verified name for a client (NULL: ip_name's address). */
 lv_tls_conn_t *lv_tls_conn_new(SSL_CTX *ctx, bool server, lv_buf_pool_t *pool, lv_tls_send_fn send,
                                void *owner, lv_tls_budget_t *budget);
+/* SSL_SESSION_free for files that do not include OpenSSL (NULL is fine). */
+void lv_tls_session_free(SSL_SESSION *s);
+/* Client connections: where the sessions the server gives are kept (*slot, which holds one
+ * reference; the previous one is freed), and the next connection resumes from it. The slot
+ * must outlive the connection. */
+void lv_tls_conn_keep_sessions(lv_tls_conn_t *t, SSL_SESSION **slot);
 /* Client connections: what the peer's certificate must name (DNS name, else an IP address in
  * ip) and whether SNI is sent. 0 or LV_EINVAL. */
 int lv_tls_conn_set_peer(lv_tls_conn_t *t, const char *server_name, const char *ip);

@@ -416,6 +416,8 @@ class TlsUpstream(lt.LvTestCase):
                      "server_name": "upstream.test"}},
             {"name": "noverify", "upstreams": [cls.origin.hostport],
              "tls": {"enabled": True, "verify": False}},
+            {"name": "fresh", "upstreams": [cls.origin.hostport], "keepalive": 0,
+             "tls": {"enabled": True, "ca_file": ca, "server_name": "upstream.test"}},
             {"name": "mtls", "upstreams": [cls.mtls.hostport],
              "tls": {"enabled": True, "ca_file": ca, "server_name": "upstream.test",
                      "cert": cls.client[0], "key": cls.client[1]}},
@@ -447,6 +449,12 @@ class TlsUpstream(lt.LvTestCase):
             self.assertEqual(r.body, lt.pattern_bytes(0, 500000))
         self.assertGreaterEqual(self.up("good", "ok"), 1)
         self.assertStatus(lt.get(self.levee.addr, "/noverify/"), 200)
+
+    def test_new_upstream_connections_resume(self):
+        # No keep-alive: every request opens a connection; all but the first resume.
+        resumed = [lt.get(self.levee.addr, "/fresh/%d" % i).json()["tls_resumed"]
+                   for i in range(3)]
+        self.assertEqual(resumed, [False, True, True])
 
     def test_verification_failures_are_502(self):
         self.assertStatus(lt.get(self.levee.addr, "/misnamed/"), 502)
