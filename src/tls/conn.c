@@ -200,9 +200,7 @@ void lv_tls_conn_keep_sessions(lv_tls_conn_t *t, SSL_SESSION **slot)
         SSL_set_session(t->ssl, *slot); /* offered; a full handshake if the server declines */
 }
 
-/* OpenSSL's new-session callback of client contexts (tls/ctx.c): a session (a TLS 1.3 ticket
- * arrives after the handshake) replaces the one kept. Returns 1: the reference is taken. */
-int lv__tls_conn_new_session(SSL *s, SSL_SESSION *sess);
+/* A session (a TLS 1.3 ticket arrives after the handshake) replaces the one kept. */
 int lv__tls_conn_new_session(SSL *s, SSL_SESSION *sess)
 {
     lv_tls_conn_t *t = SSL_get_app_data(s);
@@ -246,10 +244,6 @@ void lv_tls_conn_free(lv_tls_conn_t *t)
         lv_wreq_release(t->outw);
     free(t);
 }
-
-/* Called by the ClientHello callback (tls/ctx.c). */
-void lv__tls_conn_limited(SSL *s);
-lv_tls_budget_t *lv__tls_conn_budget(SSL *s);
 
 void lv__tls_conn_limited(SSL *s)
 {

@@ -189,13 +189,6 @@ static bool hello_resumes(SSL *s)
            SSL_client_hello_get0_session_id(s, &e) > 0;
 }
 
-/* A client connection got a session to keep (tls/conn.c). */
-int lv__tls_conn_new_session(SSL *s, SSL_SESSION *sess);
-
-/* Marks the connection's handshake as refused by the budget (tls/conn.c). */
-void lv__tls_conn_limited(SSL *s);
-lv_tls_budget_t *lv__tls_conn_budget(SSL *s);
-
 static int hello_cb(SSL *s, int *al, void *arg)
 {
     const sni_table_t *tab = arg;

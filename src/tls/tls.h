@@ -130,4 +130,14 @@ SSL *lv_tls_conn_ssl(const lv_tls_conn_t *t);
 const char *lv_tls_conn_version(const lv_tls_conn_t *t);
 const char *lv_tls_conn_cipher(const lv_tls_conn_t *t);
 
+/* ---- between ctx.c and conn.c (module internals) ---- */
+
+/* The budget of the connection behind s (NULL: none), for the ClientHello callback. */
+lv_tls_budget_t *lv__tls_conn_budget(SSL *s);
+/* The ClientHello callback refused s for the budget: its failure says so. */
+void lv__tls_conn_limited(SSL *s);
+/* OpenSSL's new-session callback of client contexts: keeps sess in the connection's slot.
+ * Returns 1 when it took the reference. */
+int lv__tls_conn_new_session(SSL *s, SSL_SESSION *sess);
+
 #endif
