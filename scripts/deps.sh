@@ -10,8 +10,10 @@ set -eu
 
 # python3: scripts/rehearsal.sh and the tests. iproute2 (ss): who holds a port.
 # libhiredis-dev, libzstd-dev: the second cache tier and replication (linked in, off by default).
+# libssl-dev: TLS (OpenSSL 3).
 RUN_PKGS="build-essential gcc make cmake pkg-config curl ca-certificates python3
-libuv1-dev node-llhttp libyaml-dev libsqlite3-dev libhiredis-dev libzstd-dev iproute2 procps"
+libuv1-dev node-llhttp libyaml-dev libsqlite3-dev libhiredis-dev libzstd-dev libssl-dev iproute2
+procps"
 # dpkg-dev: dpkg-shlibdeps, for the .deb's Depends.
 PACKAGE_PKGS="dpkg-dev"
 # chromium: the integration tests' headless-browser checks (wait page, levee-load report);
@@ -19,9 +21,10 @@ PACKAGE_PKGS="dpkg-dev"
 # LeakSanitizer. groff-base: test_man_pages renders the man pages. util-linux: prlimit.
 # redis-server: the second tier's and the replicator's tests start their own. nodejs: runs
 # playwright-core for the dashboard's browser test (scripts/browser_deps.sh installs it).
-# prometheus: promtool checks contrib/prometheus/levee-rules.yml.
+# prometheus: promtool checks contrib/prometheus/levee-rules.yml. openssl: the TLS tests make
+# their certificates with it.
 TEST_PKGS="clang libclang-rt-14-dev libcmocka-dev clang-format valgrind groff-base util-linux
-nginx haproxy wrk chromium redis-server nodejs prometheus"
+nginx haproxy wrk chromium redis-server nodejs prometheus openssl"
 # Packaged daemons that Debian would start (and enable) on install.
 DAEMONS="nginx haproxy redis-server prometheus"
 

@@ -12,6 +12,7 @@
 #include "core/config.h"
 #include "core/redis_url.h"
 #include "core/log.h"
+#include "tls/tls.h"
 #include "proxy/server.h"
 #include "replicate/replicate.h"
 
@@ -28,6 +29,7 @@ static const char usage_text[] =
     "              [--admin HOST:PORT|off] [--workers N] [--access-log FILE|-]\n"
     "              [--log-level error|warn|info|debug] [--cache SIZE] [--takeover]\n"
     "              [--l2 redis://HOST:PORT[/DB]|unix:PATH] [--region NAME]\n"
+    "              [--tls-cert FILE --tls-key FILE]\n"
     "                           quick mode: no config file, one service named\n"
     "                           \"default\" for every path\n"
     "  levee replicate --region NAME --local REDIS --peer NAME=REDIS...\n"
@@ -65,6 +67,8 @@ static const char proxy_usage_text[] =
     "                         or unix:PATH; needs --cache): lookups go L1, L2, origin\n"
     "  --region NAME          this levee's region (default \"local\"): its cache events\n"
     "                         go to the Redis stream lv:ev:NAME (docs/replication.md)\n"
+    "  --tls-cert FILE        serve TLS on --listen with this PEM certificate chain\n"
+    "  --tls-key FILE         its private key (default: in the --tls-cert file)\n"
     "  --no-guard             plain proxy: no concurrency limit, queue, breaker or storm\n"
     "                         checks (for measuring the bare proxy; never in production)\n"
     "  --takeover             share the listen and admin ports with the process already\n"
@@ -92,6 +96,22 @@ __attribute__((format(printf, 4, 5))) static int append(char *buf, size_t cap, s
     return 0;
 }
 
+/* A path is any bytes: the inside of a YAML double-quoted scalar, " and \ escaped. -1: over
+ * 4096 bytes. */
+static int yaml_quote(char *out, size_t cap, const char *path)
+{
+    size_t q = 0;
+    if (strlen(path) > 4096)
+        return -1;
+    for (const char *c = path; *c && q + 2 < cap; c++) {
+        if (*c == '"' || *c == '\\')
+            out[q++] = '\\';
+        out[q++] = *c;
+    }
+    out[q] = '\0';
+    return 0;
+}
+
 static int check_addr(const char *flag, const char *text)
 {
     lv_addr_t a;
@@ -107,6 +127,7 @@ static int run_quick(int argc, char **argv)
     const char *listen = NULL, *to = NULL, *admin = "127.0.0.1:9901", *workers = "0";
     const char *access_log = NULL, *log_level = "info", *cache_size = NULL, *l2 = NULL;
     const char *region = NULL;
+    const char *tls_cert = NULL, *tls_key = NULL;
     bool guard = true, takeover = false;
     static const struct option opts[] = {
         {"listen", required_argument, NULL, 'l'},
@@ -120,6 +141,8 @@ static int run_quick(int argc, char **argv)
         {"takeover", no_argument, NULL, 'T'},
         {"l2", required_argument, NULL, '2'},
         {"region", required_argument, NULL, 'R'},
+        {"tls-cert", required_argument, NULL, 'c'},
+        {"tls-key", required_argument, NULL, 'k'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -159,6 +182,12 @@ static int run_quick(int argc, char **argv)
             break;
         case 'R':
             region = optarg;
+            break;
+        case 'c':
+            tls_cert = optarg;
+            break;
+        case 'k':
+            tls_key = optarg;
             break;
         case 'h':
             fputs(proxy_usage_text, stdout);
@@ -214,23 +243,29 @@ static int run_quick(int argc, char **argv)
     size_t len = 0;
     int bad = 0;
     bad |= append(yaml, sizeof yaml, &len, "workers: %s\n", workers);
-    bad |= append(yaml, sizeof yaml, &len, "listen: [\"%s\"]\n", listen);
+    if (tls_key && !tls_cert) {
+        fprintf(stderr, "levee proxy: --tls-key needs --tls-cert\n");
+        return 2;
+    }
+    if (tls_cert) {
+        char qcert[2 * 4096 + 1], qkey[2 * 4096 + 1];
+        bad |= yaml_quote(qcert, sizeof qcert, tls_cert) < 0 ||
+               yaml_quote(qkey, sizeof qkey, tls_key ? tls_key : "") < 0;
+        bad |= append(yaml, sizeof yaml, &len,
+                      "listeners:\n  - listen: \"%s\"\n    tls:\n      certificates:\n"
+                      "        - {cert: \"%s\", key: \"%s\"}\n",
+                      listen, qcert, qkey);
+    } else {
+        bad |= append(yaml, sizeof yaml, &len, "listen: [\"%s\"]\n", listen);
+    }
     bad |= append(yaml, sizeof yaml, &len, "log_level: %s\n", log_level);
     if (admin_on)
         bad |= append(yaml, sizeof yaml, &len, "admin: {listen: \"%s\"}\n", admin);
     else
         bad |= append(yaml, sizeof yaml, &len, "admin: {enabled: %s}\n", "false");
     if (access_log) {
-        /* A path is any bytes: a YAML double-quoted scalar with " and \ escaped. */
         char qpath[2 * 4096 + 1];
-        size_t q = 0;
-        for (const char *c = access_log; *c && q + 2 < sizeof qpath; c++) {
-            if (*c == '"' || *c == '\\')
-                qpath[q++] = '\\';
-            qpath[q++] = *c;
-        }
-        qpath[q] = '\0';
-        bad |= strlen(access_log) > 4096 ||
+        bad |= yaml_quote(qpath, sizeof qpath, access_log) < 0 ||
                append(yaml, sizeof yaml, &len, "access_log: \"%s\"\n", qpath);
     }
     if (cache_size) /* digits and a unit only (parsed above): the loader checks the range */
@@ -334,6 +369,17 @@ int main(int argc, char **argv)
     }
     lv_config_errors_fini(&errs);
     if (test_only) {
+        /* The TLS files are read as a start would read them. */
+        char err[1024];
+        bool failed;
+        lv_tls_tickets_t *tickets = lv_tls_tickets_new();
+        lv_tls_set_free(lv_tls_set_new(cfg, tickets, &failed, err, sizeof err));
+        lv_tls_tickets_free(tickets);
+        if (failed || !tickets) {
+            fprintf(stderr, "%s: %s\n", config_path, tickets ? err : "tls: out of memory");
+            lv_config_unref(cfg);
+            return 1;
+        }
         printf("%s: ok (%u listeners, %u services, %u routes)\n", config_path, cfg->n_listeners,
                cfg->n_services, cfg->n_routes);
         lv_config_unref(cfg);

@@ -6,11 +6,14 @@ response, then stays open and idle (keep-alive). The proxy's resident memory
 (VmRSS, summed over the given pids) is read before and after; the difference
 divided by M is the cost of one idle keep-alive connection.
 
-Usage: idle.py HOST PORT PATH M PID[,PID...]
+Usage: idle.py HOST PORT PATH M PID[,PID...] [tls]
+With "tls" the connections speak TLS (no certificate check; bench/tls/run.sh).
 Prints: rss_before_kib=.. rss_after_kib=.. conns=.. kib_per_conn=.. failed=..
 """
 import resource
+import select
 import socket
+import ssl
 import sys
 import time
 
@@ -57,12 +60,22 @@ def main():
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)  # ulimit -n 20000
     want = min(20000, hard) if hard != resource.RLIM_INFINITY else 20000
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, want), hard))
+    tls = None
+    if len(sys.argv) > 6 and sys.argv[6] == "tls":
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        tls.check_hostname = False
+        tls.verify_mode = ssl.CERT_NONE
+
+    def connect():
+        s = socket.create_connection((host, port), timeout=10)
+        return tls.wrap_socket(s) if tls else s
+
     req = f"GET {path} HTTP/1.1\r\nHost: bench.local\r\nUser-Agent: levee-bench\r\n\r\n".encode()
 
     # Warm up: a few connections and requests so lazy allocations are done.
     warm = []
     for _ in range(50):
-        s = socket.create_connection((host, port), timeout=10)
+        s = connect()
         for _ in range(10):
             request(s, req)
         warm.append(s)
@@ -75,7 +88,7 @@ def main():
     t0 = time.time()
     for _ in range(m):
         try:
-            s = socket.create_connection((host, port), timeout=10)
+            s = connect()
             st = request(s, req)
             statuses[st] = statuses.get(st, 0) + 1
             if st != 200:
@@ -92,6 +105,11 @@ def main():
     alive = 0
     for s in conns:
         s.setblocking(False)
+        if tls:  # an SSL socket cannot peek: open and quiet is alive
+            poller = select.poll()
+            poller.register(s, select.POLLIN)
+            alive += not poller.poll(0)
+            continue
         try:
             d = s.recv(1, socket.MSG_PEEK)
             if d:

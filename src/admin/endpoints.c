@@ -396,7 +396,8 @@ static void put_host_families(FILE *out, const lv_admin_source_t *src, const lv_
         {"levee_upstream_host_ejections_total", "counter",
          "Times an upstream host was taken out of rotation by outlier detection."},
         {"levee_upstream_host_failures_total", "counter",
-         "Failed exchanges with an upstream host, by kind (5xx: it answered with a 5xx)."},
+         "Failed exchanges with an upstream host, by kind (5xx: it answered with a 5xx; tls: the "
+         "TLS handshake failed)."},
         {"levee_upstream_host_checks_total", "counter",
          "Active health checks of an upstream host, by result."},
     };

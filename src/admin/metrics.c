@@ -24,6 +24,13 @@ const char *const lv_metrics_refusal_names[LV_METRICS_N_REFUSALS] = {
 
 static const char *const client_error_codes[6] = {"400", "408", "413", "414", "431", "other"};
 
+static const char *const tls_hs_labels[LV_TLS_HS_N][2] = {
+    {"ok", "full"},        {"ok", "resumed"},    {"failed", "protocol"},
+    {"failed", "timeout"}, {"failed", "closed"}, {"limited", "cpu"},
+};
+
+static const char *const upstream_tls_results[LV_UP_TLS_N] = {"ok", "verify_failed", "failed"};
+
 /* The registry: touched by the main thread only (config load, reload, scrape), which is why a
  * plain static table is safe here. Workers only ever see slot numbers, never these names. */
 static char *slot_names[LV_METRICS_MAX_SERVICES];
@@ -397,6 +404,19 @@ void lv_metrics_write_prometheus(FILE *out, lv_metrics_shard_t *const *shards, u
                "protocol header (proxy_protocol: true).",
                SHARD_OFF(proxy_protocol_errors));
 
+    put_family(out, "levee_tls_handshakes_total", "counter",
+               "TLS handshakes with clients, by result (ok, failed, limited) and reason (full, "
+               "resumed; protocol, timeout, closed; cpu: refused by tls.handshake_cpu_percent).");
+    for (unsigned i = 0; i < LV_TLS_HS_N; i++)
+        fprintf(out, "levee_tls_handshakes_total{result=\"%s\",reason=\"%s\"} %" PRIu64 "\n",
+                tls_hs_labels[i][0], tls_hs_labels[i][1],
+                sum_at(shards, n_shards, SHARD_OFF(tls_handshakes) + i * sizeof(lv_counter_t)));
+    uint64_t hs_us = sum_at(shards, n_shards, SHARD_OFF(tls_handshake_us));
+    put_family(out, "levee_tls_handshake_seconds_total", "counter",
+               "Time the workers spent in TLS handshakes with clients.");
+    fprintf(out, "levee_tls_handshake_seconds_total %" PRIu64 ".%06" PRIu64 "\n", hs_us / 1000000u,
+            hs_us % 1000000u);
+
     put_family(out, "levee_client_bytes_total", "counter",
                "Bytes received from and sent to clients.");
     fprintf(out, "levee_client_bytes_total{direction=\"in\"} %" PRIu64 "\n",
@@ -433,6 +453,11 @@ void lv_metrics_write_prometheus(FILE *out, lv_metrics_shard_t *const *shards, u
     put_per_service(out, shards, n_shards, "levee_upstream_retries_total", "counter",
                     "Connect failures retried on the next upstream host.",
                     offsetof(lv_service_metrics_t, upstream_retries));
+    put_per_service_by(out, shards, n_shards, "levee_upstream_tls_handshakes_total",
+                       "TLS handshakes with the service's upstreams (services[].tls), by result: "
+                       "ok, verify_failed (the certificate or its name), failed (any other).",
+                       "result", upstream_tls_results, LV_UP_TLS_N,
+                       offsetof(lv_service_metrics_t, upstream_tls));
     put_per_service(out, shards, n_shards, "levee_upstream_in_flight", "gauge",
                     "Requests sent upstream and not yet answered.",
                     offsetof(lv_service_metrics_t, in_flight));

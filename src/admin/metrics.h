@@ -33,6 +33,19 @@ static inline uint64_t lv_counter_get(lv_counter_t *c)
     return atomic_load_explicit(c, memory_order_relaxed);
 }
 
+/* TLS handshakes with clients, by outcome (levee_tls_handshakes_total{result,reason}). */
+enum {
+    LV_TLS_HS_FULL,          /* ok: a full handshake */
+    LV_TLS_HS_RESUMED,       /* ok: a resumed session (ticket or cache) */
+    LV_TLS_HS_FAIL_PROTOCOL, /* failed: not TLS, no common version or cipher, an alert */
+    LV_TLS_HS_FAIL_TIMEOUT,  /* failed: not done within timeouts.header_ms */
+    LV_TLS_HS_FAIL_CLOSED,   /* failed: the client closed or reset first */
+    LV_TLS_HS_LIMITED,       /* limited: refused by tls.handshake_cpu_percent */
+    LV_TLS_HS_N
+};
+/* TLS handshakes with a service's upstreams (levee_upstream_tls_handshakes_total{result}). */
+enum { LV_UP_TLS_OK, LV_UP_TLS_VERIFY_FAILED, LV_UP_TLS_FAILED, LV_UP_TLS_N };
+
 typedef struct lv_service_metrics {
     lv_counter_t requests[LV_METRICS_N_METHODS][LV_METRICS_N_CLASSES];
     lv_counter_t latency_buckets[LV_METRICS_N_BUCKETS]; /* total time, not cumulative */
@@ -77,6 +90,7 @@ typedef struct lv_service_metrics {
     /* Requests levee answered in the backend's place, by reason (lv_refusal_t - 1), counted
      * when the request ends (a stale copy sent instead counts too). */
     lv_counter_t refusals[LV_METRICS_N_REFUSALS];
+    lv_counter_t upstream_tls[LV_UP_TLS_N]; /* TLS handshakes with its upstreams, by result */
 } lv_service_metrics_t;
 
 /* The response cache's decisions (levee_cache_* families); store-wide numbers (entries, bytes,
@@ -124,6 +138,8 @@ typedef struct lv_metrics_shard {
     lv_counter_t body_timeouts;         /* 408: a request body too slow (timeouts.body_*) */
     lv_counter_t proxy_protocol_errors; /* connections closed: no valid PROXY header */
     lv_counter_t bytes_in, bytes_out;   /* client side */
+    lv_counter_t tls_handshakes[LV_TLS_HS_N];
+    lv_counter_t tls_handshake_us; /* time spent in server handshakes (OpenSSL calls) */
     lv_service_metrics_t services[LV_METRICS_MAX_SERVICES];
 } lv_metrics_shard_t;
 

@@ -23,11 +23,12 @@
 
 #define TARGET_MAX_BYTES 1024 /* bytes of the target kept (before escaping) */
 #define FIELD_MAX_BYTES 256   /* client, service, request id, Host, User-Agent: bytes kept */
-#define SHORT_MAX_BYTES 64    /* JSON: method, upstream, cache, refusal (levee's own words) */
-/* Worst case for one line: fixed fields + 4 bytes per escaped input byte (text), 6 (JSON). */
-#define TEXT_LINE_MAX_BYTES (512 + 4 * (TARGET_MAX_BYTES + 3 * FIELD_MAX_BYTES) + 64)
+#define SHORT_MAX_BYTES 64    /* JSON: method, upstream, cache, refusal, tls (levee's own words) */
+/* Worst case for one line: fixed fields + 4 bytes per escaped input byte (text), 6 (JSON). The
+ * TLS version and cipher are OpenSSL's names, never escaped: 2 * SHORT_MAX_BYTES more. */
+#define TEXT_LINE_MAX_BYTES (512 + 4 * (TARGET_MAX_BYTES + 3 * FIELD_MAX_BYTES) + 64 + 160)
 #define JSON_LINE_MAX_BYTES                                                                        \
-    (512 + 6 * (TARGET_MAX_BYTES + 5 * FIELD_MAX_BYTES + 4 * SHORT_MAX_BYTES))
+    (512 + 2 * SHORT_MAX_BYTES + 6 * (TARGET_MAX_BYTES + 5 * FIELD_MAX_BYTES + 4 * SHORT_MAX_BYTES))
 #define LINE_MAX_BYTES LV_MAX(TEXT_LINE_MAX_BYTES, JSON_LINE_MAX_BYTES)
 
 struct lv_access_sink {
@@ -286,6 +287,10 @@ static void format_json(line_t *l, const lv_access_entry_t *e)
         put_ms(l, (uint64_t)e->upstream_us);
     put_str(l, ",\"total_ms\":");
     put_ms(l, e->total_us);
+    put_str(l, ",\"tls_version\":");
+    put_json_cstr(l, e->tls_version);
+    put_str(l, ",\"tls_cipher\":");
+    put_json_cstr(l, e->tls_cipher);
     put_str(l, ",\"request_id\":");
     put_json_str(l, e->request_id, FIELD_MAX_BYTES);
     put_str(l, "}");
@@ -314,6 +319,10 @@ static void format_text(line_t *l, const lv_access_entry_t *e)
     put_ms(l, e->total_us);
     put_str(l, " req_id=");
     put_value(l, e->request_id, FIELD_MAX_BYTES);
+    if (e->tls_version) {
+        put_fmt(l, " tls=%.*s cipher=%.*s", SHORT_MAX_BYTES, e->tls_version, SHORT_MAX_BYTES,
+                e->tls_cipher ? e->tls_cipher : "-");
+    }
 }
 
 static size_t format_line(char *buf, size_t cap, lv_access_format_t format,

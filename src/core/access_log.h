@@ -26,6 +26,10 @@ typedef struct lv_access_entry {
     const char *upstream; /* the upstream host that served it ("10.0.0.1:80"); NULL: none */
     const char *cache;    /* what the cache did ("hit", "miss", ...); NULL: not looked up */
     const char *refusal;  /* why levee answered in the backend's place ("shed"...); NULL: not */
+    /* The client connection's TLS ("TLSv1.3", "TLS_AES_128_GCM_SHA256"); NULL: plaintext. Text
+     * lines get them at the end (tls=, cipher=) only when set. */
+    const char *tls_version;
+    const char *tls_cipher;
 } lv_access_entry_t;
 
 typedef enum { LV_ACCESS_TEXT = 0, LV_ACCESS_JSON = 1 } lv_access_format_t;

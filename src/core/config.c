@@ -22,7 +22,7 @@
 #define MAX_NODES 200000 /* YAML nodes per file */
 #define MAX_ERRORS 100   /* error lines kept */
 #define MAX_FILE_BYTES (4u << 20)
-#define MAX_SETTINGS 128
+#define MAX_SETTINGS 192
 #define MAX_MAP_KEYS 256 /* keys in one mapping; the schema needs 28 */
 #define MAX_WORKERS 64
 #define MAX_GUARD_FILE_BYTES (1u << 20) /* fallback.file, wait_page */
@@ -862,6 +862,9 @@ static void apply_cidr_list(loader_t *ld, const lv_config_setting_t *row, const 
 static void walk_services(loader_t *ld, const lv_config_setting_t *row, const yn_t *v);
 static void walk_routes(loader_t *ld, const lv_config_setting_t *row, const yn_t *v);
 static void walk_faults(loader_t *ld, const lv_config_setting_t *row, const yn_t *v);
+static void walk_listeners(loader_t *ld, const lv_config_setting_t *row, const yn_t *v);
+static void walk_tls_certs(loader_t *ld, const lv_config_setting_t *row, const yn_t *v,
+                           const char *key, char *base);
 
 /* The member a "faults[]." row reads (its key's last part). */
 static lv_fault_member_t fault_member_of(const lv_config_setting_t *row)
@@ -896,6 +899,12 @@ static void apply(loader_t *ld, const lv_config_setting_t *row, const yn_t *v, c
         return;
     case LV_CONFIG_K_FAULTS:
         walk_faults(ld, row, v);
+        return;
+    case LV_CONFIG_K_LISTENERS:
+        walk_listeners(ld, row, v);
+        return;
+    case LV_CONFIG_K_TLS_CERTS:
+        walk_tls_certs(ld, row, v, key, base);
         return;
     default:
         break;
@@ -1227,6 +1236,8 @@ static void walk_map(loader_t *ld, const yn_t *map, const scope_t *sc, const cha
         if (!(row->flags & LV_CONFIG_F_REQUIRED) || seen[j] || !row_in_scope(row, sc->prefix) ||
             !has_prefix(row->key, full_sect) || strchr(row->key + strlen(full_sect), '.'))
             continue;
+        if (row->kind == LV_CONFIG_K_ADDR_LIST && !sc->prefix[0] && ld->cfg->n_listener_items)
+            continue; /* listen may be left out when listeners names the addresses */
         key_path(key, sizeof(key), sc->path, row->key + strlen(sc->prefix));
         ERR(ld, map, key, "required");
     }
@@ -1294,6 +1305,57 @@ static void walk_services(loader_t *ld, const lv_config_setting_t *row, const yn
                     j);
                 break;
             }
+    }
+}
+
+static void listener_conf_free(lv_listener_conf_t *l)
+{
+    for (uint32_t i = 0; i < l->n_certs; i++) {
+        free(l->certs[i].cert);
+        free(l->certs[i].key);
+    }
+    free(l->certs);
+    free(l->tls_ciphers);
+    free(l->tls_ciphersuites);
+}
+
+static void walk_listeners(loader_t *ld, const lv_config_setting_t *row, const yn_t *v)
+{
+    lv_config_t *cfg = ld->cfg;
+    if (!list_ok(ld, row, v, "listeners"))
+        return;
+    cfg->listener_items = lv_xcalloc(v->n ? v->n : 1, sizeof(*cfg->listener_items));
+    cfg->n_listener_items = v->n;
+    for (uint32_t i = 0; i < v->n; i++) {
+        scope_t sc;
+        walk_item(ld, v->kids[i], "listeners[].", i, (char *)&cfg->listener_items[i], &sc);
+    }
+}
+
+/* listeners[i].tls.certificates: each item {cert, key}, read into a fresh array at base. */
+static void walk_tls_certs(loader_t *ld, const lv_config_setting_t *row, const yn_t *v,
+                           const char *key, char *base)
+{
+    lv_tls_cert_conf_t **list = (lv_tls_cert_conf_t **)(void *)(base + row->offset);
+    uint32_t *count = (uint32_t *)(void *)(base + row->count_offset);
+    if (v->kind != YN_SEQ) {
+        ERR(ld, v, key, "expected a list of certificates, got %s", kind_name(v->kind));
+        return;
+    }
+    if (v->n > row->max) {
+        ERR(ld, v, key, "more than %llu certificates", (unsigned long long)row->max);
+        return;
+    }
+    *list = lv_xcalloc(v->n ? v->n : 1, sizeof(**list));
+    *count = v->n;
+    for (uint32_t i = 0; i < v->n; i++) {
+        scope_t sc = {.prefix = "listeners[].tls.certificates[].", .base = (char *)&(*list)[i]};
+        snprintf(sc.path, sizeof(sc.path), "%s[%u]", key, i);
+        if (v->kids[i]->kind != YN_MAP) {
+            ERR(ld, v->kids[i], sc.path, "expected a mapping, got %s", kind_name(v->kids[i]->kind));
+            continue;
+        }
+        walk_map(ld, v->kids[i], &sc, "", NULL);
     }
 }
 
@@ -1673,8 +1735,16 @@ static void config_free(lv_config_t *cfg)
 {
     if (!cfg)
         return;
+    if (cfg->tls_free)
+        cfg->tls_free(cfg->tls);
     free(cfg->path);
     free(cfg->listeners);
+    for (uint32_t i = 0; cfg->listener_confs && i < cfg->n_listeners; i++)
+        listener_conf_free(&cfg->listener_confs[i]);
+    free(cfg->listener_confs);
+    for (uint32_t i = 0; i < cfg->n_listener_items; i++)
+        listener_conf_free(&cfg->listener_items[i]);
+    free(cfg->listener_items);
     free(cfg->admin_token);
     free(cfg->access_log);
     free(cfg->trusted_proxies);
@@ -1690,6 +1760,10 @@ static void config_free(lv_config_t *cfg)
         free(cfg->services[i].health_check.path);
         free(cfg->services[i].health_check.host);
         guard_conf_free(&cfg->services[i].guard);
+        free(cfg->services[i].tls.ca_file);
+        free(cfg->services[i].tls.server_name);
+        free(cfg->services[i].tls.cert);
+        free(cfg->services[i].tls.key);
     }
     free(cfg->services);
     for (uint32_t i = 0; i < cfg->n_routes; i++) {
@@ -1754,10 +1828,91 @@ static const yn_t *find_key(const yn_t *map, const char *key)
     return map;
 }
 
+/* A path from the file, relative to the config file's directory, made usable from anywhere. */
+static void resolve_path(loader_t *ld, char **path)
+{
+    const char *slash = strrchr(ld->name, '/');
+    if (!*path || (*path)[0] == '/' || !slash)
+        return;
+    size_t n = (size_t)(slash - ld->name) + 1 + strlen(*path) + 1;
+    char *full = lv_xmalloc(n);
+    snprintf(full, n, "%.*s/%s", (int)(slash - ld->name), ld->name, *path);
+    free(*path);
+    *path = full;
+}
+
+/* listen[] and listeners[] become one list of addresses (listen's first) with the settings of
+ * each beside it; TLS file paths are resolved. Files are read by the server (tls/ctx.c). */
+static void merge_listeners(loader_t *ld, const yn_t *root)
+{
+    lv_config_t *cfg = ld->cfg;
+    uint32_t n = cfg->n_listeners + cfg->n_listener_items;
+    const yn_t *at = root;
+    for (uint32_t k = 0; root && k + 1 < root->n; k += 2)
+        if (root->kids[k]->kind == YN_SCALAR &&
+            (strcmp(root->kids[k]->s, "listen") == 0 || strcmp(root->kids[k]->s, "listeners") == 0))
+            at = root->kids[k + 1];
+    if (n == 0)
+        return; /* reported: listen is required without listeners */
+    if (n > 64) {
+        ERR(ld, at, "listeners", "more than 64 listeners with listen");
+        return;
+    }
+    lv_addr_t *addrs = lv_xcalloc(n, sizeof(*addrs));
+    lv_listener_conf_t *confs = lv_xcalloc(n, sizeof(*confs));
+    for (uint32_t i = 0; i < cfg->n_listeners; i++)
+        addrs[i] = confs[i].addr = cfg->listeners[i];
+    for (uint32_t i = 0; i < cfg->n_listener_items; i++) {
+        lv_listener_conf_t *l = &confs[cfg->n_listeners + i];
+        *l = cfg->listener_items[i];
+        addrs[cfg->n_listeners + i] = l->addr;
+        for (uint32_t c = 0; c < l->n_certs; c++) {
+            resolve_path(ld, &l->certs[c].cert);
+            resolve_path(ld, &l->certs[c].key);
+        }
+        for (uint32_t j = 0; j < cfg->n_listeners + i; j++)
+            if (addr_port(&l->addr) != 0 && strcmp(addrs[j].text, l->addr.text) == 0) {
+                const yn_t *list = yn_get(root, "listeners"), *it = NULL;
+                if (list && list->kind == YN_SEQ && i < list->n)
+                    it = yn_get(list->kids[i], "listen");
+                char key[64];
+                snprintf(key, sizeof(key), "listeners[%u].listen", i);
+                ERR(ld, it ? it : at, key, "\"%s\" is listed twice", l->addr.text);
+                break;
+            }
+    }
+    free(cfg->listeners);
+    free(cfg->listener_items);
+    cfg->listener_items = NULL;
+    cfg->n_listener_items = 0;
+    cfg->listeners = addrs;
+    cfg->listener_confs = confs;
+    cfg->n_listeners = n;
+    for (uint32_t i = 0; i < cfg->n_services; i++) {
+        lv_upstream_tls_conf_t *t = &cfg->services[i].tls;
+        resolve_path(ld, &t->ca_file);
+        resolve_path(ld, &t->cert);
+        resolve_path(ld, &t->key);
+    }
+}
+
 /* Checks between keys, once everything is read. */
 static void validate(loader_t *ld, const yn_t *root)
 {
     lv_config_t *cfg = ld->cfg;
+    merge_listeners(ld, root);
+    const yn_t *svcs = yn_get(root, "services");
+    for (uint32_t i = 0; i < cfg->n_services; i++) {
+        const lv_service_conf_t *svc = &cfg->services[i];
+        if (!svc->tls.enabled || !svc->health_check.path)
+            continue;
+        /* Active checks speak plaintext: against TLS upstreams they would take every host out. */
+        const yn_t *item = svcs && svcs->kind == YN_SEQ && i < svcs->n ? svcs->kids[i] : root;
+        char key[64];
+        snprintf(key, sizeof(key), "services[%u].health_check.path", i);
+        ERR(ld, yn_at(item, "health_check", "path"), key,
+            "active health checks do not speak TLS yet: leave it out with tls.enabled");
+    }
     if (cfg->limits.target_bytes > cfg->limits.header_bytes) {
         const yn_t *at = root; /* the value if written, else the limits section */
         const yn_t *lim = NULL;

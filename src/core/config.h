@@ -108,6 +108,17 @@ typedef struct lv_health_check_conf {
     uint32_t unhealthy; /* failures in a row that take a host out */
 } lv_health_check_conf_t;
 
+/* TLS to a service's upstreams (services[].tls.*); off unless enabled. Paths are resolved
+ * against the config file's directory. */
+typedef struct lv_upstream_tls_conf {
+    bool enabled;
+    bool verify;       /* the upstream's certificate chain and name are checked */
+    char *ca_file;     /* PEM bundle to verify against; NULL: the system store */
+    char *server_name; /* SNI and the name verified; NULL: the upstream's address */
+    char *cert;        /* client certificate chain (PEM); NULL: none */
+    char *key;         /* its key; NULL: in cert's file */
+} lv_upstream_tls_conf_t;
+
 typedef struct lv_service_conf {
     char *name;
     lv_addr_t *upstreams; /* at least one */
@@ -126,7 +137,27 @@ typedef struct lv_service_conf {
      * refuses, stored responses up to this long past their freshness are served, on top of
      * what their own stale-if-error allows. */
     uint32_t cache_serve_stale_ms;
+    lv_upstream_tls_conf_t tls;
 } lv_service_conf_t;
+
+/* One certificate of a TLS listener (listeners[].tls.certificates[]): PEM files, resolved
+ * against the config file's directory. */
+typedef struct lv_tls_cert_conf {
+    char *cert; /* the chain, leaf first */
+    char *key;  /* NULL: the key is in cert's file */
+} lv_tls_cert_conf_t;
+
+/* A client listener (listen[] or listeners[]); TLS when it has certificates. */
+typedef struct lv_listener_conf {
+    lv_addr_t addr;
+    lv_tls_cert_conf_t *certs;  /* the first is the default (no SNI, or no name matched) */
+    uint32_t n_certs;           /* 0: plaintext */
+    int tls_min_version;        /* listeners[].tls.min_version: index in "1.2|1.3" */
+    char *tls_ciphers;          /* TLS 1.2 cipher list (OpenSSL syntax) */
+    char *tls_ciphersuites;     /* TLS 1.3 suites (OpenSSL syntax) */
+    bool tls_tickets;           /* stateless resumption with the shared, rotated ticket keys */
+    uint32_t tls_session_cache; /* sessions kept for resumption by id; 0: none */
+} lv_listener_conf_t;
 
 /* One extra part of a route's cache key (routes[].cache_key). */
 typedef enum { LV_CACHE_KEY_HEADER = 0, LV_CACHE_KEY_COOKIE = 1 } lv_cache_key_kind_t;
@@ -172,9 +203,21 @@ typedef struct lv_config {
     atomic_uint refs;
     char *path; /* file it came from, or "<quick>" */
 
-    uint32_t workers; /* resolved: never 0 after loading */
-    lv_addr_t *listeners;
+    uint32_t workers;     /* resolved: never 0 after loading */
+    lv_addr_t *listeners; /* every client listener's address: listen[], then listeners[] */
     uint32_t n_listeners;
+    /* The listeners' settings, n_listeners of them in the same order (NULL: all plaintext,
+     * as quick mode without TLS leaves it). listener_items holds listeners[] while loading. */
+    lv_listener_conf_t *listener_confs;
+    lv_listener_conf_t *listener_items;
+    uint32_t n_listener_items;
+    /* TLS settings shared by the listeners (section "tls."). */
+    uint32_t tls_ticket_rotate_ms;      /* tls.ticket_rotate_ms */
+    uint32_t tls_handshake_cpu_percent; /* tls.handshake_cpu_percent */
+    /* The TLS contexts built from this snapshot (tls/tls.h), attached by the server on the
+     * main thread before the snapshot reaches any worker, freed with it through tls_free. */
+    void *tls;
+    void (*tls_free)(void *tls);
 
     bool admin_enabled;
     lv_addr_t admin;             /* default 127.0.0.1:9901 */
@@ -296,6 +339,8 @@ typedef enum {
     LV_CONFIG_K_CACHE_KEY, /* lv_cache_key_part_t[max] + uint32_t count at count_offset */
     LV_CONFIG_K_CIDR_LIST, /* lv_cidr_t * + uint32_t count at count_offset; max items */
     LV_CONFIG_K_FAULTS,    /* the faults list */
+    LV_CONFIG_K_LISTENERS, /* the listeners list */
+    LV_CONFIG_K_TLS_CERTS, /* a listener's tls.certificates list */
     LV_CONFIG_K_FAULT_MEMBER, /* a faults[] member, read by lv_fault_spec_set_member (the member
                                  is the key's last part) */
 } lv_config_kind_t;

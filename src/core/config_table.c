@@ -10,6 +10,8 @@
 #define SVC(f) offsetof(lv_service_conf_t, f)
 #define RTE(f) offsetof(lv_route_conf_t, f)
 #define FLT(f) offsetof(lv_fault_spec_t, f)
+#define LSN(f) offsetof(lv_listener_conf_t, f)
+#define CRT(f) offsetof(lv_tls_cert_conf_t, f)
 #define DAY_MS 86400000u
 
 /* Keys are grouped by section; "services[]." and "routes[]." rows apply to each list item.
@@ -20,10 +22,52 @@ const lv_config_setting_t lv_config_settings[] = {
      "per online CPU (at most 64).",
      LV_CONFIG_K_UINT, 0, CFG(workers), 0, 0, 64},
     {"listen", "list of addr", "", "1..64 items", false,
-     "Client listeners as HOST:PORT (IPv4, [IPv6] or localhost); port 0 picks a free port. "
-     "levee does not start on an address another process listens on (unless --takeover).",
+     "Plaintext client listeners as HOST:PORT (IPv4, [IPv6] or localhost); port 0 picks a free "
+     "port. levee does not start on an address another process listens on (unless "
+     "--takeover). Required unless listeners is given (64 listeners in all).",
      LV_CONFIG_K_ADDR_LIST, LV_CONFIG_F_REQUIRED | LV_CONFIG_F_PORT0, CFG(listeners),
      CFG(n_listeners), 1, 64},
+    {"listeners", "list", "", "0..64 items", false,
+     "Client listeners with settings of their own (TLS); each is opened like those of listen.",
+     LV_CONFIG_K_LISTENERS, 0, CFG(listener_items), CFG(n_listener_items), 0, 64},
+    {"listeners[].listen", "addr", "", "HOST:PORT", false, "The listener's address, as in listen.",
+     LV_CONFIG_K_ADDR, LV_CONFIG_F_REQUIRED | LV_CONFIG_F_PORT0, LSN(addr), 0, 0, 0},
+    {"listeners[].tls.certificates", "list", "", "0..256 items", true,
+     "Certificates of a TLS listener (docs/tls.md); none: plaintext. A client's SNI name picks "
+     "the certificate whose names (subjectAltName DNS entries, else the common name) match it "
+     "exactly, else by a wildcard (*.example.com matches one label); the first certificate "
+     "answers clients without SNI or with an unknown name. A reload (SIGHUP) reads the files "
+     "again; a file that is missing, malformed or whose key does not match refuses the reload "
+     "and the running certificates stay.",
+     LV_CONFIG_K_TLS_CERTS, 0, LSN(certs), LSN(n_certs), 0, 256},
+    {"listeners[].tls.certificates[].cert", "string", "", "PATH", true,
+     "PEM file with the certificate and its chain, leaf first (relative to the config file's "
+     "directory).",
+     LV_CONFIG_K_STRING, LV_CONFIG_F_REQUIRED, CRT(cert), 0, 0, 4096},
+    {"listeners[].tls.certificates[].key", "string", "", "PATH", true,
+     "PEM file with the certificate's private key; empty: the key is in the cert file.",
+     LV_CONFIG_K_STRING, LV_CONFIG_F_EMPTY_NULL, CRT(key), 0, 0, 4096},
+    {"listeners[].tls.min_version", "enum", "1.2", "1.2|1.3", true,
+     "Oldest TLS version accepted (TLS 1.3 is always offered; SSL, TLS 1.0 and 1.1 never are).",
+     LV_CONFIG_K_ENUM, 0, LSN(tls_min_version), 0, 0, 0},
+    {"listeners[].tls.ciphers", "string", "ECDHE+AESGCM:ECDHE+CHACHA20", "OpenSSL cipher list",
+     true,
+     "TLS 1.2 cipher suites, in OpenSSL's syntax (openssl ciphers -v 'LIST' shows them); the "
+     "default keeps forward secrecy and AEAD only, the server's order preferred.",
+     LV_CONFIG_K_STRING, 0, LSN(tls_ciphers), 0, 0, 1024},
+    {"listeners[].tls.ciphersuites", "string",
+     "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256",
+     "OpenSSL TLS 1.3 suites", true, "TLS 1.3 cipher suites, in OpenSSL's syntax.",
+     LV_CONFIG_K_STRING, 0, LSN(tls_ciphersuites), 0, 0, 1024},
+    {"listeners[].tls.session_tickets", "bool", "true", "true|false", true,
+     "Resumption by session tickets, encrypted with keys shared by the workers and rotated "
+     "every tls.ticket_rotate_ms (a ticket stays valid for two periods).",
+     LV_CONFIG_K_BOOL, 0, LSN(tls_tickets), 0, 0, 0},
+    {"listeners[].tls.session_cache", "uint", "20480", "0..1000000", true,
+     "Sessions kept in memory for resumption by session id (TLS 1.2 clients without "
+     "tickets, and TLS 1.3 when tickets are off), shared by the workers; 0: none. A reload "
+     "starts an empty cache (tickets stay valid).",
+     LV_CONFIG_K_UINT, 0, LSN(tls_session_cache), 0, 0, 1000000},
     {"admin.listen", "addr", "127.0.0.1:9901", "HOST:PORT", false,
      "Admin listener (/metrics, /status, /flags); keep it on a private address. As for listen, "
      "levee does not start when another process listens there (unless --takeover).",
@@ -99,8 +143,19 @@ const lv_config_setting_t lv_config_settings[] = {
      "host that served it, or null), cache (hit, miss, pass, stale, coalesced, revalidated, or "
      "null), refusal (why levee answered in the backend's place: flag, storm, premature, "
      "breaker, shed, queue_timeout, deadline, body_timeout; null otherwise), upstream_ms, "
-     "total_ms and request_id.",
+     "total_ms, request_id, tls_version and tls_cipher (null over plaintext). Text lines "
+     "of TLS connections end with tls= and cipher=.",
      LV_CONFIG_K_ENUM, 0, CFG(access_log_format), 0, 0, 0},
+    {"tls.ticket_rotate_ms", "duration_ms", "3600000", "60000..86400000", true,
+     "A new session ticket key is made this often (by the main thread, for every worker); "
+     "tickets made with the one before still resume, then get a new ticket.",
+     LV_CONFIG_K_DURATION, 0, CFG(tls_ticket_rotate_ms), 0, 60000, DAY_MS},
+    {"tls.handshake_cpu_percent", "uint", "50", "1..100", true,
+     "While a worker's loop is saturated and it serves requests, full TLS handshakes may use "
+     "at most this share of each 100 ms of its time; past it, a ClientHello that does not "
+     "resume a session is refused (handshake failure) so that admitted requests keep their "
+     "CPU. 100: never limited.",
+     LV_CONFIG_K_UINT, 0, CFG(tls_handshake_cpu_percent), 0, 1, 100},
     {"log_level", "enum", "info", "error|warn|info|debug", true,
      "Least severe level written to the process log (stderr).", LV_CONFIG_K_ENUM_STR, 0,
      CFG(log_level), 0, 0, 0},
@@ -349,6 +404,27 @@ const lv_config_setting_t lv_config_settings[] = {
      "While the origin fails or the guard refuses, stored responses up to this long past their "
      "freshness are served, on top of what their own stale-if-error allows.",
      LV_CONFIG_K_DURATION, 0, SVC(cache_serve_stale_ms), 0, 0, DAY_MS},
+    {"services[].tls.enabled", "bool", "false", "true|false", true,
+     "Whether levee speaks TLS (1.2 or 1.3, ALPN http/1.1) to the service's upstreams.",
+     LV_CONFIG_K_BOOL, 0, SVC(tls.enabled), 0, 0, 0},
+    {"services[].tls.verify", "bool", "true", "true|false", true,
+     "Whether the upstream's certificate must chain to tls.ca_file (or the system store) and "
+     "carry tls.server_name; a failure is a connect failure (502, next host).",
+     LV_CONFIG_K_BOOL, 0, SVC(tls.verify), 0, 0, 0},
+    {"services[].tls.ca_file", "string", "", "PATH", true,
+     "PEM bundle of the authorities the upstreams' certificates are verified against; empty: "
+     "the system store.",
+     LV_CONFIG_K_STRING, LV_CONFIG_F_EMPTY_NULL, SVC(tls.ca_file), 0, 0, 4096},
+    {"services[].tls.server_name", "string", "", "host name", true,
+     "Name sent as SNI and verified in the upstream's certificate; empty: the upstream's "
+     "address (its IP is verified, no SNI is sent).",
+     LV_CONFIG_K_HOST, LV_CONFIG_F_EMPTY_NULL, SVC(tls.server_name), 0, 0, 255},
+    {"services[].tls.cert", "string", "", "PATH", true,
+     "Client certificate chain (PEM) levee presents to the upstreams; empty: none.",
+     LV_CONFIG_K_STRING, LV_CONFIG_F_EMPTY_NULL, SVC(tls.cert), 0, 0, 4096},
+    {"services[].tls.key", "string", "", "PATH", true,
+     "Private key of tls.cert; empty: in tls.cert's file.", LV_CONFIG_K_STRING,
+     LV_CONFIG_F_EMPTY_NULL, SVC(tls.key), 0, 0, 4096},
     {"routes", "list", "/ -> first service", "0..4096 items", true,
      "Host and path prefix to service; when absent, everything goes to the first service.",
      LV_CONFIG_K_ROUTES, 0, CFG(routes), CFG(n_routes), 0, 4096},
@@ -471,7 +547,7 @@ static const char md_intro[] =
     "## Settings\n"
     "\n"
     "`services[].x` applies to each item of `services`, `routes[].x` to each route,\n"
-    "`faults[].x` to each fault.\n"
+    "`faults[].x` to each fault, `listeners[].x` to each listener.\n"
     "\n";
 
 /* Writes a table cell: '|' is escaped so enum lists stay in their column. */
@@ -574,7 +650,8 @@ static const char man_tail[] = ".SH FILES\n"
                                ".BR levee (8);\n"
                                "docs/config.md in the source tree holds the same table.\n";
 
-/* Writes s as roff text: backslashes escaped, '-' as \- (a minus that copies as '-'). */
+/* Writes s as roff text: backslashes escaped, '-' as \- (a minus that copies as '-'), a
+ * break point allowed after each ':' (a cipher list is one long word otherwise). */
 static void man_put(FILE *out, const char *s)
 {
     for (; *s; s++) {
@@ -582,6 +659,8 @@ static void man_put(FILE *out, const char *s)
             fputs("\\e", out);
         else if (*s == '-')
             fputs("\\-", out);
+        else if (*s == ':')
+            fputs(":\\:", out);
         else
             fputc(*s, out);
     }

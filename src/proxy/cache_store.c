@@ -814,7 +814,7 @@ void lv__cache_refresh_start(lv_req_t *r, const lv_http_head_t *h, lv_cache_entr
     lv_wreq_add(wq, ch, ch->data, len);
     lv_chunk_release(ch);
     lv_counter_add(&w->metrics->cache.revalidations, 1);
-    int rc = lv_wreq_submit(wq, (uv_stream_t *)&u->tcp, background_write_done);
+    int rc = lv__uconn_send(u, wq, background_write_done);
     if (rc < 0) {
         lv__uconn_fail(u, 502, false);
         return;

@@ -18,6 +18,8 @@ enum { TIMER_NONE, TIMER_HEAD, TIMER_BODY, TIMER_KEEPALIVE, TIMER_SEND, TIMER_LI
 
 static void conn_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 static void conn_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+static bool conn_tls_start(lv_conn_t *c);
+static void conn_tls_pump(lv_conn_t *c);
 
 static const lv_config_t *conn_cfg(const lv_conn_t *c)
 {
@@ -124,6 +126,8 @@ static void conn_handle_closed(uv_handle_t *h)
     LV_DASSERT(!c->timeout.due);
     lv_worker_t *w = c->worker;
     conn_parser_release(c);
+    /* After the handle: writes in flight hold their own chunk references, not the SSL. */
+    lv_tls_conn_free(lv__conn_tls(c));
     free(c);
     lv__worker_maybe_finish(w);
 }
@@ -140,8 +144,10 @@ void lv__conn_close(lv_conn_t *c)
         lv_chunk_release(c->pending);
         c->pending = NULL;
     }
-    free(c->pp_partial);
-    c->pp_partial = NULL;
+    if (c->pp_wait) {
+        free(c->pp_partial);
+        c->pp_partial = NULL;
+    }
     lv_list_remove(&c->link);
     lv_list_remove(&c->defer_link);
     w->n_conns--;
@@ -183,6 +189,8 @@ static void conn_graceful_close(lv_conn_t *c)
         lv_chunk_release(c->pending);
         c->pending = NULL;
     }
+    if (lv__conn_tls(c))
+        lv_tls_conn_shutdown(c->tls); /* close_notify, before the FIN */
     uv_shutdown_t *sreq = malloc(sizeof *sreq);
     if (!sreq || uv_shutdown(sreq, (uv_stream_t *)&c->tcp, conn_shutdown_done) < 0) {
         free(sreq);
@@ -203,12 +211,25 @@ void lv__conn_pause_read(lv_conn_t *c)
     }
 }
 
+/* The connection has bytes to parse next, from the worker's idle callback (once). */
+static void conn_defer(lv_conn_t *c)
+{
+    if (c->defer_link.next != &c->defer_link)
+        return; /* already on the list */
+    lv_list_push(&c->worker->deferred, &c->defer_link);
+    lv__worker_defer(c->worker);
+}
+
 void lv__conn_resume_read(lv_conn_t *c)
 {
     if (!c->reading && !c->pending && !c->peer_eof && !c->shutting_down &&
         c->state != LV_CONN_CLOSING) {
         c->reading = true;
         uv_read_start((uv_stream_t *)&c->tcp, conn_alloc, conn_read);
+        /* Records read before the pause are not read from the socket again. */
+        lv_tls_conn_t *t = lv__conn_tls(c);
+        if (t && lv_tls_conn_established(t) && lv_tls_conn_has_input(t))
+            conn_defer(c);
     }
 }
 
@@ -249,9 +270,32 @@ static void conn_submit_done(uv_write_t *wr, int status)
     lv__conn_write_done(c, status);
 }
 
+/* A TLS connection's records go out here (tls/tls.h lv_tls_send_fn). */
+static int conn_tls_send(void *owner, lv_wreq_t *w)
+{
+    lv_conn_t *c = owner;
+    w->owner = c;
+    /* levee_client_bytes_total counts what crosses the socket both ways: records here. */
+    lv_counter_add(&c->worker->metrics->bytes_out, w->bytes);
+    int rc = lv_wreq_submit(w, (uv_stream_t *)&c->tcp, conn_submit_done);
+    return rc < 0 ? rc : 0;
+}
+
+int lv__conn_send(lv_conn_t *c, lv_wreq_t *w, uv_write_cb cb)
+{
+    lv_tls_conn_t *t = lv__conn_tls(c);
+    if (!t)
+        return lv_wreq_submit(w, (uv_stream_t *)&c->tcp, cb);
+    int rc = lv_tls_conn_established(t) ? lv_tls_conn_write(t, w->bufs, w->n_bufs) : UV_EPROTO;
+    lv_wreq_release(w);
+    if (rc < 0)
+        return rc;
+    return conn_queued(c) ? 0 : 1;
+}
+
 static void conn_submit(lv_conn_t *c, lv_wreq_t *w)
 {
-    int rc = lv_wreq_submit(w, (uv_stream_t *)&c->tcp, conn_submit_done);
+    int rc = lv__conn_send(c, w, conn_submit_done);
     if (rc < 0) {
         lv__conn_close(c);
         return;
@@ -278,7 +322,8 @@ static void conn_reject(lv_conn_t *c, int status)
         return;
     }
     lv_wreq_add(w, NULL, resp.p, resp.len);
-    lv_counter_add(&c->worker->metrics->bytes_out, w->bytes);
+    if (!lv__conn_tls(c))
+        lv_counter_add(&c->worker->metrics->bytes_out, w->bytes);
     conn_submit(c, w);
     conn_graceful_close(c);
 }
@@ -397,7 +442,106 @@ static ssize_t conn_proxy_header(lv_conn_t *c, const char *p, size_t n)
     free(c->pp_partial);
     c->pp_partial = NULL;
     c->pp_len = 0;
+    if (!conn_tls_start(c))
+        return -1;
     return (ssize_t)(used - before);
+}
+
+static void conn_peer_eof(lv_conn_t *c)
+{
+    c->peer_eof = true;
+    lv__conn_pause_read(c);
+    lv_req_t *r = c->req;
+    if (c->shutting_down || c->state == LV_CONN_IDLE || c->state == LV_CONN_HEAD) {
+        lv__conn_close(c);
+    } else if (r && (!r->req_done || r->queued)) {
+        /* Cut short, or still waiting in the guard's queue: a client that closes before
+         * its request was sent has left (a closed tab, an impatient user); it never
+         * reaches the backend. Once sent, a half-close still gets the whole answer. */
+        lv__conn_close(c);
+    } else {
+        c->close_after = true; /* half-close: answer what was asked, then close */
+        if (r && !r->resp_any)
+            lv__request_half_closed(r);
+    }
+}
+
+/* ---- TLS: records in, plaintext to the parser ---- */
+
+/* A handshake that ended without a connection: counted by why, logged at debug. */
+static void conn_tls_failed(lv_conn_t *c, int kind)
+{
+    lv_counter_add(&c->worker->metrics->tls_handshakes[kind], 1);
+    char qwhy[160];
+    lv_log_debug("tls", "msg=\"handshake failed\" client=%s reason=%s", c->client,
+                 lv_log_quote_str(qwhy, sizeof qwhy, lv_tls_conn_error(c->tls)));
+    lv__conn_close(c);
+}
+
+/* Runs the handshake, then decrypts into read chunks fed to the parser, while reading. */
+static void conn_tls_pump(lv_conn_t *c)
+{
+    lv_tls_conn_t *t = c->tls;
+    lv_worker_t *w = c->worker;
+    if (!lv_tls_conn_established(t)) {
+        uint64_t before = w->tls_budget.spent_ns;
+        int rc = lv_tls_conn_handshake(t);
+        lv_counter_add(&w->metrics->tls_handshake_us, (w->tls_budget.spent_ns - before) / 1000u);
+        if (rc < 0) {
+            conn_tls_failed(c, lv_tls_conn_failure(t) == LV_TLS_FAIL_LIMITED
+                                   ? LV_TLS_HS_LIMITED
+                                   : LV_TLS_HS_FAIL_PROTOCOL);
+            return;
+        }
+        if (rc == 0)
+            return;
+        lv_counter_add(&w->metrics->tls_handshakes[lv_tls_conn_resumed(t) ? LV_TLS_HS_RESUMED
+                                                                          : LV_TLS_HS_FULL],
+                       1);
+    }
+    while (c->reading && c->state != LV_CONN_CLOSING && !c->shutting_down) {
+        lv_chunk_t *pch = lv_chunk_acquire(&w->bufs, LV_CHUNK_BYTES);
+        if (!pch) {
+            lv__conn_close(c);
+            return;
+        }
+        size_t got = 0;
+        ssize_t n = 0;
+        while (got < pch->cap && (n = lv_tls_conn_read(t, pch->data + got, pch->cap - got)) > 0)
+            got += (size_t)n;
+        if (got)
+            conn_feed(c, pch, pch->data, got);
+        lv_chunk_release(pch);
+        if (c->state == LV_CONN_CLOSING || n == 0)
+            return;
+        if (n == LV_TLS_EOF) { /* close_notify: as a FIN */
+            conn_peer_eof(c);
+            return;
+        }
+        if (n < 0) {
+            lv__conn_close(c);
+            return;
+        }
+    }
+}
+
+/* On a TLS listener, the connection's TLS state (once its PROXY header, if any, is read).
+ * false: the connection was closed. */
+static bool conn_tls_start(lv_conn_t *c)
+{
+    lv_worker_t *w = c->worker;
+    const lv_config_t *cfg = conn_cfg(c);
+    c->tls = NULL;
+    SSL_CTX *ctx = lv_tls_set_listener(cfg->tls, c->listener);
+    if (!ctx)
+        return true;
+    if (!(c->tls = lv_tls_conn_new(ctx, true, &w->bufs, conn_tls_send, c, &w->tls_budget))) {
+        if (lv_log_limit_allow(&w->warn_limit, lv_clock_now_ms(), 1))
+            lv_log_warn("tls", "msg=\"out of memory, connection closed\"");
+        lv__conn_close(c);
+        return false;
+    }
+    return true;
 }
 
 static void conn_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
@@ -406,30 +550,23 @@ static void conn_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     lv_conn_t *c = s->data;
     lv_chunk_t *ch = c->worker->read_chunk;
     c->worker->read_chunk = NULL;
+    lv_tls_conn_t *t = lv__conn_tls(c);
     if (nread > 0) {
         lv_counter_add(&c->worker->metrics->bytes_in, (uint64_t)nread);
         ssize_t off = c->pp_wait ? conn_proxy_header(c, ch->data, (size_t)nread) : 0;
-        if (c->shutting_down || off < 0) {
+        t = lv__conn_tls(c);
+        if (c->shutting_down || off < 0 || c->state == LV_CONN_CLOSING) {
             /* lingering: drop; or no HTTP yet */
+        } else if (off < nread && t) {
+            lv_tls_conn_input(t, ch, ch->data + off, (size_t)(nread - off));
+            conn_tls_pump(c);
         } else if (off < nread) {
             conn_feed(c, ch, ch->data + off, (size_t)(nread - off));
         }
+    } else if (t && !lv_tls_conn_established(t) && nread < 0 && !c->shutting_down) {
+        conn_tls_failed(c, LV_TLS_HS_FAIL_CLOSED);
     } else if (nread == UV_EOF) {
-        c->peer_eof = true;
-        lv__conn_pause_read(c);
-        lv_req_t *r = c->req;
-        if (c->shutting_down || c->state == LV_CONN_IDLE || c->state == LV_CONN_HEAD) {
-            lv__conn_close(c);
-        } else if (r && (!r->req_done || r->queued)) {
-            /* Cut short, or still waiting in the guard's queue: a client that closes before
-             * its request was sent has left (a closed tab, an impatient user); it never
-             * reaches the backend. Once sent, a half-close still gets the whole answer. */
-            lv__conn_close(c);
-        } else {
-            c->close_after = true; /* half-close: answer what was asked, then close */
-            if (r && !r->resp_any)
-                lv__request_half_closed(r);
-        }
+        conn_peer_eof(c);
     } else if (nread < 0) {
         lv__conn_close(c);
     }
@@ -482,9 +619,7 @@ void lv__conn_request_finished(lv_conn_t *c)
         return;
     }
     if (c->pending) {
-        lv_worker_t *w = c->worker;
-        lv_list_push(&w->deferred, &c->defer_link);
-        lv__worker_defer(w);
+        conn_defer(c);
         return;
     }
     conn_parser_release(c);
@@ -507,6 +642,10 @@ void lv__conn_run_deferred(lv_worker_t *w)
         lv_conn_t *c = LV_CONTAINER_OF(w->deferred.next, lv_conn_t, defer_link);
         lv_list_remove(&c->defer_link);
         lv_chunk_t *ch = c->pending;
+        if (!ch && c->state != LV_CONN_CLOSING && lv__conn_tls(c)) {
+            conn_tls_pump(c); /* records read before a pause */
+            continue;
+        }
         if (!ch || c->state == LV_CONN_CLOSING)
             continue;
         c->pending = NULL;
@@ -529,7 +668,9 @@ void lv__conn_timeout(lv_timeouts_t *ts, lv_timeout_t *t)
     c->timer_kind = TIMER_NONE;
     switch (kind) {
     case TIMER_HEAD:
-        if (c->state == LV_CONN_HEAD && conn_in_head(c))
+        if (lv__conn_tls(c) && !lv_tls_conn_established(c->tls))
+            conn_tls_failed(c, LV_TLS_HS_FAIL_TIMEOUT); /* a client stalled in the handshake */
+        else if (c->state == LV_CONN_HEAD && conn_in_head(c))
             conn_reject(c, 408);
         else
             lv__conn_close(c); /* nothing was sent: close quietly */
@@ -633,6 +774,8 @@ void lv__conn_accept(lv_worker_t *w, uv_stream_t *listener)
     lv_counter_add(&w->metrics->connections_open, 1);
     lv_counter_add(&w->metrics->connections_accepted, 1);
     const lv_config_t *cfg = conn_cfg(c);
+    c->listener = (uint8_t)((const uv_tcp_t *)listener - w->listeners);
+    bool tls = lv_tls_set_listener(cfg->tls, c->listener) != NULL;
     if (uv_accept(listener, (uv_stream_t *)&c->tcp) < 0) {
         lv__conn_close(c);
         return;
@@ -640,9 +783,11 @@ void lv__conn_accept(lv_worker_t *w, uv_stream_t *listener)
     if (!lv__server_conn_try_acquire(w->server,
                                      LV_MIN(cfg->limits.connections, w->server->fd_conn_cap))) {
         lv_counter_add(&w->metrics->connections_refused, 1);
-        lv_str_t resp = lv_http_error_response(503, true);
-        uv_buf_t b = uv_buf_init((char *)resp.p, (unsigned)resp.len);
-        uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+        if (!tls) { /* a TLS client would take plaintext for a broken record */
+            lv_str_t resp = lv_http_error_response(503, true);
+            uv_buf_t b = uv_buf_init((char *)resp.p, (unsigned)resp.len);
+            uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+        }
         lv__conn_close(c);
         return;
     }
@@ -651,6 +796,8 @@ void lv__conn_accept(lv_worker_t *w, uv_stream_t *listener)
     conn_client_name(c);
     c->state = LV_CONN_IDLE;
     c->pp_wait = cfg->proxy_protocol;
+    if (!c->pp_wait && !conn_tls_start(c))
+        return;
     conn_timer(c, TIMER_HEAD, cfg->limits.header_timeout_ms);
     c->reading = true;
     uv_read_start((uv_stream_t *)&c->tcp, conn_alloc, conn_read);

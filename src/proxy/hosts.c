@@ -10,7 +10,8 @@
 #include "core/common.h"
 
 const char *const lv_upfail_names[LV_UPFAIL_COUNT] = {
-    "connect", "connect_timeout", "reset", "closed", "cut", "bad_response", "read_timeout", "5xx",
+    "connect",      "connect_timeout", "reset", "closed", "cut",
+    "bad_response", "read_timeout",    "5xx",   "tls",
 };
 
 struct lv_hosts {

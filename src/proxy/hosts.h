@@ -21,6 +21,7 @@ typedef enum {
     LV_UPFAIL_BAD_RESPONSE,    /* unparseable, oversized or refused response head or body */
     LV_UPFAIL_READ_TIMEOUT,    /* no response byte within read_timeout_ms */
     LV_UPFAIL_STATUS_5XX,      /* the host answered 5xx (counts for ejection only) */
+    LV_UPFAIL_TLS,             /* the TLS handshake failed (services[].tls): like a connect */
     LV_UPFAIL_COUNT
 } lv_upfail_t;
 

@@ -31,6 +31,7 @@
 #include "proxy/hosts.h"
 #include "proxy/l2_subscriber.h"
 #include "proxy/timeouts.h"
+#include "tls/tls.h"
 
 /* Backpressure: stop feeding a side when its send queue passes HIGH, resume when it falls
  * under LOW. Bounds memory per request to about HIGH + one read. */
@@ -101,6 +102,9 @@ typedef struct lv_host {
     uint32_t outstanding;     /* requests sent and not finished */
     uint32_t n_idle;
     lv_link_t idle; /* idle keep-alive lv_uconn_t, most recent first */
+    /* The last TLS session this host gave this worker (services[].tls): the next connection
+     * resumes it. Freed with the pool. */
+    struct ssl_session_st *tls_session;
 } lv_host_t;
 
 /* A service's upstream pool in one worker for one config generation. */
@@ -166,6 +170,12 @@ struct lv_uconn {
     bool reading;
     bool broken;               /* must not be reused */
     const char *connect_error; /* uv_tcp_connect failed at once: why (uv_err_name) */
+    /* TLS to the upstream (proxy/upstream_tls.c); NULL: plaintext. Writes made before the
+     * handshake is done wait in tls_pending (linked by next_free, their callback in req.cb). */
+    struct lv_tls_conn *tls;
+    lv_wreq_t *tls_pending, *tls_pending_tail;
+    size_t tls_pending_bytes;
+    uv_write_cb tls_cb; /* the callback of the plaintext write being encrypted */
     /* A new connection's connect: the loop time (ms) it must be done by. Its timer fires
      * first at the stall point (a tenth of connect_timeout_ms), where the request gives its
      * concurrency slot back (lv__guard_connect_stalled). */
@@ -193,18 +203,25 @@ struct lv_conn {
     uint16_t pending_off, pending_len; /* within pending (a read chunk: LV_CHUNK_BYTES) */
     uint8_t state;                     /* lv_conn_state_t */
     bool reading;
-    bool peer_eof;      /* the client half-closed */
-    bool close_after;   /* close once the current response is written */
-    bool counted;       /* holds a slot of limits.connections */
-    bool in_feed;       /* inside conn_feed: finished requests do not resume reading */
-    bool shutting_down; /* FIN sent, lingering for the peer's */
+    bool peer_eof;          /* the client half-closed */
+    bool close_after;       /* close once the current response is written */
+    bool counted;           /* holds a slot of limits.connections */
+    bool in_feed : 1;       /* inside conn_feed: finished requests do not resume reading */
+    bool shutting_down : 1; /* FIN sent, lingering for the peer's */
+    uint8_t listener;       /* index of the listener it came in on (listeners are <= 64) */
     uint8_t timer_kind;
     uint8_t client_ip_len;
     bool pp_wait;    /* proxy_protocol: the PROXY header has not been read yet */
     uint16_t pp_len; /* bytes of it kept in pp_partial (a header split over reads) */
     uint64_t head_start_ns;
-    char client[56];  /* "127.0.0.1:5000": the peer, or the client a PROXY header named */
-    char *pp_partial; /* NULL unless the header came in pieces (LV_PP_MAX_BYTES) */
+    char client[56]; /* "127.0.0.1:5000": the peer, or the client a PROXY header named */
+    /* One pointer, so that a plaintext connection does not grow: while pp_wait, the PROXY
+     * header's bytes (NULL unless it came in pieces, LV_PP_MAX_BYTES); after it, on a TLS
+     * listener, the connection's TLS state (tls/tls.h), made once the header is read. */
+    union {
+        char *pp_partial;
+        struct lv_tls_conn *tls;
+    };
 };
 
 /* What the cache did for a request, for the access log; set where it is decided
@@ -392,6 +409,9 @@ struct lv_worker {
     bool stopping;
     lv_log_limit_t warn_limit;
     lv_log_limit_t upstream_log_limit; /* upstream failures: a dying origin cannot flood the log */
+    lv_tls_budget_t tls_budget;        /* full handshakes' share of the loop (conn.c, tls/ctx.c) */
+    uint64_t tick_req_seq;             /* req_seq at the last tick: requests seen since */
+    uint64_t tls_busy_until_ns; /* the handshake budget applies until then (a saturated loop) */
 
     /* Mailbox from the main thread (guarded by lock). */
     uv_mutex_t lock;
@@ -438,6 +458,9 @@ struct lv_server {
     uv_timer_t trim_timer;           /* gives freed heap pages back to the system (server.c) */
     uv_timer_t fault_timer;          /* ends the faults whose time is up, each second (server.c) */
     struct lv_l2_subscriber *l2_sub; /* drops L1 copies when the region says (cache.l2) */
+    uv_timer_t ticket_timer;         /* rotates the TLS ticket keys (tls.ticket_rotate_ms) */
+    lv_tls_tickets_t *tickets;       /* shared by every TLS listener and generation */
+    uint32_t ticket_rotate_ms;       /* the timer's period */
     struct lv_admin *admin;
     int exit_code;
 };
@@ -475,6 +498,14 @@ void lv__conn_worker_fini(lv_worker_t *w);
 void lv__conn_pause_read(lv_conn_t *c);
 void lv__conn_resume_read(lv_conn_t *c);
 void lv__conn_write_started(lv_conn_t *c);
+/* Sends a write to the client: as it is, or encrypted on a TLS connection (w is taken either
+ * way). Returns like lv_wreq_submit: 1 written at once, 0 queued (cb later), or a uv error. */
+int lv__conn_send(lv_conn_t *c, lv_wreq_t *w, uv_write_cb cb);
+/* The connection's TLS state once established (for the access log, X-Forwarded-Proto). */
+static inline struct lv_tls_conn *lv__conn_tls(const lv_conn_t *c)
+{
+    return c->pp_wait ? NULL : c->tls;
+}
 void lv__conn_write_done(lv_conn_t *c, int status);
 void lv__conn_request_finished(lv_conn_t *c);
 void lv__conn_run_deferred(lv_worker_t *w);
@@ -683,6 +714,23 @@ void lv__uconn_fail(lv_uconn_t *u, int status, bool connect_failed);
 void lv__uconn_fail_kind(lv_uconn_t *u, int status, lv_upfail_t kind, const char *detail);
 void lv__uconn_start_read(lv_uconn_t *u);
 void lv__uconn_arm_read_timeout(lv_uconn_t *u);
+
+/* upstream_tls.c: TLS to a service's upstreams */
+/* A new connection of a TLS service gets its TLS state (no-op otherwise). 0 or LV_E*. */
+int lv__uconn_tls_init(lv_uconn_t *u);
+void lv__uconn_tls_free(lv_uconn_t *u);
+/* TCP is up: the handshake starts (the connect timer still bounds it). */
+void lv__uconn_tls_connected(lv_uconn_t *u);
+/* Bytes the upstream sent, in plaintext (u->rchunk holds them). */
+typedef void (*lv_uconn_read_fn)(lv_uconn_t *u, ssize_t n);
+/* Ciphertext read into ch (u->rchunk, released here): handshake, then the plaintext to
+ * on_bytes. false: the upstream sent close_notify (the caller takes it as end of stream). */
+bool lv__uconn_tls_read(lv_uconn_t *u, lv_chunk_t *ch, ssize_t nread, lv_uconn_read_fn on_bytes);
+/* Sends a write to the upstream (encrypted on a TLS connection, held until its handshake is
+ * done); w is taken. Returns like lv_wreq_submit. */
+int lv__uconn_send(lv_uconn_t *u, lv_wreq_t *w, uv_write_cb cb);
+/* Bytes queued to the upstream, held ones included (backpressure). */
+size_t lv__uconn_queued(const lv_uconn_t *u);
 
 /* Binds each listener's first socket (port 0 resolved into server->bound). */
 int lv__server_bind(lv_server_t *s);

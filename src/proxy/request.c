@@ -183,6 +183,8 @@ void lv__request_finish(lv_req_t *r)
             .refusal = r->refusal && r->refusal <= LV_METRICS_N_REFUSALS
                            ? lv_metrics_refusal_names[r->refusal - 1]
                            : NULL,
+            .tls_version = lv__conn_tls(c) ? lv_tls_conn_version(c->tls) : NULL,
+            .tls_cipher = lv__conn_tls(c) ? lv_tls_conn_cipher(c->tls) : NULL,
         };
         lv_access_log_write(w->access_log, &e);
     }

@@ -202,6 +202,42 @@ static void server_reopen_logs(lv_server_t *s, const char *signal_name)
     hand_sink(s, sink, signal_name);
 }
 
+/* Builds cfg's TLS contexts (certificates, keys, authorities read now) and attaches them to
+ * it. false, with the reason logged, when a file is missing, malformed or mismatched. */
+static bool attach_tls(lv_server_t *s, lv_config_t *cfg)
+{
+    char err[1024], qerr[1200];
+    bool failed;
+    lv_tls_set_t *set = lv_tls_set_new(cfg, s->tickets, &failed, err, sizeof err);
+    if (failed) {
+        lv_log_error("tls", "msg=\"cannot load TLS files\" error=%s",
+                     lv_log_quote_str(qerr, sizeof qerr, err));
+        return false;
+    }
+    cfg->tls = set;
+    cfg->tls_free = lv_tls_set_free;
+    return true;
+}
+
+static void rotate_tickets(uv_timer_t *t)
+{
+    lv_server_t *s = t->data;
+    if (lv_tls_tickets_rotate(s->tickets) < 0)
+        lv_log_warn("tls", "msg=\"ticket key rotation failed; the current key stays\"");
+    else
+        lv_log_debug("tls", "msg=\"ticket keys rotated\"");
+}
+
+/* The rotation follows tls.ticket_rotate_ms (a reload may change it). */
+static void schedule_tickets(lv_server_t *s, const lv_config_t *cfg)
+{
+    uint32_t ms = cfg->tls_ticket_rotate_ms ? cfg->tls_ticket_rotate_ms : 3600000u;
+    if (ms == s->ticket_rotate_ms)
+        return;
+    s->ticket_rotate_ms = ms;
+    uv_timer_start(&s->ticket_timer, rotate_tickets, ms, ms);
+}
+
 static void log_reload_refused(lv_server_t *s, const char *path)
 {
     s->reloads_refused++;
@@ -231,11 +267,12 @@ static const char *server_reload(lv_server_t *s)
     }
     lv_config_errors_fini(&errs);
     lv_access_sink_t *sink = NULL;
-    if (assign_slots(cfg) < 0 || !open_sink(cfg, &sink)) {
+    if (assign_slots(cfg) < 0 || !attach_tls(s, cfg) || !open_sink(cfg, &sink)) {
         lv_config_unref(cfg);
         log_reload_refused(s, path);
         return "reload refused, running config kept (see the log)";
     }
+    schedule_tickets(s, cfg);
     bool same_listen = cfg->n_listeners == s->cfg->n_listeners;
     for (uint32_t i = 0; same_listen && i < cfg->n_listeners; i++)
         same_listen = strcmp(cfg->listeners[i].text, s->cfg->listeners[i].text) == 0;
@@ -257,8 +294,8 @@ static const char *server_reload(lv_server_t *s)
     for (uint32_t i = 0; i < s->n_workers; i++)
         lv__worker_post(&s->workers[i], lv_config_ref(cfg), s->generation, false, false);
     char qpath[512];
-    lv_log_info("server", "msg=reloaded generation=%u file=%s", s->generation,
-                lv_log_quote_str(qpath, sizeof qpath, path));
+    lv_log_info("server", "msg=reloaded generation=%u file=%s tls_certificates=%u", s->generation,
+                lv_log_quote_str(qpath, sizeof qpath, path), lv_tls_set_n_certs(cfg->tls));
     hand_sink(s, sink, "HUP");
     return "reloaded";
 }
@@ -358,6 +395,7 @@ static void on_worker_done(uv_async_t *a)
     uv_close((uv_handle_t *)&s->drain_timer, NULL);
     uv_close((uv_handle_t *)&s->trim_timer, NULL);
     uv_close((uv_handle_t *)&s->fault_timer, NULL);
+    uv_close((uv_handle_t *)&s->ticket_timer, NULL);
 }
 
 /* After a burst (a flash crowd, a stall that let requests pile up), the freed request heads
@@ -433,6 +471,8 @@ int lv_server_run_with(lv_config_t *cfg, const lv_server_hooks_t *hooks)
 
     if (assign_slots(cfg) < 0 || !addresses_free(cfg, takeover))
         goto out;
+    if (!(s.tickets = lv_tls_tickets_new()) || !attach_tls(&s, cfg))
+        goto out;
     s.n_workers = cfg->workers ? cfg->workers : 1;
     s.fd_conn_cap = fd_conn_cap(s.n_workers, &s.nofile);
     check_conn_cap(&s, cfg);
@@ -473,6 +513,9 @@ int lv_server_run_with(lv_config_t *cfg, const lv_server_hooks_t *hooks)
     uv_timer_init(&loop, &s.fault_timer);
     s.fault_timer.data = &s;
     uv_timer_start(&s.fault_timer, expire_faults, 1000, 1000);
+    uv_timer_init(&loop, &s.ticket_timer);
+    s.ticket_timer.data = &s;
+    schedule_tickets(&s, cfg);
     lv_faults_apply_config(s.faults, NULL, cfg);
     uv_signal_init(&loop, &s.sig_hup);
     uv_signal_init(&loop, &s.sig_term);
@@ -515,7 +558,8 @@ int lv_server_run_with(lv_config_t *cfg, const lv_server_hooks_t *hooks)
         }
     }
     for (uint32_t i = 0; i < cfg->n_listeners; i++)
-        lv_log_info("server", "msg=listening proto=http addr=%s", s.bound[i].text);
+        lv_log_info("server", "msg=listening proto=%s addr=%s",
+                    lv_tls_set_listener(cfg->tls, i) ? "https" : "http", s.bound[i].text);
     for (; started < s.n_workers; started++)
         if (lv__worker_start(&s.workers[started]) < 0)
             break;
@@ -568,6 +612,7 @@ out:
         lv_flags_free(s.flags);
     lv__cache_server_fini(&s);
     lv_config_unref(s.cfg);
+    lv_tls_tickets_free(s.tickets); /* after the contexts that point to it */
     lv_metrics_registry_reset();
     return s.exit_code;
 }

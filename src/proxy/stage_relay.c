@@ -31,14 +31,16 @@ static size_t head_bound(const lv_http_head_t *h)
 }
 
 /* The upstream request head: hop-by-hop headers dropped, X-Forwarded-For merged and
- * extended, Via and X-Request-Id added, Host kept as sent. */
+ * extended, Via and X-Request-Id added, Host kept as sent. X-Forwarded-Proto says how the
+ * client reached levee (https on a TLS listener); a client's own is kept only when it came
+ * through a trusted proxy (real_client.trusted), which knows better. */
 static int build_request_head(lv_req_t *r, const lv_http_head_t *h)
 {
     lv_conn_t *c = r->conn;
     lv_str_t etag = {NULL, 0}, last_modified = {NULL, 0};
     bool revalidate = lv__cache_validators(r, &etag, &last_modified);
     size_t bound =
-        head_bound(h) + sizeof c->client + r->request_id_len + etag.len + last_modified.len + 48;
+        head_bound(h) + sizeof c->client + r->request_id_len + etag.len + last_modified.len + 80;
     lv_chunk_t *ch = lv_chunk_acquire(&c->worker->bufs, bound);
     if (!ch)
         return LV_ENOMEM;
@@ -53,11 +55,16 @@ static int build_request_head(lv_req_t *r, const lv_http_head_t *h)
         lv_out_put(&o, h->host.p, h->host.len);
         LV_OUT_LIT(&o, "\r\n");
     }
-    bool xff_seen = false, via_seen = false;
+    bool xff_seen = false, via_seen = false, proto_kept = false;
     for (uint32_t i = 0; i < h->n_headers; i++) {
         const lv_http_header_t *hd = &h->headers[i];
         if (lv_http_is_hop_by_hop(hd->name, h->connection))
             continue;
+        if (LV_HTTP_IEQ(hd->name, "x-forwarded-proto")) {
+            if (!r->client_forwarded)
+                continue;
+            proto_kept = true;
+        }
         /* RFC 9112 3.2.2: an absolute-form target's authority replaces the client's Host. */
         if (h->absolute_form && LV_HTTP_IEQ(hd->name, "host"))
             continue;
@@ -103,6 +110,10 @@ static int build_request_head(lv_req_t *r, const lv_http_head_t *h)
     }
     if (!via_seen)
         LV_OUT_LIT(&o, "Via: 1.1 levee\r\n");
+    if (!proto_kept && lv__conn_tls(c))
+        LV_OUT_LIT(&o, "X-Forwarded-Proto: https\r\n");
+    else if (!proto_kept)
+        LV_OUT_LIT(&o, "X-Forwarded-Proto: http\r\n");
     if (!h->request_id.len) {
         LV_OUT_LIT(&o, "X-Request-Id: ");
         lv_out_put(&o, r->request_id, r->request_id_len);

@@ -137,6 +137,7 @@ static void uconn_handle_closed(uv_handle_t *h)
         return;
     if (u->rchunk)
         lv_chunk_release(u->rchunk);
+    lv__uconn_tls_free(u);
     lv_http_parser_fini(&u->parser);
     lv_gen_t *g = u->pool->gen;
     g->n_uconns--;
@@ -182,7 +183,8 @@ void lv__uconn_fail_kind(lv_uconn_t *u, int status, lv_upfail_t kind, const char
     lv_pool_t *p = u->pool;
     lv_worker_t *w = p->gen->worker;
     lv_req_t *r = u->req;
-    bool connect = kind == LV_UPFAIL_CONNECT || kind == LV_UPFAIL_CONNECT_TIMEOUT;
+    bool connect =
+        kind == LV_UPFAIL_CONNECT || kind == LV_UPFAIL_CONNECT_TIMEOUT || kind == LV_UPFAIL_TLS;
     if (connect)
         lv_counter_add(&p->metrics->upstream_connect_errors, 1);
     else if (kind != LV_UPFAIL_READ_TIMEOUT)
@@ -389,11 +391,10 @@ static void uconn_eof(lv_uconn_t *u, ssize_t nread)
     lv__uconn_fail_kind(u, 502, LV_UPFAIL_RESET, uv_err_name((int)nread));
 }
 
-static void uconn_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+/* n response bytes in u->rchunk (plaintext). */
+static void uconn_bytes(lv_uconn_t *u, ssize_t nread)
 {
-    (void)buf;
-    lv_uconn_t *u = s->data;
-    if (nread > 0 && uconn_busy(u)) {
+    if (uconn_busy(u)) {
         if (u->join_key) /* an answer has begun: too late for another request to take it */
             lv__join_forget(u);
         lv_req_t *r = u->req;
@@ -403,9 +404,25 @@ static void uconn_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         uconn_feed(u, (size_t)nread);
         if (r && u->req == r && r->fault_bps)
             lv__fault_throttle(r, u, (size_t)nread); /* an injected bandwidth cap */
-    } else if (nread > 0) {
+    } else {
         /* Bytes on an idle connection: the upstream is confused; drop it. */
         lv__uconn_close(u);
+    }
+}
+
+static void uconn_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    (void)buf;
+    lv_uconn_t *u = s->data;
+    if (nread > 0 && u->tls) {
+        if (!lv__uconn_tls_read(u, u->rchunk, nread, uconn_bytes) && u->state != LV_UCONN_CLOSING)
+            uconn_eof(u, UV_EOF);
+        return;
+    }
+    if (nread > 0) {
+        uconn_bytes(u, nread);
+    } else if (nread < 0 && u->tls && u->state == LV_UCONN_CONNECTING) {
+        lv__uconn_fail_kind(u, 502, LV_UPFAIL_TLS, "closed during the TLS handshake");
     } else if (nread < 0) {
         uconn_eof(u, nread);
     }
@@ -430,6 +447,10 @@ static void uconn_connected(uv_connect_t *creq, int status)
         return;
     if (status < 0) {
         lv__uconn_fail_kind(u, 502, LV_UPFAIL_CONNECT, uv_err_name(status));
+        return;
+    }
+    if (u->tls) {
+        lv__uconn_tls_connected(u); /* busy once the handshake is done */
         return;
     }
     u->state = LV_UCONN_BUSY;
@@ -483,6 +504,13 @@ lv_uconn_t *lv__uconn_get(lv_pool_t *p, lv_host_t *h, bool *reused)
     uv_tcp_nodelay(&u->tcp, 1);
     if (down)
         lv_counter_add(&p->metrics->faults_injected[LV_FAULT_HOST_DOWN], 1);
+    if (lv__uconn_tls_init(u) < 0) {
+        /* Reported through the normal path on the next turn, like a refused connect. */
+        u->broken = true;
+        u->connect_error = "cannot start TLS";
+        lv_deadline_set(&u->deadline, &u->timer, uconn_timeout, 0);
+        return u;
+    }
     int rc = down ? UV_ECONNREFUSED
                   : uv_tcp_connect(&u->connect_req, &u->tcp, (const struct sockaddr *)&h->addr->sa,
                                    uconn_connected);

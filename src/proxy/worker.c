@@ -29,8 +29,11 @@ void lv__gen_unref(lv_gen_t *g)
         return;
     LV_ASSERT(g->n_uconns == 0);
     if (g->pools) {
-        for (uint32_t i = 0; i < g->cfg->n_services; i++)
+        for (uint32_t i = 0; i < g->cfg->n_services; i++) {
+            for (uint32_t h = 0; g->pools[i].hosts && h < g->pools[i].n_hosts; h++)
+                lv_tls_session_free(g->pools[i].hosts[h].tls_session);
             free(g->pools[i].hosts);
+        }
         free(g->pools);
     }
     if (g->pages) {
@@ -299,7 +302,8 @@ void lv__worker_post_sink(lv_worker_t *w, lv_access_sink_t *sink)
 }
 
 #define LV_TICK_MS 100u
-#define LV_BUSY_IDLE_SHARE 0.05 /* under 5 % idle: this worker is the bottleneck */
+#define LV_BUSY_IDLE_SHARE 0.05         /* under 5 % idle: this worker is the bottleneck */
+#define LV_TLS_BUSY_HOLD_NS 1000000000u /* the handshake budget outlives a busy window by 1 s */
 
 /* Every 100 ms: is this worker's own loop saturated? Then the latency it measures is its own
  * queueing, not the upstream's, and the limiter must not read it as backend overload. */
@@ -314,6 +318,17 @@ static void worker_tick(uv_timer_t *t)
     }
     w->tick_ns = now_ns;
     w->idle_ns = idle_ns;
+    /* A new window for full TLS handshakes: limited while the loop has been saturated within
+     * the last second (held, or the budget would switch itself off by freeing the loop) and
+     * requests come in, so that handshakes alone may use the whole worker. */
+    uint32_t pct = w->gen ? w->gen->cfg->tls_handshake_cpu_percent : 100;
+    if (w->loop_busy)
+        w->tls_busy_until_ns = now_ns + LV_TLS_BUSY_HOLD_NS;
+    w->tls_budget.allow_ns = (uint64_t)pct * LV_TICK_MS * 1000000u / 100u;
+    w->tls_budget.enforce =
+        pct < 100 && now_ns < w->tls_busy_until_ns && w->req_seq != w->tick_req_seq;
+    w->tls_budget.spent_ns = 0;
+    w->tick_req_seq = w->req_seq;
     lv__guard_tick(w);
     lv__cache_tick(w);
     if (w->access_log && ++w->ticks % 10 == 0)

@@ -43,8 +43,9 @@ void lv__write_flush_client(lv_req_t *r)
     }
     lv_conn_t *c = r->conn;
     r->bytes_out += w->bytes;
-    lv_counter_add(&c->worker->metrics->bytes_out, w->bytes);
-    int rc = lv_wreq_submit(w, (uv_stream_t *)&c->tcp, client_write_done);
+    if (!lv__conn_tls(c)) /* a TLS connection counts its records as they go (conn.c) */
+        lv_counter_add(&c->worker->metrics->bytes_out, w->bytes);
+    int rc = lv__conn_send(c, w, client_write_done);
     if (rc < 0) {
         c->close_after = true;
         return;
@@ -75,12 +76,12 @@ void lv__write_flush_upstream(lv_req_t *r)
         return;
     }
     w->owner = u;
-    int rc = lv_wreq_submit(w, (uv_stream_t *)&u->tcp, upstream_write_done);
+    int rc = lv__uconn_send(u, w, upstream_write_done);
     if (rc < 0) {
         lv__uconn_fail(u, 502, false);
         return;
     }
-    if (uv_stream_get_write_queue_size((uv_stream_t *)&u->tcp) > LV_QUEUE_HIGH)
+    if (lv__uconn_queued(u) > LV_QUEUE_HIGH)
         lv__conn_pause_read(r->conn);
 }
 
@@ -115,7 +116,7 @@ static void upstream_write_done(uv_write_t *wr, int status)
 void lv__write_upstream_writable(lv_req_t *r)
 {
     lv_uconn_t *u = r->uconn;
-    if (u && !r->req_done && uv_stream_get_write_queue_size((uv_stream_t *)&u->tcp) < LV_QUEUE_LOW)
+    if (u && !r->req_done && lv__uconn_queued(u) < LV_QUEUE_LOW)
         lv__conn_resume_read(r->conn);
 }
 

@@ -156,11 +156,12 @@ class _LineReader(threading.Thread):
 class Backend:
     """tests/fixtures/backend.py as a subprocess."""
 
-    def __init__(self, name="A", idle_close_ms=0):
+    def __init__(self, name="A", idle_close_ms=0, tls=()):
         self.name = name
         cmd = [sys.executable, "-u", BACKEND_PY, "--port", "0", "--name", name]
         if idle_close_ms:
             cmd += ["--idle-close-ms", str(idle_close_ms)]
+        cmd += list(tls)  # e.g. ["--tls-cert", CERT, "--tls-key", KEY]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
         _children.append(self.proc)
         self.out = _LineReader(self.proc.stdout, os.path.join(tmpdir(), "backend-%s-%d.out"
@@ -357,7 +358,9 @@ def make_config(services, routes=None, workers=1, admin=True, limits=None, timeo
                 access_log=None, listen=("127.0.0.1:0",), extra=None):
     """A levee YAML config. services: list of dicts (name, upstreams, ...). routes default to
     one route "/" -> the first service."""
-    cfg = {"workers": workers, "listen": list(listen)}
+    cfg = {"workers": workers}
+    if listen:  # none: the config names its listeners in extra["listeners"]
+        cfg["listen"] = list(listen)
     if admin:
         cfg["admin"] = {"listen": "127.0.0.1:0"}
     if limits:

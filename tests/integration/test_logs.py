@@ -333,7 +333,7 @@ class JsonAccessLog(lt.LvTestCase):
             self.assertTrue(want <= set(entries), "missing lines: %s" % (want - set(entries)))
             keys = {"time", "client", "method", "target", "host", "user_agent", "status",
                     "bytes_in", "bytes_out", "service", "upstream", "cache", "refusal",
-                    "upstream_ms", "total_ms", "request_id"}
+                    "upstream_ms", "total_ms", "request_id", "tls_version", "tls_cipher"}
             for e in entries.values():
                 self.assertEqual(set(e), keys)
                 self.assertRegex(e["time"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")

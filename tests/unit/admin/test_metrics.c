@@ -142,6 +142,20 @@ static const char expected_two_shards[] =
     "start with a valid PROXY protocol header (proxy_protocol: true).\n"
     "# TYPE levee_proxy_protocol_errors_total counter\n"
     "levee_proxy_protocol_errors_total 0\n"
+    "# HELP levee_tls_handshakes_total TLS handshakes with clients, by result (ok, failed, "
+    "limited) and reason (full, resumed; protocol, timeout, closed; cpu: refused by "
+    "tls.handshake_cpu_percent).\n"
+    "# TYPE levee_tls_handshakes_total counter\n"
+    "levee_tls_handshakes_total{result=\"ok\",reason=\"full\"} 3\n"
+    "levee_tls_handshakes_total{result=\"ok\",reason=\"resumed\"} 2\n"
+    "levee_tls_handshakes_total{result=\"failed\",reason=\"protocol\"} 0\n"
+    "levee_tls_handshakes_total{result=\"failed\",reason=\"timeout\"} 0\n"
+    "levee_tls_handshakes_total{result=\"failed\",reason=\"closed\"} 0\n"
+    "levee_tls_handshakes_total{result=\"limited\",reason=\"cpu\"} 4\n"
+    "# HELP levee_tls_handshake_seconds_total Time the workers spent in TLS handshakes with "
+    "clients.\n"
+    "# TYPE levee_tls_handshake_seconds_total counter\n"
+    "levee_tls_handshake_seconds_total 1.000250\n"
     "# HELP levee_client_bytes_total Bytes received from and sent to clients.\n"
     "# TYPE levee_client_bytes_total counter\n"
     "levee_client_bytes_total{direction=\"in\"} 150\n"
@@ -220,6 +234,16 @@ static const char expected_two_shards[] =
     "# TYPE levee_upstream_retries_total counter\n"
     "levee_upstream_retries_total{service=\"demo\"} 0\n"
     "levee_upstream_retries_total{service=\"api\"} 1\n"
+    "# HELP levee_upstream_tls_handshakes_total TLS handshakes with the service's upstreams "
+    "(services[].tls), by result: ok, verify_failed (the certificate or its name), failed (any "
+    "other).\n"
+    "# TYPE levee_upstream_tls_handshakes_total counter\n"
+    "levee_upstream_tls_handshakes_total{service=\"demo\",result=\"ok\"} 0\n"
+    "levee_upstream_tls_handshakes_total{service=\"demo\",result=\"verify_failed\"} 0\n"
+    "levee_upstream_tls_handshakes_total{service=\"demo\",result=\"failed\"} 0\n"
+    "levee_upstream_tls_handshakes_total{service=\"api\",result=\"ok\"} 7\n"
+    "levee_upstream_tls_handshakes_total{service=\"api\",result=\"verify_failed\"} 1\n"
+    "levee_upstream_tls_handshakes_total{service=\"api\",result=\"failed\"} 0\n"
     "# HELP levee_upstream_in_flight Requests sent upstream and not yet answered.\n"
     "# TYPE levee_upstream_in_flight gauge\n"
     "levee_upstream_in_flight{service=\"demo\"} 1\n"
@@ -384,6 +408,13 @@ static void test_lv_metrics_write_prometheus_sums_two_shards(void **state)
     lv_counter_add(&a->services[0].upstream_connects, 1);
     lv_counter_add(&a->services[0].upstream_reuses, 1);
     lv_counter_add(&a->services[0].in_flight, 1);
+    lv_counter_add(&a->tls_handshakes[LV_TLS_HS_FULL], 3);
+    lv_counter_add(&a->tls_handshakes[LV_TLS_HS_LIMITED], 4);
+    lv_counter_add(&a->tls_handshake_us, 1000000);
+    lv_counter_add(&b->tls_handshakes[LV_TLS_HS_RESUMED], 2);
+    lv_counter_add(&b->tls_handshake_us, 250);
+    lv_counter_add(&a->services[1].upstream_tls[LV_UP_TLS_OK], 7);
+    lv_counter_add(&b->services[1].upstream_tls[LV_UP_TLS_VERIFY_FAILED], 1);
 
     lv_counter_add(&b->connections_open, 1);
     lv_counter_add(&b->connections_accepted, 3);

@@ -307,12 +307,14 @@ static void test_lv_access_log_write_json_line(void **state)
               "\"method\":\"GET\",\"target\":\"/x?y\",\"host\":\"shop.example\","
               "\"user_agent\":\"curl/8.0\",\"status\":200,\"bytes_in\":78,\"bytes_out\":512,"
               "\"service\":\"demo\",\"upstream\":\"10.0.0.1:8080\",\"cache\":\"miss\","
-              "\"refusal\":null,\"upstream_ms\":1.234,\"total_ms\":1.500,\"request_id\":\"abc\"}\n"
+              "\"refusal\":null,\"upstream_ms\":1.234,\"total_ms\":1.500,\"tls_version\":null,"
+              "\"tls_cipher\":null,\"request_id\":\"abc\"}\n"
               "{\"time\":\"2026-11-26T12:00:00.123Z\",\"client\":\"127.0.0.1:5000\","
               "\"method\":\"GET\",\"target\":\"/x?y\",\"host\":\"shop.example\","
               "\"user_agent\":\"\",\"status\":503,\"bytes_in\":78,\"bytes_out\":512,"
               "\"service\":null,\"upstream\":null,\"cache\":null,\"refusal\":\"shed\","
-              "\"upstream_ms\":null,\"total_ms\":1.500,\"request_id\":\"abc\"}\n");
+              "\"upstream_ms\":null,\"total_ms\":1.500,\"tls_version\":null,\"tls_cipher\":null,"
+              "\"request_id\":\"abc\"}\n");
     free(text);
 }
 

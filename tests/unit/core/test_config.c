@@ -547,6 +547,84 @@ static void test_lv_config_load_string_cache_key_parts(void **state)
     lv_config_unref(cfg);
 }
 
+static void test_lv_config_load_string_tls_listeners_and_services(void **state)
+{
+    (void)state;
+    lv_config_t *cfg =
+        load_ok("listen: 127.0.0.1:8080\n"
+                "listeners:\n"
+                "  - listen: 127.0.0.1:8443\n"
+                "    tls:\n"
+                "      certificates: [{cert: a.pem, key: a.key}, {cert: /b.pem}]\n"
+                "      min_version: \"1.3\"\n"
+                "      session_cache: 0\n"
+                "  - listen: 127.0.0.1:8081\n"
+                "tls: {ticket_rotate_ms: 2m, handshake_cpu_percent: 30}\n"
+                "services:\n"
+                "  - {name: a, upstreams: 127.0.0.1:1,\n"
+                "     tls: {enabled: true, server_name: API.Internal, ca_file: ca.pem}}\n");
+    assert_int_equal(cfg->n_listeners, 3); /* listen's first, then listeners in order */
+    assert_string_equal(cfg->listeners[0].text, "127.0.0.1:8080");
+    assert_string_equal(cfg->listeners[1].text, "127.0.0.1:8443");
+    assert_string_equal(cfg->listeners[2].text, "127.0.0.1:8081");
+    const lv_listener_conf_t *l = &cfg->listener_confs[1];
+    assert_int_equal(cfg->listener_confs[0].n_certs, 0);
+    assert_int_equal(cfg->listener_confs[2].n_certs, 0);
+    assert_int_equal(l->n_certs, 2);
+    assert_string_equal(l->certs[0].cert, "a.pem"); /* "t.yaml" has no directory */
+    assert_string_equal(l->certs[0].key, "a.key");
+    assert_null(l->certs[1].key);
+    assert_int_equal(l->tls_min_version, 1);
+    assert_int_equal(l->tls_session_cache, 0);
+    assert_true(l->tls_tickets);
+    assert_string_equal(l->tls_ciphers, "ECDHE+AESGCM:ECDHE+CHACHA20");
+    assert_int_equal(cfg->tls_ticket_rotate_ms, 120000);
+    assert_int_equal(cfg->tls_handshake_cpu_percent, 30);
+    assert_true(cfg->services[0].tls.enabled);
+    assert_true(cfg->services[0].tls.verify);
+    assert_string_equal(cfg->services[0].tls.server_name, "api.internal");
+    assert_string_equal(cfg->services[0].tls.ca_file, "ca.pem");
+    lv_config_unref(cfg);
+
+    /* Paths are relative to the config file's directory. */
+    const char *yaml = "listeners: [{listen: 127.0.0.1:0, tls: {certificates: [{cert: c.pem}]}}]\n"
+                       "services: [ {name: a, upstreams: 127.0.0.1:1} ]\n";
+    lv_config_errors_t errs = {0};
+    cfg = lv_config_load_string("/etc/levee/levee.yaml", yaml, strlen(yaml), &errs);
+    assert_non_null(cfg);
+    assert_string_equal(cfg->listener_confs[0].certs[0].cert, "/etc/levee/c.pem");
+    lv_config_unref(cfg);
+    lv_config_errors_fini(&errs);
+}
+
+static void test_lv_config_load_string_tls_refused(void **state)
+{
+    (void)state;
+    const char *no_cert[] = {"t.yaml:1:56: listeners[0].tls.certificates[0].cert: required", NULL};
+    assert_true(
+        expect_errors("listeners: [{listen: 127.0.0.1:0, tls: {certificates: [{key: k}]}}]\n"
+                      "services: [ {name: a, upstreams: 127.0.0.1:1} ]\n",
+                      no_cert));
+    const char *version[] = {
+        "t.yaml:1:54: listeners[0].tls.min_version: \"1.1\" is not one of 1.2|1.3", NULL};
+    assert_true(expect_errors("listeners: [{listen: 127.0.0.1:0, tls: {min_version: \"1.1\"}}]\n"
+                              "services: [ {name: a, upstreams: 127.0.0.1:1} ]\n",
+                              version));
+    const char *twice[] = {"t.yaml:2:22: listeners[0].listen: \"127.0.0.1:80\" is listed twice",
+                           NULL};
+    assert_true(expect_errors("listen: 127.0.0.1:80\nlisteners: [{listen: 127.0.0.1:80}]\n"
+                              "services: [ {name: a, upstreams: 127.0.0.1:1} ]\n",
+                              twice));
+    const char *checks[] = {
+        "t.yaml:4:27: services[0].health_check.path: active health checks do not speak TLS "
+        "yet: leave it out with tls.enabled",
+        NULL};
+    assert_true(expect_errors("listen: 127.0.0.1:0\nservices:\n"
+                              "  - {name: b, upstreams: 127.0.0.1:1, tls: {enabled: true},\n"
+                              "     health_check: {path: /h}}\n",
+                              checks));
+}
+
 static void test_lv_config_parse_bytes_suffixes(void **state)
 {
     (void)state;
@@ -1489,6 +1567,8 @@ int main(void)
         cmocka_unit_test(test_lv_config_load_string_cache_defaults),
         cmocka_unit_test(test_lv_config_load_string_cache_every_key),
         cmocka_unit_test(test_lv_config_load_string_cache_key_parts),
+        cmocka_unit_test(test_lv_config_load_string_tls_listeners_and_services),
+        cmocka_unit_test(test_lv_config_load_string_tls_refused),
         cmocka_unit_test(test_lv_config_parse_bytes_suffixes),
         cmocka_unit_test(test_lv_config_load_string_guard_defaults),
         cmocka_unit_test(test_lv_config_load_string_route_criticality),
