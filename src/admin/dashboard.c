@@ -1,14 +1,17 @@
 /* admin/dashboard.c: the dashboard's figures, built on the main thread from the summed metric
  * shards once a second: per-service rates, the last 5 minutes of them (a ring per metrics slot),
  * the JSON snapshot GET /events streams and the history it starts with (docs/dashboard.md).
- * Reads shards, the flag table, the fault table and the cache store's stats; writes nothing
- * but its own state. Never runs on a worker: watchers cost the data path nothing. */
+ * Reads shards, the flag table, the fault table and the cache store's stats, and with cache.l2
+ * the replicator's state in the region's Redis (admin/dash_repl.c); writes nothing but its own
+ * state. Never runs on a worker: watchers cost the data path nothing. */
 #include "admin/dashboard.h"
+#include "admin/dash_repl.h"
 #include "admin/endpoints.h"
 #include "cache/store.h"
 #include "core/clock.h"
 #include "core/common.h"
 #include "proxy/faults.h"
+#include "proxy/l2_subscriber.h"
 
 #include <inttypes.h>
 #include <stdbool.h>
@@ -18,6 +21,7 @@
 
 #define SVC_OFF(field) offsetof(lv_service_metrics_t, field)
 #define CACHE_OFF(field) offsetof(lv_cache_metrics_t, field)
+#define L2_OFF(field) offsetof(lv_l2_metrics_t, field)
 
 /* Counters of one service at one sample. */
 typedef struct svc_totals {
@@ -45,6 +49,18 @@ static const size_t cache_offs[C_N] = {CACHE_OFF(hits),        CACHE_OFF(misses)
                                        CACHE_OFF(coalesced),   CACHE_OFF(stale_swr),
                                        CACHE_OFF(stale_error), CACHE_OFF(stale_refused)};
 
+/* The second tier's counters: lookups by result, write errors, events (every type). */
+enum { L2_HIT, L2_MISS, L2_TIMEOUT, L2_ERROR, L2_SKIPPED, L2_WRITE_ERRORS, L2_EVENTS, L2_N };
+static const char *const l2_results[L2_WRITE_ERRORS] = {"hit", "miss", "timeout", "error",
+                                                        "skipped"};
+static const size_t l2_offs[L2_EVENTS] = {L2_OFF(hits),   L2_OFF(misses),  L2_OFF(timeouts),
+                                          L2_OFF(errors), L2_OFF(skipped), L2_OFF(write_errors)};
+
+/* One point of the second tier's history. */
+typedef struct l2_point {
+    float hit_ratio, lookups, unanswered, write_errors, events, workers_up;
+} l2_point_t;
+
 struct lv__dash {
     uint64_t last_ms; /* monotonic time of the last sample; 0 before the first */
     uint32_t n;       /* samples in the ring (up to LV_DASH_HISTORY) */
@@ -56,6 +72,11 @@ struct lv__dash {
     uint64_t cache_prev[C_N];
     double cache_rates[C_N];
     float cache_hit_ratio[LV_DASH_HISTORY]; /* the interval's hits / (hits + misses) */
+    bool l2_seen;                           /* l2_prev holds a sample */
+    uint64_t l2_prev[L2_N];
+    double l2_rates[L2_N];
+    l2_point_t *l2_hist;   /* allocated at the first sample with cache.l2 */
+    lv__dash_repl_t *repl; /* likewise */
 };
 
 lv__dash_t *lv__dash_new(void)
@@ -69,6 +90,8 @@ void lv__dash_free(lv__dash_t *d)
         return;
     for (uint32_t i = 0; i < LV_METRICS_MAX_SERVICES; i++)
         free(d->hist[i]);
+    free(d->l2_hist);
+    lv__dash_repl_free(d->repl);
     free(d);
 }
 
@@ -140,6 +163,51 @@ static void sample_service(lv__dash_t *d, const lv_admin_source_t *src, uint32_t
     };
 }
 
+static uint64_t l2_events_sum(const lv_admin_source_t *src)
+{
+    uint64_t n = 0;
+    for (int t = 0; t < LV_L2_METRICS_EVENT_TYPES; t++)
+        n += lv__admin_l2_sum(src, L2_OFF(events) + (size_t)t * sizeof(lv_counter_t));
+    return n;
+}
+
+static void sample_l2(lv__dash_t *d, const lv_admin_source_t *src, const lv_config_t *cfg,
+                      double dt_s, uint32_t at)
+{
+    uint64_t c[L2_N];
+    for (int i = 0; i < L2_EVENTS; i++)
+        c[i] = lv__admin_l2_sum(src, l2_offs[i]);
+    c[L2_EVENTS] = l2_events_sum(src);
+    for (int i = 0; i < L2_N; i++) {
+        d->l2_rates[i] = d->l2_seen ? rate(d->l2_prev[i], c[i], dt_s) : 0;
+        d->l2_prev[i] = c[i];
+    }
+    d->l2_seen = true;
+    if (d->l2_hist == NULL)
+        d->l2_hist = calloc(LV_DASH_HISTORY, sizeof(l2_point_t));
+    const double *r = d->l2_rates;
+    double answered = r[L2_HIT] + r[L2_MISS];
+    if (d->l2_hist)
+        d->l2_hist[at] = (l2_point_t){
+            .hit_ratio = answered > 0 ? (float)(r[L2_HIT] / answered) : 0.0f,
+            .lookups = (float)(answered + r[L2_TIMEOUT] + r[L2_ERROR] + r[L2_SKIPPED]),
+            .unanswered = (float)(r[L2_TIMEOUT] + r[L2_ERROR] + r[L2_SKIPPED]),
+            .write_errors = (float)r[L2_WRITE_ERRORS],
+            .events = (float)r[L2_EVENTS],
+            .workers_up = (float)lv__admin_l2_sum(src, L2_OFF(up)),
+        };
+    if (d->repl == NULL)
+        d->repl = lv__dash_repl_new();
+    if (d->repl)
+        lv__dash_repl_read(d->repl, cfg->cache_l2_url, cfg->region);
+}
+
+/* The second tier's figures are there with the cache on and cache.l2.url set (as /status). */
+static bool l2_on(const lv_admin_source_t *src, const lv_config_t *cfg)
+{
+    return src->cache && cfg && cfg->cache_l2_url;
+}
+
 void lv__dash_sample(lv__dash_t *d, const lv_admin_source_t *src, uint64_t now_ms)
 {
     double dt_s = d->last_ms && now_ms > d->last_ms ? (double)(now_ms - d->last_ms) / 1000.0 : 0;
@@ -166,6 +234,8 @@ void lv__dash_sample(lv__dash_t *d, const lv_admin_source_t *src, uint64_t now_m
     }
     double looked = d->cache_rates[C_HITS] + d->cache_rates[C_MISSES];
     d->cache_hit_ratio[at] = looked > 0 ? (float)(d->cache_rates[C_HITS] / looked) : 0.0f;
+    if (l2_on(src, cfg))
+        sample_l2(d, src, cfg, dt_s, at);
     d->last_ms = now_ms;
     d->next = (at + 1) % LV_DASH_HISTORY;
     if (d->n < LV_DASH_HISTORY)
@@ -215,6 +285,24 @@ static void put_cache(FILE *out, const lv__dash_t *d, const lv_admin_source_t *s
             d->cache_rates[C_ERROR], d->cache_rates[C_REFUSED], st.entries, st.bytes, st.max_bytes);
 }
 
+static void put_l2(FILE *out, const lv__dash_t *d, const lv_admin_source_t *src,
+                   const lv_config_t *cfg)
+{
+    static const l2_point_t none;
+    uint32_t last = (d->next + LV_DASH_HISTORY - 1) % LV_DASH_HISTORY;
+    const l2_point_t *p = d->n && d->l2_hist ? &d->l2_hist[last] : &none;
+    fputs(",\"l2\":{\"region\":", out);
+    lv__admin_put_json_string(out, cfg->region);
+    fprintf(out, ",\"hit_ratio\":%.4g,\"lookups_per_s\":{", (double)p->hit_ratio);
+    for (int i = 0; i < L2_WRITE_ERRORS; i++)
+        fprintf(out, "%s\"%s\":%.6g", i ? "," : "", l2_results[i], d->l2_rates[i]);
+    fprintf(out,
+            "},\"write_errors_per_s\":%.6g,\"events_published_per_s\":%.6g"
+            ",\"workers_up\":%" PRIu64 ",\"workers\":%" PRIu32 ",\"subscribed\":%s}",
+            d->l2_rates[L2_WRITE_ERRORS], d->l2_rates[L2_EVENTS], lv__admin_l2_sum(src, L2_OFF(up)),
+            src->n_shards, src->l2_drops && atomic_load(&src->l2_drops->up) ? "true" : "false");
+}
+
 /* Closes the memstream (which sets *text and *n); the text, or NULL (freed) when writing
  * failed. */
 static char *finish(FILE *out, char **text, size_t *n, size_t *len)
@@ -261,7 +349,10 @@ char *lv__dash_snapshot_json(const lv__dash_t *d, const lv_admin_source_t *src, 
         fputs(",\"faults\":", out);
         lv_faults_write_json(src->faults, out, 0, lv_clock_now_ms());
     }
-    /* "l2" and "replication" go here once the Redis second tier exists (docs/dashboard.md). */
+    if (l2_on(src, cfg)) {
+        put_l2(out, d, src, cfg);
+        lv__dash_repl_put_json(out, d->repl, cfg->region);
+    }
     fputc('}', out);
     return finish(out, &text, &n, len);
 }
@@ -280,6 +371,26 @@ static void put_series(FILE *out, const lv__dash_t *d, const char *name, const f
     fputc(']', out);
 }
 
+/* A field of a history point: its name in the JSON and its offset in the point. */
+typedef struct series_field {
+    const char *name;
+    size_t off;
+} series_field_t;
+
+/* {"name":[...],...} of every field of points (a ring of stride-sized structs). */
+static void put_point_series(FILE *out, const lv__dash_t *d, const series_field_t *fields,
+                             size_t n_fields, const void *points, size_t stride)
+{
+    fputc('{', out);
+    for (size_t f = 0; f < n_fields; f++) {
+        if (f)
+            fputc(',', out);
+        put_series(out, d, fields[f].name, (const float *)((const char *)points + fields[f].off),
+                   stride);
+    }
+    fputc('}', out);
+}
+
 char *lv__dash_history_json(const lv__dash_t *d, const lv_admin_source_t *src, size_t *len)
 {
     char *text = NULL;
@@ -287,10 +398,7 @@ char *lv__dash_history_json(const lv__dash_t *d, const lv_admin_source_t *src, s
     FILE *out = open_memstream(&text, &n);
     if (out == NULL)
         return NULL;
-    static const struct {
-        const char *name;
-        size_t off;
-    } fields[] = {
+    static const series_field_t fields[] = {
         {"offered_per_s", offsetof(svc_point_t, offered)},
         {"goodput_per_s", offsetof(svc_point_t, goodput)},
         {"refused_per_s", offsetof(svc_point_t, refused)},
@@ -298,6 +406,14 @@ char *lv__dash_history_json(const lv__dash_t *d, const lv_admin_source_t *src, s
         {"queue_delay_ms", offsetof(svc_point_t, queue_delay_ms)},
         {"in_flight", offsetof(svc_point_t, in_flight)},
         {"limit", offsetof(svc_point_t, limit)},
+    };
+    static const series_field_t l2_fields[] = {
+        {"hit_ratio", offsetof(l2_point_t, hit_ratio)},
+        {"lookups_per_s", offsetof(l2_point_t, lookups)},
+        {"unanswered_per_s", offsetof(l2_point_t, unanswered)},
+        {"write_errors_per_s", offsetof(l2_point_t, write_errors)},
+        {"events_published_per_s", offsetof(l2_point_t, events)},
+        {"workers_up", offsetof(l2_point_t, workers_up)},
     };
     lv_config_t *cfg = src->config ? src->config(src->ctx) : NULL;
     fprintf(out, "{\"interval_ms\":%d,\"points\":%" PRIu32 ",\"services\":{", LV_DASH_INTERVAL_MS,
@@ -311,20 +427,18 @@ char *lv__dash_history_json(const lv__dash_t *d, const lv_admin_source_t *src, s
             fputc(',', out);
         first = false;
         lv__admin_put_json_string(out, cfg->services[i].name);
-        fputs(":{", out);
-        for (size_t f = 0; f < LV_ARRAY_LEN(fields); f++) {
-            if (f)
-                fputc(',', out);
-            put_series(out, d, fields[f].name,
-                       (const float *)((const char *)d->hist[slot] + fields[f].off),
-                       sizeof(svc_point_t));
-        }
-        fputc('}', out);
+        fputc(':', out);
+        put_point_series(out, d, fields, LV_ARRAY_LEN(fields), d->hist[slot], sizeof(svc_point_t));
     }
     fputs("}", out);
     if (src->cache) {
         fputc(',', out);
         put_series(out, d, "cache_hit_ratio", d->cache_hit_ratio, sizeof(float));
+    }
+    if (l2_on(src, cfg) && d->l2_hist) {
+        fputs(",\"l2\":", out);
+        put_point_series(out, d, l2_fields, LV_ARRAY_LEN(l2_fields), d->l2_hist,
+                         sizeof(l2_point_t));
     }
     fputc('}', out);
     return finish(out, &text, &n, len);

@@ -58,6 +58,8 @@ int lv__admin_reply_json(lv__admin_reply_t *out, int status, char *text, size_t 
 
 /* The second tier's families (admin/l2_metrics.c), when cache.l2 is set. */
 void lv__admin_put_l2_families(FILE *out, const lv_admin_source_t *src);
+/* One lv_l2_metrics_t counter (at offset field_off) summed over the shards. */
+uint64_t lv__admin_l2_sum(const lv_admin_source_t *src, size_t field_off);
 /* ,"l2":{...} in /status (region is a checked name: no escaping needed). */
 void lv__admin_put_l2_status(FILE *out, const lv_admin_source_t *src, const char *region);
 

@@ -10,7 +10,7 @@
 
 #define L2_OFF(f) offsetof(lv_l2_metrics_t, f)
 
-static uint64_t l2_sum(const lv_admin_source_t *src, size_t off)
+uint64_t lv__admin_l2_sum(const lv_admin_source_t *src, size_t off)
 {
     uint64_t sum = 0;
     for (uint32_t i = 0; i < src->n_shards; i++)
@@ -69,10 +69,10 @@ void lv__admin_put_l2_families(FILE *out, const lv_admin_source_t *src)
            "(not asked: Redis down, breaker open, too much pending).");
     for (size_t i = 0; i < LV_ARRAY_LEN(lookups); i++)
         fprintf(out, "%s{result=\"%s\"} %" PRIu64 "\n", name, lookups[i].result,
-                l2_sum(src, lookups[i].off));
+                lv__admin_l2_sum(src, lookups[i].off));
     for (size_t i = 0; i < LV_ARRAY_LEN(singles); i++) {
         family(out, singles[i].name, singles[i].type, singles[i].help);
-        fprintf(out, "%s %" PRIu64 "\n", singles[i].name, l2_sum(src, singles[i].off));
+        fprintf(out, "%s %" PRIu64 "\n", singles[i].name, lv__admin_l2_sum(src, singles[i].off));
     }
     family(out, "levee_cache_l2_workers", "gauge",
            "Workers, each with its own second-tier client.");
@@ -83,7 +83,7 @@ void lv__admin_put_l2_families(FILE *out, const lv_admin_source_t *src)
     for (int t = 0; t < LV_L2_EV_TYPES; t++)
         fprintf(out, "%s{type=\"%s\"} %" PRIu64 "\n", name,
                 lv_l2_event_type_name((lv_l2_event_type_t)t),
-                l2_sum(src, L2_OFF(events) + (size_t)t * sizeof(lv_counter_t)));
+                lv__admin_l2_sum(src, L2_OFF(events) + (size_t)t * sizeof(lv_counter_t)));
     if (!src->l2_drops)
         return;
     family(out, "levee_cache_l2_drop_messages_total", "counter",
@@ -105,9 +105,9 @@ void lv__admin_put_l2_status(FILE *out, const lv_admin_source_t *src, const char
     fprintf(out,
             ",\"l2\":{\"region\":\"%s\",\"workers\":%u,\"workers_up\":%" PRIu64
             ",\"subscribed\":%s",
-            region, src->n_shards, l2_sum(src, L2_OFF(up)),
+            region, src->n_shards, lv__admin_l2_sum(src, L2_OFF(up)),
             src->l2_drops && atomic_load(&src->l2_drops->up) ? "true" : "false");
     for (size_t i = 0; i < LV_ARRAY_LEN(lookups); i++)
-        fprintf(out, ",\"%s\":%" PRIu64, lookups[i].result, l2_sum(src, lookups[i].off));
+        fprintf(out, ",\"%s\":%" PRIu64, lookups[i].result, lv__admin_l2_sum(src, lookups[i].off));
     fputc('}', out);
 }

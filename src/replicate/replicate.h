@@ -109,6 +109,7 @@ extern const uint32_t lv_repl_lag_bounds_ms[LV_REPL_LAG_BOUNDS];
 typedef struct lv_repl_stats {
     _Atomic uint64_t c[LV_REPL_C_N];
     _Atomic uint64_t lag[LV_REPL_LAG_BUCKETS]; /* counts per bucket, not cumulative */
+    _Atomic uint64_t lag_sum_us;               /* their lags added up (one ahead counts 0) */
     _Atomic int64_t g[LV_REPL_G_N];
 } lv_repl_stats_t;
 

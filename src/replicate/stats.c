@@ -47,6 +47,7 @@ void lv_repl_stats_init(lv_repl_stats_t *s)
         atomic_init(&s->c[i], 0);
     for (int i = 0; i < LV_REPL_LAG_BUCKETS; i++)
         atomic_init(&s->lag[i], 0);
+    atomic_init(&s->lag_sum_us, 0);
     for (int i = 0; i < LV_REPL_G_N; i++)
         atomic_init(&s->g[i], -1);
 }
@@ -67,6 +68,8 @@ void lv_repl_lag_add(lv_repl_stats_t *s, int64_t lag_us)
     while (b < LV_REPL_LAG_BOUNDS && lag_us > (int64_t)lv_repl_lag_bounds_ms[b] * 1000)
         b++;
     atomic_fetch_add_explicit(&s->lag[b], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&s->lag_sum_us, lag_us > 0 ? (uint64_t)lag_us : 0,
+                              memory_order_relaxed);
 }
 
 double lv_repl_lag_quantile_ms(const uint64_t counts[LV_REPL_LAG_BUCKETS], double q)
@@ -200,6 +203,9 @@ char *lv_repl_metrics_text(const lv_repl_opts_t *o, lv_repl_peer_t *peers)
                 sb_printf(&b, "levee_replicate_lag_seconds_bucket{peer=\"%s\",le=\"+Inf\"} %llu\n",
                           o->peers[p].name, (unsigned long long)cum);
         }
+        sb_printf(&b, "levee_replicate_lag_seconds_sum{peer=\"%s\"} %.6f\n", o->peers[p].name,
+                  (double)atomic_load_explicit(&peers[p].stats.lag_sum_us, memory_order_relaxed) /
+                      1e6);
         sb_printf(&b, "levee_replicate_lag_seconds_count{peer=\"%s\"} %llu\n", o->peers[p].name,
                   (unsigned long long)cum);
     }

@@ -2,33 +2,13 @@
 // Debian's /usr/bin/chromium) while load runs; tests/integration/test_dashboard.py runs it.
 // Usage: node dashboard.mjs ADMIN_URL TOKEN LEVEE_PID SCREENSHOT.png
 // Prints one JSON line of figures; exits 1 with a message on the first failed check.
-import { chromium } from "playwright-core";
 import process from "node:process";
+import { check, run, waitFor } from "./common.mjs";
 
 const [adminUrl, token, pid, shot] = process.argv.slice(2);
-const CHROMIUM = process.env.LV_CHROMIUM || "/usr/bin/chromium";
 const out = {};
 
-function check(cond, what) {
-  if (!cond) throw new Error("check failed: " + what);
-}
-
-async function waitFor(fn, what, ms = 10000) {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error("timed out: " + what);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-const browser = await chromium.launch({
-  executablePath: CHROMIUM,
-  args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
-});
-let failed = null;
-try {
+await run(out, async (browser) => {
   const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   const page = await ctx.newPage();
   const errors = [];
@@ -110,13 +90,4 @@ try {
 
   check(external.length === 0, "no request leaves the admin listener: " + external);
   check(errors.length === 0, "no console error: " + errors.join(" | "));
-} catch (e) {
-  failed = e;
-} finally {
-  await browser.close();
-}
-console.log(JSON.stringify(out));
-if (failed) {
-  console.error(String(failed.stack || failed));
-  process.exit(1);
-}
+});

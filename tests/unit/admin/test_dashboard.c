@@ -1,6 +1,8 @@
 /* tests/unit/admin/test_dashboard.c: the dashboard's figures (admin/dashboard.c): rates from two
  * samples of hand-made shards, the snapshot's JSON, the history ring (5 minutes, oldest first),
- * and the cache section only with a cache. No sockets, no timers: the clock is passed in. */
+ * the cache section only with a cache, and with cache.l2 the second tier's rates and a
+ * replication section that says its Redis is down (a socket path nobody listens on) without
+ * waiting. No timers: the clock is passed in. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,6 +15,8 @@
 #include <string.h>
 
 #include "admin/dashboard.h"
+#include "cache/store.h"
+#include "core/clock.h"
 #include "core/log.h"
 
 typedef struct fake {
@@ -145,6 +149,47 @@ static void test_lv__dash_snapshot_before_any_sample(void **state)
     lv__dash_free(d);
 }
 
+static void test_lv__dash_l2_rates_and_replication_down(void **state)
+{
+    fake_t *f = *state;
+    char url[] = "unix:/nonexistent/levee-test-redis.sock";
+    char region[] = "b";
+    f->cfg.cache_l2_url = url;
+    f->cfg.region = region;
+    lv_cache_store_conf_t conf = {.max_bytes = 1 << 20};
+    f->src.cache = lv_cache_store_new(&conf);
+    lv__dash_t *d = lv__dash_new();
+    lv_l2_metrics_t *l2 = &f->shards[0]->l2;
+    lv_counter_add(&l2->hits, 5); /* before the first sample: not a rate */
+    lv__dash_sample(d, &f->src, 1000);
+    lv_counter_add(&l2->hits, 6);
+    lv_counter_add(&l2->misses, 2);
+    lv_counter_add(&l2->timeouts, 2);
+    lv_counter_add(&l2->write_errors, 1);
+    lv_counter_add(&l2->events[0], 3);
+    lv_counter_add(&l2->events[2], 1);
+    lv_counter_add(&l2->up, 1);
+    uint64_t t0 = lv_clock_now_ms();
+    lv__dash_sample(d, &f->src, 3000);          /* two seconds later */
+    assert_true(lv_clock_now_ms() - t0 < 1000); /* the Redis that is not there costs nothing */
+    char *text = snapshot(d, f);
+    assert_non_null(strstr(text, ",\"l2\":{\"region\":\"b\",\"hit_ratio\":0.75,\"lookups_per_s\":{"
+                                 "\"hit\":3,\"miss\":1,\"timeout\":1,\"error\":0,\"skipped\":0},"
+                                 "\"write_errors_per_s\":0.5,\"events_published_per_s\":2,"
+                                 "\"workers_up\":1,\"workers\":1,\"subscribed\":false}"));
+    assert_non_null(strstr(text, ",\"replication\":{\"region\":\"b\",\"redis_up\":false,"
+                                 "\"peers\":[]}"));
+    free(text);
+    size_t len = 0;
+    text = lv__dash_history_json(d, &f->src, &len);
+    assert_non_null(strstr(text, ",\"l2\":{\"hit_ratio\":[0,0.75],\"lookups_per_s\":[0,5],"
+                                 "\"unanswered_per_s\":[0,1],\"write_errors_per_s\":[0,0.5],"
+                                 "\"events_published_per_s\":[0,2],\"workers_up\":[0,1]}}"));
+    free(text);
+    lv__dash_free(d);
+    lv_cache_store_free(f->src.cache);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -152,6 +197,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_lv__dash_history_keeps_the_last_300, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lv__dash_snapshot_before_any_sample, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lv__dash_l2_rates_and_replication_down, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

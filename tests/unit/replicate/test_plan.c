@@ -181,6 +181,7 @@ static void test_lag_quantiles(void **st)
     assert_int_equal(atomic_load(&s.lag[0]), 2);
     assert_int_equal(atomic_load(&s.lag[1]), 1);
     assert_int_equal(atomic_load(&s.lag[LV_REPL_LAG_BUCKETS - 1]), 1);
+    assert_int_equal(atomic_load(&s.lag_sum_us), 1000 + 1001 + 9000000); /* -5 counts 0 */
 }
 
 static void test_args(void **st)
