@@ -123,15 +123,23 @@ static void schedule_retry(lv_l2_client_t *c)
         uv_timer_start(&c->retry_timer, on_retry, c->retry_ms, 0);
 }
 
+/* A command was answered (or ended with its connection): the client it was sent for, NULL once
+ * that client is closing, its count of unanswered commands lowered. */
+static lv_l2_client_t *answered(redisAsyncContext *ac)
+{
+    lv_l2_client_t *c = ac->data;
+    if (c && c->pending)
+        c->pending--;
+    return c;
+}
+
 static void on_library(redisAsyncContext *ac, void *reply, void *priv)
 {
     (void)priv;
-    lv_l2_client_t *c = ac->data;
+    lv_l2_client_t *c = answered(ac);
     redisReply *r = reply;
     if (!c)
         return;
-    if (c->pending)
-        c->pending--;
     if (!r) /* the connection went away meanwhile */
         return;
     if (r->type == REDIS_REPLY_ERROR) {
@@ -329,10 +337,8 @@ static void on_deadline(uv_timer_t *t)
 static void on_get(redisAsyncContext *ac, void *reply, void *priv)
 {
     lv_l2_get_t *g = priv;
-    lv_l2_client_t *c = ac->data; /* NULL once the client is closing */
+    lv_l2_client_t *c = answered(ac);
     redisReply *r = reply;
-    if (c && c->pending)
-        c->pending--;
     if (!r && c)
         c->ready = false; /* the connection is going away: nothing more is sent on it */
     if (g->cb) {
@@ -419,12 +425,10 @@ void lv_l2_get_cancel(lv_l2_get_t *g)
 static void on_write(redisAsyncContext *ac, void *reply, void *priv)
 {
     (void)priv;
-    lv_l2_client_t *c = ac->data;
+    lv_l2_client_t *c = answered(ac);
     redisReply *r = reply;
     if (!c)
         return;
-    if (c->pending)
-        c->pending--;
     if (!r || r->type == REDIS_REPLY_ERROR)
         lv_counter_add(&c->m->write_errors, 1);
 }
