@@ -184,6 +184,11 @@ typedef struct lv_route_conf {
      * of "header:NAME" and "cookie:NAME" whose values are added to the key. */
     lv_cache_key_part_t cache_key[LV_CACHE_KEY_PARTS_MAX];
     uint32_t n_cache_key;
+    /* routes[].websocket: a GET asking to upgrade to websocket is tunnelled (docs/websocket.md);
+     * false: Upgrade is dropped like any hop-by-hop header. */
+    bool websocket;
+    uint32_t websocket_idle_ms; /* a tunnel without a byte either way for this long is closed */
+    uint32_t websocket_max_ms;  /* a tunnel's whole life; 0: no bound */
 } lv_route_conf_t;
 
 typedef struct lv_limits_conf {

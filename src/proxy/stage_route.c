@@ -1,6 +1,17 @@
 /* proxy/stage_route.c: the route stage: the request's host and path choose a route (longest
- * prefix), which names its service, its criticality and its flag; 404 when none matches. */
+ * prefix), which names its service, its criticality and its flag; 404 when none matches.
+ * It also notes a websocket upgrade the route lets through (routes[].websocket). */
 #include "proxy/pipeline.h"
+
+/* A websocket opening handshake (RFC 6455 4.1): an HTTP/1.1 GET without a body, with
+ * Connection: upgrade and Upgrade: websocket. */
+static bool wants_websocket(const lv_http_head_t *h)
+{
+    if (h->method != HTTP_GET || h->has_body || h->version_minor != 1)
+        return false;
+    return lv_http_list_has(lv_http_header_value(h, "upgrade", 7), LV_STR("websocket")) &&
+           lv_http_list_has(h->connection, LV_STR("upgrade"));
+}
 
 lv_stage_verdict_t lv_stage_route(lv_req_t *r, const lv_http_head_t *h)
 {
@@ -15,6 +26,8 @@ lv_stage_verdict_t lv_stage_route(lv_req_t *r, const lv_http_head_t *h)
     r->crit = cfg->routes[route].criticality ? (uint8_t)(cfg->routes[route].criticality - 1)
                                              : (uint8_t)r->pool->svc->criticality;
     r->route = (uint16_t)route;
+    /* Elsewhere Upgrade is dropped like any hop-by-hop header: the request is plain HTTP. */
+    r->websocket = cfg->routes[route].websocket && wants_websocket(h);
     lv_counter_add(&r->pool->metrics->in_flight, 1);
     return LV_STAGE_NEXT;
 }
