@@ -563,6 +563,8 @@ int lv__write_client_bytes(lv_req_t *r, lv_chunk_t *ch, const char *p, size_t le
 /* A chunk-size line "<hex>\r\n" into the write's scratch. */
 void lv__write_chunk_line(lv_wreq_t *w, size_t len);
 void lv__write_flush_client(lv_req_t *r);
+/* The callback of a write to the client (w->owner: the connection): lv__conn_write_done. */
+void lv__write_client_done(uv_write_t *wr, int status);
 void lv__write_flush_upstream(lv_req_t *r);
 void lv__write_upstream_writable(lv_req_t *r);
 

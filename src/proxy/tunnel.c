@@ -51,7 +51,8 @@ static void tunnel_drop_upstream(lv_tunnel_t *t)
 
 /* Counts the tunnel's end and lets both sides go: the client gets what is queued for it, then
  * FIN (a reset or a failed write closes it at once); the upstream is closed once its queue is
- * written (within flush_ms). t may be freed here. */
+ * written (within flush_ms; at once when draining, so that the worker's loop can end). t may
+ * be freed here. */
 static void tunnel_end(lv_tunnel_t *t, int result)
 {
     if (t->ended)
@@ -67,7 +68,7 @@ static void tunnel_end(lv_tunnel_t *t, int result)
     lv_uconn_t *u = t->uconn;
     if (u) {
         upstream_pause(u);
-        if (result == LV_WS_ERROR || lv__uconn_queued(u) == 0)
+        if (result == LV_WS_ERROR || t->worker->draining || lv__uconn_queued(u) == 0)
             tunnel_drop_upstream(t);
         else
             lv__uconn_arm_timer(u, t->flush_ms);
@@ -105,22 +106,22 @@ lv_tunnel_t *lv__tunnel_new(lv_req_t *r, lv_uconn_t *u)
 
 void lv__tunnel_begin(lv_tunnel_t *t)
 {
-    lv_uconn_t *u = t->uconn;
     lv_conn_t *c = t->conn;
-    if (!u || !c) { /* a side went while the request ended */
+    uint64_t now = uv_now(&t->worker->loop);
+    t->start_ms = t->last_ms = now;
+    lv__conn_tunnel_start(c, t); /* may end the tunnel (and free it) */
+    if (!c->tunneling || c->tunnel != t)
+        return;
+    lv_uconn_t *u = t->uconn;
+    if (!u) { /* closed while the request ended */
         tunnel_end(t, LV_WS_ERROR);
         return;
     }
-    uint64_t now = uv_now(&t->worker->loop);
-    t->start_ms = t->last_ms = now;
     tunnel_arm(t, now);
-    lv__conn_tunnel_start(c, t); /* may end the tunnel (and free it) */
-    if (c->tunneling && c->tunnel == t) {
-        if (lv__uconn_queued(u) < LV_QUEUE_HIGH)
-            lv__conn_resume_read(c);
-        if (client_queued(c) < LV_QUEUE_HIGH)
-            lv__uconn_start_read(u);
-    }
+    if (lv__uconn_queued(u) < LV_QUEUE_HIGH)
+        lv__conn_resume_read(c);
+    if (client_queued(c) < LV_QUEUE_HIGH)
+        lv__uconn_start_read(u);
 }
 
 /* ---- bytes ---- */
@@ -149,19 +150,29 @@ static void upstream_write_done(uv_write_t *wr, int status)
         lv__conn_resume_read(t->conn);
 }
 
+/* A write of the span for owner (a side's connection), or NULL when out of memory (the tunnel
+ * ended then). Counts as activity. */
+static lv_wreq_t *tunnel_write(lv_tunnel_t *t, void *owner, lv_chunk_t *ch, const char *p,
+                               size_t len)
+{
+    t->last_ms = uv_now(&t->worker->loop);
+    lv_wreq_t *w = lv_wreq_acquire(&t->worker->bufs, owner);
+    if (w && lv_wreq_add(w, ch, p, len) == 0)
+        return w;
+    if (w)
+        lv_wreq_release(w);
+    tunnel_end(t, LV_WS_ERROR);
+    return NULL;
+}
+
 void lv__tunnel_client_bytes(lv_tunnel_t *t, lv_chunk_t *ch, const char *p, size_t len)
 {
     lv_uconn_t *u = t->uconn;
     if (t->ended || !u || !len)
         return;
-    t->last_ms = uv_now(&t->worker->loop);
-    lv_wreq_t *w = lv_wreq_acquire(&t->worker->bufs, u);
-    if (!w || lv_wreq_add(w, ch, p, len) < 0) {
-        if (w)
-            lv_wreq_release(w);
-        tunnel_end(t, LV_WS_ERROR);
+    lv_wreq_t *w = tunnel_write(t, u, ch, p, len);
+    if (!w)
         return;
-    }
     if (lv__uconn_send(u, w, upstream_write_done) < 0) {
         tunnel_end(t, LV_WS_ERROR);
         return;
@@ -170,30 +181,18 @@ void lv__tunnel_client_bytes(lv_tunnel_t *t, lv_chunk_t *ch, const char *p, size
         lv__conn_pause_read(t->conn);
 }
 
-static void client_write_done(uv_write_t *wr, int status)
-{
-    lv_wreq_t *w = LV_CONTAINER_OF(wr, lv_wreq_t, req);
-    lv_conn_t *c = w->owner;
-    lv_wreq_release(w);
-    lv__conn_write_done(c, status); /* back to lv__tunnel_client_writable while tunnelling */
-}
-
 void lv__tunnel_upstream_bytes(lv_tunnel_t *t, lv_chunk_t *ch, const char *p, size_t len)
 {
     lv_conn_t *c = t->conn;
     if (t->ended || !c || !len)
         return;
-    t->last_ms = uv_now(&t->worker->loop);
-    lv_wreq_t *w = lv_wreq_acquire(&t->worker->bufs, c);
-    if (!w || lv_wreq_add(w, ch, p, len) < 0) {
-        if (w)
-            lv_wreq_release(w);
-        tunnel_end(t, LV_WS_ERROR);
+    lv_wreq_t *w = tunnel_write(t, c, ch, p, len);
+    if (!w)
         return;
-    }
     if (!lv__conn_tls(c)) /* a TLS connection counts its records as they go (conn.c) */
         lv_counter_add(&t->worker->metrics->bytes_out, len);
-    int rc = lv__conn_send(c, w, client_write_done);
+    /* Its callback ends in lv__conn_write_done, which calls lv__tunnel_client_writable. */
+    int rc = lv__conn_send(c, w, lv__write_client_done);
     if (rc < 0) {
         tunnel_end(t, LV_WS_ERROR);
         return;

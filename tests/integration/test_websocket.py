@@ -6,7 +6,9 @@ on both sides, a route without websocket strips Upgrade, and a 200 answer is rel
 import base64
 import hashlib
 import os
+import select
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -14,6 +16,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import lvtest as lt  # noqa: E402
+import test_tls  # noqa: E402  (certificates and client contexts)
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 KEY = b"dGhlIHNhbXBsZSBub25jZQ=="
@@ -98,9 +101,12 @@ class WsBackend:
         self.srv.close()
 
 
-def handshake(addr, target="/ws/chat", extra=b""):
-    """Opens a connection and sends a websocket handshake; returns (socket, head, rest)."""
+def handshake(addr, target="/ws/chat", extra=b"", wrap=None):
+    """Opens a connection (wrap: e.g. into TLS) and sends a websocket handshake; returns
+    (socket, head, rest)."""
     s = socket.create_connection(addr, timeout=10)
+    if wrap:
+        s = wrap(s)
     s.sendall(b"GET " + target.encode() + b" HTTP/1.1\r\nHost: levee.test\r\n"
               b"Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: " + KEY +
               b"\r\nSec-WebSocket-Version: 13\r\n\r\n" + extra)
@@ -122,6 +128,31 @@ def recv_exact(s, n, have=b""):
             raise lt.ConnectionClosedEarly("closed after %d of %d bytes" % (len(buf), n))
         buf += d
     return buf
+
+
+def pump_tls(s, data, timeout=20):
+    """Writes data on the non-blocking SSL socket s while reading as much back; returns it."""
+    s.setblocking(False)
+    out, got = 0, b""
+    deadline = time.monotonic() + timeout
+    while len(got) < len(data) and time.monotonic() < deadline:
+        want_w = [s] if out < len(data) else []
+        r, w, _ = select.select([s], want_w, [], 0.5)
+        if w:
+            try:
+                out += s.send(data[out:out + 65536])
+            except (ssl.SSLWantWriteError, ssl.SSLWantReadError):
+                pass
+        while True:
+            try:
+                d = s.recv(1 << 20)
+            except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                break
+            if not d:
+                return got
+            got += d
+    s.setblocking(True)
+    return got
 
 
 def wait_closed(s, timeout):
@@ -299,6 +330,61 @@ class Websocket(lt.LvTestCase):
                 self.assertTrue(d, "closed")
                 buf += d
             self.assertTrue(buf.startswith(b"HTTP/1.1 200 "), buf)
+
+
+class WebsocketDrain(lt.LvTestCase):
+    def test_sigterm_closes_open_tunnels(self):
+        backend = WsBackend()
+        lv = lt.Levee.from_config(lt.make_config(
+            [{"name": "ws", "upstreams": [backend.hostport]}],
+            routes=[{"path": "/", "service": "ws", "websocket": True}]))
+        try:
+            s, head, rest = handshake(lv.addr, "/chat")
+            with s:
+                self.assertTrue(head.startswith("HTTP/1.1 101 "), head)
+                self.assertEqual(recv_exact(s, 8, rest), b"greeting")
+                rec = backend.last()
+                t0 = time.monotonic()
+                rc = lv.stop(check=True)  # a drain: the tunnel is closed, levee exits 0
+                self.assertEqual(rc, 0)
+                self.assertLess(time.monotonic() - t0, 5)
+                self.assertTrue(wait_closed(s, 5))
+            self.assertTrue(rec["closed"].wait(5))
+        finally:
+            lv.stop()
+            backend.stop()
+
+
+@unittest.skipUnless(test_tls.HAVE_OPENSSL, "the openssl command is needed to make certificates")
+class WebsocketOverTls(lt.LvTestCase):
+    """The same tunnel behind a TLS listener: the client side's bytes go through TLS."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.backend = WsBackend()
+        cls.start_levee(lambda: test_tls.tls_only_levee(
+            "ws.test", [{"name": "ws", "upstreams": [cls.backend.hostport]}],
+            routes=[{"path": "/", "service": "ws", "websocket": True}]),
+            backends=[cls.backend])
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.stop_levee()
+
+    def test_tunnel_over_tls(self):
+        ctx = test_tls.client_ctx()
+        s, head, rest = handshake(self.levee.addr, "/chat", extra=b"early",
+                                  wrap=lambda s: ctx.wrap_socket(s, server_hostname="ws.test"))
+        with s:
+            self.assertTrue(head.startswith("HTTP/1.1 101 "), head)
+            self.assertEqual(recv_exact(s, 13, rest), b"greetingearly")
+            # 1 MiB written while the echo is read, in one thread (an SSL socket is not for two
+            # threads at once): backpressure both ways, through TLS.
+            big = os.urandom(1 << 20)
+            self.assertEqual(pump_tls(s, big), big)
+            rec = self.backend.last()
+        self.assertTrue(rec["closed"].wait(5), "the backend's connection stayed open")
+        self.assertEqual(metric(self.levee, "levee_websocket_tunnels", '{service="ws"}'), 0)
 
 
 if __name__ == "__main__":
