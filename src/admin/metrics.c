@@ -30,7 +30,8 @@ static const char *const tls_hs_labels[LV_TLS_HS_N][2] = {
 };
 
 static const char *const upstream_tls_results[LV_UP_TLS_N] = {"ok", "verify_failed", "failed"};
-static const char *const ws_results[LV_WS_N] = {"closed", "idle_timeout", "total_timeout", "error"};
+static const char *const ws_results[LV_WS_N] = {"closed", "idle_timeout", "total_timeout", "error",
+                                                "refused"};
 
 /* The registry: touched by the main thread only (config load, reload, scrape), which is why a
  * plain static table is safe here. Workers only ever see slot numbers, never these names. */
@@ -470,7 +471,8 @@ void lv_metrics_write_prometheus(FILE *out, lv_metrics_shard_t *const *shards, u
                        "Websocket tunnels ended, by result: closed (either side closed), "
                        "idle_timeout (routes[].websocket_idle_ms), total_timeout "
                        "(routes[].websocket_max_ms), error (a reset, a failed write, a stalled "
-                       "peer).",
+                       "peer); refused: handshakes answered 503 over "
+                       "services[].websocket_max_tunnels.",
                        "result", ws_results, LV_WS_N,
                        offsetof(lv_service_metrics_t, ws_tunnels_end));
     put_guard(out, shards, n_shards);

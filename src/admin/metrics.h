@@ -51,6 +51,7 @@ enum {
     LV_WS_IDLE_TIMEOUT,  /* routes[].websocket_idle_ms without a byte */
     LV_WS_TOTAL_TIMEOUT, /* routes[].websocket_max_ms */
     LV_WS_ERROR,         /* a reset, a failed write, out of memory, a stalled client */
+    LV_WS_REFUSED,       /* never opened: over services[].websocket_max_tunnels (503) */
     LV_WS_N
 };
 

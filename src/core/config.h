@@ -128,6 +128,7 @@ typedef struct lv_service_conf {
     uint32_t connect_timeout_ms; /* TCP connect to one upstream host */
     uint32_t read_timeout_ms;    /* no response byte for this long -> 504 */
     uint32_t keepalive;          /* idle upstream connections kept, per host and worker */
+    uint32_t websocket_max_tunnels; /* open websocket tunnels (all workers); 0: no cap */
     uint32_t keepalive_idle_ms;  /* an idle upstream connection is closed after this */
     uint32_t metrics_slot;       /* index in the metrics registry (see admin/metrics.h) */
     lv_outlier_conf_t outlier;

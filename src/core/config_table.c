@@ -286,6 +286,11 @@ const lv_config_setting_t lv_config_settings[] = {
     {"services[].keepalive_idle_ms", "duration_ms", "60000", "1..86400000", true,
      "An idle upstream connection is closed after this time.", LV_CONFIG_K_DURATION, 0,
      SVC(keepalive_idle_ms), 0, 1, DAY_MS},
+    {"services[].websocket_max_tunnels", "uint", "0", "0..1000000", true,
+     "Open websocket tunnels the service allows (routes[].websocket), shared out evenly among "
+     "the workers (each allows this divided by workers, rounded up); a handshake over it gets "
+     "503 before the guard. 0: no cap.",
+     LV_CONFIG_K_UINT, 0, SVC(websocket_max_tunnels), 0, 0, 1000000},
     {"services[].outlier.consecutive_failures", "uint", "5", "0..1000", true,
      "Failures in a row (connect refused or timed out, reset, cut or malformed response, read "
      "timeout, a 5xx answer but 503, which a busy host sheds load with) that take an upstream "

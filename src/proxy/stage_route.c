@@ -1,6 +1,7 @@
 /* proxy/stage_route.c: the route stage: the request's host and path choose a route (longest
  * prefix), which names its service, its criticality and its flag; 404 when none matches.
- * It also notes a websocket upgrade the route lets through (routes[].websocket). */
+ * It also notes a websocket upgrade the route lets through (routes[].websocket), and refuses
+ * one over its service's cap of open tunnels (503). */
 #include "proxy/pipeline.h"
 
 /* A websocket opening handshake (RFC 6455 4.1): an HTTP/1.1 GET without a body, with
@@ -29,5 +30,16 @@ lv_stage_verdict_t lv_stage_route(lv_req_t *r, const lv_http_head_t *h)
     /* Elsewhere Upgrade is dropped like any hop-by-hop header: the request is plain HTTP. */
     r->websocket = cfg->routes[route].websocket && wants_websocket(h);
     lv_counter_add(&r->pool->metrics->in_flight, 1);
+    uint32_t cap = r->pool->svc->websocket_max_tunnels;
+    if (r->websocket && cap) {
+        /* Each worker keeps its share of the cap, counted by its own gauge: no shared state. */
+        uint32_t workers = cfg->workers ? cfg->workers : 1;
+        lv_counter_t *open = &r->pool->metrics->ws_tunnels;
+        if (lv_counter_get(open) >= (cap + workers - 1) / workers) {
+            lv_counter_add(&r->pool->metrics->ws_tunnels_end[LV_WS_REFUSED], 1);
+            lv__answer_error(r, 503);
+            return LV_STAGE_ANSWERED;
+        }
+    }
     return LV_STAGE_NEXT;
 }

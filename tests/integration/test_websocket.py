@@ -180,8 +180,10 @@ class Websocket(lt.LvTestCase):
     def setUpClass(cls):
         cls.backend = WsBackend()
         cfg = lt.make_config(
-            [{"name": "ws", "upstreams": [cls.backend.hostport]}],
+            [{"name": "ws", "upstreams": [cls.backend.hostport]},
+             {"name": "capped", "upstreams": [cls.backend.hostport], "websocket_max_tunnels": 1}],
             routes=[{"path": "/", "service": "ws"},
+                    {"path": "/capped/", "service": "capped", "websocket": True},
                     {"path": "/ws/", "service": "ws", "websocket": True},
                     {"path": "/idle/", "service": "ws", "websocket": True,
                      "websocket_idle_ms": 300},
@@ -316,6 +318,21 @@ class Websocket(lt.LvTestCase):
             self.assertEqual(target, "/other")
             self.assertNotIn("upgrade", hdrs)
             self.assertNotIn("upgrade", hdrs.get("connection", "").lower())
+
+    def test_tunnel_cap(self):
+        s, head, rest = handshake(self.addr, "/capped/a")
+        with s:
+            self.assertTrue(head.startswith("HTTP/1.1 101 "), head)
+            s2, head2, _ = handshake(self.addr, "/capped/b")
+            s2.close()
+            self.assertTrue(head2.startswith("HTTP/1.1 503 "), head2)
+            self.assertEqual(metric(self.levee, "levee_websocket_tunnels_total",
+                                    '{service="capped",result="refused"}'), 1)
+        self.wait_metric(lambda: metric(self.levee, "levee_websocket_tunnels",
+                                        '{service="capped"}'), 0)
+        s, head, rest = handshake(self.addr, "/capped/c")
+        with s:
+            self.assertTrue(head.startswith("HTTP/1.1 101 "), head)
 
     def test_upstream_refusing_upgrade_is_relayed(self):
         s, head, rest = handshake(self.addr, "/ws/refuse")
