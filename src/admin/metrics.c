@@ -30,6 +30,8 @@ static const char *const tls_hs_labels[LV_TLS_HS_N][2] = {
 };
 
 static const char *const upstream_tls_results[LV_UP_TLS_N] = {"ok", "verify_failed", "failed"};
+static const char *const ws_results[LV_WS_N] = {"closed", "idle_timeout", "total_timeout", "error",
+                                                "refused"};
 
 /* The registry: touched by the main thread only (config load, reload, scrape), which is why a
  * plain static table is safe here. Workers only ever see slot numbers, never these names. */
@@ -461,5 +463,17 @@ void lv_metrics_write_prometheus(FILE *out, lv_metrics_shard_t *const *shards, u
     put_per_service(out, shards, n_shards, "levee_upstream_in_flight", "gauge",
                     "Requests sent upstream and not yet answered.",
                     offsetof(lv_service_metrics_t, in_flight));
+    put_per_service(out, shards, n_shards, "levee_websocket_tunnels", "gauge",
+                    "Websocket tunnels open (routes[].websocket): from the upstream's 101 until "
+                    "either side closes; a tunnel holds no concurrency slot.",
+                    offsetof(lv_service_metrics_t, ws_tunnels));
+    put_per_service_by(out, shards, n_shards, "levee_websocket_tunnels_total",
+                       "Websocket tunnels ended, by result: closed (either side closed), "
+                       "idle_timeout (routes[].websocket_idle_ms), total_timeout "
+                       "(routes[].websocket_max_ms), error (a reset, a failed write, a stalled "
+                       "peer); refused: handshakes answered 503 over "
+                       "services[].websocket_max_tunnels.",
+                       "result", ws_results, LV_WS_N,
+                       offsetof(lv_service_metrics_t, ws_tunnels_end));
     put_guard(out, shards, n_shards);
 }

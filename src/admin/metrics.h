@@ -45,6 +45,15 @@ enum {
 };
 /* TLS handshakes with a service's upstreams (levee_upstream_tls_handshakes_total{result}). */
 enum { LV_UP_TLS_OK, LV_UP_TLS_VERIFY_FAILED, LV_UP_TLS_FAILED, LV_UP_TLS_N };
+/* Websocket tunnels, by how they ended (levee_websocket_tunnels_total{result}). */
+enum {
+    LV_WS_CLOSED,        /* either side closed */
+    LV_WS_IDLE_TIMEOUT,  /* routes[].websocket_idle_ms without a byte */
+    LV_WS_TOTAL_TIMEOUT, /* routes[].websocket_max_ms */
+    LV_WS_ERROR,         /* a reset, a failed write, out of memory, a stalled client */
+    LV_WS_REFUSED,       /* never opened: over services[].websocket_max_tunnels (503) */
+    LV_WS_N
+};
 
 typedef struct lv_service_metrics {
     lv_counter_t requests[LV_METRICS_N_METHODS][LV_METRICS_N_CLASSES];
@@ -91,6 +100,8 @@ typedef struct lv_service_metrics {
      * when the request ends (a stale copy sent instead counts too). */
     lv_counter_t refusals[LV_METRICS_N_REFUSALS];
     lv_counter_t upstream_tls[LV_UP_TLS_N]; /* TLS handshakes with its upstreams, by result */
+    lv_counter_t ws_tunnels;                /* gauge: websocket tunnels open */
+    lv_counter_t ws_tunnels_end[LV_WS_N];   /* websocket tunnels ended, by result */
 } lv_service_metrics_t;
 
 /* The response cache's decisions (levee_cache_* families); store-wide numbers (entries, bytes,

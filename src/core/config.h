@@ -128,6 +128,7 @@ typedef struct lv_service_conf {
     uint32_t connect_timeout_ms; /* TCP connect to one upstream host */
     uint32_t read_timeout_ms;    /* no response byte for this long -> 504 */
     uint32_t keepalive;          /* idle upstream connections kept, per host and worker */
+    uint32_t websocket_max_tunnels; /* open websocket tunnels (all workers); 0: no cap */
     uint32_t keepalive_idle_ms;  /* an idle upstream connection is closed after this */
     uint32_t metrics_slot;       /* index in the metrics registry (see admin/metrics.h) */
     lv_outlier_conf_t outlier;
@@ -184,6 +185,11 @@ typedef struct lv_route_conf {
      * of "header:NAME" and "cookie:NAME" whose values are added to the key. */
     lv_cache_key_part_t cache_key[LV_CACHE_KEY_PARTS_MAX];
     uint32_t n_cache_key;
+    /* routes[].websocket: a GET asking to upgrade to websocket is tunnelled (docs/websocket.md);
+     * false: Upgrade is dropped like any hop-by-hop header. */
+    bool websocket;
+    uint32_t websocket_idle_ms; /* a tunnel without a byte either way for this long is closed */
+    uint32_t websocket_max_ms;  /* a tunnel's whole life; 0: no bound */
 } lv_route_conf_t;
 
 typedef struct lv_limits_conf {

@@ -286,6 +286,11 @@ const lv_config_setting_t lv_config_settings[] = {
     {"services[].keepalive_idle_ms", "duration_ms", "60000", "1..86400000", true,
      "An idle upstream connection is closed after this time.", LV_CONFIG_K_DURATION, 0,
      SVC(keepalive_idle_ms), 0, 1, DAY_MS},
+    {"services[].websocket_max_tunnels", "uint", "0", "0..1000000", true,
+     "Open websocket tunnels the service allows (routes[].websocket), shared out evenly among "
+     "the workers (each allows this divided by workers, rounded up); a handshake over it gets "
+     "503 before the guard. 0: no cap.",
+     LV_CONFIG_K_UINT, 0, SVC(websocket_max_tunnels), 0, 0, 1000000},
     {"services[].outlier.consecutive_failures", "uint", "5", "0..1000", true,
      "Failures in a row (connect refused or timed out, reset, cut or malformed response, read "
      "timeout, a 5xx answer but 503, which a busy host sheds load with) that take an upstream "
@@ -458,6 +463,18 @@ const lv_config_setting_t lv_config_settings[] = {
      "Comma-separated request headers (header:NAME) and cookies (cookie:NAME) whose values are "
      "added to this route's cache key; empty means method, host, path and query only.",
      LV_CONFIG_K_CACHE_KEY, 0, RTE(cache_key), RTE(n_cache_key), 0, LV_CACHE_KEY_PARTS_MAX},
+    {"routes[].websocket", "bool", "false", "true|false", true,
+     "Whether a GET with Connection: upgrade and Upgrade: websocket is forwarded with those "
+     "headers on a new upstream connection and, once the upstream answers 101, tunnelled both "
+     "ways as raw bytes (docs/websocket.md); false: Upgrade is dropped like any hop-by-hop "
+     "header.",
+     LV_CONFIG_K_BOOL, 0, RTE(websocket), 0, 0, 0},
+    {"routes[].websocket_idle_ms", "duration_ms", "60000", "1..86400000", true,
+     "A websocket tunnel with no byte either way for this long is closed.", LV_CONFIG_K_DURATION, 0,
+     RTE(websocket_idle_ms), 0, 1, DAY_MS},
+    {"routes[].websocket_max_ms", "duration_ms", "3600000", "0..86400000", true,
+     "A websocket tunnel is closed this long after its 101, active or not; 0: no bound.",
+     LV_CONFIG_K_DURATION, 0, RTE(websocket_max_ms), 0, 0, DAY_MS},
     {"faults", "list", "", "0..64 items", true,
      "Faults to inject, each as the admin API's POST /faults starts one (docs/faults.md): they "
      "start with the config and end by themselves after duration_ms; a reload ends those the "

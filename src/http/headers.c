@@ -81,14 +81,12 @@ static bool lv_http_hop_fixed(lv_str_t n)
     }
 }
 
-bool lv_http_is_hop_by_hop(lv_str_t name, lv_str_t connection_value)
+bool lv_http_list_has(lv_str_t list, lv_str_t token)
 {
-    if (lv_http_hop_fixed(name))
-        return true;
-    if (!connection_value.len)
-        return false; /* no Connection header (its span may be NULL: no arithmetic on it) */
-    /* Connection = #connection-option: comma-separated tokens with optional whitespace. */
-    const char *s = connection_value.p, *end = s + connection_value.len;
+    if (!list.len)
+        return false; /* no header (its span may be NULL: no arithmetic on it) */
+    /* #element: comma-separated tokens with optional whitespace. */
+    const char *s = list.p, *end = s + list.len;
     while (s < end) {
         const char *comma = memchr(s, ',', (size_t)(end - s));
         const char *e = comma ? comma : end;
@@ -98,13 +96,18 @@ bool lv_http_is_hop_by_hop(lv_str_t name, lv_str_t connection_value)
         const char *b = e;
         while (b > a && (b[-1] == ' ' || b[-1] == '\t'))
             b--;
-        if ((size_t)(b - a) == name.len && name.len > 0 && lv_http_ieq2(a, name.p, name.len))
+        if ((size_t)(b - a) == token.len && token.len > 0 && lv_http_ieq2(a, token.p, token.len))
             return true;
         if (!comma)
             break;
         s = comma + 1;
     }
     return false;
+}
+
+bool lv_http_is_hop_by_hop(lv_str_t name, lv_str_t connection_value)
+{
+    return lv_http_hop_fixed(name) || lv_http_list_has(connection_value, name);
 }
 
 const char *lv_http_method_name(uint8_t method)

@@ -498,12 +498,15 @@ static int lv_http_on_headers_complete(llhttp_t *ll)
         h->status = ll->status_code;
         if (h->status < 100 || h->status > 599)
             return lv_http_fail(p, 502, "invalid status code");
-        if (h->status == 101)
+        bool switched = h->status == 101 && p->may_switch;
+        if (h->status == 101 && !switched)
             return lv_http_fail(p, 502, "protocol switch not supported");
-        p->interim = h->status < 200;
+        p->interim = h->status < 200 && !switched;
         skip = h->status < 200 || h->status == 204 || h->status == 304 || p->no_body;
-        if (h->status >= 200)
+        if (h->status >= 200 || switched) {
             p->no_body = false; /* expect_no_body covers one final response */
+            p->may_switch = false;
+        }
     }
     if ((p->seen & (LV_SEEN_CL | LV_SEEN_TE)) == (LV_SEEN_CL | LV_SEEN_TE))
         return lv_http_fail(p, 400, "both Content-Length and Transfer-Encoding");
@@ -739,6 +742,11 @@ lv_http_result_t lv_http_parser_finish(lv_http_parser_t *p)
 void lv_http_parser_expect_no_body(lv_http_parser_t *p, bool no_body)
 {
     p->no_body = no_body;
+}
+
+void lv_http_parser_expect_switch(lv_http_parser_t *p, bool may_switch)
+{
+    p->may_switch = may_switch;
 }
 
 bool lv_http_parser_interim(const lv_http_parser_t *p)

@@ -84,6 +84,7 @@ typedef struct lv_http_parser {
     bool head_done;
     bool interim;       /* responses: the last head was an interim (1xx) response */
     bool no_body;       /* responses: the request was HEAD (or a 204/304 is expected) */
+    bool may_switch;    /* responses: a 101 is a final response without body (an upgrade) */
     uint64_t body_seen; /* bytes of body so far in this message */
 
     uint16_t error_status;    /* 400, 413, 414, 431 (requests) or 502 (responses) */
@@ -126,6 +127,10 @@ void lv_http_parser_resume(lv_http_parser_t *p);
 lv_http_result_t lv_http_parser_finish(lv_http_parser_t *p);
 /* Responses only: the next response answers a HEAD request, so it has no body. */
 void lv_http_parser_expect_no_body(lv_http_parser_t *p, bool no_body);
+/* Responses only: the request asked for an upgrade, so a 101 is its final response (no body;
+ * the bytes after its head are the new protocol's, left unconsumed when the parser pauses).
+ * Otherwise a 101 is a malformed response (502). */
+void lv_http_parser_expect_switch(lv_http_parser_t *p, bool may_switch);
 /* After PAUSED: true if the message that ended was an interim (1xx) response, which a final
  * response follows on the same connection. */
 bool lv_http_parser_interim(const lv_http_parser_t *p);
@@ -152,6 +157,9 @@ bool lv_http_str_ieq(lv_str_t s, const char *lower_literal, size_t lit_len);
  * TE, Trailer, Transfer-Encoding, Upgrade, Proxy-Authenticate, Proxy-Authorization, and any
  * name listed in the given Connection header value. */
 bool lv_http_is_hop_by_hop(lv_str_t name, lv_str_t connection_value);
+/* Whether a comma-separated header value (Connection, Upgrade) has the element `token`
+ * (compared case-insensitively, optional whitespace around it). */
+bool lv_http_list_has(lv_str_t list, lv_str_t token);
 
 /* Method name for llhttp_method_t (e.g. "GET"), or "OTHER". */
 const char *lv_http_method_name(uint8_t method);

@@ -790,7 +790,7 @@ void lv__cache_refresh_start(lv_req_t *r, const lv_http_head_t *h, lv_cache_entr
     lv_chunk_t *ch = f ? refresh_request(w, h, st, &len) : NULL;
     bool reused = false;
     lv_host_t *host = ch ? lv__pool_pick(r->pool, NULL) : NULL;
-    lv_uconn_t *u = host ? lv__uconn_get(r->pool, host, &reused) : NULL;
+    lv_uconn_t *u = host ? lv__uconn_get(r->pool, host, false, &reused) : NULL;
     lv_wreq_t *wq = u ? lv_wreq_acquire(&w->bufs, u) : NULL;
     if (!wq) {
         if (ch)

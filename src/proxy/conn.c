@@ -1,5 +1,6 @@
 /* proxy/conn.c: client connections: accept, read and parse requests, timeouts, pipelining,
- * lingering close. Owns lv_conn_t; runs on its worker's loop only. */
+ * lingering close; a websocket tunnel's client side hands its bytes to proxy/tunnel.c. Owns
+ * lv_conn_t; runs on its worker's loop only. */
 #include "proxy/pipeline.h"
 
 #include <string.h>
@@ -139,6 +140,12 @@ void lv__conn_close(lv_conn_t *c)
     c->state = LV_CONN_CLOSING;
     if (c->req)
         lv__request_client_gone(c->req); /* finishes it, and c->req becomes NULL */
+    if (c->tunneling) {
+        lv_tunnel_t *t = c->tunnel;
+        c->tunneling = false;
+        c->tunnel = NULL;
+        lv__tunnel_client_closed(t);
+    }
     lv_worker_t *w = c->worker;
     if (c->pending) {
         lv_chunk_release(c->pending);
@@ -341,6 +348,10 @@ static void conn_stash(lv_conn_t *c, lv_chunk_t *ch, const char *p, size_t len)
 /* Parses bytes; runs requests that complete synchronously (local answers) in order. */
 static void conn_feed(lv_conn_t *c, lv_chunk_t *ch, const char *p, size_t len)
 {
+    if (c->tunneling) {
+        lv__tunnel_client_bytes(c->tunnel, ch, p, len);
+        return;
+    }
     c->in_feed = true;
     while (len > 0 && c->state != LV_CONN_CLOSING && !c->shutting_down) {
         if (c->state == LV_CONN_IDLE) {
@@ -451,6 +462,10 @@ static void conn_peer_eof(lv_conn_t *c)
 {
     c->peer_eof = true;
     lv__conn_pause_read(c);
+    if (c->tunneling) {
+        lv__tunnel_client_eof(c->tunnel);
+        return;
+    }
     lv_req_t *r = c->req;
     if (c->shutting_down || c->state == LV_CONN_IDLE || c->state == LV_CONN_HEAD) {
         lv__conn_close(c);
@@ -603,6 +618,41 @@ void lv__conn_write_done(lv_conn_t *c, int status)
     }
     if (c->req)
         lv__request_client_writable(c->req);
+    else if (c->tunneling)
+        lv__tunnel_client_writable(c->tunnel);
+}
+
+/* ---- a websocket tunnel's client side ---- */
+
+void lv__conn_tunnel_start(lv_conn_t *c, lv_tunnel_t *t)
+{
+    LV_ASSERT(!c->req && !c->tunneling);
+    conn_parser_release(c);
+    c->tunnel = t;
+    c->tunneling = true;
+    c->state = LV_CONN_ACTIVE;
+    if (c->timer_kind != TIMER_SEND)
+        conn_timer_stop(c); /* the tunnel's timeouts are its own; a stalled send still ends it */
+    lv_chunk_t *ch = c->pending; /* sent by the client before the 101 reached it */
+    if (ch) {
+        c->pending = NULL;
+        lv__tunnel_client_bytes(t, ch, ch->data + c->pending_off, c->pending_len);
+        lv_chunk_release(ch);
+    }
+    if (c->tunneling && (c->peer_eof || c->close_after))
+        lv__tunnel_client_eof(c->tunnel); /* half-closed already, or draining */
+}
+
+void lv__conn_tunnel_end(lv_conn_t *c, bool graceful)
+{
+    c->tunneling = false;
+    c->tunnel = NULL;
+    if (c->state == LV_CONN_CLOSING)
+        return;
+    if (graceful)
+        conn_graceful_close(c);
+    else
+        lv__conn_close(c);
 }
 
 /* ---- request lifecycle ---- */
@@ -809,6 +859,10 @@ void lv__conn_drain(lv_conn_t *c)
     if (c->state == LV_CONN_CLOSING)
         return;
     c->close_after = true;
+    if (c->tunneling) {
+        lv__tunnel_drain(c->tunnel);
+        return;
+    }
     if ((c->state == LV_CONN_IDLE || c->state == LV_CONN_HEAD) && !c->req && !conn_in_head(c))
         conn_graceful_close(c);
 }

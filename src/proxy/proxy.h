@@ -50,6 +50,7 @@ typedef struct lv_conn lv_conn_t;
 typedef struct lv_req lv_req_t;
 typedef struct lv_svc_guard lv_svc_guard_t;
 typedef struct lv_cache_fill lv_cache_fill_t;
+typedef struct lv_tunnel lv_tunnel_t;
 
 /* An intrusive doubly linked list node. */
 typedef struct lv_link {
@@ -180,6 +181,9 @@ struct lv_uconn {
      * first at the stall point (a tenth of connect_timeout_ms), where the request gives its
      * concurrency slot back (lv__guard_connect_stalled). */
     uint64_t connect_until_ms;
+    /* A websocket tunnel's upstream side (proxy/tunnel.c): set from the 101 on; the timer then
+     * serves the tunnel's idle and total timeouts. Never pooled again. */
+    lv_tunnel_t *tunnel;
 };
 
 typedef enum {
@@ -187,6 +191,7 @@ typedef enum {
     LV_CONN_HEAD,    /* reading a request head */
     LV_CONN_ACTIVE,  /* a request is in flight */
     LV_CONN_CLOSING, /* uv_close called */
+    /* A websocket tunnel's client side (tunneling, below) is LV_CONN_ACTIVE without a request. */
 } lv_conn_state_t;
 
 struct lv_conn {
@@ -196,8 +201,12 @@ struct lv_conn {
     lv_link_t defer_link; /* worker's list of connections to resume (pipelining) */
     lv_worker_t *worker;
     /* From the worker's pool at the first byte of a request until the connection is idle
-     * again: an idle keep-alive connection holds no parser. */
-    lv_http_parser_t *parser;
+     * again: an idle keep-alive connection holds no parser. A tunnel needs no parser, so its
+     * state takes the place (tunneling says which). */
+    union {
+        lv_http_parser_t *parser;
+        lv_tunnel_t *tunnel;
+    };
     lv_req_t *req;
     lv_chunk_t *pending; /* unparsed bytes kept while a request is in flight (pipelining) */
     uint16_t pending_off, pending_len; /* within pending (a read chunk: LV_CHUNK_BYTES) */
@@ -208,6 +217,7 @@ struct lv_conn {
     bool counted;           /* holds a slot of limits.connections */
     bool in_feed : 1;       /* inside conn_feed: finished requests do not resume reading */
     bool shutting_down : 1; /* FIN sent, lingering for the peer's */
+    bool tunneling : 1;     /* a websocket tunnel's client side: tunnel, not parser */
     uint8_t listener;       /* index of the listener it came in on (listeners are <= 64) */
     uint8_t timer_kind;
     uint8_t client_ip_len;
@@ -308,6 +318,12 @@ struct lv_req {
     lv_chunk_t *join_sig; /* its join signature while it may be joined or join (stage_join.c) */
     uint32_t join_sig_len;
     bool joined; /* took over an abandoned identical request's answer */
+    /* A websocket upgrade on a route that allows it (routes[].websocket): sent with its
+     * Upgrade on a new upstream connection; a 101 (switched) turns both connections into a
+     * tunnel (proxy/tunnel.c) when the request ends. */
+    bool websocket;
+    bool switched;
+    lv_tunnel_t *tunnel; /* made at the end of the 101; begins as the request ends */
     /* In the worker's half_closed list: sent, its client sent FIN, no answer yet. A FIN is
      * also how a browser drops a request on F5, so a new request may take this one's answer. */
     lv_link_t half_closed_link;
@@ -510,6 +526,13 @@ void lv__conn_write_done(lv_conn_t *c, int status);
 void lv__conn_request_finished(lv_conn_t *c);
 void lv__conn_run_deferred(lv_worker_t *w);
 
+/* Websocket tunnels' client side (proxy/tunnel.c drives them) */
+/* The connection becomes t's client side: its parser goes, bytes read while the 101 was awaited
+ * go to the upstream. May end the tunnel at once (the client had half-closed). */
+void lv__conn_tunnel_start(lv_conn_t *c, lv_tunnel_t *t);
+/* The tunnel let go of c: a graceful close (what is queued is sent, then FIN) or a close. */
+void lv__conn_tunnel_end(lv_conn_t *c, bool graceful);
+
 /* The request path is proxy/pipeline.h: its stages are proxy/stage_*.c. What they share: */
 
 /* request.c: a request's life around the stages */
@@ -540,6 +563,8 @@ int lv__write_client_bytes(lv_req_t *r, lv_chunk_t *ch, const char *p, size_t le
 /* A chunk-size line "<hex>\r\n" into the write's scratch. */
 void lv__write_chunk_line(lv_wreq_t *w, size_t len);
 void lv__write_flush_client(lv_req_t *r);
+/* The callback of a write to the client (w->owner: the connection): lv__conn_write_done. */
+void lv__write_client_done(uv_write_t *wr, int status);
 void lv__write_flush_upstream(lv_req_t *r);
 void lv__write_upstream_writable(lv_req_t *r);
 
@@ -704,8 +729,9 @@ bool lv__cache_serve_stale(lv_req_t *r, lv_stale_why_t why);
 int lv__pools_init(lv_gen_t *g);
 void lv__pools_fini(lv_gen_t *g);
 lv_host_t *lv__pool_pick(lv_pool_t *p, const lv_host_t *avoid);
-/* Gives an idle connection to host (reused) or starts a new one. NULL when out of memory. */
-lv_uconn_t *lv__uconn_get(lv_pool_t *p, lv_host_t *h, bool *reused);
+/* Gives an idle connection to host (reused) or starts a new one (always with fresh: a
+ * websocket's connection is never a pooled one). NULL when out of memory. */
+lv_uconn_t *lv__uconn_get(lv_pool_t *p, lv_host_t *h, bool fresh, bool *reused);
 void lv__uconn_release(lv_uconn_t *u); /* back to the idle list, or closed */
 void lv__uconn_close(lv_uconn_t *u);
 void lv__uconn_fail(lv_uconn_t *u, int status, bool connect_failed);
@@ -714,6 +740,8 @@ void lv__uconn_fail(lv_uconn_t *u, int status, bool connect_failed);
 void lv__uconn_fail_kind(lv_uconn_t *u, int status, lv_upfail_t kind, const char *detail);
 void lv__uconn_start_read(lv_uconn_t *u);
 void lv__uconn_arm_read_timeout(lv_uconn_t *u);
+/* Arms u's timer ms from now (a tunnel's timeouts: lv__tunnel_timeout when it fires). */
+void lv__uconn_arm_timer(lv_uconn_t *u, uint64_t ms);
 
 /* upstream_tls.c: TLS to a service's upstreams */
 /* A new connection of a TLS service gets its TLS state (no-op otherwise). 0 or LV_E*. */
@@ -731,6 +759,29 @@ bool lv__uconn_tls_read(lv_uconn_t *u, lv_chunk_t *ch, ssize_t nread, lv_uconn_r
 int lv__uconn_send(lv_uconn_t *u, lv_wreq_t *w, uv_write_cb cb);
 /* Bytes queued to the upstream, held ones included (backpressure). */
 size_t lv__uconn_queued(const lv_uconn_t *u);
+
+/* tunnel.c: websocket tunnels, from the upstream's 101 until either side closes */
+/* A tunnel between r's client and u, the connection that answered 101 (u->tunnel is set; the
+ * open tunnels gauge counts it). NULL when out of memory. */
+lv_tunnel_t *lv__tunnel_new(lv_req_t *r, lv_uconn_t *u);
+/* r ended (its 101 counted and queued): bytes flow from here on, both ways. */
+void lv__tunnel_begin(lv_tunnel_t *t);
+/* Bytes from the client (in ch) and from the upstream (in u->rchunk, or ch), relayed as they
+ * are; backpressure stops reading a side while the other's queue is over LV_QUEUE_HIGH. */
+void lv__tunnel_client_bytes(lv_tunnel_t *t, lv_chunk_t *ch, const char *p, size_t len);
+void lv__tunnel_upstream_bytes(lv_tunnel_t *t, lv_chunk_t *ch, const char *p, size_t len);
+void lv__tunnel_client_writable(lv_tunnel_t *t);
+/* A side closed: the tunnel ends (closed, or error for a reset), the other side is closed once
+ * what is queued for it is written. */
+void lv__tunnel_client_eof(lv_tunnel_t *t);
+void lv__tunnel_upstream_eof(lv_tunnel_t *t, ssize_t nread);
+/* The client connection or the upstream connection is being closed by its owner. */
+void lv__tunnel_client_closed(lv_tunnel_t *t);
+void lv__tunnel_upstream_closed(lv_tunnel_t *t);
+/* The upstream connection's timer fired: the idle or total timeout, or a flush took too long. */
+void lv__tunnel_timeout(lv_tunnel_t *t);
+/* Drain: the tunnel ends (closed). */
+void lv__tunnel_drain(lv_tunnel_t *t);
 
 /* Binds each listener's first socket (port 0 resolved into server->bound). */
 int lv__server_bind(lv_server_t *s);

@@ -202,9 +202,13 @@ void lv__request_finish(lv_req_t *r)
     if (r->client_out)
         lv__write_flush_client(r);
     lv__gen_unref(r->gen);
+    lv_tunnel_t *t = r->tunnel;
     c->req = NULL;
     lv__req_release(w, r);
-    lv__conn_request_finished(c);
+    if (t)
+        lv__tunnel_begin(t); /* the connection carries the tunnel now, not requests */
+    else
+        lv__conn_request_finished(c);
 }
 
 void lv__request_detach_upstream(lv_req_t *r)
@@ -237,8 +241,8 @@ void lv__request_client_gone(lv_req_t *r)
     lv_uconn_t *u = r->uconn;
     /* The upstream got the whole request and works on it: let it finish, and keep the
      * concurrency slot taken until it has (the slot moves to the upstream connection). */
-    bool orphan =
-        u && r->slot_held && sent && !answered && !r->resp_any && !r->conn->worker->draining;
+    bool orphan = u && r->slot_held && sent && !answered && !r->resp_any && !r->websocket &&
+                  !r->conn->worker->draining;
     if (orphan)
         lv__join_orphan(r, u);
     lv__request_detach_upstream(r);

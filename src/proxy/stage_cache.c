@@ -207,8 +207,8 @@ lv_stage_verdict_t lv_stage_cache(lv_req_t *r, const lv_http_head_t *h)
 {
     lv_worker_t *w = r->conn->worker;
     lv_server_t *s = w->server;
-    if (!s->cache || !r->gen->cfg->routes[r->route].cache)
-        return LV_STAGE_NEXT;
+    if (!s->cache || !r->gen->cfg->routes[r->route].cache || r->websocket)
+        return LV_STAGE_NEXT; /* a websocket handshake is never stored nor answered from store */
     lv_cache_metrics_t *cm = &w->metrics->cache;
     if ((h->method != HTTP_GET && h->method != HTTP_HEAD) || h->has_body) {
         lv_counter_add(&cm->passes, 1);

@@ -18,8 +18,8 @@ static lv_str_t client_identity(const lv_req_t *r, const lv_http_head_t *h)
  * request never joins (a body, a fill, no memory). */
 static lv_chunk_t *join_signature(const lv_req_t *r, const lv_http_head_t *h, uint32_t *len)
 {
-    if (h->method != HTTP_GET || h->has_body || r->fill)
-        return NULL;
+    if (h->method != HTTP_GET || h->has_body || r->fill || r->websocket)
+        return NULL; /* a websocket handshake is one client's own */
     lv_str_t who = client_identity(r, h);
     lv_chunk_t *ch = lv_chunk_acquire(&r->conn->worker->bufs, lv_join_signature_bound(h, who.len));
     if (!ch)

@@ -40,7 +40,7 @@ static int build_request_head(lv_req_t *r, const lv_http_head_t *h)
     lv_str_t etag = {NULL, 0}, last_modified = {NULL, 0};
     bool revalidate = lv__cache_validators(r, &etag, &last_modified);
     size_t bound =
-        head_bound(h) + sizeof c->client + r->request_id_len + etag.len + last_modified.len + 80;
+        head_bound(h) + sizeof c->client + r->request_id_len + etag.len + last_modified.len + 104;
     lv_chunk_t *ch = lv_chunk_acquire(&c->worker->bufs, bound);
     if (!ch)
         return LV_ENOMEM;
@@ -58,7 +58,9 @@ static int build_request_head(lv_req_t *r, const lv_http_head_t *h)
     bool xff_seen = false, via_seen = false, proto_kept = false;
     for (uint32_t i = 0; i < h->n_headers; i++) {
         const lv_http_header_t *hd = &h->headers[i];
-        if (lv_http_is_hop_by_hop(hd->name, h->connection))
+        /* A websocket handshake keeps its Upgrade (Sec-WebSocket-* are end-to-end anyway). */
+        if (lv_http_is_hop_by_hop(hd->name, h->connection) &&
+            !(r->websocket && LV_HTTP_IEQ(hd->name, "upgrade")))
             continue;
         if (LV_HTTP_IEQ(hd->name, "x-forwarded-proto")) {
             if (!r->client_forwarded)
@@ -121,6 +123,8 @@ static int build_request_head(lv_req_t *r, const lv_http_head_t *h)
     }
     if (h->chunked)
         LV_OUT_LIT(&o, "Transfer-Encoding: chunked\r\n");
+    if (r->websocket)
+        LV_OUT_LIT(&o, "Connection: Upgrade\r\n");
     if (etag.len) {
         LV_OUT_LIT(&o, "If-None-Match: ");
         lv_out_put(&o, etag.p, etag.len);
@@ -164,7 +168,7 @@ static int add_buffered_body(lv_req_t *r, lv_wreq_t *w)
 static bool send_to_upstream(lv_req_t *r)
 {
     bool reused = false;
-    lv_uconn_t *u = lv__uconn_get(r->pool, r->host, &reused);
+    lv_uconn_t *u = lv__uconn_get(r->pool, r->host, r->websocket, &reused);
     if (!u) {
         lv__answer_error(r, 503);
         return false;
@@ -178,6 +182,7 @@ static bool send_to_upstream(lv_req_t *r)
     if (!r->upstream_start_ns)
         r->upstream_start_ns = lv_clock_now_ns();
     lv_http_parser_expect_no_body(&u->parser, r->head_only);
+    lv_http_parser_expect_switch(&u->parser, r->websocket);
     lv_wreq_t *w = lv__write_out(r, &r->up_out, u);
     if (!w || lv_wreq_add(w, r->head_chunk, r->head_chunk->data, r->head_len) < 0 ||
         add_buffered_body(r, w) < 0) {
@@ -411,9 +416,53 @@ static int relay_interim(lv_req_t *r, const lv_http_head_t *h)
     return send_head(r, h, "\r\n", 2);
 }
 
+/* The upstream accepted a websocket upgrade (101, final for this request): its head goes to
+ * the client with Connection: Upgrade and its Upgrade; when the response ends (at once: no
+ * body) both connections become a tunnel (proxy/tunnel.c). */
+static int relay_switch(lv_req_t *r, const lv_http_head_t *h)
+{
+    lv_str_t up = lv_http_header_value(h, "upgrade", 7);
+    if (!up.p || up.len > 200)
+        return 502; /* a 101 names the protocol it switches to */
+    char extra[300];
+    lv_out_t o = {extra, 0, sizeof extra};
+    LV_OUT_LIT(&o, "Connection: Upgrade\r\nUpgrade: ");
+    lv_out_put(&o, up.p, up.len);
+    LV_OUT_LIT(&o, "\r\n\r\n");
+    r->status = h->status;
+    int rc = send_head(r, h, extra, o.len);
+    if (rc)
+        return rc;
+    r->resp_started = true;
+    r->switched = true;
+    return 0;
+}
+
+/* The 101 ended: the request ends (counted with status 101, its concurrency slot given back)
+ * and its connections go on as a tunnel. */
+static int relay_tunnel(lv_req_t *r)
+{
+    r->resp_done = true;
+    r->upstream_end_ns = lv_clock_now_ns();
+    lv_uconn_t *u = r->uconn;
+    lv__request_detach_upstream(r);
+    r->tunnel = u && !r->conn->worker->draining ? lv__tunnel_new(r, u) : NULL;
+    if (!r->tunnel) {
+        if (u) {
+            u->broken = true;
+            lv__uconn_close(u);
+        }
+        r->conn->close_after = true;
+    }
+    lv__request_finish(r);
+    return 0;
+}
+
 int lv__relay_resp_head(lv_req_t *r, lv_http_head_t *h)
 {
     lv_conn_t *c = r->conn;
+    if (h->status == 101 && r->websocket && !r->resp_started)
+        return relay_switch(r, h);
     if (h->status < 200)
         return relay_interim(r, h);
     r->status = h->status;
@@ -488,6 +537,8 @@ int lv__relay_resp_done(lv_req_t *r)
 {
     if (!r->resp_started)
         return 0; /* the end of an interim (1xx) response */
+    if (r->switched)
+        return relay_tunnel(r);
     if (r->resp_chunked) {
         lv_wreq_t *w = lv__write_out(r, &r->client_out, r->conn);
         if (w && !lv_wreq_room(w, 1, 0)) {

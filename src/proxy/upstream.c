@@ -155,6 +155,11 @@ void lv__uconn_close(lv_uconn_t *u)
     }
     u->state = LV_UCONN_CLOSING;
     u->req = NULL;
+    if (u->tunnel) {
+        lv_tunnel_t *t = u->tunnel;
+        u->tunnel = NULL;
+        lv__tunnel_upstream_closed(t);
+    }
     lv__join_forget(u);
     if (u->fill)
         lv__cache_fill_abort(u); /* a body cut short is never stored */
@@ -222,6 +227,10 @@ static void uconn_timeout(uv_timer_t *t)
     lv_uconn_t *u = t->data;
     if (!lv_deadline_expired(&u->deadline, &u->timer, uconn_timeout))
         return;
+    if (u->tunnel) {
+        lv__tunnel_timeout(u->tunnel);
+        return;
+    }
     switch (u->state) {
     case LV_UCONN_CONNECTING: {
         uint64_t now = uv_now(t->loop);
@@ -252,6 +261,11 @@ static void uconn_timeout(uv_timer_t *t)
 void lv__uconn_arm_read_timeout(lv_uconn_t *u)
 {
     lv_deadline_set(&u->deadline, &u->timer, uconn_timeout, u->pool->svc->read_timeout_ms);
+}
+
+void lv__uconn_arm_timer(lv_uconn_t *u, uint64_t ms)
+{
+    lv_deadline_set(&u->deadline, &u->timer, uconn_timeout, ms);
 }
 
 /* Response parser callbacks: relay to the request in flight. */
@@ -353,6 +367,11 @@ static void uconn_feed(lv_uconn_t *u, size_t n)
         if (res != LV_HTTP_PAUSED)
             return;
         lv_http_parser_resume(&u->parser);
+        if (u->tunnel) { /* a 101 began a tunnel: what follows its head is the new protocol */
+            if (off < n)
+                lv__tunnel_upstream_bytes(u->tunnel, u->rchunk, data + off, n - off);
+            return;
+        }
         if (lv_http_parser_interim(&u->parser) && uconn_busy(u))
             continue; /* the final response follows */
         /* A final response ended. Extra bytes after it are a protocol error: never reuse. */
@@ -369,6 +388,10 @@ static void uconn_feed(lv_uconn_t *u, size_t n)
  * failure of whatever was expected. */
 static void uconn_eof(lv_uconn_t *u, ssize_t nread)
 {
+    if (u->tunnel) {
+        lv__tunnel_upstream_eof(u->tunnel, nread);
+        return;
+    }
     if (!uconn_busy(u)) {
         lv__uconn_close(u); /* an idle keep-alive connection closed by the upstream */
         return;
@@ -394,7 +417,9 @@ static void uconn_eof(lv_uconn_t *u, ssize_t nread)
 /* n response bytes in u->rchunk (plaintext). */
 static void uconn_bytes(lv_uconn_t *u, ssize_t nread)
 {
-    if (uconn_busy(u)) {
+    if (u->tunnel) {
+        lv__tunnel_upstream_bytes(u->tunnel, u->rchunk, u->rchunk->data, (size_t)nread);
+    } else if (uconn_busy(u)) {
         if (u->join_key) /* an answer has begun: too late for another request to take it */
             lv__join_forget(u);
         lv_req_t *r = u->req;
@@ -466,14 +491,14 @@ static bool host_fault_down(const lv_host_t *h)
     return until && until > lv_clock_now_ms(); /* the clock only while a fault is set */
 }
 
-lv_uconn_t *lv__uconn_get(lv_pool_t *p, lv_host_t *h, bool *reused)
+lv_uconn_t *lv__uconn_get(lv_pool_t *p, lv_host_t *h, bool fresh, bool *reused)
 {
     bool down = host_fault_down(h);
     while (down && !lv_list_empty(&h->idle)) { /* a host that died took its connections along */
         lv_uconn_t *u = LV_CONTAINER_OF(h->idle.next, lv_uconn_t, idle_link);
         lv__uconn_close(u);
     }
-    if (!lv_list_empty(&h->idle)) {
+    if (!fresh && !lv_list_empty(&h->idle)) {
         lv_uconn_t *u = LV_CONTAINER_OF(h->idle.next, lv_uconn_t, idle_link);
         lv_list_remove(&u->idle_link);
         h->n_idle--;

@@ -28,7 +28,6 @@ void lv__write_chunk_line(lv_wreq_t *w, size_t len)
     lv_wreq_add_copy(w, line, n);
 }
 
-static void client_write_done(uv_write_t *wr, int status);
 static void upstream_write_done(uv_write_t *wr, int status);
 
 void lv__write_flush_client(lv_req_t *r)
@@ -45,7 +44,7 @@ void lv__write_flush_client(lv_req_t *r)
     r->bytes_out += w->bytes;
     if (!lv__conn_tls(c)) /* a TLS connection counts its records as they go (conn.c) */
         lv_counter_add(&c->worker->metrics->bytes_out, w->bytes);
-    int rc = lv__conn_send(c, w, client_write_done);
+    int rc = lv__conn_send(c, w, lv__write_client_done);
     if (rc < 0) {
         c->close_after = true;
         return;
@@ -86,7 +85,7 @@ void lv__write_flush_upstream(lv_req_t *r)
 }
 
 /* Client writes are owned by the connection (it outlives its requests). */
-static void client_write_done(uv_write_t *wr, int status)
+void lv__write_client_done(uv_write_t *wr, int status)
 {
     lv_wreq_t *w = LV_CONTAINER_OF(wr, lv_wreq_t, req);
     lv_conn_t *c = w->owner;

@@ -710,6 +710,33 @@ static void test_expect_no_body_head_response(void **state)
     lv_http_parser_fini(&p);
 }
 
+/* A 101 the request asked for ends the response at its head: the bytes after it are the new
+ * protocol's, left unconsumed; it allows one 101, not the next response's. */
+static void test_expect_switch_101_is_final(void **state)
+{
+    (void)state;
+    static const char s[] = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                            "Connection: Upgrade\r\nContent-Length: 5\r\n\r\n\x81\x02hi";
+    lv_http_parser_t p;
+    rec_t r;
+    memset(&r, 0, sizeof(r));
+    lv_http_parser_init(&p, LV_HTTP_RESPONSE, &std_limits, &rec_cbs, &r);
+    lv_http_parser_expect_switch(&p, true);
+    size_t used;
+    assert_int_equal(lv_http_parser_feed(&p, s, sizeof(s) - 1, &used), LV_HTTP_PAUSED);
+    assert_int_equal(used, sizeof(s) - 1 - 4);
+    assert_int_equal(r.head.status, 101);
+    assert_false(r.head.has_body);
+    assert_false(lv_http_parser_interim(&p));
+    assert_int_equal(r.dones, 1);
+    assert_int_equal(r.body_len, 0);
+    lv_http_parser_resume(&p);
+    static const char again[] = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\n";
+    assert_int_equal(lv_http_parser_feed(&p, again, sizeof(again) - 1, &used), LV_HTTP_ERROR);
+    assert_int_equal(p.error_status, 502);
+    lv_http_parser_fini(&p);
+}
+
 static void test_feed_response_1xx_then_final(void **state)
 {
     (void)state;
@@ -776,6 +803,18 @@ static void test_is_hop_by_hop_fixed_and_listed(void **state)
     assert_true(lv_http_is_hop_by_hop(LV_STR("X-Other"), conn));
     assert_false(lv_http_is_hop_by_hop(LV_STR("X-Secre"), conn));
     assert_false(lv_http_is_hop_by_hop(LV_STR("Accept"), conn));
+}
+
+static void test_list_has_elements(void **state)
+{
+    (void)state;
+    assert_true(lv_http_list_has(LV_STR("keep-alive, Upgrade"), LV_STR("upgrade")));
+    assert_true(lv_http_list_has(LV_STR("WebSocket"), LV_STR("websocket")));
+    assert_true(lv_http_list_has(LV_STR(" a ,\tb\t"), LV_STR("b")));
+    assert_false(lv_http_list_has(LV_STR("upgrades"), LV_STR("upgrade")));
+    assert_false(lv_http_list_has(LV_STR("websocket/13"), LV_STR("websocket")));
+    assert_false(lv_http_list_has((lv_str_t){NULL, 0}, LV_STR("upgrade")));
+    assert_false(lv_http_list_has(LV_STR(",,"), LV_STR("")));
 }
 
 static void test_method_name_known_and_other(void **state)
@@ -935,9 +974,11 @@ int main(void)
         T(feed_response_until_eof),
         T(feed_response_cut_short),
         T(expect_no_body_head_response),
+        T(expect_switch_101_is_final),
         T(feed_response_1xx_then_final),
         T(feed_response_204_304_no_body),
         T(is_hop_by_hop_fixed_and_listed),
+        T(list_has_elements),
         T(method_name_known_and_other),
         T(method_idempotent_rfc9110),
         T(str_ieq_cases),
