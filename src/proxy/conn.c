@@ -774,7 +774,7 @@ void lv__conn_accept(lv_worker_t *w, uv_stream_t *listener)
     lv_counter_add(&w->metrics->connections_open, 1);
     lv_counter_add(&w->metrics->connections_accepted, 1);
     const lv_config_t *cfg = conn_cfg(c);
-    c->listener = (uint8_t)((const uv_tcp_t *)listener - w->listeners);
+    c->listener = w->listener_of[(const uv_tcp_t *)listener - w->listeners];
     bool tls = lv_tls_set_listener(cfg->tls, c->listener) != NULL;
     if (uv_accept(listener, (uv_stream_t *)&c->tcp) < 0) {
         lv__conn_close(c);
