@@ -612,6 +612,7 @@ void lv__conn_request_finished(lv_conn_t *c)
     if (c->state == LV_CONN_CLOSING)
         return;
     c->state = LV_CONN_IDLE;
+    c->served = true;
     if (c->in_feed)
         return; /* conn_feed goes on with the bytes it holds */
     if (c->close_after) {
@@ -803,12 +804,17 @@ void lv__conn_accept(lv_worker_t *w, uv_stream_t *listener)
     uv_read_start((uv_stream_t *)&c->tcp, conn_alloc, conn_read);
 }
 
-/* Drain: idle connections close now, busy ones after their current response. */
+/* Drain: idle keep-alive connections close now, busy ones after their current response. A
+ * connection accepted but whose first request has not come yet is kept for that request (its
+ * head timeout still bounds it, and the drain deadline): its client was accepted just before
+ * the drain (an upgrade hands the listeners over at any instant) and sends its request without
+ * a reason to expect a close, so closing it would lose that request. */
 void lv__conn_drain(lv_conn_t *c)
 {
     if (c->state == LV_CONN_CLOSING)
         return;
     c->close_after = true;
-    if ((c->state == LV_CONN_IDLE || c->state == LV_CONN_HEAD) && !c->req && !conn_in_head(c))
+    if ((c->state == LV_CONN_IDLE || c->state == LV_CONN_HEAD) && !c->req && !conn_in_head(c) &&
+        c->served)
         conn_graceful_close(c);
 }

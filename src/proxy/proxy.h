@@ -208,6 +208,7 @@ struct lv_conn {
     bool counted;           /* holds a slot of limits.connections */
     bool in_feed : 1;       /* inside conn_feed: finished requests do not resume reading */
     bool shutting_down : 1; /* FIN sent, lingering for the peer's */
+    bool served : 1;        /* a request ended on it: between requests it is kept alive */
     uint8_t listener;       /* index of the listener it came in on (listeners are <= 64) */
     uint8_t timer_kind;
     uint8_t client_ip_len;
