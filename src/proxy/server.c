@@ -1,7 +1,8 @@
 /* proxy/server.c: the main thread: binds listeners, starts the workers, handles SIGHUP (reload,
  * which reopens the access log too), SIGUSR1 (reopen the access log, for log rotation),
  * SIGTERM/SIGINT (drain, then stop), runs the admin listener, tells systemd (sd_notify) when it
- * is ready, reloading or stopping. Owns the current config and the current access log sink;
+ * is ready, reloading or stopping, and takes over or hands over the listening sockets in an
+ * upgrade (upgrade.c). Owns the current config and the current access log sink;
  * each worker holds its own reference to the sink it writes to. */
 #include "proxy/server.h"
 

@@ -5,8 +5,11 @@ Levee A runs with upgrade_socket in front of a backend while clients open new co
 continuously (one request each) and send keep-alive requests. Levee B starts with the same
 config and --upgrade-from: it receives A's listening sockets (listen and admin), then A stops
 accepting, drains and exits 0. Across the upgrade no connection is refused or reset and every
-request is answered; the admin port answers with B's pid afterwards. A B with a broken config
-(or one that dies before it is ready) leaves A serving. The same load across the older
+request is answered; the admin port answers with B's pid afterwards, and B hands over to C
+the same way. A B with a broken config (or one that dies before it is ready) leaves A serving.
+A successor with fewer workers than sockets handed over accepts on all of them; one with more
+binds the missing ones. A connection A accepted just before the hand-over, whose request comes
+after, is answered (it used to be closed by the drain). The same load across the older
 --takeover + SIGTERM upgrade is measured too (printed; the queued connections it resets
 depend on timing, so they are not asserted).
 """
@@ -32,9 +35,9 @@ def free_port():
         return s.getsockname()[1]
 
 
-def config(backend, port, admin_port, upgrade_socket, broken=False):
+def config(backend, port, admin_port, upgrade_socket, broken=False, workers=2):
     cfg = {
-        "workers": 2,
+        "workers": workers,
         "listen": ["127.0.0.1:%d" % port],
         "admin": {"listen": "127.0.0.1:%d" % admin_port},
         "upgrade_socket": upgrade_socket,
@@ -294,6 +297,27 @@ class Upgrade(lt.LvTestCase):
         self.assertIsNotNone(got, "closed without an answer")
         self.assertEqual(got, (200, True))  # answered, with Connection: close
         self.assertEqual(self.a.wait_exit(30), 0)
+
+    def test_fewer_or_more_workers_than_sockets(self):
+        # A's two workers hand over two sockets: B's one worker accepts on both (the kernel
+        # spreads connections over both; one not polled would leave about half unanswered),
+        # then C's three workers take one each and the third binds its own.
+        for name, workers in (("one", 1), ("three", 3)):
+            path = lt.write_file("workers-%s-%d.yaml" % (name, self.port),
+                                 config(self.backend, self.port, self.admin_port,
+                                        self.sock_path, workers=workers))
+            old = self.others[-1] if self.others else self.a
+            new = lt.Levee(["-c", path, "--upgrade-from", self.sock_path], config_path=path)
+            self.others.append(new)
+            self.assertEqual(old.wait_exit(30), 0, old.tail_text(30))
+            text = "\n".join(new.stderr_lines())
+            # B got A's two; B's one worker held both and hands both to C.
+            self.assertIn("msg=\"listener taken over\" addr=127.0.0.1:%d sockets=2" % self.port,
+                          text)
+            for i in range(40):
+                self.assertStatus(lt.get(("127.0.0.1", self.port), "/w?i=%d" % i, timeout=5),
+                                  200)
+            self.assertEqual(self.admin_pid(), new.pid)
 
     def test_takeover_and_sigterm_for_comparison(self):
         counts, errors, seconds, b = self.run_upgrade(
