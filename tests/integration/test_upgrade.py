@@ -16,11 +16,15 @@ depend on timing, so they are not asserted).
 
 import errno
 import os
+import shutil
 import signal
 import socket
+import ssl
+import subprocess
 import sys
 import threading
 import time
+import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import lvtest as lt  # noqa: E402
@@ -318,6 +322,42 @@ class Upgrade(lt.LvTestCase):
                 self.assertStatus(lt.get(("127.0.0.1", self.port), "/w?i=%d" % i, timeout=5),
                                   200)
             self.assertEqual(self.admin_pid(), new.pid)
+
+    @unittest.skipUnless(shutil.which("openssl"), "the openssl command makes the certificate")
+    def test_tls_listener_is_handed_over_as_tls(self):
+        # listen[0] plain, listeners[1] TLS: each socket keeps its listener (and its TLS).
+        d = lt.tmpdir()
+        cert, key = os.path.join(d, "up.pem"), os.path.join(d, "up.key")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", cert,
+                        "-days", "2", "-subj", "/CN=levee.test"], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        tls_port = free_port()
+        text = config(self.backend, self.port, self.admin_port, self.sock_path)
+        text = text.replace("listen:\n  - \"127.0.0.1:%d\"\n" % self.port, "")
+        text += lt.to_yaml({"listeners": [
+            {"listen": "127.0.0.1:%d" % self.port},
+            {"listen": "127.0.0.1:%d" % tls_port,
+             "tls": {"certificates": [{"cert": cert, "key": key}]}}]}) + "\n"
+        path = lt.write_file("tls-%d.yaml" % self.port, text)
+        self.a.stop(check=True)  # A of setUp is replaced by one with both listeners
+        self.a = lt.Levee(["-c", path], config_path=path)
+        self.a.wait_log(r"comp=upgrade msg=\"waiting for a successor\"")
+        b = lt.Levee(["-c", path, "--upgrade-from", self.sock_path], config_path=path)
+        self.others.append(b)
+        self.assertEqual(self.a.wait_exit(30), 0)
+        b_text = "\n".join(b.stderr_lines())
+        self.assertIn("addr=127.0.0.1:%d sockets=2" % tls_port, b_text)
+        self.assertIn("msg=listening proto=https addr=127.0.0.1:%d" % tls_port, b_text)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        for i in range(10):
+            with socket.create_connection(("127.0.0.1", tls_port), timeout=10) as raw:
+                with ctx.wrap_socket(raw, server_hostname="levee.test") as s:
+                    s.sendall(REQUEST % b"close")
+                    self.assertEqual(read_response(s), (200, True))
+            self.assertStatus(lt.get(("127.0.0.1", self.port), "/plain?i=%d" % i), 200)
 
     def test_takeover_and_sigterm_for_comparison(self):
         counts, errors, seconds, b = self.run_upgrade(
