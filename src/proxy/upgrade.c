@@ -253,13 +253,14 @@ static void on_successor_msg(uv_poll_t *p, int status, int events)
     ssize_t n = status < 0 ? -1 : recv(s->upgrade_conn_fd, buf, sizeof buf - 1, 0);
     if (n < 0 && status >= 0 && (errno == EAGAIN || errno == EINTR))
         return;
+    if (n > 0)
+        buf[n] = '\0';
     if (n <= 0 || strncmp(buf, "READY ", 6) != 0) {
         lv_log_warn("upgrade", "msg=\"the successor went away before it was ready; still "
                                "serving\"");
         close_conn(s);
         return;
     }
-    buf[n] = '\0';
     int pid = atoi(buf + 6);
     /* The path is the successor's from now on: close without unlinking, then say so. */
     s->handed_over = true;
