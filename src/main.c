@@ -21,7 +21,7 @@ static const char usage_text[] =
     "overload\n"
     "\n"
     "Usage:\n"
-    "  levee -c FILE [--takeover]\n"
+    "  levee -c FILE [--takeover] [--upgrade-from PATH]\n"
     "                           run with a YAML config (see docs/config.md)\n"
     "  levee -t -c FILE         check a config and exit: 0 if valid, 1 with\n"
     "                           FILE:LINE:COL: KEY: MESSAGE lines on stderr\n"
@@ -40,9 +40,13 @@ static const char usage_text[] =
     "  levee --help | --version\n"
     "\n"
     "levee refuses to start when another process already listens on one of its\n"
-    "addresses (listen or admin), and names it. --takeover starts anyway and shares\n"
-    "the ports with it (SO_REUSEPORT), for an upgrade: start the new levee with\n"
-    "--takeover, then send SIGTERM to the old one.\n"
+    "addresses (listen or admin), and names it. To upgrade without refusing a\n"
+    "connection, give the running levee an upgrade_socket: PATH and start the new\n"
+    "one with --upgrade-from PATH: it takes over the listening sockets (listen and\n"
+    "admin), then the old one stops accepting, drains and exits 0; if the new one\n"
+    "fails first, the old one keeps serving. --takeover instead starts anyway and\n"
+    "shares the ports (SO_REUSEPORT); SIGTERM to the old one then resets the\n"
+    "connections queued on its sockets.\n"
     "\n"
     "Signals: SIGHUP reloads the config file (a bad file is refused and the running\n"
     "config stays); SIGTERM or SIGINT stops accepting, lets requests in flight finish\n"
@@ -299,7 +303,7 @@ static int run_quick(int argc, char **argv)
         return 2;
     }
     lv_config_errors_fini(&errs);
-    return lv_server_run(cfg, takeover);
+    return lv_server_run(cfg, takeover, NULL);
 }
 
 int main(int argc, char **argv)
@@ -312,13 +316,18 @@ int main(int argc, char **argv)
     if (argc >= 2 && strcmp(argv[1], "replicate") == 0)
         return lv_replicate_main(argc - 1, argv + 1);
 
-    const char *config_path = NULL;
+    const char *config_path = NULL, *upgrade_from = NULL;
     bool test_only = false, takeover = false;
     static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'}, {"test", no_argument, NULL, 't'},
-        {"help", no_argument, NULL, 'h'},         {"version", no_argument, NULL, 'v'},
-        {"config-doc", no_argument, NULL, 'D'},   {"config-man", no_argument, NULL, 'M'},
-        {"takeover", no_argument, NULL, 'T'},     {NULL, 0, NULL, 0},
+        {"config", required_argument, NULL, 'c'},
+        {"test", no_argument, NULL, 't'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'v'},
+        {"config-doc", no_argument, NULL, 'D'},
+        {"config-man", no_argument, NULL, 'M'},
+        {"takeover", no_argument, NULL, 'T'},
+        {"upgrade-from", required_argument, NULL, 'U'},
+        {NULL, 0, NULL, 0},
     };
     int ch;
     while ((ch = getopt_long(argc, argv, "c:thv", opts, NULL)) != -1) {
@@ -331,6 +340,9 @@ int main(int argc, char **argv)
             break;
         case 'T':
             takeover = true;
+            break;
+        case 'U':
+            upgrade_from = optarg;
             break;
         case 'h':
             fputs(usage_text, stdout);
@@ -385,5 +397,5 @@ int main(int argc, char **argv)
         lv_config_unref(cfg);
         return 0;
     }
-    return lv_server_run(cfg, takeover);
+    return lv_server_run(cfg, takeover, upgrade_from);
 }

@@ -698,7 +698,8 @@ static int admin_socket(const lv_addr_t *addr)
     return fd;
 }
 
-lv_admin_t *lv_admin_start(uv_loop_t *loop, const lv_addr_t *addr, const lv_admin_source_t *src)
+lv_admin_t *lv_admin_start(uv_loop_t *loop, const lv_addr_t *addr, int fd,
+                           const lv_admin_source_t *src)
 {
     lv_admin_t *admin = calloc(1, sizeof *admin);
     if (admin == NULL) {
@@ -713,7 +714,8 @@ lv_admin_t *lv_admin_start(uv_loop_t *loop, const lv_addr_t *addr, const lv_admi
     admin->listener.data = admin;
     admin->open_handles = 1;
 
-    int fd = admin_socket(addr);
+    if (fd < 0)
+        fd = admin_socket(addr);
     int rc = fd < 0 ? fd : uv_tcp_open(&admin->listener, fd);
     if (rc != 0 && fd >= 0)
         close(fd); /* the handle did not take it */
@@ -746,12 +748,29 @@ const char *lv_admin_address(const lv_admin_t *admin)
     return admin->address;
 }
 
+int lv_admin_fd(const lv_admin_t *admin)
+{
+    uv_os_fd_t fd;
+    if (admin == NULL || admin->stopping ||
+        uv_fileno((const uv_handle_t *)&admin->listener, &fd) != 0)
+        return -1;
+    return fd;
+}
+
+void lv_admin_unlisten(lv_admin_t *admin)
+{
+    if (admin == NULL || admin->stopping || uv_is_closing((uv_handle_t *)&admin->listener))
+        return;
+    uv_close((uv_handle_t *)&admin->listener, on_listener_closed);
+}
+
 void lv_admin_stop(lv_admin_t *admin)
 {
     if (admin == NULL || admin->stopping)
         return;
     admin->stopping = true;
-    uv_close((uv_handle_t *)&admin->listener, on_listener_closed);
+    if (!uv_is_closing((uv_handle_t *)&admin->listener))
+        uv_close((uv_handle_t *)&admin->listener, on_listener_closed);
     uv_close((uv_handle_t *)&admin->tick, on_tick_closed);
     for (admin_conn_t *c = admin->conns; c; c = c->next)
         conn_close(c);

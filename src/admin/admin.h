@@ -43,9 +43,18 @@ typedef struct lv_admin_source {
 
 typedef struct lv_admin lv_admin_t;
 
-/* Binds addr and starts serving on loop. Returns NULL (and logs why) if it cannot bind.
+/* Binds addr and starts serving on loop; fd >= 0: serves on that socket instead (bound to addr,
+ * handed over by the levee this one upgrades; the admin owns it from now on, even on failure).
+ * Returns NULL (and logs why) if it cannot bind.
  * The bound address (port 0 resolved) is logged as "msg=listening proto=admin addr=H:P". */
-lv_admin_t *lv_admin_start(uv_loop_t *loop, const lv_addr_t *addr, const lv_admin_source_t *src);
+lv_admin_t *lv_admin_start(uv_loop_t *loop, const lv_addr_t *addr, int fd,
+                           const lv_admin_source_t *src);
+/* The listening socket (to hand to a successor; still the admin's), or -1 once it stopped
+ * listening. */
+int lv_admin_fd(const lv_admin_t *admin);
+/* Stops accepting (a successor took the socket over); the open connections go on until
+ * lv_admin_stop. */
+void lv_admin_unlisten(lv_admin_t *admin);
 /* The address actually bound ("127.0.0.1:9901"). */
 const char *lv_admin_address(const lv_admin_t *admin);
 /* Closes the listener and every admin connection; frees the admin once its handles closed

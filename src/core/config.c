@@ -1747,6 +1747,7 @@ static void config_free(lv_config_t *cfg)
     free(cfg->listener_items);
     free(cfg->admin_token);
     free(cfg->access_log);
+    free(cfg->upgrade_socket);
     free(cfg->trusted_proxies);
     free(cfg->log_level);
     free(cfg->client_id);

@@ -234,6 +234,7 @@ typedef struct lv_config {
     uint32_t drain_timeout_ms; /* SIGTERM: in-flight requests get this long */
 
     char *access_log;      /* NULL: off; "-" stdout; else a file path (appended) */
+    char *upgrade_socket;  /* NULL: off; where a successor takes the listeners */
     int access_log_format; /* access_log_format: text|json (index: 0 text, 1 json) */
     char *log_level;       /* "error" | "warn" | "info" | "debug" */
 

@@ -133,6 +133,12 @@ const lv_config_setting_t lv_config_settings[] = {
      "and other load balancers send it) naming the client; a connection without a valid one "
      "is closed. Only for listeners that a balancer alone can reach.",
      LV_CONFIG_K_BOOL, 0, CFG(proxy_protocol), 0, 0, 0},
+    {"upgrade_socket", "string", "", "PATH (108 bytes)", false,
+     "A Unix socket where levee waits for its successor: levee -c FILE --upgrade-from PATH "
+     "receives the listening sockets (listen, listeners[], admin.listen) over it, starts, "
+     "then this process stops accepting, drains and exits 0; no queued connection is lost. "
+     "Empty: off.",
+     LV_CONFIG_K_STRING, LV_CONFIG_F_EMPTY_NULL, CFG(upgrade_socket), 0, 0, 107},
     {"access_log", "string", "off", "off|-|PATH", true,
      "Access log: off, - for stdout, or a file path (appended). SIGUSR1 and SIGHUP reopen it "
      "(after a rotation); a reload may change or turn it off, and no line is lost or split.",

@@ -662,6 +662,7 @@ void lv__conn_request_finished(lv_conn_t *c)
     if (c->state == LV_CONN_CLOSING)
         return;
     c->state = LV_CONN_IDLE;
+    c->served = true;
     if (c->in_feed)
         return; /* conn_feed goes on with the bytes it holds */
     if (c->close_after) {
@@ -824,7 +825,7 @@ void lv__conn_accept(lv_worker_t *w, uv_stream_t *listener)
     lv_counter_add(&w->metrics->connections_open, 1);
     lv_counter_add(&w->metrics->connections_accepted, 1);
     const lv_config_t *cfg = conn_cfg(c);
-    c->listener = (uint8_t)((const uv_tcp_t *)listener - w->listeners);
+    c->listener = w->listener_of[(const uv_tcp_t *)listener - w->listeners];
     bool tls = lv_tls_set_listener(cfg->tls, c->listener) != NULL;
     if (uv_accept(listener, (uv_stream_t *)&c->tcp) < 0) {
         lv__conn_close(c);
@@ -853,7 +854,11 @@ void lv__conn_accept(lv_worker_t *w, uv_stream_t *listener)
     uv_read_start((uv_stream_t *)&c->tcp, conn_alloc, conn_read);
 }
 
-/* Drain: idle connections close now, busy ones after their current response. */
+/* Drain: idle keep-alive connections close now, busy ones after their current response. A
+ * connection accepted but whose first request has not come yet is kept for that request (its
+ * head timeout still bounds it, and the drain deadline): its client was accepted just before
+ * the drain (an upgrade hands the listeners over at any instant) and sends its request without
+ * a reason to expect a close, so closing it would lose that request. */
 void lv__conn_drain(lv_conn_t *c)
 {
     if (c->state == LV_CONN_CLOSING)
@@ -863,6 +868,7 @@ void lv__conn_drain(lv_conn_t *c)
         lv__tunnel_drain(c->tunnel);
         return;
     }
-    if ((c->state == LV_CONN_IDLE || c->state == LV_CONN_HEAD) && !c->req && !conn_in_head(c))
+    if ((c->state == LV_CONN_IDLE || c->state == LV_CONN_HEAD) && !c->req && !conn_in_head(c) &&
+        c->served)
         conn_graceful_close(c);
 }

@@ -218,6 +218,7 @@ struct lv_conn {
     bool in_feed : 1;       /* inside conn_feed: finished requests do not resume reading */
     bool shutting_down : 1; /* FIN sent, lingering for the peer's */
     bool tunneling : 1;     /* a websocket tunnel's client side: tunnel, not parser */
+    bool served : 1;        /* a request ended on it: between requests it is kept alive */
     uint8_t listener;       /* index of the listener it came in on (listeners are <= 64) */
     uint8_t timer_kind;
     uint8_t client_ip_len;
@@ -385,7 +386,8 @@ struct lv_worker {
     lv_timeouts_t conn_timeouts;       /* the deadlines of the client connections (conn.c) */
     lv_timeouts_t req_timeouts;        /* the fault stage's waits (stage_fault.c) */
     struct lv_faults_view *fault_view; /* the worker's copy of the faults; NULL until one */
-    uv_tcp_t *listeners;
+    uv_tcp_t *listeners;               /* one or more sockets per configured listener */
+    uint8_t *listener_of;              /* listeners[k] serves cfg->listeners[listener_of[k]] */
     uint32_t n_listeners;
     lv_gen_t *gen;
     lv_link_t conns;
@@ -438,6 +440,22 @@ struct lv_worker {
     lv_access_sink_t *next_sink; /* a reference */
 };
 
+/* A listening socket of listener `listener`. Bound (or inherited) on the main thread before the
+ * workers start; a worker's uv handle owns it once taken (closes it when it drains). The fd
+ * numbers stay valid until the drain, so that they can be handed to a successor. */
+typedef struct lv__lsock {
+    uint32_t listener;
+    int fd;
+    bool taken; /* a worker's handle owns it */
+} lv__lsock_t;
+
+/* A socket received from the predecessor, with its local address (getsockname). */
+typedef struct lv__inherited {
+    int fd; /* -1 once a listener or the admin took it */
+    bool admin;
+    struct sockaddr_storage sa;
+} lv__inherited_t;
+
 struct lv_server {
     lv_config_t *cfg; /* current (main thread) */
     uint32_t generation;
@@ -458,9 +476,12 @@ struct lv_server {
     struct lv_cache_store *cache; /* shared response cache (made for sharing); NULL: off */
     lv_l2_drop_stats_t l2_drops;  /* the subscriber's counters (atomics; admin reads) */
     lv_flights_t *flights;        /* shared misses in flight, with cache */
-    int *listen_fds;              /* one socket per listener, bound first (resolves port 0) */
-    lv_addr_t *bound;             /* the actually bound addresses */
-    uint32_t n_bound;             /* listeners bound at start (a reload does not change them) */
+    lv__lsock_t *lsocks;          /* every listening socket of every listener (see below) */
+    uint32_t n_lsocks, cap_lsocks;
+    lv__inherited_t *inherited; /* sockets a predecessor handed over (upgrade.c) */
+    uint32_t n_inherited;
+    lv_addr_t *bound; /* the actually bound addresses */
+    uint32_t n_bound; /* listeners bound at start (a reload does not change them) */
     uint64_t reloads;
     uint64_t reloads_refused; /* bad files refused by SIGHUP */
     bool draining;
@@ -479,6 +500,12 @@ struct lv_server {
     uint32_t ticket_rotate_ms;       /* the timer's period */
     struct lv_admin *admin;
     int exit_code;
+    /* upgrade.c, main thread: the predecessor (successor side) and upgrade_socket (old side). */
+    int upgrade_from_fd; /* connected to the predecessor until it said it stopped; -1 */
+    int upgrade_listen_fd, upgrade_conn_fd;
+    uv_poll_t upgrade_listen, upgrade_conn;
+    bool handed_over; /* a successor took the sockets: drained without unlinking the path */
+    uint64_t upgrade_ino, upgrade_dev; /* the path as bound (unlinked at exit only if still it) */
 };
 
 /* The request's head: the connection parser's, valid from the head's end to the request's. */
@@ -783,8 +810,30 @@ void lv__tunnel_timeout(lv_tunnel_t *t);
 /* Drain: the tunnel ends (closed). */
 void lv__tunnel_drain(lv_tunnel_t *t);
 
-/* Binds each listener's first socket (port 0 resolved into server->bound). */
+/* Takes each listener's inherited sockets, or binds its first socket (port 0 resolved into
+ * server->bound); the workers share them out and bind more where there are too few. */
 int lv__server_bind(lv_server_t *s);
+/* The inherited socket bound to a (same family, address and port), taken (-1 when none). */
+int lv__inherited_take(lv_server_t *s, const lv_addr_t *a, bool admin);
+/* Whether one is there, left in place. */
+bool lv__inherited_has(const lv_server_t *s, const lv_addr_t *a, bool admin);
+
+/* upgrade.c, main thread. The successor side: connects to path, receives the predecessor's
+ * listening sockets into s->inherited and keeps the connection in s->upgrade_from_fd. Returns
+ * 0; 1 when nobody listens at path (nothing to take over: bind anew); LV_EIO (logged) when the
+ * predecessor is there but the hand-over failed. */
+int lv__upgrade_receive(lv_server_t *s, const char *path);
+/* The successor runs: tells the predecessor, waits (a few seconds at most) until it stopped
+ * accepting, closes the inherited sockets nobody took. */
+void lv__upgrade_finish(lv_server_t *s);
+/* The old side: listens at cfg->upgrade_socket on s->loop (logged when it cannot). When a
+ * successor says it runs, s stops accepting and drains (server.c's lv__server_handed_over). */
+void lv__upgrade_listen(lv_server_t *s);
+/* Closes the upgrade listener and any successor connection; unlinks the path unless handed
+ * over. */
+void lv__upgrade_close(lv_server_t *s);
+/* server.c: the successor runs on the sockets: stop accepting, drain, exit. */
+void lv__server_handed_over(lv_server_t *s, int successor_pid);
 /* Server-level connection cap. */
 bool lv__server_conn_try_acquire(lv_server_t *s, uint32_t limit);
 void lv__server_conn_release(lv_server_t *s);

@@ -1,7 +1,8 @@
 /* proxy/server.c: the main thread: binds listeners, starts the workers, handles SIGHUP (reload,
  * which reopens the access log too), SIGUSR1 (reopen the access log, for log rotation),
  * SIGTERM/SIGINT (drain, then stop), runs the admin listener, tells systemd (sd_notify) when it
- * is ready, reloading or stopping. Owns the current config and the current access log sink;
+ * is ready, reloading or stopping, and takes over or hands over the listening sockets in an
+ * upgrade (upgrade.c). Owns the current config and the current access log sink;
  * each worker holds its own reference to the sink it writes to. */
 #include "proxy/server.h"
 
@@ -128,16 +129,18 @@ static bool address_free(const lv_addr_t *a, const char *what, bool takeover)
 }
 
 /* Every configured address (listen[] and the admin's), before anything is bound; reports each
- * one that is taken. */
-static bool addresses_free(const lv_config_t *cfg, bool takeover)
+ * one that is taken. The addresses whose sockets a predecessor handed over are this process's
+ * own now. */
+static bool addresses_free(const lv_server_t *s, const lv_config_t *cfg, bool takeover)
 {
     bool ok = true;
     char what[32];
     for (uint32_t i = 0; i < cfg->n_listeners; i++) {
         snprintf(what, sizeof what, "listen[%u]", i);
-        ok &= address_free(&cfg->listeners[i], what, takeover);
+        if (!lv__inherited_has(s, &cfg->listeners[i], false))
+            ok &= address_free(&cfg->listeners[i], what, takeover);
     }
-    if (cfg->admin_enabled)
+    if (cfg->admin_enabled && !lv__inherited_has(s, &cfg->admin, true))
         ok &= address_free(&cfg->admin, "admin.listen", takeover);
     return ok;
 }
@@ -339,6 +342,7 @@ static void server_drain(lv_server_t *s)
         return;
     }
     s->draining = true;
+    lv__upgrade_close(s); /* the listening fds close as the workers drain: nothing to hand */
     notify("STOPPING=1\nSTATUS=draining");
     lv_health_checks_stop(s->health_checks);
     s->health_checks = NULL;
@@ -348,6 +352,14 @@ static void server_drain(lv_server_t *s)
     for (uint32_t i = 0; i < s->n_workers; i++)
         lv__worker_post(&s->workers[i], NULL, 0, true, false);
     uv_timer_start(&s->drain_timer, drain_deadline, s->cfg->drain_timeout_ms, 0);
+}
+
+void lv__server_handed_over(lv_server_t *s, int successor_pid)
+{
+    lv_log_info("server", "msg=\"handed over to a successor; stopping accepting\" pid=%d",
+                successor_pid);
+    lv_admin_unlisten(s->admin);
+    server_drain(s);
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -384,6 +396,7 @@ static void on_worker_done(uv_async_t *a)
     if (s->admin)
         lv_admin_stop(s->admin);
     s->admin = NULL;
+    lv__upgrade_close(s);
     lv_health_checks_stop(s->health_checks);
     s->health_checks = NULL;
     uv_close((uv_handle_t *)&s->wake, NULL);
@@ -445,9 +458,9 @@ static int admin_draining(void *ctx)
     return ((lv_server_t *)ctx)->draining;
 }
 
-int lv_server_run(lv_config_t *cfg, bool takeover)
+int lv_server_run(lv_config_t *cfg, bool takeover, const char *upgrade_from)
 {
-    lv_server_hooks_t hooks = {.takeover = takeover};
+    lv_server_hooks_t hooks = {.takeover = takeover, .upgrade_from = upgrade_from};
     return lv_server_run_with(cfg, &hooks);
 }
 
@@ -456,6 +469,7 @@ int lv_server_run_with(lv_config_t *cfg, const lv_server_hooks_t *hooks)
     bool takeover = hooks && hooks->takeover;
     lv_server_t s;
     memset(&s, 0, sizeof s);
+    s.upgrade_from_fd = s.upgrade_listen_fd = s.upgrade_conn_fd = -1;
     s.cfg = cfg;
     s.generation = 1;
     s.start_wall_ms = lv_clock_wall_ms();
@@ -469,7 +483,12 @@ int lv_server_run_with(lv_config_t *cfg, const lv_server_hooks_t *hooks)
     s.loop = &loop;
     uint32_t started = 0, inited = 0;
 
-    if (assign_slots(cfg) < 0 || !addresses_free(cfg, takeover))
+    if (assign_slots(cfg) < 0)
+        goto out;
+    /* Before anything is bound: the addresses handed over are not taken, they are ours. */
+    if (hooks && hooks->upgrade_from && lv__upgrade_receive(&s, hooks->upgrade_from) < 0)
+        goto out;
+    if (!addresses_free(&s, cfg, takeover))
         goto out;
     if (!(s.tickets = lv_tls_tickets_new()) || !attach_tls(&s, cfg))
         goto out;
@@ -548,8 +567,9 @@ int lv_server_run_with(lv_config_t *cfg, const lv_server_hooks_t *hooks)
         };
         /* Checked again now that this process listens: the admin address must not overlap one
          * of its own listeners through a wildcard (0.0.0.0:P beside 127.0.0.1:P). */
-        if (takeover || address_free(&cfg->admin, "admin.listen", false))
-            s.admin = lv_admin_start(&loop, &cfg->admin, &src);
+        int admin_fd = lv__inherited_take(&s, &cfg->admin, true);
+        if (admin_fd >= 0 || takeover || address_free(&cfg->admin, "admin.listen", false))
+            s.admin = lv_admin_start(&loop, &cfg->admin, admin_fd, &src);
         if (!s.admin) {
             s.workers_done = s.n_workers;
             on_worker_done(&s.wake);
@@ -574,6 +594,10 @@ int lv_server_run_with(lv_config_t *cfg, const lv_server_hooks_t *hooks)
         if (s.cache && cfg->cache_l2_url)
             s.l2_sub = lv_l2_subscriber_start(&loop, cfg, s.cache, &s.l2_drops);
         s.exit_code = 0;
+        /* Every worker accepts on the sockets handed over: the predecessor may stop now. Then
+         * this process waits for its own successor. */
+        lv__upgrade_finish(&s);
+        lv__upgrade_listen(&s);
         /* The listeners were bound and listening before the workers started: a client that
          * connects once systemd has this accepts. */
         notify_ready(&s, "started");
@@ -589,10 +613,14 @@ int lv_server_run_with(lv_config_t *cfg, const lv_server_hooks_t *hooks)
 out:
     for (uint32_t i = 0; i < inited; i++)
         lv__worker_fini(&s.workers[i]);
-    if (s.listen_fds) /* as bound at start: a reloaded cfg may list more or fewer */
-        for (uint32_t i = 0; i < s.n_bound; i++)
-            if (s.listen_fds[i] >= 0)
-                close(s.listen_fds[i]);
+    for (uint32_t i = 0; i < s.n_lsocks; i++) /* as bound at start, those no worker took */
+        if (!s.lsocks[i].taken)
+            close(s.lsocks[i].fd);
+    for (uint32_t i = 0; i < s.n_inherited; i++)
+        if (s.inherited[i].fd >= 0)
+            close(s.inherited[i].fd);
+    if (s.upgrade_from_fd >= 0)
+        close(s.upgrade_from_fd);
     uv_run(&loop, UV_RUN_NOWAIT);
     uv_loop_close(&loop);
     if (s.shards)
@@ -600,7 +628,8 @@ out:
             free(s.shards[i]);
     free(s.shards);
     free(s.workers);
-    free(s.listen_fds);
+    free(s.lsocks);
+    free(s.inherited);
     free(s.bound);
     lv_access_sink_unref(s.access_sink);
     if (s.storm)

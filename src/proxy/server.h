@@ -11,9 +11,11 @@
  * SIGHUP reloads from cfg->path unless it is "<quick>". Refuses to start (exit code 1, the
  * holder's pid and command logged) when another process already listens on a configured
  * address (listen[] or admin.listen; port 0 never conflicts), unless takeover: then it shares
- * the ports (SO_REUSEPORT), as an upgrade does before stopping the old process. Returns the
- * process exit code. */
-int lv_server_run(lv_config_t *cfg, bool takeover);
+ * the ports (SO_REUSEPORT), as an upgrade does before stopping the old process. upgrade_from
+ * (NULL: none): the upgrade_socket path of a running levee, whose listening sockets (listen[],
+ * admin.listen) this one takes over; once its workers run, the old one stops accepting and
+ * drains (proxy/upgrade.c). Returns the process exit code. */
+int lv_server_run(lv_config_t *cfg, bool takeover, const char *upgrade_from);
 
 /* What a program that embeds levee (the fuzz target, in-process tests) asks of the run. */
 typedef struct lv_server_hooks {
@@ -28,6 +30,8 @@ typedef struct lv_server_hooks {
     bool no_signals;
     /* true: share listen addresses another process already holds (--takeover); see above. */
     bool takeover;
+    /* A running levee's upgrade_socket to take the listening sockets from (--upgrade-from). */
+    const char *upgrade_from;
 } lv_server_hooks_t;
 
 /* lv_server_run with hooks (NULL: the same as lv_server_run). May run on any thread, one server

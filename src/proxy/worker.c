@@ -148,43 +148,103 @@ static int listen_socket(const lv_addr_t *a)
     return fd;
 }
 
-/* Binds the first socket of each listener (resolving port 0); workers add their own. */
+static bool same_sockaddr(const struct sockaddr_storage *x, const struct sockaddr_storage *y)
+{
+    if (x->ss_family != y->ss_family)
+        return false;
+    if (x->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)x;
+        const struct sockaddr_in6 *b = (const struct sockaddr_in6 *)y;
+        return a->sin6_port == b->sin6_port &&
+               memcmp(&a->sin6_addr, &b->sin6_addr, sizeof a->sin6_addr) == 0;
+    }
+    const struct sockaddr_in *a = (const struct sockaddr_in *)x;
+    const struct sockaddr_in *b = (const struct sockaddr_in *)y;
+    return x->ss_family == AF_INET && a->sin_port == b->sin_port &&
+           a->sin_addr.s_addr == b->sin_addr.s_addr;
+}
+
+static int inherited_find(const lv_server_t *s, const lv_addr_t *a, bool admin)
+{
+    for (uint32_t i = 0; i < s->n_inherited; i++) {
+        const lv__inherited_t *in = &s->inherited[i];
+        if (in->fd >= 0 && in->admin == admin && same_sockaddr(&in->sa, &a->sa))
+            return (int)i;
+    }
+    return -1;
+}
+
+bool lv__inherited_has(const lv_server_t *s, const lv_addr_t *a, bool admin)
+{
+    return inherited_find(s, a, admin) >= 0;
+}
+
+int lv__inherited_take(lv_server_t *s, const lv_addr_t *a, bool admin)
+{
+    int i = inherited_find(s, a, admin);
+    if (i < 0)
+        return -1;
+    int fd = s->inherited[i].fd;
+    s->inherited[i].fd = -1;
+    return fd;
+}
+
+static void addr_from_fd(lv_addr_t *b, int fd)
+{
+    b->sa_len = sizeof b->sa;
+    getsockname(fd, (struct sockaddr *)&b->sa, &b->sa_len);
+    char ip[INET6_ADDRSTRLEN] = "";
+    unsigned port;
+    if (b->sa.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&b->sa;
+        uv_ip6_name(in6, ip, sizeof ip);
+        port = ntohs(in6->sin6_port);
+        snprintf(b->text, sizeof b->text, "[%s]:%u", ip, port);
+    } else {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)&b->sa;
+        uv_ip4_name(in, ip, sizeof ip);
+        port = ntohs(in->sin_port);
+        snprintf(b->text, sizeof b->text, "%s:%u", ip, port);
+    }
+}
+
+static void lsock_add(lv_server_t *s, uint32_t listener, int fd, bool taken)
+{
+    LV_ASSERT(s->n_lsocks < s->cap_lsocks);
+    s->lsocks[s->n_lsocks++] = (lv__lsock_t){.listener = listener, .fd = fd, .taken = taken};
+}
+
+/* Each listener gets the sockets a predecessor handed over for its address (their queues hold
+ * connections the predecessor will not accept any more), else one bound now (resolving port
+ * 0); the workers share them out and add their own. */
 int lv__server_bind(lv_server_t *s)
 {
     const lv_config_t *cfg = s->cfg;
-    s->listen_fds = calloc(cfg->n_listeners, sizeof *s->listen_fds);
+    uint32_t n_workers = s->n_workers ? s->n_workers : 1;
+    s->cap_lsocks = cfg->n_listeners * n_workers + s->n_inherited;
+    s->lsocks = calloc(s->cap_lsocks ? s->cap_lsocks : 1, sizeof *s->lsocks);
     s->bound = calloc(cfg->n_listeners, sizeof *s->bound);
-    if (!s->listen_fds || !s->bound)
+    if (!s->lsocks || !s->bound)
         return LV_ENOMEM;
     s->n_bound = cfg->n_listeners;
-    for (uint32_t i = 0; i < cfg->n_listeners; i++)
-        s->listen_fds[i] = -1;
     for (uint32_t i = 0; i < cfg->n_listeners; i++) {
-        int fd = listen_socket(&cfg->listeners[i]);
-        if (fd < 0) {
-            lv_log_error("server", "msg=\"cannot listen\" addr=%s error=\"%s\"",
-                         cfg->listeners[i].text, strerror(-fd));
-            s->listen_fds[i] = -1;
-            return LV_EIO;
-        }
-        s->listen_fds[i] = fd;
-        lv_addr_t *b = &s->bound[i];
-        *b = cfg->listeners[i];
-        b->sa_len = sizeof b->sa;
-        getsockname(fd, (struct sockaddr *)&b->sa, &b->sa_len);
-        char ip[INET6_ADDRSTRLEN] = "";
-        unsigned port;
-        if (b->sa.ss_family == AF_INET6) {
-            const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&b->sa;
-            uv_ip6_name(in6, ip, sizeof ip);
-            port = ntohs(in6->sin6_port);
-            snprintf(b->text, sizeof b->text, "[%s]:%u", ip, port);
+        uint32_t first = s->n_lsocks;
+        for (int fd; (fd = lv__inherited_take(s, &cfg->listeners[i], false)) >= 0;)
+            lsock_add(s, i, fd, false);
+        if (s->n_lsocks > first) {
+            lv_log_info("server", "msg=\"listener taken over\" addr=%s sockets=%u",
+                        cfg->listeners[i].text, s->n_lsocks - first);
         } else {
-            const struct sockaddr_in *in = (const struct sockaddr_in *)&b->sa;
-            uv_ip4_name(in, ip, sizeof ip);
-            port = ntohs(in->sin_port);
-            snprintf(b->text, sizeof b->text, "%s:%u", ip, port);
+            int fd = listen_socket(&cfg->listeners[i]);
+            if (fd < 0) {
+                lv_log_error("server", "msg=\"cannot listen\" addr=%s error=\"%s\"",
+                             cfg->listeners[i].text, strerror(-fd));
+                return LV_EIO;
+            }
+            lsock_add(s, i, fd, false);
         }
+        s->bound[i] = cfg->listeners[i];
+        addr_from_fd(&s->bound[i], s->lsocks[first].fd);
     }
     return 0;
 }
@@ -390,6 +450,27 @@ static void worker_main(void *arg)
     uv_async_send(&s->wake);
 }
 
+/* Listens on fd (a socket of listener i) from w's loop; the handle owns fd from now on. */
+static int worker_listen(lv_worker_t *w, uint32_t i, int fd)
+{
+    uint32_t k = w->n_listeners;
+    uv_tcp_init(&w->loop, &w->listeners[k]);
+    w->listeners[k].data = w;
+    w->listener_of[k] = (uint8_t)i;
+    w->n_listeners++;
+    int rc = uv_tcp_open(&w->listeners[k], fd);
+    if (rc < 0)
+        close(fd); /* the handle did not take it */
+    if (rc == 0)
+        rc = uv_listen((uv_stream_t *)&w->listeners[k], LV_LISTEN_BACKLOG, on_connection);
+    if (rc < 0) {
+        lv_log_error("server", "msg=\"cannot listen\" addr=%s error=%s", w->server->bound[i].text,
+                     uv_err_name(rc));
+        return LV_EIO;
+    }
+    return 0;
+}
+
 int lv__worker_init(lv_worker_t *w, lv_server_t *s, uint32_t id)
 {
     memset(w, 0, sizeof *w);
@@ -433,29 +514,40 @@ int lv__worker_init(lv_worker_t *w, lv_server_t *s, uint32_t id)
     w->gen = gen_new(w, lv_config_ref(s->cfg), s->generation);
     if (!w->gen)
         return LV_ENOMEM;
-    w->listeners = calloc(cfg->n_listeners, sizeof *w->listeners);
-    if (!w->listeners)
+    /* At most one socket per listener bound here, plus its share of the bound or inherited. */
+    uint32_t cap = cfg->n_listeners + s->n_lsocks;
+    w->listeners = calloc(cap, sizeof *w->listeners);
+    w->listener_of = calloc(cap, sizeof *w->listener_of);
+    if (!w->listeners || !w->listener_of)
         return LV_ENOMEM;
     for (uint32_t i = 0; i < cfg->n_listeners; i++) {
-        int fd = id == 0 ? s->listen_fds[i] : listen_socket(&s->bound[i]);
+        /* Socket k of listener i goes to worker k mod n: a predecessor with more workers
+         * handed over more sockets, and each must be accepted from. */
+        uint32_t k = 0, mine = 0, n_before = s->n_lsocks;
+        for (uint32_t j = 0; j < n_before; j++) {
+            lv__lsock_t *ls = &s->lsocks[j];
+            if (ls->listener != i)
+                continue;
+            if (k++ % s->n_workers != id)
+                continue;
+            int rc = worker_listen(w, i, ls->fd);
+            ls->taken = true; /* the handle owns it, even when it failed */
+            if (rc < 0)
+                return rc;
+            mine++;
+        }
+        if (mine)
+            continue;
+        int fd = listen_socket(&s->bound[i]);
         if (fd < 0) {
             lv_log_error("server", "msg=\"cannot listen\" addr=%s worker=%u error=\"%s\"",
                          s->bound[i].text, id, strerror(-fd));
             return LV_EIO;
         }
-        if (id == 0)
-            s->listen_fds[i] = -1; /* owned by the uv handle now */
-        uv_tcp_init(&w->loop, &w->listeners[i]);
-        w->listeners[i].data = w;
-        w->n_listeners++;
-        int rc = uv_tcp_open(&w->listeners[i], fd);
-        if (rc == 0)
-            rc = uv_listen((uv_stream_t *)&w->listeners[i], LV_LISTEN_BACKLOG, on_connection);
-        if (rc < 0) {
-            lv_log_error("server", "msg=\"cannot listen\" addr=%s error=%s", s->bound[i].text,
-                         uv_err_name(rc));
-            return LV_EIO;
-        }
+        lsock_add(s, i, fd, true);
+        int rc = worker_listen(w, i, fd);
+        if (rc < 0)
+            return rc;
     }
     return 0;
 }
@@ -507,6 +599,7 @@ void lv__worker_fini(lv_worker_t *w)
     lv__guard_worker_fini(w);
     lv_buf_pool_fini(&w->bufs);
     free(w->listeners);
+    free(w->listener_of);
     free(w->access_log);
     uv_mutex_destroy(&w->lock);
 }
