@@ -1902,18 +1902,6 @@ static void validate(loader_t *ld, const yn_t *root)
 {
     lv_config_t *cfg = ld->cfg;
     merge_listeners(ld, root);
-    const yn_t *svcs = yn_get(root, "services");
-    for (uint32_t i = 0; i < cfg->n_services; i++) {
-        const lv_service_conf_t *svc = &cfg->services[i];
-        if (!svc->tls.enabled || !svc->health_check.path)
-            continue;
-        /* Active checks speak plaintext: against TLS upstreams they would take every host out. */
-        const yn_t *item = svcs && svcs->kind == YN_SEQ && i < svcs->n ? svcs->kids[i] : root;
-        char key[64];
-        snprintf(key, sizeof(key), "services[%u].health_check.path", i);
-        ERR(ld, yn_at(item, "health_check", "path"), key,
-            "active health checks do not speak TLS yet: leave it out with tls.enabled");
-    }
     if (cfg->limits.target_bytes > cfg->limits.header_bytes) {
         const yn_t *at = root; /* the value if written, else the limits section */
         const yn_t *lim = NULL;

@@ -312,7 +312,8 @@ const lv_config_setting_t lv_config_settings[] = {
      SVC(outlier.max_ejection_ms), 0, 1, DAY_MS},
     {"services[].health_check.path", "string", "", "PATH", true,
      "Active health checks: GET this path on every upstream host every interval_ms (from the "
-     "main thread, over a new connection); unset means no active checks.",
+     "main thread, over a new connection, with TLS when tls.enabled, verified like requests); "
+     "unset means no active checks.",
      LV_CONFIG_K_PATH, 0, SVC(health_check.path), SVC(health_check.path_len), 0, 1024},
     {"services[].health_check.host", "string", "", "0..255 bytes", true,
      "Host header of the health checks; unset sends the upstream's address.", LV_CONFIG_K_STRING,

@@ -36,17 +36,9 @@ int lv__uconn_tls_init(lv_uconn_t *u)
     u->tls = lv_tls_conn_new(ctx, false, &p->gen->worker->bufs, uconn_tls_send, u, NULL);
     if (!u->tls)
         return LV_ENOMEM;
-    /* The name to verify: the configured one, else the upstream's own address. */
-    char ip[64];
-    snprintf(ip, sizeof ip, "%s", u->host->addr->text);
-    char *colon = strrchr(ip, ':');
-    if (colon)
-        *colon = '\0';
-    const char *host_ip = ip[0] == '[' ? ip + 1 : ip;
-    if (ip[0] == '[' && strchr(ip, ']'))
-        *strchr(ip, ']') = '\0';
     lv_tls_conn_keep_sessions(u->tls, &u->host->tls_session);
-    return lv_tls_conn_set_peer(u->tls, p->svc->tls.server_name, host_ip);
+    /* The name to verify: the configured one, else the upstream's own address. */
+    return lv_tls_conn_set_peer_addr(u->tls, p->svc->tls.server_name, u->host->addr->text);
 }
 
 void lv__uconn_tls_free(lv_uconn_t *u)

@@ -6,6 +6,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
+#include <stdio.h>
 #include <string.h>
 #include <uv.h>
 
@@ -225,6 +226,20 @@ int lv_tls_conn_set_peer(lv_tls_conn_t *t, const char *server_name, const char *
 fail:
     ERR_clear_error();
     return LV_EINVAL;
+}
+
+int lv_tls_conn_set_peer_addr(lv_tls_conn_t *t, const char *server_name, const char *addr)
+{
+    /* "10.0.0.1:8443" or "[::1]:8443": the address without its port (and brackets). */
+    char ip[64];
+    snprintf(ip, sizeof ip, "%s", addr);
+    char *colon = strrchr(ip, ':');
+    if (colon)
+        *colon = '\0';
+    const char *host_ip = ip[0] == '[' ? ip + 1 : ip;
+    if (ip[0] == '[' && strchr(ip, ']'))
+        *strchr(ip, ']') = '\0';
+    return lv_tls_conn_set_peer(t, server_name, host_ip);
 }
 
 void lv_tls_conn_free(lv_tls_conn_t *t)

@@ -97,6 +97,9 @@ void lv_tls_conn_keep_sessions(lv_tls_conn_t *t, SSL_SESSION **slot);
 /* Client connections: what the peer's certificate must name (DNS name, else an IP address in
  * ip) and whether SNI is sent. 0 or LV_EINVAL. */
 int lv_tls_conn_set_peer(lv_tls_conn_t *t, const char *server_name, const char *ip);
+/* The same with the upstream's address text ("10.0.0.1:8443", "[::1]:8443"): its port is
+ * dropped for the IP name. */
+int lv_tls_conn_set_peer_addr(lv_tls_conn_t *t, const char *server_name, const char *addr);
 void lv_tls_conn_free(lv_tls_conn_t *t);
 
 /* Ciphertext from the socket: kept (a reference to ch) until OpenSSL has taken all of it. */

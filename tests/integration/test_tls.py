@@ -469,6 +469,85 @@ class TlsUpstream(lt.LvTestCase):
 
 
 @unittest.skipUnless(HAVE_OPENSSL, "the openssl command is needed to make certificates")
+class TlsHealthChecks(lt.LvTestCase):
+    """Active health checks of TLS upstreams speak TLS, verified like requests: a host that
+    answers its checks stays in, one whose check path answers 500 or whose certificate is not
+    trusted goes down, and a client certificate is presented where the backend asks for it."""
+
+    def test_checks_over_tls(self):
+        certs = Certs()
+        server = certs.leaf("upstream", ["upstream.test"])
+        client = certs.leaf("levee-client", ["levee.client"], client=True)
+        origin = lt.Backend("T", tls=["--tls-cert", server[0], "--tls-key", server[1]])
+        mtls = lt.Backend("M", tls=["--tls-cert", server[0], "--tls-key", server[1],
+                                    "--tls-client-ca", certs.ca[0]])
+        ca = certs.ca[0]
+
+        def svc(name, upstream, path, **tls):
+            conf = {"enabled": True, "ca_file": ca, "server_name": "upstream.test"}
+            conf.update(tls)
+            return {"name": name, "upstreams": [upstream.hostport],
+                    "tls": conf,
+                    "health_check": {"path": path, "interval_ms": 100, "timeout_ms": 2000,
+                                     "unhealthy": 2, "healthy": 1}}
+        services = [
+            svc("ok", origin, "/echo"),
+            svc("bad", origin, "/status?code=500"),
+            svc("untrusted", origin, "/echo", ca_file=certs.other_ca[0]),
+            svc("misnamed", origin, "/echo", server_name="other.test"),
+            svc("mtls", mtls, "/echo", cert=client[0], key=client[1]),
+            svc("mtls-nocert", mtls, "/echo"),
+        ]
+        routes = [{"path": "/%s/" % s["name"], "service": s["name"]} for s in services]
+        lv = lt.Levee.from_config(lt.make_config(services, routes=routes))
+
+        def checks(service, result):
+            return metric(lv, "levee_upstream_host_checks_total",
+                          '{service="%s",host="%s",result="%s"}'
+                          % (service, services_by[service]["upstreams"][0], result))
+
+        def up(service):
+            return metric(lv, "levee_upstream_host_up", '{service="%s",host="%s"}'
+                          % (service, services_by[service]["upstreams"][0]))
+        services_by = {s["name"]: s for s in services}
+        try:
+            for name in ("ok", "mtls"):
+                lt.wait_for(lambda: checks(name, "ok") >= 4, what="%s checks" % name)
+            lv.wait_log(r'msg="host down" service=bad host=%s reason="status 500"'
+                        % origin.hostport, timeout=10)
+            lv.wait_log(r'msg="host down" service=untrusted host=%s reason="TLS handshake: '
+                        r'[^"]*certificate' % origin.hostport, timeout=10)
+            lv.wait_log(r'msg="host down" service=misnamed host=%s reason="TLS handshake: '
+                        % origin.hostport, timeout=10)
+            lv.wait_log(r'msg="host down" service=mtls-nocert host=%s reason="' % mtls.hostport,
+                        timeout=10)
+            for name in ("ok", "mtls"):
+                self.assertEqual(up(name), 1, name)
+                self.assertEqual(checks(name, "failed"), 0, name)
+            for name in ("bad", "untrusted", "misnamed", "mtls-nocert"):
+                self.assertEqual(up(name), 0, name)
+                self.assertEqual(checks(name, "ok"), 0, name)
+                self.assertGreaterEqual(checks(name, "failed"), 2, name)
+            st = lv.admin("/status").json()
+            states = {s["name"]: s["hosts"][0]["state"] for s in st["services"]}
+            self.assertEqual(states["ok"], "up")
+            self.assertEqual(states["bad"], "down")
+            self.assertEqual(states["untrusted"], "down")
+            # Requests still go through the service whose host passes its checks.
+            self.assertStatus(lt.get(lv.addr, "/ok/x"), 200)
+            # A reload keeps checking over TLS (the new snapshot's contexts).
+            n = checks("ok", "ok")
+            lv.signal(1)
+            lv.wait_log(r"msg=reloaded", timeout=10)
+            lt.wait_for(lambda: checks("ok", "ok") > n + 2, what="checks after the reload")
+            self.assertEqual(up("ok"), 1)
+        finally:
+            lv.stop(check=True)
+            origin.stop()
+            mtls.stop()
+
+
+@unittest.skipUnless(HAVE_OPENSSL, "the openssl command is needed to make certificates")
 class TlsQuickModeAndCheck(lt.LvTestCase):
     def test_quick_mode_and_config_check(self):
         certs = Certs()

@@ -615,14 +615,13 @@ static void test_lv_config_load_string_tls_refused(void **state)
     assert_true(expect_errors("listen: 127.0.0.1:80\nlisteners: [{listen: 127.0.0.1:80}]\n"
                               "services: [ {name: a, upstreams: 127.0.0.1:1} ]\n",
                               twice));
-    const char *checks[] = {
-        "t.yaml:4:27: services[0].health_check.path: active health checks do not speak TLS "
-        "yet: leave it out with tls.enabled",
-        NULL};
-    assert_true(expect_errors("listen: 127.0.0.1:0\nservices:\n"
-                              "  - {name: b, upstreams: 127.0.0.1:1, tls: {enabled: true},\n"
-                              "     health_check: {path: /h}}\n",
-                              checks));
+    /* Active health checks speak TLS to a TLS service's upstreams: accepted. */
+    lv_config_t *cfg = load_ok("listen: 127.0.0.1:0\nservices:\n"
+                               "  - {name: b, upstreams: 127.0.0.1:1, tls: {enabled: true},\n"
+                               "     health_check: {path: /h}}\n");
+    assert_true(cfg->services[0].tls.enabled);
+    assert_string_equal(cfg->services[0].health_check.path, "/h");
+    lv_config_unref(cfg);
 }
 
 static void test_lv_config_parse_bytes_suffixes(void **state)
