@@ -11,10 +11,14 @@
 #include <unistd.h>
 
 #include <llhttp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <uv.h>
 
 #include "core/common.h"
 #include "core/log.h"
+#include "proxy/buf.h"
+#include "tls/tls.h"
 
 #define LOAD_COOKIES 8
 #define LOAD_COOKIE_LEN 96
@@ -56,7 +60,9 @@ typedef struct load_user {
     uint16_t hval_len;
     char hval[LOAD_COOKIE_LEN + 32];
     uint8_t n_cookies;
-    uint32_t src_ip; /* network order; 0: the kernel picks */
+    uint32_t src_ip;    /* network order; 0: the kernel picks */
+    lv_tls_conn_t *tls; /* https: this connection's TLS (its own handshake), freed on close */
+    lv_chunk_t *rch;    /* https: the chunk the pending read goes into */
     char cookies[LOAD_COOKIES][LOAD_COOKIE_LEN];
     size_t out_len;
     char out[1536];
@@ -87,6 +93,9 @@ struct load_engine {
     load_user_t *free_list;
     uint32_t last_progress_sec;
     load_ctl_t *ctls[LOAD_EVENTS_MAX]; /* control GETs still open */
+    SSL_CTX *tls_ctx;                  /* https targets: the client context */
+    lv_buf_pool_t pool;                /* https: ciphertext chunks and writes */
+    int tls_logged;                    /* the first handshake failure was logged */
     char rbuf[65536];
 };
 
@@ -127,9 +136,22 @@ static void load_release(load_user_t *u)
     u->eng->free_list = u;
 }
 
+static void load_tls_drop(load_user_t *u)
+{
+    if (u->tls) {
+        lv_tls_conn_free(u->tls);
+        u->tls = NULL;
+    }
+    if (u->rch) {
+        lv_chunk_release(u->rch);
+        u->rch = NULL;
+    }
+}
+
 static void load_on_close(uv_handle_t *h)
 {
     load_user_t *u = h->data;
+    load_tls_drop(u);
     u->closing = 0;
     u->tcp_open = 0;
     if (!u->active) {
@@ -374,26 +396,110 @@ static void load_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     (void)suggested;
     load_user_t *u = h->data;
+    if (u->tls) { /* ciphertext goes into a chunk: OpenSSL may keep part of it for later */
+        if (!u->rch)
+            u->rch = lv_chunk_acquire(&u->eng->pool, LV_CHUNK_BYTES);
+        *buf = u->rch ? uv_buf_init(u->rch->data, (unsigned)u->rch->cap) : uv_buf_init(NULL, 0);
+        return;
+    }
     /* One shared buffer: read callbacks run one at a time and consume it at once. */
     *buf = uv_buf_init(u->eng->rbuf, sizeof(u->eng->rbuf));
+}
+
+static void load_write(load_user_t *u);
+
+/* Response bytes (plaintext): parsed; a complete response ends the request. */
+static void load_on_bytes(load_user_t *u, const char *p, size_t n)
+{
+    if (!u->in_flight) { /* bytes nobody asked for (e.g. a 408 on an idle connection) */
+        load_close_tcp(u);
+        return;
+    }
+    llhttp_errno_t err = llhttp_execute(&u->parser, p, n);
+    if (u->done) {
+        load_on_response(u);
+    } else if (err != HPE_OK) {
+        load_fail(u, LOAD_ERR_PARSE);
+    }
+}
+
+static void load_tls_failed(load_user_t *u)
+{
+    load_engine_t *e = u->eng;
+    if (!e->tls_logged) { /* once: the rest are counted as tls_handshake errors */
+        e->tls_logged = 1;
+        lv_log_warn("load", "event=tls_handshake_failed target=%s kind=%s error=\"%s\"",
+                    e->sc->target.url,
+                    lv_tls_conn_failure(u->tls) == LV_TLS_FAIL_VERIFY ? "verify" : "protocol",
+                    lv_tls_conn_error(u->tls));
+    }
+    if (u->in_flight)
+        load_fail(u, LOAD_ERR_TLS);
+    else
+        load_close_tcp(u);
+}
+
+/* Ciphertext from the socket: the handshake, then the records' plaintext to the parser. */
+static void load_on_tls_input(load_user_t *u, ssize_t nread)
+{
+    load_engine_t *e = u->eng;
+    lv_chunk_t *ch = u->rch;
+    u->rch = NULL;
+    lv_tls_conn_input(u->tls, ch, ch->data, (size_t)nread);
+    lv_chunk_release(ch);
+    if (!lv_tls_conn_established(u->tls)) {
+        int rc = lv_tls_conn_handshake(u->tls);
+        if (rc < 0) {
+            load_tls_failed(u);
+            return;
+        }
+        if (rc == 0)
+            return;
+        if (u->in_flight)
+            load_write(u); /* the request waited for the handshake */
+    }
+    lv_tls_conn_t *t = u->tls;
+    while (u->tls == t && !u->closing) {
+        ssize_t n = lv_tls_conn_read(t, e->rbuf, sizeof(e->rbuf));
+        if (n > 0) {
+            load_on_bytes(u, e->rbuf, (size_t)n);
+            continue;
+        }
+        if (n == 0)
+            return;
+        if (!u->in_flight) {
+            load_close_tcp(u);
+        } else if (n == LV_TLS_EOF) {
+            llhttp_finish(&u->parser);
+            if (u->done)
+                load_on_response(u);
+            else
+                load_fail(u, LOAD_ERR_RESET);
+        } else {
+            load_fail(u, LOAD_ERR_OTHER);
+        }
+        return;
+    }
 }
 
 static void load_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     load_user_t *u = s->data;
-    if (nread == 0)
+    if (u->tls && nread > 0) {
+        load_on_tls_input(u, nread);
+        return;
+    }
+    if (nread == 0 || nread == UV_ENOBUFS) /* ENOBUFS: no chunk; the next read tries again */
         return;
     if (nread > 0) {
-        if (!u->in_flight) { /* bytes nobody asked for (e.g. a 408 on an idle connection) */
+        load_on_bytes(u, buf->base, (size_t)nread);
+        return;
+    }
+    if (u->tls && !lv_tls_conn_established(u->tls)) {
+        if (u->in_flight) /* closed during the handshake */
+            load_fail(u, LOAD_ERR_TLS);
+        else
             load_close_tcp(u);
-            return;
-        }
-        llhttp_errno_t err = llhttp_execute(&u->parser, buf->base, (size_t)nread);
-        if (u->done) {
-            load_on_response(u);
-        } else if (err != HPE_OK) {
-            load_fail(u, LOAD_ERR_PARSE);
-        }
         return;
     }
     if (!u->in_flight) { /* the server closed an idle keep-alive connection: not an error */
@@ -419,6 +525,26 @@ static void load_on_write(uv_write_t *w, int status)
     if (status < 0)
         load_fail(u,
                   status == UV_ECONNRESET || status == UV_EPIPE ? LOAD_ERR_RESET : LOAD_ERR_OTHER);
+}
+
+/* TLS records to the socket (lv_tls_send_fn). */
+static void load_tls_written(uv_write_t *req, int status)
+{
+    lv_wreq_t *w = (lv_wreq_t *)req;
+    load_user_t *u = w->owner;
+    lv_wreq_release(w);
+    if (status == UV_ECANCELED || !u->in_flight || u->closing)
+        return;
+    if (status < 0)
+        load_fail(u,
+                  status == UV_ECONNRESET || status == UV_EPIPE ? LOAD_ERR_RESET : LOAD_ERR_OTHER);
+}
+
+static int load_tls_send(void *owner, lv_wreq_t *w)
+{
+    load_user_t *u = owner;
+    int rc = lv_wreq_submit(w, (uv_stream_t *)&u->tcp, load_tls_written);
+    return rc < 0 ? rc : 0;
 }
 
 static void load_write(load_user_t *u)
@@ -450,6 +576,12 @@ static void load_write(load_user_t *u)
         break;
     }
     uv_buf_t b = uv_buf_init(u->out, (unsigned)u->out_len);
+    if (u->tls) {
+        int rc = lv_tls_conn_write(u->tls, &b, 1);
+        if (rc < 0)
+            load_fail(u, rc == UV_ECONNRESET || rc == UV_EPIPE ? LOAD_ERR_RESET : LOAD_ERR_OTHER);
+        return;
+    }
     int n = uv_try_write((uv_stream_t *)&u->tcp, &b, 1);
     if (n == (int)u->out_len)
         return;
@@ -470,6 +602,7 @@ static void load_write(load_user_t *u)
 static void load_on_connect(uv_connect_t *req, int status)
 {
     load_user_t *u = req->data;
+    load_engine_t *e = u->eng;
     if (status == UV_ECANCELED || u->closing)
         return;
     if (status < 0) {
@@ -479,6 +612,23 @@ static void load_on_connect(uv_connect_t *req, int status)
         return;
     }
     u->connected = 1;
+    if (e->tls_ctx) { /* each connection does its own handshake; the request waits for it */
+        const load_target_t *t = &e->sc->target;
+        u->tls = lv_tls_conn_new(e->tls_ctx, false, &e->pool, load_tls_send, u, NULL);
+        if (!u->tls ||
+            lv_tls_conn_set_peer(u->tls, t->sni[0] ? t->sni : NULL, t->sni[0] ? NULL : t->host)) {
+            load_tls_drop(u);
+            if (u->in_flight)
+                load_fail(u, LOAD_ERR_OTHER);
+            else
+                load_close_tcp(u);
+            return;
+        }
+        uv_read_start((uv_stream_t *)&u->tcp, load_alloc, load_on_read);
+        if (lv_tls_conn_handshake(u->tls) < 0) /* the ClientHello */
+            load_tls_failed(u);
+        return;
+    }
     uv_read_start((uv_stream_t *)&u->tcp, load_alloc, load_on_read);
     if (u->in_flight)
         load_write(u);
@@ -651,6 +801,10 @@ static void load_ctl_get(load_engine_t *e, const char *url, int post)
     struct sockaddr_in addr;
     if (load_target_parse(&t, url) != 0 || uv_ip4_addr(t.host, t.port, &addr) != 0)
         return;
+    if (t.tls) { /* control GETs go to admin ports, which speak plain HTTP */
+        lv_log_warn("load", "event=get url=%s error=\"https control GETs are not supported\"", url);
+        return;
+    }
     uint32_t slot = 0;
     while (slot < LOAD_EVENTS_MAX && e->ctls[slot])
         slot++;
@@ -779,6 +933,35 @@ static void load_on_arrival_tick(uv_timer_t *t)
     }
 }
 
+/* The client context of an https target: TLS 1.2 or later, the peer verified against the
+ * system's CAs or ca_file unless insecure. NULL with the reason logged. */
+static SSL_CTX *load_tls_ctx(const load_scenario_t *sc)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    if (!ctx)
+        goto fail;
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF); /* every user is a new client */
+    if (sc->tls_insecure) {
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+    } else {
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+        int ok = sc->tls_ca[0] ? SSL_CTX_load_verify_locations(ctx, sc->tls_ca, NULL)
+                               : SSL_CTX_set_default_verify_paths(ctx);
+        if (ok != 1)
+            goto fail;
+    }
+    return ctx;
+fail:;
+    unsigned long err = ERR_peek_last_error();
+    lv_log_error("load", "event=tls_setup_failed ca=%s error=\"%s\"",
+                 sc->tls_ca[0] ? sc->tls_ca : "-",
+                 err ? ERR_reason_error_string(err) : "out of memory");
+    ERR_clear_error();
+    SSL_CTX_free(ctx);
+    return NULL;
+}
+
 int load_engine_run(const load_scenario_t *sc, load_stats_t *st, int progress)
 {
     load_engine_t *e = calloc(1, sizeof(*e));
@@ -797,8 +980,15 @@ int load_engine_run(const load_scenario_t *sc, load_stats_t *st, int progress)
     e->settings.on_header_value = load_on_hvalue;
     e->settings.on_header_value_complete = load_on_hvalue_done;
     e->settings.on_message_complete = load_on_msg_done;
+    if (sc->target.tls && !(e->tls_ctx = load_tls_ctx(sc))) {
+        free(e);
+        return LV_EIO;
+    }
+    lv_buf_pool_init(&e->pool, 1024);
     if (uv_ip4_addr(sc->target.host, sc->target.port, &e->addr) != 0 ||
         uv_loop_init(&e->loop) != 0) {
+        lv_buf_pool_fini(&e->pool);
+        SSL_CTX_free(e->tls_ctx);
         free(e);
         return LV_EIO;
     }
@@ -817,8 +1007,13 @@ int load_engine_run(const load_scenario_t *sc, load_stats_t *st, int progress)
         lv_log_warn("load", "event=loop_close_busy");
         rc = LV_EIO;
     }
-    for (uint32_t c = 0; c < e->n_chunks; c++)
+    for (uint32_t c = 0; c < e->n_chunks; c++) {
+        for (int i = 0; i < LOAD_CHUNK; i++)
+            load_tls_drop(&e->chunks[c][i]);
         free(e->chunks[c]);
+    }
+    lv_buf_pool_fini(&e->pool);
+    SSL_CTX_free(e->tls_ctx);
     free(e);
     return rc;
 }

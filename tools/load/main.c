@@ -35,7 +35,9 @@ static void load_usage(FILE *f)
           "Retry-After. Reports goodput (2xx/3xx within patience) and user success.\n"
           "\n"
           "  --scenario FILE       scenario file (YAML; see docs/levee-load.md)\n"
-          "  --target URL          http://IPv4-or-localhost[:port][/path]\n"
+          "  --target URL          http[s]://IPv4-or-localhost[:port][/path]\n"
+          "  --tls-insecure        https: do not verify the certificate (self-signed tests)\n"
+          "  --tls-ca FILE         https: verify against the CA certificates in FILE\n"
           "  --rate R              users per second, constant (replaces the profile)\n"
           "  --duration S          arrival window in seconds\n"
           "  --patience-ms P       patience of every user (fixed), default 2000\n"
@@ -167,7 +169,8 @@ int main(int argc, char **argv)
     load_scenario_defaults(&sc);
     const char *scenario = NULL, *json = NULL, *html = NULL;
     const char *target = NULL, *label = NULL, *journey = NULL;
-    const char *history = NULL, *region = NULL;
+    const char *history = NULL, *region = NULL, *tls_ca = NULL;
+    int tls_insecure = 0;
     double rate = -1, duration = -1, patience = -1, f5 = -1, tries = -1, obey = -1;
     double capacity = -1, seed = -1, max_conns = -1, drain = -1, per_addr = -1;
     int quiet = 0;
@@ -184,6 +187,9 @@ int main(int argc, char **argv)
         } else if (strcmp(a, "--quiet") == 0) {
             quiet = 1;
             takes = 0;
+        } else if (strcmp(a, "--tls-insecure") == 0) {
+            tls_insecure = 1;
+            takes = 0;
         } else if (a[0] != '-' && !scenario) {
             scenario = a;
             takes = 0;
@@ -194,6 +200,8 @@ int main(int argc, char **argv)
             scenario = v;
         } else if (strcmp(a, "--target") == 0) {
             target = v;
+        } else if (strcmp(a, "--tls-ca") == 0) {
+            tls_ca = v;
         } else if (strcmp(a, "--json") == 0) {
             json = v;
         } else if (strcmp(a, "--html") == 0) {
@@ -244,9 +252,20 @@ int main(int argc, char **argv)
         return 2;
     }
     if (target && load_target_parse(&sc.target, target) != 0) {
-        fprintf(stderr, "levee-load: --target: expected http://IPv4-or-localhost[:port][/path]\n");
+        fprintf(stderr,
+                "levee-load: --target: expected http[s]://IPv4-or-localhost[:port][/path]\n");
         free(err);
         return 2;
+    }
+    if (tls_insecure)
+        sc.tls_insecure = 1;
+    if (tls_ca) {
+        if (strlen(tls_ca) >= sizeof(sc.tls_ca)) {
+            fprintf(stderr, "levee-load: --tls-ca: path too long\n");
+            free(err);
+            return 2;
+        }
+        snprintf(sc.tls_ca, sizeof(sc.tls_ca), "%s", tls_ca);
     }
     if (label)
         snprintf(sc.label, sizeof(sc.label), "%s", label);

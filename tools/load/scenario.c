@@ -30,10 +30,14 @@ void load_scenario_defaults(load_scenario_t *s)
 int load_target_parse(load_target_t *t, const char *url)
 {
     memset(t, 0, sizeof(*t));
-    if (strlen(url) >= sizeof(t->url) || strncmp(url, "http://", 7) != 0)
+    if (strlen(url) >= sizeof(t->url))
+        return LV_EINVAL;
+    if (strncmp(url, "https://", 8) == 0)
+        t->tls = 1;
+    else if (strncmp(url, "http://", 7) != 0)
         return LV_EINVAL;
     snprintf(t->url, sizeof(t->url), "%s", url);
-    const char *h = url + 7;
+    const char *h = url + (t->tls ? 8 : 7);
     const char *slash = strchr(h, '/');
     size_t hostport_len = slash ? (size_t)(slash - h) : strlen(h);
     char hp[80];
@@ -43,7 +47,7 @@ int load_target_parse(load_target_t *t, const char *url)
     hp[hostport_len] = '\0';
     snprintf(t->host_header, sizeof(t->host_header), "%s", hp);
     char *colon = strrchr(hp, ':');
-    unsigned long port = 80;
+    unsigned long port = t->tls ? 443 : 80;
     if (colon) {
         char *end;
         errno = 0;
@@ -52,9 +56,11 @@ int load_target_parse(load_target_t *t, const char *url)
             return LV_EINVAL;
         *colon = '\0';
     }
-    if (strcmp(hp, "localhost") == 0)
+    if (strcmp(hp, "localhost") == 0) {
         snprintf(t->host, sizeof(t->host), "127.0.0.1");
-    else
+        if (t->tls)
+            snprintf(t->sni, sizeof(t->sni), "localhost");
+    } else
         snprintf(t->host, sizeof(t->host), "%s", hp);
     unsigned a, b, c, d;
     char extra;

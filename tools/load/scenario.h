@@ -28,6 +28,8 @@ typedef struct load_target {
     uint16_t port;
     char host_header[80];
     char path[LOAD_PATH_MAX];
+    char sni[80]; /* https: the name sent as SNI and verified ("": an IP literal, verified) */
+    int tls;      /* https:// */
 } load_target_t;
 
 typedef struct load_scenario {
@@ -44,13 +46,15 @@ typedef struct load_scenario {
     load_user_params_t users;
     uint32_t n_events;
     load_event_t events[LOAD_EVENTS_MAX];
+    int tls_insecure;           /* https: skip certificate verification */
+    char tls_ca[LOAD_PATH_MAX]; /* https: CA file ("": the system's) */
 } load_scenario_t;
 
 /* Defaults: no target, no profile, seed 1, 20 s drain cap, 10000 connections, one user class
  * with load_user_params_default(). */
 void load_scenario_defaults(load_scenario_t *s);
 
-/* Parses "http://IPv4-or-localhost[:port][/path]". Returns 0 or LV_EINVAL. */
+/* Parses "http[s]://IPv4-or-localhost[:port][/path]". Returns 0 or LV_EINVAL. */
 int load_target_parse(load_target_t *t, const char *url);
 
 /* Parses a YAML scenario. Every problem is appended to err (bounded, truncated) as

@@ -7,7 +7,7 @@
 #include "core/common.h"
 
 static const char *const load_err_names[LOAD_ERR_COUNT] = {
-    "connect_refused", "reset", "timeout", "parse", "client_overloaded", "other"};
+    "connect_refused", "reset", "timeout", "parse", "client_overloaded", "other", "tls_handshake"};
 
 const char *load_err_name(load_err_t e)
 {

@@ -16,6 +16,7 @@ typedef enum {
     LOAD_ERR_PARSE,      /* the response was not valid HTTP/1.1 */
     LOAD_ERR_OVERLOADED, /* levee-load itself had no room (max_conns): client_overloaded */
     LOAD_ERR_OTHER,      /* any other socket error */
+    LOAD_ERR_TLS,        /* https: the TLS handshake failed (verification, protocol, alert) */
     LOAD_ERR_COUNT
 } load_err_t;
 
