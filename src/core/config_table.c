@@ -341,8 +341,9 @@ const lv_config_setting_t lv_config_settings[] = {
      "settings share one limit, and their waiters are served most critical first.",
      LV_CONFIG_K_UINT, 0, SVC(guard.limit_initial), 0, 1, 100000},
     {"services[].limit.min", "uint", "1", "1..100000", true,
-     "The adaptive concurrency limit never goes below this.", LV_CONFIG_K_UINT, 0,
-     SVC(guard.limit_min), 0, 1, 100000},
+     "The adaptive concurrency limit never goes below this, nor below the number of "
+     "upstream hosts (one request each, up to limit.max).",
+     LV_CONFIG_K_UINT, 0, SVC(guard.limit_min), 0, 1, 100000},
     {"services[].limit.max", "uint", "1000", "1..100000", true,
      "The adaptive concurrency limit never goes above this.", LV_CONFIG_K_UINT, 0,
      SVC(guard.limit_max), 0, 1, 100000},

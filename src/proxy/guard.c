@@ -31,7 +31,11 @@ static lv_backend_limit_t *backend_of(lv_worker_t *w, const lv_service_conf_t *s
     for (uint32_t i = 0; i < n; i++)
         len += (size_t)snprintf(key + len, sizeof key - len, "%s%s", i ? "," : "", sorted[i]->text);
     const lv_guard_conf_t *c = &svc->guard;
-    lv_limiter_conf_t lc = {c->limit_initial, c->limit_min, c->limit_max};
+    /* One request per host is never a queue (least_outstanding spreads them): a floor below
+     * the number of hosts leaves hosts idle, and halving the limit to probe a two-host
+     * backend at one request in flight halves its throughput for the probe. */
+    uint32_t floor = LV_MIN(LV_MAX(c->limit_min, svc->n_upstreams), c->limit_max);
+    lv_limiter_conf_t lc = {LV_MAX(c->limit_initial, floor), floor, c->limit_max};
     snprintf(key + len, sizeof key - len, " limit=%u/%u/%u", lc.initial, lc.min, lc.max);
     return lv_backend_limits_get(w->server->backends, key, &lc, now_us);
 }

@@ -37,6 +37,7 @@ typedef struct lv_host_health {
     _Atomic uint64_t ejected_until_ms; /* monotonic ms; in rotation once it has passed */
     atomic_bool ejected;               /* ejected and no success seen since (for the log) */
     atomic_bool check_down;            /* active health checks say it is down */
+    atomic_uint outstanding;           /* requests in flight to it from every worker */
     /* monotonic ms until which a host_down fault refuses connections to it (proxy/faults.c) */
     _Atomic uint64_t fault_down_until_ms;
     lv_counter_t failures[LV_UPFAIL_COUNT];

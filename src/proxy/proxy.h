@@ -100,7 +100,7 @@ struct lv_svc_guard {
 typedef struct lv_host {
     const lv_addr_t *addr;
     lv_host_health_t *health; /* shared by workers and generations (proxy/hosts.h); may be NULL */
-    uint32_t outstanding;     /* requests sent and not finished */
+    uint32_t outstanding;     /* this worker's requests sent and not finished */
     uint32_t n_idle;
     lv_link_t idle; /* idle keep-alive lv_uconn_t, most recent first */
     /* The last TLS session this host gave this worker (services[].tls): the next connection
@@ -756,6 +756,9 @@ bool lv__cache_serve_stale(lv_req_t *r, lv_stale_why_t why);
 int lv__pools_init(lv_gen_t *g);
 void lv__pools_fini(lv_gen_t *g);
 lv_host_t *lv__pool_pick(lv_pool_t *p, const lv_host_t *avoid);
+/* A request starts (+1) or stops (-1) being in flight to h: counted in this worker and, for
+ * least_outstanding, across the workers (the shared health entry). */
+void lv__host_outstanding(lv_host_t *h, int delta);
 /* Gives an idle connection to host (reused) or starts a new one (always with fresh: a
  * websocket's connection is never a pooled one). NULL when out of memory. */
 lv_uconn_t *lv__uconn_get(lv_pool_t *p, lv_host_t *h, bool fresh, bool *reused);

@@ -219,7 +219,7 @@ void lv__request_detach_upstream(lv_req_t *r)
     r->uconn = NULL;
     u->req = NULL;
     if (r->host)
-        r->host->outstanding--;
+        lv__host_outstanding(r->host, -1);
     if (r->up_out) {
         lv_wreq_release(r->up_out);
         r->up_out = NULL;

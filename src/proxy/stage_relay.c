@@ -177,7 +177,7 @@ static bool send_to_upstream(lv_req_t *r)
     u->req = r;
     lv__cache_attach(r, u);
     r->reused_conn = reused;
-    r->host->outstanding++;
+    lv__host_outstanding(r->host, 1);
     r->tries++;
     if (!r->upstream_start_ns)
         r->upstream_start_ns = lv_clock_now_ns();
@@ -205,7 +205,7 @@ static void join_upstream(lv_req_t *r)
     lv_uconn_t *u = r->uconn;
     u->req = r;
     r->host = u->host;
-    r->host->outstanding++;
+    lv__host_outstanding(r->host, 1);
     r->tries = 1;
     r->reused_conn = false; /* never resent as "a kept-alive connection went stale" */
 }

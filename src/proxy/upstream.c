@@ -61,6 +61,22 @@ static bool host_usable(const lv_host_t *h, uint64_t now_ms)
     return !h->health || lv_host_usable(h->health, now_ms);
 }
 
+void lv__host_outstanding(lv_host_t *h, int delta)
+{
+    h->outstanding += (uint32_t)delta;
+    if (h->health)
+        atomic_fetch_add_explicit(&h->health->outstanding, (unsigned)delta, memory_order_relaxed);
+}
+
+/* What least_outstanding compares: every worker's requests to the host, since a per-worker count
+ * sends two workers' requests to one idle-looking host while the other host sits idle (with
+ * one-worker hosts and a concurrency limit of two, half the capacity). */
+static uint32_t host_load(const lv_host_t *h)
+{
+    return h->health ? atomic_load_explicit(&h->health->outstanding, memory_order_relaxed)
+                     : h->outstanding;
+}
+
 /* Round robin or least outstanding among the hosts in rotation (not ejected, not down by health
  * checks), never `avoid` when another host exists. With every host out of rotation, all of them
  * take requests again (Envoy's panic mode): a guess beats a certain 502. */
@@ -80,7 +96,7 @@ lv_host_t *lv__pool_pick(lv_pool_t *p, const lv_host_t *avoid)
                 continue;
             if (!lor)
                 return h;
-            if (!best || h->outstanding < best->outstanding)
+            if (!best || host_load(h) < host_load(best))
                 best = h;
         }
         if (best)

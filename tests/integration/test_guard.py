@@ -305,6 +305,31 @@ class QueueDrops(GuardCase):
 # --------------------------------------------------------------------------------------
 
 
+class LimitFloor(GuardCase):
+    def test_limit_never_below_one_request_per_host(self):
+        """limit.min 1 over three hosts: three requests are in flight at once (one per host,
+        least_outstanding), never queued behind a limit of one; /status says 3."""
+        sims = [lt.LeveeSim(config=sim_config(slow_ms=1500)) for _ in range(3)]
+        for sim in sims:
+            self.addCleanup(self._stop_sim, sim)
+        service = {"upstreams": [x.hostport for x in sims],
+                   "limit": {"initial": 1, "min": 1, "max": 100},
+                   "queue": {"timeout_ms": 5000, "target_ms": 5000, "interval_ms": 5000}}
+        self.lv = lt.Levee.from_config(levee_config(sims[0], service), name="guard-floor.yaml")
+        self.addCleanup(self.lv.stop)
+        conns = []
+        for _ in range(3):
+            c = lt.HttpConn(self.lv.addr, timeout=20)
+            self.addCleanup(c.close)
+            c.send(lt.HttpConn.build("GET", "/slow"))
+            conns.append(c)
+        lt.wait_for(lambda: [x.path_stat("/slow") for x in sims] == [1, 1, 1], 1.2,
+                    what="one /slow at each of the three hosts before the first ends")
+        self.assertGreaterEqual(self.gstatus()["limit"], 3, self.gstatus())
+        for c in conns:
+            self.assertStatus(c.read_response(timeout=15), 200)
+
+
 class Breaker(GuardCase):
     BREAKER = {"breaker": {"min_requests": 5, "error_percent": 50, "cooldown_ms": 1000,
                            "probes": 1, "window_ms": 10000}}

@@ -330,11 +330,13 @@ class RoundRobin(lt.LvTestCase):
 
 
 class LeastOutstanding(lt.LvTestCase):
+    WORKERS = 1
+
     @classmethod
     def setUpClass(cls):
         cls.a, cls.b = lt.Backend("A"), lt.Backend("B")
         cfg = lt.make_config([{"name": "lo", "upstreams": [cls.a.hostport, cls.b.hostport],
-                               "balance": "least_outstanding"}])
+                               "balance": "least_outstanding"}], workers=cls.WORKERS)
         cls.start_levee(lambda: lt.Levee.from_config(cfg), backends=[cls.a, cls.b])
 
     @classmethod
@@ -362,12 +364,24 @@ class LeastOutstanding(lt.LvTestCase):
         busy = "A" if stats["a"]["paths"].get("/slow") else "B"
         other = "B" if busy == "A" else "A"
         seen = backends_answering(self, self.levee.addr, 6)
+        # New connections too: with several workers they land on any of them, and each must
+        # count the slow request another worker sent.
+        for _ in range(6):
+            seen += backends_answering(self, self.levee.addr, 1)
         t.join(15)
-        self.assertEqual(seen, [other] * 6,
+        self.assertEqual(seen, [other] * 12,
                          "with %s busy on a slow request, least_outstanding sent: %s"
                          % (busy, seen))
         self.assertNotIn("e", result, result.get("e"))
         self.assertStatus(result["r"], 200)
+
+
+class LeastOutstandingAcrossWorkers(LeastOutstanding):
+    """The same with two workers: the count of requests in flight to a host is every worker's
+    (with one count per worker, two one-worker hosts behind a limit of two got half their
+    capacity in test_score at 1054705)."""
+
+    WORKERS = 2
 
 
 class Routing(lt.LvTestCase):
