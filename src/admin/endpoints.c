@@ -400,6 +400,9 @@ static void put_host_families(FILE *out, const lv_admin_source_t *src, const lv_
          "TLS handshake failed)."},
         {"levee_upstream_host_checks_total", "counter",
          "Active health checks of an upstream host, by result."},
+        {"levee_upstream_host_check_tls_handshakes_total", "counter",
+         "TLS handshakes of the active health checks with an upstream host (services[].tls), "
+         "by result as levee_upstream_tls_handshakes_total, which counts the requests' own."},
     };
     uint64_t now_ms = lv_clock_now_ms();
     for (size_t f = 0; f < LV_ARRAY_LEN(fams); f++) {
@@ -423,6 +426,11 @@ static void put_host_families(FILE *out, const lv_admin_source_t *src, const lv_
                         fprintf(out, "%s{service=\"%s\",host=\"%s\",kind=\"%s\"} %" PRIu64 "\n", n,
                                 s->name, h->addr, lv_upfail_names[k],
                                 lv_counter_get(&h->failures[k]));
+                else if (f == 4)
+                    for (int k = 0; k < LV_UP_TLS_N; k++)
+                        fprintf(out, "%s{service=\"%s\",host=\"%s\",result=\"%s\"} %" PRIu64 "\n",
+                                n, s->name, h->addr, lv_up_tls_results[k],
+                                lv_counter_get(&h->check_tls[k]));
                 else
                     fprintf(out,
                             "%s{service=\"%s\",host=\"%s\",result=\"ok\"} %" PRIu64 "\n"

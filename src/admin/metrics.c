@@ -29,7 +29,7 @@ static const char *const tls_hs_labels[LV_TLS_HS_N][2] = {
     {"failed", "timeout"}, {"failed", "closed"}, {"limited", "cpu"},
 };
 
-static const char *const upstream_tls_results[LV_UP_TLS_N] = {"ok", "verify_failed", "failed"};
+const char *const lv_up_tls_results[LV_UP_TLS_N] = {"ok", "verify_failed", "failed"};
 static const char *const ws_results[LV_WS_N] = {"closed", "idle_timeout", "total_timeout", "error",
                                                 "refused"};
 
@@ -458,7 +458,7 @@ void lv_metrics_write_prometheus(FILE *out, lv_metrics_shard_t *const *shards, u
     put_per_service_by(out, shards, n_shards, "levee_upstream_tls_handshakes_total",
                        "TLS handshakes with the service's upstreams (services[].tls), by result: "
                        "ok, verify_failed (the certificate or its name), failed (any other).",
-                       "result", upstream_tls_results, LV_UP_TLS_N,
+                       "result", lv_up_tls_results, LV_UP_TLS_N,
                        offsetof(lv_service_metrics_t, upstream_tls));
     put_per_service(out, shards, n_shards, "levee_upstream_in_flight", "gauge",
                     "Requests sent upstream and not yet answered.",

@@ -45,6 +45,7 @@ enum {
 };
 /* TLS handshakes with a service's upstreams (levee_upstream_tls_handshakes_total{result}). */
 enum { LV_UP_TLS_OK, LV_UP_TLS_VERIFY_FAILED, LV_UP_TLS_FAILED, LV_UP_TLS_N };
+extern const char *const lv_up_tls_results[LV_UP_TLS_N]; /* their label values */
 /* Websocket tunnels, by how they ended (levee_websocket_tunnels_total{result}). */
 enum {
     LV_WS_CLOSED,        /* either side closed */

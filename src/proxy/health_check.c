@@ -153,6 +153,13 @@ static int tls_send(void *owner, lv_wreq_t *w)
 static bool tls_handshake(lv_prober_t *p)
 {
     int rc = lv_tls_conn_handshake(p->tls);
+    if (rc != 0 && p->health) {
+        bool verify = rc < 0 && lv_tls_conn_failure(p->tls) == LV_TLS_FAIL_VERIFY;
+        lv_counter_add(&p->health->check_tls[rc > 0   ? LV_UP_TLS_OK
+                                             : verify ? LV_UP_TLS_VERIFY_FAILED
+                                                      : LV_UP_TLS_FAILED],
+                       1);
+    }
     if (rc < 0) {
         char why[200];
         snprintf(why, sizeof why, "TLS handshake: %s", lv_tls_conn_error(p->tls));
@@ -184,6 +191,8 @@ static void on_tls_read(lv_prober_t *p, ssize_t nread)
         lv_chunk_release(ch);
     if (nread < 0) {
         if (!lv_tls_conn_established(p->tls)) {
+            if (p->health)
+                lv_counter_add(&p->health->check_tls[LV_UP_TLS_FAILED], 1);
             char why[200];
             snprintf(why, sizeof why, "TLS handshake: %s",
                      nread == UV_EOF ? "closed" : uv_err_name((int)nread));

@@ -43,6 +43,7 @@ typedef struct lv_host_health {
     lv_counter_t failures[LV_UPFAIL_COUNT];
     lv_counter_t ejections;
     lv_counter_t check_failures, check_successes;
+    lv_counter_t check_tls[LV_UP_TLS_N]; /* the checks' TLS handshakes, by result */
 } lv_host_health_t;
 
 typedef struct lv_hosts lv_hosts_t;

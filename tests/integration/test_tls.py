@@ -528,6 +528,18 @@ class TlsHealthChecks(lt.LvTestCase):
                 self.assertEqual(up(name), 0, name)
                 self.assertEqual(checks(name, "ok"), 0, name)
                 self.assertGreaterEqual(checks(name, "failed"), 2, name)
+            # The checks' handshakes are counted per host, by result (the requests' own are in
+            # levee_upstream_tls_handshakes_total).
+            def shakes(service, result):
+                return metric(lv, "levee_upstream_host_check_tls_handshakes_total",
+                              '{service="%s",host="%s",result="%s"}'
+                              % (service, services_by[service]["upstreams"][0], result))
+            for name in ("ok", "mtls", "bad"):
+                self.assertGreaterEqual(shakes(name, "ok"), 2, name)
+                self.assertEqual(shakes(name, "verify_failed") + shakes(name, "failed"), 0, name)
+            for name in ("untrusted", "misnamed"):
+                self.assertEqual(shakes(name, "ok"), 0, name)
+                self.assertGreaterEqual(shakes(name, "verify_failed"), 2, name)
             st = lv.admin("/status").json()
             states = {s["name"]: s["hosts"][0]["state"] for s in st["services"]}
             self.assertEqual(states["ok"], "up")
