@@ -418,6 +418,10 @@ void lv_metrics_write_prometheus(FILE *out, lv_metrics_shard_t *const *shards, u
                "Time the workers spent in TLS handshakes with clients.");
     fprintf(out, "levee_tls_handshake_seconds_total %" PRIu64 ".%06" PRIu64 "\n", hs_us / 1000000u,
             hs_us % 1000000u);
+    put_scalar(out, shards, n_shards, "levee_tls_handshakes_yielded_total", "counter",
+               "Handshake steps put off to the next turn of the worker's loop: after every "
+               "millisecond of handshakes, a worker serves its other connections first.",
+               SHARD_OFF(tls_handshakes_yielded));
 
     put_family(out, "levee_client_bytes_total", "counter",
                "Bytes received from and sent to clients.");

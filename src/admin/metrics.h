@@ -151,7 +151,8 @@ typedef struct lv_metrics_shard {
     lv_counter_t proxy_protocol_errors; /* connections closed: no valid PROXY header */
     lv_counter_t bytes_in, bytes_out;   /* client side */
     lv_counter_t tls_handshakes[LV_TLS_HS_N];
-    lv_counter_t tls_handshake_us; /* time spent in server handshakes (OpenSSL calls) */
+    lv_counter_t tls_handshake_us;       /* time spent in server handshakes (OpenSSL calls) */
+    lv_counter_t tls_handshakes_yielded; /* handshake steps that waited a turn of the loop */
     lv_service_metrics_t services[LV_METRICS_MAX_SERVICES];
 } lv_metrics_shard_t;
 

@@ -493,14 +493,28 @@ static void conn_tls_failed(lv_conn_t *c, int kind)
     lv__conn_close(c);
 }
 
+/* Server handshake time after which a worker lets its other connections have a turn of the
+ * loop: a few full handshakes (ECDHE and a signature, 0.1-0.3 ms each). */
+#define LV_HS_SLICE_NS 1000000u
+
 /* Runs the handshake, then decrypts into read chunks fed to the parser, while reading. */
 static void conn_tls_pump(lv_conn_t *c)
 {
     lv_tls_conn_t *t = c->tls;
     lv_worker_t *w = c->worker;
     if (!lv_tls_conn_established(t)) {
+        if (w->hs_slice_ns >= LV_HS_SLICE_NS) {
+            if (c->defer_link.next == &c->defer_link) {
+                lv_list_push(w->hs_waiting.prev, &c->defer_link); /* at the tail */
+                lv_counter_add(&w->metrics->tls_handshakes_yielded, 1);
+                lv__worker_defer(w);
+            }
+            return;
+        }
+        lv_list_remove(&c->defer_link); /* its turn came before hs_waiting's */
         uint64_t before = w->tls_budget.spent_ns;
         int rc = lv_tls_conn_handshake(t);
+        w->hs_slice_ns += w->tls_budget.spent_ns - before;
         lv_counter_add(&w->metrics->tls_handshake_us, (w->tls_budget.spent_ns - before) / 1000u);
         if (rc < 0) {
             conn_tls_failed(c, lv_tls_conn_failure(t) == LV_TLS_FAIL_LIMITED
@@ -708,6 +722,23 @@ void lv__conn_run_deferred(lv_worker_t *w)
             else
                 lv__conn_resume_read(c);
         }
+    }
+}
+
+void lv__conn_run_handshakes(lv_worker_t *w)
+{
+    w->hs_slice_ns = 0;
+    if (lv_list_empty(&w->hs_waiting))
+        return;
+    /* This turn's batch: those that miss the slice go back to hs_waiting, in order. */
+    lv_link_t batch = {w->hs_waiting.prev, w->hs_waiting.next};
+    batch.next->prev = batch.prev->next = &batch;
+    lv_list_init(&w->hs_waiting);
+    while (!lv_list_empty(&batch)) {
+        lv_conn_t *c = LV_CONTAINER_OF(batch.next, lv_conn_t, defer_link);
+        lv_list_remove(&c->defer_link);
+        if (c->state != LV_CONN_CLOSING && lv__conn_tls(c))
+            conn_tls_pump(c);
     }
 }
 

@@ -198,7 +198,7 @@ struct lv_conn {
     uv_tcp_t tcp;
     lv_timeout_t timeout; /* header, body, keep-alive, send or linger, in worker->conn_timeouts */
     lv_link_t link;       /* worker's connections */
-    lv_link_t defer_link; /* worker's list of connections to resume (pipelining) */
+    lv_link_t defer_link; /* worker's deferred or hs_waiting list (conn.c) */
     lv_worker_t *worker;
     /* From the worker's pool at the first byte of a request until the connection is idle
      * again: an idle keep-alive connection holds no parser. A tunnel needs no parser, so its
@@ -394,6 +394,12 @@ struct lv_worker {
     uint32_t n_conns;
     lv_link_t deferred; /* connections with pipelined bytes to parse next */
     uv_idle_t defer_idle;
+    /* TLS connections whose handshake waits for the next turn of the loop (oldest first): a
+     * worker yields to its other connections after every LV_HS_SLICE_NS of server handshakes,
+     * so that a burst of ClientHellos does not hold the upstream responses and the dispatch
+     * of queued requests behind it (conn.c). */
+    lv_link_t hs_waiting;
+    uint64_t hs_slice_ns; /* handshake time since the last yield */
     lv_buf_pool_t bufs;
     /* One slot each serves every client connection: libuv calls a stream's read callback right
      * after its alloc callback, and conn.c parses one connection's bytes at a time. */
@@ -552,6 +558,8 @@ static inline struct lv_tls_conn *lv__conn_tls(const lv_conn_t *c)
 void lv__conn_write_done(lv_conn_t *c, int status);
 void lv__conn_request_finished(lv_conn_t *c);
 void lv__conn_run_deferred(lv_worker_t *w);
+/* Runs the handshakes that waited for this turn of the loop, for one slice (worker_idle). */
+void lv__conn_run_handshakes(lv_worker_t *w);
 
 /* Websocket tunnels' client side (proxy/tunnel.c drives them) */
 /* The connection becomes t's client side: its parser goes, bytes read while the 101 was awaited

@@ -408,7 +408,8 @@ static void worker_idle(uv_idle_t *idle)
     lv_worker_t *w = idle->data;
     lv__conn_run_deferred(w);
     lv__limit_run_dispatch(w);
-    if (lv_list_empty(&w->deferred) && !w->dispatch_pending)
+    lv__conn_run_handshakes(w);
+    if (lv_list_empty(&w->deferred) && lv_list_empty(&w->hs_waiting) && !w->dispatch_pending)
         uv_idle_stop(idle);
 }
 
@@ -482,6 +483,7 @@ int lv__worker_init(lv_worker_t *w, lv_server_t *s, uint32_t id)
     uv_mutex_init(&w->lock);
     lv_list_init(&w->conns);
     lv_list_init(&w->deferred);
+    lv_list_init(&w->hs_waiting);
     lv_buf_pool_init(&w->bufs, 256);
     w->metrics = s->shards[id];
     if (getrandom(&w->rid_salt, sizeof w->rid_salt, 0) != sizeof w->rid_salt)

@@ -13,6 +13,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import threading
 import time
 import unittest
 
@@ -387,6 +388,40 @@ class TlsGuard(lt.LvTestCase):
             slow.close()
             text = lv.admin("/metrics").body.decode()
             self.assertIn('levee_guard_decisions_total{service="one",decision="shed"} 1', text)
+        finally:
+            lv.stop(check=True)
+            backend.stop()
+
+
+@unittest.skipUnless(HAVE_OPENSSL, "the openssl command is needed to make certificates")
+class HandshakeBurst(lt.LvTestCase):
+    def test_burst_of_handshakes_yields_and_completes(self):
+        """60 clients shake hands at once with one worker: after each millisecond of
+        handshakes the worker gives its other connections a turn (counted), and every
+        handshake still completes and its request is answered."""
+        backend = lt.Backend("B")
+        lv = tls_only_levee("burst.test", [{"name": "b", "upstreams": [backend.hostport]}])
+        n, results, lock = 60, [], threading.Lock()
+        barrier = threading.Barrier(n)
+
+        def one():
+            try:
+                barrier.wait(10)
+                with tls_conn(lv.addr, client_ctx(), "burst.test") as c:
+                    what = c.request("GET", "/echo").status
+            except Exception as e:  # counted below
+                what = repr(e)
+            with lock:
+                results.append(what)
+        try:
+            threads = [threading.Thread(target=one, daemon=True) for _ in range(n)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(30)
+            self.assertEqual(results, [200] * n)
+            self.assertEqual(hs(lv, "ok", "full"), n)
+            self.assertGreater(metric(lv, "levee_tls_handshakes_yielded_total", ""), 0)
         finally:
             lv.stop(check=True)
             backend.stop()
