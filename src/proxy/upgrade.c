@@ -259,10 +259,11 @@ void lv__upgrade_spawn(lv_server_t *s)
     }
     /* libuv's child resets every signal's disposition and the signal mask before exec (this
      * process blocks signals in its workers and handles some through libuv), and the
-     * descriptors levee opens are close-on-exec: the successor gets stdin, stdout, stderr, the
-     * environment (NOTIFY_SOCKET) and the working directory, nothing else. */
-    uv_stdio_container_t stdio[3];
-    for (int i = 0; i < 3; i++) {
+     * descriptors levee opens are close-on-exec: the successor gets stdout, stderr, the
+     * environment (NOTIFY_SOCKET) and the working directory, nothing else
+     * (stdin is /dev/null). */
+    uv_stdio_container_t stdio[3] = {{.flags = UV_IGNORE}}; /* stdin: /dev/null */
+    for (int i = 1; i < 3; i++) {
         stdio[i].flags = UV_INHERIT_FD;
         stdio[i].data.fd = i;
     }

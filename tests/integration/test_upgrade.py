@@ -17,18 +17,22 @@ SIGUSR2 makes A start its successor itself (the same binary path and arguments p
 --upgrade-from): under load nothing is refused or fails and the admin port answers with the new
 pid; under a fake systemd (NOTIFY_SOCKET) the successor sends MAINPID=<its pid> with READY=1 and
 A never says STOPPING=1; a successor that fails (a broken config file) leaves A serving, and A
-says so; without an upgrade_socket SIGUSR2 is a warning and nothing else. Quick mode
+says so; the successor is the file now at the path A was started by (a package upgrade
+replaced it), and with that file gone SIGUSR2 logs an error and A serves on; without an
+upgrade_socket SIGUSR2 is a warning and nothing else. Quick mode
 (levee proxy) upgrades with --upgrade-socket and --upgrade-from, and by SIGUSR2.
 """
 
 import errno
 import os
+import re
 import shutil
 import signal
 import socket
 import ssl
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import unittest
@@ -497,6 +501,36 @@ class Upgrade(lt.LvTestCase):
         new_pid = self.sigusr2(self.a)
         self.assertEqual(self.a.wait_exit(30), 0, self.a.tail_text(30))
         self.assertEqual(self.admin_pid(), new_pid)
+
+    def test_sigusr2_runs_the_file_now_at_the_path(self):
+        # A package upgrade replaces the file (a new inode at the same path): the successor is
+        # that new file, not the old inode the running process was loaded from. Then the file
+        # is gone: SIGUSR2 says it cannot start one, and the levee serves on.
+        self.a.stop(check=True)
+        d = tempfile.mkdtemp(dir=lt.tmpdir())
+        exe = os.path.join(d, "levee")
+        shutil.copy2(lt.LEVEE, exe)
+        self.a = lt.Levee(["-c", self.path], config_path=self.path, binary=exe)
+        self.a.wait_log(r"comp=upgrade msg=\"waiting for a successor\"")
+        shutil.copy2(lt.LEVEE, exe + ".new")
+        os.rename(exe + ".new", exe)
+        new_pid = self.sigusr2(self.a)
+        self.assertEqual(self.a.wait_exit(30), 0, self.a.tail_text(30))
+        self.assertEqual(os.stat("/proc/%d/exe" % new_pid).st_ino, os.stat(exe).st_ino)
+        self.assertEqual(self.admin_pid(), new_pid)
+        deadline = time.monotonic() + 10
+        while (sum("waiting for a successor" in line for line in self.a.stderr_lines()) < 2
+               and time.monotonic() < deadline):
+            time.sleep(0.05)
+        os.unlink(exe)
+        mark = self.a.log_mark()
+        os.kill(new_pid, signal.SIGUSR2)
+        self.a.wait_log(r"level=error comp=upgrade msg=\"cannot start the successor; still "
+                        r"serving\" exe=%s" % re.escape(exe), start=mark)
+        time.sleep(0.5)
+        self.assertTrue(running(new_pid))
+        self.assertEqual(self.admin_pid(), new_pid)
+        self.assertStatus(lt.get(("127.0.0.1", self.port), "/still"), 200)
 
     def test_sigusr2_without_upgrade_socket_warns(self):
         self.a.stop(check=True)
