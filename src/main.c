@@ -1,11 +1,13 @@
 /* main.c: process setup and wiring only: the command line (run, check, quick proxy mode,
  * replicate, help, version, config docs and man page), then hands the config to the server. */
 #include <getopt.h>
+#include <limits.h>
 #include <malloc.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/common.h"
 #include "cache/l2_event.h"
@@ -30,6 +32,7 @@ static const char usage_text[] =
     "              [--log-level error|warn|info|debug] [--cache SIZE] [--takeover]\n"
     "              [--l2 redis://HOST:PORT[/DB]|unix:PATH] [--region NAME]\n"
     "              [--tls-cert FILE --tls-key FILE]\n"
+    "              [--upgrade-socket PATH] [--upgrade-from PATH]\n"
     "                           quick mode: no config file, one service named\n"
     "                           \"default\" for every path\n"
     "  levee replicate --region NAME --local REDIS --peer NAME=REDIS...\n"
@@ -50,7 +53,10 @@ static const char usage_text[] =
     "\n"
     "Signals: SIGHUP reloads the config file (a bad file is refused and the running\n"
     "config stays); SIGTERM or SIGINT stops accepting, lets requests in flight finish\n"
-    "(timeouts.drain_ms), then exits 0.\n"
+    "(timeouts.drain_ms), then exits 0; SIGUSR2 (with an upgrade_socket) starts the\n"
+    "successor itself: the binary at the path levee was started by, with the same\n"
+    "arguments and --upgrade-from (under systemd: systemctl kill -s USR2\n"
+    "--kill-whom=main levee).\n"
     "\n"
     "Logs go to stderr as key=value lines; the admin listener (default\n"
     "127.0.0.1:9901) serves /metrics, /status and /health.\n";
@@ -78,7 +84,44 @@ static const char proxy_usage_text[] =
     "  --takeover             share the listen and admin ports with the process already\n"
     "                         listening there (for upgrades); without it levee refuses\n"
     "                         to start and names that process\n"
+    "  --upgrade-socket PATH  wait at this Unix socket for a successor (upgrade_socket);\n"
+    "                         SIGUSR2 starts one with these arguments and --upgrade-from\n"
+    "  --upgrade-from PATH    take over the listening sockets of the levee waiting at\n"
+    "                         PATH; it then drains and exits (levee --help)\n"
     "Every other setting has its default (see levee --config-doc).\n";
+
+/* How this process was started, for the successor SIGUSR2 starts (proxy/server.h). */
+static char self_exe[PATH_MAX];
+static char **self_argv;
+
+/* The path the binary was invoked by, made absolute now: after a package upgrade replaced the
+ * file, that path names the new binary, while /proc/self/exe goes on naming the old (deleted)
+ * inode. An argv[0] without a slash was found in $PATH: /proc/self/exe read now names the file
+ * at the path it was found at. Symbolic links are kept (a link switched to a new version is
+ * followed at the upgrade). Empty when neither works. */
+static void resolve_self(char **argv)
+{
+    self_argv = argv;
+    const char *arg0 = argv[0] ? argv[0] : "";
+    if (arg0[0] == '/') {
+        snprintf(self_exe, sizeof self_exe, "%s", arg0);
+        return;
+    }
+    char cwd[PATH_MAX];
+    if (strchr(arg0, '/') && getcwd(cwd, sizeof cwd)) {
+        int n = snprintf(self_exe, sizeof self_exe, "%s/%s", cwd, arg0);
+        if (n > 0 && (size_t)n < sizeof self_exe)
+            return;
+    }
+    ssize_t n = readlink("/proc/self/exe", self_exe, sizeof self_exe - 1);
+    self_exe[n > 0 ? n : 0] = '\0';
+}
+
+static int run_server(lv_config_t *cfg, bool takeover, const char *upgrade_from)
+{
+    return lv_server_run_self(cfg, takeover, upgrade_from, self_exe[0] ? self_exe : NULL,
+                              self_argv);
+}
 
 static void print_errors(lv_config_errors_t *errs)
 {
@@ -132,6 +175,7 @@ static int run_quick(int argc, char **argv)
     const char *access_log = NULL, *log_level = "info", *cache_size = NULL, *l2 = NULL;
     const char *region = NULL;
     const char *tls_cert = NULL, *tls_key = NULL;
+    const char *upgrade_socket = NULL, *upgrade_from = NULL;
     bool guard = true, takeover = false;
     static const struct option opts[] = {
         {"listen", required_argument, NULL, 'l'},
@@ -147,6 +191,8 @@ static int run_quick(int argc, char **argv)
         {"region", required_argument, NULL, 'R'},
         {"tls-cert", required_argument, NULL, 'c'},
         {"tls-key", required_argument, NULL, 'k'},
+        {"upgrade-socket", required_argument, NULL, 'S'},
+        {"upgrade-from", required_argument, NULL, 'U'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -192,6 +238,12 @@ static int run_quick(int argc, char **argv)
             break;
         case 'k':
             tls_key = optarg;
+            break;
+        case 'S':
+            upgrade_socket = optarg;
+            break;
+        case 'U':
+            upgrade_from = optarg;
             break;
         case 'h':
             fputs(proxy_usage_text, stdout);
@@ -277,6 +329,11 @@ static int run_quick(int argc, char **argv)
                       cache_size, l2 ? l2 : "");
     if (region)
         bad |= append(yaml, sizeof yaml, &len, "region: %s\n", region);
+    if (upgrade_socket) {
+        char qpath[2 * 4096 + 1];
+        bad |= yaml_quote(qpath, sizeof qpath, upgrade_socket) < 0 ||
+               append(yaml, sizeof yaml, &len, "upgrade_socket: \"%s\"\n", qpath);
+    }
     bad |= append(yaml, sizeof yaml, &len, "services:\n  - name: %s\n", "default");
     bad |= append(yaml, sizeof yaml, &len, "    guard: %s\n    upstreams:\n",
                   guard ? "true" : "false");
@@ -303,7 +360,7 @@ static int run_quick(int argc, char **argv)
         return 2;
     }
     lv_config_errors_fini(&errs);
-    return lv_server_run(cfg, takeover, NULL);
+    return run_server(cfg, takeover, upgrade_from);
 }
 
 int main(int argc, char **argv)
@@ -311,6 +368,7 @@ int main(int argc, char **argv)
     /* Per-request blocks are freed and taken again at once: do not hand memory back to the
      * kernel on every free (that showed as one madvise per few requests). */
     mallopt(M_TRIM_THRESHOLD, 64 << 20);
+    resolve_self(argv);
     if (argc >= 2 && strcmp(argv[1], "proxy") == 0)
         return run_quick(argc - 1, argv + 1);
     if (argc >= 2 && strcmp(argv[1], "replicate") == 0)
@@ -397,5 +455,5 @@ int main(int argc, char **argv)
         lv_config_unref(cfg);
         return 0;
     }
-    return lv_server_run(cfg, takeover, upgrade_from);
+    return run_server(cfg, takeover, upgrade_from);
 }

@@ -137,7 +137,8 @@ const lv_config_setting_t lv_config_settings[] = {
      "A Unix socket where levee waits for its successor: levee -c FILE --upgrade-from PATH "
      "receives the listening sockets (listen, listeners[], admin.listen) over it, starts, "
      "then this process stops accepting, drains and exits 0; no queued connection is lost. "
-     "Empty: off.",
+     "SIGUSR2 starts that successor itself (the binary at the path levee was started by, with "
+     "the same arguments). Empty: off.",
      LV_CONFIG_K_STRING, LV_CONFIG_F_EMPTY_NULL, CFG(upgrade_socket), 0, 0, 107},
     {"access_log", "string", "off", "off|-|PATH", true,
      "Access log: off, - for stdout, or a file path (appended). SIGUSR1 and SIGHUP reopen it "

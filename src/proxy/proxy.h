@@ -496,7 +496,7 @@ struct lv_server {
     /* Main thread only: */
     uv_loop_t *loop;
     uv_async_t wake; /* worker -> main: a worker finished */
-    uv_signal_t sig_hup, sig_term, sig_int, sig_usr1;
+    uv_signal_t sig_hup, sig_term, sig_int, sig_usr1, sig_usr2;
     uv_timer_t drain_timer;
     uv_timer_t trim_timer;           /* gives freed heap pages back to the system (server.c) */
     uv_timer_t fault_timer;          /* ends the faults whose time is up, each second (server.c) */
@@ -512,6 +512,12 @@ struct lv_server {
     uv_poll_t upgrade_listen, upgrade_conn;
     bool handed_over; /* a successor took the sockets: drained without unlinking the path */
     uint64_t upgrade_ino, upgrade_dev; /* the path as bound (unlinked at exit only if still it) */
+    /* SIGUSR2 (upgrade.c): how this process was started, to start its successor the same way. */
+    const char *self_exe;   /* absolute path of the binary as invoked; NULL: SIGUSR2 unusable */
+    char *const *self_argv; /* NULL-terminated, argv[0] included (main's, never freed) */
+    uv_process_t successor; /* the successor SIGUSR2 started, while it runs */
+    bool successor_running; /* successor is a live handle (closed at exit or when it exits) */
+    bool upgraded_from;     /* started with --upgrade-from: systemd hears MAINPID= too */
 };
 
 /* The request's head: the connection parser's, valid from the head's end to the request's. */
@@ -843,6 +849,13 @@ void lv__upgrade_listen(lv_server_t *s);
 /* Closes the upgrade listener and any successor connection; unlinks the path unless handed
  * over. */
 void lv__upgrade_close(lv_server_t *s);
+/* SIGUSR2: starts the successor (s->self_exe with s->self_argv plus --upgrade-from the
+ * upgrade_socket path) and watches it: one that exits before it is ready leaves s serving
+ * (logged). Without an upgrade_socket, while draining or while a successor starts, it only
+ * logs a warning. */
+void lv__upgrade_spawn(lv_server_t *s);
+/* Stops watching the successor (at exit: it runs on without s). */
+void lv__upgrade_forget(lv_server_t *s);
 /* server.c: the successor runs on the sockets: stop accepting, drain, exit. */
 void lv__server_handed_over(lv_server_t *s, int successor_pid);
 /* Server-level connection cap. */

@@ -1,9 +1,9 @@
 /* proxy/server.c: the main thread: binds listeners, starts the workers, handles SIGHUP (reload,
  * which reopens the access log too), SIGUSR1 (reopen the access log, for log rotation),
- * SIGTERM/SIGINT (drain, then stop), runs the admin listener, tells systemd (sd_notify) when it
- * is ready, reloading or stopping, and takes over or hands over the listening sockets in an
- * upgrade (upgrade.c). Owns the current config and the current access log sink;
- * each worker holds its own reference to the sink it writes to. */
+ * SIGTERM/SIGINT (drain, then stop), SIGUSR2 (start a successor, upgrade.c), runs the admin
+ * listener, tells systemd (sd_notify) when it is ready, reloading or stopping, and takes over or
+ * hands over the listening sockets in an upgrade (upgrade.c). Owns the current config and the
+ * current access log sink; each worker holds its own reference to the sink it writes to. */
 #include "proxy/server.h"
 
 #include <errno.h>
@@ -322,8 +322,14 @@ static void notify_ready(const lv_server_t *s, const char *what)
     char more[32] = "";
     if (s->n_bound > 1)
         snprintf(more, sizeof more, " and %u more", s->n_bound - 1);
-    snprintf(msg, sizeof msg, "READY=1\nSTATUS=%s; listening on %s%s, %u workers, config %s", what,
-             s->bound[0].text, more, s->n_workers, s->cfg->path ? s->cfg->path : "-");
+    /* A successor (--upgrade-from) is not the process systemd started: MAINPID= makes systemd
+     * follow it (NotifyAccess=all lets it say so), before the old main process exits. */
+    char mainpid[32] = "";
+    if (s->upgraded_from)
+        snprintf(mainpid, sizeof mainpid, "MAINPID=%d\n", (int)getpid());
+    snprintf(msg, sizeof msg, "%sREADY=1\nSTATUS=%s; listening on %s%s, %u workers, config %s",
+             mainpid, what, s->bound[0].text, more, s->n_workers,
+             s->cfg->path ? s->cfg->path : "-");
     notify(msg);
 }
 
@@ -343,7 +349,10 @@ static void server_drain(lv_server_t *s)
     }
     s->draining = true;
     lv__upgrade_close(s); /* the listening fds close as the workers drain: nothing to hand */
-    notify("STOPPING=1\nSTATUS=draining");
+    /* Handed over, the service goes on in the successor: STOPPING=1 would make systemd stop
+     * it (with NotifyAccess=all it listens to this process still). */
+    if (!s->handed_over)
+        notify("STOPPING=1\nSTATUS=draining");
     lv_health_checks_stop(s->health_checks);
     s->health_checks = NULL;
     lv_l2_subscriber_stop(s->l2_sub);
@@ -377,6 +386,8 @@ static void on_signal(uv_signal_t *h, int signum)
             notify_ready(s, what);
     } else if (signum == SIGUSR1)
         server_reopen_logs(s, "USR1");
+    else if (signum == SIGUSR2)
+        lv__upgrade_spawn(s);
     else
         server_drain(s);
 }
@@ -404,7 +415,10 @@ static void on_worker_done(uv_async_t *a)
     uv_close((uv_handle_t *)&s->sig_term, NULL);
     uv_close((uv_handle_t *)&s->sig_int, NULL);
     uv_close((uv_handle_t *)&s->sig_usr1, NULL);
+    uv_close((uv_handle_t *)&s->sig_usr2, NULL);
     signal(SIGUSR1, SIG_IGN); /* a rotation now must not kill a process about to exit 0 */
+    signal(SIGUSR2, SIG_IGN);
+    lv__upgrade_forget(s); /* a successor runs on without this process */
     uv_close((uv_handle_t *)&s->drain_timer, NULL);
     uv_close((uv_handle_t *)&s->trim_timer, NULL);
     uv_close((uv_handle_t *)&s->fault_timer, NULL);
@@ -464,6 +478,16 @@ int lv_server_run(lv_config_t *cfg, bool takeover, const char *upgrade_from)
     return lv_server_run_with(cfg, &hooks);
 }
 
+int lv_server_run_self(lv_config_t *cfg, bool takeover, const char *upgrade_from,
+                       const char *self_exe, char *const *self_argv)
+{
+    lv_server_hooks_t hooks = {.takeover = takeover,
+                               .upgrade_from = upgrade_from,
+                               .self_exe = self_exe,
+                               .self_argv = self_argv};
+    return lv_server_run_with(cfg, &hooks);
+}
+
 int lv_server_run_with(lv_config_t *cfg, const lv_server_hooks_t *hooks)
 {
     bool takeover = hooks && hooks->takeover;
@@ -474,9 +498,16 @@ int lv_server_run_with(lv_config_t *cfg, const lv_server_hooks_t *hooks)
     s.generation = 1;
     s.start_wall_ms = lv_clock_wall_ms();
     s.exit_code = 1;
+    if (hooks && hooks->self_exe && hooks->self_argv) {
+        s.self_exe = hooks->self_exe;
+        s.self_argv = hooks->self_argv;
+    }
+    s.upgraded_from = hooks && hooks->upgrade_from;
     signal(SIGPIPE, SIG_IGN);
-    /* Until its handler is installed, a SIGUSR1 (a log rotation) must not kill levee. */
+    /* Until their handlers are installed, a SIGUSR1 (a log rotation) or a SIGUSR2 (an upgrade)
+     * must not kill levee. */
     signal(SIGUSR1, SIG_IGN);
+    signal(SIGUSR2, SIG_IGN);
     apply_log_level(cfg);
     uv_loop_t loop;
     uv_loop_init(&loop);
@@ -540,12 +571,14 @@ int lv_server_run_with(lv_config_t *cfg, const lv_server_hooks_t *hooks)
     uv_signal_init(&loop, &s.sig_term);
     uv_signal_init(&loop, &s.sig_int);
     uv_signal_init(&loop, &s.sig_usr1);
-    s.sig_hup.data = s.sig_term.data = s.sig_int.data = s.sig_usr1.data = &s;
+    uv_signal_init(&loop, &s.sig_usr2);
+    s.sig_hup.data = s.sig_term.data = s.sig_int.data = s.sig_usr1.data = s.sig_usr2.data = &s;
     if (!hooks || !hooks->no_signals) {
         uv_signal_start(&s.sig_hup, on_signal, SIGHUP);
         uv_signal_start(&s.sig_term, on_signal, SIGTERM);
         uv_signal_start(&s.sig_int, on_signal, SIGINT);
         uv_signal_start(&s.sig_usr1, on_signal, SIGUSR1);
+        uv_signal_start(&s.sig_usr2, on_signal, SIGUSR2);
     }
 
     if (cfg->admin_enabled) {

@@ -17,6 +17,13 @@
  * drains (proxy/upgrade.c). Returns the process exit code. */
 int lv_server_run(lv_config_t *cfg, bool takeover, const char *upgrade_from);
 
+/* lv_server_run that can also start its own successor on SIGUSR2 (when cfg has an
+ * upgrade_socket): self_exe, the absolute path the binary was invoked by, run with self_argv
+ * (NULL-terminated, argv[0] first; both must live as long as the process) and --upgrade-from
+ * the upgrade_socket path. */
+int lv_server_run_self(lv_config_t *cfg, bool takeover, const char *upgrade_from,
+                       const char *self_exe, char *const *self_argv);
+
 /* What a program that embeds levee (the fuzz target, in-process tests) asks of the run. */
 typedef struct lv_server_hooks {
     /* Called once, on the thread that runs the server, when the listeners are bound and every
@@ -32,6 +39,10 @@ typedef struct lv_server_hooks {
     bool takeover;
     /* A running levee's upgrade_socket to take the listening sockets from (--upgrade-from). */
     const char *upgrade_from;
+    /* For SIGUSR2 (lv_server_run_self): the binary and its arguments. NULL: SIGUSR2 only logs
+     * that it cannot start a successor. */
+    const char *self_exe;
+    char *const *self_argv;
 } lv_server_hooks_t;
 
 /* lv_server_run with hooks (NULL: the same as lv_server_run). May run on any thread, one server

@@ -11,7 +11,12 @@
  *   old -> new  "BYE": the old one closed its upgrade listener (the path is free to bind) and
  *               drains. Its copies of the sockets close as its workers stop: the new process
  *               holds the same open sockets, so their queues live on and it accepts them.
- * A successor that goes away before READY changes nothing: the old one keeps serving. */
+ * A successor that goes away before READY changes nothing: the old one keeps serving.
+ *
+ * SIGUSR2 starts that successor from here (nginx's pattern, and the one that works under
+ * systemd: the service's main process starts its own successor, which then tells systemd
+ * MAINPID=<its pid>): the binary at the path this process was invoked by (a package upgrade
+ * replaced the file there), with this process's arguments and --upgrade-from PATH. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -166,6 +171,127 @@ void lv__upgrade_finish(lv_server_t *s)
             close(s->inherited[i].fd);
             s->inherited[i].fd = -1;
         }
+}
+
+/* ---- the running levee: SIGUSR2 starts the successor ---- */
+
+static void on_successor_exit(uv_process_t *p, int64_t status, int signum)
+{
+    lv_server_t *s = p->data;
+    if (!s->handed_over)
+        lv_log_warn("upgrade",
+                    "msg=\"the successor exited before it was ready; still serving\" pid=%d "
+                    "status=%lld signal=%d",
+                    p->pid, (long long)status, signum);
+    else
+        lv_log_info("upgrade", "msg=\"the successor exited\" pid=%d status=%lld signal=%d", p->pid,
+                    (long long)status, signum);
+    lv__upgrade_forget(s);
+}
+
+void lv__upgrade_forget(lv_server_t *s)
+{
+    if (!s->successor_running)
+        return;
+    s->successor_running = false;
+    uv_close((uv_handle_t *)&s->successor, NULL);
+}
+
+/* self_argv with --upgrade-from path: the value replaced where the option is given already
+ * (as "--upgrade-from X" or "--upgrade-from=X"), else appended. NULL when out of memory;
+ * *owned is the one string allocated here (free it with the array). */
+static char **successor_args(char *const *argv, const char *path, char **owned)
+{
+    size_t n = 0;
+    while (argv[n])
+        n++;
+    char **args = calloc(n + 3, sizeof *args);
+    if (!args)
+        return NULL;
+    *owned = NULL;
+    bool given = false;
+    for (size_t i = 0; i < n; i++) {
+        args[i] = argv[i];
+        if (i == 0 || given)
+            continue;
+        if (strcmp(argv[i], "--upgrade-from") == 0 && i + 1 < n) {
+            args[++i] = (char *)path;
+            given = true;
+        } else if (strncmp(argv[i], "--upgrade-from=", 15) == 0) {
+            size_t len = 15 + strlen(path) + 1;
+            if (!(*owned = malloc(len))) {
+                free(args);
+                return NULL;
+            }
+            snprintf(*owned, len, "--upgrade-from=%s", path);
+            args[i] = *owned;
+            given = true;
+        }
+    }
+    if (!given) {
+        args[n] = "--upgrade-from";
+        args[n + 1] = (char *)path;
+    }
+    return args;
+}
+
+void lv__upgrade_spawn(lv_server_t *s)
+{
+    const char *path = s->cfg->upgrade_socket;
+    if (!path || s->upgrade_listen_fd < 0) {
+        lv_log_warn("upgrade", "msg=\"SIGUSR2 ignored: %s\"",
+                    path ? "not listening at upgrade_socket"
+                         : "no upgrade_socket configured (needed to hand the sockets over)");
+        return;
+    }
+    if (s->draining || s->successor_running || s->upgrade_conn_fd >= 0 || !s->self_exe) {
+        lv_log_warn("upgrade", "msg=\"SIGUSR2 ignored: %s\"",
+                    s->draining    ? "draining"
+                    : !s->self_exe ? "the path of the binary is unknown"
+                                   : "a successor is starting");
+        return;
+    }
+    char *owned;
+    char **args = successor_args(s->self_argv, path, &owned);
+    if (!args) {
+        lv_log_error("upgrade", "msg=\"cannot start the successor\" error=\"out of memory\"");
+        return;
+    }
+    /* libuv's child resets every signal's disposition and the signal mask before exec (this
+     * process blocks signals in its workers and handles some through libuv), and the
+     * descriptors levee opens are close-on-exec: the successor gets stdout, stderr, the
+     * environment (NOTIFY_SOCKET) and the working directory, nothing else
+     * (stdin is /dev/null). */
+    uv_stdio_container_t stdio[3] = {{.flags = UV_IGNORE}}; /* stdin: /dev/null */
+    for (int i = 1; i < 3; i++) {
+        stdio[i].flags = UV_INHERIT_FD;
+        stdio[i].data.fd = i;
+    }
+    uv_process_options_t opts = {
+        .exit_cb = on_successor_exit,
+        .file = s->self_exe,
+        .args = args,
+        .stdio_count = 3,
+        .stdio = stdio,
+    };
+    char qexe[512];
+    lv_log_quote_str(qexe, sizeof qexe, s->self_exe);
+    int rc = uv_spawn(s->loop, &s->successor, &opts);
+    free(owned);
+    free(args);
+    if (rc < 0) {
+        /* The handle is initialised even then, and must be closed. */
+        uv_close((uv_handle_t *)&s->successor, NULL);
+        lv_log_error("upgrade",
+                     "msg=\"cannot start the successor; still serving\" exe=%s "
+                     "error=\"%s\"",
+                     qexe, uv_strerror(rc));
+        return;
+    }
+    s->successor.data = s;
+    s->successor_running = true;
+    lv_log_info("upgrade", "msg=\"SIGUSR2: started a successor\" pid=%d exe=%s", s->successor.pid,
+                qexe);
 }
 
 /* ---- the running levee ---- */

@@ -115,6 +115,8 @@ class DebPackage(lt.LvTestCase):
                 if m:
                     unit.setdefault(m.group(1), m.group(2))
         self.assertEqual(unit["Type"], "notify")
+        # A successor started by SIGUSR2 sends MAINPID=: systemd must accept it from a child.
+        self.assertEqual(unit["NotifyAccess"], "all")
         self.assertEqual(unit["ExecReload"], "/bin/kill -HUP $MAINPID")
         start = shlex.split(unit["ExecStart"])
         self.assertEqual(start, [self.sbin + "/levee", "-c", self.etc + "/levee/levee.yaml"])

@@ -12,22 +12,34 @@ binds the missing ones. A connection A accepted just before the hand-over, whose
 after, is answered (it used to be closed by the drain). The same load across the older
 --takeover + SIGTERM upgrade is measured too (printed; the queued connections it resets
 depend on timing, so they are not asserted).
+
+SIGUSR2 makes A start its successor itself (the same binary path and arguments plus one
+--upgrade-from): under load nothing is refused or fails and the admin port answers with the new
+pid; under a fake systemd (NOTIFY_SOCKET) the successor sends MAINPID=<its pid> with READY=1 and
+A never says STOPPING=1; a successor that fails (a broken config file) leaves A serving, and A
+says so; the successor is the file now at the path A was started by (a package upgrade
+replaced it), and with that file gone SIGUSR2 logs an error and A serves on; without an
+upgrade_socket SIGUSR2 is a warning and nothing else. Quick mode
+(levee proxy) upgrades with --upgrade-socket and --upgrade-from, and by SIGUSR2.
 """
 
 import errno
 import os
+import re
 import shutil
 import signal
 import socket
 import ssl
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import lvtest as lt  # noqa: E402
+from test_sd_notify import Notifier, fields  # noqa: E402
 
 CONNECT_THREADS = 4
 REQUEST = b"GET /up HTTP/1.1\r\nHost: levee.test\r\nConnection: %s\r\n\r\n"
@@ -167,6 +179,34 @@ def failed(counts):
     return sum(counts[k] for k in ("refused", "reset", "no_response", "bad_status", "other"))
 
 
+def running(pid):
+    """Whether pid runs (a zombie left to an init that does not reap counts as gone)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def stop_pid(pid, timeout=10.0):
+    """TERM, then KILL: for a successor SIGUSR2 started (not this process's child)."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        if not running(pid):
+            return
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + timeout
+        while running(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+
+def cmdline(pid):
+    with open("/proc/%d/cmdline" % pid, "rb") as f:
+        return [a.decode() for a in f.read().split(b"\0")[:-1]]
+
+
 class Upgrade(lt.LvTestCase):
     @classmethod
     def setUpClass(cls):
@@ -185,10 +225,24 @@ class Upgrade(lt.LvTestCase):
         self.a = lt.Levee(["-c", self.path], config_path=self.path)
         self.a.wait_log(r"comp=upgrade msg=\"waiting for a successor\"")
         self.others = []
+        self.orphans = []  # successors started by SIGUSR2
 
     def tearDown(self):
+        # First: they hold A's stderr open (inherited), which stop() reads to its end.
+        for pid in self.orphans:
+            stop_pid(pid)
         for lv in [self.a] + self.others:
             lv.stop()
+
+    def sigusr2(self, old, pid=None):
+        """SIGUSR2 to old (or to pid, a successor whose log is old's); returns the pid of the
+        successor it says it started."""
+        mark = old.log_mark()
+        os.kill(pid or old.pid, signal.SIGUSR2)
+        m = old.wait_log(r"msg=\"SIGUSR2: started a successor\" pid=(\d+)", start=mark)
+        pid = int(m.group(1))
+        self.orphans.append(pid)
+        return pid
 
     def admin_pid(self):
         r = lt.http_request(("127.0.0.1", self.admin_port), "GET", "/status", timeout=10)
@@ -358,6 +412,164 @@ class Upgrade(lt.LvTestCase):
                     s.sendall(REQUEST % b"close")
                     self.assertEqual(read_response(s), (200, True))
             self.assertStatus(lt.get(("127.0.0.1", self.port), "/plain?i=%d" % i), 200)
+
+    def test_sigusr2_starts_the_successor_under_load(self):
+        self.assertEqual(self.admin_pid(), self.a.pid)
+        load = Load(("127.0.0.1", self.port))
+        time.sleep(1.0)
+        new_pid = self.sigusr2(self.a)
+        rc = self.a.wait_exit(30)
+        time.sleep(1.0)
+        counts, errors = load.stop()
+        sys.stderr.write("\nupgrade by SIGUSR2: %s\n" % counts)
+        self.assertEqual(rc, 0, "A did not exit 0\n" + self.a.tail_text(30))
+        self.assertEqual(failed(counts), 0, "%s %s" % (counts, errors))
+        self.assertGreater(counts["ok"], 200, counts)
+        self.assertGreater(counts["keepalive_ok"], 20, counts)
+        self.assertEqual(self.admin_pid(), new_pid)
+        self.assertTrue(running(new_pid))
+        self.assertStatus(lt.get(("127.0.0.1", self.port), "/after"), 200)
+        # The binary A was started by, A's arguments and one --upgrade-from.
+        args = cmdline(new_pid)
+        self.assertEqual(args, self.a.args + ["--upgrade-from", self.sock_path])
+        a_text = "\n".join(self.a.stderr_lines())  # the successor writes to A's stderr
+        self.assertIn("msg=\"handed over to a successor; stopping accepting\" pid=%d" % new_pid,
+                      a_text)
+        # It hands over the same way, without a second --upgrade-from.
+        deadline = time.monotonic() + 10
+        while (sum("waiting for a successor" in line for line in self.a.stderr_lines()) < 2
+               and time.monotonic() < deadline):
+            time.sleep(0.05)
+        third = self.sigusr2(self.a, new_pid)
+        deadline = time.monotonic() + 30
+        while running(new_pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.assertFalse(running(new_pid), "the second levee did not exit after SIGUSR2")
+        self.assertEqual(self.admin_pid(), third)
+        self.assertEqual(cmdline(third), args)
+
+    def test_sigusr2_successor_tells_systemd_its_pid(self):
+        n = Notifier(abstract=True)
+        self.addCleanup(n.close)
+        self.a.stop(check=True)  # A of setUp is replaced by one that systemd (the test) runs
+        env = lt.asan_env()
+        env["NOTIFY_SOCKET"] = n.env_value
+        self.a = lt.Levee(["-c", self.path], config_path=self.path, env=env)
+        text, pid = n.recv(20)
+        self.assertEqual(pid, self.a.pid)
+        self.assertEqual(fields(text).get("READY"), "1", text)
+        self.assertNotIn("MAINPID", text)  # the process systemd started says nothing of it
+        self.a.wait_log(r"comp=upgrade msg=\"waiting for a successor\"")
+        new_pid = self.sigusr2(self.a)
+        got = []
+        while True:
+            text, sender = n.recv(20 if not got else 0.5)
+            if text is None:
+                break
+            got.append((sender, fields(text)))
+            if self.a.proc.poll() is not None and any("MAINPID" in f for _, f in got):
+                text, sender = n.recv(0.5)
+                if text is not None:
+                    got.append((sender, fields(text)))
+                break
+        self.assertEqual(self.a.wait_exit(30), 0, self.a.tail_text(30))
+        main = [(sender, f) for sender, f in got if "MAINPID" in f]
+        self.assertEqual(len(main), 1, got)
+        sender, f = main[0]
+        self.assertEqual(sender, new_pid)
+        self.assertEqual(f["MAINPID"], str(new_pid))
+        self.assertEqual(f.get("READY"), "1", f)
+        # STOPPING=1 from the old one would make systemd stop the service it hands on.
+        self.assertFalse([g for g in got if "STOPPING" in g[1]], got)
+        self.assertEqual(self.admin_pid(), new_pid)
+
+    def test_sigusr2_with_a_failing_successor_leaves_old_serving(self):
+        # The successor reads the same file: broken now, it exits before it is ready.
+        with open(self.path, "w") as f:
+            f.write(config(self.backend, self.port, self.admin_port, self.sock_path,
+                           broken=True))
+        new_pid = self.sigusr2(self.a)
+        self.a.wait_log(r"level=warn comp=upgrade msg=\"the successor exited before it was "
+                        r"ready; still serving\" pid=%d status=1" % new_pid, timeout=20)
+        self.assertTrue(self.a.alive())
+        for i in range(20):
+            self.assertStatus(lt.get(("127.0.0.1", self.port), "/still?i=%d" % i), 200)
+        self.assertEqual(self.admin_pid(), self.a.pid)
+        # Fixed, the next SIGUSR2 upgrades.
+        with open(self.path, "w") as f:
+            f.write(config(self.backend, self.port, self.admin_port, self.sock_path))
+        new_pid = self.sigusr2(self.a)
+        self.assertEqual(self.a.wait_exit(30), 0, self.a.tail_text(30))
+        self.assertEqual(self.admin_pid(), new_pid)
+
+    def test_sigusr2_runs_the_file_now_at_the_path(self):
+        # A package upgrade replaces the file (a new inode at the same path): the successor is
+        # that new file, not the old inode the running process was loaded from. Then the file
+        # is gone: SIGUSR2 says it cannot start one, and the levee serves on.
+        self.a.stop(check=True)
+        d = tempfile.mkdtemp(dir=lt.tmpdir())
+        exe = os.path.join(d, "levee")
+        shutil.copy2(lt.LEVEE, exe)
+        self.a = lt.Levee(["-c", self.path], config_path=self.path, binary=exe)
+        self.a.wait_log(r"comp=upgrade msg=\"waiting for a successor\"")
+        shutil.copy2(lt.LEVEE, exe + ".new")
+        os.rename(exe + ".new", exe)
+        new_pid = self.sigusr2(self.a)
+        self.assertEqual(self.a.wait_exit(30), 0, self.a.tail_text(30))
+        self.assertEqual(os.stat("/proc/%d/exe" % new_pid).st_ino, os.stat(exe).st_ino)
+        self.assertEqual(self.admin_pid(), new_pid)
+        deadline = time.monotonic() + 10
+        while (sum("waiting for a successor" in line for line in self.a.stderr_lines()) < 2
+               and time.monotonic() < deadline):
+            time.sleep(0.05)
+        os.unlink(exe)
+        mark = self.a.log_mark()
+        os.kill(new_pid, signal.SIGUSR2)
+        self.a.wait_log(r"level=error comp=upgrade msg=\"cannot start the successor; still "
+                        r"serving\" exe=%s" % re.escape(exe), start=mark)
+        time.sleep(0.5)
+        self.assertTrue(running(new_pid))
+        self.assertEqual(self.admin_pid(), new_pid)
+        self.assertStatus(lt.get(("127.0.0.1", self.port), "/still"), 200)
+
+    def test_sigusr2_without_upgrade_socket_warns(self):
+        self.a.stop(check=True)
+        path = lt.write_file("no-upgrade-%d.yaml" % self.port,
+                             config(self.backend, self.port, self.admin_port, ""))
+        self.a = lt.Levee(["-c", path], config_path=path)
+        mark = self.a.log_mark()
+        self.a.signal(signal.SIGUSR2)
+        self.a.wait_log(r"level=warn comp=upgrade msg=\"SIGUSR2 ignored: no upgrade_socket "
+                        r"configured", start=mark)
+        time.sleep(1.0)
+        self.assertTrue(self.a.alive(), self.a.tail_text(20))
+        self.assertNotIn("started a successor", "\n".join(self.a.stderr_lines()))
+        self.assertEqual(self.admin_pid(), self.a.pid)
+        self.assertStatus(lt.get(("127.0.0.1", self.port), "/same"), 200)
+        self.a.stop(check=True)
+
+    def test_quick_mode_upgrades(self):
+        self.a.stop(check=True)
+        args = ["proxy", "--listen", "127.0.0.1:%d" % self.port, "--to", self.backend.hostport,
+                "--admin", "127.0.0.1:%d" % self.admin_port, "--workers", "2",
+                "--upgrade-socket", self.sock_path]
+        self.a = lt.Levee(args)
+        self.a.wait_log(r"comp=upgrade msg=\"waiting for a successor\"")
+        self.assertEqual(self.admin_pid(), self.a.pid)
+        b = lt.Levee(args + ["--upgrade-from", self.sock_path])
+        self.others.append(b)
+        self.assertEqual(self.a.wait_exit(30), 0, self.a.tail_text(30))
+        self.assertIn("msg=\"listener taken over\" addr=127.0.0.1:%d sockets=2" % self.port,
+                      "\n".join(b.stderr_lines()))
+        self.assertEqual(self.admin_pid(), b.pid)
+        self.assertStatus(lt.get(("127.0.0.1", self.port), "/quick"), 200)
+        # And by SIGUSR2: the --upgrade-from given is reused, not repeated.
+        b.wait_log(r"comp=upgrade msg=\"waiting for a successor\"")
+        c = self.sigusr2(b)
+        self.assertEqual(b.wait_exit(30), 0, b.tail_text(30))
+        self.assertEqual(self.admin_pid(), c)
+        self.assertEqual(cmdline(c), b.args)
+        self.assertStatus(lt.get(("127.0.0.1", self.port), "/quick-c"), 200)
 
     def test_takeover_and_sigterm_for_comparison(self):
         counts, errors, seconds, b = self.run_upgrade(
