@@ -1,7 +1,8 @@
 """Integration: websocket tunnels (routes[].websocket). A websocket backend on raw sockets
 answers the handshake with 101 and echoes the bytes after it; through levee the 101 is relayed,
 bytes flow both ways (1 MiB through the backpressure), idle timeouts and closes end the tunnel
-on both sides, a route without websocket strips Upgrade, and a 200 answer is relayed as such."""
+on both sides, a route without websocket strips Upgrade, and a 200 answer is relayed as such.
+The same over a TLS listener and to a TLS backend."""
 
 import base64
 import hashlib
@@ -31,9 +32,11 @@ class WsBackend:
     next request on the connection); /refuse...: 200 even to an upgrade; else 101 with
     Sec-WebSocket-Accept, a greeting in the same write, then echoes every byte until EOF (or
     a read of exactly b"close-me", which closes).
-    Keeps each connection's head and sets its `closed` event when the peer closed."""
+    Keeps each connection's head and sets its `closed` event when the peer closed. ssl_ctx: a
+    server context to speak TLS with."""
 
-    def __init__(self):
+    def __init__(self, ssl_ctx=None):
+        self.ssl_ctx = ssl_ctx
         self.lock = threading.Lock()
         self.conns = []
         self.srv = socket.socket()
@@ -58,6 +61,8 @@ class WsBackend:
         buf = b""
         c.settimeout(30)
         try:
+            if self.ssl_ctx:
+                c = self.ssl_ctx.wrap_socket(c, server_side=True)
             while True:
                 while b"\r\n\r\n" not in buf:
                     d = c.recv(65536)
@@ -402,6 +407,73 @@ class WebsocketOverTls(lt.LvTestCase):
             rec = self.backend.last()
         self.assertTrue(rec["closed"].wait(5), "the backend's connection stayed open")
         self.assertEqual(metric(self.levee, "levee_websocket_tunnels", '{service="ws"}'), 0)
+
+
+
+@unittest.skipUnless(test_tls.HAVE_OPENSSL, "the openssl command is needed to make certificates")
+class WebsocketToTlsUpstream(lt.LvTestCase):
+    """A plaintext listener in front of a TLS backend (services[].tls, verified with a CA made
+    here): the upstream side's bytes go through TLS."""
+
+    @classmethod
+    def setUpClass(cls):
+        certs = test_tls.Certs()
+        cert, key = certs.leaf("upstream", ["upstream.test"])
+        sctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        sctx.load_cert_chain(cert, key)
+        cls.backend = WsBackend(ssl_ctx=sctx)
+        cfg = lt.make_config(
+            [{"name": "ws", "upstreams": [cls.backend.hostport],
+              "tls": {"enabled": True, "ca_file": certs.ca[0], "server_name": "upstream.test"}}],
+            routes=[{"path": "/", "service": "ws", "websocket": True}])
+        cls.start_levee(lambda: lt.Levee.from_config(cfg), backends=[cls.backend])
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.stop_levee()
+
+    def tunnels(self, result=None):
+        if result is None:
+            return metric(self.levee, "levee_websocket_tunnels", '{service="ws"}')
+        return metric(self.levee, "levee_websocket_tunnels_total",
+                      '{service="ws",result="%s"}' % result)
+
+    def test_tunnel_to_tls_upstream(self):
+        closed = self.tunnels("closed")
+        s, head, rest = handshake(self.levee.addr, "/chat", extra=b"early")
+        with s:
+            self.assertTrue(head.startswith("HTTP/1.1 101 "), head)
+            self.assertIn("sec-websocket-accept: " + accept_of(KEY).decode().lower(),
+                          head.lower())
+            self.assertEqual(recv_exact(s, 13, rest), b"greetingearly")
+            for msg in (b"hello", bytes(range(256)) * 40):
+                s.sendall(msg)
+                self.assertEqual(recv_exact(s, len(msg)), msg)
+            big = os.urandom(1 << 20)  # backpressure both ways, through the upstream's TLS
+            t = threading.Thread(target=s.sendall, args=(big,))
+            t.start()
+            got = recv_exact(s, len(big))
+            t.join()
+            self.assertEqual(got, big)
+            rec = self.backend.last()
+        self.assertTrue(rec["closed"].wait(5), "the backend's connection stayed open")
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and self.tunnels("closed") != closed + 1:
+            time.sleep(0.02)
+        self.assertEqual(self.tunnels("closed"), closed + 1)
+        self.assertEqual(self.tunnels(), 0)
+        self.assertGreaterEqual(metric(self.levee, "levee_upstream_tls_handshakes_total",
+                                       '{service="ws",result="ok"}'), 1)
+
+    def test_upstream_close_over_tls_closes_client(self):
+        s, head, rest = handshake(self.levee.addr, "/chat")
+        with s:
+            self.assertTrue(head.startswith("HTTP/1.1 101 "), head)
+            self.assertEqual(recv_exact(s, 8, rest), b"greeting")
+            s.sendall(b"abc")
+            self.assertEqual(recv_exact(s, 3), b"abc")
+            s.sendall(b"close-me")  # the backend closes its TLS connection: so does levee
+            self.assertTrue(wait_closed(s, 5), "the client's connection stayed open")
 
 
 if __name__ == "__main__":
