@@ -469,11 +469,12 @@ void lv_metrics_write_prometheus(FILE *out, lv_metrics_shard_t *const *shards, u
                     offsetof(lv_service_metrics_t, in_flight));
     put_per_service(out, shards, n_shards, "levee_websocket_tunnels", "gauge",
                     "Websocket tunnels open (routes[].websocket): from the upstream's 101 until "
-                    "either side closes; a tunnel holds no concurrency slot.",
+                    "both sides closed, a timeout or an error; a tunnel holds no concurrency "
+                    "slot.",
                     offsetof(lv_service_metrics_t, ws_tunnels));
     put_per_service_by(out, shards, n_shards, "levee_websocket_tunnels_total",
-                       "Websocket tunnels ended, by result: closed (either side closed), "
-                       "idle_timeout (routes[].websocket_idle_ms), total_timeout "
+                       "Websocket tunnels ended, by result: closed (both sides closed, or a "
+                       "drain), idle_timeout (routes[].websocket_idle_ms), total_timeout "
                        "(routes[].websocket_max_ms), error (a reset, a failed write, a stalled "
                        "peer); refused: handshakes answered 503 over "
                        "services[].websocket_max_tunnels.",

@@ -48,7 +48,7 @@ enum { LV_UP_TLS_OK, LV_UP_TLS_VERIFY_FAILED, LV_UP_TLS_FAILED, LV_UP_TLS_N };
 extern const char *const lv_up_tls_results[LV_UP_TLS_N]; /* their label values */
 /* Websocket tunnels, by how they ended (levee_websocket_tunnels_total{result}). */
 enum {
-    LV_WS_CLOSED,        /* either side closed */
+    LV_WS_CLOSED,        /* both sides closed (FIN each way), or a drain */
     LV_WS_IDLE_TIMEOUT,  /* routes[].websocket_idle_ms without a byte */
     LV_WS_TOTAL_TIMEOUT, /* routes[].websocket_max_ms */
     LV_WS_ERROR,         /* a reset, a failed write, out of memory, a stalled client */

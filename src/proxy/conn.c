@@ -653,8 +653,37 @@ void lv__conn_tunnel_start(lv_conn_t *c, lv_tunnel_t *t)
         lv__tunnel_client_bytes(t, ch, ch->data + c->pending_off, c->pending_len);
         lv_chunk_release(ch);
     }
-    if (c->tunneling && (c->peer_eof || c->close_after))
-        lv__tunnel_client_eof(c->tunnel); /* half-closed already, or draining */
+    if (c->tunneling && c->peer_eof)
+        lv__tunnel_client_eof(c->tunnel); /* half-closed already */
+    else if (c->tunneling && c->close_after)
+        lv__tunnel_drain(c->tunnel);
+}
+
+static void conn_tunnel_shutdown_done(uv_shutdown_t *sreq, int status)
+{
+    lv_conn_t *c = sreq->data; /* valid: a close cancels this before its own callback */
+    free(sreq);
+    if (c->state == LV_CONN_CLOSING)
+        return;
+    c->tunnel_shut_done = true;
+    if (status < 0 || !c->tunneling)
+        lv__conn_close(c); /* a failure, or the tunnel ended while the FIN waited */
+}
+
+void lv__conn_tunnel_shutdown(lv_conn_t *c)
+{
+    if (c->tunnel_shut || c->state == LV_CONN_CLOSING)
+        return;
+    c->tunnel_shut = true;
+    if (lv__conn_tls(c))
+        lv_tls_conn_shutdown(c->tls); /* close_notify, after the records queued before it */
+    uv_shutdown_t *sreq = malloc(sizeof *sreq);
+    if (!sreq || uv_shutdown(sreq, (uv_stream_t *)&c->tcp, conn_tunnel_shutdown_done) < 0) {
+        free(sreq);
+        lv__conn_close(c);
+        return;
+    }
+    sreq->data = c;
 }
 
 void lv__conn_tunnel_end(lv_conn_t *c, bool graceful)
@@ -663,6 +692,18 @@ void lv__conn_tunnel_end(lv_conn_t *c, bool graceful)
     c->tunnel = NULL;
     if (c->state == LV_CONN_CLOSING)
         return;
+    if (c->tunnel_shut) {
+        /* Our FIN is sent or follows the queue: nothing to linger for. A pending one closes the
+         * connection from its callback, within limits.send_timeout_ms. */
+        if (graceful && !c->tunnel_shut_done) {
+            c->shutting_down = true;
+            lv__conn_pause_read(c);
+            conn_timer(c, TIMER_SEND, conn_cfg(c)->limits.send_timeout_ms);
+        } else {
+            lv__conn_close(c);
+        }
+        return;
+    }
     if (graceful)
         conn_graceful_close(c);
     else

@@ -218,8 +218,10 @@ struct lv_conn {
     bool in_feed : 1;       /* inside conn_feed: finished requests do not resume reading */
     bool shutting_down : 1; /* FIN sent, lingering for the peer's */
     bool tunneling : 1;     /* a websocket tunnel's client side: tunnel, not parser */
-    bool served : 1;        /* a request ended on it: between requests it is kept alive */
-    uint8_t listener;       /* index of the listener it came in on (listeners are <= 64) */
+    bool tunnel_shut : 1;   /* a tunnel passed the upstream's FIN on: our FIN follows the queue */
+    bool tunnel_shut_done : 1; /* ...and it was sent */
+    bool served : 1;           /* a request ended on it: between requests it is kept alive */
+    uint8_t listener;          /* index of the listener it came in on (listeners are <= 64) */
     uint8_t timer_kind;
     uint8_t client_ip_len;
     bool pp_wait;    /* proxy_protocol: the PROXY header has not been read yet */
@@ -571,7 +573,11 @@ void lv__conn_run_handshakes(lv_worker_t *w);
 /* The connection becomes t's client side: its parser goes, bytes read while the 101 was awaited
  * go to the upstream. May end the tunnel at once (the client had half-closed). */
 void lv__conn_tunnel_start(lv_conn_t *c, lv_tunnel_t *t);
-/* The tunnel let go of c: a graceful close (what is queued is sent, then FIN) or a close. */
+/* The upstream's FIN, passed on: c gets what is queued for it, then (over TLS) close_notify,
+ * then FIN; it is still read. A failed shutdown closes c (the tunnel ends as an error). */
+void lv__conn_tunnel_shutdown(lv_conn_t *c);
+/* The tunnel let go of c: a graceful close (what is queued is sent, then FIN) or a close. After
+ * lv__conn_tunnel_shutdown, the graceful close waits only for that FIN (no lingering). */
 void lv__conn_tunnel_end(lv_conn_t *c, bool graceful);
 
 /* The request path is proxy/pipeline.h: its stages are proxy/stage_*.c. What they share: */
@@ -804,7 +810,7 @@ int lv__uconn_send(lv_uconn_t *u, lv_wreq_t *w, uv_write_cb cb);
 /* Bytes queued to the upstream, held ones included (backpressure). */
 size_t lv__uconn_queued(const lv_uconn_t *u);
 
-/* tunnel.c: websocket tunnels, from the upstream's 101 until either side closes */
+/* tunnel.c: websocket tunnels, from the upstream's 101 until both sides closed */
 /* A tunnel between r's client and u, the connection that answered 101 (u->tunnel is set; the
  * open tunnels gauge counts it). NULL when out of memory. */
 lv_tunnel_t *lv__tunnel_new(lv_req_t *r, lv_uconn_t *u);
@@ -815,8 +821,10 @@ void lv__tunnel_begin(lv_tunnel_t *t);
 void lv__tunnel_client_bytes(lv_tunnel_t *t, lv_chunk_t *ch, const char *p, size_t len);
 void lv__tunnel_upstream_bytes(lv_tunnel_t *t, lv_chunk_t *ch, const char *p, size_t len);
 void lv__tunnel_client_writable(lv_tunnel_t *t);
-/* A side closed: the tunnel ends (closed, or error for a reset), the other side is closed once
- * what is queued for it is written. */
+/* A side sent FIN (or close_notify): its writing direction is over, and the other side's
+ * writing is shut down once what is queued for it is written; the other direction goes on. FIN
+ * both ways ends the tunnel (closed), as does a reset (error): the other side is then closed
+ * once what is queued for it is written. */
 void lv__tunnel_client_eof(lv_tunnel_t *t);
 void lv__tunnel_upstream_eof(lv_tunnel_t *t, ssize_t nread);
 /* The client connection or the upstream connection is being closed by its owner. */

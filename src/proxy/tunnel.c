@@ -1,7 +1,9 @@
 /* proxy/tunnel.c: websocket tunnels (routes[].websocket): after the upstream's 101, the client
  * connection and the upstream connection exchange raw bytes both ways, with backpressure, an
- * idle and a total timeout, until either side closes. Owns lv_tunnel_t; never parses either
- * side's bytes, holds no concurrency slot. Runs on its worker's loop only. */
+ * idle and a total timeout, until both sides have closed (a FIN from one side is passed on as a
+ * shutdown of writing toward the other, whose direction keeps flowing), an error, or a timeout.
+ * Owns lv_tunnel_t; never parses either side's bytes, holds no concurrency slot. Runs on its
+ * worker's loop only. */
 #include "proxy/proxy.h"
 
 #include <stdlib.h>
@@ -15,6 +17,9 @@ struct lv_tunnel {
     uint64_t start_ms, last_ms;    /* loop time: the 101, the last byte either way */
     uint32_t idle_ms, max_ms;
     uint32_t flush_ms; /* an ended tunnel's bytes still queued upstream: limits.send_timeout_ms */
+    bool begun;        /* lv__tunnel_begin ran: the client connection is the tunnel's */
+    bool client_eof;   /* the client's FIN: the upstream's writing is shut down */
+    bool upstream_eof; /* the upstream's FIN: the client's writing is shut down */
     bool ended;
 };
 
@@ -109,6 +114,7 @@ void lv__tunnel_begin(lv_tunnel_t *t)
     lv_conn_t *c = t->conn;
     uint64_t now = uv_now(&t->worker->loop);
     t->start_ms = t->last_ms = now;
+    t->begun = true;
     lv__conn_tunnel_start(c, t); /* may end the tunnel (and free it) */
     if (!c->tunneling || c->tunnel != t)
         return;
@@ -120,7 +126,7 @@ void lv__tunnel_begin(lv_tunnel_t *t)
     tunnel_arm(t, now);
     if (lv__uconn_queued(u) < LV_QUEUE_HIGH)
         lv__conn_resume_read(c);
-    if (client_queued(c) < LV_QUEUE_HIGH)
+    if (client_queued(c) < LV_QUEUE_HIGH && !t->upstream_eof)
         lv__uconn_start_read(u);
 }
 
@@ -206,15 +212,56 @@ void lv__tunnel_upstream_bytes(lv_tunnel_t *t, lv_chunk_t *ch, const char *p, si
 void lv__tunnel_client_writable(lv_tunnel_t *t)
 {
     lv_uconn_t *u = t->uconn;
-    if (!t->ended && u && t->conn && !u->reading && client_queued(t->conn) < LV_QUEUE_LOW)
+    if (!t->ended && u && t->conn && !u->reading && !t->upstream_eof &&
+        client_queued(t->conn) < LV_QUEUE_LOW)
         lv__uconn_start_read(u);
 }
 
 /* ---- ends ---- */
 
+static void upstream_shutdown_done(uv_shutdown_t *sreq, int status)
+{
+    lv_uconn_t *u = sreq->data; /* valid: a close cancels this before its own callbacks */
+    free(sreq);
+    if (status == UV_ECANCELED || u->state == LV_UCONN_CLOSING || !u->tunnel)
+        return;
+    lv_tunnel_t *t = u->tunnel;
+    if (t->ended) { /* everything queued is written (a TLS close_notify too), FIN sent */
+        tunnel_drop_upstream(t);
+        tunnel_maybe_free(t);
+    } else if (status < 0) {
+        tunnel_end(t, LV_WS_ERROR);
+    }
+}
+
+/* The client's FIN, passed on: the upstream gets what is queued for it, then (over TLS)
+ * close_notify, then FIN; its answers still flow to the client. t may be freed here. */
+static void tunnel_shutdown_upstream(lv_tunnel_t *t)
+{
+    lv_uconn_t *u = t->uconn;
+    if (u->tls)
+        lv_tls_conn_shutdown(u->tls); /* queued like any record: after the bytes before it */
+    if (u->state == LV_UCONN_CLOSING || !u->tunnel)
+        return;
+    uv_shutdown_t *sreq = malloc(sizeof *sreq);
+    if (!sreq || uv_shutdown(sreq, (uv_stream_t *)&u->tcp, upstream_shutdown_done) < 0) {
+        free(sreq);
+        tunnel_end(t, LV_WS_ERROR);
+        return;
+    }
+    sreq->data = u;
+}
+
 void lv__tunnel_client_eof(lv_tunnel_t *t)
 {
-    tunnel_end(t, LV_WS_CLOSED);
+    if (t->ended || t->client_eof)
+        return;
+    t->client_eof = true;
+    if (t->upstream_eof || !t->uconn) { /* FIN both ways: over */
+        tunnel_end(t, LV_WS_CLOSED);
+        return;
+    }
+    tunnel_shutdown_upstream(t);
 }
 
 void lv__tunnel_upstream_eof(lv_tunnel_t *t, ssize_t nread)
@@ -224,7 +271,20 @@ void lv__tunnel_upstream_eof(lv_tunnel_t *t, ssize_t nread)
         tunnel_maybe_free(t);
         return;
     }
-    tunnel_end(t, nread == UV_EOF ? LV_WS_CLOSED : LV_WS_ERROR);
+    /* Before the tunnel began, the client connection is not the tunnel's yet: ended at once. */
+    if (nread != UV_EOF || !t->begun) {
+        tunnel_end(t, nread == UV_EOF ? LV_WS_CLOSED : LV_WS_ERROR);
+        return;
+    }
+    if (t->upstream_eof)
+        return;
+    t->upstream_eof = true;
+    upstream_pause(t->uconn);        /* libuv stops reading at EOF; the flag follows */
+    if (t->client_eof || !t->conn) { /* FIN both ways: over */
+        tunnel_end(t, LV_WS_CLOSED);
+        return;
+    }
+    lv__conn_tunnel_shutdown(t->conn); /* may end the tunnel (and free it) */
 }
 
 void lv__tunnel_client_closed(lv_tunnel_t *t)

@@ -1,7 +1,9 @@
 """Integration: websocket tunnels (routes[].websocket). A websocket backend on raw sockets
 answers the handshake with 101 and echoes the bytes after it; through levee the 101 is relayed,
-bytes flow both ways (1 MiB through the backpressure), idle timeouts and closes end the tunnel
-on both sides, a route without websocket strips Upgrade, and a 200 answer is relayed as such."""
+bytes flow both ways (1 MiB through the backpressure), a FIN from either side is passed on while
+the other direction keeps flowing (half-close), idle timeouts and closes end the tunnel on both
+sides, a route without websocket strips Upgrade, and a 200 answer is relayed as such. The same
+over a TLS listener and to a TLS backend."""
 
 import base64
 import hashlib
@@ -29,11 +31,16 @@ def accept_of(key):
 class WsBackend:
     """Per connection: reads one head; /plain... or no Upgrade: 200 with a short body (and the
     next request on the connection); /refuse...: 200 even to an upgrade; else 101 with
-    Sec-WebSocket-Accept, a greeting in the same write, then echoes every byte until EOF (or
-    a read of exactly b"close-me", which closes).
-    Keeps each connection's head and sets its `closed` event when the peer closed."""
+    Sec-WebSocket-Accept, a greeting in the same write, then by the target:
+    .../halfwait: reads until EOF, then sends b"reply:" and what it read, then closes;
+    .../halfclose: sends b"bye", shuts its writing down, then reads until EOF and closes;
+    .../halfhold: reads until EOF, then holds the connection for 3 s;
+    else echoes every byte until EOF (or a read of exactly b"close-me", which closes).
+    Keeps each connection's head and what a half-close mode read (`got`), and sets its
+    `closed` event when the peer closed. ssl_ctx: a server context to speak TLS with."""
 
-    def __init__(self):
+    def __init__(self, ssl_ctx=None):
+        self.ssl_ctx = ssl_ctx
         self.lock = threading.Lock()
         self.conns = []
         self.srv = socket.socket()
@@ -58,6 +65,8 @@ class WsBackend:
         buf = b""
         c.settimeout(30)
         try:
+            if self.ssl_ctx:
+                c = self.ssl_ctx.wrap_socket(c, server_side=True)
             while True:
                 while b"\r\n\r\n" not in buf:
                     d = c.recv(65536)
@@ -80,6 +89,9 @@ class WsBackend:
                 c.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
                           b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept_of(key) +
                           b"\r\n\r\ngreeting")
+                if "/half" in target:
+                    self._half(c, rec, target, buf)
+                    return
                 if buf:
                     c.sendall(buf)
                 while True:
@@ -92,6 +104,22 @@ class WsBackend:
         finally:
             rec["closed"].set()
             c.close()
+
+    @staticmethod
+    def _half(c, rec, target, got):
+        if "/halfclose" in target:
+            c.sendall(b"bye")
+            c.shutdown(socket.SHUT_WR)
+        while True:
+            d = c.recv(65536)
+            if not d:
+                break
+            got += d
+        rec["got"] = got
+        if "/halfwait" in target:
+            c.sendall(b"reply:" + got)
+        elif "/halfhold" in target:
+            time.sleep(3)
 
     def last(self):
         with self.lock:
@@ -153,6 +181,17 @@ def pump_tls(s, data, timeout=20):
             got += d
     s.setblocking(True)
     return got
+
+
+def read_to_eof(s, timeout=5):
+    """Everything s receives until the peer's FIN (a timeout or reset fails the test)."""
+    s.settimeout(timeout)
+    buf = b""
+    while True:
+        d = s.recv(65536)
+        if not d:
+            return buf
+        buf += d
 
 
 def wait_closed(s, timeout):
@@ -249,15 +288,59 @@ class Websocket(lt.LvTestCase):
             self.assertTrue(head.startswith("HTTP/1.1 101 "), head)
             self.assertEqual(recv_exact(s, 13, rest), b"greetingearly")
 
-    def test_client_half_close_ends_tunnel(self):
-        s, head, rest = handshake(self.addr)
+    def test_client_half_close_upstream_still_answers(self):
+        self.wait_metric(self.tunnels, 0)  # the previous tests' tunnels are counted
+        closed, errors = self.tunnels("closed"), self.tunnels("error")
+        s, head, rest = handshake(self.addr, "/ws/halfwait")
         with s:
             self.assertTrue(head.startswith("HTTP/1.1 101 "), head)
-            recv_exact(s, 8, rest)
+            self.assertEqual(recv_exact(s, 8, rest), b"greeting")
             rec = self.backend.last()
+            big = os.urandom(1 << 20)  # past the backpressure marks, each way in turn
+            s.sendall(b"question" + big)
             s.shutdown(socket.SHUT_WR)
-            self.assertTrue(wait_closed(s, 5), "the client's connection stayed open")
+            # The backend saw the FIN, and its answer after it still reaches the client; then
+            # the backend's close ends the tunnel.
+            self.assertEqual(read_to_eof(s), b"reply:question" + big)
         self.assertTrue(rec["closed"].wait(5), "the backend's connection stayed open")
+        self.assertEqual(rec["got"], b"question" + big)
+        self.wait_metric(self.tunnels, 0)
+        self.wait_metric(lambda: self.tunnels("closed"), closed + 1)
+        self.assertEqual(self.tunnels("error"), errors)
+
+    def test_upstream_half_close_client_still_sends(self):
+        self.wait_metric(self.tunnels, 0)  # the previous tests' tunnels are counted
+        closed, errors = self.tunnels("closed"), self.tunnels("error")
+        s, head, rest = handshake(self.addr, "/ws/halfclose")
+        with s:
+            self.assertTrue(head.startswith("HTTP/1.1 101 "), head)
+            # The backend's FIN reaches the client after its bytes...
+            self.assertEqual(rest + read_to_eof(s), b"greetingbye")
+            rec = self.backend.last()
+            # ...and what the client sends after it still reaches the backend.
+            s.sendall(b"still here")
+            time.sleep(0.1)
+            s.sendall(b", and here")
+            s.shutdown(socket.SHUT_WR)
+            self.assertTrue(rec["closed"].wait(5), "the backend never saw the client's FIN")
+            self.assertTrue(wait_closed(s, 5), "the client's connection stayed open")
+        self.assertEqual(rec["got"], b"still here, and here")
+        self.wait_metric(self.tunnels, 0)
+        self.wait_metric(lambda: self.tunnels("closed"), closed + 1)
+        self.assertEqual(self.tunnels("error"), errors)
+
+    def test_idle_timeout_ends_half_closed_tunnel(self):
+        before = self.tunnels("idle_timeout")
+        s, head, rest = handshake(self.addr, "/idle/halfhold")
+        with s:
+            self.assertTrue(head.startswith("HTTP/1.1 101 "), head)
+            self.assertEqual(recv_exact(s, 8, rest), b"greeting")
+            s.shutdown(socket.SHUT_WR)
+            # The backend holds its side open: the idle timeout ends the tunnel, not its close.
+            t0 = time.monotonic()
+            self.assertTrue(wait_closed(s, 5), "a half-closed tunnel stayed open")
+            self.assertLess(time.monotonic() - t0, 2.5)
+        self.wait_metric(lambda: self.tunnels("idle_timeout"), before + 1)
 
     def test_upstream_close_closes_client(self):
         s, head, rest = handshake(self.addr)
@@ -402,6 +485,101 @@ class WebsocketOverTls(lt.LvTestCase):
             rec = self.backend.last()
         self.assertTrue(rec["closed"].wait(5), "the backend's connection stayed open")
         self.assertEqual(metric(self.levee, "levee_websocket_tunnels", '{service="ws"}'), 0)
+
+    def test_upstream_half_close_over_tls(self):
+        """The backend's FIN reaches the TLS client as close_notify; the client still sends."""
+        ctx = test_tls.client_ctx()
+        s, head, rest = handshake(self.levee.addr, "/halfclose",
+                                  wrap=lambda s: ctx.wrap_socket(s, server_hostname="ws.test"))
+        with s:
+            self.assertTrue(head.startswith("HTTP/1.1 101 "), head)
+            self.assertEqual(rest + read_to_eof(s), b"greetingbye")
+            rec = self.backend.last()
+            s.sendall(b"after close_notify")
+            s.shutdown(socket.SHUT_RDWR)  # a TCP FIN without close_notify: as an EOF too
+            self.assertTrue(rec["closed"].wait(5), "the backend never saw the client's end")
+        self.assertEqual(rec["got"], b"after close_notify")
+        self.assertEqual(metric(self.levee, "levee_websocket_tunnels", '{service="ws"}'), 0)
+
+
+@unittest.skipUnless(test_tls.HAVE_OPENSSL, "the openssl command is needed to make certificates")
+class WebsocketToTlsUpstream(lt.LvTestCase):
+    """A plaintext listener in front of a TLS backend (services[].tls, verified with a CA made
+    here): the upstream side's bytes go through TLS."""
+
+    @classmethod
+    def setUpClass(cls):
+        certs = test_tls.Certs()
+        cert, key = certs.leaf("upstream", ["upstream.test"])
+        sctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        sctx.load_cert_chain(cert, key)
+        cls.backend = WsBackend(ssl_ctx=sctx)
+        cfg = lt.make_config(
+            [{"name": "ws", "upstreams": [cls.backend.hostport],
+              "tls": {"enabled": True, "ca_file": certs.ca[0], "server_name": "upstream.test"}}],
+            routes=[{"path": "/", "service": "ws", "websocket": True}])
+        cls.start_levee(lambda: lt.Levee.from_config(cfg), backends=[cls.backend])
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.stop_levee()
+
+    def tunnels(self, result=None):
+        if result is None:
+            return metric(self.levee, "levee_websocket_tunnels", '{service="ws"}')
+        return metric(self.levee, "levee_websocket_tunnels_total",
+                      '{service="ws",result="%s"}' % result)
+
+    def test_tunnel_to_tls_upstream(self):
+        closed = self.tunnels("closed")
+        s, head, rest = handshake(self.levee.addr, "/chat", extra=b"early")
+        with s:
+            self.assertTrue(head.startswith("HTTP/1.1 101 "), head)
+            self.assertIn("sec-websocket-accept: " + accept_of(KEY).decode().lower(),
+                          head.lower())
+            self.assertEqual(recv_exact(s, 13, rest), b"greetingearly")
+            for msg in (b"hello", bytes(range(256)) * 40):
+                s.sendall(msg)
+                self.assertEqual(recv_exact(s, len(msg)), msg)
+            big = os.urandom(1 << 20)  # backpressure both ways, through the upstream's TLS
+            t = threading.Thread(target=s.sendall, args=(big,))
+            t.start()
+            got = recv_exact(s, len(big))
+            t.join()
+            self.assertEqual(got, big)
+            rec = self.backend.last()
+        self.assertTrue(rec["closed"].wait(5), "the backend's connection stayed open")
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and self.tunnels("closed") != closed + 1:
+            time.sleep(0.02)
+        self.assertEqual(self.tunnels("closed"), closed + 1)
+        self.assertEqual(self.tunnels(), 0)
+        self.assertGreaterEqual(metric(self.levee, "levee_upstream_tls_handshakes_total",
+                                       '{service="ws",result="ok"}'), 1)
+
+    def test_upstream_close_over_tls_closes_client(self):
+        s, head, rest = handshake(self.levee.addr, "/chat")
+        with s:
+            self.assertTrue(head.startswith("HTTP/1.1 101 "), head)
+            self.assertEqual(recv_exact(s, 8, rest), b"greeting")
+            s.sendall(b"abc")
+            self.assertEqual(recv_exact(s, 3), b"abc")
+            s.sendall(b"close-me")  # the backend closes its TLS connection: so does levee
+            self.assertTrue(wait_closed(s, 5), "the client's connection stayed open")
+
+    def test_client_half_close_through_tls_upstream(self):
+        """The client's FIN goes to the backend as close_notify (then FIN); its answer after
+        that still reaches the client."""
+        s, head, rest = handshake(self.levee.addr, "/halfwait")
+        with s:
+            self.assertTrue(head.startswith("HTTP/1.1 101 "), head)
+            self.assertEqual(recv_exact(s, 8, rest), b"greeting")
+            rec = self.backend.last()
+            s.sendall(b"question")
+            s.shutdown(socket.SHUT_WR)
+            self.assertEqual(read_to_eof(s), b"reply:question")
+        self.assertTrue(rec["closed"].wait(5), "the backend's connection stayed open")
+        self.assertEqual(rec["got"], b"question")
 
 
 if __name__ == "__main__":
