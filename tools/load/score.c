@@ -556,9 +556,13 @@ int load_cmd_score(int argc, char **argv)
         score_usage(stderr);
         return 2;
     }
-    if (load_target_parse(&o.target, target) != 0 || load_target_parse(&o.admin, admin) != 0) {
-        fprintf(stderr, "levee-load score: --target and --admin: expected "
+    if (load_target_parse(&o.target, target) != 0) {
+        fprintf(stderr, "levee-load score: --target: expected "
                         "http[s]://IPv4-or-localhost[:port][/path]\n");
+        return 2;
+    }
+    if (load_target_parse(&o.admin, admin) != 0) {
+        fprintf(stderr, "levee-load score: --admin: expected http://IPv4-or-localhost[:port]\n");
         return 2;
     }
     if (o.admin.tls) {
