@@ -34,15 +34,18 @@ for mode in plain tls; do
         --thrash 0.001 --log-level warn 2>>"$OUT/sim-$mode.log" &
     sim=$!; PIDS+=("$sim")
     wait_port "$sp" "$sim"
-    tls=(); scheme=http
-    if [ $mode = tls ]; then tls=(--tls-cert "$OUT/cert.pem" --tls-key "$OUT/key.pem"); scheme=https; fi
+    tls=(); ca=(); scheme=http
+    if [ $mode = tls ]; then
+        tls=(--tls-cert "$OUT/cert.pem" --tls-key "$OUT/key.pem"); ca=(--tls-ca "$OUT/cert.pem")
+        scheme=https
+    fi
     "$BIN/levee" proxy --listen 127.0.0.1:$lp --admin 127.0.0.1:$ap --to 127.0.0.1:$sp \
         "${tls[@]}" 2>"$OUT/levee-$mode.log" &
     lv=$!; PIDS+=("$lv")
     wait_port "$lp" "$lv"
     echo "load average $(cut -d' ' -f1-3 /proc/loadavg) before $mode" >&2
     "$BIN/levee-load" bench/overload/rehearsal.yaml --target "$scheme://127.0.0.1:$lp/" \
-        --tls-ca "$OUT/cert.pem" --users-per-address 20 --label "$mode" \
+        "${ca[@]}" --users-per-address 20 --label "$mode" \
         --json "$OUT/$mode.json" >"$OUT/$mode.txt"
     curl -fsS --max-time 3 "http://127.0.0.1:$ap/metrics" | grep '^levee_tls_handshakes' \
         >"$OUT/handshakes-$mode.txt" || true

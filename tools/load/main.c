@@ -313,6 +313,12 @@ int main(int argc, char **argv)
         free(err);
         return 2;
     }
+    if (load_tls_check(&sc.target, sc.tls_ca, sc.tls_insecure, "--tls-ca", "--tls-insecure", err,
+                       LOAD_ERRBUF) != 0) {
+        fprintf(stderr, "levee-load: %s\n", err);
+        free(err);
+        return 2;
+    }
     free(err);
     /* Opened before the run, so that a history that cannot be written costs no rehearsal. */
     load_history_t *hist = NULL;

@@ -1,6 +1,6 @@
 /* load/scenario.c: parses levee-load scenario files (YAML, libyaml document API) and target
- * URLs, rejecting any unknown key or bad value with file:line:col. Start-up only; no I/O
- * besides reading the one file. */
+ * URLs, rejecting any unknown key or bad value with file:line:col, and checks an https target's
+ * TLS settings. Start-up only; no I/O besides reading the one file (and a CA file). */
 #include "scenario.h"
 
 #include <errno.h>
@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <openssl/err.h>
+#include <openssl/x509_vfy.h>
 #include <yaml.h>
 
 #include "core/common.h"
@@ -557,6 +559,44 @@ static void load_parse_root(load_pctx_t *c, yaml_node_t *root, load_scenario_t *
                       "seed, max_conns, profile, users, events)");
         }
     }
+}
+
+/* "--tls-ca FILE" but "tls_ca=FILE". */
+static const char *load_name_sep(const char *name)
+{
+    size_t n = strlen(name);
+    return n && name[n - 1] == '=' ? "" : " ";
+}
+
+int load_tls_check(const load_target_t *t, const char *ca, int insecure, const char *ca_name,
+                   const char *insecure_name, char *err, size_t err_size)
+{
+    int has_ca = ca && *ca;
+    if (!t->tls && (has_ca || insecure)) {
+        snprintf(err, err_size, "%s: only for an https target (the target is %s)",
+                 has_ca ? ca_name : insecure_name, t->url);
+        return LV_EINVAL;
+    }
+    if (!has_ca)
+        return LV_OK;
+    FILE *f = fopen(ca, "r");
+    if (!f) {
+        snprintf(err, err_size, "%s%s%s: %s", ca_name, load_name_sep(ca_name), ca, strerror(errno));
+        return LV_EINVAL;
+    }
+    fclose(f);
+    /* Loaded as the run's client context will load it, so that a file without a certificate
+     * (or a directory) is refused here rather than failing every handshake of the run. */
+    X509_STORE *st = X509_STORE_new();
+    int ok = st && X509_STORE_load_file(st, ca) == 1;
+    X509_STORE_free(st);
+    ERR_clear_error();
+    if (!ok) {
+        snprintf(err, err_size, "%s%s%s: no PEM certificate in it", ca_name, load_name_sep(ca_name),
+                 ca);
+        return LV_EINVAL;
+    }
+    return LV_OK;
 }
 
 int load_scenario_parse(load_scenario_t *s, const char *name, const char *text, size_t len,

@@ -57,6 +57,14 @@ void load_scenario_defaults(load_scenario_t *s);
 /* Parses "http[s]://IPv4-or-localhost[:port][/path]". Returns 0 or LV_EINVAL. */
 int load_target_parse(load_target_t *t, const char *url);
 
+/* Checks TLS settings against the target they go with, as the run will use them: a CA file
+ * (ca: NULL or "" none) and insecure only with an https target; the CA file readable and
+ * holding at least one certificate (PEM). ca_name and insecure_name name the settings in the
+ * message (the flags, or a schedule's keys). Returns 0, or LV_EINVAL with "NAME: reason" (no
+ * newline) in err. Reads the CA file; start-up only. */
+int load_tls_check(const load_target_t *t, const char *ca, int insecure, const char *ca_name,
+                   const char *insecure_name, char *err, size_t err_size);
+
 /* Parses a YAML scenario. Every problem is appended to err (bounded, truncated) as
  * "name:line:col: key: reason\n". Returns 0, or LV_ECONFIG with at least one line in err. */
 int load_scenario_parse(load_scenario_t *s, const char *name, const char *text, size_t len,

@@ -30,10 +30,13 @@ static void load_schedule_usage(FILE *f)
           "Runs the rehearsals of FILE when they are due, each as a child levee-load run\n"
           "recorded in the history, one at a time. A line of FILE:\n"
           "  MIN HOUR DOM MON DOW  region=NAME target=URL scenario=FILE.yaml [history=DB]\n"
-          "                        [levee-load flags...]\n"
+          "                        [tls_ca=FILE] [tls_insecure=yes] [levee-load flags...]\n"
           "cron fields (*, lists, ranges, steps, names), local time; # starts a comment.\n"
           "scenario=score runs the resilience battery (levee-load score) instead: give its\n"
           "flags on the line (--admin URL --token T [--short]).\n"
+          "An https target= is verified against tls_ca=FILE (relative to FILE's directory)\n"
+          "or the system's CAs; tls_insecure=yes skips the check. Both go to the scenario\n"
+          "runs and the battery alike.\n"
           "\n"
           "  --once       run the lines due in the current minute, one after the other, and\n"
           "               exit (for a systemd timer)\n"
@@ -154,7 +157,7 @@ static int load_spawn(load_sched_t *x, size_t idx, time_t due)
 {
     const load_schedule_entry_t *e = &x->s->v[idx];
     size_t n = 0;
-    char **argv = lv_xcalloc(e->n_args + 12, sizeof(char *));
+    char **argv = lv_xcalloc(e->n_args + 16, sizeof(char *));
     argv[n++] = x->self;
     argv[n++] = e->scenario; /* a scenario file, or "score": `levee-load score` */
     argv[n++] = "--target";
@@ -165,6 +168,12 @@ static int load_spawn(load_sched_t *x, size_t idx, time_t due)
         argv[n++] = "--history";
         argv[n++] = e->history;
     }
+    if (e->tls_ca) {
+        argv[n++] = "--tls-ca";
+        argv[n++] = e->tls_ca;
+    }
+    if (e->tls_insecure)
+        argv[n++] = "--tls-insecure";
     argv[n++] = "--quiet";
     for (size_t k = 0; k < e->n_args; k++)
         argv[n++] = e->args[k];

@@ -1,5 +1,6 @@
 /* load/schedule_file.c: parses schedule files (a cron time, then region=, target=, scenario=,
- * history= and levee-load flags per line) and checks what they name. Setup time only. */
+ * history=, tls_ca=, tls_insecure= and levee-load flags per line) and checks what they name.
+ * Setup time only. */
 #include "schedule_file.h"
 
 #include <errno.h>
@@ -60,6 +61,7 @@ static void load_entry_free(load_schedule_entry_t *e)
     free(e->target);
     free(e->scenario);
     free(e->history);
+    free(e->tls_ca);
     for (size_t i = 0; i < e->n_args; i++)
         free(e->args[i]);
     free(e->args);
@@ -81,8 +83,10 @@ static int load_blank(char ch)
 
 /* The flags that the keys set: given as flags they would contradict them. */
 static const char *const load_keyed_flags[][2] = {
-    {"--target", "target="},     {"--region", "region="}, {"--history", "history="},
-    {"--scenario", "scenario="}, {"--help", NULL},        {"--version", NULL},
+    {"--target", "target="},   {"--region", "region="},
+    {"--history", "history="}, {"--scenario", "scenario="},
+    {"--help", NULL},          {"--version", NULL},
+    {"--tls-ca", "tls_ca="},   {"--tls-insecure", "tls_insecure=yes"},
 };
 
 /* The words after the time fields of line ln (s: the line, from offset i). */
@@ -106,6 +110,17 @@ static void load_schedule_words(load_sctx_t *c, unsigned ln, const char *s, size
         if (w[0] != '-' && eq && keylen > 0 && strspn(w, "abcdefghijklmnopqrstuvwxyz_") == keylen) {
             const char *v = eq + 1;
             char **slot = NULL;
+            if (keylen == 12 && strncmp(w, "tls_insecure", 12) == 0) {
+                if (e->tls_insecure_col)
+                    load_serr(c, ln, at + 1, "tls_insecure= given twice");
+                else if (strcmp(v, "yes") != 0 && strcmp(v, "no") != 0)
+                    load_serr(c, ln, at + keylen + 2, "tls_insecure=: expected yes or no");
+                e->tls_insecure = strcmp(v, "yes") == 0;
+                e->tls_insecure_col = (unsigned)(at + 1);
+                free(w);
+                after_flag = 0;
+                continue;
+            }
             if (strncmp(w, "region", keylen) == 0 && keylen == 6)
                 slot = &e->region;
             else if (strncmp(w, "target", keylen) == 0 && keylen == 6)
@@ -114,11 +129,13 @@ static void load_schedule_words(load_sctx_t *c, unsigned ln, const char *s, size
                 slot = &e->scenario;
             else if (strncmp(w, "history", keylen) == 0 && keylen == 7)
                 slot = &e->history;
+            else if (strncmp(w, "tls_ca", keylen) == 0 && keylen == 6)
+                slot = &e->tls_ca;
             load_target_t t;
             if (!slot)
                 load_serr(c, ln, at + 1,
-                          "unknown key '%.*s' (expected region=, target=, scenario=, history= "
-                          "or levee-load flags)",
+                          "unknown key '%.*s' (expected region=, target=, scenario=, history=, "
+                          "tls_ca=, tls_insecure= or levee-load flags)",
                           (int)keylen, w);
             else if (*slot)
                 load_serr(c, ln, at + 1, "%.*s= given twice", (int)keylen, w);
@@ -126,10 +143,10 @@ static void load_schedule_words(load_sctx_t *c, unsigned ln, const char *s, size
                 load_serr(c, ln, at + keylen + 2, "%.*s=: expected a value", (int)keylen, w);
             else if (slot == &e->target && load_target_parse(&t, v) != 0)
                 load_serr(c, ln, at + keylen + 2,
-                          "target=: expected http://IPv4-or-localhost[:port][/path]");
+                          "target=: expected http[s]://IPv4-or-localhost[:port][/path]");
             else if (slot == &e->scenario && strcmp(v, LOAD_SCHEDULE_SCORE) == 0)
                 *slot = lv_xstrdup(v); /* the resilience battery, not a file */
-            else if (slot == &e->scenario || slot == &e->history)
+            else if (slot == &e->scenario || slot == &e->history || slot == &e->tls_ca)
                 *slot = load_join_path(dir, v);
             else
                 *slot = lv_xstrdup(v);
@@ -137,6 +154,8 @@ static void load_schedule_words(load_sctx_t *c, unsigned ln, const char *s, size
                 e->scenario_col = (unsigned)(at + keylen + 2);
             if (slot == &e->history)
                 e->history_col = (unsigned)(at + keylen + 2);
+            if (slot == &e->tls_ca)
+                e->tls_ca_col = (unsigned)(at + keylen + 2);
             free(w);
             after_flag = 0;
             continue;
@@ -203,6 +222,12 @@ static void load_schedule_line(load_sctx_t *c, unsigned ln, char *s, const char 
     if (c->errors == before && (!e.region || !e.target || !e.scenario))
         load_serr(c, ln, len + 1, "missing%s%s%s", e.region ? "" : " region=NAME",
                   e.target ? "" : " target=URL", e.scenario ? "" : " scenario=FILE.yaml");
+    load_target_t t;
+    if (c->errors == before && (e.tls_ca || e.tls_insecure) &&
+        load_target_parse(&t, e.target) == 0 && !t.tls)
+        load_serr(c, ln, e.tls_ca ? e.tls_ca_col - 7 : e.tls_insecure_col,
+                  "%s: only for an https target (target=%s)",
+                  e.tls_ca ? "tls_ca=" : "tls_insecure=", e.target);
     if (c->errors != before) {
         load_entry_free(&e);
         return;
@@ -262,6 +287,10 @@ int load_schedule_load(load_schedule_t *s, const char *path, char *err, size_t e
         if (strcmp(e->scenario, LOAD_SCHEDULE_SCORE) != 0 && access(e->scenario, R_OK) != 0)
             load_serr(&c, e->line, e->scenario_col, "scenario=%s: %s", e->scenario,
                       strerror(errno));
+        char tls_why[LOAD_PATH_MAX + 128];
+        if (e->tls_ca && load_tls_check(&(load_target_t){.tls = 1}, e->tls_ca, 0, "tls_ca=", "",
+                                        tls_why, sizeof(tls_why)) != 0)
+            load_serr(&c, e->line, e->tls_ca_col, "%s", tls_why);
         if (!e->history && !(env && *env))
             load_serr(&c, e->line, 1,
                       "no history=DB and LEVEE_LOAD_HISTORY is not set: the rehearsal would "

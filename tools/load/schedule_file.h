@@ -10,16 +10,21 @@
 
 #include "cron.h"
 
-/* A line: `MIN HOUR DOM MON DOW region=NAME target=URL scenario=FILE [history=DB] [flags]`,
- * blanks between words, no quoting; `#` starts a comment at the start of a line or after a
- * blank. The flags go to levee-load as they are. */
+/* A line: `MIN HOUR DOM MON DOW region=NAME target=URL scenario=FILE [history=DB]
+ * [tls_ca=FILE] [tls_insecure=yes|no] [flags]`, blanks between words, no quoting; `#` starts a
+ * comment at the start of a line or after a blank. The flags go to levee-load as they are;
+ * tls_ca= and tls_insecure= (https targets only) become --tls-ca and --tls-insecure. */
 typedef struct load_schedule_entry {
     unsigned line;
     char *text; /* the line without its comment and outer blanks */
     load_cron_t cron;
     char *region, *target, *scenario;
     char *history;                      /* NULL: $LEVEE_LOAD_HISTORY */
+    char *tls_ca;                       /* NULL: none (the system's CAs) */
+    int tls_insecure;                   /* tls_insecure=yes */
     unsigned scenario_col, history_col; /* 1-based columns of the values, for messages */
+    unsigned tls_ca_col;                /* tls_ca='s value */
+    unsigned tls_insecure_col;          /* tls_insecure='s key (0: not given) */
     char **args;
     size_t n_args;
 } load_schedule_entry_t;
@@ -36,7 +41,7 @@ int load_schedule_parse(load_schedule_t *s, const char *name, const char *dir, c
                         size_t len, char *err, size_t err_size);
 
 /* Reads path (at most 1 MiB) and parses it relative to its directory; then checks that every
- * scenario file can be read and that every line has a history (history= or
+ * scenario file and tls_ca= file can be read and that every line has a history (history= or
  * $LEVEE_LOAD_HISTORY). Same errors and result as load_schedule_parse. */
 int load_schedule_load(load_schedule_t *s, const char *path, char *err, size_t err_size);
 

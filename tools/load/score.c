@@ -25,8 +25,9 @@
 typedef struct score_opts {
     load_target_t target, admin;
     const char *token, *service, *json, *html, *history, *region;
-    double capacity; /* < 0: measure it */
-    bool is_short, quiet;
+    const char *tls_ca; /* https target: verify against this CA file (NULL: the system's) */
+    double capacity;    /* < 0: measure it */
+    bool is_short, quiet, tls_insecure;
     uint64_t seed;
 } score_opts_t;
 
@@ -41,6 +42,7 @@ static void score_usage(FILE *f)
 {
     fputs("usage: levee-load score --target URL --admin URL [--service NAME] [--token T]\n"
           "                        [--short] [--capacity N] [--json FILE] [--html FILE]\n"
+          "                        [--tls-ca FILE] [--tls-insecure]\n"
           "\n"
           "Runs a standard battery against a running levee and its backend and prints a\n"
           "0-100 resilience score with its breakdown (docs/score.md):\n"
@@ -50,8 +52,10 @@ static void score_usage(FILE *f)
           "levee's fault API (POST /faults, so --token is needed for them), plus the\n"
           "configuration read from /status.\n"
           "\n"
-          "  --target URL     where users go (http://IPv4-or-localhost[:port][/path])\n"
-          "  --admin URL      levee's admin listener (http://127.0.0.1:9901)\n"
+          "  --target URL     where users go (http[s]://IPv4-or-localhost[:port][/path])\n"
+          "  --admin URL      levee's admin listener, plain http (http://127.0.0.1:9901)\n"
+          "  --tls-ca FILE    https target: verify against the CA certificates in FILE\n"
+          "  --tls-insecure   https target: do not verify the certificate (self-signed)\n"
           "  --service NAME   the service the target reaches (default: the first in /status)\n"
           "  --token T        admin token for the faults (or LEVEE_ADMIN_TOKEN)\n"
           "  --short          a shorter battery (about 1 minute instead of 2)\n"
@@ -185,6 +189,9 @@ static int run_phase(score_ctx_t *cx, const char *name, double rate, double secs
     static load_scenario_t sc;
     load_scenario_defaults(&sc);
     sc.target = cx->o->target;
+    sc.tls_insecure = cx->o->tls_insecure; /* every phase's users speak TLS as the flags say */
+    if (cx->o->tls_ca)
+        snprintf(sc.tls_ca, sizeof sc.tls_ca, "%s", cx->o->tls_ca);
     snprintf(sc.label, sizeof sc.label, "%s", name);
     sc.duration_s = secs;
     sc.drain_s = drain;
@@ -507,6 +514,9 @@ int load_cmd_score(int argc, char **argv)
         } else if (!strcmp(a, "--quiet")) {
             o.quiet = true;
             continue;
+        } else if (!strcmp(a, "--tls-insecure")) {
+            o.tls_insecure = true;
+            continue;
         } else if (!v) {
             fprintf(stderr, "levee-load score: %s: unknown flag or missing value (see --help)\n",
                     a);
@@ -517,6 +527,8 @@ int load_cmd_score(int argc, char **argv)
             admin = v;
         } else if (!strcmp(a, "--service")) {
             o.service = v;
+        } else if (!strcmp(a, "--tls-ca")) {
+            o.tls_ca = v;
         } else if (!strcmp(a, "--token")) {
             o.token = v;
         } else if (!strcmp(a, "--json")) {
@@ -544,9 +556,28 @@ int load_cmd_score(int argc, char **argv)
         score_usage(stderr);
         return 2;
     }
-    if (load_target_parse(&o.target, target) != 0 || load_target_parse(&o.admin, admin) != 0) {
-        fprintf(stderr, "levee-load score: --target and --admin: expected "
-                        "http://IPv4-or-localhost[:port][/path]\n");
+    if (load_target_parse(&o.target, target) != 0) {
+        fprintf(stderr, "levee-load score: --target: expected "
+                        "http[s]://IPv4-or-localhost[:port][/path]\n");
+        return 2;
+    }
+    if (load_target_parse(&o.admin, admin) != 0) {
+        fprintf(stderr, "levee-load score: --admin: expected http://IPv4-or-localhost[:port]\n");
+        return 2;
+    }
+    if (o.admin.tls) {
+        fprintf(stderr, "levee-load score: --admin: levee's admin listener speaks plain http "
+                        "(http://...)\n");
+        return 2;
+    }
+    char tls_err[LOAD_PATH_MAX + 128];
+    if (o.tls_ca && strlen(o.tls_ca) >= LOAD_PATH_MAX) {
+        fprintf(stderr, "levee-load score: --tls-ca: path too long\n");
+        return 2;
+    }
+    if (load_tls_check(&o.target, o.tls_ca, o.tls_insecure, "--tls-ca", "--tls-insecure", tls_err,
+                       sizeof tls_err) != 0) {
+        fprintf(stderr, "levee-load score: %s\n", tls_err);
         return 2;
     }
     if (o.service && (strlen(o.service) > 64 || strpbrk(o.service, "\"\\{}"))) {

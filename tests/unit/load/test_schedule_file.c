@@ -78,11 +78,11 @@ static void test_schedule_bad_lines_all_reported(void **state)
     assert_int_equal(s.n, 0);
     const char *want[] = {
         "r.cron:1:1: minute: 61 is not in 0-59\n",
-        "r.cron:2:28: target=: expected http://IPv4-or-localhost[:port][/path]\n",
+        "r.cron:2:28: target=: expected http[s]://IPv4-or-localhost[:port][/path]\n",
         "r.cron:3:9: expected 5 time fields (minute hour day-of-month month day-of-week), "
         "found 4\n",
-        "r.cron:4:48: unknown key 'scenaro' (expected region=, target=, scenario=, history= or "
-        "levee-load flags)\n",
+        "r.cron:4:48: unknown key 'scenaro' (expected region=, target=, scenario=, history=, "
+        "tls_ca=, tls_insecure= or levee-load flags)\n",
         "r.cron:5:64: --target: give it as target=\n",
         "r.cron:6:5: day-of-month: never due",
         "r.cron:7:20: missing target=URL scenario=FILE.yaml\n",
@@ -102,11 +102,61 @@ static void test_schedule_bad_lines_all_reported(void **state)
     load_schedule_free(&s);
 }
 
+static void test_schedule_tls_keys(void **state)
+{
+    (void)state;
+    load_schedule_t s;
+    const char *text = "0 10 * * * region=a target=https://localhost:8443/ scenario=score "
+                       "tls_ca=certs/ca.pem --admin http://127.0.0.1:9901\n"
+                       "0 11 * * * region=b target=https://127.0.0.1:8443/ scenario=s.yaml "
+                       "tls_insecure=yes\n"
+                       "0 12 * * * region=c target=https://127.0.0.1:8443/ scenario=s.yaml "
+                       "tls_insecure=no\n";
+    assert_int_equal(parse(&s, text), 0);
+    assert_int_equal(s.n, 3);
+    assert_string_equal(s.v[0].tls_ca, "/etc/levee/certs/ca.pem"); /* relative to the file */
+    assert_int_equal(s.v[0].tls_ca_col, 74);
+    assert_false(s.v[0].tls_insecure);
+    assert_int_equal(s.v[0].n_args, 2);
+    assert_null(s.v[1].tls_ca);
+    assert_true(s.v[1].tls_insecure);
+    assert_false(s.v[2].tls_insecure);
+    load_schedule_free(&s);
+
+    const char *bad =
+        "0 10 * * * region=a target=http://127.0.0.1:1/ scenario=s.yaml tls_ca=ca.pem\n"    /* 1 */
+        "0 10 * * * region=a target=http://127.0.0.1:1/ scenario=s.yaml tls_insecure=yes\n" /* 2 */
+        "0 10 * * * region=a target=https://127.0.0.1:1/ scenario=s.yaml tls_insecure=1\n"  /* 3 */
+        "0 10 * * * region=a target=https://127.0.0.1:1/ scenario=s.yaml --tls-ca ca.pem\n" /* 4 */
+        "0 10 * * * region=a target=https://127.0.0.1:1/ scenario=s.yaml --tls-insecure\n"  /* 5 */
+        "0 10 * * * region=a target=https://127.0.0.1:1/ scenario=s.yaml tls_ca=a tls_ca=b\n"; /* 6
+                                                                                                */
+    assert_int_equal(parse(&s, bad), LV_ECONFIG);
+    assert_int_equal(s.n, 0);
+    const char *want[] = {
+        "r.cron:1:64: tls_ca=: only for an https target (target=http://127.0.0.1:1/)\n",
+        "r.cron:2:64: tls_insecure=: only for an https target (target=http://127.0.0.1:1/)\n",
+        "r.cron:3:78: tls_insecure=: expected yes or no\n",
+        "r.cron:4:65: --tls-ca: give it as tls_ca=\n",
+        "r.cron:5:65: --tls-insecure: give it as tls_insecure=yes\n",
+        "r.cron:6:74: tls_ca= given twice\n",
+    };
+    const char *at = err;
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+        const char *hit = strstr(at, want[i]);
+        if (!hit)
+            fail_msg("missing, in order: %s\nin:\n%s", want[i], err);
+        at = hit + strlen(want[i]);
+    }
+    load_schedule_free(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_schedule_lines_keys_flags_comments),
         cmocka_unit_test(test_schedule_bad_lines_all_reported),
+        cmocka_unit_test(test_schedule_tls_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
