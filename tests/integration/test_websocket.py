@@ -214,7 +214,17 @@ def metric(lv, name, labels):
     return 0.0
 
 
-class Websocket(lt.LvTestCase):
+class TunnelCounts:
+    """The service "ws"'s tunnel gauge, or its tunnels ended with result."""
+
+    def tunnels(self, result=None):
+        if result is None:
+            return metric(self.levee, "levee_websocket_tunnels", '{service="ws"}')
+        return metric(self.levee, "levee_websocket_tunnels_total",
+                      '{service="ws",result="%s"}' % result)
+
+
+class Websocket(TunnelCounts, lt.LvTestCase):
     @classmethod
     def setUpClass(cls):
         cls.backend = WsBackend()
@@ -235,11 +245,6 @@ class Websocket(lt.LvTestCase):
     def tearDownClass(cls):
         cls.stop_levee()
 
-    def tunnels(self, result=None):
-        if result is None:
-            return metric(self.levee, "levee_websocket_tunnels", '{service="ws"}')
-        return metric(self.levee, "levee_websocket_tunnels_total",
-                      '{service="ws",result="%s"}' % result)
 
     def wait_metric(self, fn, want, timeout=5.0):
         deadline = time.monotonic() + timeout
@@ -503,7 +508,7 @@ class WebsocketOverTls(lt.LvTestCase):
 
 
 @unittest.skipUnless(test_tls.HAVE_OPENSSL, "the openssl command is needed to make certificates")
-class WebsocketToTlsUpstream(lt.LvTestCase):
+class WebsocketToTlsUpstream(TunnelCounts, lt.LvTestCase):
     """A plaintext listener in front of a TLS backend (services[].tls, verified with a CA made
     here): the upstream side's bytes go through TLS."""
 
@@ -524,11 +529,6 @@ class WebsocketToTlsUpstream(lt.LvTestCase):
     def tearDownClass(cls):
         cls.stop_levee()
 
-    def tunnels(self, result=None):
-        if result is None:
-            return metric(self.levee, "levee_websocket_tunnels", '{service="ws"}')
-        return metric(self.levee, "levee_websocket_tunnels_total",
-                      '{service="ws",result="%s"}' % result)
 
     def test_tunnel_to_tls_upstream(self):
         closed = self.tunnels("closed")
