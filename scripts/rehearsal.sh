@@ -13,7 +13,18 @@
 #
 # Binaries come from build/release (built with scripts/build.sh if missing);
 # LEVEE_BIN_DIR=DIR uses another build.
+#
+# --tls: the second run goes over HTTPS: levee gets the shipped config with its listener on
+# 127.0.0.1:8443 with TLS (a self-signed P-256 certificate made with the openssl command for
+# this run), and every levee-load user verifies it and does its own full handshake. The first
+# run stays plain (levee-sim speaks HTTP only).
 set -euo pipefail
+TLS=0
+case "${1:-}" in
+--tls) TLS=1 ;;
+"") ;;
+*) echo "usage: scripts/rehearsal.sh [--tls]" >&2; exit 2 ;;
+esac
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$PWD
 BIN=${LEVEE_BIN_DIR:-build/release}
@@ -25,7 +36,9 @@ CAP=400
 say() { echo "rehearsal: $*" >&2; }
 die() { say "$*"; exit 1; }
 
-for tool in curl python3; do
+TOOLS="curl python3"
+[ $TLS = 0 ] || TOOLS="$TOOLS openssl"
+for tool in $TOOLS; do
     command -v $tool >/dev/null || die "missing $tool (run scripts/deps.sh)"
 done
 
@@ -43,13 +56,15 @@ sys.exit(1)
 EOF
 }
 busy=""
-for p in 8080 9000 9901; do
+LPORT=8080
+[ $TLS = 0 ] || LPORT=8443
+for p in $LPORT 9000 9901; do
     if port_taken $p; then
         who=$(ss -ltnpH "sport = :$p" 2>/dev/null | grep -o 'users:(("[^"]*",pid=[0-9]*' | head -1 | sed 's/users:(("//; s/",pid=/ pid /')
         busy="$busy 127.0.0.1:$p${who:+ (used by $who)}"
     fi
 done
-[ -z "$busy" ] || die "port(s) already in use:$busy. The rehearsal needs 8080 (levee), 9000 (levee-sim) and 9901 (levee admin); stop what uses them and run again."
+[ -z "$busy" ] || die "port(s) already in use:$busy. The rehearsal needs $LPORT (levee), 9000 (levee-sim) and 9901 (levee admin); stop what uses them and run again."
 
 if [ ! -x "$BIN/levee" ] || [ ! -x "$BIN/levee-sim" ] || [ ! -x "$BIN/levee-load" ]; then
     [ "$BIN" = build/release ] || die "no levee, levee-sim and levee-load in $BIN"
@@ -95,8 +110,8 @@ start_sim() {
     SIM_PID=$!; PIDS+=("$SIM_PID")
     wait_http http://127.0.0.1:9000/health "$SIM_PID" levee-sim "$RUN/sim.log"
 }
-run_load() { # LABEL TARGET
-    "$BIN/levee-load" "$SCEN" --target "$2" --label "$1" --json "$RUN/$1.json" \
+run_load() { # LABEL TARGET [levee-load flags]
+    "$BIN/levee-load" "$SCEN" --target "$2" --label "$1" --json "$RUN/$1.json" "${@:3}" \
         >"$RUN/$1.txt" || { say "levee-load failed:"; cat "$RUN/$1.txt" >&2; exit 1; }
     curl -fsS --max-time 3 http://127.0.0.1:9000/stats >"$RUN/$1.sim.json"
 }
@@ -107,18 +122,29 @@ start_sim
 run_load direct http://127.0.0.1:9000/
 stop_pid "$SIM_PID"     # a fresh backend for the second run: the first left a backlog
 
-say "2/2: the same kickoff through levee (levee -c $CONF, 127.0.0.1:8080)"
+LCONF=$CONF SCHEME=http TLS_FLAGS=()
+if [ $TLS = 1 ]; then
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$RUN/key.pem" \
+        -out "$RUN/cert.pem" -days 2 -subj /CN=localhost \
+        -addext subjectAltName=DNS:localhost,IP:127.0.0.1 2>/dev/null
+    # The shipped config with its one listen line replaced by a TLS listener.
+    LCONF=$RUN/levee-tls.yaml SCHEME=https TLS_FLAGS=(--tls-ca "$RUN/cert.pem")
+    grep -q '^listen: \[ "127.0.0.1:8080" \]' "$CONF" || die "$CONF: no 'listen: [ \"127.0.0.1:8080\" ]' line to replace"
+    sed 's|^listen: \[ "127.0.0.1:8080" \].*|listeners:\n  - listen: 127.0.0.1:8443\n    tls: { certificates: [ { cert: '"$RUN/cert.pem"', key: '"$RUN/key.pem"' } ] }|' \
+        "$CONF" >"$LCONF"
+fi
+say "2/2: the same kickoff through levee (levee -c $LCONF, $SCHEME://127.0.0.1:$LPORT)"
 start_sim
-"$BIN/levee" -c "$CONF" 2>"$RUN/levee.log" &
+"$BIN/levee" -c "$LCONF" 2>"$RUN/levee.log" &
 LEVEE_PID=$!; PIDS+=("$LEVEE_PID")
 wait_http http://127.0.0.1:9901/health "$LEVEE_PID" levee "$RUN/levee.log"
 curl -fsS -o /dev/null -X POST http://127.0.0.1:9000/control/reset
-run_load levee http://127.0.0.1:8080/
+run_load levee "$SCHEME://127.0.0.1:$LPORT/" "${TLS_FLAGS[@]}"
 
 mkdir -p "$OUT"
 "$BIN/levee-load" report --out "$OUT/rehearsal.html" "$RUN/direct.json" "$RUN/levee.json" >/dev/null
 
-python3 - "$RUN" "$CAP" <<'EOF'
+python3 - "$RUN" "$CAP" "$TLS" <<'EOF'
 import json, sys
 run, cap = sys.argv[1], int(sys.argv[2])
 rows = []
@@ -132,6 +158,8 @@ for label in ("direct", "levee"):
                  s["wasted"], s["queue"] + s["in_flight"]))
 print()
 print("kickoff rehearsal: backend capacity %d requests/s, peak 5x (t = 7..16 s)" % cap)
+if sys.argv[3] == "1":
+    print("through levee over HTTPS: a full TLS handshake per user, verified")
 print("%-34s %14s %14s" % ("", "direct", "through levee"))
 fmt = lambda r: "%.0f/s (%.0f %%)" % (r[1], r[2])
 print("%-34s %14s %14s" % ("goodput at the peak (% of capacity)", fmt(rows[0]), fmt(rows[1])))
