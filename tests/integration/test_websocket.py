@@ -158,6 +158,17 @@ def recv_exact(s, n, have=b""):
     return buf
 
 
+def echo_both_ways(s, n=1 << 20):
+    """n random bytes written from a second thread while the echo is read: backpressure both
+    ways. Returns (sent, received)."""
+    big = os.urandom(n)
+    t = threading.Thread(target=s.sendall, args=(big,))
+    t.start()
+    got = recv_exact(s, len(big))
+    t.join()
+    return big, got
+
+
 def pump_tls(s, data, timeout=20):
     """Writes data on the non-blocking SSL socket s while reading as much back; returns it."""
     s.setblocking(False)
@@ -215,13 +226,21 @@ def metric(lv, name, labels):
 
 
 class TunnelCounts:
-    """The service "ws"'s tunnel gauge, or its tunnels ended with result."""
+    """The service "ws"'s tunnel gauge, its tunnels ended with result, and a wait for either."""
 
     def tunnels(self, result=None):
         if result is None:
             return metric(self.levee, "levee_websocket_tunnels", '{service="ws"}')
         return metric(self.levee, "levee_websocket_tunnels_total",
                       '{service="ws",result="%s"}' % result)
+
+    def wait_metric(self, fn, want, timeout=5.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if fn() == want:
+                return
+            time.sleep(0.02)
+        self.assertEqual(fn(), want)
 
 
 class Websocket(TunnelCounts, lt.LvTestCase):
@@ -246,14 +265,6 @@ class Websocket(TunnelCounts, lt.LvTestCase):
         cls.stop_levee()
 
 
-    def wait_metric(self, fn, want, timeout=5.0):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if fn() == want:
-                return
-            time.sleep(0.02)
-        self.assertEqual(fn(), want)
-
     def test_handshake_and_messages(self):
         closed_before = self.tunnels("closed")
         s, head, rest = handshake(self.addr)
@@ -275,11 +286,7 @@ class Websocket(TunnelCounts, lt.LvTestCase):
                 s.sendall(msg)
                 self.assertEqual(recv_exact(s, len(msg)), msg)
             # 1 MiB each way, written while the echo is read: backpressure both ways.
-            big = os.urandom(1 << 20)
-            t = threading.Thread(target=s.sendall, args=(big,))
-            t.start()
-            got = recv_exact(s, len(big))
-            t.join()
+            big, got = echo_both_ways(s)
             self.assertEqual(got, big)
             rec = self.backend.last()
         # The client closed: the upstream side is closed too.
@@ -541,18 +548,11 @@ class WebsocketToTlsUpstream(TunnelCounts, lt.LvTestCase):
             for msg in (b"hello", bytes(range(256)) * 40):
                 s.sendall(msg)
                 self.assertEqual(recv_exact(s, len(msg)), msg)
-            big = os.urandom(1 << 20)  # backpressure both ways, through the upstream's TLS
-            t = threading.Thread(target=s.sendall, args=(big,))
-            t.start()
-            got = recv_exact(s, len(big))
-            t.join()
+            big, got = echo_both_ways(s)  # backpressure both ways, through the upstream's TLS
             self.assertEqual(got, big)
             rec = self.backend.last()
         self.assertTrue(rec["closed"].wait(5), "the backend's connection stayed open")
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and self.tunnels("closed") != closed + 1:
-            time.sleep(0.02)
-        self.assertEqual(self.tunnels("closed"), closed + 1)
+        self.wait_metric(lambda: self.tunnels("closed"), closed + 1)
         self.assertEqual(self.tunnels(), 0)
         self.assertGreaterEqual(metric(self.levee, "levee_upstream_tls_handshakes_total",
                                        '{service="ws",result="ok"}'), 1)
